@@ -1,0 +1,83 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings shared by every target (see STYLE.md: one array for all).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Lodestar",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lodestar", targets: ["lodestar"]),
+        .library(name: "LodestarDNS", targets: ["LodestarDNS"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMaxMindDB",
+            pkgConfig: "libmaxminddb",
+            providers: [.apt(["libmaxminddb-dev"])]
+        ),
+        .target(name: "LodestarTopology", swiftSettings: swiftSettings),
+        .target(
+            name: "LodestarGeo",
+            dependencies: ["CMaxMindDB", "LodestarTopology"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LodestarDNS",
+            dependencies: ["LodestarGeo", "LodestarTopology"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LodestarDNSServer",
+            dependencies: [
+                "LodestarDNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "lodestar",
+            dependencies: [
+                "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LodestarTopologyTests", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LodestarGeoTests",
+            dependencies: ["LodestarGeo", "LodestarTopology"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LodestarDNSTests",
+            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarTopology", "LodestarDNSServer",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["lodestar"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

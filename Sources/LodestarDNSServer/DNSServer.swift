@@ -1,0 +1,288 @@
+import Foundation
+import LodestarDNS
+import LodestarGeo
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import Synchronization
+
+/// Holds the current `Authority`; a reload swaps it atomically while queries keep flowing.
+public final class AuthorityBox: Sendable {
+    private let current: Mutex<Authority>
+
+    public init(_ authority: Authority) { current = Mutex(authority) }
+
+    public var authority: Authority { current.withLock { $0 } }
+
+    public func replace(with authority: Authority) { current.withLock { $0 = authority } }
+}
+
+/// The shared, thread-safe rate limiter (one table for all event loops, so SO_REUSEPORT spreading cannot multiply the limit).
+final class SharedRateLimiter: Sendable {
+    private let limiter: Mutex<ResponseRateLimiter>
+    let enabled: Bool
+
+    init(settings: RateLimitSettings) {
+        limiter = Mutex(ResponseRateLimiter(settings: settings))
+        enabled = settings.enabled
+    }
+
+    func decide(client: IPAddress, response: DNSResponse) -> ResponseRateLimiter.Decision {
+        guard enabled else { return .send }
+        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        return limiter.withLock { $0.decide(client: client, kind: response.kind, qname: response.qname, now: now) }
+    }
+}
+
+/// Runs the authoritative server: one UDP socket per listen address and event loop (SO_REUSEPORT, vectored reads),
+/// and one TCP listener per address (RFC 7766). `shutdown()` closes everything.
+public final class DNSServer: Sendable {
+    /// How to run.
+    public struct Configuration: Sendable {
+        public var listen: [ListenAddress]
+        public var threads: Int
+        /// Datagrams read per system call (recvmmsg).
+        public var vectorReadCount: Int = 32
+        public var tcpIdleTimeout: TimeAmount
+        public var maxTCPConnections: Int
+        public var rateLimit: RateLimitSettings
+
+        public init(listen: [ListenAddress], threads: Int = System.coreCount, tcpIdleTimeout: TimeAmount = .seconds(10),
+                    maxTCPConnections: Int = 256, rateLimit: RateLimitSettings = RateLimitSettings()) {
+            self.listen = listen
+            self.threads = max(1, threads)
+            self.tcpIdleTimeout = tcpIdleTimeout
+            self.maxTCPConnections = maxTCPConnections
+            self.rateLimit = rateLimit
+        }
+    }
+
+    public let stats = DNSServerStats()
+    let box: AuthorityBox
+    let configuration: Configuration
+    let group: MultiThreadedEventLoopGroup
+    let logger: Logger
+    let limiter: SharedRateLimiter
+    private let channels = Mutex<[any Channel]>([])
+
+    public init(authority: AuthorityBox, configuration: Configuration, logger: Logger) {
+        box = authority
+        self.configuration = configuration
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        limiter = SharedRateLimiter(settings: configuration.rateLimit)
+    }
+
+    /// Binds every listener; throws (after closing what was opened) if any address cannot be bound.
+    /// Returns the bound addresses (useful with port 0).
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        var bound = [SocketAddress]()
+        do {
+            for address in configuration.listen {
+                var port = address.port
+                // UDP: one socket per event loop on the same port; the kernel spreads datagrams (SO_REUSEPORT).
+                for loop in group.makeIterator() {
+                    let channel = try await udpBootstrap(on: loop).bind(host: address.host.description, port: port).get()
+                    if port == 0, let p = channel.localAddress?.port { port = p }
+                    add(channel)
+                    if bound.count < 1 || bound.last?.port != port || bound.last?.protocol != channel.localAddress?.protocol {
+                        if let local = channel.localAddress { bound.append(local) }
+                    }
+                }
+                let tcp = try await tcpBootstrap().bind(host: address.host.description, port: port).get()
+                add(tcp)
+                logger.info("listening", metadata: ["address": "\(address.host.isIPv4 ? address.host.description : "[\(address.host)]"):\(port)",
+                                                    "udp_sockets": "\(configuration.threads)", "tcp": "yes"])
+            }
+        } catch {
+            await shutdown()
+            throw error
+        }
+        return bound
+    }
+
+    private func add(_ channel: any Channel) { channels.withLock { $0.append(channel) } }
+
+    private func udpBootstrap(on loop: any EventLoop) -> DatagramBootstrap {
+        let box = self.box, stats = self.stats, limiter = self.limiter
+        let perMessage = 4096
+        return DatagramBootstrap(group: loop)
+            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            .channelOption(ChannelOptions.datagramVectorReadMessageCount, value: configuration.vectorReadCount)
+            .channelOption(ChannelOptions.recvAllocator,
+                           value: FixedSizeRecvByteBufferAllocator(capacity: perMessage * configuration.vectorReadCount))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(box: box, stats: stats, limiter: limiter))
+                }
+            }
+    }
+
+    private func tcpBootstrap() -> ServerBootstrap {
+        let box = self.box, stats = self.stats, idle = configuration.tcpIdleTimeout
+        let maxConnections = configuration.maxTCPConnections
+        return ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let open = stats.tcpConnections.add(1, ordering: .relaxed).newValue
+                    channel.closeFuture.whenComplete { _ in stats.tcpConnections.subtract(1, ordering: .relaxed) }
+                    if open > maxConnections {
+                        stats.tcpRejected.add(1, ordering: .relaxed)
+                        channel.close(promise: nil)
+                        return
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
+                    try sync.addHandler(ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)))
+                    try sync.addHandler(LengthFieldPrepender(lengthFieldBitLength: .twoBytes))
+                    try sync.addHandler(TCPQueryHandler(box: box, stats: stats))
+                }
+            }
+    }
+
+    /// Closes every listener and stops the event loops.
+    public func shutdown() async {
+        let all = channels.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for c in all { try? await c.close() }
+        try? await group.shutdownGracefully()
+    }
+}
+
+extension IPAddress {
+    /// Converts a NIO socket address (IPv4-mapped IPv6 becomes IPv4).
+    init?(_ socket: SocketAddress) {
+        switch socket {
+        case .v4(let a):
+            self = .v4(UInt32(bigEndian: a.address.sin_addr.s_addr))
+        case .v6(let a):
+            var raw = a.address.sin6_addr
+            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            guard let ip = IPAddress(bytes: bytes) else { return nil }
+            if case .v6(0, let lo) = ip, lo >> 32 == 0xFFFF {
+                self = .v4(UInt32(truncatingIfNeeded: lo))
+            } else {
+                self = ip
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+/// Answers UDP datagrams: decode → `Authority` → RRL → reply; replies are flushed once per read burst (sendmmsg).
+final class UDPQueryHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let box: AuthorityBox
+    let stats: DNSServerStats
+    let limiter: SharedRateLimiter
+    var random = FastRandom()
+    var pendingFlush = false
+
+    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter) {
+        self.box = box
+        self.stats = stats
+        self.limiter = limiter
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        stats.udpQueries.add(1, ordering: .relaxed)
+        guard let client = IPAddress(envelope.remoteAddress) else {
+            stats.dropped.add(1, ordering: .relaxed)
+            return
+        }
+        let packet = Array(envelope.data.readableBytesView)
+        guard let response = box.authority.respond(to: packet, from: client, transport: .udp, random: &random) else {
+            stats.dropped.add(1, ordering: .relaxed)
+            return
+        }
+        var bytes = response.bytes
+        switch limiter.decide(client: client, response: response) {
+        case .send:
+            stats.record(DNSResponseSummary(rcode: response.rcode, truncated: response.truncated))
+        case .drop:
+            stats.rateLimitedDrops.add(1, ordering: .relaxed)
+            return
+        case .slip:
+            stats.rateLimitedSlips.add(1, ordering: .relaxed)
+            bytes = Authority.slipResponse(for: response)
+        }
+        let buffer = context.channel.allocator.buffer(bytes: bytes)
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
+        pendingFlush = true
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if pendingFlush {
+            pendingFlush = false
+            context.flush()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A UDP socket error (e.g. ICMP port unreachable surfacing as ECONNREFUSED) must not close the listener.
+    }
+}
+
+/// Answers length-prefixed DNS messages on a TCP connection in order (RFC 7766 §6.2.1.1 pipelining); closes when idle.
+final class TCPQueryHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let box: AuthorityBox
+    let stats: DNSServerStats
+    var random = FastRandom()
+    var client: IPAddress = .v4(0)
+
+    init(box: AuthorityBox, stats: DNSServerStats) {
+        self.box = box
+        self.stats = stats
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let remote = context.channel.remoteAddress, let ip = IPAddress(remote) { client = ip }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        stats.tcpQueries.add(1, ordering: .relaxed)
+        let packet = Array(frame.readableBytesView)
+        guard let response = box.authority.respond(to: packet, from: client, transport: .tcp, random: &random) else {
+            // Not a query we can answer at all: the stream can no longer be trusted.
+            stats.dropped.add(1, ordering: .relaxed)
+            context.close(promise: nil)
+            return
+        }
+        stats.record(DNSResponseSummary(rcode: response.rcode, truncated: false))
+        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: response.bytes)), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,281 @@
+/// The whole deployment as `topology.json` describes it: zone, regions, edges, GSLB services, DNS node settings.
+public struct Topology: Sendable, Equatable {
+    /// The authoritative zone and its static records.
+    public var zone: Zone
+    /// Geographic regions edges live in.
+    public var regions: [Region]
+    /// Edge nodes (the answers of GSLB services).
+    public var edges: [Edge]
+    /// GSLB services by label (e.g. `www` → `www.<zone>`), sorted by name.
+    public var services: [Service]
+    /// Settings of the `lodestar dns` node.
+    public var dns: DNSSettings
+
+    public init(zone: Zone, regions: [Region], edges: [Edge], services: [Service], dns: DNSSettings) {
+        self.zone = zone
+        self.regions = regions
+        self.edges = edges
+        self.services = services
+        self.dns = dns
+    }
+
+    /// The region with this id.
+    public func region(_ id: String) -> Region? { regions.first { $0.id == id } }
+    /// The edge with this id.
+    public func edge(_ id: String) -> Edge? { edges.first { $0.id == id } }
+}
+
+/// The zone Lodestar is authoritative for.
+public struct Zone: Sendable, Equatable {
+    /// Apex name, lower case, no trailing dot (e.g. `example.test`).
+    public var name: String
+    /// Start of authority values.
+    public var soa: SOA
+    /// Apex NS records; in-zone names get glue from `addresses`.
+    public var nameservers: [NameServer]
+    /// Static records (names absolute, lower case, no trailing dot).
+    public var records: [StaticRecord]
+
+    public init(name: String, soa: SOA, nameservers: [NameServer], records: [StaticRecord]) {
+        self.name = name
+        self.soa = soa
+        self.nameservers = nameservers
+        self.records = records
+    }
+}
+
+/// SOA RDATA plus its TTL (RFC 1035 §3.3.13); `minimum` is the negative-caching TTL (RFC 2308).
+public struct SOA: Sendable, Equatable {
+    public var primary: String
+    public var contact: String
+    public var serial: UInt32
+    public var refreshSeconds: UInt32
+    public var retrySeconds: UInt32
+    public var expireSeconds: UInt32
+    public var minimumSeconds: UInt32
+    public var ttlSeconds: UInt32
+
+    public init(primary: String, contact: String, serial: UInt32, refreshSeconds: UInt32, retrySeconds: UInt32,
+                expireSeconds: UInt32, minimumSeconds: UInt32, ttlSeconds: UInt32) {
+        self.primary = primary
+        self.contact = contact
+        self.serial = serial
+        self.refreshSeconds = refreshSeconds
+        self.retrySeconds = retrySeconds
+        self.expireSeconds = expireSeconds
+        self.minimumSeconds = minimumSeconds
+        self.ttlSeconds = ttlSeconds
+    }
+}
+
+/// An apex name server and, when it lies inside the zone, its glue addresses.
+public struct NameServer: Sendable, Equatable {
+    public var name: String
+    public var addresses: [IPAddress]
+    public var ttlSeconds: UInt32
+
+    public init(name: String, addresses: [IPAddress], ttlSeconds: UInt32) {
+        self.name = name
+        self.addresses = addresses
+        self.ttlSeconds = ttlSeconds
+    }
+}
+
+/// A record served as written, whatever the client's location.
+public struct StaticRecord: Sendable, Equatable {
+    /// Absolute owner name, lower case, no trailing dot.
+    public var name: String
+    public var ttlSeconds: UInt32
+    public var data: RecordData
+
+    public init(name: String, ttlSeconds: UInt32, data: RecordData) {
+        self.name = name
+        self.ttlSeconds = ttlSeconds
+        self.data = data
+    }
+}
+
+/// RDATA of the static record types the topology accepts.
+public enum RecordData: Sendable, Equatable {
+    case a(IPAddress)
+    case aaaa(IPAddress)
+    case cname(String)
+    case txt([String])
+    case mx(preference: UInt16, exchange: String)
+    case ns(String)
+
+    /// The record type's mnemonic.
+    public var typeName: String {
+        switch self {
+        case .a: "A"
+        case .aaaa: "AAAA"
+        case .cname: "CNAME"
+        case .txt: "TXT"
+        case .mx: "MX"
+        case .ns: "NS"
+        }
+    }
+}
+
+/// A geographic region (a point edges of that region are placed at).
+public struct Region: Sendable, Equatable {
+    public var id: String
+    public var latitude: Double
+    public var longitude: Double
+    /// Human-readable name for status output.
+    public var name: String
+
+    public init(id: String, latitude: Double, longitude: Double, name: String) {
+        self.id = id
+        self.latitude = latitude
+        self.longitude = longitude
+        self.name = name
+    }
+}
+
+/// An edge node: where users are sent.
+public struct Edge: Sendable, Equatable {
+    public var id: String
+    /// Region id (validated to exist).
+    public var region: String
+    /// Public addresses answered in A/AAAA records.
+    public var addresses: [IPAddress]
+    /// Relative share among equally near edges (1...1000).
+    public var weight: Int
+
+    public init(id: String, region: String, addresses: [IPAddress], weight: Int) {
+        self.id = id
+        self.region = region
+        self.addresses = addresses
+        self.weight = weight
+    }
+}
+
+/// A CIDR pinned to a region, whatever GeoIP says.
+public struct RegionOverride: Sendable, Equatable {
+    public var prefix: IPPrefix
+    public var region: String
+
+    public init(prefix: IPPrefix, region: String) {
+        self.prefix = prefix
+        self.region = region
+    }
+}
+
+/// A GSLB name answered with the nearest healthy edges.
+public struct Service: Sendable, Equatable {
+    /// Label under the zone (`www`), or `@` for the apex; `fqdn` is the absolute name.
+    public var name: String
+    /// Absolute owner name, lower case, no trailing dot.
+    public var fqdn: String
+    /// Edge ids that may answer.
+    public var edges: [String]
+    /// How many edges to answer with (1...8).
+    public var answerCount: Int
+    public var ttlSeconds: UInt32
+    /// Region used when the client cannot be located.
+    public var fallbackRegion: String?
+    /// Prefix pins, most specific wins.
+    public var overrides: [RegionOverride]
+    /// When no edge is healthy: answer nothing (true) or every edge (false, the default).
+    public var failClosed: Bool
+
+    public init(name: String, fqdn: String, edges: [String], answerCount: Int, ttlSeconds: UInt32,
+                fallbackRegion: String?, overrides: [RegionOverride], failClosed: Bool) {
+        self.name = name
+        self.fqdn = fqdn
+        self.edges = edges
+        self.answerCount = answerCount
+        self.ttlSeconds = ttlSeconds
+        self.fallbackRegion = fallbackRegion
+        self.overrides = overrides
+        self.failClosed = failClosed
+    }
+}
+
+/// A `host:port` to listen on (`127.0.0.1:5300`, `[::1]:5300`).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: IPAddress
+    public var port: Int
+
+    public init(host: IPAddress, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `A.B.C.D:PORT` or `[V6]:PORT`.
+    public init?(_ text: String) {
+        let hostPart: Substring, portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portPart = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            guard !hostPart.contains(":") else { return nil }
+        }
+        guard let host = IPAddress(String(hostPart)), let port = Int(portPart), (0...65535).contains(port) else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.isIPv4 ? "\(host):\(port)" : "[\(host)]:\(port)" }
+}
+
+/// Response rate limiting (RRL) in the manner of NSD/Knot: per client prefix, with slip.
+public struct RateLimitSettings: Sendable, Equatable {
+    public var enabled: Bool
+    /// Answers per second allowed per client prefix.
+    public var responsesPerSecond: Int
+    /// Every `slip`-th dropped answer is sent truncated (TC=1) instead; 0 drops all.
+    public var slip: Int
+    public var ipv4PrefixLength: Int
+    public var ipv6PrefixLength: Int
+    /// Loopback clients are never limited.
+    public var exemptLoopback: Bool
+
+    public init(enabled: Bool = false, responsesPerSecond: Int = 20, slip: Int = 2, ipv4PrefixLength: Int = 24,
+                ipv6PrefixLength: Int = 56, exemptLoopback: Bool = true) {
+        self.enabled = enabled
+        self.responsesPerSecond = responsesPerSecond
+        self.slip = slip
+        self.ipv4PrefixLength = ipv4PrefixLength
+        self.ipv6PrefixLength = ipv6PrefixLength
+        self.exemptLoopback = exemptLoopback
+    }
+}
+
+/// Settings of a `lodestar dns` node.
+public struct DNSSettings: Sendable, Equatable {
+    /// Node id (answered in NSID, RFC 5001).
+    public var nodeId: String
+    /// UDP and TCP listen addresses.
+    public var listen: [ListenAddress]
+    /// Path of the GeoIP `.mmdb` (relative paths are resolved against the topology file's folder).
+    public var geoDatabase: String
+    /// Largest UDP response when the client advertises more or no EDNS (RFC 6891; 1232 is the DNS-flag-day value).
+    public var maxUDPPayload: Int
+    /// Idle timeout of a TCP connection (RFC 7766 §6.2.3).
+    public var tcpIdleTimeoutSeconds: Int
+    /// Concurrent TCP connections accepted.
+    public var maxTCPConnections: Int
+    public var rateLimit: RateLimitSettings
+    /// Optional file listing edge ids (one per line) an operator marked down.
+    public var downFile: String?
+
+    public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
+                tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
+                rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil) {
+        self.nodeId = nodeId
+        self.listen = listen
+        self.geoDatabase = geoDatabase
+        self.maxUDPPayload = maxUDPPayload
+        self.tcpIdleTimeoutSeconds = tcpIdleTimeoutSeconds
+        self.maxTCPConnections = maxTCPConnections
+        self.rateLimit = rateLimit
+        self.downFile = downFile
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import LodestarTopology
+
+/// `lodestar check FILE`: validates a topology and prints every problem with file, JSON path and reason.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a topology file; prints each error as FILE: JSON.PATH: REASON and exits non-zero on any.")
+
+    @Argument(help: "Topology file to check.")
+    var file: String = "topology.json"
+
+    func run() throws {
+        do {
+            let t = try Topology.load(path: file)
+            var problems = [String]()
+            if !FileManager.default.fileExists(atPath: t.dns.geoDatabase) {
+                problems.append("\(file): dns.geoDatabase: file \(t.dns.geoDatabase) does not exist")
+            }
+            guard problems.isEmpty else {
+                problems.forEach { printError($0) }
+                throw ExitCode(1)
+            }
+            print("\(file): OK — zone \(t.zone.name), \(t.regions.count) regions, \(t.edges.count) edges, "
+                  + "\(t.services.count) services, \(t.zone.records.count) static records")
+        } catch let errors as TopologyErrors {
+            for issue in errors.issues { printError(issue.description) }
+            printError("\(file): \(errors.issues.count) error(s)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Writes one line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
