@@ -59,6 +59,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer target (see Fuzz/README.md); a normal build gives a corpus replayer.
+        .executableTarget(
+            name: "lodestar-fuzz",
+            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarTopology"],
+            path: "Sources/LodestarFuzz",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LodestarTopologyTests", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LodestarGeoTests",

@@ -146,6 +146,11 @@ public struct EdgeSelector: Sendable {
         return min(scope, client.bitWidth)
     }
 
+    /// `scope(client:base:overrides:)` for tests in other modules.
+    public static func scopeForTesting(client: IPAddress, base: Int, overrides: [RegionOverride]) -> Int {
+        scope(client: client, base: base, overrides: overrides)
+    }
+
     /// Number of leading bits two addresses of one family share.
     static func commonPrefixLength(_ a: IPAddress, _ b: IPAddress) -> Int {
         switch (a, b) {

@@ -1,0 +1,51 @@
+# Lodestar — the two commands of the quick start are `make run` and `make test`.
+# Both install what a fresh Debian machine lacks (you are root there).
+
+SWIFT ?= swift
+TOPOLOGY ?= topology.json
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config
+BENCH_PACKAGES := gdnsd dnsperf gcc
+
+.PHONY: run test deps build release geo check bench fuzz clean
+
+## run: serve the default topology's zone (dig @127.0.0.1 -p 5300 www.example.test)
+run: deps release
+	.build/release/lodestar dns --topology $(TOPOLOGY)
+
+## test: unit and integration tests (real server, dig and dnspython)
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## deps: install missing Debian packages and dnspython
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@python3 -c "import dns.message" 2>/dev/null || python3 -m pip install -q dnspython
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product lodestar
+
+## geo: rebuild GeoData/lodestar-sample.mmdb from its CSV (reproducible: fixed build epoch)
+geo: build
+	.build/debug/lodestar geo compile GeoData/lodestar-sample.csv GeoData/lodestar-sample.mmdb --build-epoch 1764028800
+
+check: build
+	.build/debug/lodestar check $(TOPOLOGY)
+
+## bench: lodestar dns vs gdnsd with dnsperf and the ECS load generator
+bench:
+	bash Benchmarks/dns.sh
+
+## fuzz: 10 minutes of libFuzzer on the DNS decoder and answer path
+fuzz: deps
+	bash Fuzz/run.sh 600
+
+clean:
+	rm -rf .build .build-*

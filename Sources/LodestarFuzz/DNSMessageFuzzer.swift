@@ -1,0 +1,86 @@
+import Foundation
+import LodestarDNS
+import LodestarGeo
+import LodestarTopology
+
+// A libFuzzer target for the DNS message decoder and the whole answer path.
+// Fuzzing build (libFuzzer supplies main):
+//   swift build --scratch-path .build-fuzz --product lodestar-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+// Normal build: `lodestar-fuzz FILE...` replays inputs (corpus seeds or crash files) and exits 0 if none traps.
+// See Fuzz/README.md.
+
+/// A fixed zone to answer fuzzed queries against (every record type and a GSLB service).
+let fuzzAuthority: Authority? = {
+    let json = """
+    {"zone":{"name":"example.test","soa":{"primary":"ns1.example.test","contact":"h.example.test","serial":1},
+      "nameservers":[{"name":"ns1.example.test","addresses":["127.0.0.1","::1"]}],
+      "records":[{"name":"@","type":"MX","value":"10 mail.example.test."},{"name":"mail","type":"A","value":"127.0.0.25"},
+        {"name":"api","type":"CNAME","value":"www.example.test."},{"name":"t","type":"TXT","value":["a","b"]},
+        {"name":"sub","type":"NS","value":"ns.sub.example.test."},{"name":"ns.sub","type":"A","value":"127.0.0.53"}]},
+     "regions":[{"id":"a","latitude":10,"longitude":10},{"id":"b","latitude":-10,"longitude":-10}],
+     "edges":[{"id":"ea","region":"a","addresses":["127.0.1.1","2001:db8::1"]},{"id":"eb","region":"b","addresses":["127.0.2.1"]}],
+     "services":{"www":{"edges":["ea","eb"],"answerCount":2,"fallbackRegion":"a","overrides":[{"prefix":"10.0.0.0/8","region":"b"}]}},
+     "dns":{"nodeId":"fuzz","listen":["127.0.0.1:0"],"geoDatabase":"none"}}
+    """
+    guard let t = try? Topology.decode(Data(json.utf8), file: "fuzz") else { return nil }
+    return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView())
+}()
+
+/// Runs one input: decode (and re-encode round trip), then answer it over UDP and TCP; traps only on a real bug.
+func fuzzOne(_ bytes: [UInt8]) {
+    if let message = try? DNSMessage(decoding: bytes) {
+        let again = try? DNSMessage(decoding: message.encoded())
+        precondition(again == message, "decode → encode → decode changed the message")
+    }
+    guard let authority = fuzzAuthority else { preconditionFailure("fuzz topology does not decode") }
+    var rng = FastRandom(seed: 7)
+    for transport in [DNSTransport.udp, .tcp] {
+        if let response = authority.respond(to: bytes, from: .v4(0x0A00_0001), transport: transport, random: &rng) {
+            precondition((try? DNSMessage(decoding: response.bytes)) != nil, "the server built a response it cannot decode")
+            if transport == .udp { precondition(response.bytes.count <= 1232, "UDP response over the payload limit") }
+        }
+    }
+}
+
+#if FUZZING
+/// libFuzzer's driver (in libclang_rt.fuzzer, linked by -sanitize=fuzzer).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// libFuzzer entry point.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let data else { fuzzOne([]); return 0 }
+    fuzzOne(Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+
+/// SwiftPM links an executable's `main` to `<module>_main`; hand control to libFuzzer's driver from there.
+@_cdecl("lodestar_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var vector = argv
+    return LLVMFuzzerRunDriver(&count, &vector) { data, size in fuzzerTestOneInput(data, size) }
+}
+#else
+/// Replays files through the fuzz target.
+@main
+struct FuzzReplay {
+    static func main() {
+        var count = 0
+        for path in CommandLine.arguments.dropFirst() {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
+                exit(2)
+            }
+            fuzzOne(Array(data))
+            count += 1
+        }
+        print("replayed \(count) inputs without a trap")
+    }
+}
+#endif

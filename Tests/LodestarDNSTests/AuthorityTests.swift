@@ -1,0 +1,338 @@
+import LodestarDNS
+import LodestarGeo
+import LodestarTopology
+import XCTest
+
+/// Authoritative semantics, one RCODE path or rule per test.
+final class AuthorityTests: XCTestCase {
+    var authority: Authority!
+
+    override func setUpWithError() throws {
+        authority = try Fixture.authority()
+    }
+
+    func ask(_ packet: [UInt8], from client: String = "127.0.0.1", transport: DNSTransport = .udp,
+             file: StaticString = #filePath, line: UInt = #line) throws -> DNSMessage {
+        try Fixture.ask(authority, packet, from: client, transport: transport, file: file, line: line)
+    }
+
+    // MARK: Positive answers
+
+    func test_gslbAnswerIsAuthoritativeWithoutRecursion_RFC1035_4_1_1() throws {
+        let r = try ask(Fixture.query("www.example.test", id: 0xBEEF))
+        XCTAssertEqual(r.header.id, 0xBEEF)
+        XCTAssertTrue(r.header.isResponse)
+        XCTAssertTrue(r.header.authoritative)
+        XCTAssertFalse(r.header.recursionAvailable)
+        XCTAssertTrue(r.header.recursionDesired, "RD is copied")
+        XCTAssertEqual(r.rcode, RCode.noError)
+        XCTAssertEqual(r.answerAddresses, ["127.0.1.1"], "127.0.0.1 is not in the table: fallback region us-east")
+        XCTAssertEqual(r.answers.first?.ttl, 30)
+    }
+
+    func test_sourceAddressLocatesClientWithoutECS() throws {
+        XCTAssertEqual(try ask(Fixture.query("www.example.test"), from: "127.0.2.9").answerAddresses, ["127.0.2.1"])
+        XCTAssertEqual(try ask(Fixture.query("www.example.test"), from: "133.1.1.1").answerAddresses, ["127.0.3.1"])
+        XCTAssertNil(try ask(Fixture.query("www.example.test"), from: "133.1.1.1").clientSubnet, "no ECS in reply without ECS in query")
+    }
+
+    func test_ecsAddressWinsOverSource_RFC7871_7_1_1() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])), from: "8.8.8.8")
+        XCTAssertEqual(r.answerAddresses, ["127.0.2.1"])
+    }
+
+    func test_ecsScopeIsGeoNetworkPrefix_RFC7871_7_2_1() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("133.1.2.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.3.1"])
+        let ecs = try XCTUnwrap(r.clientSubnet)
+        XCTAssertEqual(ecs.scopePrefixLength, 8, "133.0.0.0/8 decided the answer")
+        XCTAssertEqual(ecs.sourcePrefixLength, 24, "source echoed")
+        XCTAssertEqual(ecs.addressBytes, [133, 1, 2], "address echoed")
+        let gb = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(gb.clientSubnet?.scopePrefixLength, 24, "81.2.69.0/24 decided the answer")
+        XCTAssertEqual(ecs.family, 1)
+    }
+
+    func test_ecsScopeCappedAtSourcePrefix_RFC7871_7_2_1() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("85.214.0.0/12")])))
+        // 85.208.0.0 is in no network (unknown /8), but 85.214.0.0/16 and the 85.214.7.0/24 override lie inside
+        // that /8, so the exact scope is /14; capped at the source /12.
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 12)
+        let s = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("133.0.0.0/4")])))
+        XCTAssertEqual(s.clientSubnet?.scopePrefixLength, 4, "geo network /8 is longer than the source /4")
+    }
+
+    func test_ecsScopeNarrowedAroundMoreSpecificOverride() throws {
+        // 85.214.0.0/16 is EU but 85.214.7.0/24 is pinned to AP: an answer for 85.214.3.0 holds only for 85.214.0.0/21.
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("85.214.3.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.2.1"])
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 22, "85.214.0.0/22 excludes 85.214.7.0/24")
+        // Ask at /16 granularity; the override lies inside it, so the scope must narrow past /16.
+        let wide = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("85.214.0.0/16")])))
+        XCTAssertEqual(wide.clientSubnet?.scopePrefixLength, 16, "capped at source /16 even though the exact scope is /22")
+        let pinned = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("85.214.7.0/24")])))
+        XCTAssertEqual(pinned.answerAddresses, ["127.0.3.1"], "override pins to ap-southeast")
+        XCTAssertEqual(pinned.clientSubnet?.scopePrefixLength, 24)
+    }
+
+    func test_overrideScopeArithmetic() {
+        let overrides = [RegionOverride(prefix: IPPrefix("85.214.7.0/24")!, region: "x")]
+        // 85.214.3.0 and 85.214.7.0 first differ at bit 22 (…0000 0011 vs …0000 0111): scope 22.
+        XCTAssertEqual(EdgeSelector.scopeForTesting(client: IPAddress("85.214.3.0")!, base: 16, overrides: overrides), 22)
+        XCTAssertEqual(EdgeSelector.scopeForTesting(client: IPAddress("85.214.200.0")!, base: 16, overrides: overrides), 17)
+        XCTAssertEqual(EdgeSelector.scopeForTesting(client: IPAddress("9.9.9.9")!, base: 16, overrides: overrides), 16)
+    }
+
+    func test_ecsSourceZeroMeansUseSourceAddressAndScopeZero_RFC7871_7_1_2() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("0.0.0.0/0")])), from: "133.5.5.5")
+        XCTAssertEqual(r.answerAddresses, ["127.0.3.1"])
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 0)
+        XCTAssertEqual(r.clientSubnet?.sourcePrefixLength, 0)
+    }
+
+    func test_ecsIPv6Subnet() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("2a00:1450:4001::/48")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.2.1"])
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 29)
+        XCTAssertEqual(r.clientSubnet?.family, 2)
+    }
+
+    func test_staticAnswerHasScopeZero_RFC7871_7_2_1() throws {
+        let r = try ask(Fixture.query("mail.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.0.25"])
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 0)
+        let nx = try ask(Fixture.query("nope.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(nx.clientSubnet?.scopePrefixLength, 0)
+    }
+
+    func test_unknownLocationUsesFallbackRegion() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("192.0.2.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.1.1"])
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 8, "the empty network around the address decides")
+    }
+
+    func test_answerCountGivesNearestFirst() throws {
+        let r = try ask(Fixture.query("two.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.2.1", "127.0.1.1"], "London: Frankfurt then Ashburn")
+    }
+
+    func test_aaaaAnswersOnlyEdgesWithIPv6() throws {
+        let r = try ask(Fixture.query("www.example.test", RRType.aaaa, edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["2001:db8:1::1"], "EU edge has no IPv6; US is nearer than AP")
+    }
+
+    func test_downEdgeIsSkippedForNextNearest() throws {
+        let a = try Fixture.authority(down: ["edge-eu"])
+        let r = try Fixture.ask(a, Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(r.answerAddresses, ["127.0.1.1"])
+    }
+
+    func test_allEdgesDownFailsOpenUnlessFailClosed() throws {
+        let a = try Fixture.authority(down: ["edge-us", "edge-eu", "edge-ap"])
+        let open = try Fixture.ask(a, Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(open.answerAddresses, ["127.0.2.1"], "fail open: nearest of all")
+        let closed = try Fixture.ask(a, Fixture.query("closed.example.test"))
+        XCTAssertEqual(closed.rcode, RCode.noError)
+        XCTAssertTrue(closed.answers.isEmpty)
+        XCTAssertEqual(closed.authority.first?.type, RRType.soa)
+    }
+
+    func test_caseOfQueryNamePreservedInAnswer_RFC4343() throws {
+        let r = try ask(Fixture.query("WwW.ExAmPlE.TeSt"))
+        XCTAssertEqual(r.questions.first?.name.description, "WwW.ExAmPlE.TeSt.")
+        XCTAssertEqual(r.answers.first?.name.description, "WwW.ExAmPlE.TeSt.")
+    }
+
+    func test_cnameIsChasedInsideTheZone_RFC1034_4_3_2() throws {
+        let r = try ask(Fixture.query("api.example.test"))
+        XCTAssertEqual(r.answers.map(\.type), [RRType.cname, RRType.a])
+        XCTAssertEqual(r.answers.last?.name, DNSName("www.example.test"))
+        let away = try ask(Fixture.query("away.example.test"))
+        XCTAssertEqual(away.answers.map(\.type), [RRType.cname], "out-of-zone target is left to the resolver")
+        let cnameItself = try ask(Fixture.query("api.example.test", RRType.cname))
+        XCTAssertEqual(cnameItself.answers.map(\.type), [RRType.cname])
+    }
+
+    func test_cnameLoopTerminates() throws {
+        let r = try ask(Fixture.query("loop1.example.test"))
+        XCTAssertEqual(r.answers.map(\.type), [RRType.cname, RRType.cname])
+        XCTAssertEqual(r.rcode, RCode.noError)
+    }
+
+    func test_mxAnswerCarriesGlue_RFC1035_3_3_9() throws {
+        let r = try ask(Fixture.query("example.test", RRType.mx))
+        XCTAssertEqual(r.answers.map(\.type), [RRType.mx])
+        XCTAssertEqual(r.additional.filter { $0.type == RRType.a }.map(\.name), [DNSName("mail.example.test")!])
+    }
+
+    func test_apexNSWithGlue() throws {
+        let r = try ask(Fixture.query("example.test", RRType.ns))
+        XCTAssertEqual(r.answers.map(\.type), [RRType.ns])
+        XCTAssertEqual(Set(r.additional.map(\.type)), [RRType.a, RRType.aaaa, RRType.opt])
+    }
+
+    func test_referralBelowDelegation_RFC1034_4_3_2() throws {
+        let r = try ask(Fixture.query("host.sub.example.test"))
+        XCTAssertFalse(r.header.authoritative)
+        XCTAssertTrue(r.answers.isEmpty)
+        XCTAssertEqual(r.authority.map(\.type), [RRType.ns])
+        XCTAssertEqual(r.additional.first?.name, DNSName("ns.sub.example.test"))
+    }
+
+    func test_anyGetsOneRRset_RFC8482() throws {
+        let r = try ask(Fixture.query("example.test", RRType.any))
+        XCTAssertEqual(Set(r.answers.map(\.type)).count, 1)
+        let svc = try ask(Fixture.query("www.example.test", RRType.any))
+        XCTAssertEqual(svc.answers.map(\.type), [RRType.a])
+    }
+
+    // MARK: Negative answers
+
+    func test_nxdomainCarriesSOA_RFC2308_2_1() throws {
+        let r = try ask(Fixture.query("nope.example.test"))
+        XCTAssertEqual(r.rcode, RCode.nxDomain)
+        XCTAssertTrue(r.header.authoritative)
+        XCTAssertTrue(r.answers.isEmpty)
+        XCTAssertEqual(r.authority.map(\.type), [RRType.soa])
+        XCTAssertEqual(r.authority.first?.ttl, 60, "min(SOA TTL, MINIMUM), RFC 2308 §3")
+    }
+
+    func test_nodataCarriesSOA_RFC2308_2_2() throws {
+        let r = try ask(Fixture.query("mail.example.test", RRType.aaaa))
+        XCTAssertEqual(r.rcode, RCode.noError)
+        XCTAssertTrue(r.answers.isEmpty)
+        XCTAssertEqual(r.authority.map(\.type), [RRType.soa])
+        let svc = try ask(Fixture.query("www.example.test", RRType.txt))
+        XCTAssertEqual(svc.rcode, RCode.noError)
+        XCTAssertTrue(svc.answers.isEmpty)
+    }
+
+    func test_emptyNonTerminalIsNodataNotNxdomain_RFC8020() throws {
+        let r = try ask(Fixture.query("b.example.test"))
+        XCTAssertEqual(r.rcode, RCode.noError)
+        XCTAssertTrue(r.answers.isEmpty)
+        let below = try ask(Fixture.query("x.a.b.example.test"))
+        XCTAssertEqual(below.rcode, RCode.nxDomain)
+    }
+
+    func test_nameOutsideZoneIsRefused() throws {
+        let r = try ask(Fixture.query("www.example.com"))
+        XCTAssertEqual(r.rcode, RCode.refused)
+        XCTAssertFalse(r.header.authoritative)
+        XCTAssertTrue(r.answers.isEmpty)
+        XCTAssertEqual(try ask(Fixture.query("test")).rcode, RCode.refused, "the parent of the apex is outside")
+    }
+
+    func test_zoneTransferIsRefused() throws {
+        XCTAssertEqual(try ask(Fixture.query("example.test", RRType.axfr), transport: .tcp).rcode, RCode.refused)
+    }
+
+    // MARK: Errors
+
+    func test_otherOpcodesGetNOTIMP_RFC1035_4_1_1() throws {
+        var q = Fixture.query("www.example.test")
+        q[2] = (q[2] & 0x87) | (4 << 3)  // NOTIFY
+        let r = try ask(q)
+        XCTAssertEqual(r.rcode, RCode.notImp)
+        XCTAssertEqual(r.header.opcode, 4)
+    }
+
+    func test_questionCountOtherThanOneIsFORMERR() throws {
+        var none = DNSMessage()
+        none.header.id = 9
+        XCTAssertEqual(try ask(none.encoded()).rcode, RCode.formErr)
+        var two = DNSMessage()
+        two.questions = [DNSQuestion(name: DNSName("a.example.test")!, type: 1, qclass: 1),
+                         DNSQuestion(name: DNSName("b.example.test")!, type: 1, qclass: 1)]
+        let r = try ask(two.encoded())
+        XCTAssertEqual(r.rcode, RCode.formErr)
+        XCTAssertTrue(r.questions.isEmpty)
+    }
+
+    func test_malformedBodyGetsFORMERRWithSameID() throws {
+        var q = Fixture.query("www.example.test", id: 0x4242, edns: nil)
+        q.removeLast(3)
+        let r = try ask(q)
+        XCTAssertEqual(r.header.id, 0x4242)
+        XCTAssertEqual(r.rcode, RCode.formErr)
+    }
+
+    func test_shortPacketsAndResponsesAreDropped() throws {
+        var rng = FastRandom(seed: 3)
+        let client = IPAddress("127.0.0.1")!
+        XCTAssertNil(authority.respond(to: [], from: client, transport: .udp, random: &rng))
+        XCTAssertNil(authority.respond(to: [1, 2, 3, 4, 5], from: client, transport: .udp, random: &rng))
+        var resp = Fixture.query("www.example.test")
+        resp[2] |= 0x80
+        XCTAssertNil(authority.respond(to: resp, from: client, transport: .udp, random: &rng), "never answer a response")
+    }
+
+    func test_ednsVersionAboveZeroGetsBADVERS_RFC6891_6_1_3() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 1, [])))
+        XCTAssertEqual(r.rcode, RCode.badVers)
+        XCTAssertEqual(r.header.rcode, 0, "low bits zero; 16 lives in the OPT's extended RCODE")
+        XCTAssertEqual((r.opt?.ttl ?? 0) >> 16 & 0xFF, 0, "we answer with the version we speak")
+        XCTAssertTrue(r.answers.isEmpty)
+    }
+
+    func test_twoOPTRecordsAreFORMERR_RFC6891_6_1_1() throws {
+        var m = try DNSMessage(decoding: Fixture.query("www.example.test"))
+        m.additional.append(m.additional[0])
+        XCTAssertEqual(try ask(m.encoded()).rcode, RCode.formErr)
+    }
+
+    func test_malformedECSIsFORMERR_RFC7871_7_1_1() throws {
+        let bad = EDNSOption(code: EDNSOptionCode.clientSubnet, data: [0, 1, 24, 0, 81, 2])
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [bad])))
+        XCTAssertEqual(r.rcode, RCode.formErr)
+        XCTAssertNotNil(r.opt, "the FORMERR still carries OPT")
+        let scoped = try ask(Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24", scope: 24)])))
+        XCTAssertEqual(scoped.rcode, RCode.formErr)
+    }
+
+    // MARK: EDNS
+
+    func test_optEchoedWithOurPayloadSize_RFC6891_6_2_3() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (4096, 0, [])))
+        XCTAssertEqual(r.opt?.rclass, 1232)
+        XCTAssertNil(try ask(Fixture.query("www.example.test", edns: nil)).opt, "no OPT in reply without OPT in query")
+    }
+
+    func test_nsidAnswersNodeId_RFC5001() throws {
+        let r = try ask(Fixture.query("www.example.test", edns: (1232, 0, [EDNSOption(code: 3, data: [])])))
+        guard case .opt(let options)? = r.opt?.rdata else { return XCTFail("no OPT") }
+        XCTAssertEqual(options.first { $0.code == 3 }?.data, Array("test-node".utf8))
+        guard case .opt(let none)? = try ask(Fixture.query("www.example.test")).opt?.rdata else { return XCTFail("no OPT") }
+        XCTAssertFalse(none.contains { $0.code == 3 }, "NSID only when asked")
+    }
+
+    func test_udpAnswerTooBigIsTruncated_RFC6891_7() throws {
+        let small = try ask(Fixture.query("big.example.test", RRType.txt, edns: (512, 0, [])))
+        XCTAssertTrue(small.header.truncated)
+        XCTAssertTrue(small.answers.isEmpty)
+        XCTAssertNotNil(small.opt)
+        let noEDNS = try ask(Fixture.query("big.example.test", RRType.txt, edns: nil))
+        XCTAssertTrue(noEDNS.header.truncated, "512 without EDNS (RFC 1035 §4.2.1)")
+        let big = try ask(Fixture.query("big.example.test", RRType.txt, edns: (1232, 0, [])))
+        XCTAssertFalse(big.header.truncated)
+        let tcp = try ask(Fixture.query("big.example.test", RRType.txt, edns: nil), transport: .tcp)
+        XCTAssertFalse(tcp.header.truncated)
+        XCTAssertEqual(tcp.answers.count, 1)
+    }
+
+    func test_dnssecOKBitIsCopied_RFC3225_3() throws {
+        var q = try DNSMessage(decoding: Fixture.query("www.example.test"))
+        q.additional[0].ttl |= 0x8000
+        XCTAssertEqual((try ask(q.encoded()).opt?.ttl ?? 0) & 0x8000, 0x8000)
+    }
+
+    func test_chaosIdServerGivesNodeId_RFC4892() throws {
+        let r = try ask(Fixture.query("id.server", RRType.txt, qclass: RRClass.ch))
+        XCTAssertEqual(r.answers.first?.rdata, .txt([Array("test-node".utf8)]))
+        XCTAssertEqual(try ask(Fixture.query("other.server", RRType.txt, qclass: RRClass.ch)).rcode, RCode.refused)
+    }
+
+    func test_unknownClassIsRefused() throws {
+        XCTAssertEqual(try ask(Fixture.query("www.example.test", qclass: 4)).rcode, RCode.refused)
+    }
+}
