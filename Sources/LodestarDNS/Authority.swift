@@ -129,21 +129,15 @@ public final class Authority: Sendable {
         } catch {
             return errorResponse(RCode.formErr, header: queryHeader, question: nil, opt: nil, transport: transport)
         }
-        let question = query.questions.first
-        guard queryHeader.opcode == 0 else {
-            return errorResponse(RCode.notImp, header: queryHeader, question: query.questions.count == 1 ? question : nil, opt: nil, transport: transport)
-        }
-        guard query.questions.count == 1, let q = question else {
-            return errorResponse(RCode.formErr, header: queryHeader, question: nil, opt: nil, transport: transport)
-        }
+        let question = query.questions.count == 1 ? query.questions.first : nil
 
         // EDNS (RFC 6891 §6.1.1): at most one OPT, owned by the root.
         let opts = query.additional.filter { $0.type == RRType.opt }
-        guard opts.count <= 1 else { return errorResponse(RCode.formErr, header: queryHeader, question: q, opt: nil, transport: transport) }
+        guard opts.count <= 1 else { return errorResponse(RCode.formErr, header: queryHeader, question: question, opt: nil, transport: transport) }
         var edns: EDNSQuery?
         if let opt = opts.first {
             guard opt.name == .root, case .opt(let options) = opt.rdata else {
-                return errorResponse(RCode.formErr, header: queryHeader, question: q, opt: nil, transport: transport)
+                return errorResponse(RCode.formErr, header: queryHeader, question: question, opt: nil, transport: transport)
             }
             var e = EDNSQuery(payloadSize: max(512, Int(opt.rclass)), version: UInt8((opt.ttl >> 16) & 0xFF),
                               dnssecOK: opt.ttl & 0x8000 != 0)
@@ -153,7 +147,7 @@ public final class Authority: Sendable {
                     e.wantsNSID = true
                 case EDNSOptionCode.clientSubnet:
                     guard e.clientSubnet == nil, let ecs = ClientSubnet(optionData: o.data) else {
-                        return errorResponse(RCode.formErr, header: queryHeader, question: q, opt: EDNSQuery(payloadSize: e.payloadSize, version: 0, dnssecOK: e.dnssecOK), transport: transport)
+                        return errorResponse(RCode.formErr, header: queryHeader, question: question, opt: EDNSQuery(payloadSize: e.payloadSize, version: 0, dnssecOK: e.dnssecOK), transport: transport)
                     }
                     e.clientSubnet = ecs
                 default:
@@ -162,8 +156,15 @@ public final class Authority: Sendable {
             }
             edns = e
             if e.version > 0 {
-                return errorResponse(RCode.badVers, header: queryHeader, question: q, opt: e, transport: transport)
+                return errorResponse(RCode.badVers, header: queryHeader, question: question, opt: e, transport: transport)
             }
+        }
+        // RFC 6891 §7: once the query had OPT, every reply (NOTIMP and FORMERR too) carries OPT.
+        guard queryHeader.opcode == 0 else {
+            return errorResponse(RCode.notImp, header: queryHeader, question: question, opt: edns, transport: transport)
+        }
+        guard let q = question else {
+            return errorResponse(RCode.formErr, header: queryHeader, question: nil, opt: edns, transport: transport)
         }
 
         var ctx = AnswerContext(query: queryHeader, question: q, edns: edns, transport: transport)

@@ -53,11 +53,10 @@ struct TopologyParser {
 
     func parse(_ root: JSONNode) -> Topology? {
         guard let fields = root.object(allowed: ["zone", "regions", "edges", "services", "dns", "$comment"]) else { return nil }
-        guard let zoneNode = required(fields, "zone", in: root),
-              let regionsNode = required(fields, "regions", in: root),
-              let edgesNode = required(fields, "edges", in: root),
-              let servicesNode = required(fields, "services", in: root),
-              let dnsNode = required(fields, "dns", in: root) else { return nil }
+        // Look every section up before giving up, so each missing one is reported.
+        let sections = ["zone", "regions", "edges", "services", "dns"].map { required(fields, $0, in: root) }
+        guard let zoneNode = sections[0], let regionsNode = sections[1], let edgesNode = sections[2],
+              let servicesNode = sections[3], let dnsNode = sections[4] else { return nil }
 
         let zone = parseZone(zoneNode)
         let regions = parseRegions(regionsNode)

@@ -17,7 +17,7 @@ struct GeoCommand: ParsableCommand {
 
         @Argument(help: "Source CSV.") var csv: String
         @Argument(help: "Output .mmdb.") var output: String
-        @Option(help: "build_epoch written into the metadata (default: the CSV's modification time, so rebuilds are reproducible).")
+        @Option(help: "build_epoch written into the metadata (default: $SOURCE_DATE_EPOCH, else now). `make geo` passes the sample's fixed epoch so the committed file rebuilds byte for byte.")
         var buildEpoch: UInt64?
 
         func run() throws {
@@ -32,7 +32,9 @@ struct GeoCommand: ParsableCommand {
                 printError("\(error)")
                 throw ExitCode(1)
             }
-            let epoch = buildEpoch ?? fileEpoch(csv)
+            let epoch = buildEpoch
+                ?? ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap { UInt64($0) }
+                ?? UInt64(Date().timeIntervalSince1970)
             let bytes = try MMDBWriter.build(records: records, databaseType: "Lodestar-City",
                                              description: "Lodestar GeoIP database compiled from \((csv as NSString).lastPathComponent)",
                                              buildEpoch: epoch)
@@ -40,10 +42,6 @@ struct GeoCommand: ParsableCommand {
             print("\(output): \(records.count) networks, \(bytes.count) bytes")
         }
 
-        private func fileEpoch(_ path: String) -> UInt64 {
-            let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-            return UInt64(max(0, date?.timeIntervalSince1970 ?? 0))
-        }
     }
 
     /// `lodestar geo lookup IP`.
