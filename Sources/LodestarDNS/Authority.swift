@@ -20,6 +20,8 @@ public struct DNSResponse: Sendable {
     public var qname: DNSName
     /// True when the response had to be truncated to fit the UDP payload size.
     public var truncated: Bool
+    /// True when any query with the same `AnswerKey` gets the same bytes (ID aside): no random draw decided it.
+    public var reusable: Bool = true
 }
 
 /// The authoritative answer engine: zone data, GSLB services, EDNS/ECS/NSID. Pure — no sockets or clocks.
@@ -220,6 +222,8 @@ public final class Authority: Sendable {
         var additional: [ResourceRecord] = []
         /// ECS scope to return; 0 unless the answer was tailored to the client's location.
         var scope = 0
+        /// Cleared when a random draw chose among equally near edges.
+        var reusable = true
 
         init(query: DNSHeader, question: DNSQuestion, edns: EDNSQuery?, transport: DNSTransport) {
             self.query = query
@@ -320,6 +324,7 @@ public final class Authority: Sendable {
         let selection = selector.select(service: service, client: ctx.client, geo: geoResult, family: family,
                                         health: health, random: &random)
         ctx.scope = selection.scopePrefixLength
+        if !selection.deterministic { ctx.reusable = false }
         let type = family == .v4 ? RRType.a : RRType.aaaa
         for edge in selection.chosen {
             for ip in edge.addresses where ip.isIPv4 == (family == .v4) {
@@ -444,6 +449,7 @@ public final class Authority: Sendable {
             }
         }
         return DNSResponse(bytes: bytes, rcode: ctx.rcode, kind: ctx.kind,
-                           qname: includeQuestion ? ctx.question.name.lowercased : .root, truncated: truncated)
+                           qname: includeQuestion ? ctx.question.name.lowercased : .root, truncated: truncated,
+                           reusable: ctx.reusable)
     }
 }

@@ -9,14 +9,78 @@ import NIOPosix
 import Synchronization
 
 /// Holds the current `Authority`; a reload swaps it atomically while queries keep flowing.
+/// Readers keep their own reference and only take the lock when `version` says it changed.
 public final class AuthorityBox: Sendable {
     private let current: Mutex<Authority>
+    /// Bumped by every `replace(with:)`.
+    let version = Atomic<Int>(0)
 
     public init(_ authority: Authority) { current = Mutex(authority) }
 
     public var authority: Authority { current.withLock { $0 } }
 
-    public func replace(with authority: Authority) { current.withLock { $0 = authority } }
+    public func replace(with authority: Authority) {
+        current.withLock { $0 = authority }
+        version.add(1, ordering: .releasing)
+    }
+}
+
+/// One event loop's view of the `AuthorityBox`: lock-free on the hot path.
+struct AuthorityReader {
+    let box: AuthorityBox
+    private var seen = -1
+    private var cached: Authority?
+
+    init(box: AuthorityBox) { self.box = box }
+
+    /// The current authority (re-read from the box only after a reload).
+    mutating func current() -> Authority {
+        let v = box.version.load(ordering: .acquiring)
+        if v != seen || cached == nil {
+            cached = box.authority
+            seen = v
+        }
+        return cached ?? box.authority
+    }
+}
+
+/// A per-event-loop packet cache (no locks): responses by `AnswerKey`, in the manner of PowerDNS's packet cache.
+/// Emptied when the zone is reloaded, when edge health changes, and when it reaches `capacity` entries.
+struct PacketCache {
+    struct Entry {
+        var bytes: [UInt8]
+        var rcode: UInt16
+        var kind: ResponseKind
+        var qname: DNSName
+        var truncated: Bool
+    }
+
+    let capacity: Int
+    private var entries: [AnswerKey: Entry] = [:]
+    /// Held strongly so a new authority can never be mistaken for the old one at a reused address.
+    private var authority: Authority?
+    private var generation: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Forgets everything if the authority or its health generation changed since the last call.
+    mutating func sync(with a: Authority) {
+        let gen = a.healthGeneration
+        if a !== authority || gen != generation {
+            entries.removeAll(keepingCapacity: true)
+            authority = a
+            generation = gen
+        }
+    }
+
+    func lookup(_ key: AnswerKey) -> Entry? { entries[key] }
+
+    mutating func store(_ key: AnswerKey, _ response: DNSResponse) {
+        guard capacity > 0, response.reusable else { return }
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        entries[key] = Entry(bytes: response.bytes, rcode: response.rcode, kind: response.kind, qname: response.qname,
+                             truncated: response.truncated)
+    }
 }
 
 /// The shared, thread-safe rate limiter (one table for all event loops, so SO_REUSEPORT spreading cannot multiply the limit).
@@ -27,12 +91,15 @@ final class SharedRateLimiter: Sendable {
     init(settings: RateLimitSettings) {
         limiter = Mutex(ResponseRateLimiter(settings: settings))
         enabled = settings.enabled
+        exemptLoopback = settings.exemptLoopback
     }
 
-    func decide(client: IPAddress, response: DNSResponse) -> ResponseRateLimiter.Decision {
-        guard enabled else { return .send }
+    let exemptLoopback: Bool
+
+    func decide(client: IPAddress, kind: ResponseKind, qname: DNSName) -> ResponseRateLimiter.Decision {
+        guard enabled, !(exemptLoopback && client.isLoopback) else { return .send }
         let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        return limiter.withLock { $0.decide(client: client, kind: response.kind, qname: response.qname, now: now) }
+        return limiter.withLock { $0.decide(client: client, kind: kind, qname: qname, now: now) }
     }
 }
 
@@ -48,9 +115,13 @@ public final class DNSServer: Sendable {
         public var tcpIdleTimeout: TimeAmount
         public var maxTCPConnections: Int
         public var rateLimit: RateLimitSettings
+        /// Packet cache entries per event loop (0 turns the cache off).
+        public var packetCacheEntries: Int
 
         public init(listen: [ListenAddress], threads: Int = System.coreCount, tcpIdleTimeout: TimeAmount = .seconds(10),
-                    maxTCPConnections: Int = 256, rateLimit: RateLimitSettings = RateLimitSettings()) {
+                    maxTCPConnections: Int = 256, rateLimit: RateLimitSettings = RateLimitSettings(),
+                    packetCacheEntries: Int = 16384) {
+            self.packetCacheEntries = max(0, packetCacheEntries)
             self.listen = listen
             self.threads = max(1, threads)
             self.tcpIdleTimeout = tcpIdleTimeout
@@ -108,6 +179,7 @@ public final class DNSServer: Sendable {
 
     private func udpBootstrap(on loop: any EventLoop) -> DatagramBootstrap {
         let box = self.box, stats = self.stats, limiter = self.limiter
+        let cacheEntries = configuration.packetCacheEntries
         let perMessage = 4096
         return DatagramBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -117,7 +189,8 @@ public final class DNSServer: Sendable {
                            value: FixedSizeRecvByteBufferAllocator(capacity: perMessage * configuration.vectorReadCount))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(box: box, stats: stats, limiter: limiter))
+                    try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(box: box, stats: stats, limiter: limiter,
+                                                                                  cacheEntries: cacheEntries))
                 }
             }
     }
@@ -179,21 +252,23 @@ extension IPAddress {
     }
 }
 
-/// Answers UDP datagrams: decode → `Authority` → RRL → reply; replies are flushed once per read burst (sendmmsg).
+/// Answers UDP datagrams: packet cache or `Authority` → RRL → reply; replies are flushed once per read burst (sendmmsg).
 final class UDPQueryHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
-    let box: AuthorityBox
+    var reader: AuthorityReader
     let stats: DNSServerStats
     let limiter: SharedRateLimiter
+    var cache: PacketCache
     var random = FastRandom()
     var pendingFlush = false
 
-    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter) {
-        self.box = box
+    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int) {
+        reader = AuthorityReader(box: box)
         self.stats = stats
         self.limiter = limiter
+        cache = PacketCache(capacity: cacheEntries)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -204,22 +279,42 @@ final class UDPQueryHandler: ChannelInboundHandler {
             return
         }
         let packet = Array(envelope.data.readableBytesView)
-        guard let response = box.authority.respond(to: packet, from: client, transport: .udp, random: &random) else {
-            stats.dropped.add(1, ordering: .relaxed)
-            return
+        let authority = reader.current()
+        var key: AnswerKey?
+        if cache.capacity > 0 {
+            // A reload or a health change since the last datagram empties the cache before it is consulted.
+            cache.sync(with: authority)
+            key = authority.answerKey(for: packet, from: client, transport: .udp)
         }
-        var bytes = response.bytes
-        switch limiter.decide(client: client, response: response) {
+        var out: PacketCache.Entry
+        if let key, let hit = cache.lookup(key) {
+            stats.cacheHits.add(1, ordering: .relaxed)
+            out = hit
+            // The cached reply carries another query's ID.
+            if out.bytes.count >= 2, packet.count >= 2 {
+                out.bytes[0] = packet[0]
+                out.bytes[1] = packet[1]
+            }
+        } else {
+            guard let response = authority.respond(to: packet, from: client, transport: .udp, random: &random) else {
+                stats.dropped.add(1, ordering: .relaxed)
+                return
+            }
+            if let key { cache.store(key, response) }
+            out = PacketCache.Entry(bytes: response.bytes, rcode: response.rcode, kind: response.kind,
+                                    qname: response.qname, truncated: response.truncated)
+        }
+        switch limiter.decide(client: client, kind: out.kind, qname: out.qname) {
         case .send:
-            stats.record(DNSResponseSummary(rcode: response.rcode, truncated: response.truncated))
+            stats.record(DNSResponseSummary(rcode: out.rcode, truncated: out.truncated))
         case .drop:
             stats.rateLimitedDrops.add(1, ordering: .relaxed)
             return
         case .slip:
             stats.rateLimitedSlips.add(1, ordering: .relaxed)
-            bytes = Authority.slipResponse(for: response)
+            out.bytes = Authority.slipResponse(for: out.bytes)
         }
-        let buffer = context.channel.allocator.buffer(bytes: bytes)
+        let buffer = context.channel.allocator.buffer(bytes: out.bytes)
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
         pendingFlush = true
     }
@@ -241,13 +336,13 @@ final class TCPQueryHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let box: AuthorityBox
+    var reader: AuthorityReader
     let stats: DNSServerStats
     var random = FastRandom()
     var client: IPAddress = .v4(0)
 
     init(box: AuthorityBox, stats: DNSServerStats) {
-        self.box = box
+        reader = AuthorityReader(box: box)
         self.stats = stats
     }
 
@@ -260,7 +355,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         stats.tcpQueries.add(1, ordering: .relaxed)
         let packet = Array(frame.readableBytesView)
-        guard let response = box.authority.respond(to: packet, from: client, transport: .tcp, random: &random) else {
+        guard let response = reader.current().respond(to: packet, from: client, transport: .tcp, random: &random) else {
             // Not a query we can answer at all: the stream can no longer be trusted.
             stats.dropped.add(1, ordering: .relaxed)
             context.close(promise: nil)

@@ -13,6 +13,8 @@ public final class DNSServerStats: Sendable {
     public let rateLimitedDrops = Atomic<Int>(0)
     public let rateLimitedSlips = Atomic<Int>(0)
     public let tcpConnections = Atomic<Int>(0)
+    /// UDP answers served from the packet cache.
+    public let cacheHits = Atomic<Int>(0)
     public let tcpRejected = Atomic<Int>(0)
 
     public init() {}
@@ -23,7 +25,7 @@ public final class DNSServerStats: Sendable {
             + "dropped=\(dropped.load(ordering: .relaxed)) formerr=\(formErr.load(ordering: .relaxed)) "
             + "nxdomain=\(nxDomain.load(ordering: .relaxed)) refused=\(refused.load(ordering: .relaxed)) "
             + "truncated=\(truncated.load(ordering: .relaxed)) rrl_drop=\(rateLimitedDrops.load(ordering: .relaxed)) "
-            + "rrl_slip=\(rateLimitedSlips.load(ordering: .relaxed)) tcp_rejected=\(tcpRejected.load(ordering: .relaxed))"
+            + "rrl_slip=\(rateLimitedSlips.load(ordering: .relaxed)) cache_hits=\(cacheHits.load(ordering: .relaxed)) tcp_rejected=\(tcpRejected.load(ordering: .relaxed))"
     }
 
     /// Counts one response by its outcome.

@@ -30,6 +30,8 @@ public struct EdgeSelection: Sendable, Equatable {
     public var failedOpen: Bool
     /// Prefix length over which this answer holds for the client address (RFC 7871 §7.2.1 SCOPE), before capping at the source prefix.
     public var scopePrefixLength: Int
+    /// False when a weighted random draw decided which edges (or their order) were chosen: such an answer must not be reused.
+    public var deterministic: Bool
 }
 
 /// Chooses the nearest healthy edges of a service for a client location (pure; no sockets, clocks or files).
@@ -67,8 +69,9 @@ public struct EdgeSelector: Sendable {
             }
             ranked.append(RankedEdge(edge: edge, distanceKm: distance, health: health.health(ofEdge: id)))
         }
+        var tiesDrawn = false
         if origin != nil {
-            ranked = Self.orderByDistanceThenWeight(ranked, random: &random)
+            ranked = Self.orderByDistanceThenWeight(ranked, random: &random, tiesDrawn: &tiesDrawn)
         }
         let healthy = ranked.filter { $0.health == .healthy }
         var chosen: [Edge]
@@ -84,7 +87,8 @@ public struct EdgeSelector: Sendable {
             chosen = healthy.prefix(service.answerCount).map(\.edge)
         }
         let scope = Self.scope(client: client, base: baseScope, overrides: service.overrides)
-        return EdgeSelection(chosen: chosen, ranked: ranked, reason: reason, failedOpen: failedOpen, scopePrefixLength: scope)
+        return EdgeSelection(chosen: chosen, ranked: ranked, reason: reason, failedOpen: failedOpen, scopePrefixLength: scope,
+                             deterministic: !tiesDrawn)
     }
 
     /// Where the client is, why, and the prefix length GeoIP (or the override) vouches for.
@@ -102,7 +106,9 @@ public struct EdgeSelector: Sendable {
     }
 
     /// Stable sort by distance (rounded to 1 km so same-region edges tie); ties ordered by weighted random draw.
-    static func orderByDistanceThenWeight<R: RandomNumberGenerator>(_ list: [RankedEdge], random: inout R) -> [RankedEdge] {
+    /// `tiesDrawn` is set when some group of equally near edges had more than one member (the order came from the draw).
+    static func orderByDistanceThenWeight<R: RandomNumberGenerator>(_ list: [RankedEdge], random: inout R,
+                                                                    tiesDrawn: inout Bool) -> [RankedEdge] {
         let sorted = list.enumerated().sorted { a, b in
             let da = a.element.distanceKm.rounded(), db = b.element.distanceKm.rounded()
             return da != db ? da < db : a.offset < b.offset
@@ -114,6 +120,7 @@ public struct EdgeSelector: Sendable {
             var j = i + 1
             while j < sorted.count, sorted[j].distanceKm.rounded() == sorted[i].distanceKm.rounded() { j += 1 }
             var group = Array(sorted[i..<j])
+            if group.count > 1 { tiesDrawn = true }
             while !group.isEmpty {
                 let total = group.reduce(0) { $0 + $1.edge.weight }
                 var pick = Int.random(in: 0..<max(1, total), using: &random)

@@ -13,15 +13,20 @@ public enum EdgeHealth: Sendable, Equatable {
 public protocol HealthView: Sendable {
     /// Current health of the edge with this id.
     func health(ofEdge id: String) -> EdgeHealth
+    /// Bumped on every change, so answer caches know when to forget what they hold.
+    var generation: UInt64 { get }
 }
 
 /// Every edge healthy unless an operator marked it down (admin file or `--down` flag); thread-safe and replaceable at run time.
 public final class StaticHealthView: HealthView {
     private let down: Mutex<Set<String>>
+    private let changes = Atomic<UInt64>(0)
 
     public init(down: Set<String> = []) {
         self.down = Mutex(down)
     }
+
+    public var generation: UInt64 { changes.load(ordering: .acquiring) }
 
     public func health(ofEdge id: String) -> EdgeHealth {
         down.withLock { $0.contains(id) } ? .down : .healthy
@@ -30,6 +35,7 @@ public final class StaticHealthView: HealthView {
     /// Replaces the set of edges marked down.
     public func setDown(_ ids: Set<String>) {
         down.withLock { $0 = ids }
+        changes.add(1, ordering: .releasing)
     }
 
     /// Edges currently marked down.

@@ -391,7 +391,7 @@ struct TopologyParser {
 
     func parseDNS(_ node: JSONNode) -> DNSSettings? {
         guard let f = node.object(allowed: ["nodeId", "listen", "geoDatabase", "maxUDPPayload", "tcpIdleTimeoutSeconds",
-                                            "maxTCPConnections", "rateLimit", "downFile"]) else { return nil }
+                                            "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries"]) else { return nil }
         let nodeId = required(f, "nodeId", in: node).flatMap { identifier($0) }
         var listen = [ListenAddress]()
         if let ln = required(f, "listen", in: node), let ll = ln.array() {
@@ -407,9 +407,11 @@ struct TopologyParser {
         let maxTCP = f["maxTCPConnections"].map { $0.int(in: 1...100_000) } ?? 256
         let rrl = f["rateLimit"].map(parseRateLimit) ?? RateLimitSettings()
         let down = f["downFile"].flatMap { $0.string() }
-        guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl else { return nil }
+        let cache = f["packetCacheEntries"].map { $0.int(in: 0...1_000_000) } ?? 16384
+        guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache else { return nil }
         return DNSSettings(nodeId: nodeId, listen: listen, geoDatabase: geo, maxUDPPayload: payload,
-                           tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down)
+                           tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down,
+                           packetCacheEntries: cache)
     }
 
     func parseRateLimit(_ node: JSONNode) -> RateLimitSettings? {

@@ -265,10 +265,13 @@ public struct DNSSettings: Sendable, Equatable {
     public var rateLimit: RateLimitSettings
     /// Optional file listing edge ids (one per line) an operator marked down.
     public var downFile: String?
+    /// Responses kept per UDP event loop for reuse (0 turns the packet cache off).
+    public var packetCacheEntries: Int
 
     public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
                 tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
-                rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil) {
+                rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384) {
+        self.packetCacheEntries = packetCacheEntries
         self.nodeId = nodeId
         self.listen = listen
         self.geoDatabase = geoDatabase

@@ -28,6 +28,9 @@ struct DNSCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Event loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(name: .long, help: "Packet cache entries per UDP event loop (replaces dns.packetCacheEntries; 0 turns it off).")
+    var packetCache: Int?
+
     @Option(name: .long, help: "Mark an edge down (repeatable); added to the topology's dns.downFile contents.")
     var down: [String] = []
 
@@ -52,7 +55,8 @@ struct DNSCommand: AsyncParsableCommand {
         let config = DNSServer.Configuration(
             listen: listenAddresses, threads: threads ?? System.coreCount,
             tcpIdleTimeout: .seconds(Int64(loaded.dns.tcpIdleTimeoutSeconds)),
-            maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit)
+            maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit,
+            packetCacheEntries: packetCache ?? loaded.dns.packetCacheEntries)
         let server = DNSServer(authority: box, configuration: config, logger: logger)
         do {
             try await server.start()

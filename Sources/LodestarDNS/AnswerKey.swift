@@ -1,0 +1,109 @@
+import LodestarGeo
+import LodestarTopology
+
+/// What a response depends on, so a per-thread packet cache can reuse it (in the manner of PowerDNS's packet cache).
+/// Two queries with equal keys get byte-identical responses except for the message ID, provided the response was
+/// `reusable` and neither the zone (`Authority`) nor the health view changed in between.
+public struct AnswerKey: Hashable, Sendable {
+    /// RD/CD flags, the question as sent (case kept: it is echoed), and the EDNS parameters that shape the reply.
+    let bytes: [UInt8]
+    /// The source address when the answer may depend on it (no ECS, or ECS with SOURCE 0); nil otherwise.
+    let client: IPAddress?
+    /// FNV-1a of `bytes`, computed once so dictionary probes hash one word instead of every byte.
+    let digest: UInt64
+
+    init(bytes: [UInt8], client: IPAddress?) {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        self.bytes = bytes
+        self.client = client
+        digest = h
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(digest)
+        hasher.combine(client)
+    }
+
+    public static func == (a: AnswerKey, b: AnswerKey) -> Bool {
+        a.digest == b.digest && a.client == b.client && a.bytes == b.bytes
+    }
+}
+
+extension Authority {
+    /// Computes the cache key of a plain query, or nil for anything unusual (those always take the full path):
+    /// QR/TC set, an opcode other than QUERY, counts other than 1/0/0/(0|1), compression in the question,
+    /// an additional record that is not a well-formed root OPT, or two ECS options. Bytes are bounds-checked.
+    /// EDNS cookies and unknown options are left out of the key because the reply does not depend on them.
+    public func answerKey(for packet: [UInt8], from client: IPAddress, transport: DNSTransport) -> AnswerKey? {
+        let n = packet.count
+        guard n >= 17 else { return nil }
+        let flags = UInt16(packet[2]) << 8 | UInt16(packet[3])
+        guard flags & 0xFA00 == 0 else { return nil }  // QR, opcode and TC all zero
+        guard packet[4] == 0, packet[5] == 1, packet[6] == 0, packet[7] == 0, packet[8] == 0, packet[9] == 0,
+              packet[10] == 0, packet[11] <= 1 else { return nil }
+        let hasOPT = packet[11] == 1
+        var key = [UInt8]()
+        key.reserveCapacity(n)
+        key.append(UInt8(flags >> 8) & 0x01)  // RD
+        key.append(UInt8(flags & 0xFF) & 0x10)  // CD
+        key.append(transport == .udp ? 0 : 1)
+        // The question: uncompressed labels, then type and class.
+        var i = 12
+        while true {
+            guard i < n else { return nil }
+            let len = Int(packet[i])
+            if len == 0 { break }
+            guard len <= 63, i - 12 + len + 2 <= 255 else { return nil }
+            i += len + 1
+        }
+        i += 1
+        guard i + 4 <= n else { return nil }
+        i += 4
+        key.append(contentsOf: packet[12..<i])
+        var dependsOnSource = true
+        if hasOPT {
+            // Root owner, TYPE 41, CLASS = payload, TTL = ext-rcode/version/flags, RDLENGTH, options.
+            guard i + 11 <= n, packet[i] == 0, packet[i + 1] == 0, packet[i + 2] == 41 else { return nil }
+            let payload = Int(packet[i + 3]) << 8 | Int(packet[i + 4])
+            let limit = transport == .udp ? min(max(512, payload), maxUDPPayload) : 65535
+            key.append(1)
+            key.append(UInt8(limit >> 8))
+            key.append(UInt8(limit & 0xFF))
+            key.append(packet[i + 6])  // version
+            key.append(packet[i + 7] & 0x80)  // DO
+            let rdlen = Int(packet[i + 9]) << 8 | Int(packet[i + 10])
+            var o = i + 11
+            guard o + rdlen == n else { return nil }
+            var sawECS = false
+            while o < n {
+                guard o + 4 <= n else { return nil }
+                let code = UInt16(packet[o]) << 8 | UInt16(packet[o + 1])
+                let len = Int(packet[o + 2]) << 8 | Int(packet[o + 3])
+                guard o + 4 + len <= n else { return nil }
+                switch code {
+                case EDNSOptionCode.nsid:
+                    key.append(3)
+                case EDNSOptionCode.clientSubnet:
+                    guard !sawECS else { return nil }
+                    sawECS = true
+                    key.append(8)
+                    key.append(UInt8(truncatingIfNeeded: len))
+                    key.append(contentsOf: packet[(o + 4)..<(o + 4 + len)])
+                    // SOURCE PREFIX-LENGTH > 0: the subnet, not the source address, locates the client.
+                    if len >= 3, packet[o + 6] > 0 { dependsOnSource = false }
+                default:
+                    break
+                }
+                o += 4 + len
+            }
+        } else {
+            guard i == n else { return nil }
+            key.append(0)
+        }
+        return AnswerKey(bytes: key, client: dependsOnSource ? client : nil)
+    }
+
+    /// The health view's change counter (see `HealthView.generation`).
+    public var healthGeneration: UInt64 { health.generation }
+}
