@@ -28,7 +28,7 @@ SOCKETS=${SOCKETS:-4}
 TIMEOUT_MS=${TIMEOUT_MS:-1000}
 FIXED_QPS=${FIXED_QPS:-}
 ROUNDS=${ROUNDS:-1}
-SERVERS=${SERVERS:-"gdnsd lodestar"}
+SERVERS=${SERVERS:-"gdnsd lodestar lodestar-nocache"}
 TOPOLOGY=${TOPOLOGY:-$ROOT/topology.json}
 GEO_DB=${GEO_DB:-$ROOT/GeoData/lodestar-sample.mmdb}
 GEO_CSV=${GEO_CSV:-$ROOT/GeoData/lodestar-sample.csv}
@@ -393,9 +393,9 @@ gcc -O2 -Wall -o "$WORK/ecsload" "$HERE/ecsload.c"
 want_lodestar=0; want_gdnsd=0
 for s in $SERVERS; do
     case $s in
-        lodestar) want_lodestar=1 ;;
+        lodestar|lodestar-nocache) want_lodestar=1 ;;
         gdnsd) want_gdnsd=1 ;;
-        *) die "unknown server '$s' in SERVERS (gdnsd, lodestar)" ;;
+        *) die "unknown server '$s' in SERVERS (gdnsd, lodestar, lodestar-nocache)" ;;
     esac
 done
 if [ "$want_lodestar" = 1 ]; then
@@ -449,6 +449,10 @@ start_server() { # name
             ;;
         lodestar)
             (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns "${LODESTAR_ARGS[@]}" --listen "127.0.0.1:$port") >>"$WORK/lodestar.log" 2>&1 &
+            ;;
+        lodestar-nocache)
+            # The same server with its packet cache off: every query takes the full decode → answer → encode path.
+            (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns "${LODESTAR_ARGS[@]}" --packet-cache 0 --listen "127.0.0.1:$port") >>"$WORK/lodestar-nocache.log" 2>&1 &
             ;;
     esac
     SERVER_PID=$!
@@ -632,8 +636,8 @@ echo "   ${DURATION}s per run, $INFLIGHT in flight over $SOCKETS sockets, $ROUND
 echo "   $PIN_NOTE; load average at start $LOADAVG"
 echo "   zone: $TOPOLOGY; GeoIP: $GEO_DB; ECS: $NSUBNETS distinct client subnets"
 echo ""
-printf '%-22s | %-8s | %9s | %7s | %7s | %7s\n' "workload" "server" "QPS" "avg ms" "p99 ms" "RSS MiB"
-printf '%s\n' "-----------------------+----------+-----------+---------+---------+--------"
+printf '%-22s | %-16s | %9s | %7s | %7s | %7s\n' "workload" "server" "QPS" "avg ms" "p99 ms" "RSS MiB"
+printf '%s\n' "-----------------------+------------------+-----------+---------+---------+--------"
 WORKLOADS="plain-dnsperf plain-ecsload"
 [ -z "$FIXED_QPS" ] || WORKLOADS="$WORKLOADS plain-fixed"
 WORKLOADS="$WORKLOADS ecs"
@@ -653,22 +657,26 @@ for w in $WORKLOADS; do
     for s in $SERVERS; do
         M_QPS[$s]=$(agg median QPS "$w|$s"); M_AVG[$s]=$(agg median AVG "$w|$s")
         M_P99[$s]=$(agg median P99 "$w|$s"); M_RSS[$s]=$(agg max RSS "$w|$s")
-        printf '%-22s | %-8s | %9s | %7s | %7s | %7s\n' "$label" "$s" "${M_QPS[$s]}" "${M_AVG[$s]}" "${M_P99[$s]}" "${M_RSS[$s]}"
+        printf '%-22s | %-16s | %9s | %7s | %7s | %7s\n' "$label" "$s" "${M_QPS[$s]}" "${M_AVG[$s]}" "${M_P99[$s]}" "${M_RSS[$s]}"
     done
     if [ "$want_lodestar" = 1 ] && [ "$want_gdnsd" = 1 ]; then
         echo "ratio lodestar/gdnsd QPS = $(ratio "${M_QPS[lodestar]}" "${M_QPS[gdnsd]}")   (avg latency $(ratio "${M_AVG[lodestar]}" "${M_AVG[gdnsd]}"), p99 $(ratio "${M_P99[lodestar]}" "${M_P99[gdnsd]}"), RSS $(ratio "${M_RSS[lodestar]}" "${M_RSS[gdnsd]}"))"
+        if [ -n "${M_QPS[lodestar-nocache]:-}" ]; then
+            echo "ratio lodestar-nocache/gdnsd QPS = $(ratio "${M_QPS[lodestar-nocache]}" "${M_QPS[gdnsd]}")   (RSS $(ratio "${M_RSS[lodestar-nocache]}" "${M_RSS[gdnsd]}"))"
+        fi
     fi
 done
 echo ""
 echo "server CPU time per answered query (utime+stime from /proc/PID/stat; less sensitive to other load than QPS):"
-printf '%-22s | %-8s | %10s | %12s\n' "workload" "server" "CPU us/q" "server CPU %"
+printf '%-22s | %-16s | %10s | %12s\n' "workload" "server" "CPU us/q" "server CPU %"
 for w in $WORKLOADS; do
     for s in $SERVERS; do
         M_CPUQ[$s]=$(agg median CPUQ "$w|$s")
-        printf '%-22s | %-8s | %10s | %12s\n' "$(wlabel "$w")" "$s" "${M_CPUQ[$s]}" "$(agg median CPUP "$w|$s")"
+        printf '%-22s | %-16s | %10s | %12s\n' "$(wlabel "$w")" "$s" "${M_CPUQ[$s]}" "$(agg median CPUP "$w|$s")"
     done
     if [ "$want_lodestar" = 1 ] && [ "$want_gdnsd" = 1 ]; then
         echo "ratio lodestar/gdnsd CPU per query = $(ratio "${M_CPUQ[lodestar]}" "${M_CPUQ[gdnsd]}")"
+        [ -z "${M_CPUQ[lodestar-nocache]:-}" ] || echo "ratio lodestar-nocache/gdnsd CPU per query = $(ratio "${M_CPUQ[lodestar-nocache]}" "${M_CPUQ[gdnsd]}")"
     fi
 done
 echo ""

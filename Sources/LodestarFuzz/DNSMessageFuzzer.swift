@@ -35,7 +35,11 @@ func fuzzOne(_ bytes: [UInt8]) {
     guard let authority = fuzzAuthority else { preconditionFailure("fuzz topology does not decode") }
     var rng = FastRandom(seed: 7)
     for transport in [DNSTransport.udp, .tcp] {
-        if let response = authority.respond(to: bytes, from: .v4(0x0A00_0001), transport: transport, random: &rng) {
+        // The packet-cache key parser walks the same hostile bytes; a keyed query is always answered.
+        let key = authority.answerKey(for: bytes, from: .v4(0x0A00_0001), transport: transport)
+        let response = authority.respond(to: bytes, from: .v4(0x0A00_0001), transport: transport, random: &rng)
+        precondition(key == nil || response != nil, "a query with a cache key was dropped")
+        if let response {
             precondition((try? DNSMessage(decoding: response.bytes)) != nil, "the server built a response it cannot decode")
             if transport == .udp { precondition(response.bytes.count <= 1232, "UDP response over the payload limit") }
         }

@@ -19,6 +19,35 @@ final class OperationsTests: IntegrationTestCase {
         XCTAssertTrue(server.log.contains("edge-eu-central"), "the log names the down edge\n\(server.log)")
     }
 
+    func test_downFileMarksEdgeDownAndUpWithinSeconds() throws {
+        let downFile = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-down-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: downFile) }
+        try Data("# operator maintenance list\n".utf8).write(to: downFile)
+        let server = try startServer { t in try t.edit("dns") { $0["downFile"] = downFile.path } }
+        // Warm the packet cache with the EU answer, then mark the EU edge down: the cached answer must go.
+        for _ in 0..<3 {
+            XCTAssertEqual(try server.dig("www.example.test", "A", "+subnet=81.2.69.0/24").answers("A").map(\.data), [Self.eu])
+        }
+        try Data("edge-eu-central   # maintenance\n".utf8).write(to: downFile, options: .atomic)
+        let start = Date()
+        var answer = [String]()
+        while Date().timeIntervalSince(start) < 5 {
+            answer = try server.dig("www.example.test", "A", "+subnet=81.2.69.0/24").answers("A").map(\.data)
+            if answer == [Self.us] { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(answer, [Self.us], "EU edge listed in the down file → next-nearest edge")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, "the down file is polled every second")
+        try Data().write(to: downFile, options: .atomic)
+        let back = Date()
+        while Date().timeIntervalSince(back) < 5 {
+            answer = try server.dig("www.example.test", "A", "+subnet=81.2.69.0/24").answers("A").map(\.data)
+            if answer == [Self.eu] { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(answer, [Self.eu], "emptied down file → EU edge answers again")
+    }
+
     func test_downFlagWithUnknownEdgeRefusesToStart() throws {
         var topology = try baseTopology()
         topology["$comment"] = "unknown --down edge"
