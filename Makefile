@@ -13,9 +13,10 @@ run: deps release
 	.build/release/lodestar dns --topology $(TOPOLOGY)
 
 ## test: unit and integration tests (real server, dig and dnspython)
+# Every test is XCTest; Swift Testing is turned off so XCTest's summary is the last line printed.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 ## deps: install missing Debian packages and dnspython
 deps:

@@ -92,9 +92,10 @@ extension WireReader {
 }
 
 /// Builds a message into one growing buffer, compressing names against earlier ones (pointers only backwards).
+/// Suffixes match byte for byte, case included, so every name keeps the spelling it was given (RFC 4343 §4.1).
 public struct WireWriter {
     public private(set) var bytes: [UInt8]
-    /// Offsets of name suffixes already written (≤ 0x3FFF so a pointer can reach them), with their lower-cased wire form.
+    /// Offsets of name suffixes already written (≤ 0x3FFF so a pointer can reach them), with their wire form.
     private var suffixes: [(offset: Int, name: ArraySlice<UInt8>)] = []
 
     public init(capacity: Int = 512) {
@@ -126,10 +127,9 @@ public struct WireWriter {
     /// Writes a name, replacing its longest already-written suffix with a pointer.
     public mutating func name(_ name: DNSName, compress: Bool = true) {
         let wire = name.wire
-        let folded = wire.map(DNSName.fold)
         var i = 0
         while i < wire.count, wire[i] != 0 {
-            let suffix = folded[i...]
+            let suffix = wire[i...]
             if compress, let hit = suffixes.first(where: { $0.name.elementsEqual(suffix) }) {
                 u16(0xC000 | UInt16(hit.offset))
                 return

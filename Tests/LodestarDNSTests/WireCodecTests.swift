@@ -72,6 +72,23 @@ final class WireCodecTests: XCTestCase {
         XCTAssertEqual(try DNSMessage(decoding: bytes), m)
     }
 
+    func test_compressionKeepsEachNamesCase_RFC4343_4_1() throws {
+        // Found by the fuzzer: matching suffixes case-insensitively made "test" come back as "tesT".
+        var h = DNSHeader()
+        h.isResponse = true
+        let m = DNSMessage(header: h, questions: [DNSQuestion(name: DNSName("WWW.Example.TEST")!, type: RRType.cname, qclass: 1)],
+                           answers: [ResourceRecord(name: DNSName("WWW.Example.TEST")!, type: RRType.cname, rclass: 1, ttl: 60,
+                                                    rdata: .cname(DNSName("edge.example.test")!))])
+        let back = try DNSMessage(decoding: m.encoded())
+        XCTAssertEqual(back, m)
+        guard case .cname(let target) = back.answers[0].rdata else { return XCTFail("not a CNAME") }
+        XCTAssertEqual(target.description, "edge.example.test.")
+        let regress = try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/regress-compression-case.bin"))
+        let decoded = try DNSMessage(decoding: Array(regress))
+        XCTAssertEqual(try DNSMessage(decoding: decoded.encoded()), decoded)
+    }
+
     func test_pointerToItselfIsRejected() {
         // Header with QDCOUNT=1, then a name that is a pointer to offset 12 (itself).
         let bytes: [UInt8] = [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1]
