@@ -1,3 +1,4 @@
+import Foundation
 import LodestarGeo
 import LodestarTopology
 
@@ -5,28 +6,31 @@ import LodestarTopology
 /// Two queries with equal keys get byte-identical responses except for the message ID, provided the response was
 /// `reusable` and neither the zone (`Authority`) nor the health view changed in between.
 public struct AnswerKey: Hashable, Sendable {
-    /// RD/CD flags, the question as sent (case kept: it is echoed), and the EDNS parameters that shape the reply.
+    /// RD/CD flags, the question as sent (case kept: it is echoed), the EDNS parameters that shape the reply,
+    /// and last the source address when the answer may depend on it (no ECS, or ECS with SOURCE 0).
     let bytes: [UInt8]
-    /// The source address when the answer may depend on it (no ECS, or ECS with SOURCE 0); nil otherwise.
-    let client: IPAddress?
     /// FNV-1a of `bytes`, computed once so dictionary probes hash one word instead of every byte.
     let digest: UInt64
 
-    init(bytes: [UInt8], client: IPAddress?) {
+    init(bytes: [UInt8]) {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         self.bytes = bytes
-        self.client = client
         digest = h
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(digest)
-        hasher.combine(client)
     }
 
     public static func == (a: AnswerKey, b: AnswerKey) -> Bool {
-        a.digest == b.digest && a.client == b.client && a.bytes == b.bytes
+        guard a.digest == b.digest, a.bytes.count == b.bytes.count else { return false }
+        return a.bytes.withUnsafeBytes { x in
+            b.bytes.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return x.count == 0 }
+                return memcmp(p, q, x.count) == 0
+            }
+        }
     }
 }
 
@@ -36,6 +40,12 @@ extension Authority {
     /// an additional record that is not a well-formed root OPT, or two ECS options. Bytes are bounds-checked.
     /// EDNS cookies and unknown options are left out of the key because the reply does not depend on them.
     public func answerKey(for packet: [UInt8], from client: IPAddress, transport: DNSTransport) -> AnswerKey? {
+        packet.withUnsafeBytes { answerKey(for: $0, from: client, transport: transport) }
+    }
+
+    /// The same over a received datagram in place (no copy). Every read below is preceded by a check against
+    /// `packet.count`; the fuzzer drives this code through the `[UInt8]` overload under AddressSanitizer.
+    public func answerKey(for packet: UnsafeRawBufferPointer, from client: IPAddress, transport: DNSTransport) -> AnswerKey? {
         let n = packet.count
         guard n >= 17 else { return nil }
         let flags = UInt16(packet[2]) << 8 | UInt16(packet[3])
@@ -60,7 +70,7 @@ extension Authority {
         i += 1
         guard i + 4 <= n else { return nil }
         i += 4
-        key.append(contentsOf: packet[12..<i])
+        key.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[12..<i]))
         var dependsOnSource = true
         if hasOPT {
             // Root owner, TYPE 41, CLASS = payload, TTL = ext-rcode/version/flags, RDLENGTH, options.
@@ -89,7 +99,7 @@ extension Authority {
                     sawECS = true
                     key.append(8)
                     key.append(UInt8(truncatingIfNeeded: len))
-                    key.append(contentsOf: packet[(o + 4)..<(o + 4 + len)])
+                    key.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[(o + 4)..<(o + 4 + len)]))
                     // SOURCE PREFIX-LENGTH > 0: the subnet, not the source address, locates the client.
                     if len >= 3, packet[o + 6] > 0 { dependsOnSource = false }
                 default:
@@ -101,7 +111,20 @@ extension Authority {
             guard i == n else { return nil }
             key.append(0)
         }
-        return AnswerKey(bytes: key, client: dependsOnSource ? client : nil)
+        if dependsOnSource {
+            switch client {
+            case .v4(let v):
+                key.append(4)
+                withUnsafeBytes(of: v) { key.append(contentsOf: $0) }
+            case .v6(let hi, let lo):
+                key.append(6)
+                withUnsafeBytes(of: hi) { key.append(contentsOf: $0) }
+                withUnsafeBytes(of: lo) { key.append(contentsOf: $0) }
+            }
+        } else {
+            key.append(0)
+        }
+        return AnswerKey(bytes: key)
     }
 
     /// The health view's change counter (see `HealthView.generation`).

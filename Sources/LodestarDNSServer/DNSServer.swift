@@ -278,24 +278,22 @@ final class UDPQueryHandler: ChannelInboundHandler {
             stats.dropped.add(1, ordering: .relaxed)
             return
         }
-        let packet = Array(envelope.data.readableBytesView)
         let authority = reader.current()
         var key: AnswerKey?
         if cache.capacity > 0 {
             // A reload or a health change since the last datagram empties the cache before it is consulted.
             cache.sync(with: authority)
-            key = authority.answerKey(for: packet, from: client, transport: .udp)
+            key = envelope.data.withUnsafeReadableBytes { authority.answerKey(for: $0, from: client, transport: .udp) }
         }
         var out: PacketCache.Entry
+        var id: UInt16?
         if let key, let hit = cache.lookup(key) {
             stats.cacheHits.add(1, ordering: .relaxed)
             out = hit
-            // The cached reply carries another query's ID.
-            if out.bytes.count >= 2, packet.count >= 2 {
-                out.bytes[0] = packet[0]
-                out.bytes[1] = packet[1]
-            }
+            // The cached reply carries another query's ID; the new one is patched into the outgoing buffer.
+            id = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self)
         } else {
+            let packet = Array(envelope.data.readableBytesView)
             guard let response = authority.respond(to: packet, from: client, transport: .udp, random: &random) else {
                 stats.dropped.add(1, ordering: .relaxed)
                 return
@@ -314,7 +312,8 @@ final class UDPQueryHandler: ChannelInboundHandler {
             stats.rateLimitedSlips.add(1, ordering: .relaxed)
             out.bytes = Authority.slipResponse(for: out.bytes)
         }
-        let buffer = context.channel.allocator.buffer(bytes: out.bytes)
+        var buffer = context.channel.allocator.buffer(bytes: out.bytes)
+        if let id, buffer.readableBytes >= 2 { buffer.setInteger(id, at: buffer.readerIndex) }
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
         pendingFlush = true
     }
