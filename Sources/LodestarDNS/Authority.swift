@@ -243,13 +243,13 @@ public final class Authority: Sendable {
             return
         }
         var owner = ctx.question.name  // the query's spelling, preserved in the answer
-        var visited = Set<DNSName>()
+        var visited = [DNSName]()  // names already answered in this CNAME chain (empty unless a CNAME is followed)
         for _ in 0..<9 {
             if let cut = delegation(covering: name) {
                 referral(&ctx, at: cut)
                 return
             }
-            guard visited.insert(name).inserted else { return }  // CNAME loop: answer what we have
+            guard !visited.contains(name) else { return }  // CNAME loop: answer what we have
             guard let node = nodes[name] else {
                 if existing.contains(name) { nodata(&ctx) } else { nxdomain(&ctx) }
                 return
@@ -260,6 +260,7 @@ public final class Authority: Sendable {
                 ctx.answers.append(renamed(cname, owner))
                 let t = target.lowercased
                 guard t.isSubdomain(of: apex) else { return }
+                visited.append(name)
                 name = t
                 owner = target
                 continue

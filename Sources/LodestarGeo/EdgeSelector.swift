@@ -39,16 +39,34 @@ public struct EdgeSelector: Sendable {
     /// Address family of the answer being built.
     public enum Family: Sendable { case v4, v6 }
 
+    /// An edge with its region's coordinates resolved once, at construction.
+    struct Candidate: Sendable {
+        let edge: Edge
+        let latitude: Double
+        let longitude: Double
+        let hasIPv4: Bool
+        let hasIPv6: Bool
+    }
+
     private let regions: [String: Region]
-    private let edges: [String: Edge]
+    /// Each service's edges in configuration order, by service name (one lookup per query, not one per edge).
+    private let candidates: [String: [Candidate]]
 
     public init(topology: Topology) {
         var r = [String: Region]()
         for region in topology.regions { r[region.id] = region }
         var e = [String: Edge]()
         for edge in topology.edges { e[edge.id] = edge }
+        var c = [String: [Candidate]]()
+        for service in topology.services {
+            c[service.name] = service.edges.compactMap { id in
+                guard let edge = e[id], let region = r[edge.region] else { return nil }
+                return Candidate(edge: edge, latitude: region.latitude, longitude: region.longitude,
+                                 hasIPv4: edge.addresses.contains { $0.isIPv4 }, hasIPv6: edge.addresses.contains { !$0.isIPv4 })
+            }
+        }
         regions = r
-        edges = e
+        candidates = c
     }
 
     /// Ranks and picks edges of `service` for a client at `client` (the ECS address or the source address) whose
@@ -58,16 +76,16 @@ public struct EdgeSelector: Sendable {
     public func select<R: RandomNumberGenerator>(service: Service, client: IPAddress, geo: GeoLookup,
                                                 family: Family, health: any HealthView, random: inout R) -> EdgeSelection {
         let (origin, reason, baseScope) = place(service: service, client: client, geo: geo)
+        let list = candidates[service.name] ?? []
         var ranked = [RankedEdge]()
-        ranked.reserveCapacity(service.edges.count)
-        for id in service.edges {
-            guard let edge = edges[id], edge.addresses.contains(where: { $0.isIPv4 == (family == .v4) }) else { continue }
+        ranked.reserveCapacity(list.count)
+        for c in list where family == .v4 ? c.hasIPv4 : c.hasIPv6 {
             var distance = 0.0
-            if let origin, let region = regions[edge.region] {
+            if let origin {
                 distance = GreatCircle.distanceKm(latitude1: origin.latitude, longitude1: origin.longitude,
-                                                  latitude2: region.latitude, longitude2: region.longitude)
+                                                  latitude2: c.latitude, longitude2: c.longitude)
             }
-            ranked.append(RankedEdge(edge: edge, distanceKm: distance, health: health.health(ofEdge: id)))
+            ranked.append(RankedEdge(edge: c.edge, distanceKm: distance, health: health.health(ofEdge: c.edge.id)))
         }
         var tiesDrawn = false
         if origin != nil {
@@ -109,18 +127,25 @@ public struct EdgeSelector: Sendable {
     /// `tiesDrawn` is set when some group of equally near edges had more than one member (the order came from the draw).
     static func orderByDistanceThenWeight<R: RandomNumberGenerator>(_ list: [RankedEdge], random: inout R,
                                                                     tiesDrawn: inout Bool) -> [RankedEdge] {
-        let sorted = list.enumerated().sorted { a, b in
-            let da = a.element.distanceKm.rounded(), db = b.element.distanceKm.rounded()
-            return da != db ? da < db : a.offset < b.offset
-        }.map(\.element)
+        // Sort indices, not the (large) elements; the index breaks ties so the sort is stable.
+        let order = list.indices.sorted { a, b in
+            let da = list[a].distanceKm.rounded(), db = list[b].distanceKm.rounded()
+            return da != db ? da < db : a < b
+        }
         var out = [RankedEdge]()
-        out.reserveCapacity(sorted.count)
+        out.reserveCapacity(list.count)
         var i = 0
-        while i < sorted.count {
+        while i < order.count {
+            let d = list[order[i]].distanceKm.rounded()
             var j = i + 1
-            while j < sorted.count, sorted[j].distanceKm.rounded() == sorted[i].distanceKm.rounded() { j += 1 }
-            var group = Array(sorted[i..<j])
-            if group.count > 1 { tiesDrawn = true }
+            while j < order.count, list[order[j]].distanceKm.rounded() == d { j += 1 }
+            if j - i == 1 {
+                out.append(list[order[i]])  // a region of one edge: nothing to draw
+                i = j
+                continue
+            }
+            tiesDrawn = true
+            var group = order[i..<j].map { list[$0] }
             while !group.isEmpty {
                 let total = group.reduce(0) { $0 + $1.edge.weight }
                 var pick = Int.random(in: 0..<max(1, total), using: &random)

@@ -24,17 +24,23 @@ public final class StaticHealthView: HealthView {
 
     public init(down: Set<String> = []) {
         self.down = Mutex(down)
+        downCount.store(down.count, ordering: .releasing)
     }
 
     public var generation: UInt64 { changes.load(ordering: .acquiring) }
 
+    /// How many edges are down; when none is (the usual case) no lock is taken.
+    private let downCount = Atomic<Int>(0)
+
     public func health(ofEdge id: String) -> EdgeHealth {
-        down.withLock { $0.contains(id) } ? .down : .healthy
+        guard downCount.load(ordering: .acquiring) > 0 else { return .healthy }
+        return down.withLock { $0.contains(id) } ? .down : .healthy
     }
 
     /// Replaces the set of edges marked down.
     public func setDown(_ ids: Set<String>) {
         down.withLock { $0 = ids }
+        downCount.store(ids.count, ordering: .releasing)
         changes.add(1, ordering: .releasing)
     }
 

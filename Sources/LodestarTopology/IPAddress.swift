@@ -28,6 +28,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     /// Builds an address from 4 or 16 network-order bytes; nil for any other length.
+    @inlinable
     public init?<C: Collection>(bytes: C) where C.Element == UInt8 {
         switch bytes.count {
         case 4:
