@@ -122,3 +122,34 @@ final class TransportTests: IntegrationTestCase {
         XCTAssertEqual(tcp.answers("TXT").count, 1, "\(tcp)")
     }
 }
+
+/// Listeners on IPv6 loopback and the TCP connection cap.
+final class ListenerTests: IntegrationTestCase {
+    func test_ipv6ListenerAnswersOverUDPAndTCP() throws {
+        let server = try startServer(arguments: ["--listen", "[::1]:{PORT}"])
+        for transport in ["+notcp", "+tcp"] {
+            let r = try server.dig([transport, "www.example.test", "A", "+subnet=81.2.69.0/24"], server: "::1")
+            XCTAssertTrue(r.output.contains("SERVER: ::1#\(server.port)"), "\(r)")
+            XCTAssertEqual(r.status, "NOERROR", "\(r)")
+            XCTAssertEqual(r.answers("A").map(\.data), [Self.eu], "\(transport)\n\(r)")
+        }
+        XCTAssertTrue(server.log.contains("[::1]:\(server.port)"), server.log)
+    }
+
+    func test_tcpConnectionsBeyondTheCapAreClosed() throws {
+        let server = try startServer { t in try t.edit("dns") { $0["maxTCPConnections"] = 2 } }
+        let query = TCPClient.framed(DNSPacket.query(id: 9, name: "www.example.test"))
+        let first = try TCPClient(port: server.port), second = try TCPClient(port: server.port)
+        for c in [first, second] {
+            try c.send(query)
+            XCTAssertNotNil(c.readFrame(timeout: 2), "connections within the cap are served")
+        }
+        let third = try TCPClient(port: server.port)
+        XCTAssertNotNil(third.waitForClose(timeout: 2), "the third connection is closed at once")
+        close(first.fd)
+        Thread.sleep(forTimeInterval: 0.3)
+        let again = try TCPClient(port: server.port)
+        try again.send(query)
+        XCTAssertNotNil(again.readFrame(timeout: 2), "a slot freed by a close is usable again")
+    }
+}

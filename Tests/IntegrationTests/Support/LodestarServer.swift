@@ -230,7 +230,9 @@ final class LodestarServer {
             let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             let p = Process()
             p.executableURL = binary
-            p.arguments = ["dns", "--topology", topologyPath, "--listen", "127.0.0.1:\(port)"] + extraArguments
+            // "{PORT}" in extra arguments becomes the chosen port (e.g. "--listen", "[::1]:{PORT}").
+            p.arguments = ["dns", "--topology", topologyPath, "--listen", "127.0.0.1:\(port)"]
+                + extraArguments.map { $0.replacingOccurrences(of: "{PORT}", with: "\(port)") }
             p.standardError = logHandle
             p.standardOutput = logHandle
             p.standardInput = FileHandle.nullDevice
@@ -299,10 +301,10 @@ final class LodestarServer {
 
     // MARK: dig
 
-    /// Runs `dig @127.0.0.1 -p PORT +time=2 +tries=1 ARGS…` and parses its output.
-    func dig(_ arguments: [String]) throws -> DigResult {
+    /// Runs `dig @SERVER -p PORT +time=2 +tries=1 ARGS…` (SERVER 127.0.0.1 unless given) and parses its output.
+    func dig(_ arguments: [String], server: String = "127.0.0.1") throws -> DigResult {
         let dig = try IntegrationEnvironment.dig()
-        let r = try runCommand(dig, ["@127.0.0.1", "-p", "\(port)", "+time=2", "+tries=1"] + arguments, timeout: 10)
+        let r = try runCommand(dig, ["@\(server)", "-p", "\(port)", "+time=2", "+tries=1"] + arguments, timeout: 10)
         if r.timedOut { throw IntegrationError("dig \(arguments) timed out") }
         return DigResult(output: r.stdout + r.stderr, status: r.status)
     }
