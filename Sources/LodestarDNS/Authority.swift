@@ -170,9 +170,11 @@ public final class Authority: Sendable {
         }
 
         var ctx = AnswerContext(query: queryHeader, question: q, edns: edns, transport: transport)
+        ctx.source = client
         ctx.client = client
         if let ecs = edns?.clientSubnet, ecs.sourcePrefixLength > 0, let addr = ecs.address {
             ctx.client = addr
+            ctx.locatedByECS = true
         }
 
         switch q.type {
@@ -190,7 +192,7 @@ public final class Authority: Sendable {
         case RRClass.in, RRClass.any:
             answerIN(&ctx, random: &random)
         case RRClass.ch:
-            answerChaos(&ctx)
+            answerChaos(&ctx, random: &random)
         default:
             ctx.rcode = RCode.refused
             ctx.kind = .refused
@@ -213,7 +215,12 @@ public final class Authority: Sendable {
         let question: DNSQuestion
         let edns: EDNSQuery?
         let transport: DNSTransport
+        /// The source address of the query.
+        var source: IPAddress = .v4(0)
+        /// Where the client is taken to be: the ECS address, or else the source address.
         var client: IPAddress = .v4(0)
+        /// True when an ECS option (SOURCE > 0) gave `client`.
+        var locatedByECS = false
         var rcode: UInt16 = RCode.noError
         var kind: ResponseKind = .answer
         var authoritative = true
@@ -376,8 +383,12 @@ public final class Authority: Sendable {
     }
 
     /// CHAOS class: `id.server`/`hostname.bind` give the node id (RFC 4892), `version.server`/`version.bind` the software.
-    func answerChaos(_ ctx: inout AnswerContext) {
+    func answerChaos<R: RandomNumberGenerator>(_ ctx: inout AnswerContext, random: inout R) {
         let name = ctx.question.name.lowercased
+        if name.isSubdomain(of: apex), let service = nodes[name]?.service {
+            answerTrace(&ctx, service: service, random: &random)
+            return
+        }
         let text: [UInt8]
         switch name.description {
         case "id.server.", "hostname.bind.": text = nodeIdBytes
@@ -393,6 +404,54 @@ public final class Authority: Sendable {
             return
         }
         ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt([text])))
+    }
+
+    /// `CH TXT <service name>`: the decision an IN query from this client (ECS or source) would get, and why,
+    /// as TXT strings — where GeoIP puts the client, every candidate edge with distance and health, the choice,
+    /// and the ECS scope. Who may ask is `dns.trace` (loopback clients only by default).
+    func answerTrace<R: RandomNumberGenerator>(_ ctx: inout AnswerContext, service: Service, random: inout R) {
+        // Whether a trace is given depends on the source address, which an ECS key leaves out: never cache.
+        ctx.reusable = false
+        let allowed: Bool
+        switch topology.dns.trace {
+        case .off: allowed = false
+        case .loopback: allowed = ctx.source.isLoopback
+        case .any: allowed = true
+        }
+        guard allowed else {
+            ctx.rcode = RCode.refused
+            ctx.kind = .refused
+            ctx.authoritative = false
+            return
+        }
+        guard ctx.question.type == RRType.txt || ctx.question.type == RRType.any else {
+            ctx.kind = .nodata
+            return
+        }
+        let geoResult = geo.lookup(ctx.client)
+        let family: EdgeSelector.Family = ctx.client.isIPv4 ? .v4 : .v6
+        let selection = selector.select(service: service, client: ctx.client, geo: geoResult, family: family,
+                                        health: health, random: &random)
+        ctx.scope = selection.scopePrefixLength
+        var lines = [String]()
+        let via = ctx.locatedByECS ? "ECS" : "source address"
+        lines.append("client \(ctx.client) (\(via)); GeoIP network \(ctx.client.masked(to: geoResult.prefixLength))/\(geoResult.prefixLength)")
+        switch selection.reason {
+        case .override(let p, let region): lines.append("placed by override \(p) -> region \(region)")
+        case .geo(let loc):
+            lines.append("placed by GeoIP: \(loc.city ?? "-"), \(loc.country ?? "-"), \(loc.continent ?? "-") (\(loc.latitude), \(loc.longitude))")
+        case .fallback(let region): lines.append("location unknown -> fallback region \(region)")
+        case .unlocated: lines.append("location unknown, no fallback region -> configuration order")
+        }
+        for r in selection.ranked {
+            let state = r.health == .healthy ? "up" : "down"
+            lines.append("candidate \(r.edge.id) region \(r.edge.region) \(Int(r.distanceKm.rounded())) km \(state)")
+        }
+        let chosen = selection.chosen.map { e in e.id + " " + e.addresses.filter { $0.isIPv4 == (family == .v4) }.map(\.description).joined(separator: " ") }
+        lines.append("answer \(chosen.isEmpty ? "none" : chosen.joined(separator: ", "))\(selection.failedOpen ? " (no edge up: failing open)" : "")")
+        lines.append("ECS scope /\(selection.scopePrefixLength); TTL \(service.ttlSeconds)")
+        let strings = lines.map { Array($0.utf8.prefix(255)) }
+        ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt(strings)))
     }
 
     func renamed(_ rr: ResourceRecord, _ owner: DNSName) -> ResourceRecord {

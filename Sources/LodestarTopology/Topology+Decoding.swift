@@ -391,7 +391,7 @@ struct TopologyParser {
 
     func parseDNS(_ node: JSONNode) -> DNSSettings? {
         guard let f = node.object(allowed: ["nodeId", "listen", "geoDatabase", "maxUDPPayload", "tcpIdleTimeoutSeconds",
-                                            "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries"]) else { return nil }
+                                            "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries", "trace"]) else { return nil }
         let nodeId = required(f, "nodeId", in: node).flatMap { identifier($0) }
         var listen = [ListenAddress]()
         if let ln = required(f, "listen", in: node), let ll = ln.array() {
@@ -408,10 +408,17 @@ struct TopologyParser {
         let rrl = f["rateLimit"].map(parseRateLimit) ?? RateLimitSettings()
         let down = f["downFile"].flatMap { $0.string() }
         let cache = f["packetCacheEntries"].map { $0.int(in: 0...1_000_000) } ?? 16384
-        guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache else { return nil }
+        var trace: TraceAccess? = .loopback
+        if let tn = f["trace"], let t = tn.string() {
+            trace = TraceAccess(rawValue: t)
+            if trace == nil { tn.fail("\"\(t)\" is not one of off, loopback, any") }
+        } else if f["trace"] != nil {
+            trace = nil
+        }
+        guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache, let trace else { return nil }
         return DNSSettings(nodeId: nodeId, listen: listen, geoDatabase: geo, maxUDPPayload: payload,
                            tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down,
-                           packetCacheEntries: cache)
+                           packetCacheEntries: cache, trace: trace)
     }
 
     func parseRateLimit(_ node: JSONNode) -> RateLimitSettings? {

@@ -248,6 +248,16 @@ public struct RateLimitSettings: Sendable, Equatable {
     }
 }
 
+/// Who may ask for a decision trace (`dig CH TXT <service name>`).
+public enum TraceAccess: String, Sendable, Equatable, CaseIterable {
+    /// Never answered (REFUSED).
+    case off
+    /// Only clients on loopback addresses (the default).
+    case loopback
+    /// Every client.
+    case any
+}
+
 /// Settings of a `lodestar dns` node.
 public struct DNSSettings: Sendable, Equatable {
     /// Node id (answered in NSID, RFC 5001).
@@ -267,11 +277,15 @@ public struct DNSSettings: Sendable, Equatable {
     public var downFile: String?
     /// Responses kept per UDP event loop for reuse (0 turns the packet cache off).
     public var packetCacheEntries: Int
+    /// Who gets decision traces for `CH TXT` queries of a service name.
+    public var trace: TraceAccess
 
     public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
                 tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
-                rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384) {
+                rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384,
+                trace: TraceAccess = .loopback) {
         self.packetCacheEntries = packetCacheEntries
+        self.trace = trace
         self.nodeId = nodeId
         self.listen = listen
         self.geoDatabase = geoDatabase

@@ -1,3 +1,4 @@
+import Foundation
 import LodestarDNS
 import LodestarGeo
 import LodestarTopology
@@ -334,5 +335,67 @@ final class AuthorityTests: XCTestCase {
 
     func test_unknownClassIsRefused() throws {
         XCTAssertEqual(try ask(Fixture.query("www.example.test", qclass: 4)).rcode, RCode.refused)
+    }
+}
+
+/// The decision trace: `CH TXT <service name>` explains the IN answer the same client would get.
+final class TraceTests: XCTestCase {
+    func trace(_ a: Authority, ecs: String?, from client: String) throws -> DNSMessage {
+        let options = ecs.map { [Fixture.ecs($0)] } ?? []
+        return try Fixture.ask(a, Fixture.query("www.example.test", RRType.txt, qclass: RRClass.ch, edns: (1232, 0, options)), from: client)
+    }
+
+    func lines(_ m: DNSMessage) -> [String] {
+        guard case .txt(let strings)? = m.answers.first?.rdata else { return [] }
+        return strings.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func test_traceNamesPlacementCandidatesAndChoice() throws {
+        let a = try Fixture.authority(down: ["edge-eu"])
+        let r = try trace(a, ecs: "81.2.69.0/24", from: "127.0.0.1")
+        XCTAssertEqual(r.rcode, RCode.noError)
+        let text = lines(r)
+        XCTAssertEqual(text.first, "client 81.2.69.0 (ECS); GeoIP network 81.2.69.0/24")
+        XCTAssertTrue(text.contains("placed by GeoIP: -, GB, EU (51.51, -0.13)"), "\(text)")
+        XCTAssertTrue(text.contains { $0.hasPrefix("candidate edge-eu region eu-central") && $0.hasSuffix("down") }, "\(text)")
+        XCTAssertTrue(text.contains("answer edge-us 127.0.1.1"), "EU is down: the trace names the next-nearest\n\(text)")
+        XCTAssertEqual(r.clientSubnet?.scopePrefixLength, 24)
+        // The IN answer agrees with the trace.
+        let answer = try Fixture.ask(a, Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(answer.answerAddresses, ["127.0.1.1"])
+    }
+
+    func test_traceBySourceAddressAndOverride() throws {
+        let a = try Fixture.authority()
+        let bySource = lines(try trace(a, ecs: nil, from: "127.0.0.1"))
+        XCTAssertEqual(bySource.first, "client 127.0.0.1 (source address); GeoIP network 127.0.0.0/8")
+        XCTAssertTrue(bySource.contains("location unknown -> fallback region us-east"), "\(bySource)")
+        let pinned = lines(try trace(a, ecs: "85.214.7.0/24", from: "127.0.0.1"))
+        XCTAssertTrue(pinned.contains("placed by override 85.214.7.0/24 -> region ap-southeast"), "\(pinned)")
+    }
+
+    func test_traceIsForLoopbackClientsByDefault() throws {
+        let a = try Fixture.authority()
+        XCTAssertEqual(try trace(a, ecs: "81.2.69.0/24", from: "8.8.8.8").rcode, RCode.refused)
+        var rng = FastRandom(seed: 1)
+        let q = Fixture.query("www.example.test", RRType.txt, qclass: RRClass.ch)
+        XCTAssertEqual(a.respond(to: q, from: IPAddress("127.0.0.1")!, transport: .udp, random: &rng)?.reusable, false,
+                       "a trace depends on the source address even with ECS: never packet-cached")
+    }
+
+    func test_traceAccessSetting() throws {
+        let anyJSON = Fixture.topologyJSON.replacingOccurrences(of: #""geoDatabase": "unused.mmdb""#,
+                                                                with: #""geoDatabase": "unused.mmdb", "trace": "any""#)
+        let open = Authority(topology: try Topology.decode(Data(anyJSON.utf8), file: "t"), geo: TableLocator.sample, health: StaticHealthView())
+        XCTAssertEqual(try trace(open, ecs: nil, from: "8.8.8.8").rcode, RCode.noError)
+        let offJSON = Fixture.topologyJSON.replacingOccurrences(of: #""geoDatabase": "unused.mmdb""#,
+                                                                with: #""geoDatabase": "unused.mmdb", "trace": "off""#)
+        let off = Authority(topology: try Topology.decode(Data(offJSON.utf8), file: "t"), geo: TableLocator.sample, health: StaticHealthView())
+        XCTAssertEqual(try trace(off, ecs: nil, from: "127.0.0.1").rcode, RCode.refused)
+        let badJSON = Fixture.topologyJSON.replacingOccurrences(of: #""geoDatabase": "unused.mmdb""#,
+                                                                with: #""geoDatabase": "unused.mmdb", "trace": "everyone""#)
+        XCTAssertThrowsError(try Topology.decode(Data(badJSON.utf8), file: "t")) { error in
+            XCTAssertTrue("\(error)".contains("t: dns.trace: \"everyone\" is not one of off, loopback, any"), "\(error)")
+        }
     }
 }
