@@ -20,7 +20,7 @@ let fuzzAuthority: Authority? = {
      "regions":[{"id":"a","latitude":10,"longitude":10},{"id":"b","latitude":-10,"longitude":-10}],
      "edges":[{"id":"ea","region":"a","addresses":["127.0.1.1","2001:db8::1"]},{"id":"eb","region":"b","addresses":["127.0.2.1"]}],
      "services":{"www":{"edges":["ea","eb"],"answerCount":2,"fallbackRegion":"a","overrides":[{"prefix":"10.0.0.0/8","region":"b"}]}},
-     "dns":{"nodeId":"fuzz","listen":["127.0.0.1:0"],"geoDatabase":"none"}}
+     "dns":{"nodeId":"fuzz","listen":["127.0.0.1:0"],"geoDatabase":"none","trace":"any"}}
     """
     guard let t = try? Topology.decode(Data(json.utf8), file: "fuzz") else { return nil }
     return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView())
