@@ -1,0 +1,582 @@
+/// SWIM membership of one node as a pure state machine: inputs (ticks, messages, join/leave) in, directives out.
+///
+/// Time (`now`, monotonic, from any fixed origin) and randomness (`rng`) are passed in, so a shell can drive it
+/// from a UDP transport and a test from a virtual clock. No locks: the owner serialises calls.
+/// Call `onTick` at (or after) `nextTickDeadline`, and `onMessage` for every authenticated incoming message.
+public struct SWIMInstance: Sendable {
+    /// The knobs this instance runs with.
+    public let settings: SWIMSettings
+    /// This node.
+    public let myself: SWIMNodeID
+    /// SWIM §4.2: this node's incarnation; only this node increases it (to refute suspicion).
+    public private(set) var incarnation: UInt64 = 0
+    /// This node's own state: `alive` until `leave`.
+    public private(set) var myStatus: SWIMMemberStatus = .alive
+    /// This node's own payload as last set with `updateMetadata`.
+    public private(set) var myMetadata: SWIMMetadata = .empty
+
+    private struct Record: Sendable {
+        var status: SWIMMemberStatus
+        var incarnation: UInt64
+        var metadata: SWIMMetadata
+    }
+
+    /// The probe of the current protocol period (SWIM §3.1).
+    private struct Probe: Sendable {
+        var target: SWIMNodeID
+        var sequence: UInt64
+        var directDeadline: Int64
+        var endsAt: Int64
+        var indirectSent = false
+        var expectedNacks = 0
+        var nacks = 0
+    }
+
+    /// A ping-req this node is serving for another prober (SWIM §3.1, Lifeguard §3.1 nack).
+    private struct Relay: Sendable {
+        var prober: SWIMNodeID
+        var proberSequence: UInt64
+        var deadline: Int64
+    }
+
+    private var records: [SWIMNodeID: Record] = [:]
+    /// Every member ever known, in the order learnt: deterministic iteration (dictionary order is per-process).
+    private var known: [SWIMNodeID] = []
+    private var suspicions: [SWIMNodeID: SuspicionTimer] = [:]
+    private var probeOrder: [SWIMNodeID] = []
+    private var probeIndex = 0
+    private var probe: Probe?
+    private var relays: [UInt64: Relay] = [:]
+    private var nextSequence: UInt64 = 1
+    private var nextProbeAt: Int64
+    private var nextSyncAt: Int64
+    /// Lifeguard §3.1 local health score, 0 … S−1; the multiplier is score + 1.
+    private var healthScore = 0
+    /// Number of other members that are alive or suspect.
+    private var liveOthers = 0
+    private var queue = SWIMGossipQueue()
+    /// Members that told us a refuted verdict about ourselves; the next message to each carries our alive update.
+    private var correctionsOwed: Set<SWIMNodeID> = []
+
+    /// Creates the instance; `seeds` (e.g. from the topology) start as alive at incarnation 0 and the first probe is due at `now`.
+    public init(settings: SWIMSettings = SWIMSettings(), myself: SWIMNodeID, seeds: [SWIMNodeID], now: Duration) {
+        self.settings = settings
+        self.myself = myself
+        let t = now.swimNanoseconds
+        self.nextProbeAt = t
+        self.nextSyncAt = t + settings.fullSyncInterval.swimNanoseconds
+        for seed in seeds where seed != myself && records[seed] == nil {
+            records[seed] = Record(status: .alive, incarnation: 0, metadata: .empty)
+            known.append(seed)
+            liveOthers += 1
+        }
+        probeOrder = known
+        probeIndex = probeOrder.count  // forces a shuffle before the first probe
+    }
+
+    // MARK: - Queries
+
+    /// Lifeguard §3.1 local health multiplier (1 = healthy … `localHealthMaxMultiplier`).
+    public var localHealthMultiplier: Int { healthScore + 1 }
+
+    /// This node's view of `node` (itself included).
+    public func member(_ node: SWIMNodeID) -> SWIMMember? {
+        if node == myself {
+            return SWIMMember(node: myself, status: myStatus, incarnation: incarnation, metadata: myMetadata)
+        }
+        return records[node].map { SWIMMember(node: node, status: $0.status, incarnation: $0.incarnation, metadata: $0.metadata) }
+    }
+
+    /// Every other member known, dead and left ones included, in the order they were learnt.
+    public var members: [SWIMMember] { known.compactMap { member($0) } }
+
+    /// n of SWIM §4.1: live members including this node.
+    public var liveMemberCount: Int { liveOthers + 1 }
+
+    /// SWIM §4.1: how many times an update is piggybacked: λ·⌈log10(n+1)⌉.
+    public var retransmitLimit: Int {
+        let digits = Double(liveMemberCount + 1).log10Ceiling
+        return Swift.max(1, settings.gossipRetransmitMultiplier * digits)
+    }
+
+    /// Updates waiting to be piggybacked.
+    public var pendingGossipCount: Int { queue.count }
+
+    /// How many times the pending update about `node` has been sent so far, if one is pending.
+    public func pendingGossipTransmits(about node: SWIMNodeID) -> Int? { queue.transmits(of: node) }
+
+    /// The suspicion deadline this node holds for `node`, if it suspects it (Lifeguard §3.2).
+    public func suspicionDeadline(of node: SWIMNodeID) -> Duration? {
+        suspicions[node].map { .nanoseconds($0.deadline) }
+    }
+
+    /// The earliest time at which `onTick` has work to do; the shell MUST call `onTick` no later than this after any input.
+    public var nextTickDeadline: Duration? {
+        var deadline = Int64.max
+        for relay in relays.values { deadline = Swift.min(deadline, relay.deadline) }
+        for timer in suspicions.values { deadline = Swift.min(deadline, timer.deadline) }
+        if myStatus != .left {
+            for timer in suspicions.values where !timer.recheckSent {
+                deadline = Swift.min(deadline, timer.recheckAt)
+            }
+            if let probe {
+                deadline = Swift.min(deadline, probe.indirectSent ? probe.endsAt : probe.directDeadline)
+            } else {
+                deadline = Swift.min(deadline, nextProbeAt)
+            }
+            deadline = Swift.min(deadline, nextSyncAt)
+        }
+        return deadline == Int64.max ? nil : .nanoseconds(deadline)
+    }
+
+    // MARK: - Inputs
+
+    /// Advances timers: relay nacks, suspicion timeouts (SWIM §4.2), the probe of this period (SWIM §3.1) and full sync.
+    public mutating func onTick(now: Duration, rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
+        let t = now.swimNanoseconds
+        var out: [SWIMDirective] = []
+
+        // Lifeguard §3.1: a relay that heard no ack answers nack so the prober can tell its own health.
+        let expiredRelays = relays.filter { $0.value.deadline <= t }.keys.sorted()
+        for sequence in expiredRelays {
+            guard let relay = relays.removeValue(forKey: sequence) else { continue }
+            send(.nack(sequence: relay.proberSequence), to: relay.prober, into: &out)
+        }
+
+        // SWIM §4.2: an unrefuted suspicion becomes dead at its (Lifeguard-shrunk) deadline.
+        let expired = suspicions.filter { $0.value.deadline <= t }.keys.sorted()
+        for node in expired {
+            guard let record = records[node], record.status == .suspect else { suspicions[node] = nil; continue }
+            apply(SWIMGossip(node: node, status: .dead, incarnation: record.incarnation, origin: myself),
+                  fromSync: false, now: t, rng: &rng, into: &out)
+        }
+
+        guard myStatus != .left else { return out }
+
+        // Lodestar addition to Lifeguard §3.2: a lingering suspicion gets one direct ping carrying the verdict; a live
+        // suspect answers with its newer incarnation, so a refutation this node missed cannot turn into a false death.
+        let rechecks = suspicions.filter { !$0.value.recheckSent && $0.value.recheckAt <= t }.keys.sorted()
+        for node in rechecks {
+            suspicions[node]?.recheckSent = true
+            sendPing(sequence: takeSequence(), to: node, into: &out)
+        }
+
+        if var current = probe {
+            if !current.indirectSent && t >= current.directDeadline {
+                current.expectedNacks = sendIndirectProbes(for: current, rng: &rng, into: &out)
+                current.indirectSent = true
+                probe = current
+            }
+            if t >= current.endsAt {
+                probe = nil
+                probeFailed(current, now: t, rng: &rng, into: &out)
+            }
+        }
+        if probe == nil && t >= nextProbeAt {
+            startProbe(now: t, rng: &rng, into: &out)
+        }
+
+        if t >= nextSyncAt {
+            nextSyncAt = t + settings.fullSyncInterval.swimNanoseconds
+            let candidates = known.filter { records[$0]?.status == .alive }
+            if let peer = candidates.randomElement(using: &rng) {
+                send(.sync(state: fullState(), isReply: false), to: peer, into: &out)
+            }
+        }
+        return out
+    }
+
+    /// Handles one authenticated message from `sender`: merges its gossip (SWIM §4.2), then answers it.
+    public mutating func onMessage(_ message: SWIMMessage, from sender: SWIMNodeID, now: Duration,
+                                   rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
+        let t = now.swimNanoseconds
+        var out: [SWIMDirective] = []
+        for update in message.gossip {
+            apply(update, fromSync: false, sender: sender, now: t, rng: &rng, into: &out)
+        }
+        switch message.kind {
+        case .ping(let sequence):
+            send(.ack(sequence: sequence), to: sender, into: &out)
+
+        case .pingRequest(let sequence, let target):
+            if target == myself {
+                send(.ack(sequence: sequence), to: sender, into: &out)
+            } else if myStatus != .left {
+                let relaySequence = takeSequence()
+                relays[relaySequence] = Relay(
+                    prober: sender, proberSequence: sequence,
+                    deadline: t + scaled(settings.indirectPingTimeout))
+                sendPing(sequence: relaySequence, to: target, into: &out)
+            }
+
+        case .ack(let sequence):
+            if let current = probe, current.sequence == sequence {
+                probe = nil
+                adjustHealth(by: -1)  // Lifeguard §3.1: a successful probe lowers the score
+            } else if let relay = relays.removeValue(forKey: sequence) {
+                send(.ack(sequence: relay.proberSequence), to: relay.prober, into: &out)
+            }
+
+        case .nack(let sequence):
+            if var current = probe, current.sequence == sequence {
+                current.nacks += 1
+                probe = current
+            }
+
+        case .sync(let state, let isReply):
+            for update in state {
+                apply(update, fromSync: true, sender: sender, now: t, rng: &rng, into: &out)
+            }
+            if !isReply {
+                send(.sync(state: fullState(), isReply: true), to: sender, into: &out)
+            }
+        }
+        if correctionsOwed.contains(sender) {
+            // No reply went back (ack, nack, sync reply): carry the correction on a ping of its own.
+            sendPing(sequence: takeSequence(), to: sender, into: &out)
+        }
+        return out
+    }
+
+    /// Announces this node (alive, next incarnation after a leave) and asks `contacts` for a full-state exchange.
+    public mutating func join(contacts: [SWIMNodeID], now: Duration, rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
+        var out: [SWIMDirective] = []
+        if myStatus == .left {
+            incarnation += 1
+            myStatus = .alive
+            nextProbeAt = now.swimNanoseconds
+        }
+        queue.enqueue(selfGossip())
+        for contact in contacts where contact != myself {
+            send(.sync(state: fullState(), isReply: false), to: contact, into: &out)
+        }
+        return out
+    }
+
+    /// Leaves gracefully: marks itself `left` (final for this incarnation), tells `leaveFanout` live members directly,
+    /// and keeps piggybacking the news on acks until the shell shuts it down. Stops probing.
+    public mutating func leave(now: Duration, rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
+        guard myStatus != .left else { return [] }
+        myStatus = .left
+        probe = nil
+        queue.enqueue(selfGossip())
+        var out: [SWIMDirective] = []
+        let targets = pickRandom(settings.leaveFanout, from: known.filter { records[$0]?.status == .alive }, rng: &rng)
+        for target in targets {
+            sendPing(sequence: takeSequence(), to: target, into: &out)
+        }
+        return out
+    }
+
+    /// Publishes a new payload (version + 1) at the current incarnation; it spreads as a payload-only alive update.
+    public mutating func updateMetadata(_ bytes: [UInt8]) {
+        myMetadata = SWIMMetadata(version: myMetadata.version + 1, bytes: bytes)
+        queue.enqueue(selfGossip(), metadataOnly: true)
+    }
+
+    // MARK: - Probing (SWIM §3.1, §4.3)
+
+    /// SWIM §4.3: round-robin over a shuffled list, so each live member is probed within n periods.
+    private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> SWIMNodeID? {
+        var attempts = 0
+        while attempts <= probeOrder.count + 1 {
+            attempts += 1
+            if probeIndex >= probeOrder.count {
+                probeOrder = known.filter { records[$0]?.status.isLive == true }
+                probeOrder.shuffle(using: &rng)
+                probeIndex = 0
+                if probeOrder.isEmpty { return nil }
+            }
+            let candidate = probeOrder[probeIndex]
+            probeIndex += 1
+            if records[candidate]?.status.isLive == true { return candidate }
+        }
+        return nil
+    }
+
+    private mutating func startProbe(now t: Int64, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
+        nextProbeAt = t + scaled(settings.probeInterval)
+        guard let target = nextProbeTarget(rng: &rng) else { return }
+        let sequence = takeSequence()
+        probe = Probe(target: target, sequence: sequence,
+                      directDeadline: t + scaled(settings.pingTimeout), endsAt: nextProbeAt)
+        sendPing(sequence: sequence, to: target, into: &out)
+    }
+
+    /// SWIM §3.1: ask k random alive members (not the target) to probe it; returns how many were asked.
+    private mutating func sendIndirectProbes(for probe: Probe, rng: inout some RandomNumberGenerator,
+                                             into out: inout [SWIMDirective]) -> Int {
+        let candidates = known.filter { $0 != probe.target && records[$0]?.status == .alive }
+        let relays = pickRandom(settings.indirectProbeCount, from: candidates, rng: &rng)
+        for relay in relays {
+            send(.pingRequest(sequence: probe.sequence, target: probe.target), to: relay, into: &out)
+        }
+        return relays.count
+    }
+
+    /// SWIM §4.2 + Lifeguard §3.1: a failed probe raises the local health score by the missing nacks
+    /// (or by one without relays), then suspects the target.
+    private mutating func probeFailed(_ failed: Probe, now t: Int64, rng: inout some RandomNumberGenerator,
+                                      into out: inout [SWIMDirective]) {
+        let missing = failed.expectedNacks > 0 ? Swift.max(0, failed.expectedNacks - failed.nacks) : 1
+        adjustHealth(by: missing)
+        guard let record = records[failed.target], record.status.isLive else { return }
+        apply(SWIMGossip(node: failed.target, status: .suspect, incarnation: record.incarnation, origin: myself),
+              fromSync: false, now: t, rng: &rng, into: &out)
+        // Lifeguard §3.2 relies on the suspect hearing of it quickly: tell it directly (one extra ping, ack unused).
+        if records[failed.target]?.status == .suspect {
+            sendPing(sequence: takeSequence(), to: failed.target, into: &out)
+        }
+    }
+
+    // MARK: - Merging updates (SWIM §4.2)
+
+    /// SWIM §4.2 precedence: alive(i) beats suspect/alive(j) iff i > j (payload version breaks ties among alive);
+    /// suspect(i) beats alive(j) iff i ≥ j; dead(i) beats alive/suspect(j) iff i ≥ j; left(i) beats anything but left at j ≤ i;
+    /// dead and left are final for their incarnation. From a full sync, dead is downgraded to suspect (memberlist).
+    private mutating func apply(_ incoming: SWIMGossip, fromSync: Bool, sender: SWIMNodeID? = nil, now t: Int64,
+                                rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
+        var update = incoming
+        if fromSync {
+            if update.status == .dead {
+                update.status = .suspect
+                if let sender { update.origin = sender }
+            }
+            // A full state repeats what the peer heard; it is no independent confirmation (Lifeguard §3.2).
+            if update.status == .suspect, records[update.node]?.status == .suspect { return }
+        }
+        if update.node == myself {
+            applyAboutMyself(update, from: sender)
+            return
+        }
+        guard var record = records[update.node] else {
+            // Only an alive update introduces a member; suspect/dead/left about strangers are ignored.
+            guard update.status == .alive else { return }
+            let metadata = update.metadata ?? .empty
+            records[update.node] = Record(status: .alive, incarnation: update.incarnation, metadata: metadata)
+            known.append(update.node)
+            liveOthers += 1
+            probeOrder.insert(update.node, at: Int.random(in: 0...probeOrder.count, using: &rng))
+            out.append(.statusChanged(SWIMStatusChange(node: update.node, previous: nil, current: .alive,
+                                                       incarnation: update.incarnation)))
+            if metadata != .empty { out.append(.metadataChanged(node: update.node, metadata: metadata)) }
+            queue.enqueue(update)
+            return
+        }
+
+        if update.incarnation < record.incarnation {
+            // Stale news (e.g. a suspicion already refuted): re-arm our newer fact so the laggard is corrected soon.
+            // Without this, a member that missed the refutation's short epidemic times out a live member.
+            if queue.transmits(of: update.node) == nil {
+                queue.enqueue(SWIMGossip(node: update.node, status: record.status, incarnation: record.incarnation,
+                                         metadata: record.status == .alive ? record.metadata : nil, origin: myself))
+            }
+            return
+        }
+
+        switch update.status {
+        case .alive:
+            if update.incarnation > record.incarnation {
+                let previous = record.status
+                record.incarnation = update.incarnation
+                // A new incarnation may restart the payload's version counter: take its payload as is.
+                var metadataChanged = false
+                if let metadata = update.metadata, metadata != record.metadata {
+                    record.metadata = metadata
+                    metadataChanged = true
+                }
+                records[update.node] = record
+                setStatus(update.node, .alive, previous: previous, incarnation: update.incarnation, rng: &rng, into: &out)
+                if metadataChanged { out.append(.metadataChanged(node: update.node, metadata: record.metadata)) }
+                queue.enqueue(update)
+            } else if update.incarnation == record.incarnation, record.status.isLive,
+                      let metadata = update.metadata, metadata.version > record.metadata.version {
+                record.metadata = metadata
+                records[update.node] = record
+                out.append(.metadataChanged(node: update.node, metadata: record.metadata))
+                queue.enqueue(update, metadataOnly: true)
+            }
+
+        case .suspect:
+            guard update.incarnation >= record.incarnation else { return }
+            switch record.status {
+            case .dead, .left:
+                return
+            case .suspect:
+                if update.incarnation > record.incarnation {
+                    // A suspicion of a newer incarnation is a new suspicion: its timer starts now.
+                    record.incarnation = update.incarnation
+                    records[update.node] = record
+                    startSuspicion(of: update.node, origin: update.origin, now: t)
+                    queue.enqueue(update)
+                } else if suspicions[update.node]?.confirm(update.origin) == true {
+                    // Lifeguard §3.2: an independent confirmation shrinks the timeout and is re-gossiped.
+                    queue.enqueue(update)
+                }
+            case .alive:
+                record.incarnation = update.incarnation
+                records[update.node] = record
+                setStatus(update.node, .suspect, previous: .alive, incarnation: update.incarnation, rng: &rng, into: &out)
+                startSuspicion(of: update.node, origin: update.origin, now: t)
+                queue.enqueue(update)
+            }
+
+        case .dead:
+            let applies = record.status.isLive ? update.incarnation >= record.incarnation
+                : (record.status == .dead && update.incarnation > record.incarnation)
+            guard applies else { return }
+            let previous = record.status
+            record.incarnation = update.incarnation
+            records[update.node] = record
+            setStatus(update.node, .dead, previous: previous, incarnation: update.incarnation, rng: &rng, into: &out)
+            queue.enqueue(update)
+
+        case .left:
+            guard record.status != .left, update.incarnation >= record.incarnation else { return }
+            let previous = record.status
+            record.incarnation = update.incarnation
+            records[update.node] = record
+            setStatus(update.node, .left, previous: previous, incarnation: update.incarnation, rng: &rng, into: &out)
+            queue.enqueue(update)
+        }
+    }
+
+    /// Lifeguard §3.2: K is capped at n − 2 so small clusters can still reach the minimum timeout.
+    private mutating func startSuspicion(of node: SWIMNodeID, origin: SWIMNodeID, now t: Int64) {
+        let expected = Swift.min(settings.suspicionConfirmationsExpected, Swift.max(0, liveMemberCount - 2))
+        suspicions[node] = SuspicionTimer(
+            origin: origin, startedAt: t, expected: expected,
+            minimum: settings.suspicionTimeoutMin.swimNanoseconds,
+            maximum: settings.suspicionTimeoutMax.swimNanoseconds)
+    }
+
+    /// SWIM §4.2 refutation: suspicion (or a claim of death/leave) about this node at ≥ its incarnation is answered by
+    /// a higher incarnation; Lifeguard §3.1 counts a refuted suspicion against local health.
+    private mutating func applyAboutMyself(_ update: SWIMGossip, from sender: SWIMNodeID?) {
+        guard myStatus != .left else { return }
+        if update.status != .alive, update.incarnation < incarnation, let sender {
+            // The sender still holds an already refuted verdict: owe it our current incarnation directly.
+            correctionsOwed.insert(sender)
+            return
+        }
+        switch update.status {
+        case .alive:
+            // A newer incarnation of "me" exists only if an earlier life of this node outlived a restart.
+            guard update.incarnation > incarnation else { return }
+            incarnation = update.incarnation + 1
+        case .suspect, .dead, .left:
+            guard update.incarnation >= incarnation else { return }
+            incarnation = update.incarnation + 1
+            if update.status == .suspect { adjustHealth(by: 1) }
+        }
+        queue.enqueue(selfGossip())
+    }
+
+    private mutating func setStatus(_ node: SWIMNodeID, _ status: SWIMMemberStatus, previous: SWIMMemberStatus,
+                                    incarnation: UInt64, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
+        records[node]?.status = status
+        if status != .suspect { suspicions[node] = nil }
+        if previous.isLive && !status.isLive { liveOthers -= 1 }
+        if !previous.isLive && status.isLive {
+            liveOthers += 1
+            probeOrder.insert(node, at: Int.random(in: 0...probeOrder.count, using: &rng))
+        }
+        if previous != status {
+            out.append(.statusChanged(SWIMStatusChange(node: node, previous: previous, current: status, incarnation: incarnation)))
+        }
+    }
+
+    // MARK: - Sending
+
+    private mutating func sendPing(sequence: UInt64, to target: SWIMNodeID, into out: inout [SWIMDirective]) {
+        send(.ping(sequence: sequence), to: target, into: &out)
+    }
+
+    /// Lifeguard "buddy system" (memberlist), extended to every message: whatever this node sends to a member it
+    /// holds suspect or dead carries that verdict first, so a live member learns it and refutes at once (SWIM §4.2).
+    private func verdict(about target: SWIMNodeID) -> SWIMGossip? {
+        guard let record = records[target] else { return nil }
+        switch record.status {
+        case .suspect:
+            return SWIMGossip(node: target, status: .suspect, incarnation: record.incarnation,
+                              origin: suspicions[target]?.firstSuspector ?? myself)
+        case .dead:
+            return SWIMGossip(node: target, status: .dead, incarnation: record.incarnation, origin: myself)
+        case .alive, .left:
+            return nil
+        }
+    }
+
+    private mutating func send(_ kind: SWIMMessage.Kind, to target: SWIMNodeID, into out: inout [SWIMDirective]) {
+        var gossip: [SWIMGossip] = []
+        var room = settings.maxGossipPerMessage
+        var buddy = verdict(about: target)
+        if buddy == nil, correctionsOwed.remove(target) != nil {
+            buddy = selfGossip()
+        }
+        if let buddy, room > 0 {
+            gossip.append(buddy)
+            room -= 1
+        }
+        gossip += queue.take(max: room, limit: retransmitLimit, skipping: buddy?.node)
+        out.append(.send(SWIMMessage(kind, gossip: gossip), to: target))
+    }
+
+    private func selfGossip() -> SWIMGossip {
+        SWIMGossip(node: myself, status: myStatus, incarnation: incarnation,
+                   metadata: myStatus == .alive ? myMetadata : nil, origin: myself)
+    }
+
+    /// memberlist push-pull: this node plus every known member.
+    private func fullState() -> [SWIMGossip] {
+        var state = [selfGossip()]
+        state.reserveCapacity(known.count + 1)
+        for node in known {
+            guard let record = records[node] else { continue }
+            let origin = record.status == .suspect ? (suspicions[node]?.firstSuspector ?? myself) : myself
+            state.append(SWIMGossip(node: node, status: record.status, incarnation: record.incarnation,
+                                    metadata: record.status == .alive ? record.metadata : nil, origin: origin))
+        }
+        return state
+    }
+
+    // MARK: - Helpers
+
+    private mutating func takeSequence() -> UInt64 {
+        defer { nextSequence &+= 1 }
+        return nextSequence
+    }
+
+    /// Lifeguard §3.1: keeps the score within 0 … S−1.
+    private mutating func adjustHealth(by delta: Int) {
+        healthScore = Swift.min(Swift.max(0, healthScore + delta), Swift.max(0, settings.localHealthMaxMultiplier - 1))
+    }
+
+    /// Lifeguard §3.1: `duration` × local health multiplier, in nanoseconds.
+    private func scaled(_ duration: Duration) -> Int64 {
+        duration.swimNanoseconds * Int64(localHealthMultiplier)
+    }
+
+    private func pickRandom(_ count: Int, from candidates: [SWIMNodeID], rng: inout some RandomNumberGenerator) -> [SWIMNodeID] {
+        guard count > 0, !candidates.isEmpty else { return [] }
+        var pool = candidates
+        let take = Swift.min(count, pool.count)
+        for i in 0..<take {
+            pool.swapAt(i, Int.random(in: i..<pool.count, using: &rng))
+        }
+        return Array(pool[0..<take])
+    }
+}
+
+extension Double {
+    /// ⌈log10(self)⌉ for self ≥ 1, as memberlist's retransmit limit uses.
+    fileprivate var log10Ceiling: Int {
+        var digits = 0
+        var value = 1.0
+        while value < self {
+            value *= 10
+            digits += 1
+        }
+        return digits
+    }
+}
