@@ -68,7 +68,7 @@ let package = Package(
         ),
         // SWIM membership core: pure state machine, time and randomness passed in (issue 5).
         .target(name: "LodestarGossip", swiftSettings: swiftSettings),
-        .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip"], swiftSettings: swiftSettings),
+        .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip", "LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(name: "LodestarTopologyTests", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LodestarGeoTests",
@@ -86,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["lodestar"],
+            dependencies: ["lodestar", "LodestarTopology"],
             exclude: ["dnspython_checks.py"],
             swiftSettings: swiftSettings
         ),

@@ -181,8 +181,7 @@ public final class Authority: Sendable {
         case RRType.opt:
             return errorResponse(RCode.formErr, header: queryHeader, question: q, opt: edns, transport: transport)
         case RRType.axfr, RRType.ixfr:
-            ctx.rcode = RCode.refused
-            ctx.kind = .refused
+            refuse(&ctx)
             return finish(&ctx)
         default:
             break
@@ -194,8 +193,7 @@ public final class Authority: Sendable {
         case RRClass.ch:
             answerChaos(&ctx, random: &random)
         default:
-            ctx.rcode = RCode.refused
-            ctx.kind = .refused
+            refuse(&ctx)
         }
         return finish(&ctx)
     }
@@ -244,9 +242,7 @@ public final class Authority: Sendable {
     func answerIN<R: RandomNumberGenerator>(_ ctx: inout AnswerContext, random: inout R) {
         var name = ctx.question.name.lowercased
         guard name.isSubdomain(of: apex) else {
-            ctx.rcode = RCode.refused
-            ctx.kind = .refused
-            ctx.authoritative = false
+            refuse(&ctx)
             return
         }
         var owner = ctx.question.name  // the query's spelling, preserved in the answer
@@ -394,15 +390,10 @@ public final class Authority: Sendable {
         case "id.server.", "hostname.bind.": text = nodeIdBytes
         case "version.server.", "version.bind.": text = Array("Lodestar".utf8)
         default:
-            ctx.rcode = RCode.refused
-            ctx.kind = .refused
-            ctx.authoritative = false
+            refuse(&ctx)
             return
         }
-        guard ctx.question.type == RRType.txt || ctx.question.type == RRType.any else {
-            ctx.kind = .nodata
-            return
-        }
+        guard asksForTXT(&ctx) else { return }
         ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt([text])))
     }
 
@@ -419,15 +410,10 @@ public final class Authority: Sendable {
         case .any: allowed = true
         }
         guard allowed else {
-            ctx.rcode = RCode.refused
-            ctx.kind = .refused
-            ctx.authoritative = false
+            refuse(&ctx)
             return
         }
-        guard ctx.question.type == RRType.txt || ctx.question.type == RRType.any else {
-            ctx.kind = .nodata
-            return
-        }
+        guard asksForTXT(&ctx) else { return }
         let geoResult = geo.lookup(ctx.client)
         let family: EdgeSelector.Family = ctx.client.isIPv4 ? .v4 : .v6
         let selection = selector.select(service: service, client: ctx.client, geo: geoResult, family: family,
@@ -452,6 +438,22 @@ public final class Authority: Sendable {
         lines.append("ECS scope /\(selection.scopePrefixLength); TTL \(service.ttlSeconds)")
         let strings = lines.map { Array($0.utf8.prefix(255)) }
         ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt(strings)))
+    }
+
+    /// REFUSED, without AA: we do not answer for this name or class (RFC 1035 §4.1.1).
+    func refuse(_ ctx: inout AnswerContext) {
+        ctx.rcode = RCode.refused
+        ctx.kind = .refused
+        ctx.authoritative = false
+    }
+
+    /// True for a TXT or ANY question; otherwise marks the answer NODATA (CHAOS names hold only TXT).
+    func asksForTXT(_ ctx: inout AnswerContext) -> Bool {
+        guard ctx.question.type == RRType.txt || ctx.question.type == RRType.any else {
+            ctx.kind = .nodata
+            return false
+        }
+        return true
     }
 
     func renamed(_ rr: ResourceRecord, _ owner: DNSName) -> ResourceRecord {

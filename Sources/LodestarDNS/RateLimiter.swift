@@ -78,21 +78,6 @@ public struct ResponseRateLimiter: Sendable {
     }
 }
 
-/// A small, fast PRNG (SplitMix64) for per-query choices such as weighted edge order; not for secrets.
-public struct FastRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64 = UInt64.random(in: 0...UInt64.max)) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension Authority {
     /// The empty TC=1 reply sent instead of a rate-limited response on a slip (header and question only).
     public static func slipResponse(for response: DNSResponse) -> [UInt8] {

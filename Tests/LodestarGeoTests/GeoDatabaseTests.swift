@@ -26,7 +26,7 @@ final class GeoDatabaseTests: XCTestCase {
 
     func testCorruptAndTruncatedFilesThrow() throws {
         let sample = try S.buildSample()
-        var random = S.SplitMix64(state: 42)
+        var random = FastRandom(seed: 42)
         let garbage = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &random) }
         let cases: [(String, [UInt8])] = [
             ("empty", []),
@@ -69,7 +69,7 @@ final class GeoDatabaseTests: XCTestCase {
             let dataDB = try GeoDatabase(path: try S.temporaryFile(badData))
             for probe in probes { XCTAssertNil(dataDB.lookup(probe).location, "\(probe) fill \(fill)") }
         }
-        var random = S.SplitMix64(state: 7)
+        var random = FastRandom(seed: 7)
         for _ in 0..<20 {
             var noisy = bytes
             for i in dataStart..<markerStart { noisy[i] = UInt8.random(in: 0...255, using: &random) }
@@ -239,7 +239,7 @@ final class GeoDatabaseTests: XCTestCase {
             }
         }
 
-        var random = S.SplitMix64(state: 2026)
+        var random = FastRandom(seed: 2026)
         for _ in 0..<3000 { check(.v4(UInt32.random(in: 0...UInt32.max, using: &random))) }
         for _ in 0..<3000 {
             // Mostly near listed IPv6 networks: keep a random listed /29../48 head, randomise the rest.
@@ -256,7 +256,7 @@ final class GeoDatabaseTests: XCTestCase {
 
     func testConcurrentLookupsMatchSerial() throws {
         let path = S.sampleMMDB.path
-        var random = S.SplitMix64(state: 99)
+        var random = FastRandom(seed: 99)
         var addresses = [IPAddress]()
         let seeds = ["8.8.8.8", "127.0.1.9", "198.18.3.3", "85.214.77.1", "2404:6800::5", "::ffff:133.1.2.3",
                      "192.0.2.1", "2a00:1450:4001::1"].map(S.ip)

@@ -1,4 +1,5 @@
 import LodestarGossip
+import LodestarTopology
 import XCTest
 
 /// The membership rules of SWIM §4.2, Lifeguard §3 and memberlist, checked on single instances.

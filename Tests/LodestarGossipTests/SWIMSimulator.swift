@@ -1,17 +1,8 @@
 import LodestarGossip
+import LodestarTopology
 
-/// SplitMix64: a tiny seeded generator so every simulation run is reproducible.
-struct SeededRNG: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of every simulation run (SplitMix64), so runs are reproducible.
+typealias SeededRNG = FastRandom
 
 /// Binary min-heap of simulation events ordered by (time, insertion order): deterministic and O(log n).
 struct EventHeap {
