@@ -48,7 +48,7 @@ struct DNSCommand: AsyncParsableCommand {
             return a
         }
         let health = StaticHealthView()
-        let state = try DNSNodeState(topologyPath: topology, geoOverride: geo, flagDown: Set(down), health: health, logger: logger)
+        let state = DNSNodeState(topologyPath: topology, geoOverride: geo, flagDown: Set(down), health: health, logger: logger)
         let initial = try state.build(from: loaded)
 
         let box = AuthorityBox(initial)
@@ -110,11 +110,10 @@ final class DNSNodeState: @unchecked Sendable {
     let health: StaticHealthView
     let logger: Logger
     private let lock = NSLock()
-    private var openDatabases: [String: GeoDatabase] = [:]
     private var downFile: String?
     private var downFileStamp: Date?
 
-    init(topologyPath: String, geoOverride: String?, flagDown: Set<String>, health: StaticHealthView, logger: Logger) throws {
+    init(topologyPath: String, geoOverride: String?, flagDown: Set<String>, health: StaticHealthView, logger: Logger) {
         self.topologyPath = topologyPath
         self.geoOverride = geoOverride
         self.flagDown = flagDown
@@ -124,17 +123,13 @@ final class DNSNodeState: @unchecked Sendable {
 
     func geoPath(for t: Topology) -> String { geoOverride ?? t.dns.geoDatabase }
 
-    /// Opens (or reuses) the GeoIP database and makes an `Authority`; throws without side effects on error.
+    /// Opens the GeoIP database afresh (so a reload picks up a replaced `.mmdb`) and makes an `Authority`;
+    /// throws, leaving the running configuration alone, when the database cannot be opened.
     func build(from t: Topology) throws -> Authority {
         let path = geoPath(for: t)
         let unknown = flagDown.subtracting(t.edges.map(\.id))
         if !unknown.isEmpty { throw ValidationError("--down: unknown edge(s) \(unknown.sorted().joined(separator: ", "))") }
-        let db: GeoDatabase = try lock.withLock {
-            if let db = openDatabases[path] { return db }
-            let db = try GeoDatabase(path: path)
-            openDatabases = [path: db]
-            return db
-        }
+        let db = try GeoDatabase(path: path)
         lock.withLock {
             downFile = t.dns.downFile
             downFileStamp = nil

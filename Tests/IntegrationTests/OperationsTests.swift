@@ -48,6 +48,27 @@ final class OperationsTests: IntegrationTestCase {
         XCTAssertEqual(answer, [Self.eu], "emptied down file → EU edge answers again")
     }
 
+    func test_sighupReopensAReplacedGeoIPDatabase() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-geo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let db = folder.appendingPathComponent("geo.mmdb").path
+        try FileManager.default.copyItem(atPath: try IntegrationEnvironment.sampleDatabase(), toPath: db)
+        let server = try startServer { t in try t.edit("dns") { $0["geoDatabase"] = db } }
+        XCTAssertEqual(try server.dig("www.example.test", "A", "+subnet=81.2.69.0/24").answers("A").map(\.data), [Self.eu])
+        // The operator ships new data in which 81.2.69.0/24 sits in Singapore, replacing the file, then sends SIGHUP.
+        let csv = folder.appendingPathComponent("moved.csv").path
+        try Data("81.2.69.0/24,1.35,103.82,SG,AS,Singapore\n".utf8).write(to: URL(fileURLWithPath: csv))
+        let fresh = folder.appendingPathComponent("new.mmdb").path
+        let compiled = try runCommand(IntegrationEnvironment.lodestarBinary().path, ["geo", "compile", csv, fresh], timeout: 30)
+        XCTAssertEqual(compiled.status, 0, compiled.stderr)
+        XCTAssertEqual(rename(fresh, db), 0)
+        let log = try server.reload()
+        XCTAssertTrue(log.contains("reloaded"), log)
+        XCTAssertEqual(try server.dig("www.example.test", "A", "+subnet=81.2.69.0/24").answers("A").map(\.data), [Self.ap],
+                       "the reload reads the new database, not the old mapping")
+    }
+
     func test_downFlagWithUnknownEdgeRefusesToStart() throws {
         var topology = try baseTopology()
         topology["$comment"] = "unknown --down edge"
