@@ -80,11 +80,6 @@ public struct ResponseRateLimiter: Sendable {
 
 extension Authority {
     /// The empty TC=1 reply sent instead of a rate-limited response on a slip (header and question only).
-    public static func slipResponse(for response: DNSResponse) -> [UInt8] {
-        slipResponse(for: response.bytes)
-    }
-
-    /// The slip reply for an encoded response.
     public static func slipResponse(for bytes: [UInt8]) -> [UInt8] {
         guard let msg = try? DNSMessage(decoding: bytes) else { return bytes }
         var cut = DNSMessage(header: msg.header, questions: msg.questions)

@@ -304,7 +304,7 @@ final class UDPQueryHandler: ChannelInboundHandler {
         }
         switch limiter.decide(client: client, kind: out.kind, qname: out.qname) {
         case .send:
-            stats.record(DNSResponseSummary(rcode: out.rcode, truncated: out.truncated))
+            stats.record(rcode: out.rcode, truncated: out.truncated)
         case .drop:
             stats.rateLimitedDrops.add(1, ordering: .relaxed)
             return
@@ -360,7 +360,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        stats.record(DNSResponseSummary(rcode: response.rcode, truncated: false))
+        stats.record(rcode: response.rcode, truncated: false)
         context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: response.bytes)), promise: nil)
     }
 

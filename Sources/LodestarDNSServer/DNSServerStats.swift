@@ -28,20 +28,15 @@ public final class DNSServerStats: Sendable {
             + "rrl_slip=\(rateLimitedSlips.load(ordering: .relaxed)) cache_hits=\(cacheHits.load(ordering: .relaxed)) tcp_rejected=\(tcpRejected.load(ordering: .relaxed))"
     }
 
-    /// Counts one response by its outcome.
-    func record(_ response: DNSResponseSummary) {
-        switch response.rcode {
+    /// Counts one sent response by its outcome.
+    func record(rcode: UInt16, truncated: Bool) {
+        switch rcode {
         case 1: formErr.add(1, ordering: .relaxed)
         case 3: nxDomain.add(1, ordering: .relaxed)
         case 5: refused.add(1, ordering: .relaxed)
         default: break
         }
-        if response.truncated { truncated.add(1, ordering: .relaxed) }
+        if truncated { self.truncated.add(1, ordering: .relaxed) }
     }
 }
 
-/// The parts of a response the counters need.
-struct DNSResponseSummary {
-    var rcode: UInt16
-    var truncated: Bool
-}

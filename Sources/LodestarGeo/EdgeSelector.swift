@@ -164,7 +164,7 @@ public struct EdgeSelector: Sendable {
     /// RFC 7871 §7.2.1: the widest prefix over which this answer stays the same. Starts from the GeoIP network
     /// (or override) length and narrows it so that no more specific override inside that network, which the
     /// client does not fall in, is covered by the scope.
-    static func scope(client: IPAddress, base: Int, overrides: [RegionOverride]) -> Int {
+    public static func scope(client: IPAddress, base: Int, overrides: [RegionOverride]) -> Int {
         var scope = base
         for o in overrides where o.prefix.address.isIPv4 == client.isIPv4 && o.prefix.length > scope {
             // Only overrides inside the client's current scope network matter.
@@ -176,11 +176,6 @@ public struct EdgeSelector: Sendable {
             }
         }
         return min(scope, client.bitWidth)
-    }
-
-    /// `scope(client:base:overrides:)` for tests in other modules.
-    public static func scopeForTesting(client: IPAddress, base: Int, overrides: [RegionOverride]) -> Int {
-        scope(client: client, base: base, overrides: overrides)
     }
 
     /// Number of leading bits two addresses of one family share.

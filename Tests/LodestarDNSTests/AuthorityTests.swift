@@ -79,9 +79,9 @@ final class AuthorityTests: XCTestCase {
     func test_overrideScopeArithmetic() {
         let overrides = [RegionOverride(prefix: IPPrefix("85.214.7.0/24")!, region: "x")]
         // 85.214.3.0 and 85.214.7.0 first differ at bit 22 (…0000 0011 vs …0000 0111): scope 22.
-        XCTAssertEqual(EdgeSelector.scopeForTesting(client: IPAddress("85.214.3.0")!, base: 16, overrides: overrides), 22)
-        XCTAssertEqual(EdgeSelector.scopeForTesting(client: IPAddress("85.214.200.0")!, base: 16, overrides: overrides), 17)
-        XCTAssertEqual(EdgeSelector.scopeForTesting(client: IPAddress("9.9.9.9")!, base: 16, overrides: overrides), 16)
+        XCTAssertEqual(EdgeSelector.scope(client: IPAddress("85.214.3.0")!, base: 16, overrides: overrides), 22)
+        XCTAssertEqual(EdgeSelector.scope(client: IPAddress("85.214.200.0")!, base: 16, overrides: overrides), 17)
+        XCTAssertEqual(EdgeSelector.scope(client: IPAddress("9.9.9.9")!, base: 16, overrides: overrides), 16)
     }
 
     func test_ecsSourceZeroMeansUseSourceAddressAndScopeZero_RFC7871_7_1_2() throws {

@@ -61,7 +61,7 @@ final class RateLimiterTests: XCTestCase {
         var rng = FastRandom(seed: 2)
         let response = try XCTUnwrap(authority.respond(to: Fixture.query("www.example.test", edns: nil), from: IPAddress("8.8.8.8")!,
                                                        transport: .udp, random: &rng))
-        let slip = try DNSMessage(decoding: Authority.slipResponse(for: response))
+        let slip = try DNSMessage(decoding: Authority.slipResponse(for: response.bytes))
         XCTAssertTrue(slip.header.truncated)
         XCTAssertTrue(slip.answers.isEmpty)
         XCTAssertEqual(slip.questions.count, 1)
