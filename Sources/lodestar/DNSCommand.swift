@@ -14,7 +14,7 @@ struct DNSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dns",
         abstract: "Run the authoritative GeoDNS server for the topology's zone.",
-        discussion: "SIGHUP reloads the topology (a bad file is refused and the running config kept); SIGINT/SIGTERM stop.")
+        discussion: "SIGHUP reloads the topology and reopens the GeoIP database (a bad file is refused and the running config kept); SIGINT/SIGTERM stop.")
 
     @Option(name: .long, help: "Topology file.")
     var topology: String = "topology.json"
