@@ -9,7 +9,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Lodestar",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lodestar", targets: ["lodestar"]),
         .library(name: "LodestarDNS", targets: ["LodestarDNS"]),
@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -48,10 +49,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Edge forwarding core, pure: LB policies, origin health, rate limiting, PROXY protocol, framing and deny rules.
+        .target(name: "LodestarEdge", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
+        // Edge HTTP(S) reverse proxy on NIO.
+        .target(
+            name: "LodestarProxy",
+            dependencies: [
+                "LodestarEdge", "LodestarTopology",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "lodestar",
             dependencies: [
-                "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer",
+                "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -69,6 +86,7 @@ let package = Package(
         // SWIM membership core: pure state machine, time and randomness passed in (issue 5).
         .target(name: "LodestarGossip", swiftSettings: swiftSettings),
         .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip", "LodestarTopology"], swiftSettings: swiftSettings),
+        .testTarget(name: "LodestarEdgeTests", dependencies: ["LodestarEdge", "LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(name: "LodestarTopologyTests", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LodestarGeoTests",

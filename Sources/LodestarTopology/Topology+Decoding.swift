@@ -14,6 +14,16 @@ extension Topology {
         let folder = (path as NSString).deletingLastPathComponent
         topology.dns.geoDatabase = resolve(topology.dns.geoDatabase, against: folder)
         if let down = topology.dns.downFile { topology.dns.downFile = resolve(down, against: folder) }
+        for e in topology.edges.indices {
+            for l in topology.edges[e].listen.indices {
+                guard var tls = topology.edges[e].listen[l].tls else { continue }
+                for c in tls.certificates.indices {
+                    tls.certificates[c].certificatePath = resolve(tls.certificates[c].certificatePath, against: folder)
+                    tls.certificates[c].keyPath = resolve(tls.certificates[c].keyPath, against: folder)
+                }
+                topology.edges[e].listen[l].tls = tls
+            }
+        }
         return topology
     }
 
@@ -52,7 +62,8 @@ struct TopologyParser {
     let sink: IssueSink
 
     func parse(_ root: JSONNode) -> Topology? {
-        guard let fields = root.object(allowed: ["zone", "regions", "edges", "services", "dns", "$comment"]) else { return nil }
+        guard let fields = root.object(allowed: ["zone", "regions", "edges", "services", "dns", "origins", "routes", "proxy",
+                                                 "$comment"]) else { return nil }
         // Look every section up before giving up, so each missing one is reported.
         let sections = ["zone", "regions", "edges", "services", "dns"].map { required(fields, $0, in: root) }
         guard let zoneNode = sections[0], let regionsNode = sections[1], let edgesNode = sections[2],
@@ -63,14 +74,19 @@ struct TopologyParser {
         let edges = parseEdges(edgesNode, regions: regions)
         let services = zone.map { parseServices(servicesNode, zone: $0.name, edges: edges, regions: regions) } ?? []
         let dns = parseDNS(dnsNode)
-        if let zone, let dns {
+        checkListeners(edges, node: edgesNode)
+        let pools = fields["origins"].map(parseOrigins) ?? []
+        let routes = fields["routes"].map { parseRoutes($0, pools: pools) } ?? []
+        let proxy = fields["proxy"].map(parseProxy) ?? ProxySettings()
+        if let zone, let dns, let proxy {
             checkNameCollisions(zone: zone, services: services, node: servicesNode)
-            return Topology(zone: zone, regions: regions, edges: edges, services: services, dns: dns)
+            return Topology(zone: zone, regions: regions, edges: edges, services: services, dns: dns,
+                            pools: pools, routes: routes, proxy: proxy)
         }
         return nil
     }
 
-    private func required(_ fields: [String: JSONNode], _ key: String, in parent: JSONNode) -> JSONNode? {
+    func required(_ fields: [String: JSONNode], _ key: String, in parent: JSONNode) -> JSONNode? {
         guard let node = fields[key] else {
             sink.add(path: parent.childPath(key), reason: "missing required field")
             return nil
@@ -303,7 +319,7 @@ struct TopologyParser {
         var out = [Edge]()
         var seen = Set<String>()
         for item in list {
-            guard let f = item.object(allowed: ["id", "region", "addresses", "weight"]) else { continue }
+            guard let f = item.object(allowed: ["id", "region", "addresses", "weight", "listen", "admin"]) else { continue }
             let id = required(f, "id", in: item).flatMap { identifier($0) }
             var region: String?
             if let rn = required(f, "region", in: item), let r = rn.string() {
@@ -315,12 +331,17 @@ struct TopologyParser {
                 for a in al { if let x = address(a) { addrs.append(x) } }
             }
             let weight = f["weight"].map { $0.int(in: 1...1000) } ?? 100
+            var listen = [EdgeListener]()
+            if let ln = f["listen"], let ll = ln.array() {
+                for l in ll { if let x = parseListener(l) { listen.append(x) } }
+            }
+            let admin = f["admin"].flatMap(listenAddress)
             guard let id, let region, let weight, !addrs.isEmpty else { continue }
             if !seen.insert(id).inserted {
                 f["id"]?.fail("duplicate edge id \"\(id)\"")
                 continue
             }
-            out.append(Edge(id: id, region: region, addresses: addrs, weight: weight))
+            out.append(Edge(id: id, region: region, addresses: addrs, weight: weight, listen: listen, admin: admin))
         }
         return out
     }

@@ -10,19 +10,31 @@ public struct Topology: Sendable, Equatable {
     public var services: [Service]
     /// Settings of the `lodestar dns` node.
     public var dns: DNSSettings
+    /// Origin pools edges forward to, sorted by name.
+    public var pools: [OriginPool]
+    /// Host/path routes to pools, in file order.
+    public var routes: [Route]
+    /// Settings of every edge's HTTP forwarding core.
+    public var proxy: ProxySettings
 
-    public init(zone: Zone, regions: [Region], edges: [Edge], services: [Service], dns: DNSSettings) {
+    public init(zone: Zone, regions: [Region], edges: [Edge], services: [Service], dns: DNSSettings,
+                pools: [OriginPool] = [], routes: [Route] = [], proxy: ProxySettings = ProxySettings()) {
         self.zone = zone
         self.regions = regions
         self.edges = edges
         self.services = services
         self.dns = dns
+        self.pools = pools
+        self.routes = routes
+        self.proxy = proxy
     }
 
     /// The region with this id.
     public func region(_ id: String) -> Region? { regions.first { $0.id == id } }
     /// The edge with this id.
     public func edge(_ id: String) -> Edge? { edges.first { $0.id == id } }
+    /// The origin pool with this name.
+    public func pool(_ name: String) -> OriginPool? { pools.first { $0.name == name } }
 }
 
 /// The zone Lodestar is authoritative for.
@@ -142,12 +154,19 @@ public struct Edge: Sendable, Equatable {
     public var addresses: [IPAddress]
     /// Relative share among equally near edges (1...1000).
     public var weight: Int
+    /// HTTP(S) listeners of `lodestar edge` on this node.
+    public var listen: [EdgeListener]
+    /// Admin endpoint (`/healthz`, `/status`); nil: none.
+    public var admin: ListenAddress?
 
-    public init(id: String, region: String, addresses: [IPAddress], weight: Int) {
+    public init(id: String, region: String, addresses: [IPAddress], weight: Int, listen: [EdgeListener] = [],
+                admin: ListenAddress? = nil) {
         self.id = id
         self.region = region
         self.addresses = addresses
         self.weight = weight
+        self.listen = listen
+        self.admin = admin
     }
 }
 
@@ -194,7 +213,7 @@ public struct Service: Sendable, Equatable {
 }
 
 /// A `host:port` to listen on (`127.0.0.1:5300`, `[::1]:5300`).
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: IPAddress
     public var port: Int
 

@@ -1,0 +1,256 @@
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// Why an edge could not start.
+public struct EdgeStartError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// `lodestar edge`: the HTTP(S) listeners, per-loop upstream pools, active health checks and the admin endpoint of one edge.
+public final class EdgeServer: Sendable {
+    public let edge: Edge
+    let shared: EdgeShared
+    private let group: MultiThreadedEventLoopGroup
+    private let loops: [ObjectIdentifier: LoopStateBox]
+    private let channels: Mutex<[any Channel]>
+    private let checker: Mutex<[RepeatedTask]>
+
+    /// Counters of this edge.
+    public var stats: EdgeStats { shared.stats }
+
+    /// Prepares (but does not bind) the edge `edgeId` of `topology`.
+    public init(topology: Topology, edgeId: String, threads: Int? = nil, logger: Logger) throws {
+        guard let edge = topology.edge(edgeId) else {
+            throw EdgeStartError(description: "no edge \"\(edgeId)\" in the topology (edges: \(topology.edges.map(\.id).joined(separator: ", ")))")
+        }
+        guard !edge.listen.isEmpty else {
+            throw EdgeStartError(description: "edge \"\(edgeId)\" has no \"listen\" addresses")
+        }
+        self.edge = edge
+        let config = EdgeConfig(topology: topology, edgeId: edgeId)
+        self.shared = EdgeShared(config: config, logger: logger)
+        let count = threads ?? (topology.proxy.threads > 0 ? topology.proxy.threads : System.coreCount)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, count))
+        var loops = [ObjectIdentifier: LoopStateBox]()
+        for loop in group.makeIterator() {
+            loops[ObjectIdentifier(loop)] = LoopStateBox(LoopState(config: config, eventLoop: loop))
+        }
+        self.loops = loops
+        self.channels = Mutex([])
+        self.checker = Mutex([])
+    }
+
+    /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
+    public func start() async throws {
+        do {
+            for listener in edge.listen {
+                let tls = try listener.tls.map(Self.makeTLSContext)
+                let ch = try await bind(listener, tls: tls)
+                channels.withLock { $0.append(ch) }
+                shared.logger.info("edge listening", metadata: [
+                    "address": "\(listener.address)", "tls": "\(listener.tls != nil)", "proxyProtocol": "\(listener.proxyProtocol)"])
+            }
+            if let admin = edge.admin {
+                let ch = try await AdminServer.bind(admin, group: group, shared: shared)
+                channels.withLock { $0.append(ch) }
+                shared.logger.info("admin listening", metadata: ["address": "\(admin)"])
+            }
+        } catch {
+            await shutdown()
+            throw error
+        }
+        startHealthChecks()
+    }
+
+    private func bind(_ listener: EdgeListener, tls: NIOSSLContext?) async throws -> any Channel {
+        let shared = self.shared
+        let loops = self.loops
+        let limits = shared.config.settings.limits
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = max(limits.maxRequestLineBytes, limits.maxHeaderBytes)
+        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxRequestLineBytes
+        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
+        let compression = shared.config.settings.compression
+        let httpLimits = decoderLimits
+        let proxyProtocol = listener.proxyProtocol
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let open = shared.stats.connections.add(1, ordering: .relaxed).newValue
+                    channel.closeFuture.whenComplete { _ in shared.stats.connections.subtract(1, ordering: .relaxed) }
+                    if open > limits.maxConnections {
+                        shared.stats.connectionsRefused.add(1, ordering: .relaxed)
+                        channel.close(promise: nil)
+                        return
+                    }
+                    guard let state = loops[ObjectIdentifier(channel.eventLoop)]?.state else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    let info = ConnectionInfo(remote: channel.remoteAddress, scheme: tls == nil ? "http" : "https")
+                    let ops = channel.pipeline.syncOperations
+                    if proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
+                    if let tls { try ops.addHandler(NIOSSLServerHandler(context: tls)) }
+                    let tracker = ActivityTracker()
+                    try ops.addHandler(tracker)
+                    try ops.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: true, withServerUpgrade: nil,
+                                                        withErrorHandling: false, withOutboundHeaderValidation: true,
+                                                        withEncoderConfiguration: .init(),
+                                                        withDecoderLimitConfiguration: httpLimits)
+                    if compression.enabled {
+                        try ops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: Self.compressionPredicate(compression)))
+                    }
+                    try ops.addHandler(ProxyHandler(shared: shared, loop: state, info: info, tracker: tracker,
+                                                    compressing: compression.enabled))
+                }
+            }
+        do {
+            return try await bootstrap.bind(host: listener.address.host.description, port: listener.address.port).get()
+        } catch {
+            throw EdgeStartError(description: "cannot listen on \(listener.address): \(error)")
+        }
+    }
+
+    /// gzip only what is worth it: compressible types, big enough, not already encoded, not partial, not for HTTP/1.0.
+    static func compressionPredicate(_ settings: CompressionSettings) -> HTTPResponseCompressor.ResponseCompressionPredicate {
+        let types = settings.types
+        let minBytes = settings.minBytes
+        return { head, supported in
+            if head.headers.contains(name: EdgeShared.noCompressMarker) {
+                head.headers.remove(name: EdgeShared.noCompressMarker)
+                return .doNotCompress
+            }
+            guard head.status.mayHaveResponseBody, head.status != .partialContent,
+                  head.headers[canonicalForm: "content-encoding"].isEmpty,
+                  let type = head.headers.first(name: "content-type") else { return .doNotCompress }
+            let mediaType = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces().lowercased() } ?? ""
+            let compressible = types.contains { t in
+                t.hasSuffix("/*") ? mediaType.hasPrefix(t.dropLast()) : mediaType == t
+            }
+            guard compressible else { return .doNotCompress }
+            if !head.headers[canonicalForm: "vary"].contains(where: { $0.lowercased() == "accept-encoding" || $0 == "*" }) {
+                head.headers.add(name: "Vary", value: "Accept-Encoding")
+            }
+            if let len = head.headers.first(name: "content-length").flatMap(Int.init), len < minBytes { return .doNotCompress }
+            if head.headers[canonicalForm: "cache-control"].contains(where: { $0.lowercased() == "no-transform" }) {
+                return .doNotCompress
+            }
+            return supported ? .compressIfPossible : .doNotCompress
+        }
+    }
+
+    /// TLS 1.2+ context; with several certificates, SNI picks one (the first is the default).
+    static func makeTLSContext(_ settings: TLSSettings) throws -> NIOSSLContext {
+        struct Loaded: Sendable {
+            let names: [String]
+            let chain: [NIOSSLCertificateSource]
+            let key: NIOSSLPrivateKeySource
+        }
+        var loaded = [Loaded]()
+        for c in settings.certificates {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(c.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+                guard !chain.isEmpty else { throw EdgeStartError(description: "no certificate in \(c.certificatePath)") }
+                let key = try NIOSSLPrivateKey(file: c.keyPath, format: .pem)
+                loaded.append(Loaded(names: c.serverNames, chain: chain, key: .privateKey(key)))
+            } catch let e as EdgeStartError {
+                throw e
+            } catch {
+                throw EdgeStartError(description: "cannot load TLS certificate \(c.certificatePath) / key \(c.keyPath): \(error)")
+            }
+        }
+        guard let first = loaded.first else { throw EdgeStartError(description: "TLS needs a certificate") }
+        var config = TLSConfiguration.makeServerConfiguration(certificateChain: first.chain, privateKey: first.key)
+        config.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
+        if loaded.count > 1 {
+            let choices = loaded
+            config.sslContextCallback = { values, promise in
+                let host = values.serverHostname?.lowercased() ?? ""
+                let match = choices.first { c in Self.serverName(host, matchesAny: c.names) }
+                guard let match else { return promise.succeed(.noChanges) }
+                var override = NIOSSLContextConfigurationOverride()
+                override.certificateChain = match.chain
+                override.privateKey = match.key
+                promise.succeed(override)
+            }
+        }
+        do {
+            return try NIOSSLContext(configuration: config)
+        } catch {
+            throw EdgeStartError(description: "TLS configuration refused: \(error)")
+        }
+    }
+
+    /// Exact name or `*.suffix` matching exactly one label.
+    static func serverName(_ host: String, matchesAny names: [String]) -> Bool {
+        for n in names {
+            if n == host { return true }
+            if n.hasPrefix("*."), let dot = host.firstIndex(of: "."), host[host.index(after: dot)...] == n.dropFirst(2) {
+                return true
+            }
+        }
+        return false
+    }
+
+    // MARK: Health checks
+
+    private func startHealthChecks() {
+        let loop = group.next()
+        for pool in shared.config.pools {
+            guard let check = pool.pool.healthCheck else { continue }
+            let shared = self.shared
+            let task = loop.scheduleRepeatedTask(initialDelay: .milliseconds(0), delay: .milliseconds(Int64(check.intervalMs))) { _ in
+                for (i, server) in pool.pool.servers.enumerated() {
+                    HealthProbe.run(server: server.address, check: check, on: loop).whenComplete { result in
+                        let ok = (try? result.get()) ?? false
+                        if let t = pool.health.recordCheck(i, success: ok) { shared.healthChanged(t, pool: pool) }
+                    }
+                }
+                for t in pool.health.restoreExpired(now: NIODeadline.now().uptimeNanoseconds) { shared.healthChanged(t, pool: pool) }
+            }
+            checker.withLock { $0.append(task) }
+        }
+    }
+
+    /// The edge's health as gossip will publish it.
+    public func status() -> EdgeStatus { shared.status(now: NIODeadline.now().uptimeNanoseconds) }
+
+    /// Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.
+    public func shutdown(grace: TimeAmount = .seconds(5)) async {
+        for t in checker.withLock({ $0 }) { t.cancel() }
+        let list = channels.withLock { l in defer { l = [] }; return l }
+        for ch in list { try? await ch.close() }
+        let deadline = NIODeadline.now() + grace
+        while shared.stats.connections.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// `LoopState` handed across threads once at start-up; afterwards only its own loop touches it.
+final class LoopStateBox: @unchecked Sendable {
+    let state: LoopState
+    init(_ state: LoopState) { self.state = state }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,159 @@
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import Synchronization
+import Foundation
+
+/// Counters of an edge, updated from every event loop.
+public final class EdgeStats: Sendable {
+    public let requests = Atomic<Int>(0)
+    public let responses2xx = Atomic<Int>(0)
+    public let responses3xx = Atomic<Int>(0)
+    public let responses4xx = Atomic<Int>(0)
+    public let responses5xx = Atomic<Int>(0)
+    public let bytesOut = Atomic<Int>(0)
+    public let rateLimited = Atomic<Int>(0)
+    public let denied = Atomic<Int>(0)
+    public let protocolErrors = Atomic<Int>(0)
+    public let timeouts = Atomic<Int>(0)
+    public let upstreamConnectFailures = Atomic<Int>(0)
+    public let upstreamErrors = Atomic<Int>(0)
+    public let connections = Atomic<Int>(0)
+    public let connectionsRefused = Atomic<Int>(0)
+
+    func record(status: Int) {
+        switch status {
+        case 200..<300: responses2xx.add(1, ordering: .relaxed)
+        case 300..<400: responses3xx.add(1, ordering: .relaxed)
+        case 400..<500: responses4xx.add(1, ordering: .relaxed)
+        case 500..<600: responses5xx.add(1, ordering: .relaxed)
+        default: break
+        }
+    }
+
+    /// Name/value pairs for the status page and logs.
+    public var snapshot: [(String, Int)] {
+        [("requests", requests.load(ordering: .relaxed)), ("responses_2xx", responses2xx.load(ordering: .relaxed)),
+         ("responses_3xx", responses3xx.load(ordering: .relaxed)), ("responses_4xx", responses4xx.load(ordering: .relaxed)),
+         ("responses_5xx", responses5xx.load(ordering: .relaxed)), ("bytes_out", bytesOut.load(ordering: .relaxed)),
+         ("rate_limited", rateLimited.load(ordering: .relaxed)), ("denied", denied.load(ordering: .relaxed)),
+         ("protocol_errors", protocolErrors.load(ordering: .relaxed)), ("timeouts", timeouts.load(ordering: .relaxed)),
+         ("upstream_connect_failures", upstreamConnectFailures.load(ordering: .relaxed)),
+         ("upstream_errors", upstreamErrors.load(ordering: .relaxed)), ("connections", connections.load(ordering: .relaxed)),
+         ("connections_refused", connectionsRefused.load(ordering: .relaxed))]
+    }
+}
+
+/// What every connection of an edge shares: config, counters, rate limiter, loggers.
+final class EdgeShared: Sendable {
+    let config: EdgeConfig
+    let stats = EdgeStats()
+    let rateLimiter: RequestRateLimiter
+    let logger: Logger
+    let accessLogger: Logger?
+    private let requestCounter = Atomic<UInt64>(0)
+    private let idPrefix: String
+    /// Response header the compressor's predicate reads (and removes): "do not compress this one".
+    static let noCompressMarker = "x-lodestar-no-compress"
+
+    init(config: EdgeConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        self.rateLimiter = RequestRateLimiter(settings: config.settings.rateLimit)
+        var access = logger
+        access[metadataKey: "log"] = "access"
+        self.accessLogger = config.settings.accessLog ? access : nil
+        var seed = SystemRandomNumberGenerator()
+        self.idPrefix = String(UInt32.random(in: 0...UInt32.max, using: &seed), radix: 16)
+    }
+
+    /// A new request id: a per-process random prefix and a counter.
+    func makeRequestId() -> String {
+        let n = requestCounter.add(1, ordering: .relaxed).newValue
+        return idPrefix + "-" + String(n, radix: 16)
+    }
+
+    /// One structured line per request.
+    func accessLog(method: String, uri: String, status: Int, bytes: Int64, client: String, upstream: String?,
+                   start: NIODeadline, upstreamMs: Int64?, requestId: String, note: String?) {
+        guard let accessLogger else { return }
+        let totalUs = (NIODeadline.now() - start).nanoseconds / 1000
+        var md: Logger.Metadata = [
+            "client": "\(client)", "method": "\(method)", "uri": "\(uri)", "status": "\(status)", "bytes": "\(bytes)",
+            "upstream": "\(upstream ?? "-")", "total_ms": "\(Double(totalUs) / 1000)", "cache": "-", "rid": "\(requestId)",
+        ]
+        if let upstreamMs { md["upstream_ms"] = "\(Double(upstreamMs) / 1000)" }
+        if let note { md["note"] = "\(note)" }
+        accessLogger.info("request", metadata: md)
+    }
+
+    /// Logs health transitions of origin servers.
+    func healthChanged(_ transition: HealthTransition, pool: PoolRuntime) {
+        switch transition {
+        case .becameHealthy(let i):
+            logger.notice("origin healthy", metadata: ["pool": "\(pool.pool.name)", "server": "\(pool.labels[i])"])
+        case .becameDown(let i):
+            logger.warning("origin down (active check)", metadata: ["pool": "\(pool.pool.name)", "server": "\(pool.labels[i])"])
+        case .ejected(let i, let until):
+            let ms = (until &- NIODeadline.now().uptimeNanoseconds) / 1_000_000
+            logger.warning("origin ejected (passive)", metadata: ["pool": "\(pool.pool.name)", "server": "\(pool.labels[i])",
+                                                                 "for_ms": "\(ms)"])
+        case .restored(let i):
+            logger.notice("origin restored", metadata: ["pool": "\(pool.pool.name)", "server": "\(pool.labels[i])"])
+        }
+    }
+
+    /// Logged when a request finds no healthy server in its pool.
+    func noteDegraded(pool: PoolRuntime) {
+        logger.warning("no healthy origin in pool; answering 503", metadata: ["pool": "\(pool.pool.name)"])
+    }
+
+    /// Health of the edge as gossip will publish it: degraded when any pool has no available server.
+    public func status(now: UInt64) -> EdgeStatus {
+        var pools = [EdgeStatus.Pool]()
+        for p in config.pools {
+            let servers = p.labels.indices.map { i in
+                EdgeStatus.Server(address: p.labels[i], status: p.health.status(i, now: now), inFlight: p.health.inFlight(i))
+            }
+            pools.append(EdgeStatus.Pool(name: p.pool.name, available: p.health.availableCount(now: now), servers: servers))
+        }
+        return EdgeStatus(edgeId: config.edgeId, pools: pools)
+    }
+}
+
+/// A snapshot of an edge's health: per pool, the servers and their state.
+public struct EdgeStatus: Sendable {
+    /// One origin server's state.
+    public struct Server: Sendable {
+        public var address: String
+        public var status: OriginStatus
+        public var inFlight: Int
+    }
+    /// One pool's state.
+    public struct Pool: Sendable {
+        public var name: String
+        public var available: Int
+        public var servers: [Server]
+    }
+    public var edgeId: String
+    public var pools: [Pool]
+
+    /// True when some pool has no server to send requests to (the edge answers 503 there).
+    public var degraded: Bool { pools.contains { $0.available == 0 } }
+
+    /// JSON for the admin endpoint.
+    public func json(stats: [(String, Int)]) -> String {
+        func q(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let poolText = pools.map { p in
+            let servers = p.servers.map { s in
+                "{\"address\":\(q(s.address)),\"status\":\(q(s.status.rawValue)),\"inFlight\":\(s.inFlight)}"
+            }.joined(separator: ",")
+            return "{\"name\":\(q(p.name)),\"available\":\(p.available),\"servers\":[\(servers)]}"
+        }.joined(separator: ",")
+        let statText = stats.map { "\(q($0.0)):\($0.1)" }.joined(separator: ",")
+        return "{\"edge\":\(q(edgeId)),\"state\":\(q(degraded ? "degraded" : "healthy")),\"pools\":[\(poolText)],\"stats\":{\(statText)}}\n"
+    }
+}

@@ -1,0 +1,114 @@
+import LodestarEdge
+import LodestarTopology
+import NIOHTTP1
+
+/// Header rewriting between client and origin (RFC 9110 §7.6: hop-by-hop fields, Via; de-facto X-Forwarded-*).
+enum HeaderRewriter {
+    /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1 and the de-facto `Keep-Alive`/`Proxy-Connection`).
+    static let hopByHop: [String] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+                                     "upgrade", "proxy-authorization", "proxy-authenticate"]
+
+    /// ASCII case-insensitive equality of a header name with a lower-case name.
+    @inline(__always)
+    static func nameEquals(_ name: String, _ lower: String) -> Bool {
+        let a = name.utf8, b = lower.utf8
+        guard a.count == b.count else { return false }
+        var i = b.makeIterator()
+        for x in a {
+            guard let y = i.next() else { return false }
+            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            if lx != y { return false }
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func isListed(_ name: String, in lowerNames: [String]) -> Bool {
+        for n in lowerNames where nameEquals(name, n) { return true }
+        return false
+    }
+
+    /// Lower-case tokens named in `Connection` fields (other than close/keep-alive, which are hop-by-hop anyway).
+    static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
+        var out = [String]()
+        for value in headers[canonicalForm: "connection"] {
+            let token = value.lowercased()
+            if token != "close" && token != "keep-alive" { out.append(String(token)) }
+        }
+        return out
+    }
+
+    /// The request head sent upstream.
+    static func upstreamRequest(_ head: HTTPRequestHead, route: CompiledRoute, config: EdgeConfig, client: String,
+                                scheme: String, requestId: String, framing: BodyFraming) -> HTTPRequestHead {
+        let extra = connectionTokens(head.headers)
+        var out = HTTPHeaders()
+        out.reserveCapacity(head.headers.count + 6)
+        var forwardedFor: String?
+        var via: String?
+        var host: String?
+        for (name, value) in head.headers {
+            if isListed(name, in: hopByHop) || (!extra.isEmpty && isListed(name, in: extra)) { continue }
+            if nameEquals(name, "expect") || nameEquals(name, "content-length") { continue }
+            if nameEquals(name, "x-forwarded-for") { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value; continue }
+            if nameEquals(name, "via") { via = via.map { "\($0), \(value)" } ?? value; continue }
+            if nameEquals(name, "x-forwarded-proto") || nameEquals(name, "x-forwarded-host") { continue }
+            if nameEquals(name, config.requestIdHeader) { continue }
+            if nameEquals(name, "host") { host = value }
+            if !route.requestRemove.isEmpty && isListed(name, in: route.requestRemove) { continue }
+            out.add(name: name, value: value)
+        }
+        for f in route.route.requestHeaders.set { out.add(name: f.name, value: f.value) }
+        out.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
+        out.add(name: "X-Forwarded-Proto", value: scheme)
+        if let host { out.add(name: "X-Forwarded-Host", value: host) }
+        out.add(name: "Via", value: via.map { "\($0), \(config.via)" } ?? config.via)
+        out.add(name: config.settings.requestIdHeader, value: requestId)
+        switch framing {
+        case .length(let n): out.add(name: "Content-Length", value: String(n))
+        case .chunked: out.add(name: "Transfer-Encoding", value: "chunked")
+        case .none:
+            if head.method == .POST || head.method == .PUT || head.method == .PATCH { out.add(name: "Content-Length", value: "0") }
+        }
+        var up = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: out)
+        up.version = .http1_1
+        return up
+    }
+
+    /// The response head sent to the client. `keepAlive` says whether the client connection stays open.
+    static func clientResponse(_ head: HTTPResponseHead, route: CompiledRoute, config: EdgeConfig, requestId: String,
+                               clientVersion: HTTPVersion, keepAlive: Bool) -> HTTPResponseHead {
+        let extra = connectionTokens(head.headers)
+        var out = HTTPHeaders()
+        out.reserveCapacity(head.headers.count + 4)
+        var via: String?
+        let expose = route.route.exposeOriginServer
+        for (name, value) in head.headers {
+            // Transfer-Encoding goes too: the client connection is framed anew by the encoder.
+            if isListed(name, in: hopByHop) || (!extra.isEmpty && isListed(name, in: extra)) { continue }
+            if !expose && nameEquals(name, "server") { continue }
+            if nameEquals(name, "via") { via = via.map { "\($0), \(value)" } ?? value; continue }
+            if nameEquals(name, config.requestIdHeader) { continue }
+            if !route.responseRemove.isEmpty && isListed(name, in: route.responseRemove) { continue }
+            out.add(name: name, value: value)
+        }
+        for f in route.route.responseHeaders.set { out.add(name: f.name, value: f.value) }
+        out.add(name: "Via", value: via.map { "\($0), \(config.via)" } ?? config.via)
+        out.add(name: config.settings.requestIdHeader, value: requestId)
+        if !keepAlive {
+            out.add(name: "Connection", value: "close")
+        } else if clientVersion.minor == 0 {
+            out.add(name: "Connection", value: "keep-alive")
+        }
+        return HTTPResponseHead(version: clientVersion.minor == 0 ? .http1_0 : .http1_1, status: head.status, headers: out)
+    }
+
+    /// A request id the client sent may be passed through when it is short and plain.
+    static func isAcceptableRequestId(_ s: String) -> Bool {
+        let u = s.utf8
+        guard !u.isEmpty, u.count <= 128 else { return false }
+        return u.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 95 || b == 46 || b == 58
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import LodestarTopology
+import NIOCore
+import NIOPosix
+
+/// One active health check: a fresh connection, `GET path`, success on a 2xx/3xx status line within the timeout.
+enum HealthProbe {
+    static func run(server: ListenAddress, check: HealthCheckSettings, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        let promise = OnceBox(loop.makePromise(of: Bool.self))
+        let timeout = TimeAmount.milliseconds(Int64(check.timeoutMs))
+        let host = check.host ?? server.description
+        let request = "GET \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: lodestar-health-check\r\nConnection: close\r\n\r\n"
+        let timer = loop.scheduleTask(in: timeout) { promise.finish(false) }
+        ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(StatusLineReader(promise: promise))
+                }
+            }
+            .connect(host: server.host.description, port: server.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    channel.writeAndFlush(channel.allocator.buffer(string: request), promise: nil)
+                    promise.promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                case .failure:
+                    promise.finish(false)
+                }
+            }
+        promise.promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.promise.futureResult
+    }
+}
+
+/// Reads until the status line is complete and judges it.
+private final class StatusLineReader: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let promise: OnceBox
+    private var seen = [UInt8]()
+
+    init(promise: OnceBox) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if let bytes = buffer.readBytes(length: min(buffer.readableBytes, 64 - seen.count)) { seen += bytes }
+        guard let eol = seen.firstIndex(of: 10) ?? (seen.count >= 64 ? seen.count : nil) else { return }
+        // "HTTP/1.1 200 OK": the status is the three digits after the first space.
+        let line = seen[..<eol]
+        var ok = false
+        if line.starts(with: Array("HTTP/1.".utf8)), let space = line.firstIndex(of: 32), space + 3 < line.endIndex {
+            let digits = line[(space + 1)...(space + 3)]
+            if digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), let first = digits.first {
+                ok = first == UInt8(ascii: "2") || first == UInt8(ascii: "3")
+            }
+        }
+        promise.finish(ok)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.finish(false)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.finish(false)
+        context.close(promise: nil)
+    }
+}
+
+/// A promise completed at most once (the first of timeout, connect failure, answer or close wins).
+/// Touched only on the probe's event loop.
+final class OnceBox: @unchecked Sendable {
+    let promise: EventLoopPromise<Bool>
+    private var done = false
+    init(_ promise: EventLoopPromise<Bool>) { self.promise = promise }
+
+    func finish(_ value: Bool) {
+        guard !done else { return }
+        done = true
+        promise.succeed(value)
+    }
+}

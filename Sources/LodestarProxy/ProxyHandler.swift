@@ -1,0 +1,629 @@
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// Who is on the other end of a client connection: the socket peer, or the PROXY protocol's source.
+final class ConnectionInfo {
+    var client: IPAddress?
+    var clientText: String
+    let scheme: String
+
+    init(remote: SocketAddress?, scheme: String) {
+        self.scheme = scheme
+        if let ip = remote?.ipAddress, let a = IPAddress(ip) {
+            client = a
+            clientText = a.description
+        } else {
+            client = nil
+            clientText = "-"
+        }
+    }
+}
+
+/// Notes when the first byte of a request head arrives, so a slow head (slowloris) can be told from an idle connection.
+final class ActivityTracker: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    /// Set while the connection waits for a request head.
+    var armed = true
+    var firstByteAt: NIODeadline?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if armed && firstByteAt == nil { firstByteAt = .now() }
+        context.fireChannelRead(data)
+    }
+}
+
+/// One request being forwarded.
+final class Exchange {
+    let head: HTTPRequestHead
+    let route: CompiledRoute
+    let pool: LoopPool
+    let requestId: String
+    let start: NIODeadline
+    let framing: BodyFraming
+    let idempotent: Bool
+    /// Body parts read before the upstream connection was ready.
+    var pending: [HTTPClientRequestPart] = []
+    var requestEnded = false
+    var bodyBytesIn: Int64 = 0
+    var upstream: UpstreamConnection?
+    var server: Int?
+    var tried: [Int] = []
+    var attempts = 0
+    /// Upstream request head written (and possibly body parts).
+    var sentUpstream = false
+    var responseHead: HTTPResponseHead?
+    var bytesOut: Int64 = 0
+    var keepAliveClient = true
+    var upstreamStart: NIODeadline?
+    var upstreamHeadAt: NIODeadline?
+    var lastUpstreamActivity: NIODeadline
+    var lastClientActivity: NIODeadline
+
+    init(head: HTTPRequestHead, route: CompiledRoute, pool: LoopPool, requestId: String, framing: BodyFraming) {
+        self.head = head
+        self.route = route
+        self.pool = pool
+        self.requestId = requestId
+        self.framing = framing
+        let now = NIODeadline.now()
+        self.start = now
+        self.lastUpstreamActivity = now
+        self.lastClientActivity = now
+        switch head.method {
+        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE: idempotent = true
+        default: idempotent = false
+        }
+    }
+}
+
+/// The edge's per-connection request handler: checks, routes and forwards each request, streaming both bodies
+/// with backpressure in both directions.
+final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let shared: EdgeShared
+    private var config: EdgeConfig { shared.config }
+    private let loop: LoopState
+    private let info: ConnectionInfo
+    private let tracker: ActivityTracker
+    private let compressing: Bool
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    /// Set after a local answer that closes the connection: further request parts are ignored.
+    private var discarding = false
+    private var readPending = false
+    private var idleSince = NIODeadline.now()
+    private var requestsServed = 0
+    private var timer: RepeatedTask?
+    private var closing = false
+
+    init(shared: EdgeShared, loop: LoopState, info: ConnectionInfo, tracker: ActivityTracker, compressing: Bool) {
+        self.shared = shared
+        self.loop = loop
+        self.info = info
+        self.tracker = tracker
+        self.compressing = compressing
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let limits = config.settings.limits
+        let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs)
+        let tick = Int64(max(50, min(1000, smallest / 4)))
+        let bound = NIOLoopBound(WeakHandler(self), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(tick), delay: .milliseconds(tick)) { _ in
+            bound.value.handler?.tick()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let ex = exchange {
+            // The client went away mid-exchange: the upstream connection cannot be reused.
+            abortUpstream(ex)
+            finish(ex, status: ex.responseHead.map { Int($0.status.code) } ?? 499, note: "client closed")
+            exchange = nil
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if discarding { return }
+        switch part {
+        case .head(let head):
+            tracker.armed = false
+            tracker.firstByteAt = nil
+            begin(head, context: context)
+        case .body(let buffer):
+            guard let ex = exchange else { return }
+            ex.bodyBytesIn += Int64(buffer.readableBytes)
+            ex.lastClientActivity = .now()
+            if ex.bodyBytesIn > config.settings.limits.maxBodyBytes {
+                tooLarge(ex)
+                return
+            }
+            forwardBody(.body(.byteBuffer(buffer)), ex)
+        case .end(let trailers):
+            guard let ex = exchange else { return }
+            ex.requestEnded = true
+            forwardBody(.end(trailers), ex)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let up = exchange?.upstream, exchange?.sentUpstream == true { up.channel.flush() }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.upstream?.handler.holdReads = !context.channel.isWritable
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdClientReads { readPending = true } else { context.read() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError {
+            respondProtocolError(parserError, context: context)
+            return
+        }
+        context.close(promise: nil)
+    }
+
+    /// Client reads wait while the request body has nowhere to go.
+    private var holdClientReads: Bool {
+        guard let ex = exchange, !ex.requestEnded else { return false }
+        guard let up = ex.upstream, ex.sentUpstream else { return true }
+        return !up.channel.isWritable
+    }
+
+    private func resumeClientReads() {
+        if readPending && !holdClientReads, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: Request start
+
+    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let limits = config.settings.limits
+        shared.stats.requests.add(1, ordering: .relaxed)
+        // Framing first: a request whose body length is ambiguous cannot be answered and then continued safely.
+        let framing: BodyFraming
+        switch RequestFraming.check(headers: head.headers.lazy.map { ($0.name, $0.value) }) {
+        case .reject(let reason):
+            return local(head, status: .badRequest, body: "bad request framing: \(reason)\n", close: true)
+        case .ok(let f): framing = f
+        }
+        if head.uri.utf8.count > limits.maxRequestLineBytes {
+            return local(head, status: .uriTooLong, body: "request target too long\n", close: true)
+        }
+        if head.headers.count > limits.maxHeaderCount {
+            return local(head, status: .requestHeaderFieldsTooLarge, body: "too many header fields\n", close: true)
+        }
+        let hosts = head.headers[canonicalForm: "host"]
+        if hosts.count > 1 || (hosts.isEmpty && head.version.minor >= 1) {
+            return local(head, status: .badRequest, body: "exactly one Host header is required\n", close: true)
+        }
+        let hasBody: Bool
+        switch framing {
+        case .none: hasBody = false
+        case .length(let n):
+            hasBody = n > 0
+            if n > limits.maxBodyBytes {
+                return local(head, status: .payloadTooLarge, body: "request body larger than \(limits.maxBodyBytes) bytes\n", close: true)
+            }
+        case .chunked: hasBody = true
+        }
+        if let client = info.client, case .deny(let retry) = shared.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
+            shared.stats.rateLimited.add(1, ordering: .relaxed)
+            return local(head, status: .tooManyRequests, body: "rate limit exceeded\n", close: hasBody,
+                         extra: [("Retry-After", String(retry))])
+        }
+        let hostValue = hosts.first.map { Self.hostWithoutPort(String($0)) } ?? ""
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard let route = config.route(host: Substring(hostValue), path: path) else {
+            return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody)
+        }
+        if !route.deny.isEmpty
+            && route.deny.denies(method: head.method.rawValue, path: String(path), header: { head.headers.first(name: $0) }) {
+            shared.stats.denied.add(1, ordering: .relaxed)
+            return local(head, status: .forbidden, body: "forbidden\n", close: hasBody)
+        }
+        let requestId: String
+        if let given = head.headers.first(name: config.settings.requestIdHeader), HeaderRewriter.isAcceptableRequestId(given) {
+            requestId = given
+        } else {
+            requestId = shared.makeRequestId()
+        }
+        let ex = Exchange(head: head, route: route, pool: loop.pools[route.poolIndex], requestId: requestId, framing: framing)
+        exchange = ex
+        // Expect: 100-continue — the edge will read the body, so it says so itself (the origin never sees Expect).
+        if hasBody, head.version.minor >= 1,
+           head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            sendContinue(context: context)
+        }
+        dispatch(ex)
+    }
+
+    /// `Host` without a port, lower case.
+    static func hostWithoutPort(_ host: String) -> String {
+        var h = Substring(host)
+        if h.hasPrefix("[") {
+            if let close = h.firstIndex(of: "]") { h = h[h.startIndex...close] }
+        } else if let colon = h.lastIndex(of: ":") {
+            h = h[..<colon]
+        }
+        return h.lowercased()
+    }
+
+    private func sendContinue(context: ChannelHandlerContext) {
+        let part = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .continue))
+        // Written past the compressor, which would take the 100 for the final response.
+        if compressing, let cctx = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
+            cctx.writeAndFlush(wrapOutboundOut(part), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
+        }
+    }
+
+    // MARK: Upstream
+
+    /// Picks a server and connects (or reuses a connection); retries elsewhere on connect failure when allowed.
+    private func dispatch(_ ex: Exchange) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard let server = ex.pool.pick(uri: ex.head.uri, now: now, exclude: ex.tried) else {
+            if ex.attempts == 0 {
+                shared.noteDegraded(pool: ex.pool.runtime)
+                return failExchange(ex, status: .serviceUnavailable, body: "no healthy origin server\n", retryAfter: 5)
+            }
+            return failExchange(ex, status: .badGateway, body: "origin unreachable\n")
+        }
+        ex.attempts += 1
+        ex.tried.append(server)
+        ex.server = server
+        ex.upstreamStart = .now()
+        let health = ex.pool.runtime.health
+        health.begin(server)
+        ex.pool.acquire(server: server).whenComplete { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let conn):
+                guard self.exchange === ex, self.context != nil else {
+                    health.end(server)
+                    ex.pool.release(conn)
+                    return
+                }
+                self.attach(conn, ex)
+            case .failure(let error):
+                health.end(server)
+                self.report(health.recordOutcome(server, success: false, now: NIODeadline.now().uptimeNanoseconds), ex.pool)
+                guard self.exchange === ex else { return }
+                self.shared.stats.upstreamConnectFailures.add(1, ordering: .relaxed)
+                self.shared.logger.warning("origin connect failed", metadata: [
+                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.pool.runtime.labels[server])", "error": "\(error)"])
+                if ex.idempotent && ex.attempts <= ex.pool.runtime.pool.retries {
+                    self.dispatch(ex)
+                } else if error is ChannelError, case .connectTimeout = error as? ChannelError {
+                    self.failExchange(ex, status: .gatewayTimeout, body: "origin connect timed out\n")
+                } else {
+                    self.failExchange(ex, status: .badGateway, body: "origin unreachable\n")
+                }
+            }
+        }
+    }
+
+    private func attach(_ conn: UpstreamConnection, _ ex: Exchange) {
+        conn.owner = self
+        conn.uses += 1
+        ex.upstream = conn
+        ex.sentUpstream = true
+        ex.lastUpstreamActivity = .now()
+        let head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
+                                                  scheme: info.scheme, requestId: ex.requestId, framing: ex.framing)
+        let ch = conn.channel
+        ch.write(HTTPClientRequestPart.head(head), promise: nil)
+        if case .none = ex.framing {
+            ch.write(HTTPClientRequestPart.end(nil), promise: nil)
+            ex.pending.removeAll()
+        } else {
+            for part in ex.pending { ch.write(part, promise: nil) }
+            ex.pending.removeAll()
+        }
+        ch.flush()
+        conn.handler.holdReads = !(context?.channel.isWritable ?? true)
+        resumeClientReads()
+    }
+
+    private func forwardBody(_ part: HTTPClientRequestPart, _ ex: Exchange) {
+        if case .none = ex.framing { return }  // nothing to send; `.end` was written with the head
+        if let up = ex.upstream, ex.sentUpstream {
+            up.channel.write(part, promise: nil)
+            if case .end = part { up.channel.flush() }
+        } else {
+            ex.pending.append(part)
+        }
+    }
+
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard let ex = exchange, let context else { return }
+        ex.lastUpstreamActivity = .now()
+        switch part {
+        case .head(let head):
+            ex.upstreamHeadAt = ex.lastUpstreamActivity
+            ex.responseHead = head
+            if let server = ex.server {
+                report(ex.pool.runtime.health.recordOutcome(server, success: head.status.code < 500,
+                                                            now: ex.lastUpstreamActivity.uptimeNanoseconds), ex.pool)
+            }
+            var keepAlive = ex.head.isKeepAlive && !closing
+            if keepAlive && ex.head.version.minor == 0 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
+                && head.headers[canonicalForm: "content-length"].isEmpty {
+                keepAlive = false  // an HTTP/1.0 client learns the end of an unsized body only from the close
+            }
+            if !ex.requestEnded && ex.framing != .none { keepAlive = false }  // origin answered before the body ended
+            ex.keepAliveClient = keepAlive
+            var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
+                                                    clientVersion: ex.head.version, keepAlive: keepAlive)
+            if compressing && ex.head.version.minor == 0 { out.headers.add(name: EdgeShared.noCompressMarker, value: "1") }
+            context.write(wrapOutboundOut(.head(out)), promise: nil)
+        case .body(let buffer):
+            ex.bytesOut += Int64(buffer.readableBytes)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable { ex.upstream?.handler.holdReads = true }
+        case .end(let trailers):
+            completeExchange(ex, trailers: trailers, context: context)
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { resumeClientReads() }
+    }
+
+    func upstreamClosed(_ connection: UpstreamConnection, error: (any Error)?) {
+        guard let ex = exchange, ex.upstream === connection else { return }
+        let health = ex.pool.runtime.health
+        if let server = ex.server { health.end(server) }
+        ex.upstream = nil
+        if ex.responseHead == nil {
+            // A reused keep-alive connection the origin had already closed: try again on a fresh one when safe.
+            let reused = connection.uses > 1
+            if reused && ex.idempotent && ex.framing == .none && ex.attempts <= ex.pool.runtime.pool.retries + 1 {
+                ex.sentUpstream = false
+                ex.tried.removeAll { $0 == ex.server }
+                return dispatch(ex)
+            }
+            if let server = ex.server {
+                report(health.recordOutcome(server, success: false, now: NIODeadline.now().uptimeNanoseconds), ex.pool)
+            }
+            shared.stats.upstreamErrors.add(1, ordering: .relaxed)
+            return failExchange(ex, status: .badGateway, body: "origin closed the connection\n")
+        }
+        // Mid-response: the client cannot be told except by closing.
+        shared.stats.upstreamErrors.add(1, ordering: .relaxed)
+        finish(ex, status: Int(ex.responseHead?.status.code ?? 502), note: "origin closed mid-response")
+        exchange = nil
+        context?.close(promise: nil)
+    }
+
+    private func completeExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        if let server = ex.server { ex.pool.runtime.health.end(server) }
+        if let up = ex.upstream {
+            let reusable = ex.requestEnded && (ex.responseHead.map(Self.responseAllowsReuse) ?? false)
+            ex.upstream = nil
+            if reusable { ex.pool.release(up) } else { up.owner = nil; up.channel.close(promise: nil) }
+        }
+        let keepAlive = ex.keepAliveClient
+        finish(ex, status: Int(ex.responseHead?.status.code ?? 0), note: nil)
+        exchange = nil
+        requestsServed += 1
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            becomeIdle()
+        } else {
+            closing = true
+            discarding = true
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { [weak self] _ in
+                self?.context?.close(promise: nil)
+            }
+        }
+    }
+
+    static func responseAllowsReuse(_ head: HTTPResponseHead) -> Bool {
+        head.isKeepAlive && head.version.major == 1 && head.version.minor == 1
+    }
+
+    private func becomeIdle() {
+        idleSince = .now()
+        tracker.armed = true
+        tracker.firstByteAt = nil
+        resumeClientReads()
+    }
+
+    private func abortUpstream(_ ex: Exchange) {
+        if let up = ex.upstream {
+            if let server = ex.server { ex.pool.runtime.health.end(server) }
+            up.owner = nil
+            up.channel.close(promise: nil)
+            ex.upstream = nil
+        }
+    }
+
+    /// Ends an exchange with an edge-made error page; the client connection closes unless the request was complete.
+    private func failExchange(_ ex: Exchange, status: HTTPResponseStatus, body: String, retryAfter: Int? = nil) {
+        abortUpstream(ex)
+        guard ex.responseHead == nil else {
+            finish(ex, status: Int(status.code), note: "failed mid-response")
+            exchange = nil
+            context?.close(promise: nil)
+            return
+        }
+        exchange = nil
+        let close = !(ex.requestEnded || ex.framing == .none)
+        local(ex.head, status: status, body: body, close: close, extra: retryAfter.map { [("Retry-After", String($0))] } ?? [],
+              requestId: ex.requestId, start: ex.start, route: ex.route)
+    }
+
+    private func tooLarge(_ ex: Exchange) {
+        abortUpstream(ex)
+        if ex.responseHead != nil {
+            finish(ex, status: 413, note: "body over limit mid-response")
+            exchange = nil
+            discarding = true
+            context?.close(promise: nil)
+            return
+        }
+        exchange = nil
+        local(ex.head, status: .payloadTooLarge, body: "request body too large\n", close: true, requestId: ex.requestId,
+              start: ex.start, route: ex.route)
+    }
+
+    // MARK: Local answers
+
+    /// Answers from the edge itself (errors, 403/404/429). `close` ends the connection after the answer.
+    private func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
+                       extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
+                       route: CompiledRoute? = nil) {
+        guard let context else { return }
+        let close = close || !head.isKeepAlive || closing
+        let rid = requestId ?? shared.makeRequestId()
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: config.settings.requestIdHeader, value: rid)
+        headers.add(name: "Via", value: config.via)
+        for (n, v) in extra { headers.add(name: n, value: v) }
+        if close { headers.add(name: "Connection", value: "close") }
+        else if head.version.minor == 0 { headers.add(name: "Connection", value: "keep-alive") }
+        let response = HTTPResponseHead(version: head.version.minor == 0 ? .http1_0 : .http1_1, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        shared.accessLog(method: head.method.rawValue, uri: head.uri, status: Int(status.code), bytes: 0, client: info.clientText,
+                         upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
+        shared.stats.record(status: Int(status.code))
+        requestsServed += 1
+        if close {
+            closing = true
+            discarding = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [weak self] _ in
+                self?.context?.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            becomeIdle()
+        }
+    }
+
+    /// 400/414/431 for what the HTTP parser refused; the connection always closes.
+    private func respondProtocolError(_ error: HTTPParserError, context: ChannelHandlerContext) {
+        guard !discarding else { return }
+        let status: HTTPResponseStatus
+        switch error {
+        case .headerOverflow: status = .requestHeaderFieldsTooLarge
+        default: status = .badRequest
+        }
+        shared.stats.protocolErrors.add(1, ordering: .relaxed)
+        if let ex = exchange {
+            abortUpstream(ex)
+            exchange = nil
+            if ex.responseHead != nil {
+                discarding = true
+                context.close(promise: nil)
+                return
+            }
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true)
+    }
+
+    // MARK: Timers and logging
+
+    fileprivate func tick() {
+        guard let context, !closing else { return }
+        let now = NIODeadline.now()
+        let limits = config.settings.limits
+        if let ex = exchange {
+            if ex.sentUpstream, ex.upstream != nil, !ex.requestEnded, ex.framing != .none,
+               now - ex.lastClientActivity > .milliseconds(Int64(limits.bodyTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                abortUpstream(ex)
+                exchange = nil
+                if ex.responseHead == nil {
+                    local(ex.head, status: .requestTimeout, body: "request body timed out\n", close: true,
+                          requestId: ex.requestId, start: ex.start, route: ex.route)
+                } else {
+                    finish(ex, status: 408, note: "client body timeout")
+                    context.close(promise: nil)
+                }
+                return
+            }
+            if ex.upstream != nil,
+               now - ex.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                if let server = ex.server {
+                    report(ex.pool.runtime.health.recordOutcome(server, success: false, now: now.uptimeNanoseconds), ex.pool)
+                }
+                failExchange(ex, status: .gatewayTimeout, body: "origin timed out\n")
+            }
+            return
+        }
+        if let first = tracker.firstByteAt {
+            if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+                local(head, status: .requestTimeout, body: "request head timed out\n", close: true)
+            }
+        } else {
+            let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs
+            if now - idleSince > .milliseconds(Int64(allowed)) {
+                closing = true
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func finish(_ ex: Exchange, status: Int, note: String?) {
+        shared.stats.record(status: status)
+        shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
+        let upstreamMs = ex.upstreamStart.map { s in ((ex.upstreamHeadAt ?? .now()) - s).nanoseconds / 1000 }
+        shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,
+                         client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
+                         start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note)
+    }
+
+    private func report(_ transition: HealthTransition?, _ pool: LoopPool) {
+        if let transition { shared.healthChanged(transition, pool: pool.runtime) }
+    }
+}
+
+/// A weak reference that a loop-bound timer closure can hold.
+private final class WeakHandler {
+    weak var handler: ProxyHandler?
+    init(_ handler: ProxyHandler) { self.handler = handler }
+}

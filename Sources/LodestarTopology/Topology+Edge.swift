@@ -1,0 +1,304 @@
+/// One HTTP(S) listener of an edge node.
+public struct EdgeListener: Sendable, Equatable {
+    /// Address and port to bind.
+    public var address: ListenAddress
+    /// TLS termination on this listener (nil: plain HTTP).
+    public var tls: TLSSettings?
+    /// The listener expects a PROXY protocol v1 or v2 header before the first byte of HTTP or TLS.
+    public var proxyProtocol: Bool
+
+    public init(address: ListenAddress, tls: TLSSettings? = nil, proxyProtocol: Bool = false) {
+        self.address = address
+        self.tls = tls
+        self.proxyProtocol = proxyProtocol
+    }
+}
+
+/// Lowest TLS version a listener accepts.
+public enum TLSMinimumVersion: String, Sendable, Equatable, CaseIterable {
+    case tls12 = "1.2"
+    case tls13 = "1.3"
+}
+
+/// TLS termination settings of one listener.
+public struct TLSSettings: Sendable, Equatable {
+    /// Certificates; the first is the default when SNI names none of the others.
+    public var certificates: [TLSCertificate]
+    public var minimumVersion: TLSMinimumVersion
+
+    public init(certificates: [TLSCertificate], minimumVersion: TLSMinimumVersion = .tls12) {
+        self.certificates = certificates
+        self.minimumVersion = minimumVersion
+    }
+}
+
+/// A certificate chain and its key (PEM files), served to clients whose SNI matches `serverNames`.
+public struct TLSCertificate: Sendable, Equatable {
+    /// PEM certificate chain (leaf first); relative paths are resolved against the topology's folder.
+    public var certificatePath: String
+    /// PEM private key.
+    public var keyPath: String
+    /// Host names (lower case; `*.example.test` matches one label) this certificate is chosen for.
+    public var serverNames: [String]
+
+    public init(certificatePath: String, keyPath: String, serverNames: [String]) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.serverNames = serverNames
+    }
+}
+
+/// How a pool spreads requests over its servers.
+public enum BalancePolicy: String, Sendable, Equatable, CaseIterable {
+    /// Smooth weighted round robin (nginx's algorithm).
+    case roundRobin = "round-robin"
+    /// Fewest requests in flight, relative to weight.
+    case leastConnections = "least-connections"
+    /// Consistent hash ring over the request URI (cache locality); weights scale the ring share.
+    case consistentHash = "consistent-hash"
+}
+
+/// One origin server of a pool.
+public struct OriginServer: Sendable, Equatable {
+    public var address: ListenAddress
+    /// Relative share (1...1000).
+    public var weight: Int
+
+    public init(address: ListenAddress, weight: Int = 1) {
+        self.address = address
+        self.weight = weight
+    }
+}
+
+/// Active health checking of a pool's servers (HTTP GET).
+public struct HealthCheckSettings: Sendable, Equatable {
+    /// Path requested, e.g. `/healthz`.
+    public var path: String
+    /// Host header sent (default: the server's address).
+    public var host: String?
+    public var intervalMs: Int
+    public var timeoutMs: Int
+    /// Consecutive successes that make a down server healthy.
+    public var rise: Int
+    /// Consecutive failures that make a healthy server down.
+    public var fall: Int
+
+    public init(path: String = "/", host: String? = nil, intervalMs: Int = 2000, timeoutMs: Int = 1000, rise: Int = 2, fall: Int = 3) {
+        self.path = path
+        self.host = host
+        self.intervalMs = intervalMs
+        self.timeoutMs = timeoutMs
+        self.rise = rise
+        self.fall = fall
+    }
+}
+
+/// Passive ejection: servers that keep failing real requests are taken out for a while.
+public struct PassiveHealthSettings: Sendable, Equatable {
+    /// Consecutive 5xx answers or connect failures that eject a server (0 turns passive ejection off).
+    public var failures: Int
+    /// First ejection period; each further ejection in a row doubles it (up to 10×).
+    public var ejectMs: Int
+    /// At most this share of the pool is ejected at once (50: half).
+    public var maxEjectedPercent: Int
+
+    public init(failures: Int = 5, ejectMs: Int = 10_000, maxEjectedPercent: Int = 50) {
+        self.failures = failures
+        self.ejectMs = ejectMs
+        self.maxEjectedPercent = maxEjectedPercent
+    }
+}
+
+/// A named pool of origin servers.
+public struct OriginPool: Sendable, Equatable {
+    public var name: String
+    public var servers: [OriginServer]
+    public var balance: BalancePolicy
+    public var connectTimeoutMs: Int
+    /// Longest wait for the response head, and between two reads of the response body.
+    public var responseTimeoutMs: Int
+    /// Idle keep-alive upstream connections are closed after this long.
+    public var idleTimeoutMs: Int
+    /// Idle keep-alive connections kept per server and event loop.
+    public var maxIdlePerServer: Int
+    /// Further attempts on another server after a connect failure (idempotent requests without a body sent yet).
+    public var retries: Int
+    public var healthCheck: HealthCheckSettings?
+    public var passive: PassiveHealthSettings
+
+    public init(name: String, servers: [OriginServer], balance: BalancePolicy = .roundRobin, connectTimeoutMs: Int = 2000,
+                responseTimeoutMs: Int = 30_000, idleTimeoutMs: Int = 60_000, maxIdlePerServer: Int = 64, retries: Int = 2,
+                healthCheck: HealthCheckSettings? = nil, passive: PassiveHealthSettings = PassiveHealthSettings()) {
+        self.name = name
+        self.servers = servers
+        self.balance = balance
+        self.connectTimeoutMs = connectTimeoutMs
+        self.responseTimeoutMs = responseTimeoutMs
+        self.idleTimeoutMs = idleTimeoutMs
+        self.maxIdlePerServer = maxIdlePerServer
+        self.retries = retries
+        self.healthCheck = healthCheck
+        self.passive = passive
+    }
+}
+
+/// Header changes applied to a request before it goes upstream, or to a response before it goes to the client.
+public struct HeaderRules: Sendable, Equatable {
+    /// Headers set (replacing any of the same name), in order.
+    public var set: [HeaderField]
+    /// Header names removed (case-insensitive).
+    public var remove: [String]
+
+    public init(set: [HeaderField] = [], remove: [String] = []) {
+        self.set = set
+        self.remove = remove
+    }
+
+    public var isEmpty: Bool { self.set.isEmpty && self.remove.isEmpty }
+}
+
+/// A header name and value.
+public struct HeaderField: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A request refused with 403 when every condition it names holds.
+public struct DenyRule: Sendable, Equatable {
+    /// Methods (upper case); empty means any.
+    public var methods: [String]
+    /// Glob over the path (`*` any run, `?` one character); nil means any.
+    public var path: String?
+    /// Header name that must be present (case-insensitive); nil means no header condition.
+    public var header: String?
+    /// Glob the header's value must match (case-insensitive); nil means presence is enough.
+    public var value: String?
+
+    public init(methods: [String] = [], path: String? = nil, header: String? = nil, value: String? = nil) {
+        self.methods = methods
+        self.path = path
+        self.header = header
+        self.value = value
+    }
+}
+
+/// Where requests for some hosts and a path prefix go.
+public struct Route: Sendable, Equatable {
+    /// Host names (lower case): exact, `*.suffix` (one or more labels) or `*` (any).
+    public var hosts: [String]
+    /// Longest matching prefix wins among routes whose hosts match.
+    public var pathPrefix: String
+    /// Origin pool name (validated to exist).
+    public var pool: String
+    public var requestHeaders: HeaderRules
+    public var responseHeaders: HeaderRules
+    public var deny: [DenyRule]
+    /// Pass the origin's `Server` header through (default: removed).
+    public var exposeOriginServer: Bool
+
+    public init(hosts: [String], pathPrefix: String = "/", pool: String, requestHeaders: HeaderRules = HeaderRules(),
+                responseHeaders: HeaderRules = HeaderRules(), deny: [DenyRule] = [], exposeOriginServer: Bool = false) {
+        self.hosts = hosts
+        self.pathPrefix = pathPrefix
+        self.pool = pool
+        self.requestHeaders = requestHeaders
+        self.responseHeaders = responseHeaders
+        self.deny = deny
+        self.exposeOriginServer = exposeOriginServer
+    }
+}
+
+/// Protocol limits and client timeouts of an edge.
+public struct ProxyLimits: Sendable, Equatable {
+    /// Longest request line (method, target, version); longer gets 414.
+    public var maxRequestLineBytes: Int
+    /// Largest header section (names and values); larger gets 431.
+    public var maxHeaderBytes: Int
+    /// Most header fields; more gets 431.
+    public var maxHeaderCount: Int
+    /// Largest request body; larger gets 413.
+    public var maxBodyBytes: Int64
+    /// Time a client has to send a complete request head (slowloris guard): 408 and close.
+    public var headerTimeoutMs: Int
+    /// Idle time allowed between requests on a keep-alive connection.
+    public var keepAliveTimeoutMs: Int
+    /// Longest pause while a client sends a body.
+    public var bodyTimeoutMs: Int
+    /// Concurrent client connections per edge; more are closed at once.
+    public var maxConnections: Int
+
+    public init(maxRequestLineBytes: Int = 8192, maxHeaderBytes: Int = 32_768, maxHeaderCount: Int = 100,
+                maxBodyBytes: Int64 = 1 << 30, headerTimeoutMs: Int = 10_000, keepAliveTimeoutMs: Int = 60_000,
+                bodyTimeoutMs: Int = 60_000, maxConnections: Int = 10_000) {
+        self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxBodyBytes = maxBodyBytes
+        self.headerTimeoutMs = headerTimeoutMs
+        self.keepAliveTimeoutMs = keepAliveTimeoutMs
+        self.bodyTimeoutMs = bodyTimeoutMs
+        self.maxConnections = maxConnections
+    }
+}
+
+/// Per-client-IP request rate limiting (token bucket).
+public struct RequestRateLimitSettings: Sendable, Equatable {
+    public var enabled: Bool
+    /// Sustained requests per second per client address.
+    public var requestsPerSecond: Int
+    /// Bucket size: requests allowed in a burst.
+    public var burst: Int
+
+    public init(enabled: Bool = false, requestsPerSecond: Int = 100, burst: Int = 200) {
+        self.enabled = enabled
+        self.requestsPerSecond = requestsPerSecond
+        self.burst = burst
+    }
+}
+
+/// gzip of responses for clients that accept it.
+public struct CompressionSettings: Sendable, Equatable {
+    public var enabled: Bool
+    /// Responses with a known length below this are sent as they are.
+    public var minBytes: Int
+    /// Compressible media types (`text/*` matches any text subtype).
+    public var types: [String]
+
+    public static let defaultTypes = ["text/*", "application/json", "application/javascript", "application/xml",
+                                      "application/xhtml+xml", "image/svg+xml", "application/wasm"]
+
+    public init(enabled: Bool = true, minBytes: Int = 1024, types: [String] = CompressionSettings.defaultTypes) {
+        self.enabled = enabled
+        self.minBytes = minBytes
+        self.types = types
+    }
+}
+
+/// Settings shared by every edge's HTTP forwarding core.
+public struct ProxySettings: Sendable, Equatable {
+    /// Event loops (0: one per core).
+    public var threads: Int
+    public var limits: ProxyLimits
+    public var rateLimit: RequestRateLimitSettings
+    public var compression: CompressionSettings
+    /// Request id header passed through when the client sent a valid one, else generated.
+    public var requestIdHeader: String
+    /// One structured log line per request.
+    public var accessLog: Bool
+
+    public init(threads: Int = 0, limits: ProxyLimits = ProxyLimits(), rateLimit: RequestRateLimitSettings = RequestRateLimitSettings(),
+                compression: CompressionSettings = CompressionSettings(), requestIdHeader: String = "X-Request-ID",
+                accessLog: Bool = true) {
+        self.threads = threads
+        self.limits = limits
+        self.rateLimit = rateLimit
+        self.compression = compression
+        self.requestIdHeader = requestIdHeader
+        self.accessLog = accessLog
+    }
+}

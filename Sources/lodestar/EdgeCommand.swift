@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import LodestarProxy
+import LodestarTopology
+import Logging
+
+/// `lodestar edge`: one edge node's HTTP(S) reverse proxy in front of the topology's origin pools.
+struct EdgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edge",
+        abstract: "Run an edge node: the HTTP(S) reverse proxy named by --node in the topology.",
+        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGINT/SIGTERM stop accepting and let requests in flight finish (up to 5 s).")
+
+    @Option(name: .long, help: "Topology file.")
+    var topology: String = "topology.json"
+
+    @Option(name: .long, help: "Edge id (an entry of the topology's edges).")
+    var node: String
+
+    @Option(name: .long, help: "Event loop threads (replaces proxy.threads; default one per core).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var configured = Logger(label: "lodestar.edge")
+        configured.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        configured[metadataKey: "edge"] = "\(node)"
+        let logger = configured
+        let loaded = try loadTopologyOrExit(topology)
+        let server: EdgeServer
+        do {
+            server = try EdgeServer(topology: loaded, edgeId: node, threads: threads, logger: logger)
+            try await server.start()
+        } catch let e as EdgeStartError {
+            printError("\(topology): edge \(node): \(e.description)")
+            throw ExitCode(1)
+        }
+        logger.info("edge serving", metadata: ["routes": "\(loaded.routes.count)", "pools": "\(loaded.pools.count)"])
+
+        let signals = SignalWatcher()
+        let stop = AsyncStream<Void>.makeStream()
+        signals.on(SIGINT) { stop.continuation.yield() }
+        signals.on(SIGTERM) { stop.continuation.yield() }
+        for await _ in stop.stream { break }
+        logger.info("stopping", metadata: ["stats": "\(server.stats.snapshot.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
+        await server.shutdown()
+    }
+}
