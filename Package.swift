@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["lodestar", "LodestarTopology"],
-            exclude: ["dnspython_checks.py"],
+            exclude: ["dnspython_checks.py", "edge_origin.py", "edge_client.py"],
             swiftSettings: swiftSettings
         ),
     ]

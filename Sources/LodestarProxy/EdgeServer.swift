@@ -39,12 +39,15 @@ public final class EdgeServer: Sendable {
         let count = threads ?? (topology.proxy.threads > 0 ? topology.proxy.threads : System.coreCount)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, count))
         var loops = [ObjectIdentifier: LoopStateBox]()
+        var sweepers = [RepeatedTask]()
         for loop in group.makeIterator() {
-            loops[ObjectIdentifier(loop)] = LoopStateBox(LoopState(config: config, eventLoop: loop))
+            let box = LoopStateBox(LoopState(config: config, eventLoop: loop))
+            loops[ObjectIdentifier(loop)] = box
+            sweepers.append(try loop.submit { box.state.startSweeping(on: loop) }.wait())
         }
         self.loops = loops
         self.channels = Mutex([])
-        self.checker = Mutex([])
+        self.checker = Mutex(sweepers)
     }
 
     /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
@@ -104,8 +107,10 @@ public final class EdgeServer: Sendable {
                     if let tls { try ops.addHandler(NIOSSLServerHandler(context: tls)) }
                     let tracker = ActivityTracker()
                     try ops.addHandler(tracker)
-                    try ops.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: true, withServerUpgrade: nil,
-                                                        withErrorHandling: false, withOutboundHeaderValidation: true,
+                    // Pipelining is handled by ProxyHandler (it queues parts of later requests), and headers were
+                    // validated by the parsers they came through, so NIO's per-request helpers stay out.
+                    try ops.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: false, withServerUpgrade: nil,
+                                                        withErrorHandling: false, withOutboundHeaderValidation: false,
                                                         withEncoderConfiguration: .init(),
                                                         withDecoderLimitConfiguration: httpLimits)
                     if compression.enabled {
@@ -146,7 +151,9 @@ public final class EdgeServer: Sendable {
             if head.headers[canonicalForm: "cache-control"].contains(where: { $0.lowercased() == "no-transform" }) {
                 return .doNotCompress
             }
-            return supported ? .compressIfPossible : .doNotCompress
+            guard supported else { return .doNotCompress }
+            head.headers.remove(name: "content-length")  // the encoder frames the gzip stream itself
+            return .compressIfPossible
         }
     }
 

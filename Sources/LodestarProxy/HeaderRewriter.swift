@@ -31,9 +31,12 @@ enum HeaderRewriter {
     /// Lower-case tokens named in `Connection` fields (other than close/keep-alive, which are hop-by-hop anyway).
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
         var out = [String]()
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.lowercased()
-            if token != "close" && token != "keep-alive" { out.append(String(token)) }
+        for (name, value) in headers where nameEquals(name, "connection") {
+            if nameEquals(value, "keep-alive") || nameEquals(value, "close") { continue }  // the common case, no allocation
+            for token in value.split(separator: ",") {
+                let t = token.trimmingSpaces().lowercased()
+                if !t.isEmpty && t != "close" && t != "keep-alive" { out.append(t) }
+            }
         }
         return out
     }

@@ -100,6 +100,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     /// Set after a local answer that closes the connection: further request parts are ignored.
     private var discarding = false
     private var readPending = false
+    /// Request parts of pipelined requests read while an earlier one is still being answered.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var draining = false
     private var idleSince = NIODeadline.now()
     private var requestsServed = 0
     private var timer: RepeatedTask?
@@ -146,6 +149,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if discarding { return }
+        // Pipelined parts wait until the exchange in progress is answered (reads stop while any wait).
+        if !queued.isEmpty || (exchange?.requestEnded ?? false) {
+            queued.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             tracker.armed = false
@@ -191,6 +203,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
 
     /// Client reads wait while the request body has nowhere to go.
     private var holdClientReads: Bool {
+        if !queued.isEmpty { return true }
         guard let ex = exchange, !ex.requestEnded else { return false }
         guard let up = ex.upstream, ex.sentUpstream else { return true }
         return !up.channel.isWritable
@@ -209,8 +222,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         let limits = config.settings.limits
         shared.stats.requests.add(1, ordering: .relaxed)
         // Framing first: a request whose body length is ambiguous cannot be answered and then continued safely.
+        var checker = FramingChecker()
+        var verdict: FramingVerdict?
+        for (name, value) in head.headers {
+            verdict = checker.add(name: name, value: value)
+            if verdict != nil { break }
+        }
         let framing: BodyFraming
-        switch RequestFraming.check(headers: head.headers.lazy.map { ($0.name, $0.value) }) {
+        switch verdict ?? checker.verdict {
         case .reject(let reason):
             return local(head, status: .badRequest, body: "bad request framing: \(reason)\n", close: true)
         case .ok(let f): framing = f
@@ -305,7 +324,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         ex.upstreamStart = .now()
         let health = ex.pool.runtime.health
         health.begin(server)
-        ex.pool.acquire(server: server).whenComplete { [weak self] result in
+        if let idle = ex.pool.takeIdle(server: server) {
+            return attach(idle, ex)
+        }
+        ex.pool.connect(server: server).whenComplete { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let conn):
@@ -410,15 +432,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if let server = ex.server { health.end(server) }
         ex.upstream = nil
         if ex.responseHead == nil {
-            // A reused keep-alive connection the origin had already closed: try again on a fresh one when safe.
+            // Closed before any answer. A reused keep-alive connection the origin had already closed is no fault of
+            // the server (try again, same server allowed); anything else counts against it. Bodiless idempotent
+            // requests are sent again, elsewhere when possible (nginx's proxy_next_upstream "error").
             let reused = connection.uses > 1
-            if reused && ex.idempotent && ex.framing == .none && ex.attempts <= ex.pool.runtime.pool.retries + 1 {
-                ex.sentUpstream = false
-                ex.tried.removeAll { $0 == ex.server }
-                return dispatch(ex)
-            }
-            if let server = ex.server {
+            if !reused, let server = ex.server {
                 report(health.recordOutcome(server, success: false, now: NIODeadline.now().uptimeNanoseconds), ex.pool)
+            }
+            if ex.idempotent && ex.framing == .none && ex.attempts <= ex.pool.runtime.pool.retries + (reused ? 1 : 0) {
+                ex.sentUpstream = false
+                if reused { ex.tried.removeAll { $0 == ex.server } }
+                return dispatch(ex)
             }
             shared.stats.upstreamErrors.add(1, ordering: .relaxed)
             return failExchange(ex, status: .badGateway, body: "origin closed the connection\n")
@@ -461,7 +485,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         idleSince = .now()
         tracker.armed = true
         tracker.firstByteAt = nil
+        drainQueue()
         resumeClientReads()
+    }
+
+    /// Hands queued pipelined parts on, in order, until one starts an exchange that is still reading its request.
+    private func drainQueue() {
+        guard !draining, let context else { return }
+        draining = true
+        defer { draining = false }
+        while !queued.isEmpty && !discarding && !(exchange?.requestEnded ?? false) {
+            handle(queued.removeFirst(), context: context)
+        }
+        if discarding { queued.removeAll() }
     }
 
     private func abortUpstream(_ ex: Exchange) {
@@ -505,10 +541,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     // MARK: Local answers
 
     /// Answers from the edge itself (errors, 403/404/429). `close` ends the connection after the answer.
+    /// `headless`: no request head was read (parser error, head timeout), so the answer must not pass the compressor,
+    /// which pairs each response with a request head it saw.
     private func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
                        extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
-                       route: CompiledRoute? = nil) {
-        guard let context else { return }
+                       route: CompiledRoute? = nil, headless: Bool = false) {
+        guard let ownContext = context else { return }
+        var context = ownContext
+        if headless && compressing,
+           let cctx = try? ownContext.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
+            context = cctx
+        }
         let close = close || !head.isKeepAlive || closing
         let rid = requestId ?? shared.makeRequestId()
         var headers = HTTPHeaders()
@@ -531,8 +574,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if close {
             closing = true
             discarding = true
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [weak self] _ in
-                self?.context?.close(promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                ownContext.close(promise: nil)
             }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -549,6 +592,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         default: status = .badRequest
         }
         shared.stats.protocolErrors.add(1, ordering: .relaxed)
+        let headless = exchange == nil
         if let ex = exchange {
             abortUpstream(ex)
             exchange = nil
@@ -559,7 +603,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             }
         }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true)
+        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true, headless: headless)
     }
 
     // MARK: Timers and logging
@@ -597,7 +641,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-                local(head, status: .requestTimeout, body: "request head timed out\n", close: true)
+                local(head, status: .requestTimeout, body: "request head timed out\n", close: true, headless: true)
             }
         } else {
             let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs

@@ -76,7 +76,8 @@ final class UpstreamConnection {
     unowned let pool: LoopPool
     /// The exchange using the connection, nil while idle in the pool.
     weak var owner: (any UpstreamOwner)?
-    var idleTimer: Scheduled<Void>?
+    /// When the connection went back to the pool (for the idle sweep).
+    var idleSince = NIODeadline.distantPast
     /// Requests sent on this connection (a failure on a reused connection may be retried).
     var uses = 0
     private(set) var isClosed = false
@@ -91,7 +92,6 @@ final class UpstreamConnection {
     func closed(error: (any Error)?) {
         guard !isClosed else { return }
         isClosed = true
-        idleTimer?.cancel()
         if let owner {
             owner.upstreamClosed(self, error: error)
         } else {
@@ -119,7 +119,8 @@ final class LoopPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes,
+                                                                            enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -142,13 +143,16 @@ final class LoopPool {
         }
     }
 
-    /// An idle connection to `server`, or a new one.
-    func acquire(server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
+    /// An idle keep-alive connection to `server` (most recently used first), if any.
+    func takeIdle(server: Int) -> UpstreamConnection? {
         while let c = idle[server].popLast() {
-            c.idleTimer?.cancel()
-            c.idleTimer = nil
-            if c.channel.isActive && !c.isClosed { return eventLoop.assumeIsolated().makeSucceededFuture(c).assumeIsolated() }
+            if c.channel.isActive && !c.isClosed { return c }
         }
+        return nil
+    }
+
+    /// A new connection to `server`.
+    func connect(server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
         let address = runtime.pool.servers[server].address
         return bootstrap.connect(host: address.host.description, port: address.port).assumeIsolated()
             .flatMapThrowing { [self] channel in
@@ -169,13 +173,23 @@ final class LoopPool {
         }
         if idle[c.server].count >= runtime.pool.maxIdlePerServer, let oldest = idle[c.server].first {
             idle[c.server].removeFirst()
-            oldest.idleTimer?.cancel()
             oldest.channel.close(promise: nil)
         }
-        c.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(runtime.pool.idleTimeoutMs))) { [weak c] in
-            c?.channel.close(promise: nil)
-        }
+        c.idleSince = .now()
         idle[c.server].append(c)
+    }
+
+    /// Closes connections idle longer than the pool's idle timeout (run periodically on this loop). The oldest are at
+    /// the front of each list, so the sweep stops at the first young one.
+    func sweepIdle(now: NIODeadline) {
+        let limit = TimeAmount.milliseconds(Int64(runtime.pool.idleTimeoutMs))
+        for s in idle.indices {
+            let expired = idle[s].prefix { now - $0.idleSince > limit }
+            guard !expired.isEmpty else { continue }
+            idle[s].removeFirst(expired.count)
+            // Closed after leaving the list: a close calls back into `forget`.
+            for c in expired { c.channel.close(promise: nil) }
+        }
     }
 
     /// Drops a closed idle connection.
@@ -195,5 +209,14 @@ final class LoopState {
     let pools: [LoopPool]
     init(config: EdgeConfig, eventLoop: any EventLoop) {
         pools = config.pools.map { LoopPool(runtime: $0, eventLoop: eventLoop) }
+    }
+
+    /// Sweeps idle upstream connections once a second.
+    func startSweeping(on loop: any EventLoop) -> RepeatedTask {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        return loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            let now = NIODeadline.now()
+            for p in bound.value.pools { p.sweepIdle(now: now) }
+        }
     }
 }
