@@ -1,6 +1,7 @@
 import LodestarEdge
 import LodestarTopology
 import NIOHTTP1
+import Synchronization
 
 /// A route ready for the request path: host patterns, compiled deny rules and header rules.
 public struct CompiledRoute: Sendable {
@@ -78,6 +79,8 @@ public final class PoolRuntime: Sendable {
     let weights: [Int]
     /// `host:port` strings of the servers (for logs and the status page; never sent to clients).
     let labels: [String]
+    /// When "no healthy origin" was last logged (uptime ns), so a dead pool does not flood the log.
+    let lastDegradedLog = Atomic<UInt64>(0)
 
     init(pool: OriginPool) {
         self.pool = pool

@@ -104,8 +104,12 @@ final class EdgeShared: Sendable {
         }
     }
 
-    /// Logged when a request finds no healthy server in its pool.
+    /// Logged when a request finds no healthy server in its pool (at most every 10 s per pool).
     func noteDegraded(pool: PoolRuntime) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let last = pool.lastDegradedLog.load(ordering: .relaxed)
+        guard now &- last > 10_000_000_000 || last == 0,
+              pool.lastDegradedLog.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
         logger.warning("no healthy origin in pool; answering 503", metadata: ["pool": "\(pool.pool.name)"])
     }
 

@@ -3,6 +3,8 @@ import Foundation
 import LodestarProxy
 import LodestarTopology
 import Logging
+import NIOCore
+import NIOPosix
 
 /// `lodestar edge`: one edge node's HTTP(S) reverse proxy in front of the topology's origin pools.
 struct EdgeCommand: AsyncParsableCommand {
@@ -46,5 +48,39 @@ struct EdgeCommand: AsyncParsableCommand {
         for await _ in stop.stream { break }
         logger.info("stopping", metadata: ["stats": "\(server.stats.snapshot.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
         await server.shutdown()
+    }
+}
+
+/// `lodestar origin`: the sample origin server the default topology's edges forward to.
+struct OriginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "origin",
+        abstract: "Run a small sample origin (GET / names the origin, /healthz, /bytes/N) for local tries.")
+
+    @Option(name: .long, help: "Listen address ADDR:PORT or [ADDR]:PORT.")
+    var listen: String = "127.0.0.1:8000"
+
+    @Option(name: .long, help: "Name shown in pages and the X-Origin header.")
+    var name: String = "sample-origin"
+
+    func run() async throws {
+        guard let address = ListenAddress(listen) else { throw ValidationError("--listen \(listen): not ADDR:PORT or [ADDR]:PORT") }
+        let logger = Logger(label: "lodestar.origin")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let channel: any Channel
+        do {
+            channel = try await SampleOrigin.start(listen: address, name: name, group: group)
+        } catch {
+            printError("origin: cannot listen on \(address): \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("sample origin listening", metadata: ["address": "\(address)", "name": "\(name)"])
+        let signals = SignalWatcher()
+        let stop = AsyncStream<Void>.makeStream()
+        signals.on(SIGINT) { stop.continuation.yield() }
+        signals.on(SIGTERM) { stop.continuation.yield() }
+        for await _ in stop.stream { break }
+        try? await channel.close()
+        try? await group.shutdownGracefully()
     }
 }
