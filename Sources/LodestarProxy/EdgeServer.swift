@@ -235,6 +235,7 @@ public final class EdgeServer: Sendable {
 
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
+        shared.startDraining()
         for t in checker.withLock({ $0 }) { t.cancel() }
         let list = channels.withLock { l in defer { l = [] }; return l }
         for ch in list { try? await ch.close() }

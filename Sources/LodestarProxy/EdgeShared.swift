@@ -53,6 +53,11 @@ final class EdgeShared: Sendable {
     let logger: Logger
     let accessLogger: Logger?
     private let requestCounter = Atomic<UInt64>(0)
+    private let draining = Atomic<Bool>(false)
+
+    /// Set at shutdown: answers say `Connection: close` and idle keep-alive connections are closed.
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+    func startDraining() { draining.store(true, ordering: .relaxed) }
     private let idPrefix: String
     /// Response header the compressor's predicate reads (and removes): "do not compress this one".
     static let noCompressMarker = "x-lodestar-no-compress"

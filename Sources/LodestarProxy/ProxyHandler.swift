@@ -218,8 +218,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
 
     // MARK: Request start
 
-    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func begin(_ original: HTTPRequestHead, context: ChannelHandlerContext) {
         let limits = config.settings.limits
+        var head = original
+        if head.method == .CONNECT {
+            return local(head, status: .methodNotAllowed, body: "CONNECT is not served\n", close: true)
+        }
+        // Absolute-form target (RFC 9112 §3.2.2): its authority replaces Host, and the origin gets origin-form.
+        if let (authority, originForm) = Self.splitAbsoluteForm(head.uri) {
+            head.uri = originForm
+            head.headers.replaceOrAdd(name: "Host", value: authority)
+        }
         shared.stats.requests.add(1, ordering: .relaxed)
         // Framing first: a request whose body length is ambiguous cannot be answered and then continued safely.
         var checker = FramingChecker()
@@ -283,6 +292,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             sendContinue(context: context)
         }
         dispatch(ex)
+    }
+
+    /// `http://authority/path?q` → (`authority`, `/path?q`); nil for any other form.
+    static func splitAbsoluteForm(_ uri: String) -> (String, String)? {
+        let lower = uri.prefix(8).lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("http://") { schemeLength = 7 } else if lower.hasPrefix("https://") { schemeLength = 8 } else { return nil }
+        let rest = uri.dropFirst(schemeLength)
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<end]
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        var target = String(rest[end...])
+        if !target.hasPrefix("/") { target = "/" + target }
+        return (String(authority), target)
     }
 
     /// `Host` without a port, lower case.
@@ -398,7 +421,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
                 report(ex.pool.runtime.health.recordOutcome(server, success: head.status.code < 500,
                                                             now: ex.lastUpstreamActivity.uptimeNanoseconds), ex.pool)
             }
-            var keepAlive = ex.head.isKeepAlive && !closing
+            var keepAlive = ex.head.isKeepAlive && !closing && !shared.isDraining
             if keepAlive && ex.head.version.minor == 0 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
                 && head.headers[canonicalForm: "content-length"].isEmpty {
                 keepAlive = false  // an HTTP/1.0 client learns the end of an unsized body only from the close
@@ -552,7 +575,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
            let cctx = try? ownContext.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
             context = cctx
         }
-        let close = close || !head.isKeepAlive || closing
+        let close = close || !head.isKeepAlive || closing || shared.isDraining
         let rid = requestId ?? shared.makeRequestId()
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
@@ -645,7 +668,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             }
         } else {
             let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs
-            if now - idleSince > .milliseconds(Int64(allowed)) {
+            if now - idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
                 closing = true
                 context.close(promise: nil)
             }

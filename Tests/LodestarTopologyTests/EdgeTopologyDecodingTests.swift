@@ -1,0 +1,143 @@
+import Foundation
+import LodestarTopology
+import XCTest
+
+/// The edge sections of a topology: listeners, origins, routes and proxy settings.
+final class EdgeTopologyDecodingTests: XCTestCase {
+    /// The base topology of `TopologyDecodingTests` with one edge listener, a pool and a route.
+    static func document() -> [String: Any] {
+        var doc = TopologyDecodingTests.base
+        doc["edges"] = [
+            ["id": "e1", "region": "us-east", "addresses": ["127.0.1.1"],
+             "listen": ["127.0.1.1:8080",
+                        ["address": "127.0.1.1:8443",
+                         "tls": ["certificates": [["cert": "a.pem", "key": "a.key", "serverNames": ["A.example.test", "*.b.example.test"]]]]],
+                        ["address": "127.0.1.1:8081", "proxyProtocol": true]],
+             "admin": "127.0.0.1:9100"],
+            ["id": "e2", "region": "eu-central", "addresses": ["127.0.2.1"]],
+        ]
+        doc["origins"] = ["web": ["servers": ["127.0.0.1:9001", ["address": "127.0.0.1:9002", "weight": 3]],
+                                  "balance": "consistent-hash", "healthCheck": ["path": "/healthz", "rise": 1]]]
+        doc["routes"] = [["hosts": ["www.example.test", "*.example.test"], "pathPrefix": "/api", "pool": "web",
+                          "requestHeaders": ["set": ["X-Edge": "1"], "remove": ["Cookie"]],
+                          "deny": [["methods": ["trace"]], ["path": "/admin*"], ["header": "User-Agent", "value": "*bot*"]]]]
+        doc["proxy"] = ["threads": 2, "limits": ["maxBodyBytes": 1024, "headerTimeoutMs": 500],
+                        "rateLimit": ["requestsPerSecond": 5, "burst": 10], "compression": ["enabled": false]]
+        return doc
+    }
+
+    func decode(_ mutate: (inout [String: Any]) -> Void = { _ in }) throws -> Topology {
+        var doc = Self.document()
+        mutate(&doc)
+        return try Topology.decode(JSONSerialization.data(withJSONObject: doc), file: "t.json")
+    }
+
+    func issues(_ mutate: (inout [String: Any]) -> Void) -> [String] {
+        do {
+            _ = try decode(mutate)
+            XCTFail("expected the topology to be refused")
+            return []
+        } catch let e as TopologyErrors {
+            return e.issues.map(\.description)
+        } catch {
+            XCTFail("unexpected error \(error)")
+            return []
+        }
+    }
+
+    func test_edgeSectionsDecode() throws {
+        let t = try decode()
+        let e1 = try XCTUnwrap(t.edge("e1"))
+        XCTAssertEqual(e1.listen.map(\.address.description), ["127.0.1.1:8080", "127.0.1.1:8443", "127.0.1.1:8081"])
+        XCTAssertNil(e1.listen[0].tls)
+        XCTAssertEqual(e1.listen[1].tls?.certificates.first?.serverNames, ["a.example.test", "*.b.example.test"])
+        XCTAssertEqual(e1.listen[1].tls?.minimumVersion, .tls12)
+        XCTAssertTrue(e1.listen[2].proxyProtocol)
+        XCTAssertEqual(e1.admin?.description, "127.0.0.1:9100")
+        XCTAssertEqual(t.edge("e2")?.listen, [])
+
+        let pool = try XCTUnwrap(t.pool("web"))
+        XCTAssertEqual(pool.servers.map(\.weight), [1, 3])
+        XCTAssertEqual(pool.balance, .consistentHash)
+        XCTAssertEqual(pool.healthCheck?.path, "/healthz")
+        XCTAssertEqual(pool.healthCheck?.rise, 1)
+        XCTAssertEqual(pool.healthCheck?.fall, 3, "default fall")
+        XCTAssertEqual(pool.passive, PassiveHealthSettings(), "passive defaults")
+        XCTAssertEqual(pool.retries, 2)
+
+        let route = try XCTUnwrap(t.routes.first)
+        XCTAssertEqual(route.hosts, ["www.example.test", "*.example.test"])
+        XCTAssertEqual(route.pathPrefix, "/api")
+        XCTAssertEqual(route.requestHeaders.set, [HeaderField(name: "X-Edge", value: "1")])
+        XCTAssertEqual(route.deny.first?.methods, ["TRACE"], "methods upper-cased")
+        XCTAssertEqual(route.deny.last?.value, "*bot*")
+        XCTAssertFalse(route.exposeOriginServer)
+
+        XCTAssertEqual(t.proxy.threads, 2)
+        XCTAssertEqual(t.proxy.limits.maxBodyBytes, 1024)
+        XCTAssertEqual(t.proxy.limits.headerTimeoutMs, 500)
+        XCTAssertEqual(t.proxy.limits.maxHeaderCount, 100, "default")
+        XCTAssertTrue(t.proxy.rateLimit.enabled, "a rateLimit section turns limiting on unless it says otherwise")
+        XCTAssertEqual(t.proxy.rateLimit.burst, 10)
+        XCTAssertFalse(t.proxy.compression.enabled)
+    }
+
+    func test_sectionsAreOptional() throws {
+        let t = try Topology.decode(JSONSerialization.data(withJSONObject: TopologyDecodingTests.base), file: "t.json")
+        XCTAssertEqual(t.pools, [])
+        XCTAssertEqual(t.routes, [])
+        XCTAssertEqual(t.proxy, ProxySettings())
+        XCTAssertFalse(t.proxy.rateLimit.enabled)
+    }
+
+    func test_badEdgeSectionsNameFileFieldAndReason() {
+        let found = issues { doc in
+            var edges = doc["edges"] as? [[String: Any]] ?? []
+            edges[0]["listen"] = ["127.0.1.1", ["address": "127.0.1.1:8443", "tls": ["certificates": [], "minVersion": "1.0"]]]
+            edges[1]["admin"] = "localhost:9"
+            doc["edges"] = edges
+            doc["origins"] = ["web": ["servers": [], "balance": "random"], "bad name!": ["servers": ["127.0.0.1:1"]]]
+            doc["routes"] = [["hosts": [], "pathPrefix": "api", "pool": "nope", "deny": [[:]]]]
+            doc["proxy"] = ["limits": ["maxHeaderCount": 1], "requestIdHeader": "X Bad", "color": "red"]
+        }
+        let expected = [
+            "t.json: edges[0].listen[0]: \"127.0.1.1\" is not ADDRESS:PORT or [ADDRESS]:PORT",
+            "t.json: edges[0].listen[1].tls.certificates: TLS needs at least one certificate",
+            "t.json: edges[0].listen[1].tls.minVersion: \"1.0\" is not one of 1.2, 1.3 (older TLS is not offered)",
+            "t.json: edges[1].admin: \"localhost:9\" is not ADDRESS:PORT or [ADDRESS]:PORT",
+            "t.json: origins.web.servers: a pool needs at least one server",
+            "t.json: origins.web.balance: \"random\" is not one of round-robin, least-connections, consistent-hash",
+            "t.json: routes[0].hosts: a route needs at least one host (\"*\" for any)",
+            "t.json: routes[0].pathPrefix: a path prefix starts with \"/\"",
+            "t.json: routes[0].pool: unknown origin pool \"nope\"",
+            "t.json: routes[0].deny[0]: a deny rule needs methods, path or header",
+            "t.json: proxy.color: unknown field (allowed: accessLog, compression, limits, rateLimit, requestIdHeader, threads)",
+            "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
+            "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
+        ]
+        for line in expected {
+            XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")
+        }
+        XCTAssertTrue(found.contains { $0.hasPrefix("t.json: origins.bad name!") }, "\(found)")
+    }
+
+    func test_listenAddressUsedTwiceIsRefused() {
+        let found = issues { doc in
+            var edges = doc["edges"] as? [[String: Any]] ?? []
+            edges[1]["listen"] = ["127.0.1.1:8080"]
+            doc["edges"] = edges
+        }
+        XCTAssertTrue(found.contains("t.json: edges: 127.0.1.1:8080 is used by both e1 and e2"), "\(found)")
+    }
+
+    func test_certificatePathsResolveAgainstTheTopologyFolder() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-topo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("t.json").path
+        try JSONSerialization.data(withJSONObject: Self.document()).write(to: URL(fileURLWithPath: path))
+        let t = try Topology.load(path: path)
+        XCTAssertEqual(t.edge("e1")?.listen[1].tls?.certificates.first?.certificatePath, folder.appendingPathComponent("a.pem").path)
+        XCTAssertEqual(t.edge("e1")?.listen[1].tls?.certificates.first?.keyPath, folder.appendingPathComponent("a.key").path)
+    }
+}
