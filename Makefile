@@ -3,10 +3,10 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl
 BENCH_PACKAGES := gdnsd dnsperf gcc
 
-.PHONY: run test deps build release geo check bench fuzz clean
+.PHONY: run test deps build release geo check bench bench-edge fuzz clean
 
 ## run: serve the default topology's zone (dig @127.0.0.1 -p 5300 www.example.test)
 run: deps release
@@ -43,6 +43,10 @@ check: build
 ## bench: lodestar dns vs gdnsd with dnsperf and the ECS load generator
 bench:
 	bash Benchmarks/dns.sh
+
+## bench-edge: lodestar edge vs nginx with wrk (1 KiB and 64 KiB bodies)
+bench-edge:
+	bash Benchmarks/edge.sh
 
 ## fuzz: 10 minutes of libFuzzer on the DNS decoder and answer path
 fuzz: deps

@@ -175,6 +175,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         case .end(let trailers):
             guard let ex = exchange else { return }
             ex.requestEnded = true
+            ex.lastUpstreamActivity = .now()  // the origin's time to answer starts now
             forwardBody(.end(trailers), ex)
         }
     }
@@ -185,6 +186,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.lastUpstreamActivity = .now() }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()
     }
@@ -636,7 +638,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         let now = NIODeadline.now()
         let limits = config.settings.limits
         if let ex = exchange {
-            if ex.sentUpstream, ex.upstream != nil, !ex.requestEnded, ex.framing != .none,
+            // A client that stopped sending its body (not one we stopped reading because the origin is slow to take it).
+            if ex.sentUpstream, ex.upstream != nil, !ex.requestEnded, ex.framing != .none, !readPending,
                now - ex.lastClientActivity > .milliseconds(Int64(limits.bodyTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
                 abortUpstream(ex)
@@ -650,7 +653,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
                 }
                 return
             }
-            if ex.upstream != nil,
+            // An origin that stopped answering: counted once the request is sent, and not while the edge itself holds
+            // the origin's reads because the client is slow to take the response.
+            if let up = ex.upstream, ex.requestEnded || ex.framing == .none, !up.handler.holdReads,
                now - ex.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
                 if let server = ex.server {
