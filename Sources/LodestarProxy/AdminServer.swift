@@ -6,7 +6,7 @@ import NIOPosix
 /// The edge's admin endpoint: `GET /healthz` (200 healthy, 503 degraded) and `GET /status` (JSON). Binds only where the
 /// topology says (`edges[].admin`, loopback in the default topology).
 enum AdminServer {
-    static func bind(_ address: ListenAddress, group: any EventLoopGroup, shared: EdgeShared) async throws -> any Channel {
+    static func bind(_ address: ListenAddress, group: any EventLoopGroup, shared: EdgeShared, path: String) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -18,7 +18,7 @@ enum AdminServer {
         do {
             return try await bootstrap.bind(host: address.host.description, port: address.port).get()
         } catch {
-            throw EdgeStartError(description: "cannot listen on admin address \(address): \(error)")
+            throw EdgeStartError(description: "\(path): cannot listen on \(address): \(EdgeServer.describe(error))")
         }
     }
 }

@@ -16,6 +16,8 @@ public struct EdgeStartError: Error, CustomStringConvertible {
 /// `lodestar edge`: the HTTP(S) listeners, per-loop upstream pools, active health checks and the admin endpoint of one edge.
 public final class EdgeServer: Sendable {
     public let edge: Edge
+    /// Position of the edge in the topology's `edges` (for error paths).
+    let edgeIndex: Int
     let shared: EdgeShared
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: LoopStateBox]
@@ -27,13 +29,15 @@ public final class EdgeServer: Sendable {
 
     /// Prepares (but does not bind) the edge `edgeId` of `topology`.
     public init(topology: Topology, edgeId: String, threads: Int? = nil, logger: Logger) throws {
-        guard let edge = topology.edge(edgeId) else {
-            throw EdgeStartError(description: "no edge \"\(edgeId)\" in the topology (edges: \(topology.edges.map(\.id).joined(separator: ", ")))")
+        guard let index = topology.edges.firstIndex(where: { $0.id == edgeId }) else {
+            throw EdgeStartError(description: "edges: no edge \"\(edgeId)\" (--node; known: \(topology.edges.map(\.id).joined(separator: ", ")))")
         }
+        let edge = topology.edges[index]
         guard !edge.listen.isEmpty else {
-            throw EdgeStartError(description: "edge \"\(edgeId)\" has no \"listen\" addresses")
+            throw EdgeStartError(description: "edges[\(index)].listen: edge \"\(edgeId)\" has no listen addresses")
         }
         self.edge = edge
+        self.edgeIndex = index
         let config = EdgeConfig(topology: topology, edgeId: edgeId)
         self.shared = EdgeShared(config: config, logger: logger)
         let count = threads ?? (topology.proxy.threads > 0 ? topology.proxy.threads : System.coreCount)
@@ -53,15 +57,21 @@ public final class EdgeServer: Sendable {
     /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
     public func start() async throws {
         do {
-            for listener in edge.listen {
-                let tls = try listener.tls.map(Self.makeTLSContext)
-                let ch = try await bind(listener, tls: tls)
+            for (j, listener) in edge.listen.enumerated() {
+                let path = "edges[\(edgeIndex)].listen[\(j)]"
+                let tls: NIOSSLContext?
+                do {
+                    tls = try listener.tls.map(Self.makeTLSContext)
+                } catch let e as EdgeStartError {
+                    throw EdgeStartError(description: "\(path).tls: \(e.description)")
+                }
+                let ch = try await bind(listener, tls: tls, path: path)
                 channels.withLock { $0.append(ch) }
                 shared.logger.info("edge listening", metadata: [
                     "address": "\(listener.address)", "tls": "\(listener.tls != nil)", "proxyProtocol": "\(listener.proxyProtocol)"])
             }
             if let admin = edge.admin {
-                let ch = try await AdminServer.bind(admin, group: group, shared: shared)
+                let ch = try await AdminServer.bind(admin, group: group, shared: shared, path: "edges[\(edgeIndex)].admin")
                 channels.withLock { $0.append(ch) }
                 shared.logger.info("admin listening", metadata: ["address": "\(admin)"])
             }
@@ -72,7 +82,7 @@ public final class EdgeServer: Sendable {
         startHealthChecks()
     }
 
-    private func bind(_ listener: EdgeListener, tls: NIOSSLContext?) async throws -> any Channel {
+    private func bind(_ listener: EdgeListener, tls: NIOSSLContext?, path: String) async throws -> any Channel {
         let shared = self.shared
         let loops = self.loops
         let limits = shared.config.settings.limits
@@ -123,7 +133,7 @@ public final class EdgeServer: Sendable {
         do {
             return try await bootstrap.bind(host: listener.address.host.description, port: listener.address.port).get()
         } catch {
-            throw EdgeStartError(description: "cannot listen on \(listener.address): \(error)")
+            throw EdgeStartError(description: "\(path): cannot listen on \(listener.address): \(Self.describe(error))")
         }
     }
 
@@ -197,6 +207,12 @@ public final class EdgeServer: Sendable {
         } catch {
             throw EdgeStartError(description: "TLS configuration refused: \(error)")
         }
+    }
+
+    /// A socket error as the system words it (`Address already in use`), anything else as Swift prints it.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
     }
 
     /// Exact name or `*.suffix` matching exactly one label.

@@ -251,6 +251,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if head.headers.count > limits.maxHeaderCount {
             return local(head, status: .requestHeaderFieldsTooLarge, body: "too many header fields\n", close: true)
         }
+        var headerBytes = 0
+        for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count + 4 }
+        if headerBytes > limits.maxHeaderBytes {
+            return local(head, status: .requestHeaderFieldsTooLarge, body: "header section too large\n", close: true)
+        }
         let hosts = head.headers[canonicalForm: "host"]
         if hosts.count > 1 || (hosts.isEmpty && head.version.minor >= 1) {
             return local(head, status: .badRequest, body: "exactly one Host header is required\n", close: true)
@@ -261,24 +266,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         case .length(let n):
             hasBody = n > 0
             if n > limits.maxBodyBytes {
-                return local(head, status: .payloadTooLarge, body: "request body larger than \(limits.maxBodyBytes) bytes\n", close: true)
+                return local(head, status: .payloadTooLarge, body: "request body larger than \(limits.maxBodyBytes) bytes\n",
+                             close: true, linger: true)
             }
         case .chunked: hasBody = true
         }
         if let client = info.client, case .deny(let retry) = shared.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
             shared.stats.rateLimited.add(1, ordering: .relaxed)
             return local(head, status: .tooManyRequests, body: "rate limit exceeded\n", close: hasBody,
-                         extra: [("Retry-After", String(retry))])
+                         extra: [("Retry-After", String(retry))], linger: hasBody)
         }
         let hostValue = hosts.first.map { Self.hostWithoutPort(String($0)) } ?? ""
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard let route = config.route(host: Substring(hostValue), path: path) else {
-            return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody)
+            return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody, linger: hasBody)
         }
         if !route.deny.isEmpty
             && route.deny.denies(method: head.method.rawValue, path: String(path), header: { head.headers.first(name: $0) }) {
             shared.stats.denied.add(1, ordering: .relaxed)
-            return local(head, status: .forbidden, body: "forbidden\n", close: hasBody)
+            return local(head, status: .forbidden, body: "forbidden\n", close: hasBody, linger: hasBody)
         }
         let requestId: String
         if let given = head.headers.first(name: config.settings.requestIdHeader), HeaderRewriter.isAcceptableRequestId(given) {
@@ -546,7 +552,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         exchange = nil
         let close = !(ex.requestEnded || ex.framing == .none)
         local(ex.head, status: status, body: body, close: close, extra: retryAfter.map { [("Retry-After", String($0))] } ?? [],
-              requestId: ex.requestId, start: ex.start, route: ex.route)
+              requestId: ex.requestId, start: ex.start, route: ex.route, linger: close)
     }
 
     private func tooLarge(_ ex: Exchange) {
@@ -560,7 +566,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         }
         exchange = nil
         local(ex.head, status: .payloadTooLarge, body: "request body too large\n", close: true, requestId: ex.requestId,
-              start: ex.start, route: ex.route)
+              start: ex.start, route: ex.route, linger: true)
     }
 
     // MARK: Local answers
@@ -570,7 +576,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     /// which pairs each response with a request head it saw.
     private func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
                        extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
-                       route: CompiledRoute? = nil, headless: Bool = false) {
+                       route: CompiledRoute? = nil, headless: Bool = false, linger: Bool = false) {
         guard let ownContext = context else { return }
         var context = ownContext
         if headless && compressing,
@@ -599,14 +605,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if close {
             closing = true
             discarding = true
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                ownContext.close(promise: nil)
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated()
+            if linger {
+                // Lingering close (as nginx does): stop sending, keep reading and dropping what the client still
+                // sends for a moment, so the answer is not lost to a reset from unread request bytes.
+                done.whenComplete { _ in
+                    ownContext.close(mode: .output).assumeIsolated().whenFailure { _ in ownContext.close(promise: nil) }
+                    ownContext.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { ownContext.close(promise: nil) }
+                }
+            } else {
+                done.whenComplete { _ in ownContext.close(promise: nil) }
             }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             becomeIdle()
         }
     }
+
+    /// How long a lingering close keeps reading after the answer.
+    static let lingerTime = TimeAmount.seconds(2)
 
     /// 400/414/431 for what the HTTP parser refused; the connection always closes.
     private func respondProtocolError(_ error: HTTPParserError, context: ChannelHandlerContext) {

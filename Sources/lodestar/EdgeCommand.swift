@@ -36,7 +36,7 @@ struct EdgeCommand: AsyncParsableCommand {
             server = try EdgeServer(topology: loaded, edgeId: node, threads: threads, logger: logger)
             try await server.start()
         } catch let e as EdgeStartError {
-            printError("\(topology): edge \(node): \(e.description)")
+            printError("\(topology): \(e.description)")
             throw ExitCode(1)
         }
         logger.info("edge serving", metadata: ["routes": "\(loaded.routes.count)", "pools": "\(loaded.pools.count)"])

@@ -1,0 +1,199 @@
+import Foundation
+import XCTest
+
+/// Request limits (request line, header count and size, body size, head timeout) and many slow connections.
+final class EdgeLimitTests: EdgeTestCase {
+    private func startLimitedEdge(limits: [String: Any] = [:]) throws -> (EdgeNode, EdgeOrigin) {
+        let origin = try startOrigin("o1")
+        var l: [String: Any] = ["maxRequestLineBytes": 8192, "maxHeaderBytes": 32768, "maxHeaderCount": 100]
+        for (k, v) in limits { l[k] = v }
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()], proxy: ["limits": l],
+                                 environment: ["SWIFT_BACKTRACE": "enable=no"])
+        return (edge, origin)
+    }
+
+    /// A request target longer than maxRequestLineBytes: 414 (400 or 431 accepted, printed), closed, not forwarded.
+    func test_limits_requestLineTooLong() throws {
+        let (edge, origin) = try startLimitedEdge()
+        let c = try EdgeConnection(port: edge.port)
+        try c.send(EdgeRequest.make("GET", "/echo?" + String(repeating: "a", count: 9000)))
+        let status = assertRefusedAndClosed(c, statuses: [400, 414, 431], "9000-byte request target")
+        print("EDGE-FIGURES: request line over maxRequestLineBytes -> \(status.map(String.init) ?? "no answer")")
+        XCTAssertEqual(try origin.count(), 0)
+        // Just under the limit passes.
+        let fine = try EdgeHTTP.get(port: edge.port, "/echo?" + String(repeating: "b", count: 8000))
+        XCTAssertEqual(fine.status, 200, "8 KB target under the limit: \(fine.status)")
+        XCTAssertTrue(edge.isRunning, "the edge died")
+    }
+
+    /// More header fields than maxHeaderCount: 431, closed, not forwarded.
+    func test_limits_tooManyHeaderFields() throws {
+        let (edge, origin) = try startLimitedEdge()
+        let c = try EdgeConnection(port: edge.port)
+        try c.send(EdgeRequest.make("GET", "/echo", headers: (0..<120).map { ("X-Field-\($0)", "v") }))
+        _ = assertRefusedAndClosed(c, statuses: [431], "120 header fields (limit 100)")
+        XCTAssertEqual(try origin.count(), 0)
+        XCTAssertTrue(edge.isRunning, "the edge died")
+        if !edge.isRunning { try edge.start() }
+        let fine = try EdgeHTTP.get(port: edge.port, "/echo", headers: (0..<50).map { ("X-Field-\($0)", "v") })
+        XCTAssertEqual(fine.status, 200, "50 fields pass: \(fine.status)")
+    }
+
+    /// A header section bigger than maxHeaderBytes (one huge field, or many fields that add up): 431, closed, not
+    /// forwarded.
+    func test_limits_headerSectionTooBig() throws {
+        let (edge, origin) = try startLimitedEdge()
+        let cases: [(String, [(String, String)])] = [
+            ("one 40 KB field", [("X-Big", String(repeating: "x", count: 40_000))]),
+            ("nine 4000 B fields (36 KB in all)", (0..<9).map { ("X-Part-\($0)", String(repeating: "y", count: 4000)) }),
+        ]
+        for (label, headers) in cases {
+            if !edge.isRunning { try edge.start() }
+            let c = try EdgeConnection(port: edge.port)
+            try c.send(EdgeRequest.make("GET", "/echo", headers: headers))
+            _ = assertRefusedAndClosed(c, statuses: [431], "\(label) (maxHeaderBytes 32768)")
+            XCTAssertEqual(try origin.count(), 0, "\(label): forwarded to the origin")
+            try origin.resetCount()
+        }
+        XCTAssertTrue(edge.isRunning, "the edge died")
+    }
+
+    /// Bodies over maxBodyBytes (1 MiB here): a Content-Length over the limit gets 413 before anything is forwarded; a
+    /// chunked body that grows over it gets 413 (or a close if an answer had started).
+    func test_limits_bodyTooLarge() throws {
+        let (edge, origin) = try startLimitedEdge(limits: ["maxBodyBytes": 1 << 20])
+        do {
+            let c = try EdgeConnection(port: edge.port)
+            try c.send("POST /echo HTTP/1.1\r\nHost: www.example.test\r\nContent-Length: \(2 << 20)\r\n\r\n")
+            _ = c.trySend(EdgePattern.bytes(64 * 1024))
+            _ = assertRefusedAndClosed(c, statuses: [413], "Content-Length 2 MiB over a 1 MiB limit")
+            XCTAssertEqual(try origin.count(), 0, "the origin must not see an over-limit request")
+        }
+        do {
+            // Exactly at the limit passes.
+            let r = try EdgeHTTP.request(port: edge.port, "POST", "/echo", body: EdgePattern.bytes(1 << 20))
+            XCTAssertEqual(r.status, 200, "1 MiB body at the limit: \(r.status)")
+            XCTAssertEqual(r.json?["length"] as? Int, 1 << 20)
+            try origin.resetCount()
+        }
+        do {
+            let c = try EdgeConnection(port: edge.port)
+            let body = EdgeRequest.make("POST", "/echo", body: EdgePattern.bytes(2 << 20), chunked: true, chunkSize: 64 * 1024)
+            let sender = edgeStartThreads(1) { _ in _ = c.trySend(body) }
+            var status: Int?
+            var closed: EdgeCloseKind?
+            do {
+                let r = try c.readResponse(timeout: 10)
+                status = r.status
+                closed = c.waitForClose(timeout: 3)?.kind
+            } catch {
+                closed = c.waitForClose(timeout: 1)?.kind ?? .eof
+                status = nil
+            }
+            _ = sender.wait(timeout: .now() + 10)
+            print("EDGE-FIGURES: chunked body over maxBodyBytes -> status \(status.map(String.init) ?? "none"), connection \(closed?.rawValue ?? "open")")
+            XCTAssertTrue(status == 413 || (status == nil && closed != nil), "chunked body over the limit: status \(status.map(String.init) ?? "none")")
+            XCTAssertNotNil(closed, "the edge must close the connection after refusing the body")
+            let seen = try origin.counters()
+            print("origin saw \(seen.count) request(s) while the chunked body streamed (it cannot complete)")
+        }
+        XCTAssertTrue(edge.isRunning, "the edge died")
+    }
+
+    /// Slowloris: a head sent byte by byte with headerTimeoutMs 1000 gets a 408 and the connection closes within ~1–2.5 s.
+    func test_limits_slowHeadTimesOutWith408() throws {
+        let (edge, origin) = try startLimitedEdge(limits: ["headerTimeoutMs": 1000])
+        let c = try EdgeConnection(port: edge.port)
+        let head = Array("GET /echo HTTP/1.1\r\nHost: www.example.test\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "z"), count: 100)
+        let start = Date()
+        var answer = [UInt8]()
+        var closedKind: EdgeCloseKind?
+        var sent = 0
+        while Date().timeIntervalSince(start) < 5 {
+            if sent < head.count {
+                if !c.trySend(Data([head[sent]])) { break }
+                sent += 1
+            }
+            let got = c.readSome(timeout: 0.1)
+            answer += got.bytes
+            if let k = got.closed { closedKind = k; break }
+        }
+        if closedKind == nil, let k = c.waitForClose(timeout: 2) { closedKind = k.kind; answer += k.extra }
+        let elapsed = Date().timeIntervalSince(start)
+        let text = String(decoding: answer, as: UTF8.self)
+        print(String(format: "EDGE-FIGURES: slowloris (headerTimeoutMs 1000): %d bytes sent, answer %@, closed (%@) after %.2f s",
+                     sent, text.split(separator: "\r\n").first.map { String($0).debugDescription } ?? "none",
+                     closedKind?.rawValue ?? "no", elapsed))
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 408"), "expected a 408 answer, got \(text.debugDescription)")
+        XCTAssertNotNil(closedKind, "the connection stayed open")
+        XCTAssertGreaterThanOrEqual(elapsed, 0.9, "closed before the head timeout")
+        XCTAssertLessThanOrEqual(elapsed, 2.5, "closed too late")
+        XCTAssertEqual(try origin.count(), 0)
+        XCTAssertTrue(edge.isRunning, "the edge died")
+    }
+
+    /// 500 connections trickling a partial head (a byte every ~200 ms) do not slow a normal client: 50 GETs all answer
+    /// with p99 and max under 100 ms.
+    func test_limits_500SlowConnectionsDoNotDelayOthers() throws {
+        let limits = EdgeTools.raiseFileLimit(atLeast: 4096)
+        print("RLIMIT_NOFILE of the test process (inherited by the edge): soft \(limits.soft), hard \(limits.hard)")
+        let (edge, origin) = try startLimitedEdge(limits: ["headerTimeoutMs": 20_000])
+        let count = 500
+        var slow = [EdgeConnection]()
+        for i in 0..<count {
+            let c = try EdgeConnection(port: edge.port)
+            try c.send("GET /echo?slow=\(i) HTTP/1.1\r\nHost: www.example.test\r\nX-Trickle: ")
+            slow.append(c)
+        }
+        let held = slow
+        let stop = EdgeFlag()
+        let lost = EdgeCollector<Int>()
+        let rounds = EdgeCollector<Int>()
+        let trickler = edgeStartThreads(1) { _ in
+            var alive = Array(repeating: true, count: held.count)
+            var round = 0
+            while !stop.isSet {
+                let roundStart = Date()
+                for (i, c) in held.enumerated() where alive[i] {
+                    if !c.trySend(Data("a".utf8)) {
+                        alive[i] = false
+                        lost.append(i)
+                    }
+                }
+                round += 1
+                let left = 0.2 - Date().timeIntervalSince(roundStart)
+                if left > 0 { usleep(UInt32(left * 1_000_000)) }
+            }
+            rounds.append(round)
+        }
+        // Let the trickle run for a second before measuring.
+        usleep(1_000_000)
+        var latencies = [Double]()
+        var failures = [String]()
+        for i in 0..<50 {
+            let t0 = Date()
+            do {
+                let r = try EdgeHTTP.get(port: edge.port, "/echo?normal=\(i)", timeout: 5)
+                if r.status != 200 { failures.append("GET \(i): \(r.status)") }
+            } catch {
+                failures.append("GET \(i): \(error)")
+            }
+            latencies.append(Date().timeIntervalSince(t0) * 1000)
+            usleep(20_000)
+        }
+        stop.set()
+        _ = trickler.wait(timeout: .now() + 10)
+        let p50 = edgePercentile(latencies, 50), p99 = edgePercentile(latencies, 99), maxLatency = latencies.max() ?? .nan
+        let rss = edge.rssKiB ?? 0
+        print(String(format: "EDGE-FIGURES: 500 slow connections (%d trickle rounds, %d closed by the edge): 50 GETs p50 %.1f ms, "
+                     + "p99 %.1f ms, max %.1f ms, %d failed; edge RSS %.1f MiB",
+                     rounds.all.first ?? 0, lost.all.count, p50, p99, maxLatency, failures.count, Double(rss) / 1024))
+        XCTAssertEqual(failures, [], "every normal GET must answer")
+        XCTAssertLessThan(p99, 100, "p99 latency")
+        XCTAssertLessThan(maxLatency, 100, "max latency")
+        XCTAssertEqual(lost.all.count, 0, "slow connections were closed before the 20 s head timeout")
+        XCTAssertEqual(try origin.count(), 50, "only the normal GETs reached the origin")
+        XCTAssertTrue(edge.isRunning, "the edge died")
+        slow.removeAll()
+    }
+}

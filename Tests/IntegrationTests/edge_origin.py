@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Origin server for the edge integration tests (Tests/IntegrationTests/Edge*.swift).
+
+A threaded HTTP/1.1 server on 127.0.0.1:PORT. Every response carries `X-Origin: NAME`, `Server: secret-origin/1.0`
+and `X-Powered-By: php` (the edge must hide the last one and, unless the route says otherwise, the Server header).
+Request bodies are drained as a stream (Content-Length or chunked), hashed and counted, so a 1 GiB upload costs no
+memory. A path may start with `/expose`, which is ignored when choosing the endpoint (a second route in the tests).
+
+Endpoints (query parameters in brackets):
+  /healthz                        200 "ok" (not counted, no delay)
+  /count                          JSON {"name", "count", "requests": [request lines]} (not counted, no delay)
+  /reset                          clears the counter (not counted)
+  /bytes/N [type=...]             N bytes of the test pattern (see `pattern`), Content-Length framing
+  /text/N [type=text/plain]       N bytes of ASCII text (compressible)
+  /gzip [n=4096]                  the text of /text/N, gzip-compressed, with Content-Encoding: gzip
+  /stream/N [chunked=1]           N bytes of the pattern written in 1 MiB pieces (Content-Length or chunked)
+  /reply-headers                  hop-by-hop and secret response headers (Connection: X-Secret, X-Secret: 1, ...)
+  /status/CODE                    an answer with that status code
+  anything else (/echo, ...)      JSON {"name", "method", "path", "version", "headers": [[k, v], ...],
+                                        "length": body bytes, "sha256" or "crc32": of the body}
+                                  [hash=sha256|crc32|none, pause_ms=N: wait before reading the body]
+Every counted request waits --delay-ms first.
+"""
+
+import argparse
+import gzip
+import hashlib
+import json
+import socket
+import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PIECE = 1 << 20
+_BLOCK = None
+
+
+def pattern_block():
+    """65521 pseudo-random bytes (an LCG, the same one EdgeSupport.swift uses); the pattern repeats this block."""
+    global _BLOCK
+    if _BLOCK is None:
+        x = 12345
+        out = bytearray(65521)
+        for i in range(65521):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+            out[i] = (x >> 16) & 0xFF
+        _BLOCK = bytes(out)
+    return _BLOCK
+
+
+def pattern(n, offset=0):
+    block = pattern_block()
+    start = offset % len(block)
+    reps = (start + n) // len(block) + 1
+    return (block * reps)[start:start + n]
+
+
+def text(n):
+    """Compressible ASCII text, the same as EdgeSupport.swift's `EdgePattern.text`."""
+    line = b"lodestar edge test line, the quick brown fox jumps over the lazy dog 0123456789\n"
+    reps = n // len(line) + 1
+    return (line * reps)[:n]
+
+
+class Origin:
+    def __init__(self, name, delay_ms):
+        self.name = name
+        self.delay = delay_ms / 1000.0
+        self.lock = threading.Lock()
+        self.count = 0
+        self.requests = []
+
+    def note(self, line):
+        with self.lock:
+            self.count += 1
+            self.requests.append(line)
+            if len(self.requests) > 2000:
+                del self.requests[:1000]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "secret-origin/1.0"
+    sys_version = ""
+    rbufsize = 1 << 20
+
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):  # quiet: the tests read /count instead
+        pass
+
+    @property
+    def origin(self):
+        return self.server.origin
+
+    # -- body reading -----------------------------------------------------------------------------------------------
+
+    def drain_body(self, hasher):
+        """Reads the request body (Content-Length or chunked) in pieces; returns its length."""
+        te = self.headers.get("Transfer-Encoding")
+        total = 0
+        buf = bytearray(PIECE)
+        view = memoryview(buf)
+        if te is not None and te.strip().lower() == "chunked":
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise ConnectionError("eof in chunk size")
+                size = int(line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    while True:  # trailers up to the empty line
+                        t = self.rfile.readline(8192)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                left = size
+                while left > 0:
+                    n = self.rfile.readinto(view[:min(left, PIECE)])
+                    if not n:
+                        raise ConnectionError("eof in chunk")
+                    hasher(view[:n])
+                    left -= n
+                    total += n
+                self.rfile.readline(16)  # CRLF after the chunk
+            return total
+        length = int(self.headers.get("Content-Length") or 0)
+        left = length
+        while left > 0:
+            n = self.rfile.readinto(view[:min(left, PIECE)])
+            if not n:
+                raise ConnectionError("eof in body")
+            hasher(view[:n])
+            left -= n
+            total += n
+        return total
+
+    # -- responses --------------------------------------------------------------------------------------------------
+
+    def head_bytes(self, status, headers, length=None, chunked=False):
+        lines = ["HTTP/1.1 %d %s" % (status, self.responses.get(status, ("X",))[0])]
+        lines.append("Server: secret-origin/1.0")
+        lines.append("X-Origin: " + self.origin.name)
+        lines.append("X-Powered-By: php")
+        for k, v in headers:
+            lines.append("%s: %s" % (k, v))
+        if chunked:
+            lines.append("Transfer-Encoding: chunked")
+        elif length is not None:
+            lines.append("Content-Length: %d" % length)
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def reply(self, status, body=b"", ctype="text/plain", headers=()):
+        extra = [("Content-Type", ctype)] if ctype else []
+        data = self.head_bytes(status, extra + list(headers), length=len(body))
+        if self.command != "HEAD":
+            data += body
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def handle_any(self):
+        url = urlsplit(self.path)
+        path = url.path
+        if path.startswith("/expose"):
+            path = path[len("/expose"):] or "/"
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        parts = [p for p in path.split("/") if p]
+        first = parts[0] if parts else ""
+
+        if first in ("healthz", "count", "reset"):
+            self.drain_body(lambda b: None)
+            if first == "healthz":
+                return self.reply(200, b"ok\n")
+            if first == "count":
+                with self.origin.lock:
+                    body = json.dumps({"name": self.origin.name, "count": self.origin.count,
+                                       "requests": list(self.origin.requests)}).encode()
+                return self.reply(200, body, "application/json")
+            with self.origin.lock:
+                self.origin.count = 0
+                self.origin.requests = []
+            return self.reply(200, b"reset\n")
+
+        self.origin.note("%s %s %s" % (self.command, self.path, self.request_version))
+        if self.origin.delay > 0:
+            time.sleep(self.origin.delay)
+
+        if first == "bytes" and len(parts) > 1:
+            self.drain_body(lambda b: None)
+            return self.reply(200, pattern(int(parts[1])), query.get("type", "application/octet-stream"))
+        if first == "text" and len(parts) > 1:
+            self.drain_body(lambda b: None)
+            return self.reply(200, text(int(parts[1])), query.get("type", "text/plain"))
+        if first == "gzip":
+            self.drain_body(lambda b: None)
+            body = gzip.compress(text(int(query.get("n", "4096"))), mtime=0)
+            return self.reply(200, body, query.get("type", "text/plain"), [("Content-Encoding", "gzip")])
+        if first == "stream" and len(parts) > 1:
+            self.drain_body(lambda b: None)
+            return self.stream(int(parts[1]), query.get("chunked") == "1")
+        if first == "reply-headers":
+            self.drain_body(lambda b: None)
+            return self.reply(200, b"secret headers\n", "text/plain",
+                              [("Connection", "X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "timeout=5"),
+                               ("Proxy-Connection", "keep-alive"), ("X-Kept", "yes")])
+        if first == "status" and len(parts) > 1:
+            self.drain_body(lambda b: None)
+            code = int(parts[1])
+            return self.reply(code, ("status %d from %s\n" % (code, self.origin.name)).encode())
+
+        # echo
+        kind = query.get("hash", "sha256")
+        if kind == "crc32":
+            state = [0]
+
+            def hasher(b):
+                state[0] = zlib.crc32(b, state[0])
+        elif kind == "none":
+            def hasher(b):
+                pass
+        else:
+            h = hashlib.sha256()
+            hasher = h.update
+        if "pause_ms" in query:  # let the client's body pile up in front of us (backpressure tests)
+            time.sleep(int(query["pause_ms"]) / 1000.0)
+        start = time.time()
+        length = self.drain_body(hasher)
+        reply = {"name": self.origin.name, "method": self.command, "path": self.path, "version": self.request_version,
+                 "headers": [[k, v] for k, v in self.headers.items()], "length": length,
+                 "seconds": round(time.time() - start, 3)}
+        if kind == "crc32":
+            reply["crc32"] = "%08x" % state[0]
+        elif kind != "none":
+            reply["sha256"] = h.hexdigest()
+        self.reply(200, json.dumps(reply).encode(), "application/json")
+
+    def stream(self, n, chunked):
+        block = pattern_block()
+        big = pattern(PIECE + len(block))
+        view = memoryview(big)
+        if self.command == "HEAD":
+            return self.wfile.write(self.head_bytes(200, [("Content-Type", "application/octet-stream")], length=n))
+        self.wfile.write(self.head_bytes(200, [("Content-Type", "application/octet-stream")], length=n, chunked=chunked))
+        sent = 0
+        while sent < n:
+            k = min(PIECE, n - sent)
+            off = sent % len(block)
+            piece = view[off:off + k]
+            if chunked:
+                self.wfile.write(b"%x\r\n" % k)
+                self.wfile.write(piece)
+                self.wfile.write(b"\r\n")
+            else:
+                self.wfile.write(piece)
+            sent += k
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def do_GET(self):
+        self.handle_any()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_GET
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--delay-ms", type=int, default=0)
+    args = ap.parse_args()
+    server = Server(("127.0.0.1", args.port), Handler)
+    server.origin = Origin(args.name, args.delay_ms)
+    pattern_block()
+    print("origin %s listening on 127.0.0.1:%d" % (args.name, args.port), flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
