@@ -117,6 +117,7 @@ final class LoopPool {
         self.bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(runtime.pool.connectTimeoutMs)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: 256 * 1024)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes,
