@@ -3,8 +3,8 @@ import LodestarTopology
 import NIOHTTP1
 import Synchronization
 
-/// A route ready for the request path: host patterns, compiled deny rules and header rules.
-public struct CompiledRoute: Sendable {
+/// A route ready for the request path: host patterns, compiled deny rules and header rules (a class: requests share it).
+public final class CompiledRoute: Sendable {
     public let route: Route
     /// Index into `EdgeConfig.pools`.
     public let poolIndex: Int
@@ -12,6 +12,14 @@ public struct CompiledRoute: Sendable {
     /// Lower-cased names the request rules remove, plus the names they set (set replaces).
     let requestRemove: [String]
     let responseRemove: [String]
+
+    init(route: Route, poolIndex: Int, deny: DenyMatcher, requestRemove: [String], responseRemove: [String]) {
+        self.route = route
+        self.poolIndex = poolIndex
+        self.deny = deny
+        self.requestRemove = requestRemove
+        self.responseRemove = responseRemove
+    }
 }
 
 /// Everything an edge's request path reads, compiled once from the topology (immutable, shared by all loops).

@@ -256,8 +256,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if headerBytes > limits.maxHeaderBytes {
             return local(head, status: .requestHeaderFieldsTooLarge, body: "header section too large\n", close: true)
         }
-        let hosts = head.headers[canonicalForm: "host"]
-        if hosts.count > 1 || (hosts.isEmpty && head.version.minor >= 1) {
+        var host: String?
+        var hostCount = 0
+        for (name, value) in head.headers where HeaderRewriter.nameEquals(name, "host") {
+            host = value
+            hostCount += 1
+        }
+        if hostCount > 1 || (hostCount == 0 && head.version.minor >= 1) {
             return local(head, status: .badRequest, body: "exactly one Host header is required\n", close: true)
         }
         let hasBody: Bool
@@ -276,7 +281,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             return local(head, status: .tooManyRequests, body: "rate limit exceeded\n", close: hasBody,
                          extra: [("Retry-After", String(retry))], linger: hasBody)
         }
-        let hostValue = hosts.first.map { Self.hostWithoutPort(String($0)) } ?? ""
+        let hostValue = host.map(Self.hostWithoutPort) ?? ""
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard let route = config.route(host: Substring(hostValue), path: path) else {
             return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody, linger: hasBody)
@@ -321,10 +326,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         var h = Substring(host)
         if h.hasPrefix("[") {
             if let close = h.firstIndex(of: "]") { h = h[h.startIndex...close] }
-        } else if let colon = h.lastIndex(of: ":") {
+        } else if let colon = h.utf8.lastIndex(of: UInt8(ascii: ":")) {
             h = h[..<colon]
         }
-        return h.lowercased()
+        return h.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? h.lowercased() : String(h)
     }
 
     private func sendContinue(context: ChannelHandlerContext) {
