@@ -79,8 +79,12 @@ enum HeaderRewriter {
     }
 
     /// The response head sent to the client. `keepAlive` says whether the client connection stays open.
+    /// `origin` is the server's `host:port` and `publicBase` the client-facing `scheme://host[:port]`: a `Location` or
+    /// `Content-Location` that points at the origin itself is rewritten to the public name (nginx's default
+    /// `proxy_redirect`), so redirects never reveal an origin address.
     static func clientResponse(_ head: HTTPResponseHead, route: CompiledRoute, config: EdgeConfig, requestId: String,
-                               clientVersion: HTTPVersion, keepAlive: Bool) -> HTTPResponseHead {
+                               clientVersion: HTTPVersion, keepAlive: Bool, origin: String? = nil,
+                               publicBase: String? = nil) -> HTTPResponseHead {
         let extra = connectionTokens(head.headers)
         var out = HTTPHeaders()
         out.reserveCapacity(head.headers.count + 4)
@@ -93,6 +97,11 @@ enum HeaderRewriter {
             if nameEquals(name, "via") { via = via.map { "\($0), \(value)" } ?? value; continue }
             if nameEquals(name, config.requestIdHeader) { continue }
             if !route.responseRemove.isEmpty && isListed(name, in: route.responseRemove) { continue }
+            if let origin, let publicBase, nameEquals(name, "location") || nameEquals(name, "content-location"),
+               let rewritten = rewriteOriginURL(value, origin: origin, publicBase: publicBase) {
+                out.add(name: name, value: rewritten)
+                continue
+            }
             out.add(name: name, value: value)
         }
         for f in route.route.responseHeaders.set { out.add(name: f.name, value: f.value) }
@@ -104,6 +113,24 @@ enum HeaderRewriter {
             out.add(name: "Connection", value: "keep-alive")
         }
         return HTTPResponseHead(version: clientVersion.minor == 0 ? .http1_0 : .http1_1, status: head.status, headers: out)
+    }
+
+    /// `http://ORIGIN/rest` or `https://ORIGIN/rest` (ORIGIN = `host:port`, or `host` alone when the port is the
+    /// scheme's default) → `publicBase/rest`; nil when the URL points elsewhere.
+    static func rewriteOriginURL(_ url: String, origin: String, publicBase: String) -> String? {
+        let lower = url.prefix(8).lowercased()
+        let schemeLength: Int
+        let defaultPort: String
+        if lower.hasPrefix("http://") { schemeLength = 7; defaultPort = ":80" }
+        else if lower.hasPrefix("https://") { schemeLength = 8; defaultPort = ":443" }
+        else { return nil }
+        let rest = url.dropFirst(schemeLength)
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<end].lowercased()
+        guard authority == origin || (origin.hasSuffix(defaultPort) && authority == origin.dropLast(defaultPort.count)) else {
+            return nil
+        }
+        return publicBase + rest[end...]
     }
 
     /// A request id the client sent may be passed through when it is short and plain.

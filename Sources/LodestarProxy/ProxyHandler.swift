@@ -441,8 +441,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             }
             if !ex.requestEnded && ex.framing != .none { keepAlive = false }  // origin answered before the body ended
             ex.keepAliveClient = keepAlive
+            var origin: String?
+            var publicBase: String?
+            if head.status.code >= 300 && head.status.code < 400 || head.headers.contains(name: "content-location"),
+               let server = ex.server, let host = ex.head.headers.first(name: "host") {
+                origin = ex.pool.runtime.labels[server]
+                publicBase = info.scheme + "://" + host
+            }
             var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
-                                                    clientVersion: ex.head.version, keepAlive: keepAlive)
+                                                    clientVersion: ex.head.version, keepAlive: keepAlive,
+                                                    origin: origin, publicBase: publicBase)
             if compressing && ex.head.version.minor == 0 { out.headers.add(name: EdgeShared.noCompressMarker, value: "1") }
             context.write(wrapOutboundOut(.head(out)), promise: nil)
         case .body(let buffer):

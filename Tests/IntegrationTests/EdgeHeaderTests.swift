@@ -172,6 +172,14 @@ final class EdgeHeaderTests: EdgeTestCase {
         XCTAssertEqual(timedOut.status, 504, "origin slower than responseTimeoutMs: \(timedOut)")
         check(timedOut, "504", ports: [slow.port])
 
+        // A redirect to the origin's own address is rewritten to the name the client used (nginx's proxy_redirect).
+        let redirect = try EdgeHTTP.get(port: edge.port, "/redirect", host: "www.example.test")
+        XCTAssertEqual(redirect.status, 302, "\(redirect)")
+        XCTAssertEqual(redirect.header("Location"), "http://www.example.test/target?x=1", "\(redirect)")
+        XCTAssertEqual(redirect.header("Content-Location"), "http://www.example.test/here", "\(redirect)")
+        XCTAssertEqual(redirect.header("Link"), "<http://elsewhere.example/>; rel=next", "other URLs are left alone")
+        check(redirect, "302", ports: [live.port])
+
         // A 5xx from the origin itself passes through (it is the origin's own body) without edge-added addresses.
         let fromOrigin = try EdgeHTTP.get(port: edge.port, "/status/500", host: "www.example.test")
         XCTAssertEqual(fromOrigin.status, 500, "\(fromOrigin)")

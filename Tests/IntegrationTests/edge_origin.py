@@ -14,6 +14,7 @@ Endpoints (query parameters in brackets):
   /text/N [type=text/plain]       N bytes of ASCII text (compressible)
   /gzip [n=4096]                  the text of /text/N, gzip-compressed, with Content-Encoding: gzip
   /stream/N [chunked=1]           N bytes of the pattern written in 1 MiB pieces (Content-Length or chunked)
+  /redirect                       302 with Location/Content-Location naming this origin's own address
   /reply-headers                  hop-by-hop and secret response headers (Connection: X-Secret, X-Secret: 1, ...)
   /status/CODE                    an answer with that status code
   anything else (/echo, ...)      JSON {"name", "method", "path", "version", "headers": [[k, v], ...],
@@ -207,6 +208,13 @@ class Handler(BaseHTTPRequestHandler):
         if first == "stream" and len(parts) > 1:
             self.drain_body(lambda b: None)
             return self.stream(int(parts[1]), query.get("chunked") == "1")
+        if first == "redirect":
+            self.drain_body(lambda b: None)
+            host, port = self.server.server_address[:2]
+            return self.reply(302, b"", "text/plain",
+                              [("Location", "http://%s:%d/target?x=1" % (host, port)),
+                               ("Content-Location", "http://%s:%d/here" % (host, port)),
+                               ("Link", "<http://elsewhere.example/>; rel=next")])
         if first == "reply-headers":
             self.drain_body(lambda b: None)
             return self.reply(200, b"secret headers\n", "text/plain",
