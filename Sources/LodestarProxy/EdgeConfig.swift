@@ -32,6 +32,8 @@ public final class EdgeConfig: Sendable {
     let via: String
     /// Lower-cased request-id header name.
     let requestIdHeader: String
+    /// Per-client token buckets (`proxy.rateLimit`); a reload starts them afresh.
+    let rateLimiter: RequestRateLimiter
 
     public init(topology: Topology, edgeId: String) {
         self.edgeId = edgeId
@@ -49,6 +51,7 @@ public final class EdgeConfig: Sendable {
         }
         self.via = "1.1 \(edgeId)"
         self.requestIdHeader = topology.proxy.requestIdHeader.lowercased()
+        self.rateLimiter = RequestRateLimiter(settings: topology.proxy.rateLimit)
     }
 
     /// The route for a host (lower case, no port) and path: among routes whose hosts match, the longest

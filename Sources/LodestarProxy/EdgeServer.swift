@@ -22,6 +22,9 @@ public final class EdgeServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: LoopStateBox]
     private let channels: Mutex<[any Channel]>
+    /// Idle-connection sweepers, one per loop.
+    private let sweepers: [RepeatedTask]
+    /// Active health checks of the pools in force.
     private let checker: Mutex<[RepeatedTask]>
 
     /// Counters of this edge.
@@ -51,7 +54,8 @@ public final class EdgeServer: Sendable {
         }
         self.loops = loops
         self.channels = Mutex([])
-        self.checker = Mutex(sweepers)
+        self.sweepers = sweepers
+        self.checker = Mutex([])
     }
 
     /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
@@ -107,7 +111,7 @@ public final class EdgeServer: Sendable {
                         channel.close(promise: nil)
                         return
                     }
-                    guard let state = loops[ObjectIdentifier(channel.eventLoop)]?.state else {
+                    guard let state = loops[ObjectIdentifier(channel.eventLoop)] else {
                         channel.close(promise: nil)
                         return
                     }
@@ -228,6 +232,30 @@ public final class EdgeServer: Sendable {
 
     // MARK: Health checks
 
+    /// Applies a new topology: routes, pools, balancing, health checks, limits, rate limits, header rules and logging
+    /// take effect for new requests; requests in flight finish on what they started with. Listeners, TLS certificates
+    /// and the thread count change only on restart (a change is logged). Throws, changing nothing, when this edge is
+    /// missing from the new topology.
+    public func reload(_ topology: Topology) throws {
+        guard let edge = topology.edge(self.edge.id) else {
+            throw EdgeStartError(description: "edges: no edge \"\(self.edge.id)\" any more; keeping the running configuration")
+        }
+        if edge.listen != self.edge.listen || edge.admin != self.edge.admin {
+            shared.logger.warning("reload: listen or admin changed; listeners change only on restart")
+        }
+        let config = EdgeConfig(topology: topology, edgeId: self.edge.id)
+        shared.config = config
+        for loop in group.makeIterator() {
+            guard let box = loops[ObjectIdentifier(loop)] else { continue }
+            loop.execute {
+                box.state.retire()
+                box.state = LoopState(config: config, eventLoop: loop)
+            }
+        }
+        for t in checker.withLock({ l in defer { l = [] }; return l }) { t.cancel() }
+        startHealthChecks()
+    }
+
     private func startHealthChecks() {
         let loop = group.next()
         for pool in shared.config.pools {
@@ -252,7 +280,7 @@ public final class EdgeServer: Sendable {
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         shared.startDraining()
-        for t in checker.withLock({ $0 }) { t.cancel() }
+        for t in checker.withLock({ $0 }) + sweepers { t.cancel() }
         let list = channels.withLock { l in defer { l = [] }; return l }
         for ch in list { try? await ch.close() }
         let deadline = NIODeadline.now() + grace
@@ -263,9 +291,10 @@ public final class EdgeServer: Sendable {
     }
 }
 
-/// `LoopState` handed across threads once at start-up; afterwards only its own loop touches it.
+/// An event loop's `LoopState`, replaced on reload. Created on the starting thread; afterwards read and replaced only
+/// on its own loop.
 final class LoopStateBox: @unchecked Sendable {
-    let state: LoopState
+    var state: LoopState
     init(_ state: LoopState) { self.state = state }
 }
 

@@ -47,11 +47,15 @@ public final class EdgeStats: Sendable {
 
 /// What every connection of an edge shares: config, counters, rate limiter, loggers.
 final class EdgeShared: Sendable {
-    let config: EdgeConfig
+    private let current: Mutex<EdgeConfig>
+    /// The configuration in force (each event loop also holds the one its connections use; see `LoopState`).
+    var config: EdgeConfig {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
     let stats = EdgeStats()
-    let rateLimiter: RequestRateLimiter
     let logger: Logger
-    let accessLogger: Logger?
+    let accessLogger: Logger
     private let requestCounter = Atomic<UInt64>(0)
     private let draining = Atomic<Bool>(false)
 
@@ -63,12 +67,11 @@ final class EdgeShared: Sendable {
     static let noCompressMarker = "x-lodestar-no-compress"
 
     init(config: EdgeConfig, logger: Logger) {
-        self.config = config
+        self.current = Mutex(config)
         self.logger = logger
-        self.rateLimiter = RequestRateLimiter(settings: config.settings.rateLimit)
         var access = logger
         access[metadataKey: "log"] = "access"
-        self.accessLogger = config.settings.accessLog ? access : nil
+        self.accessLogger = access
         var seed = SystemRandomNumberGenerator()
         self.idPrefix = String(UInt32.random(in: 0...UInt32.max, using: &seed), radix: 16)
     }
@@ -82,7 +85,6 @@ final class EdgeShared: Sendable {
     /// One structured line per request.
     func accessLog(method: String, uri: String, status: Int, bytes: Int64, client: String, upstream: String?,
                    start: NIODeadline, upstreamMs: Int64?, requestId: String, note: String?) {
-        guard let accessLogger else { return }
         let totalUs = (NIODeadline.now() - start).nanoseconds / 1000
         var md: Logger.Metadata = [
             "client": "\(client)", "method": "\(method)", "uri": "\(uri)", "status": "\(status)", "bytes": "\(bytes)",

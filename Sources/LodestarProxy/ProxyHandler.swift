@@ -90,8 +90,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let shared: EdgeShared
-    private var config: EdgeConfig { shared.config }
-    private let loop: LoopState
+    /// The configuration of this loop (replaced on reload; an exchange keeps the pool it started with).
+    private var config: EdgeConfig { loop.state.config }
+    private let loop: LoopStateBox
     private let info: ConnectionInfo
     private let tracker: ActivityTracker
     private let compressing: Bool
@@ -108,7 +109,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     private var timer: RepeatedTask?
     private var closing = false
 
-    init(shared: EdgeShared, loop: LoopState, info: ConnectionInfo, tracker: ActivityTracker, compressing: Bool) {
+    init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, tracker: ActivityTracker, compressing: Bool) {
         self.shared = shared
         self.loop = loop
         self.info = info
@@ -276,14 +277,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             }
         case .chunked: hasBody = true
         }
-        if let client = info.client, case .deny(let retry) = shared.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
+        let state = loop.state
+        if let client = info.client, case .deny(let retry) = state.config.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
             shared.stats.rateLimited.add(1, ordering: .relaxed)
             return local(head, status: .tooManyRequests, body: "rate limit exceeded\n", close: hasBody,
                          extra: [("Retry-After", String(retry))], linger: hasBody)
         }
         let hostValue = host.map(Self.hostWithoutPort) ?? ""
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard let route = config.route(host: Substring(hostValue), path: path) else {
+        guard let route = state.config.route(host: Substring(hostValue), path: path) else {
             return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody, linger: hasBody)
         }
         if !route.deny.isEmpty
@@ -297,7 +299,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         } else {
             requestId = shared.makeRequestId()
         }
-        let ex = Exchange(head: head, route: route, pool: loop.pools[route.poolIndex], requestId: requestId, framing: framing)
+        let ex = Exchange(head: head, route: route, pool: state.pools[route.poolIndex], requestId: requestId, framing: framing)
         exchange = ex
         // Expect: 100-continue — the edge will read the body, so it says so itself (the origin never sees Expect).
         if hasBody, head.version.minor >= 1,
@@ -627,8 +629,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
-        shared.accessLog(method: head.method.rawValue, uri: head.uri, status: Int(status.code), bytes: 0, client: info.clientText,
-                         upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
+        if config.settings.accessLog {
+            shared.accessLog(method: head.method.rawValue, uri: head.uri, status: Int(status.code), bytes: 0, client: info.clientText,
+                             upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
+        }
         shared.stats.record(status: Int(status.code))
         requestsServed += 1
         if close {
@@ -730,9 +734,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         shared.stats.record(status: status)
         shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
         let upstreamMs = ex.upstreamStart.map { s in ((ex.upstreamHeadAt ?? .now()) - s).nanoseconds / 1000 }
-        shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,
-                         client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
-                         start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note)
+        if config.settings.accessLog {
+            shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,
+                             client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
+                             start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note)
+        }
     }
 
     private func report(_ transition: HealthTransition?, _ pool: LoopPool) {

@@ -168,7 +168,7 @@ final class LoopPool {
     func release(_ c: UpstreamConnection) {
         c.owner = nil
         c.handler.holdReads = false
-        guard !c.isClosed, c.channel.isActive, runtime.pool.maxIdlePerServer > 0 else {
+        guard !c.isClosed, c.channel.isActive, runtime.pool.maxIdlePerServer > 0, !retired else {
             c.channel.close(promise: nil)
             return
         }
@@ -198,6 +198,14 @@ final class LoopPool {
         idle[c.server].removeAll { $0 === c }
     }
 
+    /// Set when a reload replaced this pool: connections are no longer kept.
+    private(set) var retired = false
+
+    func retire() {
+        retired = true
+        closeIdle()
+    }
+
     /// Closes every idle connection (shutdown).
     func closeIdle() {
         for list in idle { for c in list { c.channel.close(promise: nil) } }
@@ -205,11 +213,18 @@ final class LoopPool {
     }
 }
 
-/// Per-event-loop state of an edge: one `LoopPool` per origin pool.
+/// Per-event-loop state of an edge: the configuration its new requests use and one `LoopPool` per origin pool.
 final class LoopState {
+    let config: EdgeConfig
     let pools: [LoopPool]
     init(config: EdgeConfig, eventLoop: any EventLoop) {
+        self.config = config
         pools = config.pools.map { LoopPool(runtime: $0, eventLoop: eventLoop) }
+    }
+
+    /// After a reload: idle connections close now, busy ones when their exchange ends.
+    func retire() {
+        for p in pools { p.retire() }
     }
 
     /// Sweeps idle upstream connections once a second.

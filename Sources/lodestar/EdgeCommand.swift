@@ -11,7 +11,7 @@ struct EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "Run an edge node: the HTTP(S) reverse proxy named by --node in the topology.",
-        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGINT/SIGTERM stop accepting and let requests in flight finish (up to 5 s).")
+        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGHUP reloads the topology (routes, pools, limits, rate limits, header rules; a bad file is refused and the running configuration kept; listeners and certificates change on restart). SIGINT/SIGTERM stop accepting and let requests in flight finish (up to 5 s).")
 
     @Option(name: .long, help: "Topology file.")
     var topology: String = "topology.json"
@@ -43,6 +43,19 @@ struct EdgeCommand: AsyncParsableCommand {
 
         let signals = SignalWatcher()
         let stop = AsyncStream<Void>.makeStream()
+        let path = topology
+        signals.on(SIGHUP) {
+            do {
+                let fresh = try Topology.load(path: path)
+                try server.reload(fresh)
+                logger.info("reloaded", metadata: ["topology": "\(path)", "routes": "\(fresh.routes.count)", "pools": "\(fresh.pools.count)"])
+            } catch let errors as TopologyErrors {
+                for issue in errors.issues { logger.error("reload refused: \(issue.description)") }
+                logger.error("reload refused; keeping the running configuration")
+            } catch {
+                logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
+            }
+        }
         signals.on(SIGINT) { stop.continuation.yield() }
         signals.on(SIGTERM) { stop.continuation.yield() }
         for await _ in stop.stream { break }
