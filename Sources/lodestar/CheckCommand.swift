@@ -18,12 +18,24 @@ struct CheckCommand: ParsableCommand {
             if !FileManager.default.fileExists(atPath: t.dns.geoDatabase) {
                 problems.append("\(file): dns.geoDatabase: file \(t.dns.geoDatabase) does not exist")
             }
+            for (i, edge) in t.edges.enumerated() {
+                for (j, listener) in edge.listen.enumerated() {
+                    for (k, cert) in (listener.tls?.certificates ?? []).enumerated() {
+                        let path = "edges[\(i)].listen[\(j)].tls.certificates[\(k)]"
+                        for (field, f) in [("cert", cert.certificatePath), ("key", cert.keyPath)]
+                        where !FileManager.default.isReadableFile(atPath: f) {
+                            problems.append("\(file): \(path).\(field): file \(f) cannot be read")
+                        }
+                    }
+                }
+            }
             guard problems.isEmpty else {
                 problems.forEach { printError($0) }
                 throw ExitCode(1)
             }
             print("\(file): OK — zone \(t.zone.name), \(t.regions.count) regions, \(t.edges.count) edges, "
-                  + "\(t.services.count) services, \(t.zone.records.count) static records")
+                  + "\(t.services.count) services, \(t.zone.records.count) static records, "
+                  + "\(t.pools.count) origin pools, \(t.routes.count) routes")
         } catch let errors as TopologyErrors {
             for issue in errors.issues { printError(issue.description) }
             printError("\(file): \(errors.issues.count) error(s)")
