@@ -1,50 +1,20 @@
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 
 /// A small origin server for local tries and demos (`lodestar origin`): `GET /` answers a page naming the origin and
 /// the edge that forwarded the request, `/healthz` says ok, `/bytes/N` sends N bytes (N ≤ 64 MiB).
 public enum SampleOrigin {
     /// Binds and serves until the group shuts down.
     public static func start(listen: ListenAddress, name: String, group: any EventLoopGroup) async throws -> any Channel {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(SampleOriginHandler(name: name))
-                }
-            }
-        return try await bootstrap.bind(host: listen.host.description, port: listen.port).get()
-    }
-}
-
-private final class SampleOriginHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-    private let name: String
-    private var head: HTTPRequestHead?
-
-    init(name: String) { self.name = name }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h): head = h
-        case .body: break
-        case .end:
-            guard let h = head else { return }
-            head = nil
-            respond(to: h, context: context)
-        }
+        try await SimpleHTTPServer.bind(listen, group: group) { head, allocator in answer(head, name: name, allocator: allocator) }
     }
 
-    private func respond(to h: HTTPRequestHead, context: ChannelHandlerContext) {
+    static func answer(_ h: HTTPRequestHead, name: String, allocator: ByteBufferAllocator) -> SimpleResponse {
         let path = h.uri.split(separator: "?").first.map(String.init) ?? h.uri
         var status = HTTPResponseStatus.ok
         var type = "text/plain; charset=utf-8"
-        var body = context.channel.allocator.buffer(capacity: 256)
+        var body = allocator.buffer(capacity: 256)
         if path == "/healthz" {
             body.writeString("ok\n")
         } else if path.hasPrefix("/bytes/"), let n = Int(path.dropFirst(7)), (0...(64 << 20)).contains(n) {
@@ -56,24 +26,19 @@ private final class SampleOriginHandler: ChannelInboundHandler {
             let client = h.headers.first(name: "x-forwarded-for") ?? "-"
             body.writeString("""
             <!doctype html><title>Lodestar sample origin</title>
-            <h1>Served by origin \(Self.escape(name))</h1>
-            <p>Host: \(Self.escape(h.headers.first(name: "host") ?? "-"))<br>Via: \(Self.escape(via))<br>Client: \(Self.escape(client))</p>
+            <h1>Served by origin \(escape(name))</h1>
+            <p>Host: \(escape(h.headers.first(name: "host") ?? "-"))<br>Via: \(escape(via))<br>Client: \(escape(client))</p>
 
             """)
         } else {
             status = .notFound
             body.writeString("not found\n")
         }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: type)
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        headers.add(name: "X-Origin", value: name)
-        headers.add(name: "Cache-Control", value: "public, max-age=10")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: status, headers: headers))), promise: nil)
-        if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        return SimpleResponse(status: status, contentType: type, body: body,
+                              headers: [("X-Origin", name), ("Cache-Control", "public, max-age=10")])
     }
 
+    /// HTML-escapes text put into the page.
     static func escape(_ s: String) -> String {
         var out = ""
         for c in s {

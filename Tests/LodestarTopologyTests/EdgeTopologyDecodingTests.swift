@@ -29,20 +29,14 @@ final class EdgeTopologyDecodingTests: XCTestCase {
     func decode(_ mutate: (inout [String: Any]) -> Void = { _ in }) throws -> Topology {
         var doc = Self.document()
         mutate(&doc)
-        return try Topology.decode(JSONSerialization.data(withJSONObject: doc), file: "t.json")
+        return try decodeTopology(doc)
     }
 
-    func issues(_ mutate: (inout [String: Any]) -> Void) -> [String] {
-        do {
-            _ = try decode(mutate)
-            XCTFail("expected the topology to be refused")
-            return []
-        } catch let e as TopologyErrors {
-            return e.issues.map(\.description)
-        } catch {
-            XCTFail("unexpected error \(error)")
-            return []
-        }
+    /// Decodes expecting failure and returns the issues as printed lines.
+    func issues(_ mutate: (inout [String: Any]) -> Void, file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        var doc = Self.document()
+        mutate(&doc)
+        return topologyIssues(doc, file: file, line: line)
     }
 
     func test_edgeSectionsDecode() throws {

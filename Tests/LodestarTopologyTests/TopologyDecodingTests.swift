@@ -27,22 +27,14 @@ final class TopologyDecodingTests: XCTestCase {
     func decode(_ mutate: (inout [String: Any]) -> Void = { _ in }) throws -> Topology {
         var doc = Self.base
         mutate(&doc)
-        let data = try JSONSerialization.data(withJSONObject: doc)
-        return try Topology.decode(data, file: "t.json")
+        return try decodeTopology(doc)
     }
 
     /// Decodes expecting failure and returns the issues as printed lines.
-    func issues(_ mutate: (inout [String: Any]) -> Void) -> [String] {
-        do {
-            _ = try decode(mutate)
-            XCTFail("expected the topology to be refused")
-            return []
-        } catch let e as TopologyErrors {
-            return e.issues.map(\.description)
-        } catch {
-            XCTFail("unexpected error \(error)")
-            return []
-        }
+    func issues(_ mutate: (inout [String: Any]) -> Void, file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        var doc = Self.base
+        mutate(&doc)
+        return topologyIssues(doc, file: file, line: line)
     }
 
     func edit(_ doc: inout [String: Any], _ key: String, _ f: (inout [String: Any]) -> Void) {

@@ -1,0 +1,58 @@
+import LodestarTopology
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A whole answer of the small built-in servers (admin endpoint, sample origin).
+struct SimpleResponse {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: ByteBuffer
+    /// Further headers (Content-Type and Content-Length are added).
+    var headers: [(String, String)] = []
+}
+
+/// Binds a small HTTP/1.1 server that answers each request, once it is complete, with `respond` (NIO's pipeline
+/// with its error handling: bad requests get 400). For endpoints, not for the proxy path.
+enum SimpleHTTPServer {
+    static func bind(_ address: ListenAddress, group: any EventLoopGroup,
+                     respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(SimpleHTTPHandler(respond: respond))
+                }
+            }
+        return try await bootstrap.bind(host: address.host.description, port: address.port).get()
+    }
+}
+
+private final class SimpleHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    private let respond: @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse
+    private var head: HTTPRequestHead?
+
+    init(respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) { self.respond = respond }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            let r = respond(h, context.channel.allocator)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: r.contentType)
+            headers.add(name: "Content-Length", value: String(r.body.readableBytes))
+            for (n, v) in r.headers { headers.add(name: n, value: v) }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: r.status, headers: headers))), promise: nil)
+            if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+}
