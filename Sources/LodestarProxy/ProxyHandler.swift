@@ -430,6 +430,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         ex.lastUpstreamActivity = .now()
         switch part {
         case .head(let head):
+            // RFC 9110 §15: a status outside 100–599 is invalid, and a final 1xx (101: the edge asked for no upgrade)
+            // cannot be relayed as HTTP; both are the origin's fault: 502.
+            guard (200...599).contains(head.status.code) else {
+                if let server = ex.server {
+                    report(ex.pool.runtime.health.recordOutcome(server, success: false,
+                                                                now: ex.lastUpstreamActivity.uptimeNanoseconds), ex.pool)
+                }
+                shared.stats.upstreamErrors.add(1, ordering: .relaxed)
+                shared.logger.warning("origin sent an invalid status", metadata: [
+                    "status": "\(head.status.code)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")"])
+                return failExchange(ex, status: .badGateway, body: "invalid response from the origin\n")
+            }
             ex.upstreamHeadAt = ex.lastUpstreamActivity
             ex.responseHead = head
             if let server = ex.server {
@@ -453,7 +465,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
                                                     clientVersion: ex.head.version, keepAlive: keepAlive,
                                                     origin: origin, publicBase: publicBase)
-            if compressing && ex.head.version.minor == 0 { out.headers.add(name: EdgeShared.noCompressMarker, value: "1") }
+            // HTTP/1.0 clients learn the end of a gzip stream only from a close; HEAD has no body to compress.
+            if compressing && (ex.head.version.minor == 0 || ex.head.method == .HEAD) {
+                out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
+            }
             context.write(wrapOutboundOut(.head(out)), promise: nil)
         case .body(let buffer):
             ex.bytesOut += Int64(buffer.readableBytes)
@@ -678,7 +693,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             }
         }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true, headless: headless)
+        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true, headless: headless, linger: true)
     }
 
     // MARK: Timers and logging
