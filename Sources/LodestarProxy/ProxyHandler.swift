@@ -104,6 +104,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     /// Request parts of pipelined requests read while an earlier one is still being answered.
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var draining = false
+    /// The client shut its sending side: close once every complete request read so far is answered.
+    private var inputClosed = false
     private var idleSince = NIODeadline.now()
     private var requestsServed = 0
     private var timer: RepeatedTask?
@@ -179,6 +181,24 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             ex.lastUpstreamActivity = .now()  // the origin's time to answer starts now
             forwardBody(.end(trailers), ex)
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            // The client sent all it will send. Complete requests (the one in progress and pipelined ones) are
+            // answered, then the connection closes; a request cut short, or an idle connection, closes now.
+            inputClosed = true
+            if let ex = exchange, !(ex.requestEnded || ex.framing == .none) {
+                abortUpstream(ex)
+                finish(ex, status: 499, note: "client closed its side before the request ended")
+                exchange = nil
+                context.close(promise: nil)
+            } else if exchange == nil && queued.isEmpty {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -563,6 +583,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         tracker.armed = true
         tracker.firstByteAt = nil
         drainQueue()
+        if inputClosed && exchange == nil && queued.isEmpty {
+            context?.close(promise: nil)
+            return
+        }
         resumeClientReads()
     }
 
