@@ -253,12 +253,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             head.headers.replaceOrAdd(name: "Host", value: authority)
         }
         shared.stats.requests.add(1, ordering: .relaxed)
-        // Framing first: a request whose body length is ambiguous cannot be answered and then continued safely.
+        // One pass over the fields: framing (a request whose body length is ambiguous cannot be answered and then
+        // continued safely, so it is checked first), the size of the header section, and Host.
         var checker = FramingChecker()
         var verdict: FramingVerdict?
+        var headerBytes = 0
+        var host: String?
+        var hostCount = 0
         for (name, value) in head.headers {
-            verdict = checker.add(name: name, value: value)
-            if verdict != nil { break }
+            if verdict == nil { verdict = checker.add(name: name, value: value) }
+            headerBytes += name.utf8.count + value.utf8.count + 4
+            if HeaderRewriter.nameEquals(name, "host") {
+                host = value
+                hostCount += 1
+            }
         }
         let framing: BodyFraming
         switch verdict ?? checker.verdict {
@@ -272,16 +280,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if head.headers.count > limits.maxHeaderCount {
             return local(head, status: .requestHeaderFieldsTooLarge, body: "too many header fields\n", close: true)
         }
-        var headerBytes = 0
-        for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count + 4 }
         if headerBytes > limits.maxHeaderBytes {
             return local(head, status: .requestHeaderFieldsTooLarge, body: "header section too large\n", close: true)
-        }
-        var host: String?
-        var hostCount = 0
-        for (name, value) in head.headers where HeaderRewriter.nameEquals(name, "host") {
-            host = value
-            hostCount += 1
         }
         if hostCount > 1 || (hostCount == 0 && head.version.minor >= 1) {
             return local(head, status: .badRequest, body: "exactly one Host header is required\n", close: true)
@@ -298,13 +298,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         case .chunked: hasBody = true
         }
         let state = loop.state
-        if let client = info.client, case .deny(let retry) = state.config.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
+        if state.config.settings.rateLimit.enabled, let client = info.client,
+           case .deny(let retry) = state.config.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
             shared.stats.rateLimited.add(1, ordering: .relaxed)
             return local(head, status: .tooManyRequests, body: "rate limit exceeded\n", close: hasBody,
                          extra: [("Retry-After", String(retry))], linger: hasBody)
         }
         let hostValue = host.map(Self.hostWithoutPort) ?? ""
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let path = head.uri.firstIndex(of: "?").map { head.uri[..<$0] } ?? head.uri[...]
         guard let route = state.config.route(host: Substring(hostValue), path: path) else {
             return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody, linger: hasBody)
         }
