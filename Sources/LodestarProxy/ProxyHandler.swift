@@ -369,8 +369,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
 
     /// Picks a server and connects (or reuses a connection); retries elsewhere on connect failure when allowed.
     private func dispatch(_ ex: Exchange) {
-        let now = NIODeadline.now().uptimeNanoseconds
-        guard let server = ex.pool.pick(uri: ex.head.uri, now: now, exclude: ex.tried) else {
+        let now = NIODeadline.now()
+        guard let server = ex.pool.pick(uri: ex.head.uri, now: now.uptimeNanoseconds, exclude: ex.tried) else {
             if ex.attempts == 0 {
                 shared.noteDegraded(pool: ex.pool.runtime)
                 return failExchange(ex, status: .serviceUnavailable, body: "no healthy origin server\n", retryAfter: 5)
@@ -380,7 +380,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         ex.attempts += 1
         ex.tried.append(server)
         ex.server = server
-        ex.upstreamStart = .now()
+        ex.upstreamStart = now
         let health = ex.pool.runtime.health
         health.begin(server)
         if let idle = ex.pool.takeIdle(server: server) {
@@ -405,7 +405,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
                     "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.pool.runtime.labels[server])", "error": "\(error)"])
                 if ex.idempotent && ex.attempts <= ex.pool.runtime.pool.retries {
                     self.dispatch(ex)
-                } else if error is ChannelError, case .connectTimeout = error as? ChannelError {
+                } else if case .connectTimeout = error as? ChannelError {
                     self.failExchange(ex, status: .gatewayTimeout, body: "origin connect timed out\n")
                 } else {
                     self.failExchange(ex, status: .badGateway, body: "origin unreachable\n")
@@ -426,11 +426,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         ch.write(HTTPClientRequestPart.head(head), promise: nil)
         if case .none = ex.framing {
             ch.write(HTTPClientRequestPart.end(nil), promise: nil)
-            ex.pending.removeAll()
         } else {
             for part in ex.pending { ch.write(part, promise: nil) }
-            ex.pending.removeAll()
         }
+        ex.pending.removeAll()
         ch.flush()
         conn.handler.holdReads = !(context?.channel.isWritable ?? true)
         resumeClientReads()
