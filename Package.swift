@@ -89,6 +89,14 @@ let package = Package(
         // SWIM membership core: pure state machine, time and randomness passed in (issue 5).
         .target(name: "LodestarGossip", swiftSettings: swiftSettings),
         .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip", "LodestarTopology"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LodestarProxyTests",
+            dependencies: ["LodestarProxy", "LodestarEdge", "LodestarTopology",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOHTTPCompression", package: "swift-nio-extras")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LodestarEdgeTests", dependencies: ["LodestarEdge", "LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(name: "LodestarTopologyTests", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(

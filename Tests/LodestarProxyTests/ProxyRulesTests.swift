@@ -1,0 +1,172 @@
+import Foundation
+import LodestarEdge
+import LodestarTopology
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import XCTest
+
+@testable import LodestarProxy
+
+/// The edge's request-path rules without sockets: routing, header rewriting, redirects, SNI names, gzip choice.
+final class ProxyRulesTests: XCTestCase {
+    static let topologyJSON = """
+    {
+      "zone": {"name": "example.test", "soa": {"primary": "ns1.example.test", "contact": "hostmaster.example.test", "serial": 1},
+               "nameservers": [{"name": "ns1.example.test", "addresses": ["127.0.0.1"]}]},
+      "regions": [{"id": "r", "latitude": 0, "longitude": 0}],
+      "edges": [{"id": "e1", "region": "r", "addresses": ["127.0.0.1"], "listen": ["127.0.0.1:8080"]}],
+      "services": {"www": {"edges": ["e1"]}},
+      "dns": {"nodeId": "d", "listen": ["127.0.0.1:5300"], "geoDatabase": "x.mmdb"},
+      "origins": {"web": {"servers": ["127.0.0.1:9001"]}, "api": {"servers": ["127.0.0.1:9002"]},
+                  "static": {"servers": ["127.0.0.1:9003"]}},
+      "routes": [
+        {"hosts": ["www.example.test"], "pathPrefix": "/", "pool": "web",
+         "requestHeaders": {"set": {"X-Edge": "1"}, "remove": ["Cookie"]},
+         "responseHeaders": {"set": {"X-Served-By": "edge"}, "remove": ["X-Powered-By"]}},
+        {"hosts": ["www.example.test"], "pathPrefix": "/api/", "pool": "api", "exposeOriginServer": true},
+        {"hosts": ["*.example.test"], "pathPrefix": "/", "pool": "static"},
+        {"hosts": ["*"], "pathPrefix": "/static/", "pool": "static"}
+      ]
+    }
+    """
+
+    func config() throws -> EdgeConfig {
+        let t = try Topology.decode(Data(Self.topologyJSON.utf8), file: "t.json")
+        return EdgeConfig(topology: t, edgeId: "e1")
+    }
+
+    func pool(_ c: EdgeConfig, _ host: String, _ path: String) -> String? {
+        c.route(host: Substring(host), path: Substring(path)).map { c.pools[$0.poolIndex].pool.name }
+    }
+
+    func test_routeIsTheLongestPrefixAmongMatchingHosts() throws {
+        let c = try config()
+        XCTAssertEqual(pool(c, "www.example.test", "/"), "web")
+        XCTAssertEqual(pool(c, "www.example.test", "/api/v1"), "api")
+        XCTAssertEqual(pool(c, "www.example.test", "/apix"), "web", "a prefix is matched as written")
+        XCTAssertEqual(pool(c, "img.example.test", "/a"), "static", "*.suffix matches a subdomain")
+        XCTAssertNil(pool(c, "example.test", "/a"), "*.example.test does not match the apex")
+        XCTAssertEqual(pool(c, "other.test", "/static/x"), "static", "* matches any host")
+        XCTAssertNil(pool(c, "other.test", "/x"))
+    }
+
+    func test_upstreamRequestDropsHopByHopAndAddsForwardingFields() throws {
+        let c = try config()
+        let route = try XCTUnwrap(c.route(host: "www.example.test", path: "/"))
+        var headers = HTTPHeaders()
+        for (n, v) in [("Host", "www.example.test"), ("Connection", "keep-alive, X-Private"), ("X-Private", "1"),
+                       ("Keep-Alive", "5"), ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"),
+                       ("Expect", "100-continue"), ("X-Forwarded-For", "203.0.113.1"), ("Via", "1.0 upstream-proxy"),
+                       ("X-Request-ID", "client-id"), ("Cookie", "secret"), ("Transfer-Encoding", "chunked"),
+                       ("Accept", "*/*")] {
+            headers.add(name: n, value: v)
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/p", headers: headers)
+        let up = HeaderRewriter.upstreamRequest(head, route: route, config: c, client: "198.51.100.7", scheme: "https",
+                                                requestId: "rid-1", framing: .chunked)
+        for gone in ["Connection", "X-Private", "Keep-Alive", "TE", "Upgrade", "Proxy-Connection", "Expect", "Cookie"] {
+            XCTAssertFalse(up.headers.contains(name: gone), "\(gone) must not reach the origin")
+        }
+        XCTAssertEqual(up.headers["X-Forwarded-For"], ["203.0.113.1, 198.51.100.7"])
+        XCTAssertEqual(up.headers["X-Forwarded-Proto"], ["https"])
+        XCTAssertEqual(up.headers["X-Forwarded-Host"], ["www.example.test"])
+        XCTAssertEqual(up.headers["Via"], ["1.0 upstream-proxy, 1.1 e1"])
+        XCTAssertEqual(up.headers["X-Request-ID"], ["rid-1"], "the edge's id replaces the client's")
+        XCTAssertEqual(up.headers["Transfer-Encoding"], ["chunked"], "framing is the edge's own")
+        XCTAssertEqual(up.headers["X-Edge"], ["1"])
+        XCTAssertEqual(up.headers["Accept"], ["*/*"])
+        XCTAssertEqual(up.version, .http1_1)
+
+        let empty = HTTPRequestHead(version: .http1_0, method: .POST, uri: "/p", headers: ["Host": "www.example.test"])
+        let framed = HeaderRewriter.upstreamRequest(empty, route: route, config: c, client: "::1", scheme: "http",
+                                                    requestId: "rid-2", framing: .none)
+        XCTAssertEqual(framed.headers["Content-Length"], ["0"], "a bodiless POST says so")
+        XCTAssertEqual(framed.version, .http1_1, "origins are spoken to in HTTP/1.1")
+    }
+
+    func test_clientResponseHidesTheOrigin() throws {
+        let c = try config()
+        let web = try XCTUnwrap(c.route(host: "www.example.test", path: "/"))
+        let api = try XCTUnwrap(c.route(host: "www.example.test", path: "/api/x"))
+        var headers = HTTPHeaders()
+        for (n, v) in [("Server", "secret/1.0"), ("Connection", "X-Secret"), ("X-Secret", "1"), ("X-Powered-By", "php"),
+                       ("Via", "1.1 origin-cache"), ("Transfer-Encoding", "chunked"),
+                       ("Location", "http://127.0.0.1:9001/next?a=1"), ("Content-Type", "text/plain")] {
+            headers.add(name: n, value: v)
+        }
+        let head = HTTPResponseHead(version: .http1_1, status: .found, headers: headers)
+        let out = HeaderRewriter.clientResponse(head, route: web, config: c, requestId: "rid", clientVersion: .http1_1,
+                                                keepAlive: false, origin: "127.0.0.1:9001", publicBase: "https://www.example.test")
+        for gone in ["Server", "X-Secret", "X-Powered-By", "Transfer-Encoding"] {
+            XCTAssertFalse(out.headers.contains(name: gone), "\(gone) must not reach the client")
+        }
+        XCTAssertEqual(out.headers["Location"], ["https://www.example.test/next?a=1"])
+        XCTAssertEqual(out.headers["Via"], ["1.1 origin-cache, 1.1 e1"])
+        XCTAssertEqual(out.headers["Connection"], ["close"])
+        XCTAssertEqual(out.headers["X-Served-By"], ["edge"])
+        XCTAssertEqual(out.headers["X-Request-ID"], ["rid"])
+
+        let exposed = HeaderRewriter.clientResponse(head, route: api, config: c, requestId: "rid", clientVersion: .http1_0,
+                                                    keepAlive: true)
+        XCTAssertEqual(exposed.headers["Server"], ["secret/1.0"], "exposeOriginServer passes Server")
+        XCTAssertEqual(exposed.headers["Connection"], ["keep-alive"], "an HTTP/1.0 client is told the connection stays")
+        XCTAssertEqual(exposed.version, .http1_0)
+    }
+
+    func test_onlyRedirectsToTheOriginItselfAreRewritten() {
+        let base = "http://www.example.test:8080"
+        XCTAssertEqual(HeaderRewriter.rewriteOriginURL("http://127.0.0.1:9001/a", origin: "127.0.0.1:9001", publicBase: base),
+                       base + "/a")
+        XCTAssertEqual(HeaderRewriter.rewriteOriginURL("HTTP://127.0.0.1:9001", origin: "127.0.0.1:9001", publicBase: base), base)
+        XCTAssertEqual(HeaderRewriter.rewriteOriginURL("http://10.0.0.5/x", origin: "10.0.0.5:80", publicBase: base), base + "/x",
+                       "the scheme's default port may be left out")
+        XCTAssertEqual(HeaderRewriter.rewriteOriginURL("https://[::1]:9443/x", origin: "[::1]:9443", publicBase: base), base + "/x")
+        XCTAssertNil(HeaderRewriter.rewriteOriginURL("http://127.0.0.1:9002/a", origin: "127.0.0.1:9001", publicBase: base))
+        XCTAssertNil(HeaderRewriter.rewriteOriginURL("http://elsewhere.example/a", origin: "127.0.0.1:9001", publicBase: base))
+        XCTAssertNil(HeaderRewriter.rewriteOriginURL("/relative", origin: "127.0.0.1:9001", publicBase: base))
+    }
+
+    func test_targetsHostsAndNames() {
+        XCTAssertEqual(ProxyHandler.splitAbsoluteForm("http://WWW.example.test:8080/a?b").map { [$0.0, $0.1] },
+                       ["WWW.example.test:8080", "/a?b"])
+        XCTAssertEqual(ProxyHandler.splitAbsoluteForm("https://h?q").map { [$0.0, $0.1] }, ["h", "/?q"])
+        XCTAssertNil(ProxyHandler.splitAbsoluteForm("/plain"))
+        XCTAssertNil(ProxyHandler.splitAbsoluteForm("http://user@h/"), "userinfo is refused")
+        XCTAssertEqual(ProxyHandler.hostWithoutPort("WWW.Example.Test:8080"), "www.example.test")
+        XCTAssertEqual(ProxyHandler.hostWithoutPort("[::1]:8080"), "[::1]")
+        XCTAssertEqual(ProxyHandler.hostWithoutPort("plain"), "plain")
+        XCTAssertTrue(EdgeServer.serverName("a.b.example.test", matchesAny: ["*.b.example.test"]))
+        XCTAssertFalse(EdgeServer.serverName("x.a.b.example.test", matchesAny: ["*.b.example.test"]), "one label only")
+        XCTAssertFalse(EdgeServer.serverName("b.example.test", matchesAny: ["*.b.example.test"]))
+        XCTAssertTrue(HeaderRewriter.isAcceptableRequestId("req-1.a_b:c"))
+        XCTAssertFalse(HeaderRewriter.isAcceptableRequestId("has space"))
+        XCTAssertFalse(HeaderRewriter.isAcceptableRequestId(String(repeating: "a", count: 129)))
+        XCTAssertFalse(HeaderRewriter.isAcceptableRequestId(""))
+    }
+
+    func test_gzipOnlyWhatIsWorthIt() {
+        let predicate = EdgeServer.compressionPredicate(CompressionSettings(enabled: true, minBytes: 1024))
+        func decide(_ fields: [(String, String)], status: HTTPResponseStatus = .ok, supported: Bool = true)
+            -> (HTTPResponseCompressor.CompressionIntent, HTTPHeaders) {
+            var head = HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(fields))
+            let intent = predicate(&head, supported)
+            return (intent, head.headers)
+        }
+        let big = decide([("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "5000")])
+        XCTAssertEqual(big.0, .compressIfPossible)
+        XCTAssertFalse(big.1.contains(name: "Content-Length"), "the gzip stream is framed anew")
+        XCTAssertEqual(big.1["Vary"], ["Accept-Encoding"])
+        XCTAssertEqual(decide([("Content-Type", "text/html"), ("Content-Length", "100")]).0, .doNotCompress, "too small")
+        XCTAssertEqual(decide([("Content-Type", "image/png"), ("Content-Length", "5000")]).0, .doNotCompress, "not compressible")
+        XCTAssertEqual(decide([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]).0, .doNotCompress, "already encoded")
+        XCTAssertEqual(decide([("Content-Type", "text/html"), ("Cache-Control", "no-transform")]).0, .doNotCompress)
+        XCTAssertEqual(decide([("Content-Type", "text/html")], status: .partialContent).0, .doNotCompress)
+        let unsupported = decide([("Content-Type", "text/html"), ("Content-Length", "5000")], supported: false)
+        XCTAssertEqual(unsupported.0, .doNotCompress)
+        XCTAssertEqual(unsupported.1["Content-Length"], ["5000"], "left alone when the client takes no gzip")
+        let marked = decide([("Content-Type", "text/html"), (EdgeShared.noCompressMarker, "1")])
+        XCTAssertEqual(marked.0, .doNotCompress)
+        XCTAssertFalse(marked.1.contains(name: EdgeShared.noCompressMarker), "the marker never leaves the edge")
+    }
+}
