@@ -50,8 +50,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // RFC 9111 cache policy, pure: directives, HTTP dates, storability, freshness, age, Vary keys, invalidation (issue 4).
-        .target(name: "LodestarCache", swiftSettings: swiftSettings),
-        .testTarget(name: "LodestarCacheTests", dependencies: ["LodestarCache"], swiftSettings: swiftSettings),
+        .target(name: "LodestarCache", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "LodestarCacheTests", dependencies: ["LodestarCache", .product(name: "NIOCore", package: "swift-nio")],
+                    swiftSettings: swiftSettings),
         // Edge forwarding core, pure: LB policies, origin health, rate limiting, PROXY protocol, framing and deny rules.
         .target(name: "LodestarEdge", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),
         // Edge HTTP(S) reverse proxy on NIO.
