@@ -8,9 +8,9 @@ BENCH_PACKAGES := gdnsd dnsperf gcc
 
 .PHONY: run test deps build release geo check bench bench-edge fuzz clean
 
-## run: serve the default topology's zone (dig @127.0.0.1 -p 5300 www.example.test)
+## run: the default topology on loopback: DNS on :5300, three edges on 127.0.x.1:8080, the sample origin on :8000
 run: deps release
-	.build/release/lodestar dns --topology $(TOPOLOGY)
+	.build/release/lodestar up --topology $(TOPOLOGY)
 
 ## test: unit and integration tests (real server, dig and dnspython)
 # Every test is XCTest; Swift Testing is turned off so XCTest's summary is the last line printed.

@@ -1,0 +1,69 @@
+import Foundation
+import XCTest
+
+/// `lodestar up`: the DNS server, the three edges and the sample origin of the default topology in one process.
+final class UpCommandTests: XCTestCase {
+    func test_upServesDigAndCurlThroughTheChosenEdgeAndStopsOnSIGINT() throws {
+        let binary = try IntegrationEnvironment.lodestarBinary()
+        let dig = try IntegrationEnvironment.dig()
+        let dnsPort = try FreePort.find(), edgePort = try FreePort.find(), originPort = try FreePort.find()
+        var topology = try IntegrationEnvironment.defaultTopology()
+        try topology.edit("dns") { $0["listen"] = ["127.0.0.1:\(dnsPort)"] }
+        var edges = topology["edges"] as? [[String: Any]] ?? []
+        for i in edges.indices {
+            let address = (edges[i]["addresses"] as? [String])?.first ?? "127.0.0.1"
+            edges[i]["listen"] = ["\(address):\(edgePort)"]
+            edges[i]["admin"] = "127.0.0.1:\(try FreePort.find())"
+        }
+        topology["edges"] = edges
+        try topology.edit("origins") { origins in
+            var sample = origins["sample"] as? [String: Any] ?? [:]
+            sample["servers"] = ["127.0.0.1:\(originPort)"]
+            origins["sample"] = sample
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-up-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("topology.json").path
+        try JSONSerialization.data(withJSONObject: topology).write(to: URL(fileURLWithPath: path))
+        let logPath = folder.appendingPathComponent("up.log").path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["up", "--topology", path]
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        defer { if p.isRunning { stopProcess(p, grace: 2) } }
+        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        // DNS: an EU client is sent to the eu-central edge.
+        var answer = ""
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            let r = try runCommand(dig, ["@127.0.0.1", "-p", "\(dnsPort)", "+short", "+time=1", "+tries=1",
+                                         "www.example.test", "+subnet=81.2.69.0/24"], timeout: 5)
+            answer = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if answer == "127.0.2.1" { break }
+            usleep(200_000)
+        }
+        XCTAssertEqual(answer, "127.0.2.1", "dig through lodestar up\n\(output())")
+
+        // HTTP: curl through the chosen edge reaches the sample origin.
+        let curl = try runCommand("/usr/bin/curl", ["-s", "--max-time", "5", "--resolve", "www.example.test:\(edgePort):\(answer)",
+                                                    "http://www.example.test:\(edgePort)/"], timeout: 10)
+        XCTAssertTrue(curl.stdout.contains("Served by origin"), "curl body: \(curl.stdout)\n\(output())")
+        XCTAssertTrue(curl.stdout.contains("Via: 1.1 edge-eu-central"), "curl body: \(curl.stdout)")
+
+        let text = output()
+        for row in ["origin  origin-1", "dns ", "edge-us-east", "edge-eu-central", "edge-ap-southeast", "Try:"] {
+            XCTAssertTrue(text.contains(row), "the table lacks \(row):\n\(text)")
+        }
+
+        kill(p.processIdentifier, SIGINT)
+        XCTAssertTrue(waitForExit(p, timeout: 10), "lodestar up did not stop on SIGINT\n\(output())")
+        XCTAssertEqual(p.terminationStatus, 0, output())
+    }
+}
