@@ -51,7 +51,7 @@ let package = Package(
         ),
         // RFC 9111 cache policy, pure: directives, HTTP dates, storability, freshness, age, Vary keys, invalidation (issue 4).
         .target(name: "LodestarCache", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
-        .testTarget(name: "LodestarCacheTests", dependencies: ["LodestarCache", .product(name: "NIOCore", package: "swift-nio")],
+        .testTarget(name: "LodestarCacheTests", dependencies: ["LodestarCache", "LodestarTopology", .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: swiftSettings),
         // Edge forwarding core, pure: LB policies, origin health, rate limiting, PROXY protocol, framing and deny rules.
         .target(name: "LodestarEdge", dependencies: ["LodestarTopology"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import LodestarTopology
 import XCTest
 @testable import LodestarCache
 
@@ -79,7 +80,7 @@ final class HTTPDateTests: XCTestCase {
     }
 
     func test_rfc9110_5_6_7_garbageBytesNeverTrap() {
-        var rng = SplitMix64(seed: 0x9111)
+        var rng = FastRandom(seed: 0x9111)
         let alphabet = Array("Sun, 06 Nov 1994 08:49:37 GMT-:day".utf8) + [0, 0xFF, 0x22, 0x2C]
         for _ in 0..<2_000 {
             let len = Int.random(in: 0...40, using: &rng)
@@ -89,17 +90,3 @@ final class HTTPDateTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator so fuzz-style tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -2,23 +2,9 @@ import Dispatch
 import Foundation
 import LodestarCache
 import NIOCore
+import LodestarTopology
 import XCTest
 
-/// A tiny seeded StoreTestRNG generator for reproducible random tests.
-private struct StoreTestRNG {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A value in 0..<bound (bound > 0).
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 /// A response with a body of `size` bytes and optional extra headers.
 private func response(
@@ -139,19 +125,19 @@ final class MemoryStoreTests: XCTestCase {
     }
 
     func testCapacityNeverExceededUnderRandomInserts() {
-        var rng = StoreTestRNG(state: 42)
+        var rng = FastRandom(seed: 42)
         let capacity = 50_000
         let store = MemoryStore(capacityBytes: capacity, maxObjectBytes: 20_000)
         var expectedStores = 0
         for i in 0..<3_000 {
-            let size = rng.below(25_000)
-            let key = "k\(rng.below(200))"
-            let vary: HTTPFields = rng.below(2) == 0 ? [] : [("Vary", "Accept-Encoding")]
-            let r = response(size: size, headers: vary, vary: [("Accept-Encoding", ["gzip", "br", "identity"][rng.below(3)])])
+            let size = Int.random(in: 0..<25_000, using: &rng)
+            let key = "k\(Int.random(in: 0..<200, using: &rng))"
+            let vary: HTTPFields = Int.random(in: 0..<2, using: &rng) == 0 ? [] : [("Vary", "Accept-Encoding")]
+            let r = response(size: size, headers: vary, vary: [("Accept-Encoding", ["gzip", "br", "identity"][Int.random(in: 0..<3, using: &rng)])])
             let stored = store.store(key: key, response: r)
             XCTAssertEqual(stored, r.cost <= 20_000, "insert \(i)")
             if stored { expectedStores += 1 }
-            if rng.below(4) == 0 { _ = store.lookup(key: "k\(rng.below(200))", requestHeaders: []) }
+            if Int.random(in: 0..<4, using: &rng) == 0 { _ = store.lookup(key: "k\(Int.random(in: 0..<200, using: &rng))", requestHeaders: []) }
             let s = store.stats
             XCTAssertLessThanOrEqual(s.bytes, capacity)
             XCTAssertGreaterThanOrEqual(s.entries, 0)
@@ -231,21 +217,21 @@ final class MemoryStoreTests: XCTestCase {
         let store = MemoryStore(capacityBytes: 200_000, maxObjectBytes: 20_000)
         let deadline = Date().addingTimeInterval(0.5)
         DispatchQueue.concurrentPerform(iterations: 8) { t in
-            var rng = StoreTestRNG(state: UInt64(t) &+ 1)
+            var rng = FastRandom(seed: UInt64(t) &+ 1)
             while Date() < deadline {
-                let key = "k\(rng.below(64))"
-                switch rng.below(10) {
+                let key = "k\(Int.random(in: 0..<64, using: &rng))"
+                switch Int.random(in: 0..<10, using: &rng) {
                 case 0..<4:
                     let r = response(
-                        size: rng.below(15_000), headers: [("Vary", "Accept-Encoding")],
-                        vary: [("Accept-Encoding", rng.below(2) == 0 ? "gzip" : "br")])
+                        size: Int.random(in: 0..<15_000, using: &rng), headers: [("Vary", "Accept-Encoding")],
+                        vary: [("Accept-Encoding", Int.random(in: 0..<2, using: &rng) == 0 ? "gzip" : "br")])
                     store.store(key: key, response: r)
                 case 4..<8:
                     _ = store.lookup(key: key, requestHeaders: [("Accept-Encoding", "gzip")])
                 case 8:
                     _ = store.update(key: key, requestHeaders: [("Accept-Encoding", "br")]) { $0.responseTime += 1 }
                 default:
-                    if rng.below(4) == 0 { store.purge(prefix: "k1") } else { store.purge(key: key) }
+                    if Int.random(in: 0..<4, using: &rng) == 0 { store.purge(prefix: "k1") } else { store.purge(key: key) }
                 }
                 let s = store.stats
                 XCTAssertLessThanOrEqual(s.bytes, s.capacityBytes)
