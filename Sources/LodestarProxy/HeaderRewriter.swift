@@ -118,12 +118,7 @@ enum HeaderRewriter {
     /// `http://ORIGIN/rest` or `https://ORIGIN/rest` (ORIGIN = `host:port`, or `host` alone when the port is the
     /// scheme's default) → `publicBase/rest`; nil when the URL points elsewhere.
     static func rewriteOriginURL(_ url: String, origin: String, publicBase: String) -> String? {
-        let lower = url.prefix(8).lowercased()
-        let schemeLength: Int
-        let defaultPort: String
-        if lower.hasPrefix("http://") { schemeLength = 7; defaultPort = ":80" }
-        else if lower.hasPrefix("https://") { schemeLength = 8; defaultPort = ":443" }
-        else { return nil }
+        guard let (schemeLength, defaultPort) = httpScheme(url) else { return nil }
         let rest = url.dropFirst(schemeLength)
         let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = rest[..<end].lowercased()
@@ -131,6 +126,15 @@ enum HeaderRewriter {
             return nil
         }
         return publicBase + rest[end...]
+    }
+
+    /// For an `http://` or `https://` URL (scheme in any case): the length of that prefix and the scheme's default
+    /// port as `:80`/`:443`; nil for anything else.
+    static func httpScheme(_ url: String) -> (length: Int, defaultPort: String)? {
+        let lower = url.prefix(8).lowercased()
+        if lower.hasPrefix("http://") { return (7, ":80") }
+        if lower.hasPrefix("https://") { return (8, ":443") }
+        return nil
     }
 
     /// A request id the client sent may be passed through when it is short and plain.

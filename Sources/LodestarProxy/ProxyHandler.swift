@@ -332,9 +332,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
 
     /// `http://authority/path?q` → (`authority`, `/path?q`); nil for any other form.
     static func splitAbsoluteForm(_ uri: String) -> (String, String)? {
-        let lower = uri.prefix(8).lowercased()
-        let schemeLength: Int
-        if lower.hasPrefix("http://") { schemeLength = 7 } else if lower.hasPrefix("https://") { schemeLength = 8 } else { return nil }
+        guard let (schemeLength, _) = HeaderRewriter.httpScheme(uri) else { return nil }
         let rest = uri.dropFirst(schemeLength)
         let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
         let authority = rest[..<end]
