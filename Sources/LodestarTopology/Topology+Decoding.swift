@@ -14,6 +14,7 @@ extension Topology {
         let folder = (path as NSString).deletingLastPathComponent
         topology.dns.geoDatabase = resolve(topology.dns.geoDatabase, against: folder)
         if let down = topology.dns.downFile { topology.dns.downFile = resolve(down, against: folder) }
+        if let disk = topology.proxy.cache.diskPath { topology.proxy.cache.diskPath = resolve(disk, against: folder) }
         for e in topology.edges.indices {
             for l in topology.edges[e].listen.indices {
                 guard var tls = topology.edges[e].listen[l].tls else { continue }

@@ -200,9 +200,12 @@ public struct Route: Sendable, Equatable {
     public var deny: [DenyRule]
     /// Pass the origin's `Server` header through (default: removed).
     public var exposeOriginServer: Bool
+    /// The shared cache on this route (off unless the route says so).
+    public var cache: RouteCacheSettings
 
     public init(hosts: [String], pathPrefix: String = "/", pool: String, requestHeaders: HeaderRules = HeaderRules(),
-                responseHeaders: HeaderRules = HeaderRules(), deny: [DenyRule] = [], exposeOriginServer: Bool = false) {
+                responseHeaders: HeaderRules = HeaderRules(), deny: [DenyRule] = [], exposeOriginServer: Bool = false,
+                cache: RouteCacheSettings = RouteCacheSettings()) {
         self.hosts = hosts
         self.pathPrefix = pathPrefix
         self.pool = pool
@@ -210,6 +213,45 @@ public struct Route: Sendable, Equatable {
         self.responseHeaders = responseHeaders
         self.deny = deny
         self.exposeOriginServer = exposeOriginServer
+        self.cache = cache
+    }
+}
+
+/// How one route uses the edge's shared cache (`routes[].cache`).
+public struct RouteCacheSettings: Sendable, Equatable {
+    /// Whether GET/HEAD responses of this route are cached per RFC 9111.
+    public var enabled: Bool
+    /// Grace: how long past its freshness a stored response may still be served when every origin of the pool
+    /// is down or failing (on top of any `stale-if-error`); 0 turns it off. `must-revalidate` and friends win.
+    public var graceSeconds: Int
+
+    public init(enabled: Bool = false, graceSeconds: Int = 0) {
+        self.enabled = enabled
+        self.graceSeconds = graceSeconds
+    }
+}
+
+/// The edge's shared HTTP cache store (`proxy.cache`): a memory tier and an optional disk tier.
+public struct CacheSettings: Sendable, Equatable {
+    /// Byte bound of the memory tier (bodies, headers and per-entry overhead).
+    public var memoryBytes: Int
+    /// Largest object stored; larger responses are passed through, never stored.
+    public var maxObjectBytes: Int
+    /// How long concurrent misses for one object wait for the first one's origin response before going themselves.
+    public var lockTimeoutMs: Int
+    /// Directory of the disk tier (absolute, resolved against the topology file's folder); nil: memory only.
+    /// Each edge uses its own subdirectory named after its id.
+    public var diskPath: String?
+    /// Byte bound of the disk tier.
+    public var diskBytes: Int
+
+    public init(memoryBytes: Int = 256 << 20, maxObjectBytes: Int = 16 << 20, lockTimeoutMs: Int = 5000,
+                diskPath: String? = nil, diskBytes: Int = 1 << 30) {
+        self.memoryBytes = memoryBytes
+        self.maxObjectBytes = maxObjectBytes
+        self.lockTimeoutMs = lockTimeoutMs
+        self.diskPath = diskPath
+        self.diskBytes = diskBytes
     }
 }
 
@@ -290,15 +332,18 @@ public struct ProxySettings: Sendable, Equatable {
     public var requestIdHeader: String
     /// One structured log line per request.
     public var accessLog: Bool
+    /// The shared cache store used by routes with `cache.enabled`.
+    public var cache: CacheSettings
 
     public init(threads: Int = 0, limits: ProxyLimits = ProxyLimits(), rateLimit: RequestRateLimitSettings = RequestRateLimitSettings(),
                 compression: CompressionSettings = CompressionSettings(), requestIdHeader: String = "X-Request-ID",
-                accessLog: Bool = true) {
+                accessLog: Bool = true, cache: CacheSettings = CacheSettings()) {
         self.threads = threads
         self.limits = limits
         self.rateLimit = rateLimit
         self.compression = compression
         self.requestIdHeader = requestIdHeader
         self.accessLog = accessLog
+        self.cache = cache
     }
 }

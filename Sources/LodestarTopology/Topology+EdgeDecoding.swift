@@ -162,7 +162,7 @@ extension TopologyParser {
         var out = [Route]()
         for item in list {
             guard let f = item.object(allowed: ["hosts", "pathPrefix", "pool", "requestHeaders", "responseHeaders", "deny",
-                                                "exposeOriginServer"]) else { continue }
+                                                "exposeOriginServer", "cache"]) else { continue }
             var hosts = [String]()
             if let hn = required(f, "hosts", in: item), let hl = hn.array() {
                 if hl.isEmpty { hn.fail("a route needs at least one host (\"*\" for any)") }
@@ -190,11 +190,21 @@ extension TopologyParser {
                 for d in dl { if let r = parseDeny(d) { deny.append(r) } }
             }
             let expose = f["exposeOriginServer"].map { $0.bool() } ?? false
-            guard let prefix, let pool, let reqRules, let respRules, let expose, !hosts.isEmpty else { continue }
+            let cache = f["cache"].map(parseRouteCache) ?? RouteCacheSettings()
+            guard let prefix, let pool, let reqRules, let respRules, let expose, let cache, !hosts.isEmpty else { continue }
             out.append(Route(hosts: hosts, pathPrefix: prefix, pool: pool, requestHeaders: reqRules, responseHeaders: respRules,
-                             deny: deny, exposeOriginServer: expose))
+                             deny: deny, exposeOriginServer: expose, cache: cache))
         }
         return out
+    }
+
+    /// `routes[].cache`: `{"enabled": true, "graceSeconds": 60}`; an object without `enabled` turns the cache on.
+    func parseRouteCache(_ node: JSONNode) -> RouteCacheSettings? {
+        guard let f = node.object(allowed: ["enabled", "graceSeconds"]) else { return nil }
+        let enabled = f["enabled"].map { $0.bool() } ?? true
+        let grace = f["graceSeconds"].map { $0.int(in: 0...31_536_000) } ?? 0
+        guard let enabled, let grace else { return nil }
+        return RouteCacheSettings(enabled: enabled, graceSeconds: grace)
     }
 
     /// True for an RFC 9110 token (header field name).
@@ -248,7 +258,8 @@ extension TopologyParser {
     // MARK: Proxy settings
 
     func parseProxy(_ node: JSONNode) -> ProxySettings? {
-        guard let f = node.object(allowed: ["threads", "limits", "rateLimit", "compression", "requestIdHeader", "accessLog"]) else { return nil }
+        guard let f = node.object(allowed: ["threads", "limits", "rateLimit", "compression", "requestIdHeader", "accessLog",
+                                            "cache"]) else { return nil }
         let d = ProxySettings()
         let threads = f["threads"].map { $0.int(in: 0...256) } ?? d.threads
         let limits = f["limits"].map(parseLimits) ?? d.limits
@@ -260,8 +271,33 @@ extension TopologyParser {
             if !isToken(r) { rn.fail("\"\(r)\" is not a header name"); rid = nil }
         } else if f["requestIdHeader"] != nil { rid = nil }
         let log = f["accessLog"].map { $0.bool() } ?? d.accessLog
-        guard let threads, let limits, let rate, let comp, let rid, let log else { return nil }
-        return ProxySettings(threads: threads, limits: limits, rateLimit: rate, compression: comp, requestIdHeader: rid, accessLog: log)
+        let cache = f["cache"].map(parseCache) ?? d.cache
+        guard let threads, let limits, let rate, let comp, let rid, let log, let cache else { return nil }
+        return ProxySettings(threads: threads, limits: limits, rateLimit: rate, compression: comp, requestIdHeader: rid,
+                             accessLog: log, cache: cache)
+    }
+
+    /// `proxy.cache`: the memory tier's bounds, the coalescing wait and the optional disk tier.
+    func parseCache(_ node: JSONNode) -> CacheSettings? {
+        guard let f = node.object(allowed: ["memoryBytes", "maxObjectBytes", "lockTimeoutMs", "disk"]) else { return nil }
+        let d = CacheSettings()
+        let memory = f["memoryBytes"].map { $0.int(in: 0...(1 << 40)) } ?? d.memoryBytes
+        let maxObject = f["maxObjectBytes"].map { $0.int(in: 0...(1 << 40)) } ?? d.maxObjectBytes
+        let lock = f["lockTimeoutMs"].map { $0.int(in: 0...600_000) } ?? d.lockTimeoutMs
+        var diskPath: String?
+        var diskBytes: Int? = d.diskBytes
+        if let dn = f["disk"] {
+            if let df = dn.object(allowed: ["path", "maxBytes"]) {
+                if let pn = required(df, "path", in: dn), let p = pn.string() {
+                    if p.isEmpty { pn.fail("the disk cache needs a directory") } else { diskPath = p }
+                }
+                diskBytes = df["maxBytes"].map { $0.int(in: 0...(1 << 50)) } ?? d.diskBytes
+            }
+            if diskPath == nil { return nil }
+        }
+        guard let memory, let maxObject, let lock, let diskBytes else { return nil }
+        return CacheSettings(memoryBytes: memory, maxObjectBytes: maxObject, lockTimeoutMs: lock, diskPath: diskPath,
+                             diskBytes: diskBytes)
     }
 
     func parseLimits(_ node: JSONNode) -> ProxyLimits? {

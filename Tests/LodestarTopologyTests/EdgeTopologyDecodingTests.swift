@@ -105,7 +105,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             "t.json: routes[0].pathPrefix: a path prefix starts with \"/\"",
             "t.json: routes[0].pool: unknown origin pool \"nope\"",
             "t.json: routes[0].deny[0]: a deny rule needs methods, path or header",
-            "t.json: proxy.color: unknown field (allowed: accessLog, compression, limits, rateLimit, requestIdHeader, threads)",
+            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, limits, rateLimit, requestIdHeader, threads)",
             "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
             "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
         ]
@@ -133,5 +133,57 @@ final class EdgeTopologyDecodingTests: XCTestCase {
         let t = try Topology.load(path: path)
         XCTAssertEqual(t.edge("e1")?.listen[1].tls?.certificates.first?.certificatePath, folder.appendingPathComponent("a.pem").path)
         XCTAssertEqual(t.edge("e1")?.listen[1].tls?.certificates.first?.keyPath, folder.appendingPathComponent("a.key").path)
+    }
+
+    func test_cacheSettingsDecodeWithDefaults() throws {
+        let plain = try decode()
+        XCTAssertEqual(plain.routes[0].cache, RouteCacheSettings(), "a route caches only when it says so")
+        XCTAssertFalse(plain.routes[0].cache.enabled)
+        XCTAssertEqual(plain.proxy.cache, CacheSettings())
+        XCTAssertNil(plain.proxy.cache.diskPath, "memory only by default")
+
+        let t = try decode { doc in
+            var routes = doc["routes"] as? [[String: Any]] ?? []
+            routes[0]["cache"] = ["graceSeconds": 120]
+            routes.append(["hosts": ["*"], "pool": "web", "cache": ["enabled": false]])
+            doc["routes"] = routes
+            doc["proxy"] = ["cache": ["memoryBytes": 1_048_576, "maxObjectBytes": 65_536, "lockTimeoutMs": 250,
+                                      "disk": ["path": "/var/cache/lodestar", "maxBytes": 10_485_760]]]
+        }
+        XCTAssertEqual(t.routes[0].cache, RouteCacheSettings(enabled: true, graceSeconds: 120), "an object turns the cache on")
+        XCTAssertEqual(t.routes[1].cache.enabled, false)
+        XCTAssertEqual(t.proxy.cache, CacheSettings(memoryBytes: 1_048_576, maxObjectBytes: 65_536, lockTimeoutMs: 250,
+                                                    diskPath: "/var/cache/lodestar", diskBytes: 10_485_760))
+    }
+
+    func test_badCacheSettingsNameFieldAndReason() {
+        let found = issues { doc in
+            var routes = doc["routes"] as? [[String: Any]] ?? []
+            routes[0]["cache"] = ["enabled": "yes", "graceSeconds": -1, "ttl": 5]
+            doc["routes"] = routes
+            doc["proxy"] = ["cache": ["memoryBytes": -5, "lockTimeoutMs": 3_600_000, "disk": ["maxBytes": 1]]]
+        }
+        let expected = [
+            "t.json: routes[0].cache.ttl: unknown field (allowed: enabled, graceSeconds)",
+            "t.json: routes[0].cache.graceSeconds: -1 is out of range 0...31536000",
+            "t.json: proxy.cache.memoryBytes: -5 is out of range 0...1099511627776",
+            "t.json: proxy.cache.lockTimeoutMs: 3600000 is out of range 0...600000",
+            "t.json: proxy.cache.disk.path: missing required field",
+        ]
+        for line in expected {
+            XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")
+        }
+        XCTAssertTrue(found.contains { $0.hasPrefix("t.json: routes[0].cache.enabled:") }, "\(found)")
+    }
+
+    func test_diskCachePathResolvesAgainstTheTopologyFolder() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-topo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("t.json").path
+        var doc = Self.document()
+        doc["proxy"] = ["cache": ["disk": ["path": "cache"]]]
+        try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try Topology.load(path: path).proxy.cache.diskPath, folder.appendingPathComponent("cache").path)
     }
 }
