@@ -170,14 +170,19 @@ public enum CachePolicy {
     ///
     /// True while fresh, or while stale by no more than the response's (or the request's)
     /// `stale-if-error`, unless a directive forbids serving stale (RFC 9111 §4.2.4).
-    public static func canServeStaleOnError(stored: StoredResponseInfo, now: Int64, requestHeaders: HTTPFields = []) -> Bool {
+    /// `graceSeconds` is the operator's own window (a route's "serve stale while origins are down"), used when
+    /// longer than the directives'; it never overrides `must-revalidate`, `proxy-revalidate`, `s-maxage` or `no-cache`.
+    public static func canServeStaleOnError(stored: StoredResponseInfo, now: Int64, requestHeaders: HTTPFields = [],
+                                            graceSeconds: Int64 = 0) -> Bool {
         let res = CacheControl.response(stored.headers)
         let req = CacheControl.request(requestHeaders)
         let age = currentAge(stored: stored, now: now)
         let lifetime = freshnessLifetime(stored: stored)
         if lifetime > age && !res.noCache { return true }
         if forbidsStale(res) { return false }
-        guard let window = req.staleIfError ?? res.staleIfError else { return false }
+        let directive = req.staleIfError ?? res.staleIfError
+        let window = max(directive ?? -1, graceSeconds > 0 ? graceSeconds : -1)
+        guard window >= 0 else { return false }
         return HeaderFields.sub(age, lifetime) <= window
     }
 

@@ -96,6 +96,19 @@ final class DecisionTests: XCTestCase {
             stored: stored("max-age=60"), now: t0 + 61, requestHeaders: [("Cache-Control", "stale-if-error=5")]))
     }
 
+    func test_rfc5861_4_operatorGraceWidensTheWindowButNeverOverridesRevalidation() {
+        XCTAssertFalse(CachePolicy.canServeStaleOnError(stored: stored("max-age=60"), now: t0 + 61))
+        XCTAssertTrue(CachePolicy.canServeStaleOnError(stored: stored("max-age=60"), now: t0 + 90, graceSeconds: 30))
+        XCTAssertFalse(CachePolicy.canServeStaleOnError(stored: stored("max-age=60"), now: t0 + 91, graceSeconds: 30))
+        // The longer of the directive and the grace applies.
+        XCTAssertTrue(CachePolicy.canServeStaleOnError(stored: stored("max-age=60, stale-if-error=100"), now: t0 + 150,
+                                                       graceSeconds: 30))
+        for forbidding in ["must-revalidate", "proxy-revalidate", "s-maxage=60", "no-cache"] {
+            XCTAssertFalse(CachePolicy.canServeStaleOnError(stored: stored("max-age=60, \(forbidding)"), now: t0 + 70,
+                                                            graceSeconds: 3600), forbidding)
+        }
+    }
+
     func test_rfc9111_4_2_4_staleIfErrorBlockedByMustRevalidate() {
         let s = stored("max-age=60, stale-if-error=100, must-revalidate")
         XCTAssertFalse(CachePolicy.canServeStaleOnError(stored: s, now: t0 + 70))
