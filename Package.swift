@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "LodestarProxy",
             dependencies: [
-                "LodestarEdge", "LodestarTopology",
+                "LodestarEdge", "LodestarTopology", "LodestarCache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -42,13 +42,15 @@ public final class EdgeServer: Sendable {
         self.edge = edge
         self.edgeIndex = index
         let config = EdgeConfig(topology: topology, edgeId: edgeId)
+        let cache = try Self.makeCache(topology, edgeId: edgeId, existing: nil, logger: logger)
         self.shared = EdgeShared(config: config, logger: logger)
+        shared.cache = cache
         let count = threads ?? (topology.proxy.threads > 0 ? topology.proxy.threads : System.coreCount)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, count))
         var loops = [ObjectIdentifier: LoopStateBox]()
         var sweepers = [RepeatedTask]()
         for loop in group.makeIterator() {
-            let box = LoopStateBox(LoopState(config: config, eventLoop: loop))
+            let box = LoopStateBox(LoopState(config: config, eventLoop: loop, cache: cache))
             loops[ObjectIdentifier(loop)] = box
             sweepers.append(try loop.submit { box.state.startSweeping(on: loop) }.wait())
         }
@@ -245,17 +247,33 @@ public final class EdgeServer: Sendable {
         if edge.listen != self.edge.listen || edge.admin != self.edge.admin {
             shared.logger.warning("reload: listen or admin changed; listeners change only on restart")
         }
+        let cache = try Self.makeCache(topology, edgeId: self.edge.id, existing: shared.cache, logger: shared.logger)
         let config = EdgeConfig(topology: topology, edgeId: self.edge.id)
         shared.config = config
+        shared.cache = cache
         for loop in group.makeIterator() {
             guard let box = loops[ObjectIdentifier(loop)] else { continue }
             loop.execute {
                 box.state.retire()
-                box.state = LoopState(config: config, eventLoop: loop)
+                box.state = LoopState(config: config, eventLoop: loop, cache: cache)
             }
         }
         for t in checker.withLock({ l in defer { l = [] }; return l }) { t.cancel() }
         startHealthChecks()
+    }
+
+    /// The shared cache for a topology: none when no route caches; the running one when its settings did not change
+    /// (a reload keeps what is stored); else a new one. Throws when the disk tier's directory cannot be used.
+    static func makeCache(_ topology: Topology, edgeId: String, existing: EdgeCache?, logger: Logger) throws -> EdgeCache? {
+        guard topology.routes.contains(where: { $0.cache.enabled }) else { return nil }
+        if let existing, existing.settings == topology.proxy.cache { return existing }
+        do {
+            let cache = try EdgeCache(settings: topology.proxy.cache, edgeId: edgeId, logger: logger, reuse: existing)
+            if existing != nil { logger.notice("cache settings changed: the cache starts empty") }
+            return cache
+        } catch {
+            throw EdgeStartError(description: "proxy.cache.disk.path: \(error)")
+        }
     }
 
     private func startHealthChecks() {

@@ -54,6 +54,12 @@ final class EdgeShared: Sendable {
         set { current.withLock { $0 = newValue } }
     }
     let stats = EdgeStats()
+    private let currentCache = Mutex<EdgeCache?>(nil)
+    /// The shared cache in force (nil when no route caches); replaced on a reload that changes its settings.
+    var cache: EdgeCache? {
+        get { currentCache.withLock { $0 } }
+        set { currentCache.withLock { $0 = newValue } }
+    }
     let logger: Logger
     let accessLogger: Logger
     private let requestCounter = Atomic<UInt64>(0)
@@ -84,11 +90,11 @@ final class EdgeShared: Sendable {
 
     /// One structured line per request.
     func accessLog(method: String, uri: String, status: Int, bytes: Int64, client: String, upstream: String?,
-                   start: NIODeadline, upstreamMs: Int64?, requestId: String, note: String?) {
+                   start: NIODeadline, upstreamMs: Int64?, requestId: String, note: String?, cache: String? = nil) {
         let totalUs = (NIODeadline.now() - start).nanoseconds / 1000
         var md: Logger.Metadata = [
             "client": "\(client)", "method": "\(method)", "uri": "\(uri)", "status": "\(status)", "bytes": "\(bytes)",
-            "upstream": "\(upstream ?? "-")", "total_ms": "\(Double(totalUs) / 1000)", "cache": "-", "rid": "\(requestId)",
+            "upstream": "\(upstream ?? "-")", "total_ms": "\(Double(totalUs) / 1000)", "cache": "\(cache ?? "-")", "rid": "\(requestId)",
         ]
         if let upstreamMs { md["upstream_ms"] = "\(Double(upstreamMs) / 1000)" }
         if let note { md["note"] = "\(note)" }
@@ -129,7 +135,8 @@ final class EdgeShared: Sendable {
             }
             pools.append(EdgeStatus.Pool(name: p.pool.name, available: p.health.availableCount(now: now), servers: servers))
         }
-        return EdgeStatus(edgeId: config.edgeId, pools: pools)
+        let cache = self.cache
+        return EdgeStatus(edgeId: config.edgeId, pools: pools, cacheHitRatio: cache?.stats.hitRatio, cacheJSON: cache?.statusJSON())
     }
 }
 
@@ -149,6 +156,10 @@ public struct EdgeStatus: Sendable {
     }
     public var edgeId: String
     public var pools: [Pool]
+    /// The shared cache's hit ratio (what gossip publishes); nil when no route caches.
+    public var cacheHitRatio: Double?
+    /// The cache's counters as a JSON object, for `/status`.
+    var cacheJSON: String?
 
     /// True when some pool has no server to send requests to (the edge answers 503 there).
     public var degraded: Bool { pools.contains { $0.available == 0 } }
@@ -165,6 +176,7 @@ public struct EdgeStatus: Sendable {
             return "{\"name\":\(q(p.name)),\"available\":\(p.available),\"servers\":[\(servers)]}"
         }.joined(separator: ",")
         let statText = stats.map { "\(q($0.0)):\($0.1)" }.joined(separator: ",")
-        return "{\"edge\":\(q(edgeId)),\"state\":\(q(degraded ? "degraded" : "healthy")),\"pools\":[\(poolText)],\"stats\":{\(statText)}}\n"
+        let cacheText = cacheJSON.map { ",\"cache\":\($0)" } ?? ""
+        return "{\"edge\":\(q(edgeId)),\"state\":\(q(degraded ? "degraded" : "healthy")),\"pools\":[\(poolText)],\"stats\":{\(statText)}\(cacheText)}\n"
     }
 }

@@ -1,3 +1,4 @@
+import LodestarCache
 import LodestarEdge
 import LodestarTopology
 import Logging
@@ -64,6 +65,8 @@ final class Exchange {
     var upstreamHeadAt: NIODeadline?
     var lastUpstreamActivity: NIODeadline
     var lastClientActivity: NIODeadline
+    /// The cache's part in this exchange (routes with `cache.enabled`).
+    var cache: CacheExchange?
 
     init(head: HTTPRequestHead, route: CompiledRoute, pool: LoopPool, requestId: String, framing: BodyFraming) {
         self.head = head
@@ -89,17 +92,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let shared: EdgeShared
+    let shared: EdgeShared
     /// The configuration of this loop (replaced on reload; an exchange keeps the pool it started with).
-    private var config: EdgeConfig { loop.state.config }
-    private let loop: LoopStateBox
-    private let info: ConnectionInfo
+    var config: EdgeConfig { loop.state.config }
+    let loop: LoopStateBox
+    let info: ConnectionInfo
     private let tracker: ActivityTracker
-    private let compressing: Bool
-    private var context: ChannelHandlerContext?
-    private var exchange: Exchange?
+    let compressing: Bool
+    var context: ChannelHandlerContext?
+    var exchange: Exchange?
     /// Set after a local answer that closes the connection: further request parts are ignored.
-    private var discarding = false
+    var discarding = false
     private var readPending = false
     /// Request parts of pipelined requests read while an earlier one is still being answered.
     private var queued = CircularBuffer<HTTPServerRequestPart>()
@@ -107,9 +110,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     /// The client shut its sending side: close once every complete request read so far is answered.
     private var inputClosed = false
     private var idleSince = NIODeadline.now()
-    private var requestsServed = 0
+    var requestsServed = 0
     private var timer: RepeatedTask?
-    private var closing = false
+    var closing = false
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, tracker: ActivityTracker, compressing: Bool) {
         self.shared = shared
@@ -232,7 +235,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         return !up.channel.isWritable
     }
 
-    private func resumeClientReads() {
+    func resumeClientReads() {
         if readPending && !holdClientReads, let context {
             readPending = false
             context.read()
@@ -327,6 +330,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             sendContinue(context: context)
         }
+        // The cache slot: between routing and dispatch (a hit never reaches `dispatch`).
+        if route.route.cache.enabled, let cache = state.cache {
+            return cacheBegin(ex, cache: cache, host: hostValue)
+        }
         dispatch(ex)
     }
 
@@ -366,7 +373,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     // MARK: Upstream
 
     /// Picks a server and connects (or reuses a connection); retries elsewhere on connect failure when allowed.
-    private func dispatch(_ ex: Exchange) {
+    func dispatch(_ ex: Exchange) {
         let now = NIODeadline.now()
         guard let server = ex.pool.pick(uri: ex.head.uri, now: now.uptimeNanoseconds, exclude: ex.tried) else {
             if ex.attempts == 0 {
@@ -418,8 +425,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         ex.upstream = conn
         ex.sentUpstream = true
         ex.lastUpstreamActivity = .now()
-        let head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
+        var head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
                                                   scheme: info.scheme, requestId: ex.requestId, framing: ex.framing)
+        if let c = ex.cache { c.prepareUpstream(&head) }
         let ch = conn.channel
         ch.write(HTTPClientRequestPart.head(head), promise: nil)
         if case .none = ex.framing {
@@ -461,11 +469,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
                 return failExchange(ex, status: .badGateway, body: "invalid response from the origin\n")
             }
             ex.upstreamHeadAt = ex.lastUpstreamActivity
-            ex.responseHead = head
             if let server = ex.server {
                 report(ex.pool.runtime.health.recordOutcome(server, success: head.status.code < 500,
                                                             now: ex.lastUpstreamActivity.uptimeNanoseconds), ex.pool)
             }
+            // The cache may answer from its store instead (304 revalidation, stale on error).
+            if let c = ex.cache, cacheResponseHead(ex, c, head) { return }
+            ex.responseHead = head
             var keepAlive = ex.head.isKeepAlive && !closing && !shared.isDraining
             if keepAlive && ex.head.version.minor == 0 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
                 && head.headers[canonicalForm: "content-length"].isEmpty {
@@ -483,16 +493,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
                                                     clientVersion: ex.head.version, keepAlive: keepAlive,
                                                     origin: origin, publicBase: publicBase)
+            if let c = ex.cache {
+                out.headers.add(name: "X-Cache", value: c.label)
+                if c.notModifiedToClient { return }  // a 304 is sent when the body has been stored
+            }
             // HTTP/1.0 clients learn the end of a gzip stream only from a close; HEAD has no body to compress.
             if compressing && (ex.head.version.minor == 0 || ex.head.method == .HEAD) {
                 out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
             }
             context.write(wrapOutboundOut(.head(out)), promise: nil)
         case .body(let buffer):
+            if let c = ex.cache {
+                c.collect(buffer)
+                if c.notModifiedToClient { return }
+            }
             ex.bytesOut += Int64(buffer.readableBytes)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable { ex.upstream?.handler.holdReads = true }
         case .end(let trailers):
+            if let c = ex.cache, cacheResponseEnd(ex, c) { return }
             completeExchange(ex, trailers: trailers, context: context)
         }
     }
@@ -537,12 +556,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     }
 
     private func completeExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        releaseUpstream(ex, response: ex.responseHead)
+        endExchange(ex, trailers: trailers, context: context)
+    }
+
+    /// Gives a finished upstream connection back to the pool (or closes it when it cannot be reused).
+    func releaseUpstream(_ ex: Exchange, response: HTTPResponseHead?) {
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         if let up = ex.upstream {
-            let reusable = ex.requestEnded && (ex.responseHead.map(Self.responseAllowsReuse) ?? false)
+            let reusable = ex.requestEnded && (response.map(Self.responseAllowsReuse) ?? false)
             ex.upstream = nil
             if reusable { ex.pool.release(up) } else { up.owner = nil; up.channel.close(promise: nil) }
         }
+    }
+
+    /// Sends the end of the response, logs, and keeps the connection open for the next request or closes it.
+    func endExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
         let keepAlive = ex.keepAliveClient
         finish(ex, status: Int(ex.responseHead?.status.code ?? 0), note: nil)
         exchange = nil
@@ -576,7 +605,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         head.isKeepAlive && head.version.major == 1 && head.version.minor == 1
     }
 
-    private func becomeIdle() {
+    func becomeIdle() {
         idleSince = .now()
         tracker.armed = true
         tracker.firstByteAt = nil
@@ -599,7 +628,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if discarding { queued.removeAll() }
     }
 
-    private func abortUpstream(_ ex: Exchange) {
+    func abortUpstream(_ ex: Exchange) {
         if let up = ex.upstream {
             if let server = ex.server { ex.pool.runtime.health.end(server) }
             up.owner = nil
@@ -609,8 +638,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     }
 
     /// Ends an exchange with an edge-made error page; the client connection closes unless the request was complete.
-    private func failExchange(_ ex: Exchange, status: HTTPResponseStatus, body: String, retryAfter: Int? = nil) {
+    func failExchange(_ ex: Exchange, status: HTTPResponseStatus, body: String, retryAfter: Int? = nil) {
         abortUpstream(ex)
+        if ex.responseHead == nil, let c = ex.cache, cacheServeStaleOnError(ex, c) { return }
         guard ex.responseHead == nil else {
             finish(ex, status: Int(status.code), note: "failed mid-response")
             exchange = nil
@@ -642,7 +672,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     /// Answers from the edge itself (errors, 403/404/429). `close` ends the connection after the answer.
     /// `headless`: no request head was read (parser error, head timeout), so the answer must not pass the compressor,
     /// which pairs each response with a request head it saw.
-    private func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
+    func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
                        extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
                        route: CompiledRoute? = nil, headless: Bool = false, linger: Bool = false) {
         guard let ownContext = context else { return }
@@ -767,24 +797,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         }
     }
 
-    private func finish(_ ex: Exchange, status: Int, note: String?) {
+    func finish(_ ex: Exchange, status: Int, note: String?) {
         shared.stats.record(status: status)
         shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
         let upstreamMs = ex.upstreamStart.map { s in ((ex.upstreamHeadAt ?? .now()) - s).nanoseconds / 1000 }
         if config.settings.accessLog {
             shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,
                              client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
-                             start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note)
+                             start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note,
+                             cache: ex.cache?.label)
         }
     }
 
-    private func report(_ transition: HealthTransition?, _ pool: LoopPool) {
+    func report(_ transition: HealthTransition?, _ pool: LoopPool) {
         if let transition { shared.healthChanged(transition, pool: pool.runtime) }
     }
 }
 
 /// A weak reference that a loop-bound timer closure can hold.
-private final class WeakHandler {
+final class WeakHandler {
     weak var handler: ProxyHandler?
     init(_ handler: ProxyHandler) { self.handler = handler }
 }

@@ -217,8 +217,11 @@ final class LoopPool {
 final class LoopState {
     let config: EdgeConfig
     let pools: [LoopPool]
-    init(config: EdgeConfig, eventLoop: any EventLoop) {
+    /// The edge's shared cache (nil when no route caches).
+    let cache: EdgeCache?
+    init(config: EdgeConfig, eventLoop: any EventLoop, cache: EdgeCache?) {
         self.config = config
+        self.cache = cache
         pools = config.pools.map { LoopPool(runtime: $0, eventLoop: eventLoop) }
     }
 

@@ -17,6 +17,12 @@ Endpoints (query parameters in brackets):
   /redirect                       302 with Location/Content-Location naming this origin's own address
   /reply-headers                  hop-by-hop and secret response headers (Connection: X-Secret, X-Secret: 1, ...)
   /status/CODE                    an answer with that status code
+  /cache-fail?on=1|0              makes every /cache/ answer a 500 (or not) (not counted)
+  /cache/ANY [cc=, etag=, lm=SECONDS (before the path was first served), vary=, n=BYTES, status=, expires=SECONDS, ms=DELAY]
+                                  a cacheable-or-not answer for the cache tests: those headers (Date always), a body of n
+                                  bytes starting "serial=K path=P vary=V;" (K counts this origin's answers to that path,
+                                  V the request's values of the fields named by vary), 304 to a matching If-None-Match
+                                  or If-Modified-Since; ms= waits before answering (counted on arrival)
   anything else (/echo, ...)      JSON {"name", "method", "path", "version", "headers": [[k, v], ...],
                                         "length": body bytes, "sha256" or "crc32": of the body}
                                   [hash=sha256|crc32|none, pause_ms=N: wait before reading the body]
@@ -177,6 +183,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         first = parts[0] if parts else ""
 
+        if first == "cache-fail":  # /cache-fail?on=1: every /cache/ answer is a 500 until ?on=0 (not counted)
+            self.drain_body(lambda b: None)
+            self.origin.failing = query.get("on") == "1"
+            return self.reply(200, b"ok\n")
         if first in ("healthz", "count", "reset"):
             self.drain_body(lambda b: None)
             if first == "healthz":
@@ -220,6 +230,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b"secret headers\n", "text/plain",
                               [("Connection", "X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "timeout=5"),
                                ("Proxy-Connection", "keep-alive"), ("X-Kept", "yes")])
+        if first == "cache":
+            self.drain_body(lambda b: None)
+            return self.cacheable(url.path, query)
         if first == "status" and len(parts) > 1:
             self.drain_body(lambda b: None)
             code = int(parts[1])
@@ -250,6 +263,50 @@ class Handler(BaseHTTPRequestHandler):
         elif kind != "none":
             reply["sha256"] = h.hexdigest()
         self.reply(200, json.dumps(reply).encode(), "application/json")
+
+    def cacheable(self, path, query):
+        """The /cache/ endpoint: response headers from the query, validators honoured, a serial number per path."""
+        from email.utils import formatdate
+        now = time.time()
+        if getattr(self.origin, "failing", False):
+            self.origin.note("%s %s %s" % (self.command, self.path, self.request_version))
+            return self.reply(500, b"origin failing\n")
+        with self.origin.lock:
+            serials = self.origin.__dict__.setdefault("serials", {})
+            serials[path] = serials.get(path, 0) + 1
+            serial = serials[path]
+            born = self.origin.__dict__.setdefault("born", {}).setdefault(path, int(now))
+        if "ms" in query:
+            time.sleep(int(query["ms"]) / 1000.0)
+        headers = [("Date", formatdate(now, usegmt=True))]
+        if "cc" in query:
+            headers.append(("Cache-Control", query["cc"]))
+        etag = query.get("etag")
+        if etag is not None:
+            etag = etag if etag.startswith('"') or etag.startswith("W/") else '"%s"' % etag
+            headers.append(("ETag", etag))
+        lm = None
+        if "lm" in query:
+            lm = formatdate(born - int(query["lm"]), usegmt=True)  # stable per path: validators must match
+            headers.append(("Last-Modified", lm))
+        if "expires" in query:
+            headers.append(("Expires", formatdate(now + int(query["expires"]), usegmt=True)))
+        vary = query.get("vary")
+        if vary:
+            headers.append(("Vary", vary))
+        inm = self.headers.get("If-None-Match")
+        ims = self.headers.get("If-Modified-Since")
+        if (etag is not None and inm is not None and etag in [t.strip() for t in inm.split(",")]) or \
+                (etag is None and inm is None and lm is not None and ims == lm):
+            data = self.head_bytes(304, headers)
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        seen = ",".join(self.headers.get(v.strip(), "-") for v in vary.split(",")) if vary else "-"
+        start = ("serial=%d path=%s vary=%s;" % (serial, path, seen)).encode()
+        n = max(int(query.get("n", "100")), len(start))
+        body = start + b"." * (n - len(start))
+        self.reply(int(query.get("status", "200")), body, "text/plain", headers)
 
     def stream(self, n, chunked):
         block = pattern_block()

@@ -1,0 +1,480 @@
+import Foundation
+import LodestarCache
+import LodestarEdge
+import LodestarTopology
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// What the cache does for one exchange: the key, the stored response being revalidated, the response being stored.
+final class CacheExchange {
+    let cache: EdgeCache
+    /// Primary key: host and request target.
+    let key: String
+    /// The request's header fields as the cache policy reads them.
+    let requestHeaders: HTTPFields
+    /// `X-Cache` value of the answer: MISS, BYPASS, REVALIDATED…
+    var label = "MISS"
+    /// The stored response being revalidated; also what stale-if-error and grace may serve.
+    var stored: CachedResponse?
+    /// Validators sent to the origin (revalidation); the client's own conditionals are never forwarded.
+    var conditional: [(String, String)] = []
+    /// Whether the request may use the cache at all (GET/HEAD without a body or Range).
+    var cacheable = true
+    /// Unsafe method: a 2xx/3xx answer invalidates the URI (RFC 9111 §4.4).
+    var invalidates = false
+    /// The claim on the origin fetch that other requests for the key wait for.
+    var claim: FillClaim?
+    /// Waiting for another request's fetch of the same key.
+    var waiting: Scheduled<Void>?
+    /// When the upstream request was sent (epoch seconds).
+    var requestTime: Int64 = 0
+    /// The response being stored: status, fields to store, body so far (nil: not storing).
+    var storing: (status: Int, headers: HTTPFields, responseTime: Int64)?
+    var body: [ByteBuffer] = []
+    var bodyBytes = 0
+    /// The client's conditional matched the response being stored: it gets a 304 once the body is stored.
+    var notModifiedToClient = false
+    /// A 304 from the origin selected the stored response: serve this once the 304 has ended.
+    var serveAfterEnd: CachedResponse?
+
+    init(cache: EdgeCache, key: String, requestHeaders: HTTPFields) {
+        self.cache = cache
+        self.key = key
+        self.requestHeaders = requestHeaders
+    }
+
+    /// Client conditionals and range fields the cache answers itself (nginx's `proxy_cache` does the same).
+    static let strippedFields: Set<String> = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
+
+    /// Replaces the client's conditional fields with the cache's validators (cacheable requests only).
+    func prepareUpstream(_ head: inout HTTPRequestHead) {
+        guard cacheable else { return }
+        for name in Self.strippedFields where head.headers.contains(name: name) { head.headers.remove(name: name) }
+        for (name, value) in conditional { head.headers.add(name: name, value: value) }
+    }
+
+    /// Keeps a body chunk of a response being stored; gives up (and counts it) past `maxObjectBytes`.
+    func collect(_ buffer: ByteBuffer) {
+        guard storing != nil else { return }
+        bodyBytes += buffer.readableBytes
+        if bodyBytes > cache.settings.maxObjectBytes {
+            storing = nil
+            body = []
+            cache.stats.tooLarge.add(1, ordering: .relaxed)
+            claim?.release(.notStored)
+            return
+        }
+        body.append(buffer)
+    }
+
+    /// The request header fields named by a response's Vary (what a later request must match).
+    func varyFields(_ responseHeaders: HTTPFields) -> HTTPFields {
+        var names = Set<String>()
+        for (name, value) in responseHeaders where name.lowercased() == "vary" {
+            for member in value.split(separator: ",") {
+                names.insert(member.trimmingCharacters(in: .whitespaces).lowercased())
+            }
+        }
+        if names.isEmpty { return [] }
+        return requestHeaders.filter { names.contains($0.name.lowercased()) }
+    }
+}
+
+/// Seconds since the epoch, the cache policy's clock.
+func epochSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+extension HTTPHeaders {
+    /// The fields as the cache policy reads them.
+    var fieldList: HTTPFields { map { (name: $0.name, value: $0.value) } }
+}
+
+extension ProxyHandler {
+    // MARK: Request side
+
+    /// Entry of a request on a caching route: bypass, or look up (memory, then disk), then hit, revalidate or miss.
+    func cacheBegin(_ ex: Exchange, cache: EdgeCache, host: String) {
+        let c = CacheExchange(cache: cache, key: EdgeCache.key(host: host, uri: ex.head.uri), requestHeaders: ex.head.headers.fieldList)
+        ex.cache = c
+        let method = ex.head.method
+        if method != .GET && method != .HEAD || ex.framing != .none || ex.head.headers.contains(name: "range") {
+            c.cacheable = false
+            c.label = "BYPASS"
+            c.invalidates = !Invalidation.safeMethods.contains(method.rawValue)
+            cache.stats.bypass.add(1, ordering: .relaxed)
+            return dispatch(ex)
+        }
+        cacheLookup(ex, c, coalesce: true)
+    }
+
+    /// Memory tier, then (off-loop) the disk tier.
+    func cacheLookup(_ ex: Exchange, _ c: CacheExchange, coalesce: Bool) {
+        if let hit = c.cache.lookupMemory(key: c.key, requestHeaders: c.requestHeaders) {
+            return cacheUse(ex, c, hit, coalesce: coalesce)
+        }
+        guard let context, let pending = c.cache.lookupDisk(key: c.key, requestHeaders: c.requestHeaders, on: context.eventLoop) else {
+            return cacheMiss(ex, c, coalesce: coalesce)
+        }
+        pending.assumeIsolated().whenComplete { [weak self] result in
+            guard let self, self.exchange === ex else { return }
+            if case .success(let found?) = result {
+                self.cacheUse(ex, c, found, coalesce: coalesce)
+            } else {
+                self.cacheMiss(ex, c, coalesce: coalesce)
+            }
+        }
+    }
+
+    /// A stored response was found: serve it, serve it stale (and refresh), or revalidate it (RFC 9111 §4).
+    func cacheUse(_ ex: Exchange, _ c: CacheExchange, _ stored: CachedResponse, coalesce: Bool) {
+        let now = epochSeconds()
+        switch CachePolicy.decide(requestHeaders: c.requestHeaders, stored: stored.info, now: now) {
+        case .fresh:
+            c.cache.stats.hits.add(1, ordering: .relaxed)
+            serveStored(ex, stored, label: "HIT", now: now)
+        case .staleAllowed:
+            c.cache.stats.stale.add(1, ordering: .relaxed)
+            serveStored(ex, stored, label: "STALE", now: now)
+        case .staleWhileRevalidate:
+            c.cache.stats.stale.add(1, ordering: .relaxed)
+            refreshInBackground(ex, c, stored)
+            serveStored(ex, stored, label: "STALE", now: now)
+        case .onlyIfCachedMiss:
+            onlyIfCachedMiss(ex)
+        case .revalidate:
+            c.stored = stored
+            c.conditional = CachePolicy.conditionalHeaders(stored: stored.info)
+            goToOrigin(ex, c, coalesce: coalesce)
+        }
+    }
+
+    /// Nothing usable stored.
+    func cacheMiss(_ ex: Exchange, _ c: CacheExchange, coalesce: Bool) {
+        if CacheControl.request(c.requestHeaders).onlyIfCached { return onlyIfCachedMiss(ex) }
+        goToOrigin(ex, c, coalesce: coalesce)
+    }
+
+    /// RFC 9111 §5.2.1.7: `only-if-cached` and nothing usable stored: 504.
+    private func onlyIfCachedMiss(_ ex: Exchange) {
+        ex.cache?.label = "MISS"
+        exchange = nil
+        local(ex.head, status: .gatewayTimeout, body: "not in the cache (only-if-cached)\n", close: false,
+              extra: [("X-Cache", "MISS")], requestId: ex.requestId, start: ex.start, route: ex.route)
+    }
+
+    /// Fetches from the origin; with `coalesce`, only one request per key does so at a time and the others wait
+    /// (at most `lockTimeoutMs`) for its result.
+    func goToOrigin(_ ex: Exchange, _ c: CacheExchange, coalesce: Bool) {
+        guard coalesce, ex.head.method == .GET, let context else {
+            c.requestTime = epochSeconds()
+            return dispatch(ex)
+        }
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(WeakHandler(self), eventLoop: loop)
+        let waiter = NIOLoopBound(ex, eventLoop: loop)
+        let claim = c.cache.claimOrWait(key: c.key) { outcome in
+            loop.execute { handler.value.handler?.fillEnded(waiter.value, outcome) }
+        }
+        if let claim {
+            c.claim = claim
+            c.requestTime = epochSeconds()
+            return dispatch(ex)
+        }
+        let timeout = TimeAmount.milliseconds(Int64(c.cache.settings.lockTimeoutMs))
+        c.waiting = loop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            guard let self, self.exchange === ex, c.waiting != nil else { return }
+            c.waiting = nil
+            c.requestTime = epochSeconds()
+            self.dispatch(ex)  // waited long enough: fetch without coalescing
+        }
+    }
+
+    /// The fetch this request waited for ended: look again (stored) or fetch itself (not stored).
+    func fillEnded(_ ex: Exchange, _ outcome: FillOutcome) {
+        guard exchange === ex, let c = ex.cache, let waiting = c.waiting else { return }
+        waiting.cancel()
+        c.waiting = nil
+        switch outcome {
+        case .stored: cacheLookup(ex, c, coalesce: false)
+        case .notStored:
+            c.requestTime = epochSeconds()
+            dispatch(ex)
+        }
+    }
+
+    // MARK: Response side
+
+    /// Looks at the origin's response head. Returns true when the cache answered instead (304 revalidation or stale on
+    /// a 5xx); otherwise sets up storing and the client's 304, and the normal relay goes on.
+    func cacheResponseHead(_ ex: Exchange, _ c: CacheExchange, _ head: HTTPResponseHead) -> Bool {
+        let status = Int(head.status.code)
+        let fields = head.headers.fieldList
+        let now = epochSeconds()
+        if c.invalidates {
+            let host = ex.head.headers.first(name: "host").map(Self.hostWithoutPort) ?? ""
+            for target in Invalidation.targets(method: ex.head.method.rawValue, status: status, requestURI: ex.head.uri,
+                                               responseHeaders: fields, authority: host) {
+                c.cache.purge(key: EdgeCache.key(host: host, uri: target))
+            }
+            return false
+        }
+        guard c.cacheable else { return false }
+        if let stored = c.stored {
+            if status == 304 {
+                // RFC 9111 §4.3.3/§4.3.4: the 304 freshens the stored response, which is served.
+                var updated = stored
+                if CachePolicy.notModifiedSelects(stored: stored.info, notModified: fields) {
+                    updated.headers = CachePolicy.updatedHeaders(stored: stored.info, notModified: fields).map { (name: $0.0, value: $0.1) }
+                    updated.requestTime = c.requestTime
+                    updated.responseTime = now
+                    c.cache.store(key: c.key, response: updated)
+                    c.claim?.release(.stored)
+                } else {
+                    c.cache.purge(key: c.key)
+                }
+                c.cache.stats.revalidated.add(1, ordering: .relaxed)
+                c.serveAfterEnd = updated
+                return true
+            }
+            if status >= 500, CachePolicy.canServeStaleOnError(stored: stored.info, now: now, requestHeaders: c.requestHeaders,
+                                                                graceSeconds: Int64(ex.route.route.cache.graceSeconds)) {
+                abortUpstream(ex)
+                c.cache.stats.stale.add(1, ordering: .relaxed)
+                serveStored(ex, stored, label: "STALE", now: now)
+                return true
+            }
+        }
+        c.cache.stats.misses.add(1, ordering: .relaxed)
+        let storable = ex.head.method == .GET
+            && CachePolicy.isStorable(method: "GET", requestHeaders: c.requestHeaders, status: status, responseHeaders: fields)
+        let declared = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+        if storable && declared <= c.cache.settings.maxObjectBytes {
+            c.storing = (status, CachePolicy.headersToStore(responseHeaders: fields).map { (name: $0.0, value: $0.1) }, now)
+            let probe = StoredResponseInfo(status: status, headers: fields, requestTime: c.requestTime, responseTime: now)
+            c.notModifiedToClient = status == 200 && CachePolicy.clientConditionMatches(requestHeaders: c.requestHeaders, stored: probe)
+                && c.requestHeaders.contains { CacheExchange.strippedFields.contains($0.name.lowercased()) }
+        } else {
+            if storable { c.cache.stats.tooLarge.add(1, ordering: .relaxed) }
+            c.claim?.release(.notStored)  // waiters go to the origin themselves
+        }
+        return false
+    }
+
+    /// The origin's response ended. Stores what was collected; returns true when the cache answers the client now
+    /// (a 304 revalidation, or a 304 for the client's own conditional).
+    func cacheResponseEnd(_ ex: Exchange, _ c: CacheExchange) -> Bool {
+        if let (status, headers, responseTime) = c.storing, let context {
+            var whole = context.channel.allocator.buffer(capacity: c.bodyBytes)
+            for part in c.body { whole.writeImmutableBuffer(part) }
+            let response = CachedResponse(status: status, headers: headers, body: c.bodyBytes == 0 ? [] : [whole],
+                                          requestTime: c.requestTime, responseTime: responseTime,
+                                          varyRequestHeaders: c.varyFields(headers))
+            c.storing = nil
+            c.body = []
+            let stored = c.cache.store(key: c.key, response: response)
+            c.claim?.release(stored ? .stored : .notStored)
+            if c.notModifiedToClient {
+                releaseUpstream(ex, response: ex.responseHead)
+                serveStored(ex, response, label: "MISS", now: epochSeconds())
+                return true
+            }
+            return false
+        }
+        c.claim?.release(.notStored)
+        if let updated = c.serveAfterEnd {
+            releaseUpstream(ex, response: HTTPResponseHead(version: .http1_1, status: .notModified))
+            serveStored(ex, updated, label: "REVALIDATED", now: epochSeconds())
+            return true
+        }
+        return false
+    }
+
+    /// On an origin failure (connect error, timeout, no healthy server): serves the stored response when
+    /// `stale-if-error` or the route's grace allows (RFC 5861 §4). Returns true when it did.
+    func cacheServeStaleOnError(_ ex: Exchange, _ c: CacheExchange) -> Bool {
+        guard c.cacheable, let stored = c.stored, exchange === ex else { return false }
+        let now = epochSeconds()
+        guard CachePolicy.canServeStaleOnError(stored: stored.info, now: now, requestHeaders: c.requestHeaders,
+                                               graceSeconds: Int64(ex.route.route.cache.graceSeconds)) else { return false }
+        c.cache.stats.stale.add(1, ordering: .relaxed)
+        serveStored(ex, stored, label: "STALE", now: now)
+        return true
+    }
+
+    // MARK: Answers from the store
+
+    /// Answers the exchange from a stored response: the stored head rewritten as for any origin response, `Age`,
+    /// `X-Cache`, the body (none for HEAD), or a 304 when the client's own conditional matches (RFC 9111 §4.3.2).
+    func serveStored(_ ex: Exchange, _ stored: CachedResponse, label: String, now: Int64) {
+        guard let context, exchange === ex else { return }
+        ex.cache?.claim?.release(.notStored)
+        let c = ex.cache
+        let age = CachePolicy.currentAge(stored: stored.info, now: now)
+        let notModified = stored.status == 200 && c.map {
+            $0.requestHeaders.contains { CacheExchange.strippedFields.contains($0.name.lowercased()) }
+                && CachePolicy.clientConditionMatches(requestHeaders: $0.requestHeaders, stored: stored.info)
+        } ?? false
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(stored.headers.count + 6)
+        for (name, value) in stored.headers {
+            if HeaderRewriter.nameEquals(name, "age") || HeaderRewriter.nameEquals(name, "content-length") { continue }
+            if notModified && HeaderRewriter.nameEquals(name, "content-type") { continue }
+            headers.add(name: name, value: value)
+        }
+        let status = notModified ? HTTPResponseStatus.notModified : HTTPResponseStatus(statusCode: stored.status)
+        let keepAlive = ex.head.isKeepAlive && !closing && !shared.isDraining
+        ex.keepAliveClient = keepAlive
+        let originHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        var out = HeaderRewriter.clientResponse(originHead, route: ex.route, config: config, requestId: ex.requestId,
+                                                clientVersion: ex.head.version, keepAlive: keepAlive)
+        out.headers.add(name: "Age", value: String(age))
+        out.headers.add(name: "X-Cache", value: label)
+        let hasBody = !notModified && status.mayHaveResponseBody
+        if hasBody { out.headers.add(name: "Content-Length", value: String(stored.bodyBytes)) }
+        if compressing && (ex.head.version.minor == 0 || ex.head.method == .HEAD || !hasBody) {
+            out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
+        }
+        ex.responseHead = originHead
+        ex.cache?.label = label
+        context.write(wrapOutboundOut(.head(out)), promise: nil)
+        if hasBody && ex.head.method != .HEAD {
+            for part in stored.body { context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
+            ex.bytesOut = Int64(stored.bodyBytes)
+            ex.cache?.cache.stats.bytesServed.add(stored.bodyBytes, ordering: .relaxed)
+        }
+        endExchange(ex, trailers: nil, context: context)
+    }
+
+    // MARK: Background refresh
+
+    /// stale-while-revalidate (RFC 5861 §3): one conditional fetch per key in the background; the answer is stored.
+    func refreshInBackground(_ ex: Exchange, _ c: CacheExchange, _ stored: CachedResponse) {
+        guard let claim = c.cache.claimIfIdle(key: c.key) else { return }
+        c.cache.stats.refreshes.add(1, ordering: .relaxed)
+        var head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
+                                                  scheme: info.scheme, requestId: ex.requestId + "-refresh", framing: .none)
+        head.method = .GET
+        for name in CacheExchange.strippedFields where head.headers.contains(name: name) { head.headers.remove(name: name) }
+        for (name, value) in CachePolicy.conditionalHeaders(stored: stored.info) { head.headers.add(name: name, value: value) }
+        let refresher = CacheRefresher(claim: claim, pool: ex.pool, head: head, stored: stored, requestHeaders: c.requestHeaders,
+                                       varyFields: c.varyFields(stored.headers))
+        refresher.start()
+    }
+}
+
+/// A background revalidation (stale-while-revalidate): sends one conditional GET on its own upstream connection,
+/// stores the new or freshened response, and lets go. It holds itself alive until done.
+final class CacheRefresher: UpstreamOwner {
+    private let claim: FillClaim
+    private let pool: LoopPool
+    private let head: HTTPRequestHead
+    private let stored: CachedResponse
+    private let requestHeaders: HTTPFields
+    private let varyFields: HTTPFields
+    private var selfReference: CacheRefresher?
+    private var connection: UpstreamConnection?
+    private var server: Int?
+    private var response: HTTPResponseHead?
+    private var body: [ByteBuffer] = []
+    private var bodyBytes = 0
+    private var storing = false
+    private let requestTime = epochSeconds()
+
+    init(claim: FillClaim, pool: LoopPool, head: HTTPRequestHead, stored: CachedResponse, requestHeaders: HTTPFields,
+         varyFields: HTTPFields) {
+        self.claim = claim
+        self.pool = pool
+        self.head = head
+        self.stored = stored
+        self.requestHeaders = requestHeaders
+        self.varyFields = varyFields
+    }
+
+    /// Picks a server and sends the request; gives up quietly when none is available.
+    func start() {
+        let now = NIODeadline.now()
+        guard let server = pool.pick(uri: head.uri, now: now.uptimeNanoseconds, exclude: []) else { return done() }
+        selfReference = self
+        self.server = server
+        pool.runtime.health.begin(server)
+        if let idle = pool.takeIdle(server: server) { return send(on: idle) }
+        pool.connect(server: server).whenComplete { [self] result in
+            switch result {
+            case .success(let conn): self.send(on: conn)
+            case .failure: self.done()
+            }
+        }
+        // Never outlive the pool's response timeout.
+        let bound = NIOLoopBound(self, eventLoop: pool.eventLoop)
+        pool.eventLoop.scheduleTask(in: .milliseconds(Int64(pool.runtime.pool.responseTimeoutMs))) {
+            bound.value.abandon()
+        }
+    }
+
+    private func send(on conn: UpstreamConnection) {
+        conn.owner = self
+        conn.uses += 1
+        connection = conn
+        conn.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        conn.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    }
+
+    private func abandon() {
+        guard selfReference != nil else { return }
+        if let c = connection { c.owner = nil; c.channel.close(promise: nil); connection = nil }
+        done()
+    }
+
+    private func done() {
+        if let server { pool.runtime.health.end(server); self.server = nil }
+        claim.release(.notStored)
+        selfReference = nil
+    }
+
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        switch part {
+        case .head(let h):
+            response = h
+            let fields = h.headers.fieldList
+            let cache = claim.cache
+            if h.status.code == 304 {
+                if CachePolicy.notModifiedSelects(stored: stored.info, notModified: fields) {
+                    var updated = stored
+                    updated.headers = CachePolicy.updatedHeaders(stored: stored.info, notModified: fields).map { (name: $0.0, value: $0.1) }
+                    updated.requestTime = requestTime
+                    updated.responseTime = epochSeconds()
+                    cache.store(key: claim.key, response: updated)
+                }
+            } else if CachePolicy.isStorable(method: "GET", requestHeaders: requestHeaders, status: Int(h.status.code),
+                                             responseHeaders: fields) {
+                storing = true
+            }
+        case .body(let b):
+            guard storing else { return }
+            bodyBytes += b.readableBytes
+            if bodyBytes > claim.cache.settings.maxObjectBytes { storing = false; body = [] } else { body.append(b) }
+        case .end:
+            if storing, let h = response, let conn = connection {
+                var whole = conn.channel.allocator.buffer(capacity: bodyBytes)
+                for part in body { whole.writeImmutableBuffer(part) }
+                let headers = CachePolicy.headersToStore(responseHeaders: h.headers.fieldList).map { (name: $0.0, value: $0.1) }
+                let fresh = CachedResponse(status: Int(h.status.code), headers: headers, body: bodyBytes == 0 ? [] : [whole],
+                                           requestTime: requestTime, responseTime: epochSeconds(), varyRequestHeaders: varyFields)
+                claim.cache.store(key: claim.key, response: fresh)
+            }
+            if let conn = connection {
+                connection = nil
+                if let h = response, ProxyHandler.responseAllowsReuse(h) { pool.release(conn) } else { conn.owner = nil; conn.channel.close(promise: nil) }
+            }
+            done()
+        }
+    }
+
+    func upstreamReadComplete() {}
+    func upstreamWritabilityChanged(_ writable: Bool) {}
+    func upstreamClosed(_ connection: UpstreamConnection, error: (any Error)?) {
+        guard connection === self.connection else { return }
+        self.connection = nil
+        done()
+    }
+}
