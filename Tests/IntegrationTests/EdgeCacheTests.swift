@@ -451,4 +451,43 @@ final class EdgeCacheTests: EdgeTestCase {
         XCTAssertTrue(edge.isRunning)
         print("EDGE-FIGURES: disk tier: 4 objects, restart, 1 file corrupted: \(labels), corruptDropped \(disk["corruptDropped"] ?? "-")")
     }
+
+    // MARK: Metrics
+
+    func test_metricsPublishTheCacheCountersAndHitRatio() throws {
+        let origin = try startOrigin("o")
+        let edge = try startCachingEdge(origin)
+        for _ in 0..<4 { _ = try EdgeHTTP.get(port: edge.port, "/cache/m?cc=max-age=60") }
+        let r = try EdgeHTTP.get(port: edge.ports.admin, "/metrics", host: "admin")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") ?? false, "\(r)")
+        let lines = Set(r.text.split(separator: "\n").map(String.init))
+        for expected in ["lodestar_edge_cache_requests_total{edge=\"e1\",result=\"hit\"} 3",
+                         "lodestar_edge_cache_requests_total{edge=\"e1\",result=\"miss\"} 1",
+                         "lodestar_edge_cache_hit_ratio{edge=\"e1\"} 0.750000",
+                         "lodestar_edge_cache_entries{edge=\"e1\",tier=\"memory\"} 1",
+                         "lodestar_edge_requests_total{edge=\"e1\"} 4"] {
+            XCTAssertTrue(lines.contains(expected), "missing \(expected) in\n\(r.text)")
+        }
+        XCTAssertEqual(try cacheStatus(edge)["hitRatio"] as? Double, 0.75)
+        // promtool (Debian's prometheus package) checks the format when it is installed.
+        if let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: promtool)
+            p.arguments = ["check", "metrics"]
+            let input = Pipe()
+            let output = Pipe()
+            p.standardInput = input
+            p.standardOutput = output
+            p.standardError = output
+            try p.run()
+            input.fileHandleForWriting.write(r.body)
+            try input.fileHandleForWriting.close()
+            p.waitUntilExit()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(p.terminationStatus, 0, "promtool check metrics: \(said)")
+        } else {
+            print("promtool not installed: the metrics format was checked by the line assertions only")
+        }
+    }
 }
