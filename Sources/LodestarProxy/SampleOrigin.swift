@@ -1,9 +1,12 @@
+import Foundation
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
 
 /// A small origin server for local tries and demos (`lodestar origin`): `GET /` answers a page naming the origin and
-/// the edge that forwarded the request, `/healthz` says ok, `/bytes/N` sends N bytes (N ≤ 64 MiB).
+/// the edge that forwarded the request (cacheable for 10 s), `/static/NAME` a small asset cacheable for an hour with
+/// an ETag, `/api/time` the current time (`no-store`: never cached), `/bytes/N` N bytes (N ≤ 64 MiB, cacheable for a
+/// minute), `/healthz` ok.
 public enum SampleOrigin {
     /// Binds and serves until the group shuts down.
     public static func start(listen: ListenAddress, name: String, group: any EventLoopGroup) async throws -> any Channel {
@@ -15,11 +18,28 @@ public enum SampleOrigin {
         var status = HTTPResponseStatus.ok
         var type = "text/plain; charset=utf-8"
         var body = allocator.buffer(capacity: 256)
+        var cacheControl = "public, max-age=10"
+        var extra: [(String, String)] = []
         if path == "/healthz" {
             body.writeString("ok\n")
+            cacheControl = "no-store"
+        } else if path == "/api/time" {
+            body.writeString("\(Date().timeIntervalSince1970)\n")
+            cacheControl = "no-store"
+        } else if path.hasPrefix("/static/"), path.utf8.count > 8, path.utf8.count <= 200 {
+            let asset = String(path.dropFirst(8))
+            type = asset.hasSuffix(".css") ? "text/css"
+                : asset.hasSuffix(".js") ? "application/javascript" : "text/plain; charset=utf-8"
+            body.writeString("/* static asset \(escape(asset)) */\n")
+            cacheControl = "public, max-age=3600"
+            // A stable validator: FNV-1a of the asset name.
+            var hash: UInt32 = 2_166_136_261
+            for b in asset.utf8 { hash = (hash ^ UInt32(b)) &* 16_777_619 }
+            extra.append(("ETag", "\"\(String(hash, radix: 16))\""))
         } else if path.hasPrefix("/bytes/"), let n = Int(path.dropFirst(7)), (0...(64 << 20)).contains(n) {
             type = "application/octet-stream"
             body.writeRepeatingByte(UInt8(ascii: "x"), count: n)
+            cacheControl = "public, max-age=60"
         } else if path == "/" || path == "/index.html" {
             type = "text/html; charset=utf-8"
             let via = h.headers.first(name: "via") ?? "-"
@@ -33,9 +53,10 @@ public enum SampleOrigin {
         } else {
             status = .notFound
             body.writeString("not found\n")
+            cacheControl = "no-store"
         }
         return SimpleResponse(status: status, contentType: type, body: body,
-                              headers: [("X-Origin", name), ("Cache-Control", "public, max-age=10")])
+                              headers: [("X-Origin", name), ("Cache-Control", cacheControl)] + extra)
     }
 
     /// HTML-escapes text put into the page.

@@ -57,6 +57,19 @@ final class UpCommandTests: XCTestCase {
         XCTAssertTrue(curl.stdout.contains("Served by origin"), "curl body: \(curl.stdout)\n\(output())")
         XCTAssertTrue(curl.stdout.contains("Via: 1.1 edge-eu-central"), "curl body: \(curl.stdout)")
 
+        // The default route caches: the second fetch of a cacheable path is a HIT, an uncacheable one never is.
+        func fetch(_ path: String) throws -> String {
+            try runCommand("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "--max-time", "5", "--resolve",
+                                             "www.example.test:\(edgePort):\(answer)", "http://www.example.test:\(edgePort)\(path)"],
+                           timeout: 10).stdout
+        }
+        XCTAssertTrue(try fetch("/static/app.css").contains("X-Cache: MISS"))
+        let second = try fetch("/static/app.css")
+        XCTAssertTrue(second.contains("X-Cache: HIT"), "second fetch of a cacheable path:\n\(second)")
+        XCTAssertTrue(second.contains("Age: "), second)
+        _ = try fetch("/api/time")
+        XCTAssertTrue(try fetch("/api/time").contains("X-Cache: MISS"), "no-store is never a hit")
+
         let text = output()
         for row in ["origin  origin-1", "dns ", "edge-us-east", "edge-eu-central", "edge-ap-southeast", "Try:"] {
             XCTAssertTrue(text.contains(row), "the table lacks \(row):\n\(text)")
