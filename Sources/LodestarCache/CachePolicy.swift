@@ -18,6 +18,32 @@ public struct StoredResponseInfo: Sendable {
     }
 }
 
+/// What the policy needs of a stored response, parsed once: its response directives, freshness lifetime
+/// (§4.2.1) and the corrected initial age (§4.2.3), so the age at any later time is plain arithmetic.
+public struct StoredFacts: Sendable {
+    /// The response's Cache-Control directives.
+    public let control: CacheControl
+    /// The freshness lifetime in seconds.
+    public let lifetime: Int64
+    /// The age the response had when it was received (`corrected_initial_age`).
+    public let initialAge: Int64
+    /// When it was received (epoch seconds).
+    public let responseTime: Int64
+
+    /// Parses a stored response once.
+    public init(_ stored: StoredResponseInfo) {
+        control = CacheControl.response(stored.headers)
+        lifetime = CachePolicy.freshnessLifetime(stored: stored)
+        initialAge = CachePolicy.currentAge(stored: stored, now: stored.responseTime)
+        responseTime = stored.responseTime
+    }
+
+    /// The current age at `now` (RFC 9111 §4.2.3: initial age plus resident time).
+    public func currentAge(now: Int64) -> Int64 {
+        HeaderFields.add(initialAge, max(0, HeaderFields.sub(now, responseTime)))
+    }
+}
+
 /// How a shared cache may answer a request from a stored response (RFC 9111 §4).
 public enum CacheDecision: Sendable, Equatable {
     /// The stored response is fresh: serve it with this current age.
@@ -145,10 +171,15 @@ public enum CachePolicy {
     /// A qualified `no-cache="…"` is treated as unqualified. When stale, `stale-while-revalidate`
     /// is preferred over the request's `max-stale` (both serve; the former also refreshes).
     public static func decide(requestHeaders: HTTPFields, stored: StoredResponseInfo, now: Int64) -> CacheDecision {
+        decide(requestHeaders: requestHeaders, facts: StoredFacts(stored), now: now)
+    }
+
+    /// `decide` over facts parsed once at store time (the hit path parses no response header).
+    public static func decide(requestHeaders: HTTPFields, facts: StoredFacts, now: Int64) -> CacheDecision {
         let req = CacheControl.request(requestHeaders)
-        let res = CacheControl.response(stored.headers)
-        let age = currentAge(stored: stored, now: now)
-        let lifetime = freshnessLifetime(stored: stored)
+        let res = facts.control
+        let age = facts.currentAge(now: now)
+        let lifetime = facts.lifetime
         let mustValidate: CacheDecision = req.onlyIfCached ? .onlyIfCachedMiss : .revalidate
 
         if res.noCache || req.noCache { return mustValidate }

@@ -7,10 +7,24 @@ enum HeaderFields {
     static func values(_ name: String, in fields: HTTPFields) -> [String] {
         let wanted = asciiLowercased(name)
         var out: [String] = []
-        for field in fields where asciiLowercased(field.name) == wanted {
+        for field in fields where nameMatches(field.name, lowercased: wanted) {
             out.append(field.value)
         }
         return out
+    }
+
+    /// Whether a field name equals `lowercased` ignoring ASCII case, without allocating.
+    static func nameMatches(_ name: String, lowercased: String) -> Bool {
+        var a = name.utf8.makeIterator()
+        var b = lowercased.utf8.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return true
+            case (let x?, let y?):
+                if (x >= 0x41 && x <= 0x5A ? x + 0x20 : x) != y { return false }
+            default: return false
+            }
+        }
     }
 
     /// The field lines of one name combined into a comma list (RFC 9110 §5.3), nil when absent.
@@ -22,13 +36,15 @@ enum HeaderFields {
 
     /// The first field line value of a singleton field, trimmed; nil when absent.
     static func first(_ name: String, in fields: HTTPFields) -> String? {
-        values(name, in: fields).first.map(trimOWS)
+        let wanted = asciiLowercased(name)
+        for field in fields where nameMatches(field.name, lowercased: wanted) { return trimOWS(field.value) }
+        return nil
     }
 
     /// Whether a field of that name is present at all.
     static func contains(_ name: String, in fields: HTTPFields) -> Bool {
         let wanted = asciiLowercased(name)
-        return fields.contains { asciiLowercased($0.name) == wanted }
+        return fields.contains { nameMatches($0.name, lowercased: wanted) }
     }
 
     /// ASCII-only lower-casing (field names and tokens are ASCII; other bytes are kept).

@@ -15,6 +15,8 @@ public struct CachedResponse: Sendable {
     public var responseTime: Int64
     /// Request header values named by the response's Vary (for secondary-key matching).
     public var varyRequestHeaders: HTTPFields
+    /// The policy's view parsed once, set by `MemoryStore` when it stores or updates the entry (nil before).
+    public internal(set) var facts: StoredFacts?
 
     /// The fixed bookkeeping overhead charged to every entry, in bytes.
     public static let entryOverhead = 256
@@ -127,6 +129,8 @@ public final class MemoryStore: Sendable {
         }
         let cost = response.cost
         guard cost <= maxObjectBytes, cost <= capacityBytes else { return false }
+        var response = response
+        response.facts = StoredFacts(response.info)
         return state.withLock { s -> Bool in
             if let old = s.variant(key: key, secondaryKey: secondary) {
                 s.remove(old)
@@ -152,6 +156,7 @@ public final class MemoryStore: Sendable {
             else { return false }
             s.remove(slot)
             body(&entry.response)
+            entry.response.facts = StoredFacts(entry.response.info)
             let vary = HeaderFields.combined("vary", in: entry.response.headers)
             let cost = entry.response.cost
             guard let secondary = VaryKey.secondaryKey(vary: vary, requestHeaders: entry.response.varyRequestHeaders),

@@ -44,6 +44,14 @@ final class CacheExchange {
         self.requestHeaders = requestHeaders
     }
 
+    /// Whether the client sent a conditional field (`If-…`), which the cache then answers itself.
+    var hasConditional: Bool {
+        requestHeaders.contains { field in
+            field.name.utf8.count > 3 && field.name.utf8.prefix(3).elementsEqual("if-".utf8) { a, b in a | 0x20 == b }
+                && Self.strippedFields.contains(field.name.lowercased())
+        }
+    }
+
     /// Client conditionals and range fields the cache answers itself (nginx's `proxy_cache` does the same).
     static let strippedFields: Set<String> = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
 
@@ -128,10 +136,11 @@ extension ProxyHandler {
     /// A stored response was found: serve it, serve it stale (and refresh), or revalidate it (RFC 9111 §4).
     func cacheUse(_ ex: Exchange, _ c: CacheExchange, _ stored: CachedResponse, coalesce: Bool) {
         let now = epochSeconds()
-        switch CachePolicy.decide(requestHeaders: c.requestHeaders, stored: stored.info, now: now) {
+        let facts = stored.facts ?? StoredFacts(stored.info)
+        switch CachePolicy.decide(requestHeaders: c.requestHeaders, facts: facts, now: now) {
         case .fresh:
             c.cache.stats.hits.add(1, ordering: .relaxed)
-            serveStored(ex, stored, label: "HIT", now: now)
+            serveStored(ex, stored, label: "HIT", now: now, facts: facts)
         case .staleAllowed:
             c.cache.stats.stale.add(1, ordering: .relaxed)
             serveStored(ex, stored, label: "STALE", now: now)
@@ -251,8 +260,8 @@ extension ProxyHandler {
         if storable && declared <= c.cache.settings.maxObjectBytes {
             c.storing = (status, CachePolicy.headersToStore(responseHeaders: fields).map { (name: $0.0, value: $0.1) }, now)
             let probe = StoredResponseInfo(status: status, headers: fields, requestTime: c.requestTime, responseTime: now)
-            c.notModifiedToClient = status == 200 && CachePolicy.clientConditionMatches(requestHeaders: c.requestHeaders, stored: probe)
-                && c.requestHeaders.contains { CacheExchange.strippedFields.contains($0.name.lowercased()) }
+            c.notModifiedToClient = status == 200 && c.hasConditional
+                && CachePolicy.clientConditionMatches(requestHeaders: c.requestHeaders, stored: probe)
         } else {
             if storable { c.cache.stats.tooLarge.add(1, ordering: .relaxed) }
             c.claim?.release(.notStored)  // waiters go to the origin themselves
@@ -305,14 +314,13 @@ extension ProxyHandler {
 
     /// Answers the exchange from a stored response: the stored head rewritten as for any origin response, `Age`,
     /// `X-Cache`, the body (none for HEAD), or a 304 when the client's own conditional matches (RFC 9111 §4.3.2).
-    func serveStored(_ ex: Exchange, _ stored: CachedResponse, label: String, now: Int64) {
+    func serveStored(_ ex: Exchange, _ stored: CachedResponse, label: String, now: Int64, facts: StoredFacts? = nil) {
         guard let context, exchange === ex else { return }
         ex.cache?.claim?.release(.notStored)
         let c = ex.cache
-        let age = CachePolicy.currentAge(stored: stored.info, now: now)
+        let age = (facts ?? stored.facts ?? StoredFacts(stored.info)).currentAge(now: now)
         let notModified = stored.status == 200 && c.map {
-            $0.requestHeaders.contains { CacheExchange.strippedFields.contains($0.name.lowercased()) }
-                && CachePolicy.clientConditionMatches(requestHeaders: $0.requestHeaders, stored: stored.info)
+            $0.hasConditional && CachePolicy.clientConditionMatches(requestHeaders: $0.requestHeaders, stored: stored.info)
         } ?? false
         var headers = HTTPHeaders()
         headers.reserveCapacity(stored.headers.count + 6)
