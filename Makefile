@@ -6,7 +6,7 @@ TOPOLOGY ?= topology.json
 APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl
 BENCH_PACKAGES := gdnsd dnsperf gcc
 
-.PHONY: run test deps build release geo check bench bench-edge fuzz clean
+.PHONY: run test deps build release geo check bench bench-edge bench-cache fuzz clean
 
 ## run: the default topology on loopback: DNS on :5300, three edges on 127.0.x.1:8080, the sample origin on :8000
 run: deps release
@@ -47,6 +47,10 @@ bench:
 ## bench-edge: lodestar edge vs nginx with wrk (1 KiB and 64 KiB bodies)
 bench-edge:
 	bash Benchmarks/edge.sh
+
+## bench-cache: cache hits of lodestar edge vs nginx proxy_cache and Varnish with wrk (1 KiB and 64 KiB objects)
+bench-cache:
+	bash Benchmarks/cache.sh
 
 ## fuzz: 10 minutes of libFuzzer on the DNS decoder and answer path
 fuzz: deps
