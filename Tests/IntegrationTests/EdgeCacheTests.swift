@@ -490,4 +490,39 @@ final class EdgeCacheTests: EdgeTestCase {
             print("promtool not installed: the metrics format was checked by the line assertions only")
         }
     }
+
+    // MARK: Reload
+
+    func test_reloadKeepsTheCacheUnlessItsSettingsChange() throws {
+        let origin = try startOrigin("o")
+        var topology: [String: Any] = [:]
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [cachingRoute()],
+                                 proxy: ["cache": ["memoryBytes": 8 << 20]]) { topology = $0 }
+        let pid = try XCTUnwrap(edge.pid)
+        let target = "/cache/kept?cc=max-age=600"
+        _ = try EdgeHTTP.get(port: edge.port, target)
+
+        // Same cache settings, another response header rule: the stored entry survives.
+        var same = topology
+        same["routes"] = [route(pool: "web", extra: ["cache": ["enabled": true], "responseHeaders": ["set": ["X-Gen": "2"]]])]
+        try JSONSerialization.data(withJSONObject: same).write(to: URL(fileURLWithPath: edge.topologyPath), options: .atomic)
+        kill(pid, SIGHUP)
+        XCTAssertNotNil(eventually(timeout: 5) { (try? EdgeHTTP.get(port: edge.port, "/echo"))?.header("X-Gen") == "2" })
+        let kept = try EdgeHTTP.get(port: edge.port, target)
+        XCTAssertEqual(kept.header("X-Cache"), "HIT", "a reload with the same cache settings keeps the cache\n\(kept)")
+        XCTAssertEqual(kept.header("X-Gen"), "2", "the new route's rules apply to hits")
+
+        // Another memory bound: the cache starts empty.
+        var changed = same
+        var proxy = changed["proxy"] as? [String: Any] ?? [:]
+        proxy["cache"] = ["memoryBytes": 4 << 20]
+        changed["proxy"] = proxy
+        try JSONSerialization.data(withJSONObject: changed).write(to: URL(fileURLWithPath: edge.topologyPath), options: .atomic)
+        kill(pid, SIGHUP)
+        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("cache settings changed") })
+        let fresh = try EdgeHTTP.get(port: edge.port, target)
+        XCTAssertEqual(fresh.header("X-Cache"), "MISS", "\(fresh)")
+        let capacity = (try cacheStatus(edge)["memory"] as? [String: Any])?["capacityBytes"] as? Int
+        XCTAssertEqual(capacity, 4 << 20)
+    }
 }
