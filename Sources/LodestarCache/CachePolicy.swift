@@ -63,7 +63,7 @@ public enum CachePolicy {
     /// Status codes heuristically cacheable by default (RFC 9110 §15.1), minus 206 (no range support yet).
     public static let heuristicallyCacheable: Set<Int> = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
 
-    /// Final status codes this cache understands well enough to store (RFC 9111 §3); 206 and 304 excluded.
+    /// Final status codes this cache understands (RFC 9111 §3), which `must-understand` requires; 206 and 304 excluded.
     public static let understoodStatuses: Set<Int> = [
         200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 307, 308,
         400, 401, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
@@ -79,11 +79,12 @@ public enum CachePolicy {
     public static func isStorable(
         method: String, requestHeaders: HTTPFields, status: Int, responseHeaders: HTTPFields
     ) -> Bool {
-        guard method == "GET" else { return false }
-        guard understoodStatuses.contains(status) else { return false }
+        guard method == "GET", (200...599).contains(status), status != 206, status != 304 else { return false }
         let req = CacheControl.request(requestHeaders)
         let res = CacheControl.response(responseHeaders)
-        // §5.2.2.3: must-understand overrides no-store when the status is understood (checked above).
+        // §3 and §5.2.2.3: with must-understand, only a status this cache understands is stored (and then
+        // must-understand overrides no-store); without it, any final status with explicit freshness may be.
+        if res.mustUnderstand && !understoodStatuses.contains(status) { return false }
         if res.noStore && !res.mustUnderstand { return false }
         if req.noStore { return false }
         if res.isPrivate { return false }
@@ -139,7 +140,9 @@ public enum CachePolicy {
         responseHeaders: HTTPFields, requestTime: Int64, responseTime: Int64, now: Int64
     ) -> Int64 {
         let dateValue = dateValue(responseHeaders, responseTime: responseTime)
-        let ageValue = HeaderFields.first("age", in: responseHeaders).flatMap(HeaderFields.deltaSeconds) ?? 0
+        // A list in one Age line ("7200, 0", sent by broken intermediaries) counts by its first member.
+        let ageValue = HeaderFields.first("age", in: responseHeaders)
+            .flatMap { HeaderFields.splitList($0).first }.flatMap(HeaderFields.deltaSeconds) ?? 0
         let apparentAge = max(0, HeaderFields.sub(responseTime, dateValue))
         let responseDelay = max(0, HeaderFields.sub(responseTime, requestTime))
         let correctedAgeValue = HeaderFields.add(ageValue, responseDelay)

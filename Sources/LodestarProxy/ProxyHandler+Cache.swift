@@ -19,8 +19,10 @@ final class CacheExchange {
     var stored: CachedResponse?
     /// Validators sent to the origin (revalidation); the client's own conditionals are never forwarded.
     var conditional: [(String, String)] = []
-    /// Whether the request may use the cache at all (GET/HEAD without a body or Range).
+    /// Whether the request may use the cache at all (GET/HEAD without a body), and may store what the origin sends.
     var cacheable = true
+    /// A GET with `Range`: a complete fresh stored response answers it with 206; otherwise it passes through.
+    var rangeRequested = false
     /// Unsafe method: a 2xx/3xx answer invalidates the URI (RFC 9111 §4.4).
     var invalidates = false
     /// The claim on the origin fetch that other requests for the key wait for.
@@ -105,13 +107,14 @@ extension ProxyHandler {
         let c = CacheExchange(cache: cache, key: EdgeCache.key(host: host, uri: ex.head.uri), requestHeaders: ex.head.headers.fieldList)
         ex.cache = c
         let method = ex.head.method
-        if method != .GET && method != .HEAD || ex.framing != .none || ex.head.headers.contains(name: "range") {
+        if method != .GET && method != .HEAD || ex.framing != .none {
             c.cacheable = false
             c.label = "BYPASS"
             c.invalidates = !Invalidation.safeMethods.contains(method.rawValue)
             cache.stats.bypass.add(1, ordering: .relaxed)
             return dispatch(ex)
         }
+        c.rangeRequested = method == .GET && ex.head.headers.contains(name: "range")
         cacheLookup(ex, c, coalesce: true)
     }
 
@@ -151,6 +154,7 @@ extension ProxyHandler {
         case .onlyIfCachedMiss:
             onlyIfCachedMiss(ex)
         case .revalidate:
+            if c.rangeRequested { return bypassRange(ex, c) }
             c.stored = stored
             c.conditional = CachePolicy.conditionalHeaders(stored: stored.info)
             goToOrigin(ex, c, coalesce: coalesce)
@@ -161,6 +165,15 @@ extension ProxyHandler {
     func cacheMiss(_ ex: Exchange, _ c: CacheExchange, coalesce: Bool) {
         if CacheControl.request(c.requestHeaders).onlyIfCached { return onlyIfCachedMiss(ex) }
         goToOrigin(ex, c, coalesce: coalesce)
+    }
+
+    /// A Range request the store cannot answer goes to the origin as it is, and nothing is stored.
+    private func bypassRange(_ ex: Exchange, _ c: CacheExchange) {
+        c.cacheable = false
+        c.stored = nil
+        c.label = "BYPASS"
+        c.cache.stats.bypass.add(1, ordering: .relaxed)
+        dispatch(ex)
     }
 
     /// RFC 9111 §5.2.1.7: `only-if-cached` and nothing usable stored: 504.
@@ -174,6 +187,7 @@ extension ProxyHandler {
     /// Fetches from the origin; with `coalesce`, only one request per key does so at a time and the others wait
     /// (at most `lockTimeoutMs`) for its result.
     func goToOrigin(_ ex: Exchange, _ c: CacheExchange, coalesce: Bool) {
+        if c.rangeRequested { return bypassRange(ex, c) }
         guard coalesce, ex.head.method == .GET, let context else {
             c.requestTime = epochSeconds()
             return dispatch(ex)
@@ -329,7 +343,20 @@ extension ProxyHandler {
             if notModified && HeaderRewriter.nameEquals(name, "content-type") { continue }
             headers.add(name: name, value: value)
         }
-        let status = notModified ? HTTPResponseStatus.notModified : HTTPResponseStatus(statusCode: stored.status)
+        var range = RangeAnswer.full
+        if let c, c.rangeRequested, !notModified, stored.status == 200, ex.head.method == .GET {
+            range = ByteRange.answer(requestHeaders: c.requestHeaders, storedHeaders: stored.headers, length: stored.bodyBytes)
+        }
+        var status = notModified ? HTTPResponseStatus.notModified : HTTPResponseStatus(statusCode: stored.status)
+        switch range {
+        case .full: break
+        case .partial(let start, let end):
+            status = .partialContent
+            headers.replaceOrAdd(name: "Content-Range", value: "bytes \(start)-\(end)/\(stored.bodyBytes)")
+        case .unsatisfiable:
+            status = .rangeNotSatisfiable
+            headers.replaceOrAdd(name: "Content-Range", value: "bytes */\(stored.bodyBytes)")
+        }
         let keepAlive = ex.head.isKeepAlive && !closing && !shared.isDraining
         ex.keepAliveClient = keepAlive
         let originHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
@@ -338,7 +365,18 @@ extension ProxyHandler {
         out.headers.add(name: "Age", value: String(age))
         out.headers.add(name: "X-Cache", value: label)
         let hasBody = !notModified && status.mayHaveResponseBody
-        if hasBody { out.headers.add(name: "Content-Length", value: String(stored.bodyBytes)) }
+        var body = stored.body
+        var length = stored.bodyBytes
+        switch range {
+        case .full: break
+        case .partial(let start, let end):
+            body = Self.slice(stored.body, from: start, count: end - start + 1)
+            length = end - start + 1
+        case .unsatisfiable:
+            body = []
+            length = 0
+        }
+        if hasBody { out.headers.add(name: "Content-Length", value: String(length)) }
         if compressing && (ex.head.version.minor == 0 || ex.head.method == .HEAD || !hasBody) {
             out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
         }
@@ -346,11 +384,30 @@ extension ProxyHandler {
         ex.cache?.label = label
         context.write(wrapOutboundOut(.head(out)), promise: nil)
         if hasBody && ex.head.method != .HEAD {
-            for part in stored.body { context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
-            ex.bytesOut = Int64(stored.bodyBytes)
-            ex.cache?.cache.stats.bytesServed.add(stored.bodyBytes, ordering: .relaxed)
+            for part in body { context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
+            ex.bytesOut = Int64(length)
+            ex.cache?.cache.stats.bytesServed.add(length, ordering: .relaxed)
         }
         endExchange(ex, trailers: nil, context: context)
+    }
+
+    /// `count` bytes from offset `start` of a body kept as chunks (views of the stored buffers, nothing copied).
+    static func slice(_ chunks: [ByteBuffer], from start: Int, count: Int) -> [ByteBuffer] {
+        var out: [ByteBuffer] = []
+        var skip = start
+        var left = count
+        for chunk in chunks where left > 0 {
+            let n = chunk.readableBytes
+            if skip >= n {
+                skip -= n
+                continue
+            }
+            let take = min(n - skip, left)
+            if let piece = chunk.getSlice(at: chunk.readerIndex + skip, length: take) { out.append(piece) }
+            left -= take
+            skip = 0
+        }
+        return out
     }
 
     // MARK: Background refresh

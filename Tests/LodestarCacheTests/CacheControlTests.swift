@@ -1,3 +1,4 @@
+import LodestarTopology
 import XCTest
 @testable import LodestarCache
 
@@ -102,5 +103,43 @@ final class CacheControlTests: XCTestCase {
         for s in inputs { _ = CacheControl(s) }
         XCTAssertTrue(CacheControl(#"no-cache="unterminated, max-age=5"#).noCache)
         XCTAssertEqual(CacheControl("max-age=\u{0663}").maxAge, 0)
+    }
+
+    func test_rfc9213_2_1_targetedFieldReplacesCacheControlWhenValid() {
+        let fresh: HTTPFields = [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=600")]
+        XCTAssertEqual(CacheControl.response(fresh).maxAge, 600)
+        XCTAssertFalse(CacheControl.response(fresh).noStore, "Cache-Control is ignored when CDN-Cache-Control is valid")
+        let nostore: HTTPFields = [("Cache-Control", "max-age=600"), ("CDN-Cache-Control", "no-store")]
+        XCTAssertTrue(CacheControl.response(nostore).noStore)
+        XCTAssertNil(CacheControl.response(nostore).maxAge)
+        let priv: HTTPFields = [("CDN-Cache-Control", "private, s-maxage=5, stale-if-error=30")]
+        XCTAssertTrue(CacheControl.response(priv).isPrivate)
+        XCTAssertEqual(CacheControl.response(priv).sMaxAge, 5)
+        XCTAssertEqual(CacheControl.response(priv).staleIfError, 30)
+    }
+
+    func test_rfc9213_2_1_invalidTargetedFieldFallsBackToCacheControl() {
+        // Not Structured Fields dictionaries (RFC 8941 §4.2.2): the targeted field is ignored.
+        for bad in ["max-age=10000, &&&&&", "max-age =100", "max-age= 100", "MaX-aGe=3600", "max-age=1,", "a=\"open",
+                    "x=1234567890123456", "=5", ", max-age=5"] {
+            let cc = CacheControl.response([("Cache-Control", "max-age=7"), ("CDN-Cache-Control", bad)])
+            XCTAssertEqual(cc.maxAge, 7, bad)
+        }
+        // A valid dictionary whose max-age has the wrong type: the field applies, the directive is ignored.
+        let typed = CacheControl.response([("Cache-Control", "max-age=7"), ("CDN-Cache-Control", "max-age=\"10000\"")])
+        XCTAssertNil(typed.maxAge)
+        // Parameters, tokens, booleans, inner lists and extensions parse.
+        let rich = CacheControl.response([("CDN-Cache-Control", "foobar, max-age=60;x=1, a=?1, b=tok/en, c=(1 2), d=:aGk=:, e=1.5")])
+        XCTAssertEqual(rich.maxAge, 60)
+    }
+
+    func test_rfc8941_garbageTargetedFieldsNeverTrap() {
+        var rng = FastRandom(seed: 9213)
+        let alphabet = Array("max-age=0123456789,; ()\"?:*=-._aZ\t".utf8)
+        for _ in 0..<2000 {
+            let n = Int(rng.next() % 40)
+            let bytes = (0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            _ = CacheControl.response([("CDN-Cache-Control", String(decoding: bytes, as: UTF8.self))])
+        }
     }
 }

@@ -86,4 +86,13 @@ final class FreshnessTests: XCTestCase {
             CachePolicy.freshnessLifetime(status: 200, responseHeaders: [("Expires", HTTPDate.format(t0))], responseTime: Int64.min),
             Int64.max)
     }
+
+    func test_rfc9111_4_2_3_ageListInOneLineCountsByItsFirstMember() {
+        func age(_ value: String) -> Int64 {
+            CachePolicy.currentAge(responseHeaders: [("Age", value)], requestTime: 100, responseTime: 100, now: 100)
+        }
+        XCTAssertEqual(age("7200, 0"), 7200)
+        XCTAssertEqual(age("0, 7200"), 0)
+        XCTAssertEqual(age("abc, 5"), 0, "an invalid first member is an invalid Age")
+    }
 }

@@ -41,14 +41,18 @@ final class StorabilityTests: XCTestCase {
         XCTAssertTrue(storable(req: auth, res: [("Cache-Control", "must-revalidate, max-age=60")]))
     }
 
-    func test_rfc9111_3_statusMustBeFinalAndUnderstood() {
+    func test_rfc9111_3_statusMustBeFinal_andUnderstoodOnlyUnderMustUnderstand() {
         let cc: HTTPFields = [("Cache-Control", "max-age=60")]
-        for status in [100, 101, 103, 199, 299, 304, 600, 999, -1, 0] {
+        for status in [100, 101, 103, 199, 304, 600, 999, -1, 0] {
             XCTAssertFalse(storable(status: status, res: cc), "\(status)")
         }
-        for status in [200, 201, 302, 307, 500, 503] {
+        for status in [200, 201, 299, 302, 307, 499, 500, 503, 599] {
             XCTAssertTrue(storable(status: status, res: cc), "\(status)")
         }
+        // §5.2.2.3: must-understand limits storing to statuses the cache understands.
+        let mu: HTTPFields = [("Cache-Control", "max-age=60, must-understand, no-store")]
+        XCTAssertTrue(storable(status: 200, res: mu))
+        XCTAssertFalse(storable(status: 299, res: mu))
     }
 
     func test_rfc9111_3_206NotStoredYet() {
