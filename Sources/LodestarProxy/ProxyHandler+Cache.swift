@@ -498,6 +498,8 @@ final class CacheRefresher: UpstreamOwner {
 
     func upstreamRead(_ part: HTTPClientResponsePart) {
         switch part {
+        case .head(let h) where h.status.code < 200:
+            return  // interim responses mean nothing to a refresh
         case .head(let h):
             response = h
             let fields = h.headers.fieldList

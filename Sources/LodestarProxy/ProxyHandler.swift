@@ -361,7 +361,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     }
 
     private func sendContinue(context: ChannelHandlerContext) {
-        let part = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .continue))
+        sendInterim(HTTPResponseHead(version: .http1_1, status: .continue), context: context)
+    }
+
+    /// Writes an interim (1xx) response head now.
+    private func sendInterim(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        let part = HTTPServerResponsePart.head(head)
         // Written past the compressor, which would take the 100 for the final response.
         if compressing, let cctx = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
             cctx.writeAndFlush(wrapOutboundOut(part), promise: nil)
@@ -455,6 +460,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         guard let ex = exchange, let context else { return }
         ex.lastUpstreamActivity = .now()
         switch part {
+        case .head(let head) where (100..<200).contains(head.status.code) && head.status.code != 101:
+            // An interim response (RFC 9110 §15.2): relayed to HTTP/1.1 clients (103 Early Hints, 102), never stored;
+            // 100 Continue is the edge's own business with its client.
+            if head.status.code != 100 && ex.head.version.minor >= 1 {
+                let out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
+                                                        clientVersion: ex.head.version, keepAlive: true)
+                sendInterim(out, context: context)
+            }
         case .head(let head):
             // RFC 9110 §15: a status outside 100–599 is invalid, and a final 1xx (101: the edge asked for no upgrade)
             // cannot be relayed as HTTP; both are the origin's fault: 502.

@@ -120,8 +120,10 @@ final class LoopPool {
             .channelOption(.socketOption(.so_rcvbuf), value: 256 * 1024)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes,
-                                                                            enableOutboundHeaderValidation: false)
+                    // Interim (1xx) responses are forwarded, so the edge can relay 103 Early Hints and friends.
+                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(
+                        HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)))
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }

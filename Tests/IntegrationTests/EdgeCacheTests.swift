@@ -476,6 +476,31 @@ final class EdgeCacheTests: EdgeTestCase {
         print("EDGE-FIGURES: disk tier: 4 objects, restart, 1 file corrupted: \(labels), corruptDropped \(disk["corruptDropped"] ?? "-")")
     }
 
+    // MARK: Interim responses
+
+    func test_rfc9110_15_2_interimResponsesAreRelayedAndNeverStored() throws {
+        let origin = try startOrigin("o")
+        let edge = try startCachingEdge(origin)
+        let c = try EdgeConnection(port: edge.port)
+        try c.send(EdgeRequest.make("GET", "/interim?code=103"))
+        let early = try c.readResponse()
+        XCTAssertEqual(early.status, 103, "\(early)")
+        XCTAssertEqual(early.header("Link"), "</style.css>; rel=preload")
+        let final = try c.readResponse()
+        XCTAssertEqual(final.status, 200, "\(final)")
+        XCTAssertEqual(final.text, "final\n")
+        // The stored response is the final one; a hit sends no interim response.
+        let c2 = try EdgeConnection(port: edge.port)
+        try c2.send(EdgeRequest.make("GET", "/interim?code=103"))
+        let hit = try c2.readResponse()
+        XCTAssertEqual(hit.status, 200, "\(hit)")
+        XCTAssertEqual(hit.header("X-Cache"), "HIT")
+        // HTTP/1.0 clients never get an interim response.
+        let c3 = try EdgeConnection(port: edge.port)
+        try c3.send(EdgeRequest.make("GET", "/interim?code=103&v=10", version: "HTTP/1.0"))
+        XCTAssertEqual(try c3.readResponse().status, 200)
+    }
+
     // MARK: Metrics
 
     func test_metricsPublishTheCacheCountersAndHitRatio() throws {

@@ -17,6 +17,7 @@ Endpoints (query parameters in brackets):
   /redirect                       302 with Location/Content-Location naming this origin's own address
   /reply-headers                  hop-by-hop and secret response headers (Connection: X-Secret, X-Secret: 1, ...)
   /status/CODE                    an answer with that status code
+  /interim [code=103]             an interim response (Link: </style.css>; rel=preload) before a cacheable 200
   /cache-fail?on=1|0              makes every /cache/ answer a 500 (or not) (not counted)
   /cache/ANY [cc=, etag=, lm=SECONDS (before the path was first served), vary=, n=BYTES, status=, expires=SECONDS, ms=DELAY]
                                   a cacheable-or-not answer for the cache tests: those headers (Date always), a body of n
@@ -233,6 +234,12 @@ class Handler(BaseHTTPRequestHandler):
         if first == "cache":
             self.drain_body(lambda b: None)
             return self.cacheable(url.path, query)
+        if first == "interim":  # /interim?code=103: an interim response with a Link field, then 200 (cacheable)
+            self.drain_body(lambda b: None)
+            code = int(query.get("code", "103"))
+            self.wfile.write(("HTTP/1.1 %d Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" % code).encode())
+            self.wfile.flush()
+            return self.reply(200, b"final\n", "text/plain", [("Cache-Control", "max-age=60")])
         if first == "status" and len(parts) > 1:
             self.drain_body(lambda b: None)
             code = int(parts[1])
