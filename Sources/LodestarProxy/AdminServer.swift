@@ -1,6 +1,7 @@
 import Foundation
 import LodestarCache
 import LodestarTopology
+import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -11,15 +12,23 @@ import Synchronization
 enum AdminServer {
     static func bind(_ address: ListenAddress, group: any EventLoopGroup, shared: EdgeShared, path: String) async throws -> any Channel {
         do {
+            let mutations = address.host.isLoopback
+            if !mutations {
+                shared.logger.warning("admin listener is not on loopback: /cache/purge is refused there until the admin API has tokens",
+                                      metadata: ["address": "\(address)"])
+            }
             return try await SimpleHTTPServer.bind(address, group: group) { head, allocator in
-                answer(head, shared: shared, allocator: allocator)
+                answer(head, shared: shared, allocator: allocator, allowMutations: mutations)
             }
         } catch {
             throw EdgeStartError(description: "\(path): cannot listen on \(address): \(EdgeServer.describe(error))")
         }
     }
 
-    static func answer(_ h: HTTPRequestHead, shared: EdgeShared, allocator: ByteBufferAllocator) -> SimpleResponse {
+    /// One admin answer. `allowMutations` (a loopback listener) gates the purge API: on any other address it is
+    /// refused, since the admin endpoint has no authentication yet.
+    static func answer(_ h: HTTPRequestHead, shared: EdgeShared, allocator: ByteBufferAllocator,
+                       allowMutations: Bool = true) -> SimpleResponse {
         let status = shared.status(now: NIODeadline.now().uptimeNanoseconds)
         let path = h.uri.split(separator: "?").first.map(String.init) ?? h.uri
         let (code, type, body): (HTTPResponseStatus, String, String)
@@ -30,6 +39,8 @@ enum AdminServer {
             (code, type, body) = (.ok, "application/json", status.json(stats: shared.stats.snapshot))
         case (.GET, "/metrics"), (.HEAD, "/metrics"):
             (code, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics(shared: shared))
+        case (.POST, "/cache/purge") where !allowMutations, (.DELETE, "/cache/purge") where !allowMutations:
+            (code, type, body) = (.forbidden, "text/plain", "purging is allowed only on a loopback admin listener\n")
         case (.POST, "/cache/purge"), (.DELETE, "/cache/purge"):
             (code, type, body) = purge(query: h.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? "",
                                        cache: shared.cache)
