@@ -346,7 +346,7 @@ final class EdgeCacheTests: EdgeTestCase {
         XCTAssertEqual(oldest.header("X-Cache"), "MISS")
         let newest = try EdgeHTTP.get(port: edge.port, "/cache/obj\(objects - 1)?cc=max-age=600&n=\(objectSize)")
         XCTAssertEqual(newest.header("X-Cache"), "HIT")
-        print("EDGE-FIGURES: memory bound: \(objects) distinct 32 KiB objects (\(objects * objectSize >> 20) MiB) through a "
+        print("EDGE-FIGURES: memory bound: \(objects) distinct 32 KiB objects (\((objects * objectSize) >> 20) MiB) through a "
               + "\(capacity >> 20) MiB cache: stored bytes \(bytes) ≤ \(capacity), entries \(memory["entries"] ?? "-"), "
               + "evictions \(evictions); edge RSS \(rssBefore / 1024) → \(rssAfter / 1024) MiB")
     }
