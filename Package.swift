@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -88,7 +89,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // SWIM membership core: pure state machine, time and randomness passed in (issue 5).
-        .target(name: "LodestarGossip", swiftSettings: swiftSettings),
+        .target(name: "LodestarGossip", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: swiftSettings),
         .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip", "LodestarTopology"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LodestarProxyTests",
