@@ -330,9 +330,10 @@ public final class Authority: Sendable {
         ctx.scope = selection.scopePrefixLength
         if !selection.deterministic { ctx.reusable = false }
         let type = family == .v4 ? RRType.a : RRType.aaaa
+        let ttl = min(service.ttlSeconds, selection.ttlCapSeconds.map { UInt32(clamping: $0) } ?? service.ttlSeconds)
         for edge in selection.chosen {
             for ip in edge.addresses where ip.isIPv4 == (family == .v4) {
-                ctx.answers.append(ResourceRecord(name: owner, type: type, rclass: RRClass.in, ttl: service.ttlSeconds,
+                ctx.answers.append(ResourceRecord(name: owner, type: type, rclass: RRClass.in, ttl: ttl,
                                                   rdata: Authority.rdata(for: ip)))
             }
         }
@@ -430,12 +431,13 @@ public final class Authority: Sendable {
         case .unlocated: lines.append("location unknown, no fallback region -> configuration order")
         }
         for r in selection.ranked {
-            let state = r.health == .healthy ? "up" : "down"
+            let state = r.health.description
             lines.append("candidate \(r.edge.id) region \(r.edge.region) \(Int(r.distanceKm.rounded())) km \(state)")
         }
         let chosen = selection.chosen.map { e in e.id + " " + e.addresses.filter { $0.isIPv4 == (family == .v4) }.map(\.description).joined(separator: " ") }
         lines.append("answer \(chosen.isEmpty ? "none" : chosen.joined(separator: ", "))\(selection.failedOpen ? " (no edge up: failing open)" : "")")
-        lines.append("ECS scope /\(selection.scopePrefixLength); TTL \(service.ttlSeconds)")
+        let ttl = min(service.ttlSeconds, selection.ttlCapSeconds.map { UInt32(clamping: $0) } ?? service.ttlSeconds)
+        lines.append("ECS scope /\(selection.scopePrefixLength); TTL \(ttl)\(ttl < service.ttlSeconds ? " (a suspect edge)" : "")")
         let strings = lines.map { Array($0.utf8.prefix(255)) }
         ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt(strings)))
     }

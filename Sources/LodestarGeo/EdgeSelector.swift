@@ -32,10 +32,15 @@ public struct EdgeSelection: Sendable, Equatable {
     public var scopePrefixLength: Int
     /// False when a weighted random draw decided which edges (or their order) were chosen: such an answer must not be reused.
     public var deterministic: Bool
+    /// A TTL ceiling for this answer (an answered edge is suspect), nil when the service's TTL stands.
+    public var ttlCapSeconds: Int? = nil
 }
 
 /// Chooses the nearest healthy edges of a service for a client location (pure; no sockets, clocks or files).
 public struct EdgeSelector: Sendable {
+    /// The TTL of an answer naming a suspect edge: clients ask again soon, so a dead edge leaves their caches fast.
+    public static let suspectTTLSeconds = 5
+
     /// Address family of the answer being built.
     public enum Family: Sendable { case v4, v6 }
 
@@ -71,8 +76,10 @@ public struct EdgeSelector: Sendable {
 
     /// Ranks and picks edges of `service` for a client at `client` (the ECS address or the source address) whose
     /// GeoIP result is `geo`. Distance decides; equally distant edges (same region) are ordered by weighted
-    /// random draw using `random`, so weights split load among them. Unhealthy edges are skipped; when none is
-    /// healthy the service fails open (all candidates) unless it is fail-closed.
+    /// random draw using `random`, so weights split load among them. Down edges are skipped; an overloaded edge is
+    /// skipped for its shed fraction of queries (by random draw) when another edge is up; a suspect edge is answered
+    /// with a TTL of at most `suspectTTLSeconds`. When no edge is up the service fails open (all candidates) unless it
+    /// is fail-closed.
     public func select<R: RandomNumberGenerator>(service: Service, client: IPAddress, geo: GeoLookup,
                                                 family: Family, health: any HealthView, random: inout R) -> EdgeSelection {
         let (origin, reason, baseScope) = place(service: service, client: client, geo: geo)
@@ -91,7 +98,17 @@ public struct EdgeSelector: Sendable {
         if origin != nil {
             ranked = Self.orderByDistanceThenWeight(ranked, random: &random, tiesDrawn: &tiesDrawn)
         }
-        let healthy = ranked.filter { $0.health == .healthy }
+        let up = ranked.filter { $0.health.isUp }
+        var healthy: [RankedEdge] = []
+        healthy.reserveCapacity(min(up.count, service.answerCount))
+        for (i, r) in up.enumerated() where healthy.count < service.answerCount {
+            if case .overloaded(let shed) = r.health, shed > 0, up.count - i - 1 > 0 || !healthy.isEmpty {
+                tiesDrawn = true  // a draw decides: the answer must not be reused
+                if Double.random(in: 0..<1, using: &random) < shed { continue }
+            }
+            healthy.append(r)
+        }
+        if healthy.isEmpty { healthy = Array(up.prefix(service.answerCount)) }
         var chosen: [Edge]
         var failedOpen = false
         if healthy.isEmpty {
@@ -102,11 +119,12 @@ public struct EdgeSelector: Sendable {
                 failedOpen = !ranked.isEmpty
             }
         } else {
-            chosen = healthy.prefix(service.answerCount).map(\.edge)
+            chosen = healthy.map(\.edge)
         }
         let scope = Self.scope(client: client, base: baseScope, overrides: service.overrides)
+        let suspect = healthy.contains { $0.health == .suspect }
         return EdgeSelection(chosen: chosen, ranked: ranked, reason: reason, failedOpen: failedOpen, scopePrefixLength: scope,
-                             deterministic: !tiesDrawn)
+                             deterministic: !tiesDrawn, ttlCapSeconds: suspect ? Self.suspectTTLSeconds : nil)
     }
 
     /// Where the client is, why, and the prefix length GeoIP (or the override) vouches for.
