@@ -15,6 +15,7 @@ extension Topology {
         topology.dns.geoDatabase = resolve(topology.dns.geoDatabase, against: folder)
         if let down = topology.dns.downFile { topology.dns.downFile = resolve(down, against: folder) }
         if let disk = topology.proxy.cache.diskPath { topology.proxy.cache.diskPath = resolve(disk, against: folder) }
+        if let keyFile = topology.gossip?.keyFile { topology.gossip?.keyFile = resolve(keyFile, against: folder) }
         for e in topology.edges.indices {
             for l in topology.edges[e].listen.indices {
                 guard var tls = topology.edges[e].listen[l].tls else { continue }
@@ -64,7 +65,7 @@ struct TopologyParser {
 
     func parse(_ root: JSONNode) -> Topology? {
         guard let fields = root.object(allowed: ["zone", "regions", "edges", "services", "dns", "origins", "routes", "proxy",
-                                                 "$comment"]) else { return nil }
+                                                 "gossip", "$comment"]) else { return nil }
         // Look every section up before giving up, so each missing one is reported.
         let sections = ["zone", "regions", "edges", "services", "dns"].map { required(fields, $0, in: root) }
         guard let zoneNode = sections[0], let regionsNode = sections[1], let edgesNode = sections[2],
@@ -79,10 +80,17 @@ struct TopologyParser {
         let pools = fields["origins"].map(parseOrigins) ?? []
         let routes = fields["routes"].map { parseRoutes($0, pools: pools) } ?? []
         let proxy = fields["proxy"].map(parseProxy) ?? ProxySettings()
-        if let zone, let dns, let proxy {
+        var gossip: GossipSettings?
+        var gossipParsed = true
+        if let gn = fields["gossip"] {
+            gossip = parseGossip(gn)
+            gossipParsed = gossip != nil
+        }
+        if let dns { checkGossip(edges: edges, dns: dns, enabled: fields["gossip"] != nil, edgesNode: edgesNode, dnsNode: dnsNode) }
+        if let zone, let dns, let proxy, gossipParsed {
             checkNameCollisions(zone: zone, services: services, node: servicesNode)
             return Topology(zone: zone, regions: regions, edges: edges, services: services, dns: dns,
-                            pools: pools, routes: routes, proxy: proxy)
+                            pools: pools, routes: routes, proxy: proxy, gossip: gossip)
         }
         return nil
     }
@@ -320,7 +328,8 @@ struct TopologyParser {
         var out = [Edge]()
         var seen = Set<String>()
         for item in list {
-            guard let f = item.object(allowed: ["id", "region", "addresses", "weight", "listen", "admin"]) else { continue }
+            guard let f = item.object(allowed: ["id", "region", "addresses", "weight", "listen", "admin", "gossip",
+                                                "capacity"]) else { continue }
             let id = required(f, "id", in: item).flatMap { identifier($0) }
             var region: String?
             if let rn = required(f, "region", in: item), let r = rn.string() {
@@ -337,12 +346,15 @@ struct TopologyParser {
                 for l in ll { if let x = parseListener(l) { listen.append(x) } }
             }
             let admin = f["admin"].flatMap(listenAddress)
-            guard let id, let region, let weight, !addrs.isEmpty else { continue }
+            let gossip = f["gossip"].flatMap(listenAddress)
+            let capacity = f["capacity"].map { $0.int(in: 0...100_000_000) } ?? 0
+            guard let id, let region, let weight, let capacity, !addrs.isEmpty else { continue }
             if !seen.insert(id).inserted {
                 f["id"]?.fail("duplicate edge id \"\(id)\"")
                 continue
             }
-            out.append(Edge(id: id, region: region, addresses: addrs, weight: weight, listen: listen, admin: admin))
+            out.append(Edge(id: id, region: region, addresses: addrs, weight: weight, listen: listen, admin: admin,
+                            gossip: gossip, capacity: capacity))
         }
         return out
     }
@@ -413,7 +425,8 @@ struct TopologyParser {
 
     func parseDNS(_ node: JSONNode) -> DNSSettings? {
         guard let f = node.object(allowed: ["nodeId", "listen", "geoDatabase", "maxUDPPayload", "tcpIdleTimeoutSeconds",
-                                            "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries", "trace"]) else { return nil }
+                                            "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries", "trace",
+                                            "gossip"]) else { return nil }
         let nodeId = required(f, "nodeId", in: node).flatMap { identifier($0) }
         var listen = [ListenAddress]()
         if let ln = required(f, "listen", in: node), let ll = ln.array() {
@@ -437,10 +450,11 @@ struct TopologyParser {
         } else if f["trace"] != nil {
             trace = nil
         }
+        let gossip = f["gossip"].flatMap(listenAddress)
         guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache, let trace else { return nil }
         return DNSSettings(nodeId: nodeId, listen: listen, geoDatabase: geo, maxUDPPayload: payload,
                            tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down,
-                           packetCacheEntries: cache, trace: trace)
+                           packetCacheEntries: cache, trace: trace, gossip: gossip)
     }
 
     func parseRateLimit(_ node: JSONNode) -> RateLimitSettings? {

@@ -16,9 +16,13 @@ public struct Topology: Sendable, Equatable {
     public var routes: [Route]
     /// Settings of every edge's HTTP forwarding core.
     public var proxy: ProxySettings
+    /// The gossip cluster (nil: no gossip).
+    public var gossip: GossipSettings?
 
     public init(zone: Zone, regions: [Region], edges: [Edge], services: [Service], dns: DNSSettings,
-                pools: [OriginPool] = [], routes: [Route] = [], proxy: ProxySettings = ProxySettings()) {
+                pools: [OriginPool] = [], routes: [Route] = [], proxy: ProxySettings = ProxySettings(),
+                gossip: GossipSettings? = nil) {
+        self.gossip = gossip
         self.zone = zone
         self.regions = regions
         self.edges = edges
@@ -158,9 +162,15 @@ public struct Edge: Sendable, Equatable {
     public var listen: [EdgeListener]
     /// Admin endpoint (`/healthz`, `/status`); nil: none.
     public var admin: ListenAddress?
+    /// Gossip (UDP) address of `lodestar edge` on this node; nil: the edge takes no part in gossip.
+    public var gossip: ListenAddress?
+    /// Requests per second the edge is sized for; above `gossip.overloadWatermark` of it, DNS sheds load. 0: unknown.
+    public var capacity: Int
 
     public init(id: String, region: String, addresses: [IPAddress], weight: Int, listen: [EdgeListener] = [],
-                admin: ListenAddress? = nil) {
+                admin: ListenAddress? = nil, gossip: ListenAddress? = nil, capacity: Int = 0) {
+        self.gossip = gossip
+        self.capacity = capacity
         self.id = id
         self.region = region
         self.addresses = addresses
@@ -298,11 +308,14 @@ public struct DNSSettings: Sendable, Equatable {
     public var packetCacheEntries: Int
     /// Who gets decision traces for `CH TXT` queries of a service name.
     public var trace: TraceAccess
+    /// Gossip (UDP) address of this DNS node; nil: it takes no part in gossip (answers follow operator state only).
+    public var gossip: ListenAddress?
 
     public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
                 tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
                 rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384,
-                trace: TraceAccess = .loopback) {
+                trace: TraceAccess = .loopback, gossip: ListenAddress? = nil) {
+        self.gossip = gossip
         self.packetCacheEntries = packetCacheEntries
         self.trace = trace
         self.nodeId = nodeId

@@ -186,4 +186,65 @@ final class EdgeTopologyDecodingTests: XCTestCase {
         try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: path))
         XCTAssertEqual(try Topology.load(path: path).proxy.cache.diskPath, folder.appendingPathComponent("cache").path)
     }
+
+    func test_gossipSectionAndMemberAddressesDecode() throws {
+        let t = try decode { doc in
+            var edges = doc["edges"] as? [[String: Any]] ?? []
+            edges[0]["gossip"] = "127.0.1.1:7946"
+            edges[0]["capacity"] = 20000
+            edges[1]["gossip"] = "127.0.2.1:7946"
+            doc["edges"] = edges
+            var dns = doc["dns"] as? [String: Any] ?? [:]
+            dns["gossip"] = "127.0.0.1:7945"
+            doc["dns"] = dns
+            doc["gossip"] = ["keyFile": "/etc/lodestar/gossip.key", "probeIntervalMs": 200, "overloadWatermark": 0.75,
+                             "drainSeconds": 12]
+        }
+        XCTAssertEqual(t.gossip, GossipSettings(keyFile: "/etc/lodestar/gossip.key", probeIntervalMs: 200, overloadWatermark: 0.75,
+                                                drainSeconds: 12))
+        XCTAssertEqual(t.gossipMembers.map(\.id), ["e1", "e2", t.dns.nodeId])
+        XCTAssertEqual(t.gossipMembers.map(\.isEdge), [true, true, false])
+        XCTAssertEqual(t.edge("e1")?.capacity, 20000)
+        XCTAssertEqual(t.drainSeconds, 12)
+        let plain = try decode()
+        XCTAssertNil(plain.gossip, "no gossip unless the section is there")
+        XCTAssertEqual(plain.gossipMembers, [])
+        XCTAssertEqual(plain.drainSeconds, Int(plain.services.map(\.ttlSeconds).max() ?? 30) + 5)
+    }
+
+    func test_badGossipSettingsNameFieldAndReason() {
+        let withoutSection = issues { doc in
+            var edges = doc["edges"] as? [[String: Any]] ?? []
+            edges[0]["gossip"] = "127.0.1.1:7946"
+            doc["edges"] = edges
+        }
+        XCTAssertTrue(withoutSection.contains("t.json: edges[0].gossip: gossip needs the top-level \"gossip\" section (its key)"),
+                      "\(withoutSection)")
+        let found = issues { doc in
+            var edges = doc["edges"] as? [[String: Any]] ?? []
+            edges[0]["gossip"] = "127.0.1.1:7946"
+            edges[1]["gossip"] = "127.0.1.1:7946"
+            doc["edges"] = edges
+            var dns = doc["dns"] as? [String: Any] ?? [:]
+            dns["gossip"] = "nowhere"
+            doc["dns"] = dns
+            doc["gossip"] = ["keyEnvironment": "lower case", "probeIntervalMs": 5, "overloadWatermark": 0, "extra": 1]
+        }
+        for line in [
+            "t.json: edges[1].gossip: 127.0.1.1:7946 is also the gossip address of e1",
+            "t.json: dns.gossip: \"nowhere\" is not ADDRESS:PORT or [ADDRESS]:PORT",
+            "t.json: gossip.keyEnvironment: \"lower case\" is not an environment variable name (A-Z, 0-9, _)",
+            "t.json: gossip.probeIntervalMs: 5 is out of range 50...10000",
+            "t.json: gossip.extra: unknown field (allowed: drainSeconds, keyEnvironment, keyFile, overloadWatermark, probeIntervalMs)",
+        ] {
+            XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")
+        }
+        XCTAssertTrue(found.contains { $0.hasPrefix("t.json: gossip.overloadWatermark:") }, "\(found)")
+        let badCapacity = issues { doc in
+            var edges = doc["edges"] as? [[String: Any]] ?? []
+            edges[1]["capacity"] = -1
+            doc["edges"] = edges
+        }
+        XCTAssertTrue(badCapacity.contains("t.json: edges[1].capacity: -1 is out of range 0...100000000"), "\(badCapacity)")
+    }
 }
