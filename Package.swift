@@ -92,6 +92,23 @@ let package = Package(
         .target(name: "LodestarGossip", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swiftSettings),
         .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip", "LodestarTopology"], swiftSettings: swiftSettings),
+        // The gossip member on a UDP socket (NIO): authentication, replay and skew checks before the SWIM core.
+        .target(
+            name: "LodestarGossipServer",
+            dependencies: [
+                "LodestarGossip",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LodestarGossipServerTests",
+            dependencies: ["LodestarGossipServer", "LodestarGossip", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LodestarProxyTests",
             dependencies: ["LodestarProxy", "LodestarEdge", "LodestarTopology",

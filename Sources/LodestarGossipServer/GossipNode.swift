@@ -1,0 +1,221 @@
+import Foundation
+import LodestarGossip
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Counters of a gossip node (read from any thread).
+public final class GossipStats: Sendable {
+    /// Datagrams received and accepted (authentic, fresh, decodable).
+    public let packetsIn = Atomic<Int>(0)
+    /// Datagrams sent.
+    public let packetsOut = Atomic<Int>(0)
+    /// Bytes received (all datagrams) and sent.
+    public let bytesIn = Atomic<Int>(0)
+    public let bytesOut = Atomic<Int>(0)
+    /// Messages not sent: too large for a packet, or no address known for the target.
+    public let unsent = Atomic<Int>(0)
+    private let drops = Mutex<[GossipDropReason: Int]>([:])
+
+    /// Counts a dropped datagram.
+    func drop(_ reason: GossipDropReason) { drops.withLock { $0[reason, default: 0] += 1 } }
+
+    /// Dropped datagrams by reason.
+    public var dropped: [GossipDropReason: Int] { drops.withLock { $0 } }
+    /// All dropped datagrams.
+    public var droppedTotal: Int { drops.withLock { $0.values.reduce(0, +) } }
+}
+
+/// One member of the gossip cluster on a UDP socket: drives a `SWIMInstance` with real time, authenticates every
+/// datagram (HMAC, replay window, clock skew) before it can touch membership, and reports changes. All protocol
+/// state lives on one event loop.
+public final class GossipNode: @unchecked Sendable {
+    /// This node's id.
+    public let myself: SWIMNodeID
+    /// Counters.
+    public let stats = GossipStats()
+    private let loop: any EventLoop
+    private let listen: SocketAddress
+    private let keyring: GossipKeyring
+    private let logger: Logger
+    private let tickEvery: TimeAmount
+    private let snapshot = Mutex<[SWIMMember]>([])
+    private let changeHandler: @Sendable ([SWIMMember]) -> Void
+
+    // Event-loop confined.
+    private var instance: SWIMInstance
+    private var addresses: [SWIMNodeID: SocketAddress] = [:]
+    private var sequence = GossipSequence()
+    private var replay = GossipReplayGuard()
+    private var rng = SystemRandomNumberGenerator()
+    private var channel: (any Channel)?
+    private var ticker: RepeatedTask?
+
+    /// A node that will listen on `listen`; `onChange` gets the full member list (this node included) on the node's
+    /// event loop after every status or payload change.
+    public init(myself: SWIMNodeID, listen: SocketAddress, keyring: GossipKeyring, settings: SWIMSettings = SWIMSettings(),
+                seeds: [SWIMNodeID] = [], group: any EventLoopGroup, logger: Logger,
+                onChange: @escaping @Sendable ([SWIMMember]) -> Void = { _ in }) {
+        self.myself = myself
+        self.listen = listen
+        self.keyring = keyring
+        self.logger = logger
+        self.loop = group.next()
+        self.changeHandler = onChange
+        self.tickEvery = .milliseconds(max(10, Int64(settings.probeInterval.components.seconds * 1000
+            + settings.probeInterval.components.attoseconds / 1_000_000_000_000_000) / 10))
+        self.instance = SWIMInstance(settings: settings, myself: myself, seeds: seeds, now: Self.now())
+    }
+
+    /// Monotonic time as the SWIM core counts it.
+    static func now() -> Duration { .nanoseconds(Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)) }
+
+    /// Wall-clock milliseconds (carried in sequence numbers, so peers can bound replays across restarts).
+    static func wallMilliseconds() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+    /// Binds the UDP socket and starts the protocol timer; returns the bound address (a port of 0 picks one).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let bootstrap = DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GossipDatagramHandler(node: self))
+                }
+            }
+        let ch = try await bootstrap.bind(to: listen).get()
+        let bound = ch.localAddress ?? listen
+        try await loop.submit { [self] in
+            channel = ch
+            ticker = loop.scheduleRepeatedTask(initialDelay: tickEvery, delay: tickEvery) { [self] _ in tick() }
+            publishSnapshot()
+        }.get()
+        logger.info("gossip listening", metadata: ["node": "\(myself)", "address": "\(bound)"])
+        return bound
+    }
+
+    /// Learns peers' addresses and asks them for a full-state exchange (SWIM join through seeds).
+    public func join(peers: [SWIMNodeID: SocketAddress]) {
+        loop.execute { [self] in
+            for (id, address) in peers where id != myself { addresses[id] = address }
+            run(instance.join(contacts: Array(peers.keys).filter { $0 != myself }.sorted(), now: Self.now(), rng: &rng))
+        }
+    }
+
+    /// Publishes a new payload (e.g. an encoded `EdgeState`), spread with the next messages.
+    public func publish(_ bytes: [UInt8]) {
+        loop.execute { [self] in
+            instance.updateMetadata(bytes)
+            publishSnapshot()
+        }
+    }
+
+    /// Announces a graceful leave, lets it go out for `linger`, then stops.
+    public func leave(linger: TimeAmount = .milliseconds(300)) async {
+        try? await loop.submit { [self] in
+            run(instance.leave(now: Self.now(), rng: &rng))
+        }.get()
+        try? await Task.sleep(nanoseconds: UInt64(max(0, linger.nanoseconds)))
+        await stop()
+    }
+
+    /// Stops at once (no leave message): the others will find out by probing.
+    public func stop() async {
+        let ch = try? await loop.submit { [self] () -> (any Channel)? in
+            ticker?.cancel()
+            ticker = nil
+            defer { channel = nil }
+            return channel
+        }.get()
+        if let ch = ch ?? nil { try? await ch.close() }
+    }
+
+    /// The members as this node last saw them (itself included).
+    public var members: [SWIMMember] { snapshot.withLock { $0 } }
+
+    // MARK: Event loop
+
+    private func tick() {
+        run(instance.onTick(now: Self.now(), rng: &rng))
+    }
+
+    /// A datagram arrived: size, version, tag, replay and skew checks first; only then may it reach the SWIM core.
+    fileprivate func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        var buffer = envelope.data
+        stats.bytesIn.add(buffer.readableBytes, ordering: .relaxed)
+        guard buffer.readableBytes <= GossipWire.maxPacketBytes, let bytes = buffer.readBytes(length: buffer.readableBytes) else {
+            return stats.drop(.size)
+        }
+        let packet: GossipPacket
+        switch GossipWire.decode(bytes, keyring: keyring) {
+        case .failure(let reason): return stats.drop(reason)
+        case .success(let p): packet = p
+        }
+        if let reason = replay.check(sender: packet.sender, sequence: packet.sequence, nowMs: Self.wallMilliseconds()) {
+            return stats.drop(reason)
+        }
+        guard packet.sender != myself else { return stats.drop(.malformed) }
+        stats.packetsIn.add(1, ordering: .relaxed)
+        addresses[packet.sender] = envelope.remoteAddress  // authenticated: the sender holds a key
+        run(instance.onMessage(packet.message, from: packet.sender, now: Self.now(), rng: &rng))
+    }
+
+    /// Carries out the SWIM core's directives.
+    private func run(_ directives: [SWIMDirective]) {
+        var changed = false
+        for d in directives {
+            switch d {
+            case .send(let message, let to):
+                send(message, to: to)
+            case .statusChanged(let change):
+                changed = true
+                logger.notice("gossip member \(change.current)", metadata: [
+                    "node": "\(myself)", "member": "\(change.node)",
+                    "was": "\(change.previous.map { "\($0)" } ?? "unknown")", "incarnation": "\(change.incarnation)"])
+            case .metadataChanged:
+                changed = true
+            }
+        }
+        if changed { publishSnapshot() }
+    }
+
+    private func send(_ message: SWIMMessage, to target: SWIMNodeID) {
+        guard let channel, let address = addresses[target],
+              let bytes = GossipWire.encode(message, from: myself, sequence: sequence.next(nowMs: Self.wallMilliseconds()),
+                                            keyring: keyring)
+        else {
+            stats.unsent.add(1, ordering: .relaxed)
+            return
+        }
+        stats.packetsOut.add(1, ordering: .relaxed)
+        stats.bytesOut.add(bytes.count, ordering: .relaxed)
+        let buffer = channel.allocator.buffer(bytes: bytes)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+    }
+
+    private func publishSnapshot() {
+        var list = instance.members
+        if !list.contains(where: { $0.node == myself }) {
+            list.append(SWIMMember(node: myself, status: .alive, incarnation: 0))
+        }
+        snapshot.withLock { $0 = list }
+        changeHandler(list)
+    }
+}
+
+/// Hands datagrams to the node (on the node's event loop).
+private final class GossipDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let node: GossipNode
+
+    init(node: GossipNode) { self.node = node }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        node.receive(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP port unreachable and friends surface here for UDP: a peer is down, which probing will find out.
+    }
+}
