@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "LodestarGossipServer",
             dependencies: [
-                "LodestarGossip",
+                "LodestarGossip", "LodestarGeo", "LodestarTopology",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +105,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LodestarGossipServerTests",
-            dependencies: ["LodestarGossipServer", "LodestarGossip", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["LodestarGossipServer", "LodestarGossip", "LodestarGeo", "LodestarTopology",
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
