@@ -74,6 +74,7 @@ let package = Package(
             name: "lodestar",
             dependencies: [
                 "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
+                "LodestarGossip", "LodestarGossipServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

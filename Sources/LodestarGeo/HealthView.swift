@@ -126,6 +126,9 @@ public final class LiveHealthView: HealthView {
         if changed { changes.add(1, ordering: .releasing) }
     }
 
+    /// The edges an operator marked down.
+    public var operatorDown: Set<String> { state.withLock { $0.operatorDown } }
+
     /// What is reported now (for status pages).
     public var reported: [String: EdgeHealth] { state.withLock { $0.live } }
 }

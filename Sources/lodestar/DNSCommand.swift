@@ -47,7 +47,7 @@ struct DNSCommand: AsyncParsableCommand {
             guard let a = ListenAddress(text) else { throw ValidationError("--listen \(text): not ADDR:PORT or [ADDR]:PORT") }
             return a
         }
-        let health = StaticHealthView()
+        let health = LiveHealthView()
         let state = DNSNodeState(topologyPath: topology, geoOverride: geo, flagDown: Set(down), health: health, logger: logger)
         let initial = try state.build(from: loaded)
 
@@ -66,6 +66,14 @@ struct DNSCommand: AsyncParsableCommand {
         }
         logger.info("serving", metadata: ["zone": "\(loaded.zone.name)", "node": "\(loaded.dns.nodeId)",
                                           "geo": "\(state.geoPath(for: loaded))", "threads": "\(config.threads)"])
+        let gossip: GossipRuntime?
+        do {
+            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger)
+        } catch {
+            printError("\(topology): \(error)")
+            await server.shutdown()
+            throw ExitCode(1)
+        }
 
         let signals = SignalWatcher()
         let stop = AsyncStream<Void>.makeStream()
@@ -88,6 +96,7 @@ struct DNSCommand: AsyncParsableCommand {
         for await _ in stop.stream { break }
         downWatch.cancel()
         logger.info("stopping", metadata: ["stats": "\(server.stats.summary)"])
+        await gossip?.leave()
         await server.shutdown()
     }
 }
@@ -107,13 +116,13 @@ final class DNSNodeState: @unchecked Sendable {
     let topologyPath: String
     let geoOverride: String?
     let flagDown: Set<String>
-    let health: StaticHealthView
+    let health: LiveHealthView
     let logger: Logger
     private let lock = NSLock()
     private var downFile: String?
     private var downFileStamp: Date?
 
-    init(topologyPath: String, geoOverride: String?, flagDown: Set<String>, health: StaticHealthView, logger: Logger) {
+    init(topologyPath: String, geoOverride: String?, flagDown: Set<String>, health: LiveHealthView, logger: Logger) {
         self.topologyPath = topologyPath
         self.geoOverride = geoOverride
         self.flagDown = flagDown
@@ -151,7 +160,7 @@ final class DNSNodeState: @unchecked Sendable {
             }
             lock.withLock { downFileStamp = mtime }
         }
-        if ids != health.downEdges {
+        if ids != health.operatorDown {
             logger.notice("edges marked down changed", metadata: ["down": "\(ids.sorted())"])
             health.setDown(ids)
         }

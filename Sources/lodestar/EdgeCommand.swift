@@ -11,7 +11,7 @@ struct EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "Run an edge node: the HTTP(S) reverse proxy named by --node in the topology.",
-        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGHUP reloads the topology (routes, pools, limits, rate limits, header rules; a bad file is refused and the running configuration kept; listeners and certificates change on restart). SIGINT/SIGTERM stop accepting and let requests in flight finish (up to 5 s).")
+        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGHUP reloads the topology (routes, pools, limits, rate limits, header rules; a bad file is refused and the running configuration kept; listeners and certificates change on restart). With edges[].gossip the edge joins the gossip cluster and publishes its state; SIGTERM then drains it (DNS stops sending users, it keeps serving for gossip.drainSeconds, then leaves). SIGINT, and SIGTERM without gossip, stop accepting and let requests in flight finish (up to 5 s).")
 
     @Option(name: .long, help: "Topology file.")
     var topology: String = "topology.json"
@@ -40,6 +40,19 @@ struct EdgeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("edge serving", metadata: ["routes": "\(loaded.routes.count)", "pools": "\(loaded.pools.count)"])
+        let draining = DrainFlag()
+        let gossip: GossipRuntime?
+        do {
+            if let edge = loaded.edge(node) {
+                gossip = try await GossipRuntime.startEdge(loaded, edge: edge, server: server, draining: draining, logger: logger)
+            } else {
+                gossip = nil
+            }
+        } catch {
+            printError("\(topology): \(error)")
+            await server.shutdown(grace: .zero)
+            throw ExitCode(1)
+        }
 
         let signals = SignalWatcher()
         let stop = AsyncStream<Void>.makeStream()
@@ -56,10 +69,24 @@ struct EdgeCommand: AsyncParsableCommand {
                 logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
             }
         }
+        let terminated = DrainFlag()
         signals.on(SIGINT) { stop.continuation.yield() }
-        signals.on(SIGTERM) { stop.continuation.yield() }
+        signals.on(SIGTERM) {
+            terminated.set()
+            stop.continuation.yield()
+        }
         for await _ in stop.stream { break }
+        if let gossip, terminated.isSet {
+            // Self-reported drain: the DNS tier stops sending users at once; those already sent (for up to the
+            // answers' TTL) are still served; then the edge leaves the cluster and stops.
+            draining.set()
+            gossip.publish(EdgeStateMeter(server: server, capacity: 0).state(draining: true))
+            let seconds = loaded.drainSeconds
+            logger.notice("draining: serving until DNS answers naming this edge have expired", metadata: ["seconds": "\(seconds)"])
+            try? await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)
+        }
         logger.info("stopping", metadata: ["stats": "\(server.stats.snapshot.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
+        await gossip?.leave()
         await server.shutdown()
     }
 }

@@ -56,7 +56,7 @@ struct UpCommand: AsyncParsableCommand {
                     }
                 }
             }
-            let health = StaticHealthView()
+            let health = LiveHealthView()
             let state = DNSNodeState(topologyPath: topology, geoOverride: nil, flagDown: [], health: health, logger: logger)
             let box = AuthorityBox(try state.build(from: loaded))
             let dns = DNSServer(

@@ -1,0 +1,125 @@
+import Foundation
+import LodestarGeo
+import LodestarGossip
+import LodestarGossipServer
+import LodestarProxy
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A process's gossip member (DNS node or edge) with its own event loop, started from the topology's gossip section.
+final class GossipRuntime: Sendable {
+    let node: GossipNode
+    let group: MultiThreadedEventLoopGroup
+    private let publisher = Mutex<RepeatedTask?>(nil)
+
+    private init(node: GossipNode, group: MultiThreadedEventLoopGroup) {
+        self.node = node
+        self.group = group
+    }
+
+    /// Starts the member `id` at `address` and joins the topology's other members. Throws (nothing left running)
+    /// when there is no usable key or the address cannot be bound.
+    static func start(_ topology: Topology, id: String, address: ListenAddress, logger: Logger,
+                      onChange: @escaping @Sendable ([SWIMMember]) -> Void) async throws -> GossipRuntime {
+        guard let settings = topology.gossip else { throw GossipCluster.SetupError(description: "gossip: no gossip section") }
+        let keyring = try GossipCluster.keyring(settings)
+        let peers = try GossipCluster.peers(topology)
+        let listen = try GossipCluster.socketAddress(address)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let node = GossipNode(myself: SWIMNodeID(id), listen: listen, keyring: keyring,
+                              settings: GossipCluster.swimSettings(settings), seeds: Array(peers.keys), group: group,
+                              logger: logger, onChange: onChange)
+        do {
+            try await node.start()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw GossipCluster.SetupError(description: "gossip: cannot listen on \(address): \(error)")
+        }
+        node.join(peers: peers)
+        return GossipRuntime(node: node, group: group)
+    }
+
+    /// The DNS node's member: every change of the members' states is turned into edge health for the answers.
+    static func startDNS(_ topology: Topology, health: LiveHealthView, logger: Logger) async throws -> GossipRuntime? {
+        guard let settings = topology.gossip, let address = topology.dns.gossip else { return nil }
+        let edgeIds = Set(topology.edges.map(\.id))
+        let watermark = settings.overloadWatermark
+        return try await start(topology, id: topology.dns.nodeId, address: address, logger: logger) { members in
+            if health.update(GossipCluster.edgeHealth(members, edgeIds: edgeIds, watermark: watermark)) {
+                let view = health.reported.filter { $0.value != .healthy }.map { "\($0.key)=\($0.value)" }.sorted()
+                logger.notice("edge health changed", metadata: ["not-healthy": "\(view)"])
+            }
+        }
+    }
+
+    /// An edge's member: publishes its `EdgeState` every second (and at once when `draining` is set).
+    static func startEdge(_ topology: Topology, edge: Edge, server: EdgeServer, draining: DrainFlag,
+                          logger: Logger) async throws -> GossipRuntime? {
+        guard topology.gossip != nil, let address = edge.gossip else { return nil }
+        let runtime = try await start(topology, id: edge.id, address: address, logger: logger) { _ in }
+        let meter = EdgeStateMeter(server: server, capacity: edge.capacity)
+        runtime.node.publish(meter.state(draining: draining.isSet).encoded())
+        let node = runtime.node
+        let task = runtime.group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            node.publish(meter.state(draining: draining.isSet).encoded())
+        }
+        runtime.publisher.withLock { $0 = task }
+        return runtime
+    }
+
+    /// Publishes a state now (e.g. draining).
+    func publish(_ state: EdgeState) { node.publish(state.encoded()) }
+
+    /// Announces the leave, stops the member and its event loop.
+    func leave() async {
+        publisher.withLock { $0?.cancel() }
+        await node.leave()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// Set when the edge starts draining (read by the state publisher).
+final class DrainFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    /// Whether draining started.
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    /// Starts draining.
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Turns an edge's counters into the `EdgeState` it publishes (requests per second over the interval since the last call).
+final class EdgeStateMeter: Sendable {
+    private let server: EdgeServer
+    private let capacity: Int
+    private let last = Mutex<(requests: Int, at: NIODeadline)>((0, .now()))
+
+    init(server: EdgeServer, capacity: Int) {
+        self.server = server
+        self.capacity = capacity
+        last.withLock { $0 = (server.stats.requests.load(ordering: .relaxed), .now()) }
+    }
+
+    /// The edge's state now.
+    func state(draining: Bool) -> EdgeState {
+        let status = server.status()
+        let servers = status.pools.reduce(0) { $0 + $1.servers.count }
+        let available = status.pools.reduce(0) { $0 + $1.available }
+        let requests = server.stats.requests.load(ordering: .relaxed)
+        let now = NIODeadline.now()
+        let rps = last.withLock { l -> Double in
+            let seconds = Double((now - l.at).nanoseconds) / 1e9
+            defer { l = (requests, now) }
+            return seconds > 0 ? Double(requests - l.requests) / seconds : 0
+        }
+        let mode: EdgeState.Mode = draining ? .draining : (status.degraded ? .degraded : .serving)
+        return EdgeState(mode: mode,
+                         healthyOrigins: servers == 0 ? 10_000 : UInt16(clamping: available * 10_000 / servers),
+                         connections: UInt32(clamping: server.stats.connections.load(ordering: .relaxed)),
+                         requestsPerSecond: UInt32(clamping: Int(rps.rounded())),
+                         cacheHitRatio: UInt16(clamping: Int(((status.cacheHitRatio ?? 0) * 10_000).rounded())),
+                         capacity: UInt32(clamping: capacity))
+    }
+}
