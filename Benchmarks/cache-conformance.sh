@@ -38,25 +38,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$HERE/lib/common.sh"
+BENCH_TAG=cacheconf # temp names: /tmp/lodestar-cacheconf.XXXXXX
+DIE_STATUS=2
+NEED_APT_GET=1
 RUNNER=$ROOT/Tests/Conformance/cache_conformance.py
 CONF=$HERE/cache-conformance
 
-log() { printf '%s\n' "$*" >&2; }
-die() { printf 'cache-conformance.sh: error: %s\n' "$*" >&2; exit 2; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-
-RUNNER_ARGS=()
-while [ $# -gt 0 ]; do
-    case $1 in
-        --only) [ $# -ge 2 ] || die "--only needs nginx, varnish or lodestar"; ONLY=$2; shift ;;
-        --only=*) ONLY=${1#--only=} ;;
-        -h | --help) usage; exit 0 ;;
-        --) shift; RUNNER_ARGS=("$@"); break ;;
-        *) die "unknown argument: $1 (try --help)" ;;
-    esac
-    shift
-done
+parse_args ONLY "nginx, varnish or lodestar" "--" "$@"
 
 JOBS=${JOBS:-32}
 KEEP=${KEEP:-0}
@@ -72,47 +62,22 @@ case ${ONLY:-} in
     nginx | varnish | lodestar) PROXIES=$ONLY ;;
     *) die "ONLY / --only must be nginx, varnish or lodestar (got '$ONLY')" ;;
 esac
-want() { [[ " $PROXIES " == *" $1 "* ]]; }
-for v in JOBS NGINX_PORT VARNISH_PORT LODESTAR_PORT DNS_PORT ORIGIN_PORT READY_TIMEOUT; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
-done
+check_whole_numbers JOBS NGINX_PORT VARNISH_PORT LODESTAR_PORT DNS_PORT ORIGIN_PORT READY_TIMEOUT
 [ -f "$RUNNER" ] || die "runner not found: $RUNNER"
 
 # ---------------------------------------------------------------- tools ----
-export PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v python3 >/dev/null || missing+=(python3)
-if want nginx; then command -v nginx >/dev/null || missing+=(nginx); fi
-if want varnish; then command -v varnishd >/dev/null || missing+=(varnish); fi
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing: ${missing[*]}"
-    [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
-    command -v apt-get >/dev/null || die "no apt-get: install ${missing[*]} yourself"
-    # Keep Debian's services from starting during the install (nginx would take port 80, varnish
-    # 6081): invoke-rc.d asks /usr/sbin/policy-rc.d, exit status 101 = "action forbidden". Put one
-    # there for the install only, and put back whatever was there before.
-    policy=/usr/sbin/policy-rc.d
-    policy_saved=""
-    if [ -e "$policy" ]; then policy_saved=$(mktemp /tmp/lodestar-cacheconf-policy.XXXXXX); cp -p "$policy" "$policy_saved"; fi
-    restore_policy() {
-        if [ -n "$policy_saved" ]; then cp -p "$policy_saved" "$policy"; rm -f "$policy_saved"; else rm -f "$policy"; fi
-    }
-    trap restore_policy EXIT
-    printf '#!/bin/sh\n# temporary, Benchmarks/cache-conformance.sh: no service starts during its apt-get install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    restore_policy
-    trap - EXIT
-    # systemd may still have enabled (or, without policy-rc.d support, started) the services
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-        for pkg in "${missing[@]}"; do
-            case $pkg in
-                nginx) systemctl disable --now nginx.service >/dev/null 2>&1 || true ;;
-                varnish) systemctl disable --now varnish.service varnishncsa.service >/dev/null 2>&1 || true ;;
-            esac
-        done
-    fi
+need python3
+if want nginx; then need nginx; fi
+if want varnish; then need varnishd:varnish; fi
+install_missing
+# systemd may still have enabled (or, without policy-rc.d support, started) the services
+if [ ${#MISSING[@]} -gt 0 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    for pkg in "${MISSING[@]}"; do
+        case $pkg in
+            nginx) systemctl disable --now nginx.service >/dev/null 2>&1 || true ;;
+            varnish) systemctl disable --now varnish.service varnishncsa.service >/dev/null 2>&1 || true ;;
+        esac
+    done
 fi
 PYTHON=$(command -v python3)
 
@@ -124,27 +89,7 @@ if want lodestar && [ -z "$LODESTAR_BIN" ]; then
 fi
 
 # ------------------------------------------------------------- temp dir ----
-WORK=$(mktemp -d /tmp/lodestar-cacheconf.XXXXXX)
-chmod 755 "$WORK" # nginx workers and varnish's jailed processes run as other users
-declare -a PIDS=()
-kill_pids() { # TERM, wait up to 5 s, then KILL; only the PIDs given (all started by this script)
-    local pid i alive
-    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for i in $(seq 1 50); do
-        alive=0
-        for pid in "$@"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
-        [ "$alive" = 1 ] || break
-        sleep 0.1
-    done
-    for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
-cleanup() {
-    [ ${#PIDS[@]} -eq 0 ] || kill_pids "${PIDS[@]}"
-    if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir
 
 render() { # render TEMPLATE OUT PORT
     sed -e "s|@WORK@|$WORK|g" -e "s|@PROXY_PORT@|$3|g" -e "s|@ORIGIN_PORT@|$ORIGIN_PORT|g" -e "s|@DNS_PORT@|$DNS_PORT|g" "$1" >"$2"
@@ -172,6 +117,18 @@ wait_ready() { # wait_ready PID PORT NAME LOG: 0 when PORT accepts, 1 when PID d
     log "$name did not accept connections on 127.0.0.1:$port within ${READY_TIMEOUT}s; last lines of $logfile:"
     tail -n 20 "$logfile" >&2 || true
     return 1
+}
+start_proxy() { # start_proxy OUT PORT NAME LOG COMMAND...: COMMAND in the background, output to OUT (PROXY_PID), then wait_ready
+    local out=$1 port=$2 name=$3 logfile=$4
+    shift 4
+    "$@" >"$out" 2>&1 &
+    PROXY_PID=$!
+    track "$PROXY_PID"
+    wait_ready "$PROXY_PID" "$port" "$name" "$logfile"
+}
+stop_proxy() { # the one start_proxy started
+    kill_pids "$PROXY_PID"
+    PIDS=()
 }
 
 declare -A NOTRUN=()
@@ -205,18 +162,14 @@ if want nginx; then
     render "$CONF/nginx.conf" "$WORK/nginx/nginx.conf" "$NGINX_PORT"
     NGINX=$(command -v nginx)
     log "== nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') on 127.0.0.1:$NGINX_PORT"
-    "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' \
-        >"$WORK/nginx/stdout.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    if wait_ready "$pid" "$NGINX_PORT" nginx "$WORK/nginx/error.log"; then
+    if start_proxy "$WORK/nginx/stdout.log" "$NGINX_PORT" nginx "$WORK/nginx/error.log" \
+        "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'; then
         run_runner nginx "$NGINX_PORT"
     else
         NOTRUN[nginx]="nginx did not start"
         BROKEN=1
     fi
-    kill_pids "$pid"
-    PIDS=()
+    stop_proxy
 fi
 
 # -------------------------------------------------------------- varnish ----
@@ -227,18 +180,15 @@ if want varnish; then
     chmod 644 "$WORK/varnish.vcl"
     VARNISHD=$(command -v varnishd)
     log "== varnish: $("$VARNISHD" -V 2>&1 | head -n1) on 127.0.0.1:$VARNISH_PORT"
-    "$VARNISHD" -F -n "$WORK/varnish/instance" -a "127.0.0.1:$VARNISH_PORT" -f "$WORK/varnish.vcl" -s malloc,64m \
-        -p default_ttl=0 -p default_grace=0 -p default_keep=3600 >"$WORK/varnish/varnishd.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    if wait_ready "$pid" "$VARNISH_PORT" varnishd "$WORK/varnish/varnishd.log"; then
+    if start_proxy "$WORK/varnish/varnishd.log" "$VARNISH_PORT" varnishd "$WORK/varnish/varnishd.log" \
+        "$VARNISHD" -F -n "$WORK/varnish/instance" -a "127.0.0.1:$VARNISH_PORT" -f "$WORK/varnish.vcl" -s malloc,64m \
+        -p default_ttl=0 -p default_grace=0 -p default_keep=3600; then
         run_runner varnish "$VARNISH_PORT"
     else
         NOTRUN[varnish]="varnishd did not start"
         BROKEN=1
     fi
-    kill_pids "$pid"
-    PIDS=()
+    stop_proxy
 fi
 
 # ------------------------------------------------------------- lodestar ----
@@ -250,17 +200,14 @@ if want lodestar; then
         mkdir -p "$WORK/lodestar"
         render "$CONF/topology.json" "$WORK/lodestar/topology.json" "$LODESTAR_PORT"
         log "== lodestar: $LODESTAR_BIN edge --topology $WORK/lodestar/topology.json --node conf-edge on 127.0.0.1:$LODESTAR_PORT"
-        "$LODESTAR_BIN" edge --topology "$WORK/lodestar/topology.json" --node conf-edge >"$WORK/lodestar/edge.log" 2>&1 &
-        pid=$!
-        PIDS+=("$pid")
-        if wait_ready "$pid" "$LODESTAR_PORT" "lodestar edge" "$WORK/lodestar/edge.log"; then
+        if start_proxy "$WORK/lodestar/edge.log" "$LODESTAR_PORT" "lodestar edge" "$WORK/lodestar/edge.log" \
+            "$LODESTAR_BIN" edge --topology "$WORK/lodestar/topology.json" --node conf-edge; then
             run_runner lodestar "$LODESTAR_PORT"
         else
             reason=$(grep -m1 -iE 'error|unknown|refused|invalid' "$WORK/lodestar/edge.log" | cut -c1-160 || true)
             NOTRUN[lodestar]="the edge did not start${reason:+: $reason}"
         fi
-        kill_pids "$pid"
-        PIDS=()
+        stop_proxy
     fi
 fi
 

@@ -47,58 +47,16 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$HERE/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/proxy-bench.sh
+. "$HERE/lib/proxy-bench.sh"
+BENCH_TAG=cachebench # temp names: /tmp/lodestar-cachebench.XXXXXX
 
-log() { printf '%s\n' "$*" >&2; }
-die() { printf 'cache.sh: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+parse_args CACHE_BENCH_ONLY "nginx, varnish or lodestar (or a comma list)" "--no-build --save" "$@"
+save_output
 
-ARGS=("$@")
-while [ $# -gt 0 ]; do
-    case $1 in
-        --no-build) NO_BUILD=1 ;;
-        --save) SAVE=1 ;;
-        --only) [ $# -ge 2 ] || die "--only needs nginx, varnish or lodestar (or a comma list)"; CACHE_BENCH_ONLY=$2; shift ;;
-        --only=*) CACHE_BENCH_ONLY=${1#--only=} ;;
-        -h | --help) usage; exit 0 ;;
-        *) die "unknown argument: $1 (try --help)" ;;
-    esac
-    shift
-done
-
-# ---------------------------------------------------------------- save ----
-# SAVE=1: run again with everything (progress on stderr and the report on stdout) teed into
-# Benchmarks/results/DATE-cache.txt (DATE-cache-run2.txt, ... when it exists).
-SAVE=${SAVE:-0}
-if [ "$SAVE" = 1 ] && [ -z "${_CACHE_BENCH_TEE:-}" ]; then
-    mkdir -p "$HERE/results"
-    if [ -z "${RESULT_FILE:-}" ]; then
-        RESULT_FILE=$HERE/results/$(date +%F)-cache.txt
-        n=2
-        while [ -e "$RESULT_FILE" ]; do RESULT_FILE=$HERE/results/$(date +%F)-cache-run$n.txt; n=$((n + 1)); done
-    fi
-    log "saving the output to $RESULT_FILE"
-    set +e
-    _CACHE_BENCH_TEE=1 "${BASH_SOURCE[0]}" "${ARGS[@]+"${ARGS[@]}"}" 2>&1 | tee "$RESULT_FILE"
-    rc=${PIPESTATUS[0]}
-    log "output saved to $RESULT_FILE"
-    exit "$rc"
-fi
-
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
-CONNECTIONS=${CONNECTIONS:-64}
-WRK_THREADS=${WRK_THREADS:-1}
-ROUNDS=${ROUNDS:-1}
-BODIES=${BODIES:-"1k 64k"}
-PROXY_PORT=${PROXY_PORT:-18090}
-ORIGIN_PORT=${ORIGIN_PORT:-18091}
-DNS_PORT=${DNS_PORT:-15398}
-PROXY_THREADS=${PROXY_THREADS:-1}
-READY_TIMEOUT=${READY_TIMEOUT:-60}
-PIN=${PIN:-1}
-KEEP=${KEEP:-0}
-NO_BUILD=${NO_BUILD:-0}
+load_settings 18090 18091 15398
 NGINX_CACHE_PARENT=${NGINX_CACHE_PARENT:-}
 NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 VARNISH_STORAGE=${VARNISH_STORAGE:-malloc,256m}
@@ -119,51 +77,15 @@ else
     PROXIES=$(for p in $ALL_PROXIES; do [[ " $PROXIES " != *" $p "* ]] || printf '%s ' "$p"; done)
     PROXIES=${PROXIES% }
 fi
-want() { [[ " $PROXIES " == *" $1 "* ]]; }
 
-for v in DURATION WARMUP CONNECTIONS WRK_THREADS ROUNDS PROXY_PORT ORIGIN_PORT DNS_PORT PROXY_THREADS READY_TIMEOUT; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
-done
-[ "$DURATION" -ge 1 ] || die "DURATION must be >= 1 s"
-[ "$WARMUP" -ge 1 ] || die "WARMUP must be >= 1 s (the warm-up run fills the cache)"
-[ "$ROUNDS" -ge 1 ] || die "ROUNDS must be >= 1"
-[ "$CONNECTIONS" -ge "$WRK_THREADS" ] || die "CONNECTIONS must be >= WRK_THREADS"
-for b in $BODIES; do [[ "$b" =~ ^[0-9]+k$ ]] || die "BODIES: '$b' is not a size like 1k or 64k (KiB)"; done
+check_settings 1 "the warm-up run fills the cache"
 case $NGINX_SENDFILE in on | off) ;; *) die "NGINX_SENDFILE must be on or off" ;; esac
 [ -z "$NGINX_CACHE_PARENT" ] || [ -d "$NGINX_CACHE_PARENT" ] || die "NGINX_CACHE_PARENT=$NGINX_CACHE_PARENT is not a directory"
 
 # ---------------------------------------------------------------- tools ----
-export PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v nginx >/dev/null || missing+=(nginx) # the origin is always nginx
-! want varnish || command -v varnishd >/dev/null || missing+=(varnish)
-command -v wrk >/dev/null || missing+=(wrk)
-command -v curl >/dev/null || missing+=(curl)
-command -v taskset >/dev/null || missing+=(util-linux)
-command -v ss >/dev/null || missing+=(iproute2)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing: ${missing[*]}"
-    [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
-    # Keep Debian's nginx and varnish services from starting (port 80, 6081): invoke-rc.d asks
-    # /usr/sbin/policy-rc.d, and exit status 101 means "action forbidden". Put one there for the
-    # install only, and put back whatever was there before.
-    policy=/usr/sbin/policy-rc.d
-    policy_saved=""
-    if [ -e "$policy" ]; then policy_saved=$(mktemp /tmp/lodestar-cachebench-policy.XXXXXX); cp -p "$policy" "$policy_saved"; fi
-    restore_policy() {
-        if [ -n "$policy_saved" ]; then cp -p "$policy_saved" "$policy"; rm -f "$policy_saved"; else rm -f "$policy"; fi
-    }
-    trap restore_policy EXIT
-    printf '#!/bin/sh\n# temporary, Benchmarks/cache.sh: no service starts during its apt-get install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    restore_policy
-    trap - EXIT
-fi
-NGINX=$(command -v nginx)
-NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
-WRK_VERSION=$(wrk -v 2>&1 | head -n1 | awk '{ print $2 }' || true)
+need_load_tools
+install_missing
+tool_versions
 VARNISHD=""
 VARNISH_VERSION=""
 if want varnish; then
@@ -174,112 +96,30 @@ fi
 
 # ------------------------------------------------------------- lodestar ----
 if want lodestar; then
-    if [ -z "${LODESTAR_BIN:-}" ]; then
-        if [ "$NO_BUILD" = 1 ]; then
-            # the newest release binary there is (dns.sh/edge.sh build into .build-bench, `swift build` into .build)
-            # shellcheck disable=SC2012 # ls -t: the newest of two fixed paths
-            LODESTAR_BIN=$(ls -t "$ROOT/.build-bench/release/lodestar" "$ROOT/.build/release/lodestar" 2>/dev/null | head -n1 || true)
-            [ -n "$LODESTAR_BIN" ] || die "--no-build: no release binary in .build-bench/ or .build/ (set LODESTAR_BIN=...)"
-        else
-            command -v swift >/dev/null || die "swift not found (set LODESTAR_BIN=... or --only nginx,varnish)"
-            log "== building lodestar: swift build -c release --scratch-path .build-bench --product lodestar"
-            build_log=$(mktemp /tmp/lodestar-cachebench-build.XXXXXX)
-            if ! (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product lodestar >"$build_log" 2>&1); then
-                tail -n 40 "$build_log" >&2
-                die "swift build failed (full log: $build_log; set LODESTAR_BIN=... or --only nginx,varnish)"
-            fi
-            rm -f "$build_log"
-            LODESTAR_BIN=$ROOT/.build-bench/release/lodestar
-        fi
-    fi
-    [ -x "$LODESTAR_BIN" ] || die "LODESTAR_BIN=$LODESTAR_BIN is not executable"
-    LODESTAR_BIN=$(cd "$(dirname "$LODESTAR_BIN")" && pwd)/$(basename "$LODESTAR_BIN")
-    # (an ArgumentParser build without `edge` prints the top-level help and exits 0: look for its usage line)
-    if ! edge_help=$("$LODESTAR_BIN" edge --help 2>&1) || ! grep -q 'USAGE: lodestar edge' <<<"$edge_help"; then
-        printf '%s\n' "$edge_help" | tail -n 20 >&2
-        die "$LODESTAR_BIN has no \`edge\` subcommand (\`lodestar edge --help\` failed or shows no edge usage)"
-    fi
+    find_lodestar "--only nginx,varnish"
 fi
 
 # ------------------------------------------------------------- temp dir ----
-WORK=$(mktemp -d /tmp/lodestar-cachebench.XXXXXX)
-chmod 755 "$WORK" # nginx workers / varnish's child may run as another user: they read the configs
-NGINX_CACHE_TMP=""
+make_workdir
 if [ -n "$NGINX_CACHE_PARENT" ]; then
-    NGINX_CACHE_TMP=$(mktemp -d "$NGINX_CACHE_PARENT/lodestar-cachebench-nginx.XXXXXX")
-    NGINX_CACHE_DIR=$NGINX_CACHE_TMP/cache
+    WORK_EXTRA=$(mktemp -d "$NGINX_CACHE_PARENT/lodestar-cachebench-nginx.XXXXXX")
+    NGINX_CACHE_DIR=$WORK_EXTRA/cache
 else
     NGINX_CACHE_DIR=$WORK/proxy/cache
 fi
-declare -a PIDS=()
-kill_pids() { # TERM, wait up to 5 s, then KILL; only the PIDs given (all started by this script)
-    local pid i alive
-    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for i in $(seq 1 50); do
-        alive=0
-        for pid in "$@"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
-        [ "$alive" = 1 ] || break
-        sleep 0.1
-    done
-    for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
-}
-# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
-cleanup() {
-    [ ${#PIDS[@]} -eq 0 ] || kill_pids "${PIDS[@]}"
-    if [ "$KEEP" = 1 ]; then
-        log "kept $WORK${NGINX_CACHE_TMP:+ and $NGINX_CACHE_TMP}"
-    else
-        rm -rf "$WORK"
-        [ -z "$NGINX_CACHE_TMP" ] || rm -rf "$NGINX_CACHE_TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-track() { PIDS+=("$@"); }
-untrack() {
-    local keep=() p q drop
-    for p in "${PIDS[@]}"; do
-        drop=0
-        for q in "$@"; do [ "$p" != "$q" ] || drop=1; done
-        [ "$drop" = 1 ] || keep+=("$p")
-    done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-# ------------------------------------------------------------- CPU pins ----
-NCPU=$(nproc)
-if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
-    PROXY_CPUS=${PROXY_CPUS:-0}
-    LOADGEN_CPUS=${LOADGEN_CPUS:-1}
-    PROXY_PIN=(taskset -c "$PROXY_CPUS")
-    LOADGEN_PIN=(taskset -c "$LOADGEN_CPUS")
-    PIN_NOTE="proxy under test pinned to CPU $PROXY_CPUS, origin nginx and wrk to CPU $LOADGEN_CPUS (taskset; $NCPU CPUs)"
-else
-    PROXY_CPUS=""; LOADGEN_CPUS=""
-    PROXY_PIN=(); LOADGEN_PIN=()
-    PIN_NOTE="no CPU pinning (PIN=$PIN, $NCPU CPU(s)): proxy, origin and wrk share the CPUs"
-fi
+pin_cpus
 
 # ---------------------------------------------------------------- files ----
-render() { # template out  (fills in the @VARS@)
-    local user_line="# (not root: nginx keeps the current user)"
-    [ "$(id -u)" != 0 ] || user_line="user root;"
-    sed -e "s|@WORK@|$WORK|g" -e "s|@PROXY_PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$ORIGIN_PORT|g" \
-        -e "s|@DNS_PORT@|$DNS_PORT|g" -e "s|@THREADS@|$PROXY_THREADS|g" -e "s|@WORKERS@|$PROXY_THREADS|g" \
-        -e "s|@NGINX_CACHE_DIR@|$NGINX_CACHE_DIR|g" -e "s|@SENDFILE@|$NGINX_SENDFILE|g" \
-        -e "s|@USER_LINE@|$user_line|g" "$1" >"$2"
-    ! grep -q '@[A-Z_]*@' "$2" || die "unfilled placeholder in $2"
+render_cache() { # template out
+    render "$1" "$2" -e "s|@NGINX_CACHE_DIR@|$NGINX_CACHE_DIR|g" -e "s|@SENDFILE@|$NGINX_SENDFILE|g"
 }
 mkdir -p "$WORK/www" "$WORK/origin/tmp" "$WORK/proxy/tmp" "$WORK/varnish" "$NGINX_CACHE_DIR"
-for b in $BODIES; do
-    head -c "$(( ${b%k} * 1024 ))" /dev/urandom >"$WORK/www/$b"
-done
-chmod 644 "$WORK"/www/*
-render "$HERE/cache/origin.nginx.conf" "$WORK/origin/nginx.conf"
-render "$HERE/cache/proxy.nginx.conf" "$WORK/proxy/nginx.conf"
-render "$HERE/cache/varnish.vcl" "$WORK/varnish/bench.vcl"
+make_bodies
+render_cache "$HERE/cache/origin.nginx.conf" "$WORK/origin/nginx.conf"
+render_cache "$HERE/cache/proxy.nginx.conf" "$WORK/proxy/nginx.conf"
+render_cache "$HERE/cache/varnish.vcl" "$WORK/varnish/bench.vcl"
 chmod 644 "$WORK/varnish/bench.vcl"
-render "$HERE/cache/topology.json" "$WORK/topology.json"
+render_cache "$HERE/cache/topology.json" "$WORK/topology.json"
 NGINX_CACHE_FS=$(df --output=fstype "$NGINX_CACHE_DIR" 2>/dev/null | tail -n1 || echo '?')
 if want lodestar; then
     # `lodestar check` validates the benchmark topology first: clearer than a failed start. A binary
@@ -290,12 +130,8 @@ if want lodestar; then
         die "\`lodestar check\` rejects the benchmark topology ($HERE/cache/topology.json): this lodestar ($LODESTAR_BIN) has no response cache (\`routes[].cache\`, \`proxy.cache\`) or another key is wrong; use a build with the cache, or --only nginx,varnish"
     fi
 fi
-"$NGINX" -t -q -p "$WORK/origin" -e "$WORK/origin/error.log" -c "$WORK/origin/nginx.conf" 2>"$WORK/origin/test.log" ||
-    { cat "$WORK/origin/test.log" >&2; die "origin nginx config test failed"; }
-if want nginx; then
-    "$NGINX" -t -q -p "$WORK/proxy" -e "$WORK/proxy/error.log" -c "$WORK/proxy/nginx.conf" 2>"$WORK/proxy/test.log" ||
-        { cat "$WORK/proxy/test.log" >&2; die "proxy nginx config test failed"; }
-fi
+nginx_test origin
+if want nginx; then nginx_test proxy; fi
 if want varnish; then
     "$VARNISHD" -C -n "$WORK/varnish/check" -f "$WORK/varnish/bench.vcl" >"$WORK/varnish/vcl-test.log" 2>&1 ||
         { tail -n 30 "$WORK/varnish/vcl-test.log" >&2; die "varnishd -C: the VCL does not compile"; }
@@ -303,32 +139,6 @@ if want varnish; then
 fi
 
 # --------------------------------------------------------------- helpers ----
-port_busy() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
-require_free() { # port what
-    if port_busy "$1"; then
-        ss -Htlnp "sport = :$1" >&2 || true
-        die "port $1 ($2) is already in use: stop what listens there or set ${3:-PROXY_PORT}=..."
-    fi
-}
-wait_port_free() { # port
-    local i
-    for i in $(seq 1 100); do port_busy "$1" || return 0; sleep 0.1; done
-    die "port $1 still in use 10 s after the previous proxy stopped"
-}
-children() { # pid -> its direct children (nginx workers and cache manager, varnish's cache process)
-    if [ -e "/proc/$1/task/$1/children" ]; then
-        cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || true
-        return
-    fi
-    local c
-    for c in /proc/[0-9]*/stat; do
-        awk -v p="$1" '{ sub(/^.*\) /, ""); if ($2 == p) { split(FILENAME, f, "/"); print f[3] } }' "$c" 2>/dev/null || true
-    done
-}
-proc_pids() { # main pid -> the main pid and its children
-    echo "$1"
-    children "$1"
-}
 proc_title() { # pid -> a short name: nginx's process title ("worker process", "master process",
     # "cache manager process"), else the process name (varnish: "varnishd" = manager, "cache-main" = child)
     local t
@@ -338,116 +148,39 @@ proc_title() { # pid -> a short name: nginx's process title ("worker process", "
         *) cat "/proc/$1/comm" 2>/dev/null || echo "pid $1" ;;
     esac
 }
-rss_hwm_mib() { # pids... -> sum of VmHWM in MiB
-    local p kb=0 v
-    for p in "$@"; do
-        v=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$p/status" 2>/dev/null || true)
-        kb=$((kb + ${v:-0}))
-    done
-    awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }'
-}
-cpu_ticks() { # pids... -> utime + stime summed
-    local p t=0 v
-    for p in "$@"; do
-        v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true)
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
-cpu_busy_jiffies() { # "0" or "1" or "0-1" -> "busy total" summed over those CPUs (from /proc/stat)
-    local cpus=() part a b i
-    IFS=, read -ra parts <<<"$1"
-    for part in "${parts[@]}"; do
-        if [[ $part == *-* ]]; then a=${part%-*}; b=${part#*-}; for ((i = a; i <= b; i++)); do cpus+=("$i"); done; else cpus+=("$part"); fi
-    done
-    awk -v list=" ${cpus[*]} " '$1 ~ /^cpu[0-9]+$/ { n = substr($1, 4); if (index(list, " " n " ")) {
-        tot = 0; for (i = 2; i <= NF; i++) tot += $i; idle = $5 + $6; B += tot - idle; T += tot } }
-        END { print B + 0, T + 0 }' /proc/stat
-}
-CLK_TCK=$(getconf CLK_TCK)
 ORIGIN_LOG=$WORK/origin/access.log
 origin_requests() { # -> how many requests the origin has served so far (lines of its unbuffered access log)
     if [ -e "$ORIGIN_LOG" ]; then wc -l <"$ORIGIN_LOG" | tr -d ' '; else echo 0; fi
 }
 
 # ---------------------------------------------------------------- origin ----
-require_free "$ORIGIN_PORT" "origin" ORIGIN_PORT
-require_free "$PROXY_PORT" "proxy" PROXY_PORT
-"${LOADGEN_PIN[@]}" "$NGINX" -p "$WORK/origin" -e "$WORK/origin/error.log" -c "$WORK/origin/nginx.conf" -g 'daemon off;' \
-    >>"$WORK/origin/stdout.log" 2>&1 &
-ORIGIN_PID=$!
-track "$ORIGIN_PID"
-t0=$SECONDS
-code=""
-until code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$ORIGIN_PORT/${BODIES%% *}" 2>/dev/null || true); [ "$code" = 200 ]; do
-    if ! kill -0 "$ORIGIN_PID" 2>/dev/null; then
-        tail -n 20 "$WORK/origin/error.log" "$WORK/origin/stdout.log" >&2 2>/dev/null || true
-        die "origin nginx exited during startup"
-    fi
-    [ $((SECONDS - t0)) -lt "$READY_TIMEOUT" ] || die "origin nginx did not answer GET /${BODIES%% *} with 200 within ${READY_TIMEOUT}s (last status: ${code:-none})"
-    sleep 0.1
-done
-mapfile -t ORIGIN_ALL < <(proc_pids "$ORIGIN_PID")
-track "${ORIGIN_ALL[@]:1}"
+start_origin
 ORIGIN_HEADERS=$(curl -s -o /dev/null -D - --max-time 2 "http://127.0.0.1:$ORIGIN_PORT/${BODIES%% *}" | tr -d '\r' |
     grep -iE '^(cache-control|etag|last-modified):' | paste -sd ';' | sed 's/;/; /g' || true)
 [[ "${ORIGIN_HEADERS,,}" == *"max-age=3600"* ]] || die "the origin does not send Cache-Control max-age=3600 (got: ${ORIGIN_HEADERS:-nothing})"
 
 # ---------------------------------------------------------------- proxies ----
-PROXY_PID=""
-PROXY_ALL=()
-start_proxy() { # name
-    local name=$1 logf t0 code
-    wait_port_free "$PROXY_PORT"
-    require_free "$PROXY_PORT" "proxy" PROXY_PORT
-    case $name in
+launch_proxy() { # name -> started in the background on PROXY_PORT; PROXY_LOG
+    case $1 in
         nginx)
-            logf=$WORK/proxy/error.log
+            PROXY_LOG=$WORK/proxy/error.log
             # an empty cache for every run: nginx's cache loader would otherwise bring back the last run's files
             rm -rf "$NGINX_CACHE_DIR"; mkdir -p "$NGINX_CACHE_DIR"
             "${PROXY_PIN[@]}" "$NGINX" -p "$WORK/proxy" -e "$WORK/proxy/error.log" -c "$WORK/proxy/nginx.conf" -g 'daemon off;' \
                 >>"$WORK/proxy/stdout.log" 2>&1 &
             ;;
         varnish)
-            logf=$WORK/varnish/varnishd.log
+            PROXY_LOG=$WORK/varnish/varnishd.log
             rm -rf "$WORK/varnish/n"
             # shellcheck disable=SC2086 # VARNISH_PARAMS is a list of words ("-p k=v -p k=v")
             "${PROXY_PIN[@]}" "$VARNISHD" -F -n "$WORK/varnish/n" -a "127.0.0.1:$PROXY_PORT" -T none \
-                -f "$WORK/varnish/bench.vcl" -s "$VARNISH_STORAGE" $VARNISH_PARAMS >>"$logf" 2>&1 &
+                -f "$WORK/varnish/bench.vcl" -s "$VARNISH_STORAGE" $VARNISH_PARAMS >>"$PROXY_LOG" 2>&1 &
             ;;
         lodestar)
-            logf=$WORK/lodestar.log
-            (cd "$WORK" && exec "${PROXY_PIN[@]}" "$LODESTAR_BIN" edge "${LODESTAR_ARGS[@]}") >>"$logf" 2>&1 &
+            PROXY_LOG=$WORK/lodestar.log
+            (cd "$WORK" && exec "${PROXY_PIN[@]}" "$LODESTAR_BIN" edge "${LODESTAR_ARGS[@]}") >>"$PROXY_LOG" 2>&1 &
             ;;
     esac
-    PROXY_PID=$!
-    track "$PROXY_PID"
-    t0=$SECONDS
-    while :; do
-        if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-            wait "$PROXY_PID" 2>/dev/null && code=0 || code=$?
-            log "---- last lines of $logf:"
-            tail -n 30 "$logf" >&2 2>/dev/null || true
-            [ "$name" != nginx ] || tail -n 10 "$WORK/proxy/stdout.log" >&2 2>/dev/null || true
-            die "$name exited during startup (exit status $code)"
-        fi
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PROXY_PORT/${BODIES%% *}" 2>/dev/null || true)
-        [ "$code" = 200 ] && break
-        if [ $((SECONDS - t0)) -ge "$READY_TIMEOUT" ]; then
-            log "---- last lines of $logf:"
-            tail -n 30 "$logf" >&2 2>/dev/null || true
-            die "$name did not answer GET /${BODIES%% *} with 200 within ${READY_TIMEOUT}s (last status: ${code:-none})"
-        fi
-        sleep 0.2
-    done
-    mapfile -t PROXY_ALL < <(proc_pids "$PROXY_PID")
-    [ ${#PROXY_ALL[@]} -le 1 ] || track "${PROXY_ALL[@]:1}"
-}
-stop_proxy() {
-    kill_pids "${PROXY_ALL[@]}"
-    wait "$PROXY_PID" 2>/dev/null || true
-    untrack "${PROXY_ALL[@]}"
-    PROXY_PID=""; PROXY_ALL=()
 }
 rss_pids() { # name -> the processes whose peak RSS is reported for it
     local p
@@ -459,41 +192,17 @@ rss_pids() { # name -> the processes whose peak RSS is reported for it
         *) echo "$PROXY_PID" ;;
     esac
 }
-check_body() { # name body -> warns unless the proxy returns the origin's bytes; shows the cache headers of a 2nd GET
-    local name=$1 b=$2 out hdrs
-    out=$(curl -s -o "$WORK/check-$name-$b" -w '%{http_code} %{size_download}' --max-time 5 "http://127.0.0.1:$PROXY_PORT/$b" || true)
-    if [ "${out%% *}" = 200 ] && cmp -s "$WORK/check-$name-$b" "$WORK/www/$b"; then
-        log "  GET /$b through $name: 200, ${out#* } bytes, same bytes as the origin"
-    else
-        log "  WARNING: GET /$b through $name: status/size '${out:-none}', body differs from the origin's"
-        BAD_BODY[$name]="${BAD_BODY[$name]:-}$b "
-    fi
-    # the second GET should be a hit: show what the proxy says about it
+show_cache_headers() { # name body -> the cache headers of a 2nd GET (it should be a hit)
+    local name=$1 b=$2 hdrs
     hdrs=$(curl -s -o /dev/null -D - --max-time 5 "http://127.0.0.1:$PROXY_PORT/$b" | tr -d '\r' |
         grep -iE '^(age|x-cache[a-z-]*|x-varnish|via|etag|last-modified|cache-control):' | paste -sd ';' | sed 's/;/; /g' || true)
     log "  2nd GET /$b through $name: ${hdrs:-(no cache-related headers)}"
 }
 
-if want lodestar; then
-    LODESTAR_ARGS=(--topology "$WORK/topology.json" --node bench-edge)
-    if grep -q -- '--threads' <<<"$edge_help"; then LODESTAR_ARGS+=(--threads "$PROXY_THREADS"); fi
-fi
+if want lodestar; then set_lodestar_args; fi
 
 # ---------------------------------------------------------------- wrk ----
-to_ms() { # wrk latency "512.00us" / "1.20ms" / "2.00s" / "1.00m" -> ms
-    awk -v v="$1" 'BEGIN {
-        if (match(v, /us$/)) printf "%.3f", substr(v, 1, length(v) - 2) / 1000;
-        else if (match(v, /ms$/)) printf "%.3f", substr(v, 1, length(v) - 2);
-        else if (match(v, /m$/)) printf "%.3f", substr(v, 1, length(v) - 1) * 60000;
-        else if (match(v, /h$/)) printf "%.3f", substr(v, 1, length(v) - 1) * 3600000;
-        else if (match(v, /s$/)) printf "%.3f", substr(v, 1, length(v) - 1) * 1000;
-        else print "n/a" }'
-}
-declare -A RPS P50 P99 RSS ERR CPUP CPUQ ORQ BAD_BODY
-run_wrk() { # out duration body
-    "${LOADGEN_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2s" --latency "http://127.0.0.1:$PROXY_PORT/$3" >"$1" 2>&1 ||
-        { cat "$1" >&2; die "wrk failed"; }
-}
+declare -A ORQ # origin requests during the run, by "body|proxy|round"
 varnish_counters() { # -> "hit N miss N backend_req N" from varnishstat (shared memory of our -n workdir)
     command -v varnishstat >/dev/null || return 0
     varnishstat -n "$WORK/varnish/n" -1 -f MAIN.cache_hit -f MAIN.cache_miss -f MAIN.backend_req 2>/dev/null |
@@ -501,7 +210,7 @@ varnish_counters() { # -> "hit N miss N backend_req N" from varnishstat (shared 
 }
 
 bench() { # name body round
-    local name=$1 b=$2 r=$3 out key c0 c1 busy0 busy1 tot0 tot1 req non2xx sock o0 o1 o2 rp=()
+    local name=$1 b=$2 r=$3 out key o0 o1 o2 rp=()
     key="$b|$name|$r"
     out=$WORK/wrk-$name-$b-$r.txt
     log ""
@@ -510,37 +219,19 @@ bench() { # name body round
     start_proxy "$name"
     log "  $name pid ${PROXY_ALL[*]} on 127.0.0.1:$PROXY_PORT"
     check_body "$name" "$b"
+    show_cache_headers "$name" "$b"
     run_wrk "$WORK/warmup-$name-$b-$r.txt" "$WARMUP" "$b"
     o1=$(origin_requests)
     log "  warm-up: wrk ${WARMUP}s, $(awk '/requests in/ { print $1 }' "$WORK/warmup-$name-$b-$r.txt") requests;" \
         "origin requests from the start to the end of the warm-up: $((o1 - o0)) (the fill; the readiness GET fetches /${BODIES%% *})"
     [ "$name" != varnish ] || log "  varnishstat after the warm-up: $(varnish_counters)"
-    log "  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency http://127.0.0.1:$PROXY_PORT/$b"
-    c0=$(cpu_ticks "${PROXY_ALL[@]}")
-    read -r busy0 tot0 < <(cpu_busy_jiffies "${LOADGEN_CPUS:-0-$((NCPU - 1))}")
-    run_wrk "$out" "$DURATION" "$b"
-    c1=$(cpu_ticks "${PROXY_ALL[@]}")
-    read -r busy1 tot1 < <(cpu_busy_jiffies "${LOADGEN_CPUS:-0-$((NCPU - 1))}")
+    measure "$b" "$out"
     o2=$(origin_requests)
-    sed -n '/Thread Stats/,$p' "$out" | sed 's/^ */    /' >&2
-    kill -0 "$PROXY_PID" 2>/dev/null || die "$name died during the run"
-
-    RPS[$key]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
-    P50[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    P99[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    req=$(awk '/requests in/ { print $1 }' "$out")
-    non2xx=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$out")
-    sock=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$out")
-    ERR[$key]=$(( ${non2xx:-0} + ${sock:-0} ))
+    record "$name" "$key" "$out"
     ORQ[$key]=$((o2 - o1))
     mapfile -t rp < <(rss_pids "$name")
     RSS[$key]=$(rss_hwm_mib "${rp[@]}")
-    CPUP[$key]=$(awk -v t="$((c1 - c0))" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", t / hz / d * 100 }')
-    CPUQ[$key]=$(awk -v t="$((c1 - c0))" -v hz="$CLK_TCK" -v n="${req:-0}" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
-    local lg
-    lg=$(awk -v b="$((busy1 - busy0))" -v t="$((tot1 - tot0))" 'BEGIN { if (t > 0) printf "%.0f", b / t * 100; else print "n/a" }')
-    log "  => ${RPS[$key]} req/s, p50 ${P50[$key]} ms, p99 ${P99[$key]} ms, errors ${ERR[$key]} (non-2xx/3xx ${non2xx:-0}, socket ${sock:-0})"
-    log "  origin requests during run: ${ORQ[$key]} (of ${req:-?} requests)"
+    log "  origin requests during run: ${ORQ[$key]} (of ${RUN_REQ:-?} requests)"
     if [ "${ORQ[$key]}" -gt 0 ]; then
         log "  WARNING: $name sent ${ORQ[$key]} requests to the origin during the measured run: not all hits (see $ORIGIN_LOG with KEEP=1)"
     fi
@@ -552,7 +243,7 @@ bench() { # name body round
         detail=" ($(for p in "${rp[@]}"; do proc_title "$p"; done | paste -sd ',' | sed 's/,/, /g'); not counted: $detail)"
     fi
     log "     $name peak RSS (VmHWM) ${RSS[$key]} MiB$detail;"
-    log "     CPU ${CPUP[$key]}% of one core (all its processes), ${CPUQ[$key]} us/request; load-generator CPU(s) ${LOADGEN_CPUS:-all} ${lg}% busy"
+    log "     CPU ${CPUP[$key]}% of one core (all its processes), ${CPUQ[$key]} us/request; load-generator CPU(s) ${LOADGEN_CPUS:-all} ${RUN_LOADGEN}% busy"
     stop_proxy
 }
 
@@ -565,9 +256,7 @@ log "   origin: nginx ($NGINX_VERSION) pid ${ORIGIN_ALL[*]} on 127.0.0.1:$ORIGIN
 ! want nginx || log "   nginx: $NGINX -c $WORK/proxy/nginx.conf (worker_processes $PROXY_THREADS, proxy_cache_path $NGINX_CACHE_DIR on $NGINX_CACHE_FS, sendfile $NGINX_SENDFILE)"
 ! want varnish || log "   varnish: $VARNISHD ($VARNISH_VERSION) -F -n $WORK/varnish/n -a 127.0.0.1:$PROXY_PORT -T none -f $WORK/varnish/bench.vcl -s $VARNISH_STORAGE${VARNISH_PARAMS:+ $VARNISH_PARAMS}"
 ! want lodestar || log "   lodestar: $LODESTAR_BIN edge ${LODESTAR_ARGS[*]}"
-if awk -v l="$LOADAVG" 'BEGIN { exit !(l > 0.5) }'; then
-    log "   WARNING: load average $LOADAVG before the run: other processes compete for the CPUs, figures will be noisy"
-fi
+warn_load
 read -ra PROXY_LIST <<<"$PROXIES"
 for r in $(seq 1 "$ROUNDS"); do
     # rotate the order each round so no proxy always runs first
@@ -580,24 +269,6 @@ done
 kill -0 "$ORIGIN_PID" 2>/dev/null || die "the origin nginx died during the runs"
 
 # ---------------------------------------------------------------- report ----
-ratio() { # a b -> a/b
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
-}
-agg() { # median|max|sum array-name key-prefix -> over rounds
-    local how=$1 vals=() r v
-    local -n arr=$2
-    for r in $(seq 1 "$ROUNDS"); do
-        v=${arr[$3|$r]:-}
-        [ -z "$v" ] || [ "$v" = n/a ] || vals+=("$v")
-    done
-    [ ${#vals[@]} -gt 0 ] || { echo "n/a"; return; }
-    case $how in
-        max) printf '%s\n' "${vals[@]}" | sort -g | tail -n1 ;;
-        sum) printf '%s\n' "${vals[@]}" | awk '{ s += $1 } END { print s }' ;;
-        *) printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }' ;;
-    esac
-}
-fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.2f", v }'; }
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.0f", v }'; }
 verdict() { # ratio target -> PASS|MISS
     awk -v x="$1" -v t="$2" 'BEGIN { if (x == "n/a") print "MISS"; else print (x + 0 >= t ? "PASS" : "MISS") }'
