@@ -10,6 +10,8 @@ public enum GossipCluster {
     /// A gossip setup that cannot work (no key, an unreadable key file, a bad address).
     public struct SetupError: Error, CustomStringConvertible {
         public var description: String
+        /// An error with its message.
+        public init(description: String) { self.description = description }
     }
 
     /// The keys: the key file when the topology names one, else the environment variable (comma- or newline-
@@ -35,8 +37,10 @@ public enum GossipCluster {
         }
     }
 
-    /// SWIM timings from the probe period: direct ping 30 % of it, indirect 40 %, suspicion 2–3 periods (Lifeguard
-    /// shortens it towards 2 as independent confirmations arrive), full sync every 30 s.
+    /// SWIM timings from the probe period: direct ping 30 % of it, indirect 40 %, suspicion from 10 periods down to 2
+    /// as independent confirmations arrive (Lifeguard; 2 expected, so a real crash that every neighbour sees is
+    /// declared after about 2 periods, while a lone false suspicion under packet loss has 10 to be refuted), full
+    /// sync every 30 s. RuntimeTimingTests checks these timings for false deaths at 10 % loss.
     public static func swimSettings(_ settings: GossipSettings) -> SWIMSettings {
         var s = SWIMSettings()
         let period = Int64(settings.probeIntervalMs)
@@ -44,7 +48,8 @@ public enum GossipCluster {
         s.pingTimeout = .milliseconds(max(10, period * 3 / 10))
         s.indirectPingTimeout = .milliseconds(max(10, period * 4 / 10))
         s.suspicionTimeoutMin = .milliseconds(period * 2)
-        s.suspicionTimeoutMax = .milliseconds(period * 3)
+        s.suspicionTimeoutMax = .milliseconds(period * 10)
+        s.suspicionConfirmationsExpected = 2
         return s
     }
 

@@ -66,6 +66,7 @@ final class GossipClusterTests: XCTestCase {
         XCTAssertEqual(s.pingTimeout, .milliseconds(150))
         XCTAssertEqual(s.indirectPingTimeout, .milliseconds(200))
         XCTAssertEqual(s.suspicionTimeoutMin, .milliseconds(1000))
-        XCTAssertEqual(s.suspicionTimeoutMax, .milliseconds(1500))
+        XCTAssertEqual(s.suspicionTimeoutMax, .milliseconds(5000))
+        XCTAssertEqual(s.suspicionConfirmationsExpected, 2)
     }
 }
