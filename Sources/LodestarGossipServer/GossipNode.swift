@@ -41,6 +41,7 @@ public final class GossipNode: @unchecked Sendable {
     private let logger: Logger
     private let tickEvery: TimeAmount
     private let snapshot = Mutex<[SWIMMember]>([])
+    private let heard = Mutex<[SWIMNodeID: NIODeadline]>([:])
     private let changeHandler: @Sendable ([SWIMMember]) -> Void
 
     // Event-loop confined.
@@ -134,6 +135,9 @@ public final class GossipNode: @unchecked Sendable {
     /// The members as this node last saw them (itself included).
     public var members: [SWIMMember] { snapshot.withLock { $0 } }
 
+    /// When an authentic packet from each member last arrived (monotonic).
+    public var lastHeard: [SWIMNodeID: NIODeadline] { heard.withLock { $0 } }
+
     // MARK: Event loop
 
     private func tick() {
@@ -158,6 +162,7 @@ public final class GossipNode: @unchecked Sendable {
         guard packet.sender != myself else { return stats.drop(.malformed) }
         stats.packetsIn.add(1, ordering: .relaxed)
         addresses[packet.sender] = envelope.remoteAddress  // authenticated: the sender holds a key
+        heard.withLock { $0[packet.sender] = .now() }
         run(instance.onMessage(packet.message, from: packet.sender, now: Self.now(), rng: &rng))
     }
 

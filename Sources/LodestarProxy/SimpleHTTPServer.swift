@@ -3,13 +3,31 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A whole answer of the small built-in servers (admin endpoint, sample origin).
-struct SimpleResponse {
-    var status: HTTPResponseStatus
-    var contentType: String
-    var body: ByteBuffer
+/// A whole answer of the small built-in servers (admin endpoints, sample origin).
+public struct SimpleResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var contentType: String
+    public var body: ByteBuffer
     /// Further headers (Content-Type and Content-Length are added).
-    var headers: [(String, String)] = []
+    public var headers: [(String, String)] = []
+
+    /// An answer with a body.
+    public init(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+}
+
+/// A small HTTP/1.1 endpoint for admin listeners of other roles (the DNS node's): each complete request is answered
+/// whole by `respond`.
+public enum AdminHTTP {
+    /// Binds `address`; the channel closes when the group shuts down.
+    public static func bind(_ address: ListenAddress, group: any EventLoopGroup,
+                            respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
+        try await SimpleHTTPServer.bind(address, group: group, respond: respond)
+    }
 }
 
 /// Binds a small HTTP/1.1 server that answers each request, once it is complete, with `respond` (NIO's pipeline

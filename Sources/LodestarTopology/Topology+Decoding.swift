@@ -426,7 +426,7 @@ struct TopologyParser {
     func parseDNS(_ node: JSONNode) -> DNSSettings? {
         guard let f = node.object(allowed: ["nodeId", "listen", "geoDatabase", "maxUDPPayload", "tcpIdleTimeoutSeconds",
                                             "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries", "trace",
-                                            "gossip"]) else { return nil }
+                                            "gossip", "admin"]) else { return nil }
         let nodeId = required(f, "nodeId", in: node).flatMap { identifier($0) }
         var listen = [ListenAddress]()
         if let ln = required(f, "listen", in: node), let ll = ln.array() {
@@ -451,10 +451,11 @@ struct TopologyParser {
             trace = nil
         }
         let gossip = f["gossip"].flatMap(listenAddress)
+        let admin = f["admin"].flatMap(listenAddress)
         guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache, let trace else { return nil }
         return DNSSettings(nodeId: nodeId, listen: listen, geoDatabase: geo, maxUDPPayload: payload,
                            tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down,
-                           packetCacheEntries: cache, trace: trace, gossip: gossip)
+                           packetCacheEntries: cache, trace: trace, gossip: gossip, admin: admin)
     }
 
     func parseRateLimit(_ node: JSONNode) -> RateLimitSettings? {

@@ -310,12 +310,15 @@ public struct DNSSettings: Sendable, Equatable {
     public var trace: TraceAccess
     /// Gossip (UDP) address of this DNS node; nil: it takes no part in gossip (answers follow operator state only).
     public var gossip: ListenAddress?
+    /// Admin endpoint (`/healthz`, `/status` with the health view); nil: none.
+    public var admin: ListenAddress?
 
     public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
                 tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
                 rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384,
-                trace: TraceAccess = .loopback, gossip: ListenAddress? = nil) {
+                trace: TraceAccess = .loopback, gossip: ListenAddress? = nil, admin: ListenAddress? = nil) {
         self.gossip = gossip
+        self.admin = admin
         self.packetCacheEntries = packetCacheEntries
         self.trace = trace
         self.nodeId = nodeId

@@ -74,6 +74,19 @@ struct DNSCommand: AsyncParsableCommand {
             await server.shutdown()
             throw ExitCode(1)
         }
+        var admin: (any Channel)?
+        let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if let address = loaded.dns.admin {
+            do {
+                admin = try await DNSAdmin.bind(address, group: adminGroup, topology: loaded, health: health, gossip: gossip)
+                logger.info("admin listening", metadata: ["address": "\(address)"])
+            } catch {
+                printError("\(topology): dns.admin: cannot listen on \(address): \(error)")
+                await gossip?.leave()
+                await server.shutdown()
+                throw ExitCode(1)
+            }
+        }
 
         let signals = SignalWatcher()
         let stop = AsyncStream<Void>.makeStream()
@@ -96,6 +109,8 @@ struct DNSCommand: AsyncParsableCommand {
         for await _ in stop.stream { break }
         downWatch.cancel()
         logger.info("stopping", metadata: ["stats": "\(server.stats.summary)"])
+        try? await admin?.close()
+        try? await adminGroup.shutdownGracefully()
         await gossip?.leave()
         await server.shutdown()
     }
