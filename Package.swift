@@ -85,7 +85,7 @@ let package = Package(
         // libFuzzer target (see Fuzz/README.md); a normal build gives a corpus replayer.
         .executableTarget(
             name: "lodestar-fuzz",
-            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarTopology"],
+            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarTopology", "LodestarGossip"],
             path: "Sources/LodestarFuzz",
             swiftSettings: swiftSettings
         ),

@@ -1,9 +1,10 @@
 import Foundation
 import LodestarDNS
 import LodestarGeo
+import LodestarGossip
 import LodestarTopology
 
-// A libFuzzer target for the DNS message decoder and the whole answer path.
+// A libFuzzer target for the DNS message decoder and the whole answer path, and for the gossip packet decoder.
 // Fuzzing build (libFuzzer supplies main):
 //   swift build --scratch-path .build-fuzz --product lodestar-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 // Normal build: `lodestar-fuzz FILE...` replays inputs (corpus seeds or crash files) and exits 0 if none traps.
@@ -26,8 +27,35 @@ let fuzzAuthority: Authority? = {
     return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView())
 }()
 
+/// The gossip key of the fuzz target.
+let fuzzKeyring: GossipKeyring? = try? GossipKeyring(secrets: [Array("lodestar-fuzz-gossip-key".utf8)])
+
+/// Gossip: the input as a raw datagram (must be refused), then signed (so the body parser behind the HMAC sees
+/// hostile bytes), with a round trip for whatever decodes; the edge-state record and the replay guard too.
+func fuzzGossip(_ bytes: [UInt8]) {
+    guard let keyring = fuzzKeyring else { preconditionFailure("fuzz key") }
+    if case .success = GossipWire.decode(bytes, keyring: keyring), bytes.count > 40 {
+        // Only a packet that happens to carry a valid tag could pass; random input never does.
+        precondition(GossipWire.sign(Array(bytes.dropLast(32)), keyring: keyring) == bytes, "an unauthentic packet was accepted")
+    }
+    var body = bytes
+    if !body.isEmpty { body[0] = GossipWire.version }
+    if case .success(let packet) = GossipWire.decode(GossipWire.sign(body, keyring: keyring), keyring: keyring) {
+        let again = GossipWire.encode(packet.message, from: packet.sender, sequence: packet.sequence, keyring: keyring)
+            .map { GossipWire.decode($0, keyring: keyring) }
+        if case .success(let back)? = again { precondition(back == packet, "gossip decode → encode → decode changed the packet") }
+        var replay = GossipReplayGuard(maxSkewMs: .max)
+        _ = replay.check(sender: packet.sender, sequence: packet.sequence, nowMs: 0)
+        precondition(replay.check(sender: packet.sender, sequence: packet.sequence, nowMs: 0) == .replay, "replay accepted")
+    }
+    if let state = EdgeState(decoding: bytes) {
+        precondition(EdgeState(decoding: state.encoded()) == state, "edge state round trip")
+    }
+}
+
 /// Runs one input: decode (and re-encode round trip), then answer it over UDP and TCP; traps only on a real bug.
 func fuzzOne(_ bytes: [UInt8]) {
+    fuzzGossip(bytes)
     if let message = try? DNSMessage(decoding: bytes) {
         let again = try? DNSMessage(decoding: message.encoded())
         precondition(again == message, "decode → encode → decode changed the message")
