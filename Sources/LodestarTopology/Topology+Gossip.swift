@@ -12,7 +12,7 @@ public struct GossipSettings: Sendable, Equatable {
     /// How long a draining edge keeps serving before it leaves (default: the longest service TTL plus 5 s).
     public var drainSeconds: Int?
 
-    public init(keyFile: String? = nil, keyEnvironment: String = "LODESTAR_GOSSIP_KEY", probeIntervalMs: Int = 500,
+    public init(keyFile: String? = nil, keyEnvironment: String = "LODESTAR_GOSSIP_KEY", probeIntervalMs: Int = 300,
                 overloadWatermark: Double = 0.9, drainSeconds: Int? = nil) {
         self.keyFile = keyFile
         self.keyEnvironment = keyEnvironment
