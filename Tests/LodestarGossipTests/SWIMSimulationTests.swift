@@ -57,6 +57,16 @@ final class SWIMSimulationTests: XCTestCase {
         conservative.suspicionTimeoutMax = .seconds(20)
         conservative.fullSyncInterval = .seconds(10)
         table.append(crashRow(loss: 0.3, seeds: seeds, settings: conservative, label: "3-20s").row)
+        // What `lodestar` runs with (GossipCluster.swimSettings), at its default 300 ms period and at 500 ms.
+        for period: Int64 in [300, 500] {
+            for loss in [0.0, 0.1, 0.3] {
+                let (row, runs) = crashRow(loss: loss, seeds: seeds, settings: RuntimeTimingTests.runtime(period: period),
+                                           label: "rt\(period)")
+                table.append(row)
+                XCTAssertLessThanOrEqual(median(runs.compactMap(\.firstSuspect)), 3.0, "runtime \(period) ms at \(loss) loss")
+                if loss <= 0.1 { XCTAssertEqual(runs.map(\.falseDeathViews).reduce(0, +), 0, "runtime \(period) ms at \(loss) loss") }
+            }
+        }
         print(table.joined(separator: "\n"))
     }
 
