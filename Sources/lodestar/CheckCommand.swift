@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LodestarGossip
+import LodestarGossipServer
 import LodestarTopology
 
 /// `lodestar check FILE`: validates a topology and prints every problem with file, JSON path and reason.
@@ -29,13 +31,22 @@ struct CheckCommand: ParsableCommand {
                     }
                 }
             }
+            var gossipNote = ""
+            if let g = t.gossip {
+                do {
+                    let keys = try GossipCluster.keyring(g)
+                    gossipNote = ", gossip among \(t.gossipMembers.count) members (\(keys.count) key(s))"
+                } catch {
+                    problems.append("\(file): \(error)")
+                }
+            }
             guard problems.isEmpty else {
                 problems.forEach { printError($0) }
                 throw ExitCode(1)
             }
             print("\(file): OK — zone \(t.zone.name), \(t.regions.count) regions, \(t.edges.count) edges, "
                   + "\(t.services.count) services, \(t.zone.records.count) static records, "
-                  + "\(t.pools.count) origin pools, \(t.routes.count) routes")
+                  + "\(t.pools.count) origin pools, \(t.routes.count) routes" + gossipNote)
         } catch let errors as TopologyErrors {
             for issue in errors.issues { printError(issue.description) }
             printError("\(file): \(errors.issues.count) error(s)")
