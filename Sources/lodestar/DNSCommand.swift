@@ -14,7 +14,7 @@ struct DNSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dns",
         abstract: "Run the authoritative GeoDNS server for the topology's zone.",
-        discussion: "SIGHUP reloads the topology and reopens the GeoIP database (a bad file is refused and the running config kept); SIGINT/SIGTERM stop.")
+        discussion: "SIGHUP reloads the topology and reopens the GeoIP database (a bad file is refused and the running config kept); SIGINT/SIGTERM stop. With dns.gossip and a gossip section the node joins the gossip cluster and its answers follow the edges' published states (dead, draining, suspect, overloaded); dns.admin serves /healthz and /status.")
 
     @Option(name: .long, help: "Topology file.")
     var topology: String = "topology.json"
