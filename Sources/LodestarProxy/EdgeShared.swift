@@ -166,9 +166,7 @@ public struct EdgeStatus: Sendable {
 
     /// JSON for the admin endpoint.
     public func json(stats: [(String, Int)]) -> String {
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
+        func q(_ s: String) -> String { AdminJSON.string(s) }
         let poolText = pools.map { p in
             let servers = p.servers.map { s in
                 "{\"address\":\(q(s.address)),\"status\":\(q(s.status.rawValue)),\"inFlight\":\(s.inFlight)}"

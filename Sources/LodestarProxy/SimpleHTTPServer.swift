@@ -20,6 +20,24 @@ public struct SimpleResponse: Sendable {
     }
 }
 
+/// JSON text for the admin documents (hand-built: they are small and their shape is fixed).
+public enum AdminJSON {
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    public static func string(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where u.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count)
+                + String(u.value, radix: 16)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}
+
 /// A small HTTP/1.1 endpoint for admin listeners of other roles (the DNS node's): each complete request is answered
 /// whole by `respond`.
 public enum AdminHTTP {

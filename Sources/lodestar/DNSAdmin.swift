@@ -62,16 +62,5 @@ enum DNSAdmin {
     }
 
     /// A JSON string literal.
-    static func q(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    static func q(_ s: String) -> String { AdminJSON.string(s) }
 }
