@@ -152,6 +152,41 @@ public enum GossipWire {
         return w.bytes
     }
 
+    /// Encodes a message as one packet, or, for a full-state sync too large for one, as several: the state split over
+    /// sync packets that each fit, the first keeping the message's reply flag and its piggybacked gossip, the rest
+    /// marked as replies (so a receiver merges them all but answers only once). Empty when even one entry cannot fit.
+    public static func encodeAll(_ message: SWIMMessage, from sender: SWIMNodeID, keyring: GossipKeyring,
+                                 sequence: () -> UInt64) -> [[UInt8]] {
+        if let one = encode(message, from: sender, sequence: sequence(), keyring: keyring) { return [one] }
+        guard case .sync(let state, let isReply) = message.kind, state.count > 1 else { return [] }
+        var packets: [[UInt8]] = []
+        var chunk: [SWIMGossip] = []
+        var first = true
+        func flush() -> Bool {
+            let m = SWIMMessage(.sync(state: chunk, isReply: first ? isReply : true), gossip: first ? message.gossip : [])
+            guard let p = encode(m, from: sender, sequence: sequence(), keyring: keyring) else { return false }
+            packets.append(p)
+            first = false
+            chunk = []
+            return true
+        }
+        for entry in state {
+            chunk.append(entry)
+            let probe = SWIMMessage(.sync(state: chunk, isReply: true), gossip: first ? message.gossip : [])
+            var w = WireWriter()
+            w.byte(version)
+            _ = w.string(sender.name)
+            w.u64(0)
+            if !encodeMessage(probe, into: &w) || w.bytes.count + tagBytes > maxPacketBytes {
+                chunk.removeLast()
+                guard !chunk.isEmpty, flush() else { return [] }
+                chunk = [entry]
+            }
+        }
+        if !chunk.isEmpty, !flush() { return [] }
+        return packets
+    }
+
     /// Appends the keyring's tag to `body` (an encoded header and message): how `encode` finishes, exposed so tests
     /// and the fuzzer can make authentic packets with arbitrary bodies.
     public static func sign(_ body: [UInt8], keyring: GossipKeyring) -> [UInt8] {

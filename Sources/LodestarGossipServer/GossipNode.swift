@@ -186,17 +186,21 @@ public final class GossipNode: @unchecked Sendable {
     }
 
     private func send(_ message: SWIMMessage, to target: SWIMNodeID) {
-        guard let channel, let address = addresses[target],
-              let bytes = GossipWire.encode(message, from: myself, sequence: sequence.next(nowMs: Self.wallMilliseconds()),
-                                            keyring: keyring)
-        else {
+        guard let channel, let address = addresses[target] else {
             stats.unsent.add(1, ordering: .relaxed)
             return
         }
-        stats.packetsOut.add(1, ordering: .relaxed)
-        stats.bytesOut.add(bytes.count, ordering: .relaxed)
-        let buffer = channel.allocator.buffer(bytes: bytes)
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        // A full-state sync of a large cluster does not fit one datagram: it goes as several.
+        let packets = GossipWire.encodeAll(message, from: myself, keyring: keyring) {
+            sequence.next(nowMs: Self.wallMilliseconds())
+        }
+        if packets.isEmpty { stats.unsent.add(1, ordering: .relaxed) }
+        for bytes in packets {
+            stats.packetsOut.add(1, ordering: .relaxed)
+            stats.bytesOut.add(bytes.count, ordering: .relaxed)
+            channel.write(AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
+        }
+        channel.flush()
     }
 
     private func publishSnapshot() {

@@ -160,4 +160,31 @@ final class GossipWireTests: XCTestCase {
         XCTAssertNil(guardian.check(sender: "a", sequence: now * 1024, nowMs: now))
         XCTAssertEqual(guardian.check(sender: "d", sequence: (now + 3) * 1024, nowMs: now), .replay)
     }
+
+    func test_aLargeFullStateSyncIsSplitOverPacketsThatEachFit() throws {
+        let md = SWIMMetadata(version: 3, bytes: EdgeState(mode: .serving, requestsPerSecond: 10, capacity: 100).encoded())
+        let state = (0..<120).map { SWIMGossip(node: SWIMNodeID("edge-\($0)-somewhere"), status: .alive, incarnation: UInt64($0),
+                                                metadata: md, origin: SWIMNodeID("edge-\($0)-somewhere")) }
+        let piggyback = [SWIMGossip(node: "x", status: .suspect, incarnation: 1, origin: "y")]
+        let message = SWIMMessage(.sync(state: state, isReply: false), gossip: piggyback)
+        XCTAssertNil(GossipWire.encode(message, from: "dns-1", sequence: 1, keyring: keyA), "too large for one packet")
+        var next: UInt64 = 100
+        let packets = GossipWire.encodeAll(message, from: "dns-1", keyring: keyA) { next += 1; return next }
+        XCTAssertGreaterThan(packets.count, 1)
+        var merged: [SWIMGossip] = []
+        var lastSequence: UInt64 = 0
+        for (i, p) in packets.enumerated() {
+            XCTAssertLessThanOrEqual(p.count, GossipWire.maxPacketBytes)
+            let decoded = try GossipWire.decode(p, keyring: keyA).get()
+            guard case .sync(let part, let isReply) = decoded.message.kind else { return XCTFail("not a sync") }
+            XCTAssertEqual(isReply, i > 0, "only the first part asks for a reply")
+            XCTAssertEqual(decoded.message.gossip, i == 0 ? piggyback : [], "piggybacked gossip rides on the first part")
+            XCTAssertGreaterThan(decoded.sequence, lastSequence, "each part has its own, increasing sequence number")
+            lastSequence = decoded.sequence
+            merged += part
+        }
+        XCTAssertEqual(merged, state, "the parts carry the whole state in order")
+        // Small messages stay one packet.
+        XCTAssertEqual(GossipWire.encodeAll(SWIMMessage(.ping(sequence: 1)), from: "a", keyring: keyA) { 1 }.count, 1)
+    }
 }
