@@ -39,6 +39,8 @@ final class CacheExchange {
     var notModifiedToClient = false
     /// A 304 from the origin selected the stored response: serve this once the 304 has ended.
     var serveAfterEnd: CachedResponse?
+    /// The origin's 304 head (whether its connection may be reused is read from it).
+    var notModifiedHead: HTTPResponseHead?
 
     init(cache: EdgeCache, key: String, requestHeaders: HTTPFields) {
         self.cache = cache
@@ -257,6 +259,7 @@ extension ProxyHandler {
                 }
                 c.cache.stats.revalidated.add(1, ordering: .relaxed)
                 c.serveAfterEnd = updated
+                c.notModifiedHead = head
                 return true
             }
             if status >= 500, CachePolicy.canServeStaleOnError(stored: stored.info, now: now, requestHeaders: c.requestHeaders,
@@ -305,7 +308,7 @@ extension ProxyHandler {
         }
         c.claim?.release(.notStored)
         if let updated = c.serveAfterEnd {
-            releaseUpstream(ex, response: HTTPResponseHead(version: .http1_1, status: .notModified))
+            releaseUpstream(ex, response: c.notModifiedHead)
             serveStored(ex, updated, label: "REVALIDATED", now: epochSeconds())
             return true
         }
