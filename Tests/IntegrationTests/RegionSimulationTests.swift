@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The three regions on Linux network namespaces (Scripts/regions): each region's client resolves from its own
+/// 198.18.N.100 address, which GeoIP places in the region's city, and is served by its region's edge; a SIGKILL'd
+/// edge leaves the answers within the 2 s failover target and comes back when restarted; nothing is left behind.
+/// Needs root and working `ip netns` (skipped otherwise), plus iproute2, dig and curl.
+final class RegionSimulationTests: XCTestCase {
+    static let regions = [("us-east", 1), ("eu-central", 2), ("ap-southeast", 3)]
+
+    func lsimNamespaces() -> [String] {
+        guard let r = try? runCommand("/usr/bin/env", ["ip", "netns", "list"], timeout: 10), r.status == 0 else { return [] }
+        return r.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+            .filter { $0.hasPrefix("lsim-") }
+    }
+
+    func test_failoverScenarioAcrossNamespaces() throws {
+        #if !os(Linux)
+        throw XCTSkip("network namespaces are Linux only")
+        #else
+        guard geteuid() == 0 else { throw XCTSkip("Scripts/regions needs root (network namespaces); running as uid \(geteuid())") }
+        guard IntegrationEnvironment.which("ip") != nil else { throw XCTSkip("ip not found (apt-get install iproute2)") }
+        let probe = try runCommand("/usr/bin/env", ["ip", "netns", "list"], timeout: 10)
+        guard probe.status == 0 else {
+            throw XCTSkip("ip netns does not work here (status \(probe.status)): \(probe.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        _ = try IntegrationEnvironment.dig()
+        guard IntegrationEnvironment.which("curl") != nil else { throw XCTSkip("curl not found (apt-get install curl)") }
+        XCTAssertEqual(lsimNamespaces(), [], "lsim- namespaces exist before the run (a crashed run? Scripts/regions --cleanup)")
+
+        let root = IntegrationEnvironment.packageRoot
+        let script = root.appendingPathComponent("Scripts/regions").path
+        let scenario = root.appendingPathComponent("Scripts/scenarios/failover.txt").path
+        let binary = try IntegrationEnvironment.lodestarBinary().path
+        let r = try runCommand(script, ["--scenario", scenario, "--lodestar", binary], timeout: 120, currentDirectory: root)
+        let output = r.stdout + r.stderr
+        print("---- Scripts/regions (status \(r.status), \(String(format: "%.1f", r.elapsed)) s) ----\n\(output)---- end ----")
+
+        XCTAssertFalse(r.timedOut, "Scripts/regions did not finish within 120 s")
+        XCTAssertEqual(r.status, 0, "Scripts/regions failed")
+        let lines = output.split(separator: "\n").map(String.init)
+        func has(_ prefix: String, _ needle: String) -> Bool {
+            lines.contains { $0.hasPrefix(prefix) && $0.contains(needle) }
+        }
+        for (region, n) in Self.regions {
+            XCTAssertTrue(has("PASS", "resolve \(region): client 198.18.\(n).100 → www.example.test = 198.18.\(n).10"),
+                          "no PASS line for \(region)'s client getting its own edge")
+            XCTAssertTrue(has("PASS", "fetch \(region) / via 198.18.\(n).10: HTTP 200, Via: 1.1 edge-\(region)"),
+                          "no PASS line for \(region)'s client fetching through its edge")
+        }
+        XCTAssertTrue(has("PASS", "resolve eu-central: client 198.18.2.100 → www.example.test = 198.18.1.10"),
+                      "Frankfurt was not sent to the next nearest region (us-east) while its edge was down")
+        XCTAssertFalse(lines.contains { $0.hasPrefix("FAIL") }, "a step failed")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("latency:") && ($0.contains("SKIPPED") || $0.contains("client")) }.isEmpty, false,
+                       "no latency line (netem applied or skipped)")
+
+        // The failover figure: "FIGURE eu-central: SIGKILL of edge-eu-central → client … answered 198.18.1.10 after X s".
+        let failoverLine = lines.first { $0.hasPrefix("FIGURE eu-central: SIGKILL of edge-eu-central") }
+        let figure = try XCTUnwrap(failoverLine, "no failover figure")
+        let seconds = figure.components(separatedBy: " after ").last.flatMap { Double($0.split(separator: " ").first ?? "") }
+        let failover = try XCTUnwrap(seconds, "cannot read the failover time in: \(figure)")
+        XCTAssertTrue(figure.contains("answered 198.18.1.10"), figure)
+        XCTAssertLessThanOrEqual(failover, 2.0, "failover target is 2 s")
+
+        XCTAssertTrue(lines.contains { $0.hasPrefix("teardown:") && $0.contains("no lsim- namespace left") }, "no teardown check line")
+        XCTAssertEqual(lsimNamespaces(), [], "lsim- namespaces left after the run")
+
+        for line in lines where line.hasPrefix("FIGURE ") || line.hasPrefix("latency:") || line.hasPrefix("teardown:") {
+            print("EDGE-FIGURES: regions: " + line.replacingOccurrences(of: "FIGURE ", with: ""))
+        }
+        #endif
+    }
+}
