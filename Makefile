@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose
 BENCH_PACKAGES := gdnsd dnsperf gcc
 
 .PHONY: run test deps build release geo check bench bench-edge bench-cache fuzz clean
