@@ -17,6 +17,10 @@ public struct CachedResponse: Sendable {
     public var varyRequestHeaders: HTTPFields
     /// The policy's view parsed once, set by `MemoryStore` when it stores or updates the entry (nil before).
     public internal(set) var facts: StoredFacts?
+    /// Something the storing layer keeps with the entry (the edge: a copy of the body for zero-copy sends).
+    public var attachment: (any AnyObject & Sendable)?
+    /// Bytes the attachment holds, charged to the store like the body.
+    public var attachmentBytes = 0
 
     /// The fixed bookkeeping overhead charged to every entry, in bytes.
     public static let entryOverhead = 256
@@ -40,7 +44,7 @@ public struct CachedResponse: Sendable {
     /// The bytes charged to the store: body, header lines (name + value + 4 for ": " and CRLF, for both
     /// the response headers and the kept request headers) and `entryOverhead`.
     public var cost: Int {
-        bodyBytes + Self.fieldBytes(headers) + Self.fieldBytes(varyRequestHeaders) + Self.entryOverhead
+        bodyBytes + attachmentBytes + Self.fieldBytes(headers) + Self.fieldBytes(varyRequestHeaders) + Self.entryOverhead
     }
 
     /// The policy view of this response (for `CachePolicy.decide` and friends).

@@ -188,7 +188,16 @@ public final class EdgeCache: Sendable {
     /// Stores a response in memory, and on disk in the background.
     @discardableResult
     func store(key: String, response: CachedResponse) -> Bool {
-        let ok = memory.store(key: key, response: response)
+        var inMemory = response
+        // Large bodies also go into a memory file, so hits can leave by sendfile (charged twice to the bound, so
+        // only when twice the body still fits an object).
+        if response.attachment == nil, response.bodyBytes >= BodyFile.threshold, response.body.count == 1,
+           response.cost + response.bodyBytes <= settings.maxObjectBytes,
+           let first = response.body.first, let file = BodyFile(first) {
+            inMemory.attachment = file
+            inMemory.attachmentBytes = file.length
+        }
+        let ok = memory.store(key: key, response: inMemory)
         if let disk, let io {
             io.submit { state in
                 if case .active = state { disk.store(key: key, response: response) }

@@ -386,6 +386,18 @@ extension ProxyHandler {
         ex.responseHead = originHead
         ex.cache?.label = label
         context.write(wrapOutboundOut(.head(out)), promise: nil)
+        if hasBody && ex.head.method != .HEAD, !compressing, info.scheme == "http", let file = stored.attachment as? BodyFile,
+           file.length == stored.bodyBytes, length > 0 {
+            // Zero-copy: the kernel sends the pages of the body's memory file (the file lives until the write is done).
+            var offset = 0
+            if case .partial(let start, _) = range { offset = start }
+            if let region = file.region(on: context.eventLoop, from: offset, count: length) {
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
+                context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: promise)
+                body = []
+            }
+        }
         if hasBody && ex.head.method != .HEAD {
             for part in body { context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
             ex.bytesOut = Int64(length)

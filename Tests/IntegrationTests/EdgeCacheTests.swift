@@ -370,6 +370,41 @@ final class EdgeCacheTests: EdgeTestCase {
         XCTAssertGreaterThanOrEqual(try cacheStatus(edge)["tooLarge"] as? Int ?? 0, 2)
     }
 
+    func test_largeHitsSentFromTheBodyFileAreByteIdenticalAndSurviveAPurgeMidTransfer() throws {
+        let origin = try startOrigin("o")
+        // Without gzip, hits of bodies of 32 KiB and more leave through sendfile from the body's memory file.
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [cachingRoute()],
+                                 proxy: ["compression": ["enabled": false], "cache": ["memoryBytes": 64 << 20]])
+        let target = "/cache/zero-copy?cc=max-age=60&n=300000&pattern=1"
+        let first = try EdgeHTTP.get(port: edge.port, target)
+        XCTAssertEqual(first.body.count, 300_000)
+        let header = first.body.prefix { $0 != UInt8(ascii: ";") }.count + 1  // "serial=K path=P vary=V;"
+        let port = edge.port
+        let bodies = EdgeCollector<Data>()
+        // Concurrent hits, with the entry purged (its memory file released) while some are in flight; refills
+        // differ from the first answer only in the serial number of the header line.
+        let group = edgeStartThreads(8) { _ in
+            for _ in 0..<10 { if let r = try? EdgeHTTP.get(port: port, target) { bodies.append(r.body) } }
+        }
+        usleep(50_000)
+        _ = try EdgeHTTP.request(port: edge.ports.admin, "POST", "/cache/purge?prefix=http://www.example.test/cache/zero-copy",
+                                 host: "admin")
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(bodies.all.count, 80)
+        let tail = first.body.suffix(from: first.body.startIndex + header)
+        for body in bodies.all {
+            XCTAssertEqual(body.count, 300_000)
+            XCTAssertEqual(body.suffix(tail.count), tail, "every hit must carry the stored body byte for byte")
+        }
+        let stored = try EdgeHTTP.get(port: edge.port, target)
+        XCTAssertEqual(stored.header("X-Cache"), "HIT")
+        let part = try EdgeHTTP.get(port: edge.port, target, headers: [("Range", "bytes=150000-150099")])
+        XCTAssertEqual(part.status, 206, part.rawHead)
+        XCTAssertEqual(part.header("Content-Range"), "bytes 150000-150099/300000")
+        XCTAssertEqual(part.body, stored.body.subdata(in: 150_000..<150_100), "a range is read from the right offset of the file")
+        XCTAssertTrue(edge.isRunning)
+    }
+
     // MARK: Invalidation and purge
 
     func test_rfc9111_4_4_unsafeMethodsInvalidateAndThePurgeAPIRemoves() throws {

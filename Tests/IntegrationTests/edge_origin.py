@@ -19,7 +19,7 @@ Endpoints (query parameters in brackets):
   /status/CODE                    an answer with that status code
   /interim [code=103]             an interim response (Link: </style.css>; rel=preload) before a cacheable 200
   /cache-fail?on=1|0              makes every /cache/ answer a 500 (or not) (not counted)
-  /cache/ANY [cc=, etag=, lm=SECONDS (before the path was first served), vary=, n=BYTES, status=, expires=SECONDS, ms=DELAY]
+  /cache/ANY [pattern=1, cc=, etag=, lm=SECONDS (before the path was first served), vary=, n=BYTES, status=, expires=SECONDS, ms=DELAY]
                                   a cacheable-or-not answer for the cache tests: those headers (Date always), a body of n
                                   bytes starting "serial=K path=P vary=V;" (K counts this origin's answers to that path,
                                   V the request's values of the fields named by vary), 304 to a matching If-None-Match
@@ -312,7 +312,10 @@ class Handler(BaseHTTPRequestHandler):
         seen = ",".join(self.headers.get(v.strip(), "-") for v in vary.split(",")) if vary else "-"
         start = ("serial=%d path=%s vary=%s;" % (serial, path, seen)).encode()
         n = max(int(query.get("n", "100")), len(start))
-        body = start + b"." * (n - len(start))
+        if query.get("pattern") == "1":  # position-dependent bytes after the header line (to check offsets)
+            body = start + pattern(n - len(start), len(start))
+        else:
+            body = start + b"." * (n - len(start))
         self.reply(int(query.get("status", "200")), body, "text/plain", headers)
 
     def stream(self, n, chunked):
