@@ -93,6 +93,28 @@ final class CacheExchange {
     }
 }
 
+extension CachedResponse {
+    /// This stored response freshened by a 304 (RFC 9111 §3.2, §4.3.4): its header fields updated from the 304's, its
+    /// times those of the revalidation.
+    func freshened(by notModified: HTTPFields, requestTime: Int64, responseTime: Int64) -> CachedResponse {
+        var updated = self
+        updated.headers = CachePolicy.updatedHeaders(stored: info, notModified: notModified).map { (name: $0.0, value: $0.1) }
+        updated.requestTime = requestTime
+        updated.responseTime = responseTime
+        return updated
+    }
+
+    /// A response to store, its body chunks copied into one right-sized buffer (so a stored entry pins no larger
+    /// receive buffer).
+    static func compacted(status: Int, headers: HTTPFields, chunks: [ByteBuffer], bytes: Int, allocator: ByteBufferAllocator,
+                          requestTime: Int64, responseTime: Int64, varyRequestHeaders: HTTPFields) -> CachedResponse {
+        var whole = allocator.buffer(capacity: bytes)
+        for part in chunks { whole.writeImmutableBuffer(part) }
+        return CachedResponse(status: status, headers: headers, body: bytes == 0 ? [] : [whole], requestTime: requestTime,
+                              responseTime: responseTime, varyRequestHeaders: varyRequestHeaders)
+    }
+}
+
 /// Seconds since the epoch, the cache policy's clock.
 func epochSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
@@ -249,9 +271,7 @@ extension ProxyHandler {
                 // RFC 9111 §4.3.3/§4.3.4: the 304 freshens the stored response, which is served.
                 var updated = stored
                 if CachePolicy.notModifiedSelects(stored: stored.info, notModified: fields) {
-                    updated.headers = CachePolicy.updatedHeaders(stored: stored.info, notModified: fields).map { (name: $0.0, value: $0.1) }
-                    updated.requestTime = c.requestTime
-                    updated.responseTime = now
+                    updated = stored.freshened(by: fields, requestTime: c.requestTime, responseTime: now)
                     c.cache.store(key: c.key, response: updated)
                     c.claim?.release(.stored)
                 } else {
@@ -290,11 +310,9 @@ extension ProxyHandler {
     /// (a 304 revalidation, or a 304 for the client's own conditional).
     func cacheResponseEnd(_ ex: Exchange, _ c: CacheExchange) -> Bool {
         if let (status, headers, responseTime) = c.storing, let context {
-            var whole = context.channel.allocator.buffer(capacity: c.bodyBytes)
-            for part in c.body { whole.writeImmutableBuffer(part) }
-            let response = CachedResponse(status: status, headers: headers, body: c.bodyBytes == 0 ? [] : [whole],
-                                          requestTime: c.requestTime, responseTime: responseTime,
-                                          varyRequestHeaders: c.varyFields(headers))
+            let response = CachedResponse.compacted(status: status, headers: headers, chunks: c.body, bytes: c.bodyBytes,
+                                                    allocator: context.channel.allocator, requestTime: c.requestTime,
+                                                    responseTime: responseTime, varyRequestHeaders: c.varyFields(headers))
             c.storing = nil
             c.body = []
             let stored = c.cache.store(key: c.key, response: response)
@@ -521,11 +539,8 @@ final class CacheRefresher: UpstreamOwner {
             let cache = claim.cache
             if h.status.code == 304 {
                 if CachePolicy.notModifiedSelects(stored: stored.info, notModified: fields) {
-                    var updated = stored
-                    updated.headers = CachePolicy.updatedHeaders(stored: stored.info, notModified: fields).map { (name: $0.0, value: $0.1) }
-                    updated.requestTime = requestTime
-                    updated.responseTime = epochSeconds()
-                    cache.store(key: claim.key, response: updated)
+                    cache.store(key: claim.key, response: stored.freshened(by: fields, requestTime: requestTime,
+                                                                           responseTime: epochSeconds()))
                 }
             } else if CachePolicy.isStorable(method: "GET", requestHeaders: requestHeaders, status: Int(h.status.code),
                                              responseHeaders: fields) {
@@ -537,11 +552,10 @@ final class CacheRefresher: UpstreamOwner {
             if bodyBytes > claim.cache.settings.maxObjectBytes { storing = false; body = [] } else { body.append(b) }
         case .end:
             if storing, let h = response, let conn = connection {
-                var whole = conn.channel.allocator.buffer(capacity: bodyBytes)
-                for part in body { whole.writeImmutableBuffer(part) }
                 let headers = CachePolicy.headersToStore(responseHeaders: h.headers.fieldList).map { (name: $0.0, value: $0.1) }
-                let fresh = CachedResponse(status: Int(h.status.code), headers: headers, body: bodyBytes == 0 ? [] : [whole],
-                                           requestTime: requestTime, responseTime: epochSeconds(), varyRequestHeaders: varyFields)
+                let fresh = CachedResponse.compacted(status: Int(h.status.code), headers: headers, chunks: body, bytes: bodyBytes,
+                                                     allocator: conn.channel.allocator, requestTime: requestTime,
+                                                     responseTime: epochSeconds(), varyRequestHeaders: varyFields)
                 claim.cache.store(key: claim.key, response: fresh)
             }
             if let conn = connection {

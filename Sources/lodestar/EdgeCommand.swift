@@ -80,7 +80,7 @@ struct EdgeCommand: AsyncParsableCommand {
             // Self-reported drain: the DNS tier stops sending users at once; those already sent (for up to the
             // answers' TTL) are still served; then the edge leaves the cluster and stops.
             draining.set()
-            gossip.publish(EdgeStateMeter(server: server, capacity: 0).state(draining: true))
+            gossip.publishNow(draining: true)
             let seconds = loaded.drainSeconds
             logger.notice("draining: serving until DNS answers naming this edge have expired", metadata: ["seconds": "\(seconds)"])
             try? await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)

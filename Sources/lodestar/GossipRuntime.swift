@@ -14,6 +14,8 @@ final class GossipRuntime: Sendable {
     let node: GossipNode
     let group: MultiThreadedEventLoopGroup
     private let publisher = Mutex<RepeatedTask?>(nil)
+    /// An edge's state meter (nil for a DNS node).
+    private let meter = Mutex<EdgeStateMeter?>(nil)
 
     private init(node: GossipNode, group: MultiThreadedEventLoopGroup) {
         self.node = node
@@ -67,11 +69,14 @@ final class GossipRuntime: Sendable {
             node.publish(meter.state(draining: draining.isSet).encoded())
         }
         runtime.publisher.withLock { $0 = task }
+        runtime.meter.withLock { $0 = meter }
         return runtime
     }
 
-    /// Publishes a state now (e.g. draining).
-    func publish(_ state: EdgeState) { node.publish(state.encoded()) }
+    /// Publishes the edge's state now (e.g. when draining starts), without waiting for the next second.
+    func publishNow(draining: Bool) {
+        if let meter = meter.withLock({ $0 }) { node.publish(meter.state(draining: draining).encoded()) }
+    }
 
     /// Announces the leave, stops the member and its event loop.
     func leave() async {
