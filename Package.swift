@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -29,6 +31,12 @@ let package = Package(
             providers: [.apt(["libmaxminddb-dev"])]
         ),
         .target(name: "LodestarTopology", swiftSettings: swiftSettings),
+        // The process's Prometheus registry (swift-prometheus) and scrape-time collectors, shared by every role.
+        .target(
+            name: "LodestarMetrics",
+            dependencies: [.product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "LodestarGeo",
             dependencies: ["CMaxMindDB", "LodestarTopology"],
@@ -42,7 +50,7 @@ let package = Package(
         .target(
             name: "LodestarDNSServer",
             dependencies: [
-                "LodestarDNS",
+                "LodestarDNS", "LodestarMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -60,11 +68,12 @@ let package = Package(
         .target(
             name: "LodestarProxy",
             dependencies: [
-                "LodestarEdge", "LodestarTopology", "LodestarCache",
+                "LodestarEdge", "LodestarTopology", "LodestarCache", "LodestarMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -74,8 +83,11 @@ let package = Package(
             name: "lodestar",
             dependencies: [
                 "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
-                "LodestarGossip", "LodestarGossipServer",
+                "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,11 +105,15 @@ let package = Package(
         .target(name: "LodestarGossip", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swiftSettings),
         .testTarget(name: "LodestarGossipTests", dependencies: ["LodestarGossip", "LodestarTopology"], swiftSettings: swiftSettings),
+        // swift-log handler writing one logfmt / JSON / text line per event to stderr.
+        .target(name: "LodestarLogging", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .testTarget(name: "LodestarLoggingTests", dependencies: ["LodestarLogging", .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: swiftSettings),
         // The gossip member on a UDP socket (NIO): authentication, replay and skew checks before the SWIM core.
         .target(
             name: "LodestarGossipServer",
             dependencies: [
-                "LodestarGossip", "LodestarGeo", "LodestarTopology",
+                "LodestarGossip", "LodestarGeo", "LodestarTopology", "LodestarMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -22,6 +22,32 @@ public struct DNSResponse: Sendable {
     public var truncated: Bool
     /// True when any query with the same `AnswerKey` gets the same bytes (ID aside): no random draw decided it.
     public var reusable: Bool = true
+    /// The question's type (0 when there was no readable question), for metrics and the query log.
+    public var qtype: UInt16 = 0
+    /// True when the query carried an EDNS Client Subnet option.
+    public var hadClientSubnet = false
+    /// The GSLB decision behind an address answer (nil for every other response).
+    public var decision: AnswerDecision?
+}
+
+/// Which edge a GSLB answer named, and where GeoIP put the client (for metrics, `/status` and the query log).
+public struct AnswerDecision: Sendable, Hashable {
+    /// The first edge answered.
+    public var edge: String
+    /// That edge's region.
+    public var region: String
+    /// The client's ISO country code from GeoIP ("" when unknown).
+    public var country: String
+    /// The client's continent code from GeoIP ("" when unknown).
+    public var continent: String
+
+    /// A decision record.
+    public init(edge: String, region: String, country: String, continent: String) {
+        self.edge = edge
+        self.region = region
+        self.country = country
+        self.continent = continent
+    }
 }
 
 /// The authoritative answer engine: zone data, GSLB services, EDNS/ECS/NSID. Pure — no sockets or clocks.
@@ -48,7 +74,11 @@ public final class Authority: Sendable {
     let nodeIdBytes: [UInt8]
     let maxUDPPayload: Int
 
-    public init(topology: Topology, geo: any GeoLocator, health: any HealthView) {
+    /// The configuration version (a digest of the topology file and GeoIP database) that `CH TXT config.lodestar.` reports.
+    public let configVersion: String
+
+    public init(topology: Topology, geo: any GeoLocator, health: any HealthView, configVersion: String = "") {
+        self.configVersion = configVersion
         self.topology = topology
         self.geo = geo
         self.health = health
@@ -229,6 +259,8 @@ public final class Authority: Sendable {
         var scope = 0
         /// Cleared when a random draw chose among equally near edges.
         var reusable = true
+        /// Set by a GSLB answer.
+        var decision: AnswerDecision?
 
         init(query: DNSHeader, question: DNSQuestion, edns: EDNSQuery?, transport: DNSTransport) {
             self.query = query
@@ -331,6 +363,10 @@ public final class Authority: Sendable {
         if !selection.deterministic { ctx.reusable = false }
         let type = family == .v4 ? RRType.a : RRType.aaaa
         let ttl = min(service.ttlSeconds, selection.ttlCapSeconds.map { UInt32(clamping: $0) } ?? service.ttlSeconds)
+        if let first = selection.chosen.first {
+            ctx.decision = AnswerDecision(edge: first.id, region: first.region, country: geoResult.location?.country ?? "",
+                                          continent: geoResult.location?.continent ?? "")
+        }
         for edge in selection.chosen {
             for ip in edge.addresses where ip.isIPv4 == (family == .v4) {
                 ctx.answers.append(ResourceRecord(name: owner, type: type, rclass: RRClass.in, ttl: ttl,
@@ -379,23 +415,26 @@ public final class Authority: Sendable {
         }
     }
 
-    /// CHAOS class: `id.server`/`hostname.bind` give the node id (RFC 4892), `version.server`/`version.bind` the software.
+    /// CHAOS class: `id.server`/`hostname.bind` give the node id (RFC 4892), `version.server`/`version.bind` the software,
+    /// `config.lodestar` the configuration version and zone serial in force.
     func answerChaos<R: RandomNumberGenerator>(_ ctx: inout AnswerContext, random: inout R) {
         let name = ctx.question.name.lowercased
         if name.isSubdomain(of: apex), let service = nodes[name]?.service {
             answerTrace(&ctx, service: service, random: &random)
             return
         }
-        let text: [UInt8]
+        let text: [[UInt8]]
         switch name.description {
-        case "id.server.", "hostname.bind.": text = nodeIdBytes
-        case "version.server.", "version.bind.": text = Array("Lodestar".utf8)
+        case "id.server.", "hostname.bind.": text = [nodeIdBytes]
+        case "version.server.", "version.bind.": text = [Array("Lodestar".utf8)]
+        case "config.lodestar.":
+            text = [Array("version=\(configVersion)".utf8), Array("serial=\(topology.zone.soa.serial)".utf8)]
         default:
             refuse(&ctx)
             return
         }
         guard asksForTXT(&ctx) else { return }
-        ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt([text])))
+        ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt(text)))
     }
 
     /// `CH TXT <service name>`: the decision an IN query from this client (ECS or source) would get, and why,
@@ -514,6 +553,7 @@ public final class Authority: Sendable {
         }
         return DNSResponse(bytes: bytes, rcode: ctx.rcode, kind: ctx.kind,
                            qname: includeQuestion ? ctx.question.name.lowercased : .root, truncated: truncated,
-                           reusable: ctx.reusable)
+                           reusable: ctx.reusable, qtype: includeQuestion ? ctx.question.type : 0,
+                           hadClientSubnet: ctx.edns?.clientSubnet != nil, decision: ctx.decision)
     }
 }

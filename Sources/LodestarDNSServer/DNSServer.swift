@@ -1,6 +1,7 @@
 import Foundation
 import LodestarDNS
 import LodestarGeo
+import LodestarMetrics
 import LodestarTopology
 import Logging
 import NIOCore
@@ -53,6 +54,25 @@ struct PacketCache {
         var kind: ResponseKind
         var qname: DNSName
         var truncated: Bool
+        var qtype: UInt16
+        var hadClientSubnet: Bool
+        var decision: AnswerDecision?
+
+        /// What metrics and the query log need.
+        var facts: ResponseFacts {
+            ResponseFacts(rcode: rcode, qtype: qtype, truncated: truncated, hadClientSubnet: hadClientSubnet, decision: decision)
+        }
+
+        init(_ r: DNSResponse) {
+            bytes = r.bytes
+            rcode = r.rcode
+            kind = r.kind
+            qname = r.qname
+            truncated = r.truncated
+            qtype = r.qtype
+            hadClientSubnet = r.hadClientSubnet
+            decision = r.decision
+        }
     }
 
     let capacity: Int
@@ -78,8 +98,7 @@ struct PacketCache {
     mutating func store(_ key: AnswerKey, _ response: DNSResponse) {
         guard capacity > 0, response.reusable else { return }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-        entries[key] = Entry(bytes: response.bytes, rcode: response.rcode, kind: response.kind, qname: response.qname,
-                             truncated: response.truncated)
+        entries[key] = Entry(response)
     }
 }
 
@@ -117,6 +136,10 @@ public final class DNSServer: Sendable {
         public var rateLimit: RateLimitSettings
         /// Packet cache entries per event loop (0 turns the cache off).
         public var packetCacheEntries: Int
+        /// Where the server registers its metrics (a private hub when nil).
+        public var metrics: MetricsHub?
+        /// Log one query in this many (0: no query log).
+        public var queryLogSample: Int = 0
 
         public init(listen: [ListenAddress], threads: Int = System.coreCount, tcpIdleTimeout: TimeAmount = .seconds(10),
                     maxTCPConnections: Int = 256, rateLimit: RateLimitSettings = RateLimitSettings(),
@@ -131,6 +154,8 @@ public final class DNSServer: Sendable {
     }
 
     public let stats = DNSServerStats()
+    /// The Prometheus families and the decision table.
+    public let metrics: DNSMetrics
     let box: AuthorityBox
     let configuration: Configuration
     let group: MultiThreadedEventLoopGroup
@@ -144,6 +169,7 @@ public final class DNSServer: Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         limiter = SharedRateLimiter(settings: configuration.rateLimit)
+        metrics = DNSMetrics(hub: configuration.metrics ?? MetricsHub(), stats: stats)
     }
 
     /// Binds every listener; throws (after closing what was opened) if any address cannot be bound.
@@ -178,8 +204,8 @@ public final class DNSServer: Sendable {
     private func add(_ channel: any Channel) { channels.withLock { $0.append(channel) } }
 
     private func udpBootstrap(on loop: any EventLoop) -> DatagramBootstrap {
-        let box = self.box, stats = self.stats, limiter = self.limiter
-        let cacheEntries = configuration.packetCacheEntries
+        let box = self.box, stats = self.stats, limiter = self.limiter, metrics = self.metrics, logger = self.logger
+        let cacheEntries = configuration.packetCacheEntries, sample = configuration.queryLogSample
         let perMessage = 4096
         return DatagramBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -190,13 +216,15 @@ public final class DNSServer: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(box: box, stats: stats, limiter: limiter,
-                                                                                  cacheEntries: cacheEntries))
+                                                                                  cacheEntries: cacheEntries, metrics: metrics,
+                                                                                  logger: logger, queryLogSample: sample))
                 }
             }
     }
 
     private func tcpBootstrap() -> ServerBootstrap {
-        let box = self.box, stats = self.stats, idle = configuration.tcpIdleTimeout
+        let box = self.box, stats = self.stats, idle = configuration.tcpIdleTimeout, metrics = self.metrics, logger = self.logger
+        let sample = configuration.queryLogSample
         let maxConnections = configuration.maxTCPConnections
         return ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -215,7 +243,8 @@ public final class DNSServer: Sendable {
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
                     try sync.addHandler(ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)))
                     try sync.addHandler(LengthFieldPrepender(lengthFieldBitLength: .twoBytes))
-                    try sync.addHandler(TCPQueryHandler(box: box, stats: stats))
+                    try sync.addHandler(TCPQueryHandler(box: box, stats: stats, metrics: metrics, logger: logger,
+                                                          queryLogSample: sample))
                 }
             }
     }
@@ -263,19 +292,29 @@ final class UDPQueryHandler: ChannelInboundHandler {
     var cache: PacketCache
     var random = FastRandom()
     var pendingFlush = false
+    let metrics: DNSMetrics
+    var counters = LocalDNSCounters()
+    let logger: Logger
+    var sampler: QueryLogSampler
 
-    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int) {
+    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int, metrics: DNSMetrics,
+         logger: Logger, queryLogSample: Int) {
         reader = AuthorityReader(box: box)
         self.stats = stats
         self.limiter = limiter
         cache = PacketCache(capacity: cacheEntries)
+        self.metrics = metrics
+        self.logger = logger
+        sampler = QueryLogSampler(sampleEvery: queryLogSample)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let start = NIODeadline.now()
         let envelope = unwrapInboundIn(data)
         stats.udpQueries.add(1, ordering: .relaxed)
         guard let client = IPAddress(envelope.remoteAddress) else {
             stats.dropped.add(1, ordering: .relaxed)
+            metrics.recordDropped()
             return
         }
         let authority = reader.current()
@@ -296,21 +335,30 @@ final class UDPQueryHandler: ChannelInboundHandler {
             let packet = Array(envelope.data.readableBytesView)
             guard let response = authority.respond(to: packet, from: client, transport: .udp, random: &random) else {
                 stats.dropped.add(1, ordering: .relaxed)
+                metrics.recordDropped()
                 return
             }
             if let key { cache.store(key, response) }
-            out = PacketCache.Entry(bytes: response.bytes, rcode: response.rcode, kind: response.kind,
-                                    qname: response.qname, truncated: response.truncated)
+            out = PacketCache.Entry(response)
         }
         switch limiter.decide(client: client, kind: out.kind, qname: out.qname) {
         case .send:
             stats.record(rcode: out.rcode, truncated: out.truncated)
+            metrics.record(out.facts, transport: .udp, local: &counters)
         case .drop:
             stats.rateLimitedDrops.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: false)
             return
         case .slip:
             stats.rateLimitedSlips.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: true)
             out.bytes = Authority.slipResponse(for: out.bytes)
+        }
+        let elapsed = NIODeadline.now() - start
+        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
+        if sampler.take() {
+            logger.logQuery(client: "\(client)", transport: .udp, qname: out.qname.description, facts: out.facts,
+                            micros: elapsed.nanoseconds / 1000, cached: id != nil)
         }
         var buffer = context.channel.allocator.buffer(bytes: out.bytes)
         if let id, buffer.readableBytes >= 2 { buffer.setInteger(id, at: buffer.readerIndex) }
@@ -339,10 +387,17 @@ final class TCPQueryHandler: ChannelInboundHandler {
     let stats: DNSServerStats
     var random = FastRandom()
     var client: IPAddress = .v4(0)
+    let metrics: DNSMetrics
+    var counters = LocalDNSCounters()
+    let logger: Logger
+    var sampler: QueryLogSampler
 
-    init(box: AuthorityBox, stats: DNSServerStats) {
+    init(box: AuthorityBox, stats: DNSServerStats, metrics: DNSMetrics, logger: Logger, queryLogSample: Int) {
         reader = AuthorityReader(box: box)
         self.stats = stats
+        self.metrics = metrics
+        self.logger = logger
+        sampler = QueryLogSampler(sampleEvery: queryLogSample)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -351,16 +406,27 @@ final class TCPQueryHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let start = NIODeadline.now()
         let frame = unwrapInboundIn(data)
         stats.tcpQueries.add(1, ordering: .relaxed)
         let packet = Array(frame.readableBytesView)
         guard let response = reader.current().respond(to: packet, from: client, transport: .tcp, random: &random) else {
             // Not a query we can answer at all: the stream can no longer be trusted.
             stats.dropped.add(1, ordering: .relaxed)
+            metrics.recordDropped()
             context.close(promise: nil)
             return
         }
         stats.record(rcode: response.rcode, truncated: false)
+        let facts = ResponseFacts(rcode: response.rcode, qtype: response.qtype, truncated: false,
+                                  hadClientSubnet: response.hadClientSubnet, decision: response.decision)
+        metrics.record(facts, transport: .tcp, local: &counters)
+        let elapsed = NIODeadline.now() - start
+        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .tcp)
+        if sampler.take() {
+            logger.logQuery(client: "\(client)", transport: .tcp, qname: response.qname.description, facts: facts,
+                            micros: elapsed.nanoseconds / 1000, cached: false)
+        }
         context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: response.bytes)), promise: nil)
     }
 

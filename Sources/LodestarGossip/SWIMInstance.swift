@@ -274,6 +274,18 @@ public struct SWIMInstance: Sendable {
         queue.enqueue(selfGossip(), metadataOnly: true)
     }
 
+    /// Publishes a new payload and tells up to `fanout` live members at once by pinging them with it piggybacked
+    /// (a drain should reach the DNS tier now, not when probing next comes by).
+    public mutating func updateMetadataAndAnnounce(_ bytes: [UInt8], fanout: Int,
+                                                  rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
+        updateMetadata(bytes)
+        var out: [SWIMDirective] = []
+        for target in pickRandom(fanout, from: known.filter { records[$0]?.status == .alive }, rng: &rng) {
+            sendPing(sequence: takeSequence(), to: target, into: &out)
+        }
+        return out
+    }
+
     // MARK: - Probing (SWIM §3.1, §4.3)
 
     /// SWIM §4.3: round-robin over a shuffled list, so each live member is probed within n periods.

@@ -16,6 +16,11 @@ public final class GossipStats: Sendable {
     public let bytesOut = Atomic<Int>(0)
     /// Messages not sent: too large for a packet, or no address known for the target.
     public let unsent = Atomic<Int>(0)
+    /// Direct probes (pings) and indirect probe requests sent.
+    public let probes = Atomic<Int>(0)
+    public let indirectProbes = Atomic<Int>(0)
+    /// Members this node has seen become suspect.
+    public let suspicions = Atomic<Int>(0)
     private let drops = Mutex<[GossipDropReason: Int]>([:])
 
     /// Counts a dropped datagram.
@@ -104,10 +109,15 @@ public final class GossipNode: @unchecked Sendable {
         }
     }
 
-    /// Publishes a new payload (e.g. an encoded `EdgeState`), spread with the next messages.
-    public func publish(_ bytes: [UInt8]) {
+    /// Publishes a new payload (e.g. an encoded `EdgeState`), spread with the next messages; with `announce`, also
+    /// pinged at once to up to 16 live members (for changes the DNS tier must see now, like a drain).
+    public func publish(_ bytes: [UInt8], announce: Bool = false) {
         loop.execute { [self] in
-            instance.updateMetadata(bytes)
+            if announce {
+                run(instance.updateMetadataAndAnnounce(bytes, fanout: 16, rng: &rng))
+            } else {
+                instance.updateMetadata(bytes)
+            }
             publishSnapshot()
         }
     }
@@ -175,6 +185,7 @@ public final class GossipNode: @unchecked Sendable {
                 send(message, to: to)
             case .statusChanged(let change):
                 changed = true
+                if change.current == .suspect { stats.suspicions.add(1, ordering: .relaxed) }
                 logger.notice("gossip member \(change.current)", metadata: [
                     "node": "\(myself)", "member": "\(change.node)",
                     "was": "\(change.previous.map { "\($0)" } ?? "unknown")", "incarnation": "\(change.incarnation)"])
@@ -195,6 +206,11 @@ public final class GossipNode: @unchecked Sendable {
             sequence.next(nowMs: Self.wallMilliseconds())
         }
         if packets.isEmpty { stats.unsent.add(1, ordering: .relaxed) }
+        switch message.kind {
+        case .ping: stats.probes.add(1, ordering: .relaxed)
+        case .pingRequest: stats.indirectProbes.add(1, ordering: .relaxed)
+        default: break
+        }
         for bytes in packets {
             stats.packetsOut.add(1, ordering: .relaxed)
             stats.bytesOut.add(bytes.count, ordering: .relaxed)

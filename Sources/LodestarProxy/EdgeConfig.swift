@@ -12,8 +12,11 @@ public final class CompiledRoute: Sendable {
     /// Lower-cased names the request rules remove, plus the names they set (set replaces).
     let requestRemove: [String]
     let responseRemove: [String]
+    /// The route's name in metrics: its first host and path prefix.
+    public let label: String
 
     init(route: Route, poolIndex: Int, deny: DenyMatcher, requestRemove: [String], responseRemove: [String]) {
+        label = (route.hosts.first ?? "*") + route.pathPrefix
         self.route = route
         self.poolIndex = poolIndex
         self.deny = deny

@@ -1,4 +1,5 @@
 import LodestarEdge
+import LodestarMetrics
 import LodestarTopology
 import Logging
 import NIOCore
@@ -31,7 +32,7 @@ public final class EdgeServer: Sendable {
     public var stats: EdgeStats { shared.stats }
 
     /// Prepares (but does not bind) the edge `edgeId` of `topology`.
-    public init(topology: Topology, edgeId: String, threads: Int? = nil, logger: Logger) throws {
+    public init(topology: Topology, edgeId: String, threads: Int? = nil, logger: Logger, metrics: MetricsHub = MetricsHub()) throws {
         guard let index = topology.edges.firstIndex(where: { $0.id == edgeId }) else {
             throw EdgeStartError(description: "edges: no edge \"\(edgeId)\" (--node; known: \(topology.edges.map(\.id).joined(separator: ", ")))")
         }
@@ -43,8 +44,9 @@ public final class EdgeServer: Sendable {
         self.edgeIndex = index
         let config = EdgeConfig(topology: topology, edgeId: edgeId)
         let cache = try Self.makeCache(topology, edgeId: edgeId, existing: nil, logger: logger)
-        self.shared = EdgeShared(config: config, logger: logger)
+        self.shared = EdgeShared(config: config, logger: logger, metrics: metrics)
         shared.cache = cache
+        shared.metrics.startCollecting(shared)
         let count = threads ?? (topology.proxy.threads > 0 ? topology.proxy.threads : System.coreCount)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, count))
         var loops = [ObjectIdentifier: LoopStateBox]()
@@ -122,7 +124,10 @@ public final class EdgeServer: Sendable {
                     let info = ConnectionInfo(remote: channel.remoteAddress, scheme: tls == nil ? "http" : "https")
                     let ops = channel.pipeline.syncOperations
                     if proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
-                    if let tls { try ops.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls {
+                        try ops.addHandler(NIOSSLServerHandler(context: tls))
+                        try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
+                    }
                     let tracker = ActivityTracker()
                     try ops.addHandler(tracker)
                     // Pipelining is handled by ProxyHandler (it queues parts of later requests), and headers were
@@ -295,6 +300,18 @@ public final class EdgeServer: Sendable {
     }
 
     /// The edge's health as gossip will publish it.
+    /// Sets the admin API's token and hooks (before `start()`).
+    public func configureAdmin(token: String?, hooks: AdminHooks) {
+        shared.adminToken = token
+        shared.adminHooks = hooks
+    }
+
+    /// The admin hooks in force.
+    public var adminHooks: AdminHooks { shared.adminHooks }
+
+    /// The Prometheus hub this edge registers on.
+    public var metricsHub: MetricsHub { shared.metricsHub }
+
     public func status() -> EdgeStatus { shared.status(now: NIODeadline.now().uptimeNanoseconds) }
 
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.

@@ -1,4 +1,5 @@
 import LodestarEdge
+import LodestarMetrics
 import LodestarTopology
 import Logging
 import NIOCore
@@ -72,7 +73,24 @@ final class EdgeShared: Sendable {
     /// Response header the compressor's predicate reads (and removes): "do not compress this one".
     static let noCompressMarker = "x-lodestar-no-compress"
 
-    init(config: EdgeConfig, logger: Logger) {
+    private let hooks = Mutex(AdminHooks())
+    private let token = Mutex<String?>(nil)
+    /// What the admin API may do beyond reading (set by the process before it starts).
+    var adminHooks: AdminHooks {
+        get { hooks.withLock { $0 } }
+        set { hooks.withLock { $0 = newValue } }
+    }
+    /// The admin API's bearer token (nil: none).
+    var adminToken: String? {
+        get { token.withLock { $0 } }
+        set { token.withLock { $0 = newValue } }
+    }
+    /// The Prometheus families of this edge and the hub `/metrics` renders.
+    let metrics: EdgeMetrics
+    var metricsHub: MetricsHub { metrics.hub }
+
+    init(config: EdgeConfig, logger: Logger, metrics: MetricsHub = MetricsHub()) {
+        self.metrics = EdgeMetrics(hub: metrics, edgeId: config.edgeId)
         self.current = Mutex(config)
         self.logger = logger
         var access = logger
@@ -165,7 +183,7 @@ public struct EdgeStatus: Sendable {
     public var degraded: Bool { pools.contains { $0.available == 0 } }
 
     /// JSON for the admin endpoint.
-    public func json(stats: [(String, Int)]) -> String {
+    public func json(stats: [(String, Int)], extra: String? = nil) -> String {
         func q(_ s: String) -> String { AdminJSON.string(s) }
         let poolText = pools.map { p in
             let servers = p.servers.map { s in
@@ -175,6 +193,7 @@ public struct EdgeStatus: Sendable {
         }.joined(separator: ",")
         let statText = stats.map { "\(q($0.0)):\($0.1)" }.joined(separator: ",")
         let cacheText = cacheJSON.map { ",\"cache\":\($0)" } ?? ""
-        return "{\"edge\":\(q(edgeId)),\"state\":\(q(degraded ? "degraded" : "healthy")),\"pools\":[\(poolText)],\"stats\":{\(statText)}\(cacheText)}\n"
+        let extraText = extra.map { $0.isEmpty ? "" : "," + $0 } ?? ""
+        return "{\"edge\":\(q(edgeId)),\"state\":\(q(degraded ? "degraded" : "healthy")),\"pools\":[\(poolText)],\"stats\":{\(statText)}\(cacheText)\(extraText)}\n"
     }
 }

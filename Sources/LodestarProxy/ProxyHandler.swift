@@ -714,6 +714,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
                              upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
         }
         shared.stats.record(status: Int(status.code))
+        shared.metrics.record(route: "-", status: Int(status.code))
         requestsServed += 1
         if close {
             closing = true
@@ -813,6 +814,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     func finish(_ ex: Exchange, status: Int, note: String?) {
         shared.stats.record(status: status)
         shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
+        shared.metrics.record(route: ex.route.label, status: status)
+        if let s = ex.upstreamStart, let head = ex.upstreamHeadAt {
+            shared.metrics.recordUpstream(pool: ex.pool.runtime.pool.name, nanoseconds: (head - s).nanoseconds)
+        }
         let upstreamMs = ex.upstreamStart.map { s in ((ex.upstreamHeadAt ?? .now()) - s).nanoseconds / 1000 }
         if config.settings.accessLog {
             shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,

@@ -86,9 +86,15 @@ private final class SimpleHTTPHandler: ChannelInboundHandler {
             headers.add(name: "Content-Type", value: r.contentType)
             headers.add(name: "Content-Length", value: String(r.body.readableBytes))
             for (n, v) in r.headers { headers.add(name: n, value: v) }
+            if !h.isKeepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: r.status, headers: headers))), promise: nil)
             if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if h.isKeepAlive {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            } else {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            }
         }
     }
 }

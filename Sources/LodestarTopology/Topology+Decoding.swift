@@ -16,6 +16,7 @@ extension Topology {
         if let down = topology.dns.downFile { topology.dns.downFile = resolve(down, against: folder) }
         if let disk = topology.proxy.cache.diskPath { topology.proxy.cache.diskPath = resolve(disk, against: folder) }
         if let keyFile = topology.gossip?.keyFile { topology.gossip?.keyFile = resolve(keyFile, against: folder) }
+        if let tokenFile = topology.admin?.tokenFile { topology.admin?.tokenFile = resolve(tokenFile, against: folder) }
         for e in topology.edges.indices {
             for l in topology.edges[e].listen.indices {
                 guard var tls = topology.edges[e].listen[l].tls else { continue }
@@ -65,7 +66,7 @@ struct TopologyParser {
 
     func parse(_ root: JSONNode) -> Topology? {
         guard let fields = root.object(allowed: ["zone", "regions", "edges", "services", "dns", "origins", "routes", "proxy",
-                                                 "gossip", "$comment"]) else { return nil }
+                                                 "gossip", "admin", "$comment"]) else { return nil }
         // Look every section up before giving up, so each missing one is reported.
         let sections = ["zone", "regions", "edges", "services", "dns"].map { required(fields, $0, in: root) }
         guard let zoneNode = sections[0], let regionsNode = sections[1], let edgesNode = sections[2],
@@ -87,10 +88,12 @@ struct TopologyParser {
             gossipParsed = gossip != nil
         }
         if let dns { checkGossip(edges: edges, dns: dns, enabled: fields["gossip"] != nil, edgesNode: edgesNode, dnsNode: dnsNode) }
-        if let zone, let dns, let proxy, gossipParsed {
+        let admin = fields["admin"].map(parseAdmin)
+        if let dns { checkAdmin(edges: edges, dns: dns, hasToken: fields["admin"] != nil, edgesNode: edgesNode, dnsNode: dnsNode) }
+        if let zone, let dns, let proxy, gossipParsed, admin != .some(nil) {
             checkNameCollisions(zone: zone, services: services, node: servicesNode)
             return Topology(zone: zone, regions: regions, edges: edges, services: services, dns: dns,
-                            pools: pools, routes: routes, proxy: proxy, gossip: gossip)
+                            pools: pools, routes: routes, proxy: proxy, gossip: gossip, admin: admin ?? nil)
         }
         return nil
     }

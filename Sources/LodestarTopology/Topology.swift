@@ -18,11 +18,14 @@ public struct Topology: Sendable, Equatable {
     public var proxy: ProxySettings
     /// The gossip cluster (nil: no gossip).
     public var gossip: GossipSettings?
+    /// The admin API's token source (nil: admin listeners must stay on loopback).
+    public var admin: AdminSettings?
 
     public init(zone: Zone, regions: [Region], edges: [Edge], services: [Service], dns: DNSSettings,
                 pools: [OriginPool] = [], routes: [Route] = [], proxy: ProxySettings = ProxySettings(),
-                gossip: GossipSettings? = nil) {
+                gossip: GossipSettings? = nil, admin: AdminSettings? = nil) {
         self.gossip = gossip
+        self.admin = admin
         self.zone = zone
         self.regions = regions
         self.edges = edges

@@ -34,29 +34,40 @@ struct DNSCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Mark an edge down (repeatable); added to the topology's dns.downFile contents.")
     var down: [String] = []
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(name: .long, help: "Log one query in N to the query log (0: off, 1: every query).")
+    var queryLogSample: Int = 0
+
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        var configured = Logger(label: "lodestar.dns")
-        configured.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let logger = configured
+        logging.bootstrap()
+        let logger = logging.logger("lodestar.dns")
 
         let loaded = try loadTopologyOrExit(topology)
         let listenAddresses = try listen.isEmpty ? loaded.dns.listen : listen.map { text in
             guard let a = ListenAddress(text) else { throw ValidationError("--listen \(text): not ADDR:PORT or [ADDR]:PORT") }
             return a
         }
+        guard queryLogSample >= 0 else { throw ValidationError("--query-log-sample must be 0 or more") }
+        let adminToken = try adminTokenOrExit(loaded, path: topology)
+        let hub = ProcessMetrics.hub()
         let health = LiveHealthView()
         let state = DNSNodeState(topologyPath: topology, geoOverride: geo, flagDown: Set(down), health: health, logger: logger)
-        let initial = try state.build(from: loaded)
+        let version = state.version(for: loaded)
+        let initial = try state.build(from: loaded, version: version)
+        let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
+                                    hub: hub)
 
         let box = AuthorityBox(initial)
-        let config = DNSServer.Configuration(
+        state.box = box
+        state.tracker = tracker
+        var config = DNSServer.Configuration(
             listen: listenAddresses, threads: threads ?? System.coreCount,
             tcpIdleTimeout: .seconds(Int64(loaded.dns.tcpIdleTimeoutSeconds)),
             maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit,
             packetCacheEntries: packetCache ?? loaded.dns.packetCacheEntries)
+        config.metrics = hub
+        config.queryLogSample = queryLogSample
         let server = DNSServer(authority: box, configuration: config, logger: logger)
         do {
             try await server.start()
@@ -64,21 +75,23 @@ struct DNSCommand: AsyncParsableCommand {
             logger.critical("cannot listen", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-        logger.info("serving", metadata: ["zone": "\(loaded.zone.name)", "node": "\(loaded.dns.nodeId)",
+        logger.info("serving", metadata: ["zone": "\(loaded.zone.name)", "node": "\(loaded.dns.nodeId)", "version": "\(version)",
                                           "geo": "\(state.geoPath(for: loaded))", "threads": "\(config.threads)"])
         let gossip: GossipRuntime?
         do {
-            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger)
+            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub)
         } catch {
             printError("\(topology): \(error)")
             await server.shutdown()
             throw ExitCode(1)
         }
+        DNSAdmin.registerHealthMetrics(hub: hub, state: state, box: box)
         var admin: (any Channel)?
         let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         if let address = loaded.dns.admin {
             do {
-                admin = try await DNSAdmin.bind(address, group: adminGroup, topology: loaded, health: health, gossip: gossip)
+                admin = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,
+                                                server: server, gossip: gossip, tracker: tracker, hub: hub)
                 logger.info("admin listening", metadata: ["address": "\(address)"])
             } catch {
                 printError("\(topology): dns.admin: cannot listen on \(address): \(error)")
@@ -91,15 +104,9 @@ struct DNSCommand: AsyncParsableCommand {
         let signals = SignalWatcher()
         let stop = AsyncStream<Void>.makeStream()
         signals.on(SIGHUP) {
-            do {
-                let fresh = try Topology.load(path: topology)
-                box.replace(with: try state.build(from: fresh))
-                if fresh.dns.listen != loaded.dns.listen && listen.isEmpty {
-                    logger.warning("reload: dns.listen changed; listeners change only on restart")
-                }
-                logger.info("reloaded", metadata: ["topology": "\(topology)", "serial": "\(fresh.zone.soa.serial)"])
-            } catch {
-                logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
+            let result = state.reload(source: "SIGHUP")
+            if result.ok, let fresh = state.currentTopology, fresh.dns.listen != loaded.dns.listen && listen.isEmpty {
+                logger.warning("reload: dns.listen changed; listeners change only on restart")
             }
         }
         signals.on(SIGINT) { stop.continuation.yield() }
@@ -116,6 +123,17 @@ struct DNSCommand: AsyncParsableCommand {
     }
 }
 
+/// Reads the admin token when the topology has an `admin` section, printing the reason and exiting 1 when it cannot.
+func adminTokenOrExit(_ t: Topology, path: String) throws -> String? {
+    guard let settings = t.admin else { return nil }
+    do {
+        return try settings.token()
+    } catch {
+        printError("\(path): \(error)")
+        throw ExitCode(1)
+    }
+}
+
 /// Loads a topology, printing every error (file, path, reason) and exiting 1 on failure.
 func loadTopologyOrExit(_ path: String) throws -> Topology {
     do {
@@ -126,7 +144,8 @@ func loadTopologyOrExit(_ path: String) throws -> Topology {
     }
 }
 
-/// What a DNS node builds its `Authority` from, and the operator's down list it keeps current.
+/// What a DNS node builds its `Authority` from, the operator's down marks it keeps current (`--down`, the down file,
+/// drains through the admin API), and the reload that SIGHUP and `POST /reload` share.
 final class DNSNodeState: @unchecked Sendable {
     let topologyPath: String
     let geoOverride: String?
@@ -136,6 +155,15 @@ final class DNSNodeState: @unchecked Sendable {
     private let lock = NSLock()
     private var downFile: String?
     private var downFileStamp: Date?
+    private var fileDown: Set<String> = []
+    private var topology: Topology?
+    /// The topology in force.
+    var currentTopology: Topology? { lock.withLock { topology } }
+    /// Operator drains through the admin API: "edge:<id>" or "region:<id>" → why and since when.
+    private var drains: [String: (reason: String, since: Date)] = [:]
+    private let reloadLock = NSLock()
+    var box: AuthorityBox?
+    var tracker: ConfigTracker?
 
     init(topologyPath: String, geoOverride: String?, flagDown: Set<String>, health: LiveHealthView, logger: Logger) {
         self.topologyPath = topologyPath
@@ -147,9 +175,14 @@ final class DNSNodeState: @unchecked Sendable {
 
     func geoPath(for t: Topology) -> String { geoOverride ?? t.dns.geoDatabase }
 
+    /// The configuration version of `t` as loaded from the topology file now.
+    func version(for t: Topology) -> String {
+        ConfigTracker.version(topologyPath: topologyPath, geoPath: geoPath(for: t))
+    }
+
     /// Opens the GeoIP database afresh (so a reload picks up a replaced `.mmdb`) and makes an `Authority`;
     /// throws, leaving the running configuration alone, when the database cannot be opened.
-    func build(from t: Topology) throws -> Authority {
+    func build(from t: Topology, version: String) throws -> Authority {
         let path = geoPath(for: t)
         let unknown = flagDown.subtracting(t.edges.map(\.id))
         if !unknown.isEmpty { throw ValidationError("--down: unknown edge(s) \(unknown.sorted().joined(separator: ", "))") }
@@ -157,23 +190,110 @@ final class DNSNodeState: @unchecked Sendable {
         lock.withLock {
             downFile = t.dns.downFile
             downFileStamp = nil
+            topology = t
         }
         refreshDown()
-        return Authority(topology: t, geo: db, health: health)
+        return Authority(topology: t, geo: db, health: health, configVersion: version)
     }
 
-    /// Re-reads the down file when it changed; marks `--down` edges and the file's edges down.
-    func refreshDown() {
+    /// Re-reads the topology and the GeoIP database and swaps them in; on any problem the running configuration
+    /// stays and the reason is returned (and logged). One reload at a time.
+    func reload(source: String) -> (ok: Bool, message: String) {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        do {
+            let fresh = try Topology.load(path: topologyPath)
+            let version = self.version(for: fresh)
+            let authority = try build(from: fresh, version: version)
+            box?.replace(with: authority)
+            tracker?.taken(.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()))
+            logger.info("reloaded", metadata: ["topology": "\(topologyPath)", "serial": "\(fresh.zone.soa.serial)",
+                                               "version": "\(version)", "source": "\(source)"])
+            return (true, "reloaded: version \(version), serial \(fresh.zone.soa.serial)")
+        } catch let errors as TopologyErrors {
+            let text = errors.issues.map(\.description).joined(separator: "; ")
+            for issue in errors.issues { logger.error("reload refused: \(issue.description)", metadata: ["source": "\(source)"]) }
+            logger.error("reload refused; keeping the running configuration", metadata: ["source": "\(source)"])
+            tracker?.refused(text)
+            return (false, "reload refused, running configuration kept: \(text)")
+        } catch {
+            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)", "source": "\(source)"])
+            tracker?.refused("\(error)")
+            return (false, "reload refused, running configuration kept: \(error)")
+        }
+    }
+
+    /// Starts (`on`) or ends an operator drain of an edge or a whole region; returns the drains as JSON, or an error.
+    func drain(_ on: Bool, edge: String?, region: String?, reason: String) -> Result<String, DrainError> {
+        let t = lock.withLock { topology }
+        let key: String
+        if let edge {
+            guard t?.edge(edge) != nil else { return .failure(DrainError(description: "no edge \"\(edge)\" in the topology")) }
+            key = "edge:" + edge
+        } else if let region {
+            guard t?.region(region) != nil else { return .failure(DrainError(description: "no region \"\(region)\" in the topology")) }
+            key = "region:" + region
+        } else {
+            return .failure(DrainError(description: "give edge=ID or region=ID"))
+        }
+        lock.withLock {
+            if on { drains[key] = (reason, Date()) } else { drains[key] = nil }
+        }
+        logger.notice(on ? "operator drain" : "operator drain ended", metadata: ["target": "\(key)", "reason": "\(reason)"])
+        refreshDown(force: true)
+        return .success(drainsJSON())
+    }
+
+    /// Why an edge is kept out of answers by an operator (empty when it is not).
+    func operatorReasons(edge id: String) -> [String] {
+        let (t, file, drains) = lock.withLock { (topology, fileDown, self.drains) }
+        var out = [String]()
+        if flagDown.contains(id) { out.append("marked down by --down") }
+        if file.contains(id) { out.append("listed in the down file") }
+        if let d = drains["edge:" + id] { out.append("drained through the admin API at \(iso(d.since)): \(d.reason)") }
+        if let region = t?.edge(id)?.region, let d = drains["region:" + region] {
+            out.append("region \(region) drained through the admin API at \(iso(d.since)): \(d.reason)")
+        }
+        return out
+    }
+
+    /// `[{target, reason, since}]`.
+    func drainsJSON() -> String {
+        let list = lock.withLock { drains }.sorted { $0.key < $1.key }.map { key, d in
+            "{\"target\":\(json(key)),\"reason\":\(json(d.reason)),\"since\":\(json(iso(d.since)))}"
+        }
+        return "[" + list.joined(separator: ",") + "]"
+    }
+
+    /// Re-reads the down file when it changed (or when `force`); marks `--down` edges, the file's edges and drained
+    /// edges and regions down.
+    func refreshDown(force: Bool = false) {
         let (file, stamp) = lock.withLock { (downFile, downFileStamp) }
-        var ids = flagDown
         if let file {
             let attrs = try? FileManager.default.attributesOfItem(atPath: file)
             let mtime = attrs?[.modificationDate] as? Date
-            if mtime == stamp && stamp != nil { return }
-            if let text = try? String(contentsOfFile: file, encoding: .utf8) {
-                ids.formUnion(StaticHealthView.parseDownFile(text))
+            if !(mtime == stamp && stamp != nil) {
+                let listed = (try? String(contentsOfFile: file, encoding: .utf8)).map(StaticHealthView.parseDownFile) ?? []
+                lock.withLock {
+                    fileDown = listed
+                    downFileStamp = mtime
+                }
+            } else if !force {
+                // Unchanged file: the set below is the same unless a drain changed it (force).
             }
-            lock.withLock { downFileStamp = mtime }
+        } else {
+            lock.withLock { fileDown = [] }
+        }
+        let ids = lock.withLock { () -> Set<String> in
+            var ids = flagDown.union(fileDown)
+            for key in drains.keys {
+                if key.hasPrefix("edge:") { ids.insert(String(key.dropFirst(5))) }
+                if key.hasPrefix("region:"), let t = topology {
+                    let region = String(key.dropFirst(7))
+                    ids.formUnion(t.edges.filter { $0.region == region }.map(\.id))
+                }
+            }
+            return ids
         }
         if ids != health.operatorDown {
             logger.notice("edges marked down changed", metadata: ["down": "\(ids.sorted())"])
@@ -189,6 +309,11 @@ final class DNSNodeState: @unchecked Sendable {
         timer.resume()
         return timer
     }
+}
+
+/// Why a drain request was refused.
+struct DrainError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// Runs handlers for POSIX signals on a dispatch queue (the default action is disabled for each).

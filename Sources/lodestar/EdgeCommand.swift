@@ -5,6 +5,7 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// `lodestar edge`: one edge node's HTTP(S) reverse proxy in front of the topology's origin pools.
 struct EdgeCommand: AsyncParsableCommand {
@@ -22,25 +23,44 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Event loop threads (replaces proxy.threads; default one per core).")
     var threads: Int?
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        var configured = Logger(label: "lodestar.edge")
-        configured.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logging.bootstrap()
+        var configured = logging.logger("lodestar.edge")
         configured[metadataKey: "edge"] = "\(node)"
         let logger = configured
         let loaded = try loadTopologyOrExit(topology)
+        let adminToken = try adminTokenOrExit(loaded, path: topology)
+        let hub = ProcessMetrics.hub()
         let server: EdgeServer
+        let version = ConfigTracker.version(topologyPath: topology, geoPath: nil)
+        let tracker = ConfigTracker(role: "edge", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
+                                    hub: hub)
+        let draining = DrainFlag()
+        let gossipBox = Mutex<GossipRuntime?>(nil)
+        let path = topology
+        let reloadLock = NSLock()
         do {
-            server = try EdgeServer(topology: loaded, edgeId: node, threads: threads, logger: logger)
+            server = try EdgeServer(topology: loaded, edgeId: node, threads: threads, logger: logger, metrics: hub)
+            var hooks = AdminHooks()
+            hooks.reload = { reloadLock.withLock { EdgeCommand.reload(server, path: path, tracker: tracker, logger: logger, source: "admin API") } }
+            hooks.drain = { on, reason in
+                guard let gossip = gossipBox.withLock({ $0 }) else { return "{\"error\":\"no gossip\"}" }
+                if on { draining.set(reason: reason) } else { draining.clear() }
+                gossip.publishNow(draining: on)
+                logger.notice(on ? "draining (admin API)" : "drain ended (admin API)", metadata: ["reason": "\(reason)"])
+                return "{" + draining.statusJSON + "}\n"
+            }
+            hooks.status = { tracker.statusJSON + "," + draining.statusJSON }
+            hooks.ready = { !draining.isSet }
+            server.configureAdmin(token: adminToken, hooks: hooks)
             try await server.start()
         } catch let e as EdgeStartError {
             printError("\(topology): \(e.description)")
             throw ExitCode(1)
         }
-        logger.info("edge serving", metadata: ["routes": "\(loaded.routes.count)", "pools": "\(loaded.pools.count)"])
-        let draining = DrainFlag()
+        logger.info("edge serving", metadata: ["routes": "\(loaded.routes.count)", "pools": "\(loaded.pools.count)", "version": "\(version)"])
         let gossip: GossipRuntime?
         do {
             if let edge = loaded.edge(node) {
@@ -53,33 +73,30 @@ struct EdgeCommand: AsyncParsableCommand {
             await server.shutdown(grace: .zero)
             throw ExitCode(1)
         }
+        if let gossip {
+            gossipBox.withLock { $0 = gossip }
+        } else {
+            var hooks = server.adminHooks
+            hooks.drain = nil
+            server.configureAdmin(token: adminToken, hooks: hooks)
+        }
 
         let signals = SignalWatcher()
         let stop = AsyncStream<Void>.makeStream()
-        let path = topology
         signals.on(SIGHUP) {
-            do {
-                let fresh = try Topology.load(path: path)
-                try server.reload(fresh)
-                logger.info("reloaded", metadata: ["topology": "\(path)", "routes": "\(fresh.routes.count)", "pools": "\(fresh.pools.count)"])
-            } catch let errors as TopologyErrors {
-                for issue in errors.issues { logger.error("reload refused: \(issue.description)") }
-                logger.error("reload refused; keeping the running configuration")
-            } catch {
-                logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
-            }
+            _ = reloadLock.withLock { EdgeCommand.reload(server, path: path, tracker: tracker, logger: logger, source: "SIGHUP") }
         }
-        let terminated = DrainFlag()
+        let terminated = Mutex(false)
         signals.on(SIGINT) { stop.continuation.yield() }
         signals.on(SIGTERM) {
-            terminated.set()
+            terminated.withLock { $0 = true }
             stop.continuation.yield()
         }
         for await _ in stop.stream { break }
-        if let gossip, terminated.isSet {
+        if let gossip, terminated.withLock({ $0 }) {
             // Self-reported drain: the DNS tier stops sending users at once; those already sent (for up to the
             // answers' TTL) are still served; then the edge leaves the cluster and stops.
-            draining.set()
+            draining.set(reason: "SIGTERM")
             gossip.publishNow(draining: true)
             let seconds = loaded.drainSeconds
             logger.notice("draining: serving until DNS answers naming this edge have expired", metadata: ["seconds": "\(seconds)"])
@@ -88,6 +105,30 @@ struct EdgeCommand: AsyncParsableCommand {
         logger.info("stopping", metadata: ["stats": "\(server.stats.snapshot.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
         await gossip?.leave()
         await server.shutdown()
+    }
+
+    /// Re-reads the topology for SIGHUP and `POST /reload`; a bad file is refused and the running configuration kept.
+    static func reload(_ server: EdgeServer, path: String, tracker: ConfigTracker, logger: Logger,
+                       source: String) -> (ok: Bool, message: String) {
+        do {
+            let fresh = try Topology.load(path: path)
+            try server.reload(fresh)
+            let version = ConfigTracker.version(topologyPath: path, geoPath: nil)
+            tracker.taken(.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()))
+            logger.info("reloaded", metadata: ["topology": "\(path)", "routes": "\(fresh.routes.count)",
+                                               "pools": "\(fresh.pools.count)", "version": "\(version)", "source": "\(source)"])
+            return (true, "reloaded: version \(version)")
+        } catch let errors as TopologyErrors {
+            for issue in errors.issues { logger.error("reload refused: \(issue.description)", metadata: ["source": "\(source)"]) }
+            logger.error("reload refused; keeping the running configuration", metadata: ["source": "\(source)"])
+            let text = errors.issues.map(\.description).joined(separator: "; ")
+            tracker.refused(text)
+            return (false, "reload refused, running configuration kept: \(text)")
+        } catch {
+            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)", "source": "\(source)"])
+            tracker.refused("\(error)")
+            return (false, "reload refused, running configuration kept: \(error)")
+        }
     }
 }
 

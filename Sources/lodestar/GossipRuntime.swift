@@ -2,6 +2,7 @@ import Foundation
 import LodestarGeo
 import LodestarGossip
 import LodestarGossipServer
+import LodestarMetrics
 import LodestarProxy
 import LodestarTopology
 import Logging
@@ -24,7 +25,7 @@ final class GossipRuntime: Sendable {
 
     /// Starts the member `id` at `address` and joins the topology's other members. Throws (nothing left running)
     /// when there is no usable key or the address cannot be bound.
-    static func start(_ topology: Topology, id: String, address: ListenAddress, logger: Logger,
+    static func start(_ topology: Topology, id: String, address: ListenAddress, logger: Logger, metrics: MetricsHub,
                       onChange: @escaping @Sendable ([SWIMMember]) -> Void) async throws -> GossipRuntime {
         guard let settings = topology.gossip else { throw GossipCluster.SetupError(description: "gossip: no gossip section") }
         let keyring = try GossipCluster.keyring(settings)
@@ -41,15 +42,17 @@ final class GossipRuntime: Sendable {
             throw GossipCluster.SetupError(description: "gossip: cannot listen on \(address): \(error)")
         }
         node.join(peers: peers)
+        GossipMetrics.register(node, on: metrics)
         return GossipRuntime(node: node, group: group)
     }
 
     /// The DNS node's member: every change of the members' states is turned into edge health for the answers.
-    static func startDNS(_ topology: Topology, health: LiveHealthView, logger: Logger) async throws -> GossipRuntime? {
+    static func startDNS(_ topology: Topology, health: LiveHealthView, logger: Logger,
+                         metrics: MetricsHub) async throws -> GossipRuntime? {
         guard let settings = topology.gossip, let address = topology.dns.gossip else { return nil }
         let edgeIds = Set(topology.edges.map(\.id))
         let watermark = settings.overloadWatermark
-        return try await start(topology, id: topology.dns.nodeId, address: address, logger: logger) { members in
+        return try await start(topology, id: topology.dns.nodeId, address: address, logger: logger, metrics: metrics) { members in
             if health.update(GossipCluster.edgeHealth(members, edgeIds: edgeIds, watermark: watermark)) {
                 let view = health.reported.filter { $0.value != .healthy }.map { "\($0.key)=\($0.value)" }.sorted()
                 logger.notice("edge health changed", metadata: ["not-healthy": "\(view)"])
@@ -61,7 +64,8 @@ final class GossipRuntime: Sendable {
     static func startEdge(_ topology: Topology, edge: Edge, server: EdgeServer, draining: DrainFlag,
                           logger: Logger) async throws -> GossipRuntime? {
         guard topology.gossip != nil, let address = edge.gossip else { return nil }
-        let runtime = try await start(topology, id: edge.id, address: address, logger: logger) { _ in }
+        let runtime = try await start(topology, id: edge.id, address: address, logger: logger,
+                                      metrics: server.metricsHub) { _ in }
         let meter = EdgeStateMeter(server: server, capacity: edge.capacity)
         runtime.node.publish(meter.state(draining: draining.isSet).encoded())
         let node = runtime.node
@@ -73,9 +77,10 @@ final class GossipRuntime: Sendable {
         return runtime
     }
 
-    /// Publishes the edge's state now (e.g. when draining starts), without waiting for the next second.
+    /// Publishes the edge's state now and pings it to the other members (e.g. when draining starts or ends), without
+    /// waiting for the next second.
     func publishNow(draining: Bool) {
-        if let meter = meter.withLock({ $0 }) { node.publish(meter.state(draining: draining).encoded()) }
+        if let meter = meter.withLock({ $0 }) { node.publish(meter.state(draining: draining).encoded(), announce: true) }
     }
 
     /// Announces the leave, stops the member and its event loop.
@@ -86,13 +91,21 @@ final class GossipRuntime: Sendable {
     }
 }
 
-/// Set when the edge starts draining (read by the state publisher).
+/// Whether the edge is draining (SIGTERM, or the admin API), why and since when; read by the state publisher.
 final class DrainFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    /// Whether draining started.
-    var isSet: Bool { flag.load(ordering: .relaxed) }
+    private let state = Mutex<(on: Bool, reason: String, since: Date?)>((false, "", nil))
+    /// Whether draining is on.
+    var isSet: Bool { state.withLock { $0.on } }
     /// Starts draining.
-    func set() { flag.store(true, ordering: .relaxed) }
+    func set(reason: String = "SIGTERM") { state.withLock { $0 = (true, reason, Date()) } }
+    /// Ends a drain (the admin API's undrain).
+    func clear() { state.withLock { $0 = (false, "", nil) } }
+    /// `"drain":{…}` for `/status`.
+    var statusJSON: String {
+        let s = state.withLock { $0 }
+        guard s.on else { return "\"drain\":{\"draining\":false}" }
+        return "\"drain\":{\"draining\":true,\"reason\":\(json(s.reason)),\"since\":\(json(iso(s.since ?? Date())))}"
+    }
 }
 
 /// Turns an edge's counters into the `EdgeState` it publishes (requests per second over the interval since the last call).

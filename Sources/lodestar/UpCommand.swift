@@ -26,11 +26,18 @@ struct UpCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
+    @Option(name: .long, help: "Log line format: logfmt, json or text.")
+    var logFormat: String = "logfmt"
+
     func run() async throws {
-        var configured = Logger(label: "lodestar.up")
-        configured.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
-        let logger = configured
+        let logging = try LoggingOptions.parse(["--log-level", logLevel, "--log-format", logFormat])
+        logging.bootstrap()
+        let logger = logging.logger("lodestar.up")
         let loaded = try loadTopologyOrExit(topology)
+        let adminToken = try adminTokenOrExit(loaded, path: topology)
+        let hub = ProcessMetrics.hub()
+        let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var adminChannel: (any Channel)?
 
         var rows = [(String, String, String)]()
         let originGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -39,6 +46,8 @@ struct UpCommand: AsyncParsableCommand {
         var dnsServer: DNSServer?
 
         func stopAll() async {
+            try? await adminChannel?.close()
+            try? await adminGroup.shutdownGracefully()
             for e in edges { await e.shutdown(grace: .seconds(2)) }
             await dnsServer?.shutdown()
             for c in originChannels { try? await c.close() }
@@ -58,21 +67,33 @@ struct UpCommand: AsyncParsableCommand {
             }
             let health = LiveHealthView()
             let state = DNSNodeState(topologyPath: topology, geoOverride: nil, flagDown: [], health: health, logger: logger)
-            let box = AuthorityBox(try state.build(from: loaded))
-            let dns = DNSServer(
-                authority: box,
-                configuration: DNSServer.Configuration(
-                    listen: loaded.dns.listen, threads: 1, tcpIdleTimeout: .seconds(Int64(loaded.dns.tcpIdleTimeoutSeconds)),
-                    maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit,
-                    packetCacheEntries: loaded.dns.packetCacheEntries),
-                logger: logger)
+            let version = state.version(for: loaded)
+            let box = AuthorityBox(try state.build(from: loaded, version: version))
+            let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
+                                        hub: hub)
+            state.box = box
+            state.tracker = tracker
+            var config = DNSServer.Configuration(
+                listen: loaded.dns.listen, threads: 1, tcpIdleTimeout: .seconds(Int64(loaded.dns.tcpIdleTimeoutSeconds)),
+                maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit,
+                packetCacheEntries: loaded.dns.packetCacheEntries)
+            config.metrics = hub
+            let dns = DNSServer(authority: box, configuration: config, logger: logger)
             _ = try await dns.start()
             dnsServer = dns
-            rows.append(("dns", loaded.dns.nodeId, loaded.dns.listen.map { "\($0) udp+tcp" }.joined(separator: ", ")))
+            DNSAdmin.registerHealthMetrics(hub: hub, state: state, box: box)
+            var dnsListens = loaded.dns.listen.map { "\($0) udp+tcp" }
+            if let address = loaded.dns.admin {
+                adminChannel = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,
+                                                       server: dns, gossip: nil, tracker: tracker, hub: hub)
+                dnsListens.append("admin http://\(address)")
+            }
+            rows.append(("dns", loaded.dns.nodeId, dnsListens.joined(separator: ", ")))
             for edge in loaded.edges where !edge.listen.isEmpty {
                 var edgeLogger = logger
                 edgeLogger[metadataKey: "edge"] = "\(edge.id)"
-                let server = try EdgeServer(topology: loaded, edgeId: edge.id, threads: 1, logger: edgeLogger)
+                let server = try EdgeServer(topology: loaded, edgeId: edge.id, threads: 1, logger: edgeLogger, metrics: hub)
+                server.configureAdmin(token: adminToken, hooks: AdminHooks())
                 try await server.start()
                 edges.append(server)
                 let listeners = edge.listen.map { ($0.tls == nil ? "http://" : "https://") + $0.address.description }

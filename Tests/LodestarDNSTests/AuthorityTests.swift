@@ -333,6 +333,30 @@ final class AuthorityTests: XCTestCase {
         XCTAssertEqual(try ask(Fixture.query("other.server", RRType.txt, qclass: RRClass.ch)).rcode, RCode.refused)
     }
 
+    func test_chaosConfigLodestarGivesVersionAndSerial() throws {
+        let a = Authority(topology: try Fixture.topology(), geo: TableLocator.sample, health: StaticHealthView(), configVersion: "0123abcd4567")
+        let r = try Fixture.ask(a, Fixture.query("config.lodestar", RRType.txt, qclass: RRClass.ch))
+        let serial = try Fixture.topology().zone.soa.serial
+        XCTAssertEqual(r.answers.first?.rdata, .txt([Array("version=0123abcd4567".utf8), Array("serial=\(serial)".utf8)]))
+        XCTAssertEqual(r.answers.first?.ttl, 0)
+    }
+
+    func test_responseCarriesTheDecisionForMetrics() throws {
+        let a = try Fixture.authority()
+        var random = SystemRandomNumberGenerator()
+        let ecs = Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")]))
+        let r = try XCTUnwrap(a.respond(to: ecs, from: .v4(0x7F00_0001), transport: .udp, random: &random))
+        XCTAssertEqual(r.qtype, RRType.a)
+        XCTAssertTrue(r.hadClientSubnet)
+        let d = try XCTUnwrap(r.decision, "an address answer names its edge")
+        XCTAssertFalse(d.edge.isEmpty)
+        XCTAssertEqual(try Fixture.topology().edge(d.edge)?.region, d.region)
+        let soa = try XCTUnwrap(a.respond(to: Fixture.query("example.test", RRType.soa, edns: nil), from: .v4(0x7F00_0001),
+                                          transport: .udp, random: &random))
+        XCTAssertNil(soa.decision, "no GSLB decision behind a SOA answer")
+        XCTAssertFalse(soa.hadClientSubnet)
+    }
+
     func test_unknownClassIsRefused() throws {
         XCTAssertEqual(try ask(Fixture.query("www.example.test", qclass: 4)).rcode, RCode.refused)
     }

@@ -7,7 +7,7 @@ import XCTest
 
 @testable import LodestarProxy
 
-/// The admin endpoint's answers without sockets: purge parsing, its loopback-only guard, cache keys from URLs.
+/// The admin endpoint's answers without sockets: the token guard, purge parsing, drain/reload hooks, cache keys from URLs.
 final class AdminAnswerTests: XCTestCase {
     func shared(caching: Bool) throws -> EdgeShared {
         let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
@@ -16,23 +16,85 @@ final class AdminAnswerTests: XCTestCase {
         return shared
     }
 
-    func ask(_ method: HTTPMethod, _ uri: String, _ shared: EdgeShared, allowMutations: Bool = true) -> (Int, String) {
-        let r = AdminServer.answer(HTTPRequestHead(version: .http1_1, method: method, uri: uri), shared: shared,
-                                   allocator: ByteBufferAllocator(), allowMutations: allowMutations)
+    /// The answer to one request, through the guard of a listener at `listener` with `token`, sending `bearer`.
+    func ask(_ method: HTTPMethod, _ uri: String, _ shared: EdgeShared, listener: String = "127.0.0.1:9101",
+             token: String? = nil, bearer: String? = nil) -> (Int, String) {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
+        if let bearer { head.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        let guardian = AdminGuard(listener: ListenAddress(listener)!, token: token)
+        if let refused = guardian.refusal(head, path: AdminHTTP.path(uri), allocator: ByteBufferAllocator()) {
+            return (Int(refused.status.code), String(buffer: refused.body))
+        }
+        let r = AdminServer.answer(head, shared: shared, allocator: ByteBufferAllocator())
         return (Int(r.status.code), String(buffer: r.body))
     }
 
-    func test_purgeIsRefusedOffLoopbackAndNeedsPOST() throws {
+    func test_purgeNeedsPOSTAndAURL() throws {
         let s = try shared(caching: true)
-        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, allowMutations: false).0, 403)
-        XCTAssertEqual(ask(.DELETE, "/cache/purge?url=http://www.example.test/a", s, allowMutations: false).0, 403)
         XCTAssertEqual(ask(.GET, "/cache/purge?url=http://www.example.test/a", s).0, 405)
         XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s).0, 200)
         XCTAssertEqual(ask(.POST, "/cache/purge", s).0, 400)
         XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", try shared(caching: false)).0, 404,
                        "an edge whose routes do not cache has nothing to purge")
-        // Reading stays allowed everywhere.
-        XCTAssertEqual(ask(.GET, "/status", s, allowMutations: false).0, 200)
+    }
+
+    func test_offLoopbackEverythingButProbesNeedsTheBearerToken() throws {
+        let s = try shared(caching: true)
+        let token = "0123456789abcdef0123"
+        for uri in ["/status", "/metrics"] {
+            XCTAssertEqual(ask(.GET, uri, s, listener: "192.0.2.10:9101", token: token).0, 401, uri)
+            XCTAssertEqual(ask(.GET, uri, s, listener: "192.0.2.10:9101", token: token, bearer: "wrong-token-0123456").0, 401, uri)
+            XCTAssertEqual(ask(.GET, uri, s, listener: "192.0.2.10:9101", token: token, bearer: token).0, 200, uri)
+        }
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, listener: "192.0.2.10:9101", token: token).0, 401)
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, listener: "192.0.2.10:9101", token: token,
+                           bearer: token).0, 200)
+        // Load balancers and probes call these without a token.
+        XCTAssertEqual(ask(.GET, "/healthz", s, listener: "192.0.2.10:9101", token: token).0, 200)
+        XCTAssertEqual(ask(.GET, "/readyz", s, listener: "192.0.2.10:9101", token: token).0, 200)
+        // No token configured off loopback (the topology refuses that; the guard still fails closed).
+        XCTAssertEqual(ask(.GET, "/status", s, listener: "192.0.2.10:9101").0, 401)
+    }
+
+    func test_onLoopbackReadsAreOpenAndChangesNeedTheTokenWhenOneIsSet() throws {
+        let s = try shared(caching: true)
+        let token = "0123456789abcdef0123"
+        XCTAssertEqual(ask(.GET, "/status", s, token: token).0, 200)
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, token: token).0, 401)
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, token: token, bearer: token).0, 200)
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s).0, 200, "no token set: loopback is trusted")
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, listener: "[::1]:9101", token: token).0, 401)
+    }
+
+    func test_drainAndReloadNeedTheirHooks() throws {
+        let s = try shared(caching: false)
+        XCTAssertEqual(ask(.POST, "/drain", s).0, 501, "an edge without gossip cannot tell DNS about a drain")
+        XCTAssertEqual(ask(.POST, "/reload", s).0, 501)
+        XCTAssertEqual(ask(.GET, "/drain", s).0, 405)
+        var hooks = AdminHooks()
+        nonisolated(unsafe) var drained: [(Bool, String)] = []
+        hooks.drain = { on, reason in
+            drained.append((on, reason))
+            return "{}"
+        }
+        hooks.ready = { drained.last?.0 != true }
+        hooks.reload = { (false, "bad file") }
+        s.adminHooks = hooks
+        XCTAssertEqual(ask(.GET, "/readyz", s).0, 200)
+        XCTAssertEqual(ask(.POST, "/drain?reason=kernel%20upgrade", s).0, 200)
+        XCTAssertEqual(drained.last?.0, true)
+        XCTAssertEqual(drained.last?.1, "kernel upgrade")
+        XCTAssertEqual(ask(.GET, "/readyz", s).0, 503, "a draining edge is not ready")
+        XCTAssertEqual(ask(.POST, "/undrain", s).0, 200)
+        XCTAssertEqual(drained.last?.0, false)
+        XCTAssertEqual(ask(.POST, "/reload", s).0, 422)
+    }
+
+    func test_bearerComparison() {
+        XCTAssertTrue(AdminGuard.constantTimeEqual("abc", "abc"))
+        XCTAssertFalse(AdminGuard.constantTimeEqual("abc", "abd"))
+        XCTAssertFalse(AdminGuard.constantTimeEqual("abc", "abcd"))
+        XCTAssertFalse(AdminGuard.constantTimeEqual("", "a"))
     }
 
     func test_purgeKeysFromURLs() {

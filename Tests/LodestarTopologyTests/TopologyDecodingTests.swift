@@ -70,6 +70,32 @@ final class TopologyDecodingTests: XCTestCase {
         XCTAssertTrue(lines[0].hasPrefix("t.json: dns.listn: unknown field"), lines[0])
     }
 
+    func test_adminListenerOffLoopbackNeedsTheAdminSection() throws {
+        let lines = issues { doc in edit(&doc, "dns") { $0["admin"] = "0.0.0.0:9110" } }
+        XCTAssertTrue(lines.contains("t.json: dns.admin: an admin listener off loopback needs the top-level \"admin\" section (a bearer token)"),
+                      "\(lines)")
+        let t = try decode { doc in
+            self.edit(&doc, "dns") { $0["admin"] = "0.0.0.0:9110" }
+            doc["admin"] = ["tokenFile": "admin.token"]
+        }
+        XCTAssertEqual(t.admin?.tokenFile, "admin.token")
+        XCTAssertNoThrow(try decode { doc in self.edit(&doc, "dns") { $0["admin"] = "[::1]:9110" } }, "loopback needs no token")
+        let badEnv = issues { doc in doc["admin"] = ["tokenEnvironment": "lower-case"] }
+        XCTAssertTrue(badEnv.contains("t.json: admin.tokenEnvironment: \"lower-case\" is not an environment variable name (A-Z, 0-9, _)"),
+                      "\(badEnv)")
+    }
+
+    func test_adminTokenIsReadAndChecked() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-token-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("0123456789abcdef01\nignored\n".utf8).write(to: file)
+        XCTAssertEqual(try AdminSettings(tokenFile: file.path).token(), "0123456789abcdef01")
+        XCTAssertEqual(try AdminSettings(tokenEnvironment: "T").token(environment: ["T": "abcdefghijklmnopq"]), "abcdefghijklmnopq")
+        XCTAssertThrowsError(try AdminSettings(tokenEnvironment: "T").token(environment: ["T": "short"]))
+        XCTAssertThrowsError(try AdminSettings(tokenEnvironment: "T").token(environment: [:]))
+        XCTAssertThrowsError(try AdminSettings(tokenFile: "/nonexistent/token").token())
+    }
+
     func test_badIPAddress() {
         let lines = issues { doc in
             doc["edges"] = [["id": "e1", "region": "us-east", "addresses": ["127.0.1.300"]],

@@ -1,0 +1,243 @@
+import LodestarDNS
+import LodestarMetrics
+import Logging
+import NIOCore
+import Prometheus
+import Synchronization
+
+/// The DNS server's Prometheus families (on the process's `MetricsHub`) and the decision table `/status` shows.
+public final class DNSMetrics: Sendable {
+    /// Series key of `lodestar_dns_queries_total`.
+    struct QueryKey: Hashable, Sendable {
+        var transport: DNSTransport
+        var qtype: UInt16
+        var rcode: UInt16
+    }
+
+    /// Series key of `lodestar_dns_answers_total`.
+    struct EdgeKey: Hashable, Sendable {
+        var region: String
+        var edge: String
+    }
+
+    let queries: CounterFamily<QueryKey>
+    let answers: CounterFamily<EdgeKey>
+    let clientSubnet: [Counter]
+    let truncated: Counter
+    let rateLimited: [Counter]
+    let malformed: [Counter]
+    let duration: [DurationHistogram]
+    /// Answers by (client country/continent, edge) since start: the "top decisions" of `/status`.
+    public let decisions = DecisionTable()
+
+    /// Registers the families on `hub` and a collector that mirrors `stats`' gauges.
+    public init(hub: MetricsHub, stats: DNSServerStats) {
+        queries = CounterFamily(hub, name: "lodestar_dns_queries_total",
+                                help: "Queries answered, by transport, question type and response code.") { k in
+            [("transport", k.transport.label), ("qtype", DNSMetrics.typeName(k.qtype)), ("rcode", DNSMetrics.rcodeName(k.rcode))]
+        }
+        answers = CounterFamily(hub, name: "lodestar_dns_answers_total",
+                                help: "GSLB address answers by the region and edge chosen.") { k in
+            [("region", k.region), ("edge", k.edge)]
+        }
+        clientSubnet = ["present", "absent"].map {
+            hub.counter("lodestar_dns_client_subnet_total", [("ecs", $0)],
+                          help: "Queries with and without an EDNS Client Subnet option.")
+        }
+        truncated = hub.counter("lodestar_dns_truncated_total", [("transport", "udp")],
+                                help: "UDP answers cut to fit the client's payload size (TC=1).")
+        rateLimited = ["drop", "slip"].map {
+            hub.counter("lodestar_dns_rrl_total", [("action", $0)],
+                        help: "Responses withheld by response rate limiting: dropped, or slipped as TC=1.")
+        }
+        malformed = ["dropped", "formerr"].map {
+            hub.counter("lodestar_dns_malformed_total", [("result", $0)],
+                        help: "Malformed packets: dropped unanswered, or answered FORMERR.")
+        }
+        let buckets: [Duration] = [.microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
+                                   .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5),
+                                   .milliseconds(25), .milliseconds(100)]
+        duration = ["udp", "tcp"].map {
+            hub.durationHistogram("lodestar_dns_response_duration_seconds", [("transport", $0)],
+                                  buckets: buckets, help: "Time from a query's arrival to its answer being written.")
+        }
+        let cacheHits = MirroredCounter(hub, name: "lodestar_dns_packet_cache_hits_total", labels: [("transport", "udp")],
+                                        help: "UDP answers served from the packet cache.")
+        let tcpOpen = hub.gauge("lodestar_dns_tcp_connections", [("state", "open")], help: "Open TCP connections.")
+        let tcpRejected = MirroredCounter(hub, name: "lodestar_dns_tcp_rejected_total", labels: [("reason", "limit")],
+                                          help: "TCP connections closed at once for the connection limit.")
+        hub.addCollector {
+            cacheHits.sync(to: stats.cacheHits.load(ordering: .relaxed))
+            tcpRejected.sync(to: stats.tcpRejected.load(ordering: .relaxed))
+            tcpOpen.set(to: Double(stats.tcpConnections.load(ordering: .relaxed)))
+        }
+    }
+
+    /// Counts one sent response (called on the event loop that sent it, through its `LocalDNSCounters`).
+    func record(_ r: ResponseFacts, transport: DNSTransport, local: inout LocalDNSCounters) {
+        local.queries(r.qtype, r.rcode, transport, self).increment()
+        if r.qtype != 0 { clientSubnet[r.hadClientSubnet ? 0 : 1].increment() }
+        if r.rcode == 1 { malformed[1].increment() }
+        if r.truncated { truncated.increment() }
+        if let d = r.decision {
+            local.answer(d, self).increment()
+            decisions.record(d)
+        }
+    }
+
+    /// A datagram or frame dropped unanswered.
+    func recordDropped() { malformed[0].increment() }
+
+    /// A response withheld by RRL.
+    func recordRateLimited(slip: Bool) { rateLimited[slip ? 1 : 0].increment() }
+
+    /// Records how long one query took.
+    func recordDuration(_ d: Duration, transport: DNSTransport) {
+        duration[transport == .udp ? 0 : 1].record(d)
+    }
+
+    /// A question type's mnemonic (a fixed set, so the label's cardinality is bounded).
+    static func typeName(_ t: UInt16) -> String {
+        switch t {
+        case 0: "none"
+        case 1: "A"
+        case 2: "NS"
+        case 5: "CNAME"
+        case 6: "SOA"
+        case 12: "PTR"
+        case 15: "MX"
+        case 16: "TXT"
+        case 28: "AAAA"
+        case 33: "SRV"
+        case 35: "NAPTR"
+        case 43: "DS"
+        case 48: "DNSKEY"
+        case 64: "SVCB"
+        case 65: "HTTPS"
+        case 252: "AXFR"
+        case 251: "IXFR"
+        case 255: "ANY"
+        case 257: "CAA"
+        default: "other"
+        }
+    }
+
+    /// A response code's mnemonic.
+    static func rcodeName(_ r: UInt16) -> String {
+        switch r {
+        case 0: "NOERROR"
+        case 1: "FORMERR"
+        case 2: "SERVFAIL"
+        case 3: "NXDOMAIN"
+        case 4: "NOTIMP"
+        case 5: "REFUSED"
+        case 16: "BADVERS"
+        default: "other"
+        }
+    }
+}
+
+/// What metrics and the query log need of a response (from the engine or the packet cache).
+struct ResponseFacts {
+    var rcode: UInt16
+    var qtype: UInt16
+    var truncated: Bool
+    var hadClientSubnet: Bool
+    var decision: AnswerDecision?
+}
+
+/// One event loop's cache of counter handles, so the hot path takes no lock after a series' first use.
+struct LocalDNSCounters {
+    private var queryCounters: [DNSMetrics.QueryKey: Counter] = [:]
+    private var answerCounters: [DNSMetrics.EdgeKey: Counter] = [:]
+
+    mutating func queries(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) -> Counter {
+        let key = DNSMetrics.QueryKey(transport: transport, qtype: qtypeBucket(qtype), rcode: rcode)
+        if let c = queryCounters[key] { return c }
+        let c = m.queries.counter(key)
+        queryCounters[key] = c
+        return c
+    }
+
+    mutating func answer(_ d: AnswerDecision, _ m: DNSMetrics) -> Counter {
+        let key = DNSMetrics.EdgeKey(region: d.region, edge: d.edge)
+        if let c = answerCounters[key] { return c }
+        let c = m.answers.counter(key)
+        answerCounters[key] = c
+        return c
+    }
+
+    /// Folds unnamed types into one key (their label is "other" anyway).
+    private func qtypeBucket(_ t: UInt16) -> UInt16 { DNSMetrics.typeName(t) == "other" ? 65535 : t }
+}
+
+/// Answers by (client country, continent, edge), for `/status` and the status page.
+public final class DecisionTable: Sendable {
+    private let counts = Mutex<[AnswerDecision: Int]>([:])
+    /// Bound on distinct keys (countries × edges stays far below it; past it new keys are not added).
+    static let maxKeys = 4096
+
+    /// Counts one answer.
+    func record(_ d: AnswerDecision) {
+        counts.withLock { table in
+            if let n = table[d] {
+                table[d] = n + 1
+            } else if table.count < Self.maxKeys {
+                table[d] = 1
+            }
+        }
+    }
+
+    /// The `limit` most frequent decisions, most frequent first.
+    public func top(_ limit: Int) -> [(AnswerDecision, Int)] {
+        let all = counts.withLock { $0 }
+        return all.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.edge < $1.key.edge }
+            .prefix(limit).map { ($0.key, $0.value) }
+    }
+
+    /// Answers per edge since start.
+    public func byEdge() -> [String: Int] {
+        counts.withLock { table in table.reduce(into: [:]) { $0[$1.key.edge, default: 0] += $1.value } }
+    }
+}
+
+/// Logs one query in `sampleEvery` (0: off), from one event loop.
+struct QueryLogSampler {
+    let sampleEvery: Int
+    private var countdown: Int
+
+    init(sampleEvery: Int) {
+        self.sampleEvery = max(0, sampleEvery)
+        countdown = max(0, sampleEvery)
+    }
+
+    /// True for the queries to log.
+    mutating func take() -> Bool {
+        guard sampleEvery > 0 else { return false }
+        countdown -= 1
+        if countdown > 0 { return false }
+        countdown = sampleEvery
+        return true
+    }
+}
+
+extension DNSTransport {
+    /// The metric label.
+    var label: String { self == .udp ? "udp" : "tcp" }
+}
+
+extension Logger {
+    /// One query-log line.
+    func logQuery(client: String, transport: DNSTransport, qname: String, facts r: ResponseFacts, micros: Int64, cached: Bool) {
+        var md: Logger.Metadata = [
+            "log": "query", "client": "\(client)", "transport": "\(transport.label)", "qname": "\(qname)",
+            "qtype": "\(DNSMetrics.typeName(r.qtype))", "rcode": "\(DNSMetrics.rcodeName(r.rcode))",
+            "ecs": "\(r.hadClientSubnet)", "us": "\(micros)", "cached": "\(cached)",
+        ]
+        if let d = r.decision {
+            md["edge"] = "\(d.edge)"
+            md["country"] = "\(d.country)"
+        }
+        info("query", metadata: md)
+    }
+}

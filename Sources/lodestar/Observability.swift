@@ -1,0 +1,110 @@
+import Crypto
+import LodestarProxy
+import Foundation
+import LodestarMetrics
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The process's metrics: one Prometheus registry for every role it runs, also installed as the swift-metrics
+/// backend (so metrics of libraries that use swift-metrics land on the same `/metrics`).
+enum ProcessMetrics {
+    private static let shared = Mutex<MetricsHub?>(nil)
+
+    /// The process's hub (made, and swift-metrics bootstrapped with it, on first use).
+    static func hub() -> MetricsHub {
+        shared.withLock { hub in
+            if let hub { return hub }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let made = MetricsHub(registry: registry)
+            made.gauge("lodestar_build_info", [("version", Lodestar.version)], help: "Always 1; the version label names the build.")
+                .set(to: 1.0)
+            made.gauge("lodestar_process_start_time_seconds", help: "When the process started (Unix time).")
+                .set(to: Date().timeIntervalSince1970)
+            hub = made
+            return made
+        }
+    }
+}
+
+/// What configuration a process runs: a version digest, when it was loaded, and how reloads went. Feeds `/status`,
+/// `CH TXT config.lodestar.` and the `lodestar_config_*` metrics.
+final class ConfigTracker: Sendable {
+    /// One loaded configuration.
+    struct Loaded: Sendable {
+        var version: String
+        var serial: UInt32
+        var loadedAt: Date
+    }
+
+    private let state: Mutex<(current: Loaded, lastError: String?, lastAttempt: Date?)>
+    private let reloads: [Prometheus.Counter]
+    private let loadedAt: Prometheus.Gauge
+
+    init(role: String, initial: Loaded, hub: MetricsHub) {
+        state = Mutex((initial, nil, nil))
+        reloads = ["ok", "refused"].map {
+            hub.counter("lodestar_config_reloads_total", [("role", role), ("result", $0)],
+                        help: "Reloads of the topology (SIGHUP or the admin API), taken or refused.")
+        }
+        loadedAt = hub.gauge("lodestar_config_loaded_timestamp_seconds", [("role", role)],
+                             help: "When the configuration in force was loaded (Unix time).")
+        loadedAt.set(to: initial.loadedAt.timeIntervalSince1970)
+    }
+
+    /// The configuration in force.
+    var current: Loaded { state.withLock { $0.current } }
+
+    /// Records a reload that was taken.
+    func taken(_ loaded: Loaded) {
+        state.withLock { $0 = (loaded, nil, Date()) }
+        reloads[0].increment()
+        loadedAt.set(to: loaded.loadedAt.timeIntervalSince1970)
+    }
+
+    /// Records a reload that was refused, and why.
+    func refused(_ reason: String) {
+        state.withLock {
+            $0.lastError = reason
+            $0.lastAttempt = Date()
+        }
+        reloads[1].increment()
+    }
+
+    /// `"config":{…}` for `/status`.
+    var statusJSON: String {
+        let s = state.withLock { $0 }
+        var out = "\"config\":{\"version\":\(json(s.current.version)),\"serial\":\(s.current.serial)"
+            + ",\"loadedAt\":\(json(iso(s.current.loadedAt)))"
+        if let at = s.lastAttempt {
+            out += ",\"lastReload\":{\"at\":\(json(iso(at))),\"ok\":\(s.lastError == nil)"
+            if let e = s.lastError { out += ",\"error\":\(json(e))" }
+            out += "}"
+        }
+        return out + "}"
+    }
+
+    /// The version of a configuration: the first 12 hex digits of SHA-256 over the topology file's bytes and the
+    /// GeoIP database's size and modification time (so replacing either one gives a new version).
+    static func version(topologyPath: String, geoPath: String?) -> String {
+        var hasher = SHA256()
+        hasher.update(data: FileManager.default.contents(atPath: topologyPath) ?? Data())
+        if let geoPath, let attrs = try? FileManager.default.attributesOfItem(atPath: geoPath) {
+            let size = (attrs[.size] as? NSNumber)?.int64Value ?? 0
+            let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            hasher.update(data: Data("\(geoPath)|\(size)|\(mtime)".utf8))
+        }
+        return hasher.finalize().prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// RFC 3339 UTC with seconds.
+func iso(_ d: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: d)
+}
+
+/// A JSON string literal.
+func json(_ s: String) -> String { AdminJSON.string(s) }
