@@ -22,7 +22,9 @@ COPY Package.swift Package.resolved ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 RUN swift build -c release --product lodestar --static-swift-stdlib \
- && install -D -m 0755 "$(swift build -c release --show-bin-path)/lodestar" /out/lodestar
+ && install -D -m 0755 "$(swift build -c release --show-bin-path)/lodestar" /out/lodestar \
+ && cp -R "$(swift build -c release --show-bin-path)/Lodestar_LodestarStatusPage.resources" /out/
+
 
 ########################### runtime ###########################
 FROM debian:bookworm-slim
@@ -36,6 +38,8 @@ RUN apt-get update \
  && install -d -o lodestar -g lodestar -m 0750 /var/cache/lodestar
 
 COPY --from=build /out/lodestar /usr/local/bin/lodestar
+# The status page's assets (CSS, script, world map) are looked up next to the binary.
+COPY --from=build /out/Lodestar_LodestarStatusPage.resources /usr/local/bin/Lodestar_LodestarStatusPage.resources
 # The layout mirrors the repository: /opt/lodestar/GeoData next to the default topology.json, and deploy
 # topologies mounted at /opt/lodestar/deploy/ find the database as ../GeoData/… and their key as secrets/gossip.key.
 COPY GeoData/lodestar-sample.mmdb GeoData/lodestar-sample.csv GeoData/README.md /opt/lodestar/GeoData/

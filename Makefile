@@ -3,7 +3,10 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium
+# promtool comes out of Debian's prometheus package, unpacked under .build/tools (installing the package would also
+# install and start a Prometheus server).
+TOOLS := $(CURDIR)/.build/tools/usr/bin
 BENCH_PACKAGES := gdnsd dnsperf gcc
 
 .PHONY: run test deps build release geo check bench bench-edge bench-cache fuzz clean
@@ -14,9 +17,14 @@ run: deps release
 
 ## test: unit and integration tests (real server, dig and dnspython)
 # Every test is XCTest; Swift Testing is turned off so XCTest's summary is the last line printed.
-test: deps
+test: deps $(TOOLS)/promtool
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-swift-testing
+	PATH="$(TOOLS):$$PATH" $(SWIFT) test --skip-build --disable-swift-testing
+
+$(TOOLS)/promtool:
+	@command -v promtool >/dev/null 2>&1 && mkdir -p $(TOOLS) && ln -sf "$$(command -v promtool)" $@ || { \
+	  mkdir -p .build/tools/deb && cd .build/tools/deb && apt-get download prometheus >/dev/null 2>&1 && \
+	  dpkg-deb -x prometheus_*.deb $(CURDIR)/.build/tools && test -x $@; }
 
 ## deps: install missing Debian packages and dnspython
 deps:

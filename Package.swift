@@ -31,6 +31,13 @@ let package = Package(
             providers: [.apt(["libmaxminddb-dev"])]
         ),
         .target(name: "LodestarTopology", swiftSettings: swiftSettings),
+        // The DNS admin listener's status page (issue 8): the snapshot model, the HTML renderer and its bundled assets.
+        .target(
+            name: "LodestarStatusPage",
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LodestarStatusPageTests", dependencies: ["LodestarStatusPage"], swiftSettings: swiftSettings),
         // The process's Prometheus registry (swift-prometheus) and scrape-time collectors, shared by every role.
         .target(
             name: "LodestarMetrics",
@@ -83,7 +90,7 @@ let package = Package(
             name: "lodestar",
             dependencies: [
                 "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
-                "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarLogging",
+                "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarLogging", "LodestarStatusPage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -154,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["lodestar", "LodestarTopology"],
-            exclude: ["dnspython_checks.py", "edge_origin.py", "edge_client.py", "deploy_check.py"],
+            exclude: ["dnspython_checks.py", "edge_origin.py", "edge_client.py", "deploy_check.py", "page_proxy.py"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -40,13 +40,30 @@ public struct AnswerDecision: Sendable, Hashable {
     public var country: String
     /// The client's continent code from GeoIP ("" when unknown).
     public var continent: String
+    /// Where GeoIP placed the client (not part of equality: decisions are counted per country and edge).
+    public var latitude: Double?
+    public var longitude: Double?
 
     /// A decision record.
-    public init(edge: String, region: String, country: String, continent: String) {
+    public init(edge: String, region: String, country: String, continent: String, latitude: Double? = nil,
+                longitude: Double? = nil) {
         self.edge = edge
         self.region = region
         self.country = country
         self.continent = continent
+        self.latitude = latitude
+        self.longitude = longitude
+    }
+
+    public static func == (a: AnswerDecision, b: AnswerDecision) -> Bool {
+        a.edge == b.edge && a.region == b.region && a.country == b.country && a.continent == b.continent
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(edge)
+        h.combine(region)
+        h.combine(country)
+        h.combine(continent)
     }
 }
 
@@ -365,7 +382,8 @@ public final class Authority: Sendable {
         let ttl = min(service.ttlSeconds, selection.ttlCapSeconds.map { UInt32(clamping: $0) } ?? service.ttlSeconds)
         if let first = selection.chosen.first {
             ctx.decision = AnswerDecision(edge: first.id, region: first.region, country: geoResult.location?.country ?? "",
-                                          continent: geoResult.location?.continent ?? "")
+                                          continent: geoResult.location?.continent ?? "",
+                                          latitude: geoResult.location?.latitude, longitude: geoResult.location?.longitude)
         }
         for edge in selection.chosen {
             for ip in edge.addresses where ip.isIPv4 == (family == .v4) {
@@ -454,14 +472,44 @@ public final class Authority: Sendable {
             return
         }
         guard asksForTXT(&ctx) else { return }
-        let geoResult = geo.lookup(ctx.client)
-        let family: EdgeSelector.Family = ctx.client.isIPv4 ? .v4 : .v6
-        let selection = selector.select(service: service, client: ctx.client, geo: geoResult, family: family,
+        let e = explainDecision(client: ctx.client, locatedByECS: ctx.locatedByECS, service: service, random: &random)
+        ctx.scope = e.selection.scopePrefixLength
+        let strings = e.lines.map { Array($0.utf8.prefix(255)) }
+        ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt(strings)))
+    }
+
+    /// Why a client gets the answer it gets: the engine's own selection and the trace lines of `CH TXT <service>`.
+    public struct Explanation: Sendable {
+        /// The client address the decision is for.
+        public var client: IPAddress
+        /// The service decided for.
+        public var service: Service
+        /// What GeoIP says of the client.
+        public var geo: GeoLookup
+        /// The ranking and the choice.
+        public var selection: EdgeSelection
+        /// The answer TTL.
+        public var ttlSeconds: UInt32
+        /// The trace, one line per TXT string.
+        public var lines: [String]
+    }
+
+    /// The decision an address query for `service` (the first service when nil) from `client` would get now.
+    public func explain<R: RandomNumberGenerator>(client: IPAddress, locatedByECS: Bool, service: Service? = nil,
+                                                  random: inout R) -> Explanation? {
+        guard let service = service ?? topology.services.first else { return nil }
+        return explainDecision(client: client, locatedByECS: locatedByECS, service: service, random: &random)
+    }
+
+    func explainDecision<R: RandomNumberGenerator>(client: IPAddress, locatedByECS: Bool, service: Service,
+                                           random: inout R) -> Explanation {
+        let geoResult = geo.lookup(client)
+        let family: EdgeSelector.Family = client.isIPv4 ? .v4 : .v6
+        let selection = selector.select(service: service, client: client, geo: geoResult, family: family,
                                         health: health, random: &random)
-        ctx.scope = selection.scopePrefixLength
         var lines = [String]()
-        let via = ctx.locatedByECS ? "ECS" : "source address"
-        lines.append("client \(ctx.client) (\(via)); GeoIP network \(ctx.client.masked(to: geoResult.prefixLength))/\(geoResult.prefixLength)")
+        let via = locatedByECS ? "ECS" : "source address"
+        lines.append("client \(client) (\(via)); GeoIP network \(client.masked(to: geoResult.prefixLength))/\(geoResult.prefixLength)")
         switch selection.reason {
         case .override(let p, let region): lines.append("placed by override \(p) -> region \(region)")
         case .geo(let loc):
@@ -477,8 +525,7 @@ public final class Authority: Sendable {
         lines.append("answer \(chosen.isEmpty ? "none" : chosen.joined(separator: ", "))\(selection.failedOpen ? " (no edge up: failing open)" : "")")
         let ttl = min(service.ttlSeconds, selection.ttlCapSeconds.map { UInt32(clamping: $0) } ?? service.ttlSeconds)
         lines.append("ECS scope /\(selection.scopePrefixLength); TTL \(ttl)\(ttl < service.ttlSeconds ? " (a suspect edge)" : "")")
-        let strings = lines.map { Array($0.utf8.prefix(255)) }
-        ctx.answers.append(ResourceRecord(name: ctx.question.name, type: RRType.txt, rclass: RRClass.ch, ttl: 0, rdata: .txt(strings)))
+        return Explanation(client: client, service: service, geo: geoResult, selection: selection, ttlSeconds: ttl, lines: lines)
     }
 
     /// REFUSED, without AA: we do not answer for this name or class (RFC 1035 §4.1.1).

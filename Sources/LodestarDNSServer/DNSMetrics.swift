@@ -171,7 +171,8 @@ struct LocalDNSCounters {
     private func qtypeBucket(_ t: UInt16) -> UInt16 { DNSMetrics.typeName(t) == "other" ? 65535 : t }
 }
 
-/// Answers by (client country, continent, edge), for `/status` and the status page.
+/// Answers by (client country, continent, edge), for `/status` and the status page; each key keeps the location
+/// of the first client counted under it (where the page draws the area).
 public final class DecisionTable: Sendable {
     private let counts = Mutex<[AnswerDecision: Int]>([:])
     /// Bound on distinct keys (countries × edges stays far below it; past it new keys are not added).
@@ -191,7 +192,7 @@ public final class DecisionTable: Sendable {
     /// The `limit` most frequent decisions, most frequent first.
     public func top(_ limit: Int) -> [(AnswerDecision, Int)] {
         let all = counts.withLock { $0 }
-        return all.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.edge < $1.key.edge }
+        return all.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.edge, $0.key.country) < ($1.key.edge, $1.key.country) }
             .prefix(limit).map { ($0.key, $0.value) }
     }
 

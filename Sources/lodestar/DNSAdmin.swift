@@ -6,13 +6,15 @@ import LodestarGossip
 import LodestarGossipServer
 import LodestarMetrics
 import LodestarProxy
+import LodestarStatusPage
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// The DNS node's admin API: `GET /healthz`, `/readyz`, `/status` (JSON: configuration version, every edge's health
-/// and why, operator drains, gossip members, the top answer decisions), `/metrics` (Prometheus), and
+/// The DNS node's admin API: `GET /` (the status page), `/healthz`, `/readyz`, `/status` (JSON: configuration
+/// version, every edge's health and why, operator drains, gossip members, the top answer decisions), `/explain`
+/// (what a client would be answered), `/metrics` (Prometheus), and
 /// `POST /drain|/undrain?edge=ID|region=ID[&reason=…]` (an operator override the answers honour at once, like
 /// gdnsd's admin state) and `POST /reload`. Binds only where `dns.admin` says; see `AdminGuard` for who may call it.
 enum DNSAdmin {
@@ -20,18 +22,33 @@ enum DNSAdmin {
                      box: AuthorityBox, server: DNSServer, gossip: GossipRuntime?, tracker: ConfigTracker,
                      hub: MetricsHub) async throws -> any Channel {
         let guardian = AdminGuard(listener: address, token: token)
-        return try await AdminHTTP.bind(address, group: group) { head, allocator in
+        let rates = AnswerRates(decisions: server.metrics.decisions)
+        let sampler = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in rates.sample() }
+        let probeMs = box.authority.topology.gossip?.probeIntervalMs ?? 1000
+        let channel = try await AdminHTTP.bind(address, group: group) { head, allocator in
             let path = AdminHTTP.path(head.uri)
             if let refused = guardian.refusal(head, path: path, allocator: allocator) { return refused }
             let query = AdminHTTP.query(head.uri)
+            func current() -> StatusSnapshot {
+                snapshot(state: state, box: box, server: server, gossip: gossip?.node, tracker: tracker, rates: rates,
+                         probeIntervalMs: probeMs)
+            }
             switch (head.method, path) {
+            case (.GET, "/"), (.HEAD, "/"):
+                let explained = query["client"].map { explain($0, box: box) }
+                return SimpleResponse(status: .ok, contentType: "text/html; charset=utf-8",
+                                      body: allocator.buffer(string: StatusPage.render(current(), explain: explained)),
+                                      headers: [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+                                                ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")])
             case (.GET, "/healthz"), (.HEAD, "/healthz"):
                 return AdminHTTP.reply(.ok, "text/plain", "ok\n", allocator: allocator)
             case (.GET, "/readyz"), (.HEAD, "/readyz"):
                 return AdminHTTP.reply(.ok, "text/plain", "ready\n", allocator: allocator)
             case (.GET, "/status"), (.HEAD, "/status"):
-                let body = statusJSON(state: state, box: box, server: server, gossip: gossip?.node, tracker: tracker)
-                return AdminHTTP.reply(.ok, "application/json", body, allocator: allocator)
+                return AdminHTTP.reply(.ok, "application/json", encode(current()), allocator: allocator)
+            case (.GET, "/explain"), (.HEAD, "/explain"):
+                let result = explain(query["client"] ?? "", box: box)
+                return AdminHTTP.reply(result.error == nil ? .ok : .badRequest, "application/json", encode(result), allocator: allocator)
             case (.GET, "/metrics"), (.HEAD, "/metrics"):
                 return AdminHTTP.reply(.ok, MetricsHub.contentType, hub.exposition(), allocator: allocator)
             case (.POST, "/drain"), (.POST, "/undrain"):
@@ -39,7 +56,7 @@ enum DNSAdmin {
                                          reason: query["reason"] ?? "admin API")
                 switch result {
                 case .success(let drains):
-                    return AdminHTTP.reply(.ok, "application/json", "{\"drains\":\(drains)}\n", allocator: allocator)
+                    return AdminHTTP.reply(.ok, "application/json", encode(["drains": drains]), allocator: allocator)
                 case .failure(let e):
                     return AdminHTTP.reply(.badRequest, "text/plain", e.description + "\n", allocator: allocator)
                 }
@@ -52,6 +69,8 @@ enum DNSAdmin {
                 return AdminHTTP.reply(.notFound, "text/plain", "not found\n", allocator: allocator)
             }
         }
+        channel.closeFuture.whenComplete { _ in sampler.cancel() }
+        return channel
     }
 
     /// `lodestar_dns_edge_state{edge,region,state}`: the health each edge is answered with (read at every scrape).
@@ -74,63 +93,191 @@ enum DNSAdmin {
         }
     }
 
-    /// The status document.
-    static func statusJSON(state: DNSNodeState, box: AuthorityBox, server: DNSServer, gossip: GossipNode?,
-                           tracker: ConfigTracker) -> String {
+    /// What the node knows now, for `/status` and the page.
+    static func snapshot(state: DNSNodeState, box: AuthorityBox, server: DNSServer, gossip: GossipNode?,
+                         tracker: ConfigTracker, rates: AnswerRates, probeIntervalMs: Int) -> StatusSnapshot {
         let topology = box.authority.topology
         let health = state.health
-        let members = gossip.map { Dictionary($0.members.map { ($0.node.name, $0) }, uniquingKeysWith: { a, _ in a }) } ?? [:]
-        var out = "{\"node\":\(q(topology.dns.nodeId)),\"serial\":\(topology.zone.soa.serial),\(tracker.statusJSON)"
-        out += ",\"edges\":{" + topology.edges.map { "\(q($0.id)):\(q(health.health(ofEdge: $0.id).description))" }
-            .joined(separator: ",") + "}"
+        let edgeIds = Set(topology.edges.map(\.id))
+        let now = NIODeadline.now()
+        let heard = gossip?.lastHeard ?? [:]
+        let memberList = gossip?.members ?? []
+        let members = Dictionary(memberList.map { ($0.node.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func heardMs(_ id: SWIMNodeID) -> Int? { heard[id].map { Int((now - $0).nanoseconds / 1_000_000) } }
         let answered = server.metrics.decisions.byEdge()
-        let details = topology.edges.map { edge -> String in
+        let perSecond = rates.perSecond()
+        let details = topology.edges.map { edge -> StatusSnapshot.EdgeDetail in
             let h = health.health(ofEdge: edge.id)
-            var why = state.operatorReasons(edge: edge.id)
+            let marks = state.operatorReasons(edge: edge.id)
+            var why = marks
+            var d = StatusSnapshot.EdgeDetail(id: edge.id, region: edge.region, health: h.description, state: "unknown",
+                                              answers: answered[edge.id] ?? 0, answersPerSecond: perSecond[edge.id] ?? 0)
+            var published: EdgeState?
             if let m = members[edge.id] {
+                d.lastHeardMs = heardMs(m.node)
                 if m.status != .alive { why.append("gossip: member is \(m.status)") }
                 if let s = EdgeState(decoding: m.metadata.bytes) {
+                    published = s
                     if s.mode == .draining { why.append("gossip: the edge reports it is draining") }
-                    if s.healthyOrigins == 0 { why.append("gossip: the edge reports no healthy origin") }
+                    if s.mode == .degraded || s.healthyOrigins == 0 { why.append("gossip: the edge reports no healthy origin") }
+                    d.requestsPerSecond = Int(s.requestsPerSecond)
+                    d.capacity = s.capacity > 0 ? Int(s.capacity) : nil
+                    d.load = s.capacity > 0 ? Double(s.requestsPerSecond) / Double(s.capacity) : nil
+                    d.cacheHitRatio = Double(s.cacheHitRatio) / 10_000
+                    d.healthyOrigins = Double(s.healthyOrigins) / 10_000
+                    d.connections = Int(s.connections)
+                }
+                switch (m.status, published?.mode) {
+                case (.dead, _), (.left, _): d.state = "dead"
+                case (_, .draining): d.state = "draining"
+                case (_, .degraded): d.state = "degraded"
+                case (.suspect, _): d.state = "suspect"
+                default: d.state = "alive"
                 }
             } else if gossip != nil {
                 why.append("gossip: not heard from yet (answered while unknown)")
             }
+            if !marks.isEmpty && d.state != "dead" { d.state = "draining" }
+            if case .overloaded(let shed) = h {
+                why.append("gossip: above the overload watermark, shedding \(Int(shed * 100)) %")
+                if d.state == "alive" { d.state = "overloaded" }
+            }
             if case .suspect = h { why.append("gossip: suspect (answers with a short TTL)") }
-            if case .overloaded(let shed) = h { why.append("gossip: above the overload watermark, shedding \(Int(shed * 100)) %") }
-            return "{\"id\":\(q(edge.id)),\"region\":\(q(edge.region)),\"health\":\(q(h.description)),\"answers\":\(answered[edge.id] ?? 0)"
-                + ",\"why\":[\(why.map(q).joined(separator: ","))]}"
+            d.why = why
+            return d
         }
-        out += ",\"edgeDetails\":[\(details.joined(separator: ","))]"
-        out += ",\"operatorDown\":[\(health.operatorDown.sorted().map(q).joined(separator: ","))]"
-        out += ",\"drains\":\(state.drainsJSON())"
-        let top = server.metrics.decisions.top(20).map { d, n in
-            "{\"country\":\(q(d.country)),\"continent\":\(q(d.continent)),\"edge\":\(q(d.edge)),\"region\":\(q(d.region)),\"answers\":\(n)}"
-        }
-        out += ",\"decisions\":[\(top.joined(separator: ","))]"
-        let st = server.stats
-        out += ",\"queries\":{\"udp\":\(st.udpQueries.load(ordering: .relaxed)),\"tcp\":\(st.tcpQueries.load(ordering: .relaxed))}"
+        var cluster = StatusSnapshot.Cluster(gossip: gossip != nil, visible: false, note: "")
         if let gossip {
-            let now = NIODeadline.now()
-            let heard = gossip.lastHeard
-            let list = gossip.members.sorted { $0.node < $1.node }.map { m -> String in
-                var item = "{\"id\":\(q(m.node.name)),\"status\":\(q(m.status.description)),\"incarnation\":\(m.incarnation)"
-                if let at = heard[m.node] { item += ",\"lastHeardMs\":\((now - at).nanoseconds / 1_000_000)" }
+            let others = memberList.filter { $0.node != gossip.myself }
+            let freshest = others.compactMap { heardMs($0.node) }.min()
+            let window = max(5_000, probeIntervalMs * 10)
+            if let freshest, freshest <= window {
+                cluster.visible = true
+            } else {
+                cluster.note = freshest.map { "This DNS node has heard no other gossip member for \($0 / 1000) s: it cannot see the cluster. "
+                    + "Its answers use the edge health it last knew." }
+                    ?? "This DNS node has not heard from any other gossip member: it cannot see the cluster. Its answers fail open (every edge not marked down is answered)."
+            }
+        } else {
+            cluster.note = "Gossip is off for this DNS node: edge health comes only from operator marks (--down, the down file, drains)."
+        }
+        let c = tracker.current
+        let last = tracker.lastReload
+        let config = StatusSnapshot.Config(version: c.version, serial: c.serial, loadedAt: iso(c.loadedAt),
+                                           lastReload: last.map { .init(at: iso($0.at), ok: $0.error == nil, error: $0.error) })
+        let decisions = server.metrics.decisions.top(50).map { d, n in
+            StatusSnapshot.Decision(country: d.country, continent: d.continent, latitude: d.latitude, longitude: d.longitude,
+                                    edge: d.edge, region: d.region, answers: n)
+        }
+        var gossipPart: StatusSnapshot.Gossip?
+        if let gossip {
+            let list = memberList.sorted { $0.node < $1.node }.map { m -> StatusSnapshot.Member in
+                var item = StatusSnapshot.Member(id: m.node.name, role: edgeIds.contains(m.node.name) ? "edge" : "dns",
+                                                 status: m.status.description, incarnation: m.incarnation,
+                                                 lastHeardMs: m.node == gossip.myself ? 0 : heardMs(m.node))
                 if let s = EdgeState(decoding: m.metadata.bytes) {
-                    item += ",\"state\":{\"mode\":\(q(s.mode.description)),\"healthyOrigins\":\(Double(s.healthyOrigins) / 10_000)"
-                        + ",\"connections\":\(s.connections),\"requestsPerSecond\":\(s.requestsPerSecond)"
-                        + ",\"cacheHitRatio\":\(Double(s.cacheHitRatio) / 10_000),\"capacity\":\(s.capacity)}"
+                    item.state = .init(mode: s.mode.description, healthyOrigins: Double(s.healthyOrigins) / 10_000,
+                                       connections: Int(s.connections), requestsPerSecond: Int(s.requestsPerSecond),
+                                       cacheHitRatio: Double(s.cacheHitRatio) / 10_000, capacity: Int(s.capacity))
                 }
-                return item + "}"
+                return item
             }
             let stats = gossip.stats
-            let drops = stats.dropped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\(q($0.key.rawValue)):\($0.value)" }
-            out += ",\"gossip\":{\"members\":[\(list.joined(separator: ","))],\"packetsIn\":\(stats.packetsIn.load(ordering: .relaxed))"
-                + ",\"packetsOut\":\(stats.packetsOut.load(ordering: .relaxed)),\"dropped\":{\(drops.joined(separator: ","))}}"
+            gossipPart = .init(members: list, packetsIn: stats.packetsIn.load(ordering: .relaxed),
+                               packetsOut: stats.packetsOut.load(ordering: .relaxed),
+                               dropped: Dictionary(stats.dropped.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: +))
         }
-        return out + "}\n"
+        let st = server.stats
+        return StatusSnapshot(
+            node: topology.dns.nodeId, zone: topology.zone.name, serial: topology.zone.soa.serial, generatedAt: iso(Date()),
+            config: config, cluster: cluster,
+            regions: topology.regions.map { .init(id: $0.id, name: $0.name, latitude: $0.latitude, longitude: $0.longitude) },
+            edges: Dictionary(topology.edges.map { ($0.id, health.health(ofEdge: $0.id).description) }, uniquingKeysWith: { a, _ in a }),
+            edgeDetails: details, operatorDown: health.operatorDown.sorted(), drains: state.drainList(),
+            decisions: decisions, queries: .init(udp: st.udpQueries.load(ordering: .relaxed), tcp: st.tcpQueries.load(ordering: .relaxed)),
+            gossip: gossipPart)
+    }
+
+    /// `GET /explain?client=IP[/LEN]`: the decision a query from there would get now (the trace of `CH TXT <service>`).
+    static func explain(_ query: String, box: AuthorityBox) -> ExplainResult {
+        let text = query.trimmingCharacters(in: .whitespaces)
+        var result = ExplainResult(query: text)
+        let address: IPAddress
+        let viaSubnet: Bool
+        if text.contains("/") {
+            guard let p = IPPrefix(text) else {
+                result.error = "not an IP address or subnet: use 203.0.113.7 or 81.2.69.0/24"
+                return result
+            }
+            address = p.address.masked(to: p.length)
+            viaSubnet = true
+        } else if let a = IPAddress(text) {
+            address = a
+            viaSubnet = false
+        } else {
+            result.error = text.isEmpty ? "type an IP address or subnet" : "not an IP address or subnet: use 203.0.113.7 or 81.2.69.0/24"
+            return result
+        }
+        var random = SystemRandomNumberGenerator()
+        guard let e = box.authority.explain(client: address, locatedByECS: viaSubnet, random: &random) else {
+            result.error = "the topology has no service"
+            return result
+        }
+        result.client = "\(address)"
+        result.service = e.service.fqdn
+        result.geoPrefixLength = e.geo.prefixLength
+        if let loc = e.geo.location {
+            result.location = .init(latitude: loc.latitude, longitude: loc.longitude, country: loc.country, continent: loc.continent,
+                                    city: loc.city)
+        }
+        result.placement = e.lines.dropFirst().first
+        let chosen = Set(e.selection.chosen.map(\.id))
+        result.candidates = e.selection.ranked.map {
+            .init(edge: $0.edge.id, region: $0.edge.region, distanceKm: Int($0.distanceKm.rounded()), health: $0.health.description,
+                  chosen: chosen.contains($0.edge.id))
+        }
+        result.answer = e.selection.chosen.map { edge in
+            ([edge.id] + edge.addresses.filter { $0.isIPv4 == address.isIPv4 }.map(\.description)).joined(separator: " ")
+        }
+        result.ttlSeconds = e.ttlSeconds
+        result.scopePrefixLength = e.selection.scopePrefixLength
+        result.trace = e.lines
+        return result
+    }
+
+    /// JSON of a Codable value (sorted keys, one line and a newline).
+    static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ((try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
     }
 
     /// A JSON string literal.
     static func q(_ s: String) -> String { AdminJSON.string(s) }
+}
+
+/// Answers per second per edge over the last few seconds (sampled once a second from the decision table).
+final class AnswerRates: Sendable {
+    private let decisions: DecisionTable
+    private let samples = Mutex<[(at: NIODeadline, counts: [String: Int])]>([])
+
+    init(decisions: DecisionTable) { self.decisions = decisions }
+
+    /// Takes one sample (keeps the last six).
+    func sample() {
+        let counts = decisions.byEdge()
+        samples.withLock {
+            $0.append((NIODeadline.now(), counts))
+            if $0.count > 6 { $0.removeFirst($0.count - 6) }
+        }
+    }
+
+    /// Per edge: answers per second between the oldest and the newest sample.
+    func perSecond() -> [String: Double] {
+        let s = samples.withLock { $0 }
+        guard let first = s.first, let last = s.last, s.count >= 2 else { return [:] }
+        let seconds = Double((last.at - first.at).nanoseconds) / 1e9
+        guard seconds > 0 else { return [:] }
+        return last.counts.reduce(into: [:]) { out, kv in out[kv.key] = Double(kv.value - (first.counts[kv.key] ?? 0)) / seconds }
+    }
 }

@@ -4,6 +4,7 @@ import Foundation
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
+import LodestarStatusPage
 import LodestarTopology
 import Logging
 import NIOCore
@@ -224,7 +225,7 @@ final class DNSNodeState: @unchecked Sendable {
     }
 
     /// Starts (`on`) or ends an operator drain of an edge or a whole region; returns the drains as JSON, or an error.
-    func drain(_ on: Bool, edge: String?, region: String?, reason: String) -> Result<String, DrainError> {
+    func drain(_ on: Bool, edge: String?, region: String?, reason: String) -> Result<[StatusSnapshot.Drain], DrainError> {
         let t = lock.withLock { topology }
         let key: String
         if let edge {
@@ -241,7 +242,7 @@ final class DNSNodeState: @unchecked Sendable {
         }
         logger.notice(on ? "operator drain" : "operator drain ended", metadata: ["target": "\(key)", "reason": "\(reason)"])
         refreshDown(force: true)
-        return .success(drainsJSON())
+        return .success(drainList())
     }
 
     /// Why an edge is kept out of answers by an operator (empty when it is not).
@@ -257,12 +258,9 @@ final class DNSNodeState: @unchecked Sendable {
         return out
     }
 
-    /// `[{target, reason, since}]`.
-    func drainsJSON() -> String {
-        let list = lock.withLock { drains }.sorted { $0.key < $1.key }.map { key, d in
-            "{\"target\":\(json(key)),\"reason\":\(json(d.reason)),\"since\":\(json(iso(d.since)))}"
-        }
-        return "[" + list.joined(separator: ",") + "]"
+    /// The operator drains in force.
+    func drainList() -> [StatusSnapshot.Drain] {
+        lock.withLock { drains }.sorted { $0.key < $1.key }.map { .init(target: $0.key, reason: $0.value.reason, since: iso($0.value.since)) }
     }
 
     /// Re-reads the down file when it changed (or when `force`); marks `--down` edges, the file's edges and drained

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import LodestarProxy
 import LodestarTopology
@@ -24,6 +25,9 @@ struct EdgeCommand: AsyncParsableCommand {
     var threads: Int?
 
     @OptionGroup var logging: LoggingOptions
+
+    @Option(name: .long, help: ArgumentHelp("Stop when this process (the parent, `lodestar up`) is gone.", visibility: .hidden))
+    var parentPid: Int32?
 
     func run() async throws {
         logging.bootstrap()
@@ -92,7 +96,19 @@ struct EdgeCommand: AsyncParsableCommand {
             terminated.withLock { $0 = true }
             stop.continuation.yield()
         }
+        var orphanWatch: (any DispatchSourceTimer)?
+        if let parentPid {
+            // A child of `lodestar up` must not outlive it (even when it was killed with SIGKILL).
+            let timer = DispatchSource.makeTimerSource(queue: .global())
+            timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
+            timer.setEventHandler {
+                if getppid() != parentPid { stop.continuation.yield() }
+            }
+            timer.resume()
+            orphanWatch = timer
+        }
         for await _ in stop.stream { break }
+        orphanWatch?.cancel()
         if let gossip, terminated.withLock({ $0 }) {
             // Self-reported drain: the DNS tier stops sending users at once; those already sent (for up to the
             // answers' TTL) are still served; then the edge leaves the cluster and stops.

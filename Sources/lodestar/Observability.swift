@@ -56,6 +56,11 @@ final class ConfigTracker: Sendable {
     /// The configuration in force.
     var current: Loaded { state.withLock { $0.current } }
 
+    /// The latest reload attempt: when, and the error when it was refused (nil before any).
+    var lastReload: (at: Date, error: String?)? {
+        state.withLock { s in s.lastAttempt.map { ($0, s.lastError) } }
+    }
+
     /// Records a reload that was taken.
     func taken(_ loaded: Loaded) {
         state.withLock { $0 = (loaded, nil, Date()) }

@@ -3,6 +3,7 @@ import Foundation
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
+import LodestarGossipServer
 import LodestarProxy
 import LodestarTopology
 import Logging
@@ -15,7 +16,7 @@ struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
         abstract: "Run the DNS server, every edge and the sample origins of a topology in one process (for a local try).",
-        discussion: "Sample origins are started on the loopback addresses the topology's origin pools name. Ctrl-C (SIGINT) or SIGTERM stops everything.")
+        discussion: "Sample origins are started on the loopback addresses the topology's origin pools name. With a gossip section, the DNS node joins the cluster and every edge runs as its own `lodestar edge` child process (kill one to watch the answers move; the status page at dns.admin shows it), with a random gossip key for the run when none is configured. Ctrl-C (SIGINT) or SIGTERM stops everything.")
 
     @Option(name: .long, help: "Topology file.")
     var topology: String = "topology.json"
@@ -43,11 +44,15 @@ struct UpCommand: AsyncParsableCommand {
         let originGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var originChannels = [any Channel]()
         var edges = [EdgeServer]()
+        var children = [Process]()
         var dnsServer: DNSServer?
+        var gossip: GossipRuntime?
 
         func stopAll() async {
             try? await adminChannel?.close()
             try? await adminGroup.shutdownGracefully()
+            EdgeChildren.stop(children)
+            await gossip?.leave()
             for e in edges { await e.shutdown(grace: .seconds(2)) }
             await dnsServer?.shutdown()
             for c in originChannels { try? await c.close() }
@@ -64,6 +69,12 @@ struct UpCommand: AsyncParsableCommand {
                         rows.append(("origin", name, "http://\(server.address)"))
                     }
                 }
+            }
+            if let g = loaded.gossip, g.keyFile == nil, (ProcessInfo.processInfo.environment[g.keyEnvironment] ?? "").isEmpty {
+                // A key for this run only: the in-process DNS node and the edge children (which inherit it) share it.
+                var rng = SystemRandomNumberGenerator()
+                let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+                setenv(g.keyEnvironment, key, 1)
             }
             let health = LiveHealthView()
             let state = DNSNodeState(topologyPath: topology, geoOverride: nil, flagDown: [], health: health, logger: logger)
@@ -82,14 +93,24 @@ struct UpCommand: AsyncParsableCommand {
             _ = try await dns.start()
             dnsServer = dns
             DNSAdmin.registerHealthMetrics(hub: hub, state: state, box: box)
+            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub)
             var dnsListens = loaded.dns.listen.map { "\($0) udp+tcp" }
             if let address = loaded.dns.admin {
                 adminChannel = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,
-                                                       server: dns, gossip: nil, tracker: tracker, hub: hub)
-                dnsListens.append("admin http://\(address)")
+                                                       server: dns, gossip: gossip, tracker: tracker, hub: hub)
+                dnsListens.append("admin http://\(address) (status page)")
             }
+            if let g = loaded.dns.gossip, gossip != nil { dnsListens.append("gossip udp \(g)") }
             rows.append(("dns", loaded.dns.nodeId, dnsListens.joined(separator: ", ")))
-            for edge in loaded.edges where !edge.listen.isEmpty {
+            for edge in loaded.edges where !edge.listen.isEmpty && gossip != nil {
+                let child = try EdgeChildren.start(edge: edge, topology: topology, logLevel: logLevel, logFormat: logFormat)
+                children.append(child)
+                try EdgeChildren.waitUntilListening(child, edge: edge)
+                let listeners = edge.listen.map { ($0.tls == nil ? "http://" : "https://") + $0.address.description }
+                let extra = (edge.admin.map { ["admin http://\($0)"] } ?? []) + ["pid \(child.processIdentifier)"]
+                rows.append(("edge", edge.id, (listeners + extra).joined(separator: ", ")))
+            }
+            for edge in loaded.edges where !edge.listen.isEmpty && gossip == nil {
                 var edgeLogger = logger
                 edgeLogger[metadataKey: "edge"] = "\(edge.id)"
                 let server = try EdgeServer(topology: loaded, edgeId: edge.id, threads: 1, logger: edgeLogger, metrics: hub)
@@ -140,4 +161,52 @@ struct UpCommand: AsyncParsableCommand {
         for r in rows { lines.append("\(pad(r.0, w0))  \(pad(r.1, w1))  \(r.2)") }
         return lines.joined(separator: "\n")
     }
+}
+
+/// The edges of `lodestar up` as child processes (`lodestar edge --node ID --parent-pid …`).
+enum EdgeChildren {
+    /// Starts the edge `edge` of the topology at `topology` (a path) as a child sharing this process's stdout/stderr.
+    static func start(edge: Edge, topology: String, logLevel: String, logFormat: String) throws -> Process {
+        let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path = topology.hasPrefix("/") ? topology : FileManager.default.currentDirectoryPath + "/" + topology
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["edge", "--topology", path, "--node", edge.id, "--threads", "1", "--log-level", logLevel,
+                       "--log-format", logFormat, "--parent-pid", "\(getpid())"]
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Waits (at most 15 s) until the child accepts connections on its first listener; throws if it exits first.
+    static func waitUntilListening(_ p: Process, edge: Edge) throws {
+        guard let address = edge.listen.first?.address else { return }
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            guard p.isRunning else {
+                throw UpError(description: "edge \(edge.id) exited (status \(p.terminationStatus)) before listening")
+            }
+            if (try? AdminClient.request(method: "GET", address: edge.admin ?? address, target: "/healthz", token: nil,
+                                         timeout: 1)) != nil {
+                return
+            }
+            usleep(50_000)
+        }
+        throw UpError(description: "edge \(edge.id) did not listen within 15 s")
+    }
+
+    /// SIGINT to every child (stop accepting, finish requests in flight), SIGKILL after 6 s.
+    static func stop(_ children: [Process]) {
+        for p in children where p.isRunning { kill(p.processIdentifier, SIGINT) }
+        let deadline = Date().addingTimeInterval(6)
+        for p in children {
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
+    }
+}
+
+/// Why `lodestar up` could not start an edge child.
+struct UpError: Error, CustomStringConvertible {
+    var description: String
 }

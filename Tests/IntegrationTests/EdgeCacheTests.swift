@@ -551,8 +551,8 @@ final class EdgeCacheTests: EdgeTestCase {
         let lines = Set(r.text.split(separator: "\n").map(String.init))
         for expected in ["lodestar_edge_cache_requests_total{edge=\"e1\",result=\"hit\"} 3",
                          "lodestar_edge_cache_requests_total{edge=\"e1\",result=\"miss\"} 1",
-                         "lodestar_edge_cache_hit_ratio{edge=\"e1\"} 0.750000",
-                         "lodestar_edge_cache_entries{edge=\"e1\",tier=\"memory\"} 1",
+                         "lodestar_edge_cache_hit_ratio{edge=\"e1\"} 0.75",
+                         "lodestar_edge_cache_entries{edge=\"e1\",tier=\"memory\"} 1.0",
                          "lodestar_edge_requests_total{edge=\"e1\"} 4"] {
             XCTAssertTrue(lines.contains(expected), "missing \(expected) in\n\(r.text)")
         }

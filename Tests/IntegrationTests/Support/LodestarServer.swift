@@ -102,6 +102,13 @@ enum IntegrationEnvironment {
             $0["geoDatabase"] = try sampleDatabase()
             // A fixed admin port would collide between tests; the tests that use it pick a free one.
             $0["admin"] = nil
+            // Gossip needs a key and fixed ports; the tests that use it (GossipTestCluster) add both.
+            $0["gossip"] = nil
+        }
+        t["gossip"] = nil
+        if var edges = t["edges"] as? [[String: Any]] {
+            for i in edges.indices { edges[i]["gossip"] = nil }
+            t["edges"] = edges
         }
         return t
     }
