@@ -205,9 +205,15 @@ plugins => {
 """ % (port, outdir, outdir, udp_threads, "\n".join(maps), "\n".join(resources)))
 
 def cmd_lodestar_topology(topo_path, out, mmdb):
-    # Same topology, with the GeoIP database path made absolute (GEO_DB).
+    # Same topology, with the GeoIP database path made absolute (GEO_DB), and without gossip and the admin
+    # listener: gdnsd runs alone too, and a DNS node gossiping with edges that never come would see them die.
     topo = load_topology(topo_path)
     topo.setdefault("dns", {})["geoDatabase"] = mmdb
+    topo.pop("gossip", None)
+    topo["dns"].pop("gossip", None)
+    topo["dns"].pop("admin", None)
+    for e in topo.get("edges", []):
+        e.pop("gossip", None)
     with open(out, "w") as f:
         json.dump(topo, f, indent=2)
 
@@ -410,12 +416,8 @@ if [ "$want_lodestar" = 1 ]; then
     [ -x "$LODESTAR_BIN" ] || die "LODESTAR_BIN=$LODESTAR_BIN is not executable"
     # Same GeoIP file and thread count as gdnsd, with whatever flags this build has.
     lodestar_help=$("$LODESTAR_BIN" dns --help 2>&1 || true)
-    if grep -q -- '--geo' <<<"$lodestar_help"; then
-        LODESTAR_ARGS=(--topology "$TOPOLOGY" --geo "$GEO_DB")
-    else
-        helper lodestar-topology "$TOPOLOGY" "$WORK/topology.json" "$GEO_DB"
-        LODESTAR_ARGS=(--topology "$WORK/topology.json")
-    fi
+    helper lodestar-topology "$TOPOLOGY" "$WORK/topology.json" "$GEO_DB"
+    LODESTAR_ARGS=(--topology "$WORK/topology.json")
     if grep -q -- '--threads' <<<"$lodestar_help"; then
         LODESTAR_ARGS+=(--threads "${LODESTAR_THREADS:-$SERVER_NCPU}")
     fi

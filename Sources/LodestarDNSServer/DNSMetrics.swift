@@ -171,34 +171,52 @@ struct LocalDNSCounters {
     private func qtypeBucket(_ t: UInt16) -> UInt16 { DNSMetrics.typeName(t) == "other" ? 65535 : t }
 }
 
-/// Answers by (client country, continent, edge), for `/status` and the status page; each key keeps the location
-/// of the first client counted under it (where the page draws the area).
+/// Answers by (client country, continent, edge), for `/status` and the status page: the recent ones (the current
+/// and the previous window, rotated by `rotate()` every few minutes) keep the location of the first client counted
+/// under each key (where the page draws the area); per-edge totals since start feed the answer rates.
 public final class DecisionTable: Sendable {
-    private let counts = Mutex<[AnswerDecision: Int]>([:])
-    /// Bound on distinct keys (countries × edges stays far below it; past it new keys are not added).
+    private struct State {
+        var current: [AnswerDecision: Int] = [:]
+        var previous: [AnswerDecision: Int] = [:]
+        var totals: [String: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+    /// Bound on distinct keys per window (countries × edges stays far below it; past it new keys are not added).
     static let maxKeys = 4096
 
     /// Counts one answer.
     func record(_ d: AnswerDecision) {
-        counts.withLock { table in
-            if let n = table[d] {
-                table[d] = n + 1
-            } else if table.count < Self.maxKeys {
-                table[d] = 1
+        state.withLock { s in
+            s.totals[d.edge, default: 0] += 1
+            if let n = s.current[d] {
+                s.current[d] = n + 1
+            } else if s.current.count < Self.maxKeys {
+                s.current[d] = 1
             }
         }
     }
 
-    /// The `limit` most frequent decisions, most frequent first.
+    /// Starts a new window: the one that ends becomes the previous one, the one before is forgotten.
+    public func rotate() {
+        state.withLock { s in
+            s.previous = s.current
+            s.current = [:]
+        }
+    }
+
+    /// The `limit` most frequent recent decisions (current and previous window), most frequent first.
     public func top(_ limit: Int) -> [(AnswerDecision, Int)] {
-        let all = counts.withLock { $0 }
-        return all.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.edge, $0.key.country) < ($1.key.edge, $1.key.country) }
+        let (current, previous) = state.withLock { ($0.current, $0.previous) }
+        var merged = previous
+        for (k, v) in current { merged[k, default: 0] += v }
+        return merged.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.edge, $0.key.country) < ($1.key.edge, $1.key.country) }
             .prefix(limit).map { ($0.key, $0.value) }
     }
 
     /// Answers per edge since start.
     public func byEdge() -> [String: Int] {
-        counts.withLock { table in table.reduce(into: [:]) { $0[$1.key.edge, default: 0] += $1.value } }
+        state.withLock { $0.totals }
     }
 }
 

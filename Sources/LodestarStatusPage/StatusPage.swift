@@ -221,7 +221,7 @@ public enum StatusPage {
             for id in s.operatorDown { h += "<li><b>\(escape(id))</b> — marked down</li>" }
             h += "</ul>\n</div>\n"
         }
-        h += "<div id=\"decisions\">\n<h3>Top decisions</h3>\n"
+        h += "<div id=\"decisions\">\n<h3>Top decisions (last 5–10 minutes)</h3>\n"
         if s.decisions.isEmpty {
             h += "<p class=\"muted\">No answers yet.</p>\n"
         } else {

@@ -23,7 +23,18 @@ enum DNSAdmin {
                      hub: MetricsHub) async throws -> any Channel {
         let guardian = AdminGuard(listener: address, token: token)
         let rates = AnswerRates(decisions: server.metrics.decisions)
-        let sampler = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in rates.sample() }
+        let decisions = server.metrics.decisions
+        let windowStart = Mutex(NIODeadline.now())
+        let sampler = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            rates.sample()
+            // The page's flows show the last 5 to 10 minutes of decisions.
+            let rotate = windowStart.withLock { start -> Bool in
+                guard NIODeadline.now() - start >= .minutes(5) else { return false }
+                start = .now()
+                return true
+            }
+            if rotate { decisions.rotate() }
+        }
         let probeMs = box.authority.topology.gossip?.probeIntervalMs ?? 1000
         let channel = try await AdminHTTP.bind(address, group: group) { head, allocator in
             let path = AdminHTTP.path(head.uri)

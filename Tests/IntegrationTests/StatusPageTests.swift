@@ -133,6 +133,14 @@ final class StatusPageTests: XCTestCase {
         }
         XCTAssertEqual(edgeState(up, "edge-eu-central"), "alive", up.output())
 
+        // Without JavaScript the table is already there: the server renders it.
+        let raw = try EdgeHTTP.get(port: up.adminPort, "/", host: "admin")
+        XCTAssertEqual(raw.status, 200)
+        XCTAssertTrue(raw.header("Content-Type")?.hasPrefix("text/html") ?? false)
+        for edge in ["edge-us-east", "edge-eu-central", "edge-ap-southeast"] {
+            XCTAssertTrue(raw.text.contains("id=\"edge-\(edge)\""), "server-rendered row of \(edge)")
+        }
+
         let dom = try browse(page)
         for region in ["us-east", "eu-central", "ap-southeast"] {
             XCTAssertTrue(dom.contains("data-region=\"\(region)\""), "region \(region) on the map\n\(dom.prefix(3000))")
@@ -192,6 +200,22 @@ final class StatusPageTests: XCTestCase {
             XCTAssertGreaterThan(bytes, 10_000, "screenshot \(name)")
         }
 
+        // With every edge gone the DNS node hears no one: the page says so plainly.
+        for id in ["edge-us-east", "edge-ap-southeast"] { kill(try XCTUnwrap(up.edgePids[id]), SIGKILL) }
+        let alone = Date()
+        var blind: TimeInterval?
+        while Date().timeIntervalSince(alone) < 15 {
+            if ((try? status(up))?["cluster"] as? [String: Any])?["visible"] as? Bool == false {
+                blind = Date().timeIntervalSince(alone)
+                break
+            }
+            usleep(100_000)
+        }
+        XCTAssertNotNil(blind, "the DNS node never said it cannot see the cluster")
+        let lonely = try browse(page, budgetMs: 500)
+        XCTAssertTrue(lonely.contains("banner-bad") && lonely.contains("cannot see the cluster"),
+                      "the banner says the DNS node cannot see the cluster\n\(lonely.prefix(3000))")
+        print("PAGE-FIGURES all edges killed: the page said the DNS node cannot see the cluster after \(String(format: "%.1f", blind ?? -1)) s")
         print("PAGE-FIGURES kill -9 edge-eu-central: /status dead after \(String(format: "%.2f", statusDead)) s; "
               + "page DOM (a fresh Chromium load) showed dead \(String(format: "%.2f", pageDead)) s after the kill")
     }
