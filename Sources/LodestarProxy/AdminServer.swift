@@ -96,12 +96,6 @@ enum AdminServer {
         shared.metricsHub.exposition()
     }
 
-    /// A Prometheus label value: backslash, quote and newline escaped.
-    static func prometheusLabel(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-    }
-
     /// A JSON string literal.
     static func jsonString(_ s: String) -> String { AdminJSON.string(s) }
 }

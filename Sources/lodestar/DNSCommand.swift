@@ -202,29 +202,16 @@ final class DNSNodeState: @unchecked Sendable {
     func reload(source: String) -> (ok: Bool, message: String) {
         reloadLock.lock()
         defer { reloadLock.unlock() }
-        do {
+        return tracker?.reload(source: source, topologyPath: topologyPath, logger: logger) {
             let fresh = try Topology.load(path: topologyPath)
             let version = self.version(for: fresh)
             let authority = try build(from: fresh, version: version)
             box?.replace(with: authority)
-            tracker?.taken(.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()))
-            logger.info("reloaded", metadata: ["topology": "\(topologyPath)", "serial": "\(fresh.zone.soa.serial)",
-                                               "version": "\(version)", "source": "\(source)"])
-            return (true, "reloaded: version \(version), serial \(fresh.zone.soa.serial)")
-        } catch let errors as TopologyErrors {
-            let text = errors.issues.map(\.description).joined(separator: "; ")
-            for issue in errors.issues { logger.error("reload refused: \(issue.description)", metadata: ["source": "\(source)"]) }
-            logger.error("reload refused; keeping the running configuration", metadata: ["source": "\(source)"])
-            tracker?.refused(text)
-            return (false, "reload refused, running configuration kept: \(text)")
-        } catch {
-            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)", "source": "\(source)"])
-            tracker?.refused("\(error)")
-            return (false, "reload refused, running configuration kept: \(error)")
-        }
+            return (.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()), "serial \(fresh.zone.soa.serial)")
+        } ?? (false, "no configuration tracker")
     }
 
-    /// Starts (`on`) or ends an operator drain of an edge or a whole region; returns the drains as JSON, or an error.
+    /// Starts (`on`) or ends an operator drain of an edge or a whole region; returns the drains in force, or an error.
     func drain(_ on: Bool, edge: String?, region: String?, reason: String) -> Result<[StatusSnapshot.Drain], DrainError> {
         let t = lock.withLock { topology }
         let key: String
@@ -241,7 +228,7 @@ final class DNSNodeState: @unchecked Sendable {
             if on { drains[key] = (reason, Date()) } else { drains[key] = nil }
         }
         logger.notice(on ? "operator drain" : "operator drain ended", metadata: ["target": "\(key)", "reason": "\(reason)"])
-        refreshDown(force: true)
+        refreshDown()
         return .success(drainList())
     }
 
@@ -263,9 +250,8 @@ final class DNSNodeState: @unchecked Sendable {
         lock.withLock { drains }.sorted { $0.key < $1.key }.map { .init(target: $0.key, reason: $0.value.reason, since: iso($0.value.since)) }
     }
 
-    /// Re-reads the down file when it changed (or when `force`); marks `--down` edges, the file's edges and drained
-    /// edges and regions down.
-    func refreshDown(force: Bool = false) {
+    /// Re-reads the down file when it changed; marks `--down` edges, the file's edges and drained edges and regions down.
+    func refreshDown() {
         let (file, stamp) = lock.withLock { (downFile, downFileStamp) }
         if let file {
             let attrs = try? FileManager.default.attributesOfItem(atPath: file)
@@ -276,8 +262,6 @@ final class DNSNodeState: @unchecked Sendable {
                     fileDown = listed
                     downFileStamp = mtime
                 }
-            } else if !force {
-                // Unchanged file: the set below is the same unless a drain changed it (force).
             }
         } else {
             lock.withLock { fileDown = [] }

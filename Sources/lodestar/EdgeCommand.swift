@@ -126,24 +126,12 @@ struct EdgeCommand: AsyncParsableCommand {
     /// Re-reads the topology for SIGHUP and `POST /reload`; a bad file is refused and the running configuration kept.
     static func reload(_ server: EdgeServer, path: String, tracker: ConfigTracker, logger: Logger,
                        source: String) -> (ok: Bool, message: String) {
-        do {
+        tracker.reload(source: source, topologyPath: path, logger: logger) {
             let fresh = try Topology.load(path: path)
             try server.reload(fresh)
             let version = ConfigTracker.version(topologyPath: path, geoPath: nil)
-            tracker.taken(.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()))
-            logger.info("reloaded", metadata: ["topology": "\(path)", "routes": "\(fresh.routes.count)",
-                                               "pools": "\(fresh.pools.count)", "version": "\(version)", "source": "\(source)"])
-            return (true, "reloaded: version \(version)")
-        } catch let errors as TopologyErrors {
-            for issue in errors.issues { logger.error("reload refused: \(issue.description)", metadata: ["source": "\(source)"]) }
-            logger.error("reload refused; keeping the running configuration", metadata: ["source": "\(source)"])
-            let text = errors.issues.map(\.description).joined(separator: "; ")
-            tracker.refused(text)
-            return (false, "reload refused, running configuration kept: \(text)")
-        } catch {
-            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)", "source": "\(source)"])
-            tracker.refused("\(error)")
-            return (false, "reload refused, running configuration kept: \(error)")
+            return (.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()),
+                    "\(fresh.routes.count) routes, \(fresh.pools.count) pools")
         }
     }
 }

@@ -2,6 +2,8 @@ import Crypto
 import LodestarProxy
 import Foundation
 import LodestarMetrics
+import LodestarTopology
+import Logging
 import Metrics
 import Prometheus
 import Synchronization
@@ -75,6 +77,29 @@ final class ConfigTracker: Sendable {
             $0.lastAttempt = Date()
         }
         reloads[1].increment()
+    }
+
+    /// Runs one reload (SIGHUP or the admin API): `load` reads and swaps in the new configuration, or throws and
+    /// leaves the running one alone. Logs and counts the outcome; refusals name file, field and reason.
+    func reload(source: String, topologyPath: String, logger: Logger,
+                _ load: () throws -> (Loaded, String)) -> (ok: Bool, message: String) {
+        do {
+            let (loaded, detail) = try load()
+            taken(loaded)
+            logger.info("reloaded", metadata: ["topology": "\(topologyPath)", "version": "\(loaded.version)",
+                                               "detail": "\(detail)", "source": "\(source)"])
+            return (true, "reloaded: version \(loaded.version), \(detail)")
+        } catch let errors as TopologyErrors {
+            for issue in errors.issues { logger.error("reload refused: \(issue.description)", metadata: ["source": "\(source)"]) }
+            logger.error("reload refused; keeping the running configuration", metadata: ["source": "\(source)"])
+            let text = errors.issues.map(\.description).joined(separator: "; ")
+            refused(text)
+            return (false, "reload refused, running configuration kept: \(text)")
+        } catch {
+            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)", "source": "\(source)"])
+            refused("\(error)")
+            return (false, "reload refused, running configuration kept: \(error)")
+        }
     }
 
     /// `"config":{…}` for `/status`.
