@@ -174,8 +174,8 @@ public enum StatusPage {
 
     /// The members table: one row per edge, then one per DNS gossip member.
     static func table(_ s: StatusSnapshot, into h: inout String) {
-        h += "<div class=\"table-wrap\">\n<table id=\"members\" data-refreshes=\"0\">\n<thead><tr><th scope=\"col\">Member</th><th scope=\"col\">Role</th>"
-            + "<th scope=\"col\">Region</th><th scope=\"col\">State</th><th scope=\"col\">Last heard</th><th scope=\"col\">Load</th>"
+        h += "<div class=\"table-wrap\">\n<table id=\"members\" data-refreshes=\"0\">\n<thead><tr><th scope=\"col\">Member</th><th scope=\"col\" class=\"role\">Role</th>"
+            + "<th scope=\"col\" class=\"region\">Region</th><th scope=\"col\">State</th><th scope=\"col\">Last heard</th><th scope=\"col\">Load</th>"
             + "<th scope=\"col\">Capacity</th><th scope=\"col\">Origin health</th><th scope=\"col\">Answers/s</th></tr></thead>\n"
         h += "<tbody id=\"edge-rows\">\n"
         for e in s.edgeDetails {
