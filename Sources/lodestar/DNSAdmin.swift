@@ -56,10 +56,10 @@ enum DNSAdmin {
             case (.GET, "/readyz"), (.HEAD, "/readyz"):
                 return AdminHTTP.reply(.ok, "text/plain", "ready\n", allocator: allocator)
             case (.GET, "/status"), (.HEAD, "/status"):
-                return AdminHTTP.reply(.ok, "application/json", encode(current()), allocator: allocator)
+                return AdminHTTP.reply(.ok, "application/json", jsonText(current()), allocator: allocator)
             case (.GET, "/explain"), (.HEAD, "/explain"):
                 let result = explain(query["client"] ?? "", box: box)
-                return AdminHTTP.reply(result.error == nil ? .ok : .badRequest, "application/json", encode(result), allocator: allocator)
+                return AdminHTTP.reply(result.error == nil ? .ok : .badRequest, "application/json", jsonText(result), allocator: allocator)
             case (.GET, "/metrics"), (.HEAD, "/metrics"):
                 return AdminHTTP.reply(.ok, MetricsHub.contentType, hub.exposition(), allocator: allocator)
             case (.POST, "/drain"), (.POST, "/undrain"):
@@ -67,7 +67,7 @@ enum DNSAdmin {
                                          reason: query["reason"] ?? "admin API")
                 switch result {
                 case .success(let drains):
-                    return AdminHTTP.reply(.ok, "application/json", encode(["drains": drains]), allocator: allocator)
+                    return AdminHTTP.reply(.ok, "application/json", jsonText(["drains": drains]), allocator: allocator)
                 case .failure(let e):
                     return AdminHTTP.reply(.badRequest, "text/plain", e.description + "\n", allocator: allocator)
                 }
@@ -131,12 +131,13 @@ enum DNSAdmin {
                     published = s
                     if s.mode == .draining { why.append("gossip: the edge reports it is draining") }
                     if s.mode == .degraded || s.healthyOrigins == 0 { why.append("gossip: the edge reports no healthy origin") }
-                    d.requestsPerSecond = Int(s.requestsPerSecond)
-                    d.capacity = s.capacity > 0 ? Int(s.capacity) : nil
-                    d.load = s.capacity > 0 ? Double(s.requestsPerSecond) / Double(s.capacity) : nil
-                    d.cacheHitRatio = Double(s.cacheHitRatio) / 10_000
-                    d.healthyOrigins = Double(s.healthyOrigins) / 10_000
-                    d.connections = Int(s.connections)
+                    let shown = memberState(s)
+                    d.requestsPerSecond = shown.requestsPerSecond
+                    d.capacity = s.capacity > 0 ? shown.capacity : nil
+                    d.load = s.capacity > 0 ? s.load : nil
+                    d.cacheHitRatio = shown.cacheHitRatio
+                    d.healthyOrigins = shown.healthyOrigins
+                    d.connections = shown.connections
                 }
                 switch (m.status, published?.mode) {
                 case (.dead, _), (.left, _): d.state = "dead"
@@ -172,10 +173,6 @@ enum DNSAdmin {
         } else {
             cluster.note = "Gossip is off for this DNS node: edge health comes only from operator marks (--down, the down file, drains)."
         }
-        let c = tracker.current
-        let last = tracker.lastReload
-        let config = StatusSnapshot.Config(version: c.version, serial: c.serial, loadedAt: iso(c.loadedAt),
-                                           lastReload: last.map { .init(at: iso($0.at), ok: $0.error == nil, error: $0.error) })
         let decisions = server.metrics.decisions.top(50).map { d, n in
             StatusSnapshot.Decision(country: d.country, continent: d.continent, latitude: d.latitude, longitude: d.longitude,
                                     edge: d.edge, region: d.region, answers: n)
@@ -186,11 +183,7 @@ enum DNSAdmin {
                 var item = StatusSnapshot.Member(id: m.node.name, role: edgeIds.contains(m.node.name) ? "edge" : "dns",
                                                  status: m.status.description, incarnation: m.incarnation,
                                                  lastHeardMs: m.node == gossip.myself ? 0 : heardMs(m.node))
-                if let s = EdgeState(decoding: m.metadata.bytes) {
-                    item.state = .init(mode: s.mode.description, healthyOrigins: Double(s.healthyOrigins) / 10_000,
-                                       connections: Int(s.connections), requestsPerSecond: Int(s.requestsPerSecond),
-                                       cacheHitRatio: Double(s.cacheHitRatio) / 10_000, capacity: Int(s.capacity))
-                }
+                item.state = EdgeState(decoding: m.metadata.bytes).map(memberState)
                 return item
             }
             let stats = gossip.stats
@@ -201,12 +194,19 @@ enum DNSAdmin {
         let st = server.stats
         return StatusSnapshot(
             node: topology.dns.nodeId, zone: topology.zone.name, serial: topology.zone.soa.serial, generatedAt: iso(Date()),
-            config: config, cluster: cluster,
+            config: tracker.status, cluster: cluster,
             regions: topology.regions.map { .init(id: $0.id, name: $0.name, latitude: $0.latitude, longitude: $0.longitude) },
             edges: Dictionary(topology.edges.map { ($0.id, health.health(ofEdge: $0.id).description) }, uniquingKeysWith: { a, _ in a }),
             edgeDetails: details, operatorDown: health.operatorDown.sorted(), drains: state.drainList(),
             decisions: decisions, queries: .init(udp: st.udpQueries.load(ordering: .relaxed), tcp: st.tcpQueries.load(ordering: .relaxed)),
             gossip: gossipPart)
+    }
+
+    /// An edge's published state as `/status` shows it (shares as fractions of 1).
+    static func memberState(_ s: EdgeState) -> StatusSnapshot.MemberState {
+        .init(mode: s.mode.description, healthyOrigins: Double(s.healthyOrigins) / 10_000, connections: Int(s.connections),
+              requestsPerSecond: Int(s.requestsPerSecond), cacheHitRatio: Double(s.cacheHitRatio) / 10_000,
+              capacity: Int(s.capacity))
     }
 
     /// `GET /explain?client=IP[/LEN]`: the decision a query from there would get now (the trace of `CH TXT <service>`).
@@ -255,16 +255,6 @@ enum DNSAdmin {
         result.trace = e.lines
         return result
     }
-
-    /// JSON of a Codable value (sorted keys, one line and a newline).
-    static func encode<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return ((try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
-    }
-
-    /// A JSON string literal.
-    static func q(_ s: String) -> String { AdminJSON.string(s) }
 }
 
 /// Answers per second per edge over the last few seconds (sampled once a second from the decision table).

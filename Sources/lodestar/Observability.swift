@@ -1,5 +1,6 @@
 import Crypto
 import LodestarProxy
+import LodestarStatusPage
 import Foundation
 import LodestarMetrics
 import LodestarTopology
@@ -58,10 +59,6 @@ final class ConfigTracker: Sendable {
     /// The configuration in force.
     var current: Loaded { state.withLock { $0.current } }
 
-    /// The latest reload attempt: when, and the error when it was refused (nil before any).
-    var lastReload: (at: Date, error: String?)? {
-        state.withLock { s in s.lastAttempt.map { ($0, s.lastError) } }
-    }
 
     /// Records a reload that was taken.
     func taken(_ loaded: Loaded) {
@@ -102,18 +99,16 @@ final class ConfigTracker: Sendable {
         }
     }
 
-    /// `"config":{…}` for `/status`.
-    var statusJSON: String {
+    /// The configuration in force and the latest reload, as `/status` shows them (both roles).
+    var status: StatusSnapshot.Config {
         let s = state.withLock { $0 }
-        var out = "\"config\":{\"version\":\(json(s.current.version)),\"serial\":\(s.current.serial)"
-            + ",\"loadedAt\":\(json(iso(s.current.loadedAt)))"
-        if let at = s.lastAttempt {
-            out += ",\"lastReload\":{\"at\":\(json(iso(at))),\"ok\":\(s.lastError == nil)"
-            if let e = s.lastError { out += ",\"error\":\(json(e))" }
-            out += "}"
-        }
-        return out + "}"
+        let last = s.lastAttempt.map { StatusSnapshot.LastReload(at: iso($0), ok: s.lastError == nil, error: s.lastError) }
+        return StatusSnapshot.Config(version: s.current.version, serial: s.current.serial, loadedAt: iso(s.current.loadedAt),
+                                     lastReload: last)
     }
+
+    /// `"config":{…}` for the edge's `/status`.
+    var statusJSON: String { "\"config\":" + jsonText(status, newline: false) }
 
     /// The version of a configuration: the first 12 hex digits of SHA-256 over the topology file's bytes and the
     /// GeoIP database's size and modification time (so replacing either one gives a new version).
@@ -138,3 +133,10 @@ func iso(_ d: Date) -> String {
 
 /// A JSON string literal.
 func json(_ s: String) -> String { AdminJSON.string(s) }
+
+/// JSON of a Codable value (sorted keys), with a final newline unless `newline` is false.
+func jsonText<T: Encodable>(_ value: T, newline: Bool = true) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return ((try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + (newline ? "\n" : "")
+}

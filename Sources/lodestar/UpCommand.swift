@@ -102,23 +102,23 @@ struct UpCommand: AsyncParsableCommand {
             }
             if let g = loaded.dns.gossip, gossip != nil { dnsListens.append("gossip udp \(g)") }
             rows.append(("dns", loaded.dns.nodeId, dnsListens.joined(separator: ", ")))
-            for edge in loaded.edges where !edge.listen.isEmpty && gossip != nil {
-                let child = try EdgeChildren.start(edge: edge, topology: topology, logLevel: logLevel, logFormat: logFormat)
-                children.append(child)
-                try EdgeChildren.waitUntilListening(child, edge: edge)
-                let listeners = edge.listen.map { ($0.tls == nil ? "http://" : "https://") + $0.address.description }
-                let extra = (edge.admin.map { ["admin http://\($0)"] } ?? []) + ["pid \(child.processIdentifier)"]
-                rows.append(("edge", edge.id, (listeners + extra).joined(separator: ", ")))
-            }
-            for edge in loaded.edges where !edge.listen.isEmpty && gossip == nil {
-                var edgeLogger = logger
-                edgeLogger[metadataKey: "edge"] = "\(edge.id)"
-                let server = try EdgeServer(topology: loaded, edgeId: edge.id, threads: 1, logger: edgeLogger, metrics: hub)
-                server.configureAdmin(token: adminToken, hooks: AdminHooks())
-                try await server.start()
-                edges.append(server)
-                let listeners = edge.listen.map { ($0.tls == nil ? "http://" : "https://") + $0.address.description }
-                rows.append(("edge", edge.id, (listeners + (edge.admin.map { ["admin http://\($0)"] } ?? [])).joined(separator: ", ")))
+            for edge in loaded.edges where !edge.listen.isEmpty {
+                var whereabouts = edge.listen.map { ($0.tls == nil ? "http://" : "https://") + $0.address.description }
+                    + (edge.admin.map { ["admin http://\($0)"] } ?? [])
+                if gossip != nil {
+                    let child = try EdgeChildren.start(edge: edge, topology: topology, logLevel: logLevel, logFormat: logFormat)
+                    children.append(child)
+                    try EdgeChildren.waitUntilListening(child, edge: edge)
+                    whereabouts.append("pid \(child.processIdentifier)")
+                } else {
+                    var edgeLogger = logger
+                    edgeLogger[metadataKey: "edge"] = "\(edge.id)"
+                    let server = try EdgeServer(topology: loaded, edgeId: edge.id, threads: 1, logger: edgeLogger, metrics: hub)
+                    server.configureAdmin(token: adminToken, hooks: AdminHooks())
+                    try await server.start()
+                    edges.append(server)
+                }
+                rows.append(("edge", edge.id, whereabouts.joined(separator: ", ")))
             }
         } catch {
             await stopAll()
