@@ -3,7 +3,10 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium \
+                nghttp2-client
+# Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets.
+PY_MODULES := dns:dnspython h2:h2 websockets:websockets
 # promtool comes out of Debian's prometheus package, unpacked under .build/tools (installing the package would also
 # install and start a Prometheus server).
 TOOLS := $(CURDIR)/.build/tools/usr/bin
@@ -33,7 +36,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c "import dns.message" 2>/dev/null || python3 -m pip install -q dnspython
+	@for m in $(PY_MODULES); do python3 -c "import $${m%%:*}" 2>/dev/null || python3 -m pip install -q "$${m#*:}"; done
 
 build: deps
 	$(SWIFT) build

@@ -21,6 +21,12 @@ public final class EdgeMetrics: Sendable {
     let upstream = Mutex<[String: DurationHistogram]>([:])
     let hub: MetricsHub
     let tlsHandshakes: [Counter]
+    /// Client connections that chose HTTP/2 (ALPN `h2` or the h2c preface).
+    let http2Connections: Counter
+    /// Upgraded connections (WebSocket tunnels): opened, and bytes relayed each way.
+    let tunnelsOpened: Counter
+    let tunnelBytesIn: Counter
+    let tunnelBytesOut: Counter
 
     /// Registers the edge's request-path families on `hub` (`startCollecting(_:)` adds the scrape-time ones).
     init(hub: MetricsHub, edgeId: String) {
@@ -34,11 +40,28 @@ public final class EdgeMetrics: Sendable {
         tlsHandshakes = ["ok", "failed"].map {
             hub.counter("lodestar_edge_tls_handshakes_total", [edge, ("result", $0)], help: "TLS handshakes with clients.")
         }
+        http2Connections = hub.counter("lodestar_edge_http2_connections_total", [edge],
+                                       help: "Client connections that speak HTTP/2 (ALPN h2 or h2c prior knowledge).")
+        tunnelsOpened = hub.counter("lodestar_edge_tunnels_total", [edge],
+                                    help: "Upgraded connections (WebSocket) relayed after the origin's 101.")
+        let bytesHelp = "Bytes relayed through upgraded connections, by direction."
+        tunnelBytesIn = hub.counter("lodestar_edge_tunnel_bytes_total", [edge, ("direction", "client_to_origin")], help: bytesHelp)
+        tunnelBytesOut = hub.counter("lodestar_edge_tunnel_bytes_total", [edge, ("direction", "origin_to_client")], help: bytesHelp)
     }
 
     /// Registers the families read from `shared` at every scrape.
     func startCollecting(_ shared: EdgeShared) {
         Self.registerCollectors(hub: hub, shared: shared, edge: edgeLabel)
+    }
+
+    func recordHTTP2Connection() { http2Connections.increment() }
+
+    func recordTunnelOpened() { tunnelsOpened.increment() }
+
+    /// Counts a tunnel's bytes when it ends.
+    func recordTunnel(bytesIn: Int64, bytesOut: Int64) {
+        tunnelBytesIn.increment(by: bytesIn)
+        tunnelBytesOut.increment(by: bytesOut)
     }
 
     /// Counts one response.

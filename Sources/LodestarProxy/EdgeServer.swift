@@ -3,6 +3,7 @@ import LodestarMetrics
 import LodestarTopology
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOHTTPCompression
 import NIOPosix
@@ -27,6 +28,8 @@ public final class EdgeServer: Sendable {
     private let sweepers: [RepeatedTask]
     /// Active health checks of the pools in force.
     private let checker: Mutex<[RepeatedTask]>
+    /// Tells every client connection to finish up at shutdown (HTTP/2: GOAWAY; HTTP/1.1: close when idle).
+    private let quiescing: ServerQuiescingHelper
 
     /// Counters of this edge.
     public var stats: EdgeStats { shared.stats }
@@ -60,6 +63,7 @@ public final class EdgeServer: Sendable {
         self.channels = Mutex([])
         self.sweepers = sweepers
         self.checker = Mutex([])
+        self.quiescing = ServerQuiescingHelper(group: group)
     }
 
     /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
@@ -69,7 +73,7 @@ public final class EdgeServer: Sendable {
                 let path = "edges[\(edgeIndex)].listen[\(j)]"
                 let tls: NIOSSLContext?
                 do {
-                    tls = try listener.tls.map(Self.makeTLSContext)
+                    tls = try listener.tls.map { try Self.makeTLSContext($0, protocols: listener.protocols) }
                 } catch let e as EdgeStartError {
                     throw EdgeStartError(description: "\(path).tls: \(e.description)")
                 }
@@ -92,18 +96,17 @@ public final class EdgeServer: Sendable {
 
     private func bind(_ listener: EdgeListener, tls: NIOSSLContext?, path: String) async throws -> any Channel {
         let shared = self.shared
-        let loops = self.loops
         let limits = shared.config.settings.limits
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderFieldSize = max(limits.maxRequestLineBytes, limits.maxHeaderBytes)
-        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxRequestLineBytes
-        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
-        let compression = shared.config.settings.compression
-        let httpLimits = decoderLimits
-        let proxyProtocol = listener.proxyProtocol
+        let pipeline = ClientPipeline(shared: shared, loops: loops, listener: listener, tls: tls)
+        let quiescing = self.quiescing
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // A client that sends its request and then shuts its sending side still gets the answer.
@@ -117,30 +120,7 @@ public final class EdgeServer: Sendable {
                         channel.close(promise: nil)
                         return
                     }
-                    guard let state = loops[ObjectIdentifier(channel.eventLoop)] else {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    let info = ConnectionInfo(remote: channel.remoteAddress, scheme: tls == nil ? "http" : "https")
-                    let ops = channel.pipeline.syncOperations
-                    if proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
-                    if let tls {
-                        try ops.addHandler(NIOSSLServerHandler(context: tls))
-                        try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
-                    }
-                    let tracker = ActivityTracker()
-                    try ops.addHandler(tracker)
-                    // Pipelining is handled by ProxyHandler (it queues parts of later requests), and headers were
-                    // validated by the parsers they came through, so NIO's per-request helpers stay out.
-                    try ops.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: false, withServerUpgrade: nil,
-                                                        withErrorHandling: false, withOutboundHeaderValidation: false,
-                                                        withEncoderConfiguration: .init(),
-                                                        withDecoderLimitConfiguration: httpLimits)
-                    if compression.enabled {
-                        try ops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: Self.compressionPredicate(compression)))
-                    }
-                    try ops.addHandler(ProxyHandler(shared: shared, loop: state, info: info, tracker: tracker,
-                                                    compressing: compression.enabled))
+                    try pipeline.initialize(channel)
                 }
             }
         do {
@@ -181,7 +161,7 @@ public final class EdgeServer: Sendable {
     }
 
     /// TLS 1.2+ context; with several certificates, SNI picks one (the first is the default).
-    static func makeTLSContext(_ settings: TLSSettings) throws -> NIOSSLContext {
+    static func makeTLSContext(_ settings: TLSSettings, protocols: [ListenerProtocol] = [.http1]) throws -> NIOSSLContext {
         struct Loaded: Sendable {
             let names: [String]
             let chain: [NIOSSLCertificateSource]
@@ -203,6 +183,8 @@ public final class EdgeServer: Sendable {
         guard let first = loaded.first else { throw EdgeStartError(description: "TLS needs a certificate") }
         var config = TLSConfiguration.makeServerConfiguration(certificateChain: first.chain, privateKey: first.key)
         config.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
+        // ALPN in the listener's order of preference (RFC 7301); a client that offers none gets HTTP/1.1.
+        config.applicationProtocols = protocols.map(\.rawValue)
         if loaded.count > 1 {
             let choices = loaded
             config.sslContextCallback = { values, promise in
@@ -319,6 +301,10 @@ public final class EdgeServer: Sendable {
         shared.startDraining()
         for t in checker.withLock({ $0 }) + sweepers { t.cancel() }
         let list = channels.withLock { l in defer { l = [] }; return l }
+        // Listeners close and every open connection is told to finish: HTTP/2 ones send GOAWAY and end when their
+        // streams have; HTTP/1.1 ones close when idle (answers meanwhile say `Connection: close`).
+        let quiesced = group.next().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: quiesced)
         for ch in list { try? await ch.close() }
         let deadline = NIODeadline.now() + grace
         while shared.stats.connections.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {

@@ -65,6 +65,8 @@ final class EdgeShared: Sendable {
     let accessLogger: Logger
     private let requestCounter = Atomic<UInt64>(0)
     private let draining = Atomic<Bool>(false)
+    /// Upgraded connections open now (bounded by `proxy.tunnels.maxOpen`).
+    let openTunnels = Atomic<Int>(0)
 
     /// Set at shutdown: answers say `Connection: close` and idle keep-alive connections are closed.
     var isDraining: Bool { draining.load(ordering: .relaxed) }

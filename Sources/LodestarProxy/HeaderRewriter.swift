@@ -107,6 +107,9 @@ enum HeaderRewriter {
         for f in route.route.responseHeaders.set { out.add(name: f.name, value: f.value) }
         out.add(name: "Via", value: via.map { "\($0), \(config.via)" } ?? config.via)
         out.add(name: config.settings.requestIdHeader, value: requestId)
+        if clientVersion.major == 2 {
+            return HTTPResponseHead(version: .http2, status: head.status, headers: out)  // RFC 9113 §8.2.2
+        }
         if !keepAlive {
             out.add(name: "Connection", value: "close")
         } else if clientVersion.minor == 0 {

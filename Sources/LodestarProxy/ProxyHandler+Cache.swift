@@ -378,7 +378,7 @@ extension ProxyHandler {
             status = .rangeNotSatisfiable
             headers.replaceOrAdd(name: "Content-Range", value: "bytes */\(stored.bodyBytes)")
         }
-        let keepAlive = ex.head.isKeepAlive && !closing && !shared.isDraining
+        let keepAlive = clientKeepAlive(ex.head)
         ex.keepAliveClient = keepAlive
         let originHead = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
         var out = HeaderRewriter.clientResponse(originHead, route: ex.route, config: config, requestId: ex.requestId,
@@ -398,7 +398,7 @@ extension ProxyHandler {
             length = 0
         }
         if hasBody { out.headers.add(name: "Content-Length", value: String(length)) }
-        if compressing && (ex.head.version.minor == 0 || ex.head.method == .HEAD || !hasBody) {
+        if compressing && (ex.head.isHTTP10 || ex.head.method == .HEAD || !hasBody) {
             out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
         }
         ex.responseHead = originHead

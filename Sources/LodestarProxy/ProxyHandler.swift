@@ -39,6 +39,19 @@ final class ActivityTracker: ChannelInboundHandler {
     }
 }
 
+/// What a `ProxyHandler` serves: an HTTP/1.1 connection or one HTTP/2 stream.
+enum ClientMode {
+    case http1(ActivityTracker)
+    case http2
+}
+
+extension HTTPRequestHead {
+    /// An HTTP/1.0 request (HTTP/2's heads say 2.0, whose minor version is also 0).
+    var isHTTP10: Bool { version.major == 1 && version.minor == 0 }
+    /// The version an answer to this request carries.
+    var responseVersion: HTTPVersion { version.major == 2 ? .http2 : (version.minor == 0 ? .http1_0 : .http1_1) }
+}
+
 /// One request being forwarded.
 final class Exchange {
     let head: HTTPRequestHead
@@ -67,6 +80,10 @@ final class Exchange {
     var lastClientActivity: NIODeadline
     /// The cache's part in this exchange (routes with `cache.enabled`).
     var cache: CacheExchange?
+    /// The upgrade asked for and allowed (WebSocket); the origin's 101 makes the connection a tunnel.
+    var upgrade: UpgradeRequest?
+    /// The 101 was sent; the connections are becoming a tunnel.
+    var tunnelling = false
 
     init(head: HTTPRequestHead, route: CompiledRoute, pool: LoopPool, requestId: String, framing: BodyFraming) {
         self.head = head
@@ -87,7 +104,7 @@ final class Exchange {
 
 /// The edge's per-connection request handler: checks, routes and forwards each request, streaming both bodies
 /// with backpressure in both directions.
-final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamOwner {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -97,7 +114,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     var config: EdgeConfig { loop.state.config }
     let loop: LoopStateBox
     let info: ConnectionInfo
-    private let tracker: ActivityTracker
+    /// The client protocol: an HTTP/1.1 connection (with its slowloris tracker) or one HTTP/2 stream.
+    let mode: ClientMode
+    private var tracker: ActivityTracker? { if case .http1(let t) = mode { return t } else { return nil } }
+    /// True on an HTTP/2 stream: one request, no connection-level fields (RFC 9113 §8.2.2), no keep-alive logic.
+    var isHTTP2: Bool { if case .http2 = mode { return true } else { return false } }
     let compressing: Bool
     var context: ChannelHandlerContext?
     var exchange: Exchange?
@@ -114,11 +135,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     private var timer: RepeatedTask?
     var closing = false
 
-    init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, tracker: ActivityTracker, compressing: Bool) {
+    init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, mode: ClientMode, compressing: Bool) {
         self.shared = shared
         self.loop = loop
         self.info = info
-        self.tracker = tracker
+        self.mode = mode
         self.compressing = compressing
     }
 
@@ -166,8 +187,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            tracker.armed = false
-            tracker.firstByteAt = nil
+            tracker?.armed = false
+            tracker?.firstByteAt = nil
             begin(head, context: context)
         case .body(let buffer):
             guard let ex = exchange else { return }
@@ -187,6 +208,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Shutdown: an idle HTTP/1.1 connection closes now, a busy one after its answer (which says close). An
+            // HTTP/2 stream finishes; its connection's manager sends GOAWAY.
+            if !isHTTP2 {
+                closing = true
+                if exchange == nil && queued.isEmpty { context.close(promise: nil) }
+            }
+            return
+        }
         if case .inputClosed = event as? ChannelEvent {
             // The client sent all it will send. Complete requests (the one in progress and pipelined ones) are
             // answered, then the connection closes; a request cut short, or an idle connection, closes now.
@@ -286,7 +316,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         if headerBytes > limits.maxHeaderBytes {
             return local(head, status: .requestHeaderFieldsTooLarge, body: "header section too large\n", close: true)
         }
-        if hostCount > 1 || (hostCount == 0 && head.version.minor >= 1) {
+        if hostCount > 1 || (hostCount == 0 && !head.isHTTP10) {
             return local(head, status: .badRequest, body: "exactly one Host header is required\n", close: true)
         }
         let hasBody: Bool
@@ -317,6 +347,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             shared.stats.denied.add(1, ordering: .relaxed)
             return local(head, status: .forbidden, body: "forbidden\n", close: hasBody, linger: hasBody)
         }
+        let (proceed, upgrade, ignoredUpgrade) = admitUpgrade(head, route: route)
+        if !proceed { return }
+        if ignoredUpgrade { closing = true }  // the parser reads nothing after an upgrade request
         let requestId: String
         if let given = head.headers.first(name: config.settings.requestIdHeader), HeaderRewriter.isAcceptableRequestId(given) {
             requestId = given
@@ -324,14 +357,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             requestId = shared.makeRequestId()
         }
         let ex = Exchange(head: head, route: route, pool: state.pools[route.poolIndex], requestId: requestId, framing: framing)
+        ex.upgrade = upgrade
         exchange = ex
         // Expect: 100-continue — the edge will read the body, so it says so itself (the origin never sees Expect).
-        if hasBody, head.version.minor >= 1,
+        if hasBody, !head.isHTTP10,
            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             sendContinue(context: context)
         }
         // The cache slot: between routing and dispatch (a hit never reaches `dispatch`).
-        if route.route.cache.enabled, let cache = state.cache {
+        if route.route.cache.enabled, upgrade == nil, let cache = state.cache {
             return cacheBegin(ex, cache: cache, host: hostValue)
         }
         dispatch(ex)
@@ -364,15 +398,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         sendInterim(HTTPResponseHead(version: .http1_1, status: .continue), context: context)
     }
 
-    /// Writes an interim (1xx) response head now.
+    /// Writes an interim (1xx) response head now (past the compressor, which would take it for the final response).
     private func sendInterim(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
-        let part = HTTPServerResponsePart.head(head)
-        // Written past the compressor, which would take the 100 for the final response.
-        if compressing, let cctx = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
-            cctx.writeAndFlush(wrapOutboundOut(part), promise: nil)
-        } else {
-            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
-        }
+        writeBypassingCompressor(.head(head), context: context)
     }
 
     // MARK: Upstream
@@ -433,6 +461,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         var head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
                                                   scheme: info.scheme, requestId: ex.requestId, framing: ex.framing)
         if let c = ex.cache { c.prepareUpstream(&head) }
+        if let u = ex.upgrade {
+            head.headers.add(name: "Connection", value: "upgrade")
+            head.headers.add(name: "Upgrade", value: u.value)
+        }
         let ch = conn.channel
         ch.write(HTTPClientRequestPart.head(head), promise: nil)
         if case .none = ex.framing {
@@ -457,13 +489,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     }
 
     func upstreamRead(_ part: HTTPClientResponsePart) {
-        guard let ex = exchange, let context else { return }
+        guard let ex = exchange, let context, !ex.tunnelling else { return }
         ex.lastUpstreamActivity = .now()
+        if case .head(let head) = part, head.status == .switchingProtocols, ex.upgrade != nil {
+            return startTunnel(ex, head, context: context)
+        }
         switch part {
         case .head(let head) where (100..<200).contains(head.status.code) && head.status.code != 101:
             // An interim response (RFC 9110 §15.2): relayed to HTTP/1.1 clients (103 Early Hints, 102), never stored;
             // 100 Continue is the edge's own business with its client.
-            if head.status.code != 100 && ex.head.version.minor >= 1 {
+            if head.status.code != 100 && !ex.head.isHTTP10 {
                 let out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
                                                         clientVersion: ex.head.version, keepAlive: true)
                 sendInterim(out, context: context)
@@ -489,8 +524,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             // The cache may answer from its store instead (304 revalidation, stale on error).
             if let c = ex.cache, cacheResponseHead(ex, c, head) { return }
             ex.responseHead = head
-            var keepAlive = ex.head.isKeepAlive && !closing && !shared.isDraining
-            if keepAlive && ex.head.version.minor == 0 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
+            var keepAlive = clientKeepAlive(ex.head)
+            if keepAlive && ex.head.isHTTP10 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
                 && head.headers[canonicalForm: "content-length"].isEmpty {
                 keepAlive = false  // an HTTP/1.0 client learns the end of an unsized body only from the close
             }
@@ -511,7 +546,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
                 if c.notModifiedToClient { return }  // a 304 is sent when the body has been stored
             }
             // HTTP/1.0 clients learn the end of a gzip stream only from a close; HEAD has no body to compress.
-            if compressing && (ex.head.version.minor == 0 || ex.head.method == .HEAD) {
+            if compressing && (ex.head.isHTTP10 || ex.head.method == .HEAD) {
                 out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
             }
             context.write(wrapOutboundOut(.head(out)), promise: nil)
@@ -614,14 +649,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
     /// `TCP_QUICKACK` (12 in Linux's `netinet/tcp.h`) at the TCP level.
     static let quickAckOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12))
 
+    /// Whether the client connection stays open after this request (always on an HTTP/2 stream, which the
+    /// connection's GOAWAY ends instead).
+    func clientKeepAlive(_ head: HTTPRequestHead) -> Bool {
+        if isHTTP2 { return true }
+        return head.isKeepAlive && !closing && !shared.isDraining
+    }
+
     static func responseAllowsReuse(_ head: HTTPResponseHead) -> Bool {
         head.isKeepAlive && head.version.major == 1 && head.version.minor == 1
     }
 
     func becomeIdle() {
         idleSince = .now()
-        tracker.armed = true
-        tracker.firstByteAt = nil
+        tracker?.armed = true
+        tracker?.firstByteAt = nil
         drainQueue()
         if inputClosed && exchange == nil && queued.isEmpty {
             context?.close(promise: nil)
@@ -694,7 +736,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
            let cctx = try? ownContext.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
             context = cctx
         }
-        let close = close || !head.isKeepAlive || closing || shared.isDraining
+        let close = close || !clientKeepAlive(head)
         let rid = requestId ?? shared.makeRequestId()
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
@@ -702,9 +744,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
         headers.add(name: config.settings.requestIdHeader, value: rid)
         headers.add(name: "Via", value: config.via)
         for (n, v) in extra { headers.add(name: n, value: v) }
-        if close { headers.add(name: "Connection", value: "close") }
-        else if head.version.minor == 0 { headers.add(name: "Connection", value: "keep-alive") }
-        let response = HTTPResponseHead(version: head.version.minor == 0 ? .http1_0 : .http1_1, status: status, headers: headers)
+        if isHTTP2 {}  // RFC 9113 §8.2.2: no connection-specific fields
+        else if close { headers.add(name: "Connection", value: "close") }
+        else if head.isHTTP10 { headers.add(name: "Connection", value: "keep-alive") }
+        let response = HTTPResponseHead(version: head.responseVersion, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
@@ -796,7 +839,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamOwner {
             }
             return
         }
-        if let first = tracker.firstByteAt {
+        if isHTTP2 { return }  // the connection's own manager handles idle HTTP/2 connections
+        if let first = tracker?.firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")

@@ -2,15 +2,36 @@ import Foundation
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 
 /// A small origin server for local tries and demos (`lodestar origin`): `GET /` answers a page naming the origin and
 /// the edge that forwarded the request (cacheable for 10 s), `/static/NAME` a small asset cacheable for an hour with
 /// an ETag, `/api/time` the current time (`no-store`: never cached), `/bytes/N` N bytes (N ≤ 64 MiB, cacheable for a
-/// minute), `/healthz` ok.
+/// minute), `/healthz` ok, and `/ws` is a WebSocket echo (RFC 6455: messages up to 16 MiB come back as sent, pings
+/// get pongs, a close is answered).
 public enum SampleOrigin {
     /// Binds and serves until the group shuts down.
     public static func start(listen: ListenAddress, name: String, group: any EventLoopGroup) async throws -> any Channel {
-        try await SimpleHTTPServer.bind(listen, group: group) { head, allocator in answer(head, name: name, allocator: allocator) }
+        try await SimpleHTTPServer.bind(listen, group: group, upgraders: { [webSocketUpgrader()] }) { head, allocator in
+            answer(head, name: name, allocator: allocator)
+        }
+    }
+
+    /// Upgrades `GET /ws` to a WebSocket echo.
+    static func webSocketUpgrader() -> NIOWebSocketServerUpgrader {
+        NIOWebSocketServerUpgrader(
+            maxFrameSize: 16 << 20,
+            shouldUpgrade: { channel, head in
+                let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
+                return channel.eventLoop.makeSucceededFuture(path == "/ws" ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
+                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: 16 << 20))
+                    try channel.pipeline.syncOperations.addHandler(WebSocketEcho())
+                }
+            })
     }
 
     static func answer(_ h: HTTPRequestHead, name: String, allocator: ByteBufferAllocator) -> SimpleResponse {
@@ -72,5 +93,32 @@ public enum SampleOrigin {
             }
         }
         return out
+    }
+}
+
+/// The sample origin's `/ws`: echoes text and binary messages, answers pings, answers a close and closes.
+final class WebSocketEcho: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+    private var closeSent = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: frame.opcode, data: frame.unmaskedData)), promise: nil)
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            guard !closeSent else { return context.close(promise: nil) }
+            closeSent = true
+            var payload = frame.unmaskedData
+            let code = payload.readSlice(length: min(2, payload.readableBytes)) ?? context.channel.allocator.buffer(capacity: 0)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)))
+                .whenComplete { _ in channel.close(promise: nil) }
+        default:
+            break
+        }
     }
 }

@@ -51,22 +51,29 @@ public enum AdminHTTP {
 /// Binds a small HTTP/1.1 server that answers each request, once it is complete, with `respond` (NIO's pipeline
 /// with its error handling: bad requests get 400). For endpoints, not for the proxy path.
 enum SimpleHTTPServer {
-    static func bind(_ address: ListenAddress, group: any EventLoopGroup,
+    static func bind(_ address: ListenAddress, group: any EventLoopGroup, upgraders: @escaping @Sendable () -> [any HTTPServerProtocolUpgrader & Sendable] = { [] },
                      respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(SimpleHTTPHandler(respond: respond))
+                    let handler = SimpleHTTPHandler(respond: respond)
+                    let list = upgraders()
+                    let upgrade: NIOHTTPServerUpgradeSendableConfiguration? = list.isEmpty ? nil : (
+                        upgraders: list,
+                        completionHandler: { context in context.pipeline.syncOperations.removeHandler(handler, promise: nil) }
+                    )
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: upgrade,
+                                                                                    withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
         return try await bootstrap.bind(host: address.host.description, port: address.port).get()
     }
 }
 
-private final class SimpleHTTPHandler: ChannelInboundHandler {
+private final class SimpleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     private let respond: @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse

@@ -14,7 +14,7 @@ protocol UpstreamOwner: AnyObject {
 
 /// The last handler of an upstream channel: hands response parts to its owner and lets the owner hold reads
 /// (backpressure from a slow client).
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
@@ -120,10 +120,11 @@ final class LoopPool {
             .channelOption(.socketOption(.so_rcvbuf), value: 256 * 1024)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Interim (1xx) responses are forwarded, so the edge can relay 103 Early Hints and friends.
+                    // Interim (1xx) responses are forwarded, so the edge can relay 103 Early Hints and friends; bytes
+                    // after a 101 are kept for the tunnel.
                     try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(
-                        HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)))
+                        HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)))
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }

@@ -6,11 +6,82 @@ public struct EdgeListener: Sendable, Equatable {
     public var tls: TLSSettings?
     /// The listener expects a PROXY protocol v1 or v2 header before the first byte of HTTP or TLS.
     public var proxyProtocol: Bool
+    /// What clients may speak: TLS listeners offer these by ALPN (default `h2` and `http/1.1`); a plain listener
+    /// with `h2c` also takes HTTP/2 with prior knowledge, told apart from HTTP/1.1 by the connection preface.
+    public var protocols: [ListenerProtocol]
 
-    public init(address: ListenAddress, tls: TLSSettings? = nil, proxyProtocol: Bool = false) {
+    public init(address: ListenAddress, tls: TLSSettings? = nil, proxyProtocol: Bool = false, protocols: [ListenerProtocol]? = nil) {
         self.address = address
         self.tls = tls
         self.proxyProtocol = proxyProtocol
+        self.protocols = protocols ?? (tls == nil ? [.http1] : [.h2, .http1])
+    }
+}
+
+/// An application protocol a listener speaks (`listen[].protocols`).
+public enum ListenerProtocol: String, Sendable, Equatable, CaseIterable {
+    /// HTTP/1.1 (and 1.0).
+    case http1 = "http/1.1"
+    /// HTTP/2 over TLS, chosen by ALPN.
+    case h2
+    /// HTTP/2 over cleartext with prior knowledge (RFC 9113 §3.3).
+    case h2c
+}
+
+/// HTTP/2 limits of every HTTP/2 client connection of an edge (`proxy.http2`). The attack defences (rapid reset,
+/// CONTINUATION, SETTINGS and PING floods) end the connection with GOAWAY ENHANCE_YOUR_CALM.
+public struct HTTP2Limits: Sendable, Equatable {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS announced; streams beyond it are refused.
+    public var maxConcurrentStreams: Int
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the largest decoded header list (HPACK bombs stop here).
+    public var maxHeaderListBytes: Int
+    /// SETTINGS_INITIAL_WINDOW_SIZE: each stream's receive window.
+    public var initialWindowBytes: Int
+    /// The connection's receive window.
+    public var connectionWindowBytes: Int
+    /// SETTINGS_MAX_FRAME_SIZE.
+    public var maxFrameBytes: Int
+    /// A connection without open streams this long is closed with GOAWAY.
+    public var idleTimeoutMs: Int
+    /// After GOAWAY (drain, SIGTERM, idle), streams still open this long are cut.
+    public var gracefulShutdownMs: Int
+    /// RST_STREAM frames a client may send per `floodWindowMs` (CVE-2023-44487 rapid reset).
+    public var maxResetsPerWindow: Int
+    /// PING, SETTINGS and PRIORITY frames a client may send per `floodWindowMs`.
+    public var maxControlFramesPerWindow: Int
+    /// The window of both flood limits.
+    public var floodWindowMs: Int
+    /// CONTINUATION frames allowed after one HEADERS frame.
+    public var maxContinuationFrames: Int
+
+    public init(maxConcurrentStreams: Int = 128, maxHeaderListBytes: Int = 32_768, initialWindowBytes: Int = 1 << 20,
+                connectionWindowBytes: Int = 4 << 20, maxFrameBytes: Int = 16_384, idleTimeoutMs: Int = 60_000,
+                gracefulShutdownMs: Int = 10_000, maxResetsPerWindow: Int = 200, maxControlFramesPerWindow: Int = 200,
+                floodWindowMs: Int = 10_000, maxContinuationFrames: Int = 5) {
+        self.maxConcurrentStreams = maxConcurrentStreams
+        self.maxHeaderListBytes = maxHeaderListBytes
+        self.initialWindowBytes = initialWindowBytes
+        self.connectionWindowBytes = connectionWindowBytes
+        self.maxFrameBytes = maxFrameBytes
+        self.idleTimeoutMs = idleTimeoutMs
+        self.gracefulShutdownMs = gracefulShutdownMs
+        self.maxResetsPerWindow = maxResetsPerWindow
+        self.maxControlFramesPerWindow = maxControlFramesPerWindow
+        self.floodWindowMs = floodWindowMs
+        self.maxContinuationFrames = maxContinuationFrames
+    }
+}
+
+/// Tunnels after an HTTP/1.1 `Upgrade` or an HTTP/2 extended CONNECT (WebSocket), edge-wide (`proxy.tunnels`).
+public struct TunnelLimits: Sendable, Equatable {
+    /// Open tunnels per edge; an upgrade beyond it gets 503.
+    public var maxOpen: Int
+    /// A tunnel with no byte in either direction this long is closed.
+    public var idleTimeoutMs: Int
+
+    public init(maxOpen: Int = 10_000, idleTimeoutMs: Int = 300_000) {
+        self.maxOpen = maxOpen
+        self.idleTimeoutMs = idleTimeoutMs
     }
 }
 
@@ -202,10 +273,13 @@ public struct Route: Sendable, Equatable {
     public var exposeOriginServer: Bool
     /// The shared cache on this route (off unless the route says so).
     public var cache: RouteCacheSettings
+    /// Protocols a client may switch to through this route (`Upgrade`, lower case); default `["websocket"]`.
+    public var upgrade: [String]
 
     public init(hosts: [String], pathPrefix: String = "/", pool: String, requestHeaders: HeaderRules = HeaderRules(),
                 responseHeaders: HeaderRules = HeaderRules(), deny: [DenyRule] = [], exposeOriginServer: Bool = false,
-                cache: RouteCacheSettings = RouteCacheSettings()) {
+                cache: RouteCacheSettings = RouteCacheSettings(), upgrade: [String] = ["websocket"]) {
+        self.upgrade = upgrade
         self.hosts = hosts
         self.pathPrefix = pathPrefix
         self.pool = pool
@@ -334,10 +408,17 @@ public struct ProxySettings: Sendable, Equatable {
     public var accessLog: Bool
     /// The shared cache store used by routes with `cache.enabled`.
     public var cache: CacheSettings
+    /// HTTP/2 limits of client connections.
+    public var http2: HTTP2Limits
+    /// WebSocket and other upgraded connections.
+    public var tunnels: TunnelLimits
 
     public init(threads: Int = 0, limits: ProxyLimits = ProxyLimits(), rateLimit: RequestRateLimitSettings = RequestRateLimitSettings(),
                 compression: CompressionSettings = CompressionSettings(), requestIdHeader: String = "X-Request-ID",
-                accessLog: Bool = true, cache: CacheSettings = CacheSettings()) {
+                accessLog: Bool = true, cache: CacheSettings = CacheSettings(), http2: HTTP2Limits = HTTP2Limits(),
+                tunnels: TunnelLimits = TunnelLimits()) {
+        self.http2 = http2
+        self.tunnels = tunnels
         self.threads = threads
         self.limits = limits
         self.rateLimit = rateLimit

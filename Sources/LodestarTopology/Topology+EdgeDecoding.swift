@@ -18,15 +18,41 @@ extension TopologyParser {
         return a
     }
 
-    /// A listener: `"127.0.1.1:8080"` or `{"address": …, "tls": {…}, "proxyProtocol": true}`.
+    /// A listener: `"127.0.1.1:8080"` or `{"address": …, "tls": {…}, "proxyProtocol": true, "protocols": [...]}`.
     func parseListener(_ node: JSONNode) -> EdgeListener? {
         if case .string? = node.value { return listenAddress(node).map { EdgeListener(address: $0) } }
-        guard let f = node.object(allowed: ["address", "tls", "proxyProtocol"]) else { return nil }
+        guard let f = node.object(allowed: ["address", "tls", "proxyProtocol", "protocols"]) else { return nil }
         let address = required(f, "address", in: node).flatMap(listenAddress)
         let tls = f["tls"].flatMap(parseTLS)
         let proxy = f["proxyProtocol"].map { $0.bool() } ?? false
         guard let address, let proxy, f["tls"] == nil || tls != nil else { return nil }
-        return EdgeListener(address: address, tls: tls, proxyProtocol: proxy)
+        var protocols: [ListenerProtocol]?
+        if let pn = f["protocols"] {
+            guard let parsed = parseProtocols(pn, tls: tls != nil) else { return nil }
+            protocols = parsed
+        }
+        return EdgeListener(address: address, tls: tls, proxyProtocol: proxy, protocols: protocols)
+    }
+
+    /// `listen[].protocols`: `h2` needs TLS (ALPN), `h2c` needs a plain listener; at least one, no repeats.
+    func parseProtocols(_ node: JSONNode, tls: Bool) -> [ListenerProtocol]? {
+        guard let list = node.array() else { return nil }
+        var out = [ListenerProtocol]()
+        var ok = true
+        for item in list {
+            guard let raw = item.string() else { ok = false; continue }
+            guard let p = ListenerProtocol(rawValue: raw) else {
+                item.fail("\"\(raw)\" is not one of \(ListenerProtocol.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+                ok = false
+                continue
+            }
+            if p == .h2 && !tls { item.fail("\"h2\" is offered by ALPN and needs \"tls\"; a plain listener takes \"h2c\""); ok = false }
+            if p == .h2c && tls { item.fail("\"h2c\" is HTTP/2 without TLS; a TLS listener takes \"h2\""); ok = false }
+            if out.contains(p) { item.fail("\"\(raw)\" is listed twice"); ok = false }
+            out.append(p)
+        }
+        if list.isEmpty { node.fail("a listener needs at least one protocol"); ok = false }
+        return ok ? out : nil
     }
 
     func parseTLS(_ node: JSONNode) -> TLSSettings? {
@@ -162,7 +188,7 @@ extension TopologyParser {
         var out = [Route]()
         for item in list {
             guard let f = item.object(allowed: ["hosts", "pathPrefix", "pool", "requestHeaders", "responseHeaders", "deny",
-                                                "exposeOriginServer", "cache"]) else { continue }
+                                                "exposeOriginServer", "cache", "upgrade"]) else { continue }
             var hosts = [String]()
             if let hn = required(f, "hosts", in: item), let hl = hn.array() {
                 if hl.isEmpty { hn.fail("a route needs at least one host (\"*\" for any)") }
@@ -191,9 +217,19 @@ extension TopologyParser {
             }
             let expose = f["exposeOriginServer"].map { $0.bool() } ?? false
             let cache = f["cache"].map(parseRouteCache) ?? RouteCacheSettings()
-            guard let prefix, let pool, let reqRules, let respRules, let expose, let cache, !hosts.isEmpty else { continue }
+            var upgrade: [String]? = ["websocket"]
+            if let un = f["upgrade"] {
+                upgrade = un.array().map { items in
+                    items.compactMap { item -> String? in
+                        guard let t = item.string() else { return nil }
+                        if !isToken(t) { item.fail("\"\(t)\" is not a protocol token"); return nil }
+                        return t.lowercased()
+                    }
+                }
+            }
+            guard let prefix, let pool, let reqRules, let respRules, let expose, let cache, let upgrade, !hosts.isEmpty else { continue }
             out.append(Route(hosts: hosts, pathPrefix: prefix, pool: pool, requestHeaders: reqRules, responseHeaders: respRules,
-                             deny: deny, exposeOriginServer: expose, cache: cache))
+                             deny: deny, exposeOriginServer: expose, cache: cache, upgrade: upgrade))
         }
         return out
     }
@@ -259,7 +295,7 @@ extension TopologyParser {
 
     func parseProxy(_ node: JSONNode) -> ProxySettings? {
         guard let f = node.object(allowed: ["threads", "limits", "rateLimit", "compression", "requestIdHeader", "accessLog",
-                                            "cache"]) else { return nil }
+                                            "cache", "http2", "tunnels"]) else { return nil }
         let d = ProxySettings()
         let threads = f["threads"].map { $0.int(in: 0...256) } ?? d.threads
         let limits = f["limits"].map(parseLimits) ?? d.limits
@@ -272,9 +308,48 @@ extension TopologyParser {
         } else if f["requestIdHeader"] != nil { rid = nil }
         let log = f["accessLog"].map { $0.bool() } ?? d.accessLog
         let cache = f["cache"].map(parseCache) ?? d.cache
-        guard let threads, let limits, let rate, let comp, let rid, let log, let cache else { return nil }
+        let http2 = f["http2"].map(parseHTTP2) ?? d.http2
+        let tunnels = f["tunnels"].map(parseTunnels) ?? d.tunnels
+        guard let threads, let limits, let rate, let comp, let rid, let log, let cache, let http2, let tunnels else { return nil }
         return ProxySettings(threads: threads, limits: limits, rateLimit: rate, compression: comp, requestIdHeader: rid,
-                             accessLog: log, cache: cache)
+                             accessLog: log, cache: cache, http2: http2, tunnels: tunnels)
+    }
+
+    /// `proxy.http2`: limits of HTTP/2 client connections (RFC 9113 §6.5.2 settings and flood bounds).
+    func parseHTTP2(_ node: JSONNode) -> HTTP2Limits? {
+        guard let f = node.object(allowed: ["maxConcurrentStreams", "maxHeaderListBytes", "initialWindowBytes",
+                                            "connectionWindowBytes", "maxFrameBytes", "idleTimeoutMs", "gracefulShutdownMs",
+                                            "maxResetsPerWindow", "maxControlFramesPerWindow", "floodWindowMs",
+                                            "maxContinuationFrames"]) else { return nil }
+        let d = HTTP2Limits()
+        let streams = f["maxConcurrentStreams"].map { $0.int(in: 1...10_000) } ?? d.maxConcurrentStreams
+        let headers = f["maxHeaderListBytes"].map { $0.int(in: 1024...1_048_576) } ?? d.maxHeaderListBytes
+        // RFC 9113 §6.5.2: windows up to 2^31-1, frames 2^14...2^24-1.
+        let window = f["initialWindowBytes"].map { $0.int(in: 65_535...2_147_483_647) } ?? d.initialWindowBytes
+        let connWindow = f["connectionWindowBytes"].map { $0.int(in: 65_535...2_147_483_647) } ?? d.connectionWindowBytes
+        let frame = f["maxFrameBytes"].map { $0.int(in: 16_384...16_777_215) } ?? d.maxFrameBytes
+        let idle = f["idleTimeoutMs"].map { $0.int(in: 100...3_600_000) } ?? d.idleTimeoutMs
+        let grace = f["gracefulShutdownMs"].map { $0.int(in: 0...600_000) } ?? d.gracefulShutdownMs
+        let resets = f["maxResetsPerWindow"].map { $0.int(in: 1...1_000_000) } ?? d.maxResetsPerWindow
+        let control = f["maxControlFramesPerWindow"].map { $0.int(in: 1...1_000_000) } ?? d.maxControlFramesPerWindow
+        let window2 = f["floodWindowMs"].map { $0.int(in: 100...3_600_000) } ?? d.floodWindowMs
+        let cont = f["maxContinuationFrames"].map { $0.int(in: 0...1000) } ?? d.maxContinuationFrames
+        guard let streams, let headers, let window, let connWindow, let frame, let idle, let grace, let resets, let control,
+              let window2, let cont else { return nil }
+        return HTTP2Limits(maxConcurrentStreams: streams, maxHeaderListBytes: headers, initialWindowBytes: window,
+                           connectionWindowBytes: connWindow, maxFrameBytes: frame, idleTimeoutMs: idle, gracefulShutdownMs: grace,
+                           maxResetsPerWindow: resets, maxControlFramesPerWindow: control, floodWindowMs: window2,
+                           maxContinuationFrames: cont)
+    }
+
+    /// `proxy.tunnels`: the cap on open upgraded connections and their idle timeout.
+    func parseTunnels(_ node: JSONNode) -> TunnelLimits? {
+        guard let f = node.object(allowed: ["maxOpen", "idleTimeoutMs"]) else { return nil }
+        let d = TunnelLimits()
+        let maxOpen = f["maxOpen"].map { $0.int(in: 0...1_000_000) } ?? d.maxOpen
+        let idle = f["idleTimeoutMs"].map { $0.int(in: 100...86_400_000) } ?? d.idleTimeoutMs
+        guard let maxOpen, let idle else { return nil }
+        return TunnelLimits(maxOpen: maxOpen, idleTimeoutMs: idle)
     }
 
     /// `proxy.cache`: the memory tier's bounds, the coalescing wait and the optional disk tier.

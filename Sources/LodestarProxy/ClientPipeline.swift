@@ -1,0 +1,260 @@
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHPACK
+import NIOHTTP2
+import NIOHTTPCompression
+import NIOSSL
+import NIOTLS
+import Synchronization
+
+/// The handler chain of one client connection, composed in one place: [PROXY header] → [TLS → ALPN] or [h2c preface
+/// sniffer] → HTTP/1.1 codec or HTTP/2 connection handler → per request stream: [gzip] → `ProxyHandler`. Whatever the
+/// client speaks, every request enters the same `ProxyHandler` as `HTTPServerRequestPart`s.
+struct ClientPipeline: Sendable {
+    let shared: EdgeShared
+    let loops: [ObjectIdentifier: LoopStateBox]
+    let listener: EdgeListener
+    let tls: NIOSSLContext?
+    let http1Limits: NIOHTTPDecoderLimitConfiguration
+    let compression: CompressionSettings
+    let http2: HTTP2Limits
+
+    init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: NIOSSLContext?) {
+        self.shared = shared
+        self.loops = loops
+        self.listener = listener
+        self.tls = tls
+        let settings = shared.config.settings
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = max(settings.limits.maxRequestLineBytes, settings.limits.maxHeaderBytes)
+        decoderLimits.maxHeaderListSize = settings.limits.maxHeaderBytes + settings.limits.maxRequestLineBytes
+        decoderLimits.maxHeaderFieldCount = settings.limits.maxHeaderCount
+        self.http1Limits = decoderLimits
+        self.compression = settings.compression
+        self.http2 = settings.http2
+    }
+
+    /// Sets up a newly accepted connection (on its event loop).
+    func initialize(_ channel: any Channel) throws {
+        guard let state = loops[ObjectIdentifier(channel.eventLoop)] else {
+            channel.close(promise: nil)
+            return
+        }
+        let info = ConnectionInfo(remote: channel.remoteAddress, scheme: tls == nil ? "http" : "https")
+        let ops = channel.pipeline.syncOperations
+        if listener.proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
+        if let tls {
+            try ops.addHandler(NIOSSLServerHandler(context: tls))
+            try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
+            if listener.protocols.contains(.h2) {
+                let pipeline = self
+                try ops.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if case .negotiated("h2") = result {
+                            try pipeline.configureHTTP2(channel, info: info, state: state)
+                        } else {
+                            try pipeline.configureHTTP1(channel, info: info, state: state)
+                        }
+                    }
+                })
+                return
+            }
+        } else if listener.protocols.contains(.h2c) {
+            let pipeline = self
+            try ops.addHandler(PrefaceSniffer(allowHTTP1: listener.protocols.contains(.http1)) { channel, isHTTP2 in
+                if isHTTP2 {
+                    try pipeline.configureHTTP2(channel, info: info, state: state)
+                } else {
+                    try pipeline.configureHTTP1(channel, info: info, state: state)
+                }
+            })
+            return
+        }
+        try configureHTTP1(channel, info: info, state: state)
+    }
+
+    /// HTTP/1.1: NIO's codec (pipelining is handled by `ProxyHandler`, which queues parts of later requests), gzip,
+    /// the request handler.
+    func configureHTTP1(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
+        let ops = channel.pipeline.syncOperations
+        let tracker = ActivityTracker()
+        try ops.addHandler(tracker)
+        // Headers were validated by the parsers they came through, so NIO's per-request helpers stay out. Bytes a
+        // client sends after an upgrade request before the 101 are dropped (RFC 6455 §4.1: it must wait for it).
+        try ops.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: false, withServerUpgrade: nil,
+                                            withErrorHandling: false, withOutboundHeaderValidation: false,
+                                            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: http1Limits)
+        if compression.enabled {
+            try ops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: EdgeServer.compressionPredicate(compression)))
+        }
+        try ops.addHandler(ProxyHandler(shared: shared, loop: state, info: info, mode: .http1(tracker), compressing: compression.enabled))
+    }
+
+    /// HTTP/2: swift-nio-http2's connection handler (settings, flow control, HPACK, flood limits), the connection
+    /// manager (idle timeout, graceful GOAWAY on quiesce), and one child channel per stream that speaks
+    /// `HTTPServerRequestPart`s to a `ProxyHandler` of its own.
+    func configureHTTP2(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
+        let limits = http2
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: .milliseconds(Int64(limits.idleTimeoutMs)), maxAge: nil,
+                                 maxGraceTime: .milliseconds(Int64(limits.gracefulShutdownMs)), keepalive: nil))
+        let ops = channel.pipeline.syncOperations
+        shared.metrics.recordHTTP2Connection()
+        let pipeline = self
+        let boundInfo = NIOLoopBound(info, eventLoop: channel.eventLoop)
+        _ = try ops.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: Self.connectionConfiguration(limits),
+            streamConfiguration: Self.streamConfiguration(limits), streamDelegate: manager.http2StreamDelegate,
+            position: .last
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let sops = stream.pipeline.syncOperations
+                try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                if pipeline.compression.enabled {
+                    try sops.addHandler(HTTPResponseCompressor(
+                        responseCompressionPredicate: EdgeServer.compressionPredicate(pipeline.compression)))
+                }
+                try sops.addHandler(ProxyHandler(shared: pipeline.shared, loop: state, info: boundInfo.value, mode: .http2,
+                                                 compressing: pipeline.compression.enabled))
+            }
+        }
+        // After the HTTP/2 handler: they read frames.
+        try ops.addHandler(manager)
+        try ops.addHandler(HTTP2ConnectionGuard(shared: shared))
+    }
+
+    /// RFC 9113 §6.5.2 settings and the flood bounds from `proxy.http2`.
+    static func connectionConfiguration(_ limits: HTTP2Limits) -> NIOHTTP2Handler.ConnectionConfiguration {
+        var c = NIOHTTP2Handler.ConnectionConfiguration()
+        c.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderListBytes),
+            HTTP2Setting(parameter: .initialWindowSize, value: limits.initialWindowBytes),
+            HTTP2Setting(parameter: .maxFrameSize, value: limits.maxFrameBytes),
+        ]
+        c.targetWindowSize = limits.connectionWindowBytes
+        c.maximumSequentialContinuationFrames = limits.maxContinuationFrames
+        var control = NIOHTTP2Handler.ControlFrameRateLimitConfiguration()
+        control.maximumCount = limits.maxControlFramesPerWindow
+        control.windowLength = .milliseconds(Int64(limits.floodWindowMs))
+        c.controlFrameRateLimit = control
+        return c
+    }
+
+    static func streamConfiguration(_ limits: HTTP2Limits) -> NIOHTTP2Handler.StreamConfiguration {
+        var s = NIOHTTP2Handler.StreamConfiguration()
+        s.targetWindowSize = limits.initialWindowBytes
+        var resets = NIOHTTP2Handler.StreamResetFrameRateLimitConfiguration()
+        resets.maximumCount = limits.maxResetsPerWindow
+        resets.windowLength = .milliseconds(Int64(limits.floodWindowMs))
+        s.streamResetFrameRateLimit = resets
+        var errors = NIOHTTP2Handler.StreamErrorRateLimitConfiguration()
+        errors.maximumCount = limits.maxResetsPerWindow
+        errors.windowLength = .milliseconds(Int64(limits.floodWindowMs))
+        s.streamErrorRateLimit = errors
+        return s
+    }
+}
+
+/// On a cleartext listener that also takes h2c: reads until the first bytes tell the HTTP/2 connection preface
+/// (RFC 9113 §3.4, `PRI * HTTP/2.0␍␊␍␊SM␍␊␍␊`) from an HTTP/1.1 request, sets up that protocol, hands it the bytes read
+/// so far and leaves the pipeline.
+final class PrefaceSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    private let allowHTTP1: Bool
+    private let configure: (any Channel, Bool) throws -> Void
+    private var buffer: ByteBuffer?
+
+    init(allowHTTP1: Bool, configure: @escaping (any Channel, Bool) throws -> Void) {
+        self.allowHTTP1 = allowHTTP1
+        self.configure = configure
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
+        guard let seen = buffer else { return }
+        switch Self.classify(seen.readableBytesView) {
+        case .needMore: return
+        case .http2: decide(context: context, http2: true)
+        case .http1:
+            guard allowHTTP1 else { return context.close(promise: nil) }
+            decide(context: context, http2: false)
+        }
+    }
+
+    /// What the bytes so far say: the preface, something else, or too few bytes to tell.
+    enum Verdict: Equatable { case http2, http1, needMore }
+
+    static func classify(_ bytes: ByteBufferView) -> Verdict {
+        var i = preface.startIndex
+        for b in bytes {
+            guard i < preface.endIndex else { return .http2 }
+            if b != preface[i] { return .http1 }
+            i += 1
+        }
+        return i == preface.endIndex ? .http2 : .needMore
+    }
+
+    private func decide(context: ChannelHandlerContext, http2: Bool) {
+        do {
+            try configure(context.channel, http2)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        let bytes = buffer
+        buffer = nil
+        if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        buffer = nil
+        context.fireChannelInactive()
+    }
+}
+
+/// Last handler of an HTTP/2 connection: swift-nio-http2 answers a connection error with GOAWAY and reports it here;
+/// this closes the connection (stream errors, reported the same way, leave it open). Floods — rapid reset,
+/// CONTINUATION, SETTINGS/PING, glitches — end in GOAWAY ENHANCE_YOUR_CALM and a closed socket.
+final class HTTP2ConnectionGuard: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    private let shared: EdgeShared
+
+    init(shared: EdgeShared) { self.shared = shared }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard Self.endsConnection(error) else { return }
+        shared.stats.protocolErrors.add(1, ordering: .relaxed)
+        shared.logger.notice("HTTP/2 connection closed", metadata: ["error": "\(type(of: error))"])
+        context.flush()
+        context.close(promise: nil)
+    }
+
+    /// Errors swift-nio-http2 raises only as connection errors (RFC 9113 §5.4.1).
+    static func endsConnection(_ error: any Error) -> Bool {
+        if error is any NIOHPACKError { return true }
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveControlFrames,
+             is NIOHTTP2Errors.ExcessiveContinuationFrames, is NIOHTTP2Errors.ExcessiveEmptyDataFrames,
+             is NIOHTTP2Errors.ExcessiveStreamErrors, is NIOHTTP2Errors.ExcessiveNumberOfGlitches,
+             is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock, is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering,
+             is NIOHTTP2Errors.BadClientMagic, is NIOHTTP2Errors.MissingPreface, is NIOHTTP2Errors.UnableToParseFrame,
+             is NIOHTTP2Errors.FlowControlViolation, is NIOHTTP2Errors.ReceivedBadSettings, is NIOHTTP2Errors.InvalidSetting,
+             is NIOHTTP2Errors.MaxStreamsViolation, is NIOHTTP2Errors.InvalidFlowControlWindowSize:
+            return true
+        default:
+            return false
+        }
+    }
+}

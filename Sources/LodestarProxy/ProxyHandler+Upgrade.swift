@@ -1,0 +1,154 @@
+import LodestarEdge
+import LodestarTopology
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// What a request asks to switch to (RFC 9110 §7.8): the `Upgrade` field's protocols, when `Connection` names
+/// `upgrade`.
+struct UpgradeRequest: Equatable {
+    /// The field as sent (forwarded to the origin as it is).
+    var value: String
+    /// Protocol names, lower case, without versions (`websocket`, `h2c`).
+    var protocols: [String]
+
+    /// nil when the request asks for no upgrade.
+    static func parse(_ headers: HTTPHeaders) -> UpgradeRequest? {
+        guard headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else { return nil }
+        let values = headers[canonicalForm: "upgrade"]
+        guard !values.isEmpty else { return nil }
+        let names = values.map { v in
+            (v.split(separator: "/", maxSplits: 1).first ?? Substring(v)).trimmingSpaces().lowercased()
+        }
+        return UpgradeRequest(value: values.joined(separator: ", "), protocols: names)
+    }
+}
+
+/// What the edge does with an upgrade request on a route.
+enum UpgradeVerdict: Equatable {
+    /// Forward it with its `Upgrade`; a 101 turns the connection into a tunnel.
+    case tunnel(UpgradeRequest)
+    /// `Upgrade: h2c` (RFC 7540 §3.2, gone in RFC 9113): answered as plain HTTP/1.1, as nginx does; the connection
+    /// closes afterwards (the parser stops reading after an upgrade request).
+    case ignore
+    /// Refused with 403 (the route does not allow it).
+    case refuse(String)
+
+    static func decide(_ request: UpgradeRequest, allowed: [String]) -> UpgradeVerdict {
+        if request.protocols.contains(where: { allowed.contains($0) }) { return .tunnel(request) }
+        if request.protocols.allSatisfy({ $0 == "h2c" }) { return .ignore }
+        return .refuse(request.protocols.joined(separator: ", "))
+    }
+}
+
+extension ProxyHandler {
+    /// Checks an upgrade request against the route and the tunnel cap; false when it was answered here.
+    func admitUpgrade(_ head: HTTPRequestHead, route: CompiledRoute) -> (Bool, UpgradeRequest?, Bool) {
+        guard !isHTTP2, let request = UpgradeRequest.parse(head.headers) else { return (true, nil, false) }
+        switch UpgradeVerdict.decide(request, allowed: route.route.upgrade) {
+        case .ignore:
+            return (true, nil, true)
+        case .refuse(let names):
+            shared.stats.denied.add(1, ordering: .relaxed)
+            local(head, status: .forbidden, body: "upgrade to \(names) is not allowed on this route\n", close: true)
+            return (false, nil, false)
+        case .tunnel(let request):
+            let cap = config.settings.tunnels.maxOpen
+            if shared.openTunnels.load(ordering: .relaxed) >= cap {
+                local(head, status: .serviceUnavailable, body: "too many upgraded connections\n", close: true,
+                      extra: [("Retry-After", "5")])
+                return (false, nil, false)
+            }
+            return (true, request, false)
+        }
+    }
+
+    /// The origin answered an upgrade request with 101: the 101 goes to the client, then (once the decoders have
+    /// finished with the current read) both connections leave HTTP and become the two sides of a `Tunnel`.
+    func startTunnel(_ ex: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        guard let up = ex.upstream, let request = ex.upgrade, !ex.tunnelling else { return }
+        var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
+                                                clientVersion: ex.head.version, keepAlive: true)
+        out.headers.add(name: "Connection", value: "upgrade")
+        out.headers.add(name: "Upgrade", value: head.headers[canonicalForm: "upgrade"].first.map(String.init) ?? request.value)
+        ex.responseHead = head
+        ex.upstreamHeadAt = .now()
+        ex.tunnelling = true
+        discarding = true
+        closing = true
+        shared.stats.record(status: 101)
+        shared.metrics.record(route: ex.route.label, status: 101)
+        writeBypassingCompressor(.head(out), context: context)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.joinTunnel(ex, up) }
+    }
+
+    private func joinTunnel(_ ex: Exchange, _ up: UpstreamConnection) {
+        guard let context, exchange === ex, ex.upstream === up else { return }
+        if let server = ex.server { ex.pool.runtime.health.end(server) }
+        up.owner = nil
+        ex.upstream = nil
+        exchange = nil
+        shared.openTunnels.add(1, ordering: .relaxed)
+        shared.metrics.recordTunnelOpened()
+        let tunnel = makeTunnel(ex)
+        let clientPipeline = context.pipeline
+        do {
+            try Self.becomeTunnel(clientPipeline, handler: tunnel.client)
+            try Self.becomeTunnel(up.channel.pipeline, handler: tunnel.origin)
+        } catch {
+            context.close(promise: nil)
+            up.channel.close(promise: nil)
+            return
+        }
+        tunnel.client.partnerReady()
+        tunnel.origin.partnerReady()
+        tunnel.start(on: up.channel.eventLoop, idleTimeout: .milliseconds(Int64(config.settings.tunnels.idleTimeoutMs)))
+    }
+
+    /// The tunnel of an exchange, with its end: counters, metrics and one access-log line with duration and bytes.
+    private func makeTunnel(_ ex: Exchange) -> Tunnel {
+        let started = NIODeadline.now()
+        let label = ex.server.map { ex.pool.runtime.labels[$0] }
+        let shared = self.shared
+        let accessLog = config.settings.accessLog
+        let client = info.clientText
+        return Tunnel { t in
+            shared.openTunnels.subtract(1, ordering: .relaxed)
+            shared.metrics.recordTunnel(bytesIn: t.bytesIn, bytesOut: t.bytesOut)
+            shared.stats.bytesOut.add(Int(t.bytesOut), ordering: .relaxed)
+            guard accessLog else { return }
+            let ms = (NIODeadline.now() - started).nanoseconds / 1_000_000
+            shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: 101, bytes: t.bytesOut, client: client,
+                             upstream: label, start: ex.start, upstreamMs: nil, requestId: ex.requestId,
+                             note: "tunnel closed after \(ms) ms, \(t.bytesIn) bytes in, \(t.bytesOut) bytes out")
+        }
+    }
+
+    /// Puts `handler` at the end of a pipeline and takes every HTTP handler out, decoders last: bytes a decoder held
+    /// past the upgrade (the origin's, kept by `.forwardBytes`) reach `handler` as it goes.
+    static func becomeTunnel(_ pipeline: ChannelPipeline, handler: TunnelHandler) throws {
+        let ops = pipeline.syncOperations
+        try ops.addHandler(handler)
+        func remove<H: RemovableChannelHandler>(_ type: H.Type) {
+            if let h = try? ops.handler(type: type) { ops.removeHandler(h, promise: nil) }
+        }
+        remove(HTTPResponseCompressor.self)
+        remove(ProxyHandler.self)
+        remove(UpstreamHandler.self)
+        remove(HTTPResponseEncoder.self)
+        remove(HTTPRequestEncoder.self)
+        remove(ByteToMessageHandler<HTTPRequestDecoder>.self)
+        remove(ByteToMessageHandler<HTTPResponseDecoder>.self)
+    }
+
+    /// Writes a response part past the gzip compressor (interim heads, the 101), which would pair it with a request.
+    func writeBypassingCompressor(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
+        if compressing, let cctx = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
+            cctx.writeAndFlush(wrapOutboundOut(part), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
+        }
+    }
+}

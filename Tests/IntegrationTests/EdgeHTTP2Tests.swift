@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+
+/// HTTP/2 to clients (issue 15 item 2): h2c with prior knowledge beside HTTP/1.1 on one cleartext listener, h2 by ALPN
+/// on TLS, the same exchange core (routing, cache, headers) per stream, h2load without errors, and the attack defences
+/// tested with a raw client (PyPI `h2`) while a second client keeps being served.
+final class EdgeHTTP2Tests: EdgeTestCase {
+    private func curl(_ arguments: [String]) throws -> CommandResult {
+        guard let curl = IntegrationEnvironment.which("curl") else { throw IntegrationError("curl not found") }
+        return try runCommand(curl, ["-sS", "--max-time", "10"] + arguments, timeout: 15, currentDirectory: workFolder)
+    }
+
+    /// An edge whose cleartext listener takes HTTP/1.1 and h2c; `/cache/` is a caching route.
+    private func startH2CEdge(proxy: [String: Any] = [:]) throws -> (EdgeNode, EdgeOrigin) {
+        let origin = try startOrigin("o1")
+        let edge = try startEdge(pools: ["web": pool([origin])],
+                                 routes: [route(pathPrefix: "/cache/", extra: ["cache": ["enabled": true]]), route()],
+                                 proxy: proxy) { t in
+            var edges = t["edges"] as? [[String: Any]] ?? []
+            var listen = edges[0]["listen"] as? [Any] ?? []
+            if let first = listen.first as? String { listen[0] = ["address": first, "protocols": ["http/1.1", "h2c"]] }
+            edges[0]["listen"] = listen
+            t["edges"] = edges
+        }
+        return (edge, origin)
+    }
+
+    /// `curl --http2-prior-knowledge` and plain HTTP/1.1 on the same port, told apart by the preface; the request
+    /// reaches the origin as HTTP/1.1 with the edge's headers; a cached object is a HIT over h2.
+    func test_h2cPriorKnowledgeAndHTTP1ShareTheListener() throws {
+        let (edge, _) = try startH2CEdge()
+        let h2 = try curl(["--http2-prior-knowledge", "-H", "Host: www.example.test", "-w", "\n%{http_version}",
+                           "http://127.0.0.1:\(edge.port)/echo?p=h2"])
+        XCTAssertEqual(h2.status, 0, h2.stderr)
+        let lines = h2.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.last, "2", "HTTP/2 was used: \(h2.stdout)")
+        let echo = (try? JSONSerialization.jsonObject(with: Data(lines.dropLast().joined(separator: "\n").utf8))) as? [String: Any]
+        XCTAssertEqual(echo?["path"] as? String, "/echo?p=h2", h2.stdout)
+        XCTAssertEqual(echo?["version"] as? String, "HTTP/1.1", "the origin is spoken to in HTTP/1.1: \(h2.stdout)")
+        let headers = (echo?["headers"] as? [[String]] ?? []).map { ($0[0].lowercased(), $0[1]) }
+        XCTAssertTrue(headers.contains { $0.0 == "host" && $0.1 == "www.example.test" }, ":authority became Host: \(headers)")
+        XCTAssertTrue(headers.contains { $0.0 == "x-forwarded-for" }, "\(headers)")
+        let h1 = try curl(["--http1.1", "-H", "Host: www.example.test", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                           "http://127.0.0.1:\(edge.port)/echo"])
+        XCTAssertEqual(h1.stdout, "1.1 200", h1.stderr)
+        var cacheHeaders = [String]()
+        for _ in 0..<2 {
+            let r = try curl(["--http2-prior-knowledge", "-H", "Host: www.example.test", "-D", "-", "-o", "/dev/null",
+                              "http://127.0.0.1:\(edge.port)/cache/h2?cc=max-age%3D60"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.hasPrefix("HTTP/2 200"), r.stdout)
+            XCTAssertFalse(r.stdout.lowercased().contains("connection:"), "no connection-specific field in h2: \(r.stdout)")
+            cacheHeaders.append(r.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-cache:") }.map(String.init) ?? "-")
+        }
+        XCTAssertEqual(cacheHeaders, ["x-cache: MISS", "x-cache: HIT"], "cache over h2")
+        let metrics = try EdgeHTTP.get(port: edge.ports.admin, "/metrics", host: "admin").text
+        XCTAssertTrue(metrics.contains("lodestar_edge_http2_connections_total{edge=\"e1\"} 3"),
+                      "\(metrics.split(separator: "\n").filter { $0.contains("http2") })")
+    }
+
+    /// A TLS listener offers h2 and http/1.1 by ALPN: curl --http2 gets HTTP/2, --http1.1 gets HTTP/1.1.
+    func test_tlsListenerNegotiatesH2ByALPN() throws {
+        guard let openssl = IntegrationEnvironment.which("openssl") else { throw IntegrationError("openssl CLI not found") }
+        let r = try runCommand(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                         "-keyout", "a.key", "-out", "a.pem", "-days", "2", "-subj", "/CN=a.example.test",
+                                         "-addext", "subjectAltName=DNS:a.example.test"], timeout: 20, currentDirectory: workFolder)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let origin = try startOrigin("o1")
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()],
+                                 tls: ["certificates": [["cert": "a.pem", "key": "a.key", "serverNames": ["a.example.test"]]]])
+        guard let port = edge.ports.tls else { throw IntegrationError("no TLS port") }
+        for (flag, want) in [("--http2", "2"), ("--http1.1", "1.1")] {
+            let c = try curl([flag, "--cacert", "a.pem", "--resolve", "a.example.test:\(port):127.0.0.1", "-o", "/dev/null",
+                              "-w", "%{http_version} %{http_code}", "https://a.example.test:\(port)/echo"])
+            XCTAssertEqual(c.stdout, "\(want) 200", "\(flag): \(c.stderr)")
+        }
+    }
+
+    /// h2load with 10 connections of 10 streams each: every request succeeds.
+    func test_h2loadCompletesWithoutErrors() throws {
+        guard let h2load = IntegrationEnvironment.which("h2load") else { throw IntegrationError("h2load not found (nghttp2-client)") }
+        let (edge, _) = try startH2CEdge(proxy: ["accessLog": false])
+        let r = try runCommand(h2load, ["-n", "20000", "-c", "10", "-m", "10", "-H", "Host: www.example.test",
+                                        "http://127.0.0.1:\(edge.port)/cache/load?cc=max-age%3D600"], timeout: 240)
+        let summary = r.stdout.split(separator: "\n").first { $0.hasPrefix("requests:") }.map(String.init) ?? r.stdout
+        print("h2load: \(summary)")
+        XCTAssertTrue(summary.contains("20000 succeeded, 0 failed, 0 errored, 0 timeout"), "\(r.stdout)\n\(r.stderr)")
+    }
+
+    /// Each attack ends its connection (GOAWAY, ENHANCE_YOUR_CALM for the floods, then the socket closes) while a
+    /// second client's requests all succeed with p99 under 100 ms, and the edge's memory stays bounded.
+    func test_attacksEndTheAttackersConnectionAndSpareOthers() throws {
+        try requirePythonModules(["h2", "hpack", "hyperframe"])
+        let (edge, _) = try startH2CEdge(proxy: ["accessLog": false])
+        guard let pid = edge.pid, let rssBefore = EdgeTools.rssKiB(pid: pid) else { throw IntegrationError("no edge pid") }
+        var peak = rssBefore
+        for attack in ["rapid-reset", "continuation", "settings", "ping", "hpack-bomb"] {
+            let r = try runPythonJSON("h2_attacks.py", ["\(edge.port)", "www.example.test", attack, "--seconds", "4"], timeout: 60)
+            print("h2 attack \(attack): \(r)")
+            let goaway = r["goaway"] as? Int
+            if attack == "hpack-bomb" {
+                // The decoded header list passes maxHeaderListBytes: the connection ends (COMPRESSION_ERROR or
+                // PROTOCOL_ERROR) or the stream is refused; the request never reaches the origin.
+                XCTAssertTrue(goaway != nil || (r["reset_streams"] as? Int ?? 0) > 0 || (r["status"] as? String) == "431", "\(r)")
+            } else if attack == "continuation" {
+                XCTAssertNotNil(goaway, "\(attack): no GOAWAY: \(r)")
+            } else {
+                XCTAssertEqual(goaway, 11, "\(attack): GOAWAY ENHANCE_YOUR_CALM: \(r)")
+            }
+            if goaway != nil { XCTAssertEqual(r["closed"] as? Bool, true, "\(attack): the edge closed the connection: \(r)") }
+            XCTAssertEqual(r["victim_failed"] as? Int, 0, "\(attack): the other client failed: \(r)")
+            XCTAssertGreaterThan(r["victim_ok"] as? Int ?? 0, 20, "\(attack): \(r)")
+            XCTAssertLessThan(r["victim_p99_ms"] as? Double ?? 1e9, 100, "\(attack): the other client's p99: \(r)")
+            peak = max(peak, EdgeTools.rssKiB(pid: pid) ?? 0)
+        }
+        print("edge RSS: \(rssBefore) KiB before, \(peak) KiB at most during the attacks")
+        XCTAssertLessThan(peak - rssBefore, 64 * 1024, "RSS grew by more than 64 MiB")
+        XCTAssertTrue(edge.isRunning)
+    }
+}
