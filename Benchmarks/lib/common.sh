@@ -77,6 +77,22 @@ save_output() {
     exit "$rc"
 }
 
+# select_proxies ONLY_VAR "ALL": PROXIES = ALL (the script's proxies, space-separated, in their report
+# order) when the variable named ONLY_VAR (the --only value) is empty, else the ones it names (a comma or
+# space list), in ALL's order. Dies on a name that is not in ALL.
+select_proxies() {
+    local var=$1 all=$2 p sel="" names
+    if [ -z "${!var:-}" ]; then PROXIES=$all; return; fi
+    names=${all// /, }
+    for p in ${!var//,/ }; do
+        [[ " $all " == *" $p "* ]] || die "$var / --only takes $names or a comma list of them (got '$p')"
+        sel="$sel $p "
+    done
+    [ -n "$sel" ] || die "$var / --only is empty"
+    PROXIES=$(for p in $all; do [[ "$sel" != *" $p "* ]] || printf '%s ' "$p"; done)
+    PROXIES=${PROXIES% }
+}
+
 # check_whole_numbers VAR...: each variable named must hold a whole number.
 check_whole_numbers() {
     local v

@@ -1,5 +1,6 @@
 import Foundation
 import LodestarCache
+import LodestarEdge
 import LodestarTopology
 import Logging
 import NIOCore
@@ -129,7 +130,7 @@ public final class EdgeCache: Sendable {
         var rest = Substring(url)
         if let (length, _) = HeaderRewriter.httpScheme(url) { rest = rest.dropFirst(length) }
         guard let slash = rest.firstIndex(of: "/") else { return nil }
-        let host = ProxyHandler.hostWithoutPort(String(rest[..<slash]))
+        let host = Admission.hostWithoutPort(String(rest[..<slash]))
         guard !host.isEmpty else { return nil }
         return host + rest[slash...]
     }

@@ -3,23 +3,22 @@ import LodestarTopology
 import NIOHTTP1
 import Synchronization
 
-/// A route ready for the request path: host patterns, compiled deny rules and header rules (a class: requests share it).
+/// A route ready for the request path: its pool and header rules (a class: requests share it). Its host, path, deny
+/// and upgrade rules live in `EdgeConfig.admission`.
 public final class CompiledRoute: Sendable {
     public let route: Route
     /// Index into `EdgeConfig.pools`.
     public let poolIndex: Int
-    let deny: DenyMatcher
     /// Lower-cased names the request rules remove, plus the names they set (set replaces).
     let requestRemove: [String]
     let responseRemove: [String]
     /// The route's name in metrics: its first host and path prefix.
     public let label: String
 
-    init(route: Route, poolIndex: Int, deny: DenyMatcher, requestRemove: [String], responseRemove: [String]) {
+    init(route: Route, poolIndex: Int, requestRemove: [String], responseRemove: [String]) {
         label = (route.hosts.first ?? "*") + route.pathPrefix
         self.route = route
         self.poolIndex = poolIndex
-        self.deny = deny
         self.requestRemove = requestRemove
         self.responseRemove = responseRemove
     }
@@ -30,13 +29,15 @@ public final class EdgeConfig: Sendable {
     public let edgeId: String
     public let settings: ProxySettings
     public let pools: [PoolRuntime]
+    /// Routes whose pool exists, in file order (`admission`'s route indices point here).
     public let routes: [CompiledRoute]
+    /// The admission phase: limits, Host, rate limit (per-client token buckets; a reload starts them afresh), route
+    /// table, deny rules, upgrades.
+    public let admission: Admission
     /// `Via` value this edge adds (`1.1 <edge id>`).
     let via: String
     /// Lower-cased request-id header name.
     let requestIdHeader: String
-    /// Per-client token buckets (`proxy.rateLimit`); a reload starts them afresh.
-    let rateLimiter: RequestRateLimiter
 
     public init(topology: Topology, edgeId: String) {
         self.edgeId = edgeId
@@ -45,43 +46,27 @@ public final class EdgeConfig: Sendable {
         self.pools = pools
         var index = [String: Int]()
         for (i, p) in pools.enumerated() { index[p.pool.name] = i }
-        self.routes = topology.routes.compactMap { r in
-            guard let pi = index[r.pool] else { return nil }
-            return CompiledRoute(
-                route: r, poolIndex: pi, deny: DenyMatcher(r.deny),
+        let usable = topology.routes.compactMap { r in index[r.pool].map { (r, $0) } }
+        self.routes = usable.map { r, pi in
+            CompiledRoute(
+                route: r, poolIndex: pi,
                 requestRemove: (r.requestHeaders.remove + r.requestHeaders.set.map(\.name)).map { $0.lowercased() },
                 responseRemove: (r.responseHeaders.remove + r.responseHeaders.set.map(\.name)).map { $0.lowercased() })
         }
+        self.admission = Admission(
+            limits: topology.proxy.limits,
+            routes: RouteTable(usable.map { (hosts: $0.0.hosts, pathPrefix: $0.0.pathPrefix) }),
+            rules: usable.map { Admission.RouteRules(deny: DenyMatcher($0.0.deny), upgrade: $0.0.upgrade) },
+            rateLimiter: topology.proxy.rateLimit.enabled ? RequestRateLimiter(settings: topology.proxy.rateLimit) : nil,
+            maxTunnels: topology.proxy.tunnels.maxOpen)
         self.via = "1.1 \(edgeId)"
         self.requestIdHeader = topology.proxy.requestIdHeader.lowercased()
-        self.rateLimiter = RequestRateLimiter(settings: topology.proxy.rateLimit)
     }
 
     /// The route for a host (lower case, no port) and path: among routes whose hosts match, the longest
     /// path prefix wins; on a tie, the first in the file.
     public func route(host: Substring, path: Substring) -> CompiledRoute? {
-        var best: CompiledRoute?
-        var bestLength = -1
-        for r in routes where r.route.pathPrefix.utf8.count > bestLength {
-            guard path.hasPrefix(r.route.pathPrefix), Self.hostMatches(r.route.hosts, host) else { continue }
-            best = r
-            bestLength = r.route.pathPrefix.utf8.count
-        }
-        return best
-    }
-
-    /// Exact, `*.suffix` (one or more labels before the suffix) or `*`.
-    static func hostMatches(_ patterns: [String], _ host: Substring) -> Bool {
-        for p in patterns {
-            if p == "*" { return true }
-            if p.hasPrefix("*.") {
-                let suffix = p.dropFirst(1)  // ".example.test"
-                if host.count > suffix.count && host.hasSuffix(suffix) { return true }
-            } else if host == p {
-                return true
-            }
-        }
-        return false
+        admission.routes.lookup(host: host, path: path).map { routes[$0] }
     }
 }
 

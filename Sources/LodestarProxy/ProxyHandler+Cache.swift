@@ -258,7 +258,7 @@ extension ProxyHandler {
         let fields = head.headers.fieldList
         let now = epochSeconds()
         if c.invalidates {
-            let host = ex.head.headers.first(name: "host").map(Self.hostWithoutPort) ?? ""
+            let host = ex.head.headers.first(name: "host").map(Admission.hostWithoutPort) ?? ""
             for target in Invalidation.targets(method: ex.head.method.rawValue, status: status, requestURI: ex.head.uri,
                                                responseHeaders: fields, authority: host) {
                 c.cache.purge(key: EdgeCache.key(host: host, uri: target))

@@ -5,65 +5,7 @@ import NIOHTTP1
 import NIOHTTPCompression
 import Synchronization
 
-/// What a request asks to switch to (RFC 9110 §7.8): the `Upgrade` field's protocols, when `Connection` names
-/// `upgrade`.
-struct UpgradeRequest: Equatable {
-    /// The field as sent (forwarded to the origin as it is).
-    var value: String
-    /// Protocol names, lower case, without versions (`websocket`, `h2c`).
-    var protocols: [String]
-
-    /// nil when the request asks for no upgrade.
-    static func parse(_ headers: HTTPHeaders) -> UpgradeRequest? {
-        guard headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else { return nil }
-        let values = headers[canonicalForm: "upgrade"]
-        guard !values.isEmpty else { return nil }
-        let names = values.map { v in
-            (v.split(separator: "/", maxSplits: 1).first ?? Substring(v)).trimmingSpaces().lowercased()
-        }
-        return UpgradeRequest(value: values.joined(separator: ", "), protocols: names)
-    }
-}
-
-/// What the edge does with an upgrade request on a route.
-enum UpgradeVerdict: Equatable {
-    /// Forward it with its `Upgrade`; a 101 turns the connection into a tunnel.
-    case tunnel(UpgradeRequest)
-    /// `Upgrade: h2c` (RFC 7540 §3.2, gone in RFC 9113): answered as plain HTTP/1.1, as nginx does; the connection
-    /// closes afterwards (the parser stops reading after an upgrade request).
-    case ignore
-    /// Refused with 403 (the route does not allow it).
-    case refuse(String)
-
-    static func decide(_ request: UpgradeRequest, allowed: [String]) -> UpgradeVerdict {
-        if request.protocols.contains(where: { allowed.contains($0) }) { return .tunnel(request) }
-        if request.protocols.allSatisfy({ $0 == "h2c" }) { return .ignore }
-        return .refuse(request.protocols.joined(separator: ", "))
-    }
-}
-
 extension ProxyHandler {
-    /// Checks an upgrade request against the route and the tunnel cap; false when it was answered here.
-    func admitUpgrade(_ head: HTTPRequestHead, route: CompiledRoute) -> (Bool, UpgradeRequest?, Bool) {
-        guard !isHTTP2, let request = UpgradeRequest.parse(head.headers) else { return (true, nil, false) }
-        switch UpgradeVerdict.decide(request, allowed: route.route.upgrade) {
-        case .ignore:
-            return (true, nil, true)
-        case .refuse(let names):
-            shared.stats.denied.add(1, ordering: .relaxed)
-            local(head, status: .forbidden, body: "upgrade to \(names) is not allowed on this route\n", close: true)
-            return (false, nil, false)
-        case .tunnel(let request):
-            let cap = config.settings.tunnels.maxOpen
-            if shared.openTunnels.load(ordering: .relaxed) >= cap {
-                local(head, status: .serviceUnavailable, body: "too many upgraded connections\n", close: true,
-                      extra: [("Retry-After", "5")])
-                return (false, nil, false)
-            }
-            return (true, request, false)
-        }
-    }
-
     /// The origin answered an upgrade request with 101: the 101 goes to the client, then (once the decoders have
     /// finished with the current read) both connections leave HTTP and become the two sides of a `Tunnel`.
     func startTunnel(_ ex: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {

@@ -274,124 +274,52 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Request start
 
+    /// The admission phase (pure, `Admission`), then the cache phase or dispatch.
     private func begin(_ original: HTTPRequestHead, context: ChannelHandlerContext) {
-        let limits = config.settings.limits
         var head = original
-        if head.method == .CONNECT {
-            return local(head, status: .methodNotAllowed, body: "CONNECT is not served\n", close: true)
-        }
         // Absolute-form target (RFC 9112 §3.2.2): its authority replaces Host, and the origin gets origin-form.
-        if let (authority, originForm) = Self.splitAbsoluteForm(head.uri) {
+        if let (authority, originForm) = Admission.splitAbsoluteForm(head.uri) {
             head.uri = originForm
             head.headers.replaceOrAdd(name: "Host", value: authority)
         }
         shared.stats.requests.add(1, ordering: .relaxed)
-        // One pass over the fields: framing (a request whose body length is ambiguous cannot be answered and then
-        // continued safely, so it is checked first), the size of the header section, and Host.
-        var checker = FramingChecker()
-        var verdict: FramingVerdict?
-        var headerBytes = 0
-        var host: String?
-        var hostCount = 0
-        for (name, value) in head.headers {
-            if verdict == nil { verdict = checker.add(name: name, value: value) }
-            headerBytes += name.utf8.count + value.utf8.count + 4
-            if HeaderRewriter.nameEquals(name, "host") {
-                host = value
-                hostCount += 1
-            }
-        }
-        let framing: BodyFraming
-        switch verdict ?? checker.verdict {
-        case .reject(let reason):
-            return local(head, status: .badRequest, body: "bad request framing: \(reason)\n", close: true)
-        case .ok(let f): framing = f
-        }
-        if head.uri.utf8.count > limits.maxRequestLineBytes {
-            return local(head, status: .uriTooLong, body: "request target too long\n", close: true)
-        }
-        if head.headers.count > limits.maxHeaderCount {
-            return local(head, status: .requestHeaderFieldsTooLarge, body: "too many header fields\n", close: true)
-        }
-        if headerBytes > limits.maxHeaderBytes {
-            return local(head, status: .requestHeaderFieldsTooLarge, body: "header section too large\n", close: true)
-        }
-        if hostCount > 1 || (hostCount == 0 && !head.isHTTP10) {
-            return local(head, status: .badRequest, body: "exactly one Host header is required\n", close: true)
-        }
-        let hasBody: Bool
-        switch framing {
-        case .none: hasBody = false
-        case .length(let n):
-            hasBody = n > 0
-            if n > limits.maxBodyBytes {
-                return local(head, status: .payloadTooLarge, body: "request body larger than \(limits.maxBodyBytes) bytes\n",
-                             close: true, linger: true)
-            }
-        case .chunked: hasBody = true
-        }
         let state = loop.state
-        if state.config.settings.rateLimit.enabled, let client = info.client,
-           case .deny(let retry) = state.config.rateLimiter.take(client, now: NIODeadline.now().uptimeNanoseconds) {
-            shared.stats.rateLimited.add(1, ordering: .relaxed)
-            return local(head, status: .tooManyRequests, body: "rate limit exceeded\n", close: hasBody,
-                         extra: [("Retry-After", String(retry))], linger: hasBody)
+        let request = AdmissionRequest(
+            method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2, fields: head.headers,
+            fieldCount: head.headers.count, client: info.client, now: NIODeadline.now().uptimeNanoseconds,
+            openTunnels: shared.openTunnels.load(ordering: .relaxed))
+        let admitted: Admitted
+        switch state.config.admission.admit(request) {
+        case .reject(let r):
+            switch r.kind {
+            case .rateLimited: shared.stats.rateLimited.add(1, ordering: .relaxed)
+            case .denied: shared.stats.denied.add(1, ordering: .relaxed)
+            case .protocolError, .noRoute, .tooMany: break
+            }
+            return local(head, status: HTTPResponseStatus(statusCode: r.status), body: r.body, close: r.close,
+                         extra: r.retryAfter.map { [("Retry-After", String($0))] } ?? [], linger: r.linger)
+        case .proceed(let a):
+            admitted = a
         }
-        let hostValue = host.map(Self.hostWithoutPort) ?? ""
-        let path = head.uri.firstIndex(of: "?").map { head.uri[..<$0] } ?? head.uri[...]
-        guard let route = state.config.route(host: Substring(hostValue), path: path) else {
-            return local(head, status: .notFound, body: "no route for this host and path\n", close: hasBody, linger: hasBody)
-        }
-        if !route.deny.isEmpty
-            && route.deny.denies(method: head.method.rawValue, path: String(path), header: { head.headers.first(name: $0) }) {
-            shared.stats.denied.add(1, ordering: .relaxed)
-            return local(head, status: .forbidden, body: "forbidden\n", close: hasBody, linger: hasBody)
-        }
-        let (proceed, upgrade, ignoredUpgrade) = admitUpgrade(head, route: route)
-        if !proceed { return }
-        if ignoredUpgrade { closing = true }  // the parser reads nothing after an upgrade request
+        if admitted.closeAfter { closing = true }  // the parser reads nothing after an upgrade request
+        let route = state.config.routes[admitted.route]
         let requestId: String
         if let given = head.headers.first(name: config.settings.requestIdHeader), HeaderRewriter.isAcceptableRequestId(given) {
             requestId = given
         } else {
             requestId = shared.makeRequestId()
         }
-        let ex = Exchange(head: head, route: route, pool: state.pools[route.poolIndex], requestId: requestId, framing: framing)
-        ex.upgrade = upgrade
+        let ex = Exchange(head: head, route: route, pool: state.pools[route.poolIndex], requestId: requestId,
+                          framing: admitted.framing)
+        ex.upgrade = admitted.upgrade
         exchange = ex
         // Expect: 100-continue — the edge will read the body, so it says so itself (the origin never sees Expect).
-        if hasBody, !head.isHTTP10,
-           head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-            sendContinue(context: context)
-        }
+        if admitted.expectContinue { sendContinue(context: context) }
         // The cache slot: between routing and dispatch (a hit never reaches `dispatch`).
-        if route.route.cache.enabled, upgrade == nil, let cache = state.cache {
-            return cacheBegin(ex, cache: cache, host: hostValue)
+        if route.route.cache.enabled, admitted.upgrade == nil, let cache = state.cache {
+            return cacheBegin(ex, cache: cache, host: admitted.host)
         }
         dispatch(ex)
-    }
-
-    /// `http://authority/path?q` → (`authority`, `/path?q`); nil for any other form.
-    static func splitAbsoluteForm(_ uri: String) -> (String, String)? {
-        guard let (schemeLength, _) = HeaderRewriter.httpScheme(uri) else { return nil }
-        let rest = uri.dropFirst(schemeLength)
-        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        let authority = rest[..<end]
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        var target = String(rest[end...])
-        if !target.hasPrefix("/") { target = "/" + target }
-        return (String(authority), target)
-    }
-
-    /// `Host` without a port, lower case.
-    static func hostWithoutPort(_ host: String) -> String {
-        var h = Substring(host)
-        if h.hasPrefix("[") {
-            if let close = h.firstIndex(of: "]") { h = h[h.startIndex...close] }
-        } else if let colon = h.utf8.lastIndex(of: UInt8(ascii: ":")) {
-            h = h[..<colon]
-        }
-        return h.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? h.lowercased() : String(h)
     }
 
     private func sendContinue(context: ChannelHandlerContext) {

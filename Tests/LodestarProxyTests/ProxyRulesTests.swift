@@ -128,14 +128,14 @@ final class ProxyRulesTests: XCTestCase {
     }
 
     func test_targetsHostsAndNames() {
-        XCTAssertEqual(ProxyHandler.splitAbsoluteForm("http://WWW.example.test:8080/a?b").map { [$0.0, $0.1] },
+        XCTAssertEqual(Admission.splitAbsoluteForm("http://WWW.example.test:8080/a?b").map { [$0.0, $0.1] },
                        ["WWW.example.test:8080", "/a?b"])
-        XCTAssertEqual(ProxyHandler.splitAbsoluteForm("https://h?q").map { [$0.0, $0.1] }, ["h", "/?q"])
-        XCTAssertNil(ProxyHandler.splitAbsoluteForm("/plain"))
-        XCTAssertNil(ProxyHandler.splitAbsoluteForm("http://user@h/"), "userinfo is refused")
-        XCTAssertEqual(ProxyHandler.hostWithoutPort("WWW.Example.Test:8080"), "www.example.test")
-        XCTAssertEqual(ProxyHandler.hostWithoutPort("[::1]:8080"), "[::1]")
-        XCTAssertEqual(ProxyHandler.hostWithoutPort("plain"), "plain")
+        XCTAssertEqual(Admission.splitAbsoluteForm("https://h?q").map { [$0.0, $0.1] }, ["h", "/?q"])
+        XCTAssertNil(Admission.splitAbsoluteForm("/plain"))
+        XCTAssertNil(Admission.splitAbsoluteForm("http://user@h/"), "userinfo is refused")
+        XCTAssertEqual(Admission.hostWithoutPort("WWW.Example.Test:8080"), "www.example.test")
+        XCTAssertEqual(Admission.hostWithoutPort("[::1]:8080"), "[::1]")
+        XCTAssertEqual(Admission.hostWithoutPort("plain"), "plain")
         XCTAssertTrue(EdgeServer.serverName("a.b.example.test", matchesAny: ["*.b.example.test"]))
         XCTAssertFalse(EdgeServer.serverName("x.a.b.example.test", matchesAny: ["*.b.example.test"]), "one label only")
         XCTAssertFalse(EdgeServer.serverName("b.example.test", matchesAny: ["*.b.example.test"]))

@@ -1,0 +1,290 @@
+import LodestarTopology
+
+/// The request facts admission reads (the request head as any client protocol gave it).
+public struct AdmissionRequest<Fields: Sequence> where Fields.Element == (name: String, value: String) {
+    public var method: String
+    /// Origin-form target (`/path?query`); an absolute-form target is split by the adapter first.
+    public var target: String
+    public var isHTTP10: Bool
+    /// An HTTP/2 stream: `Host` comes from `:authority`, upgrades do not exist (RFC 9113 §8.6).
+    public var isHTTP2: Bool
+    public var fields: Fields
+    public var fieldCount: Int
+    public var client: IPAddress?
+    /// Monotonic time (ns) for the rate limiter.
+    public var now: UInt64
+    /// Upgraded connections open now (for the tunnel cap).
+    public var openTunnels: Int
+
+    public init(method: String, target: String, isHTTP10: Bool, isHTTP2: Bool, fields: Fields, fieldCount: Int,
+                client: IPAddress?, now: UInt64, openTunnels: Int) {
+        self.method = method
+        self.target = target
+        self.isHTTP10 = isHTTP10
+        self.isHTTP2 = isHTTP2
+        self.fields = fields
+        self.fieldCount = fieldCount
+        self.client = client
+        self.now = now
+        self.openTunnels = openTunnels
+    }
+}
+
+/// What admission let through: where the request goes and how its body is framed.
+public struct Admitted: Equatable, Sendable {
+    /// Index of the route in the configuration's routes.
+    public var route: Int
+    public var framing: BodyFraming
+    /// `Host` without port, lower case.
+    public var host: String
+    /// The request declares a body.
+    public var hasBody: Bool
+    /// `Expect: 100-continue` on a request with a body: the edge answers 100 itself.
+    public var expectContinue: Bool
+    /// An upgrade the route allows (the origin's 101 makes a tunnel).
+    public var upgrade: UpgradeRequest?
+    /// The connection closes after this exchange (an `Upgrade: h2c` that was not taken: the parser stops after it).
+    public var closeAfter: Bool
+}
+
+/// Why a request is answered by the edge itself, and how.
+public struct Rejection: Equatable, Sendable {
+    /// What the edge counts it as.
+    public enum Kind: String, Sendable { case protocolError, rateLimited, noRoute, denied, tooMany }
+    public var status: Int
+    public var body: String
+    public var kind: Kind
+    /// The connection closes after the answer.
+    public var close: Bool
+    /// Lingering close: the client may still be sending a body that must be read and dropped.
+    public var linger: Bool
+    public var retryAfter: Int?
+}
+
+/// The admission phase, pure: framing (request smuggling), limits, Host, rate limit, route, deny rules and upgrades
+/// → proceed or a rejection. Checks run in that order; the first failing one answers.
+public struct Admission: Sendable {
+    public enum Verdict: Equatable, Sendable {
+        case proceed(Admitted)
+        case reject(Rejection)
+    }
+
+    /// Per route: its deny rules and the upgrades it allows.
+    public struct RouteRules: Sendable {
+        public var deny: DenyMatcher
+        public var upgrade: [String]
+        public init(deny: DenyMatcher, upgrade: [String]) {
+            self.deny = deny
+            self.upgrade = upgrade
+        }
+    }
+
+    public let limits: ProxyLimits
+    public let routes: RouteTable
+    public let rules: [RouteRules]
+    /// nil when rate limiting is off.
+    public let rateLimiter: RequestRateLimiter?
+    public let maxTunnels: Int
+
+    public init(limits: ProxyLimits, routes: RouteTable, rules: [RouteRules], rateLimiter: RequestRateLimiter?, maxTunnels: Int) {
+        self.limits = limits
+        self.routes = routes
+        self.rules = rules
+        self.rateLimiter = rateLimiter
+        self.maxTunnels = maxTunnels
+    }
+
+    /// Admits or rejects one request.
+    public func admit<F>(_ r: AdmissionRequest<F>) -> Verdict {
+        if r.method == "CONNECT" { return reject(405, "CONNECT is not served\n", .protocolError, close: true) }
+        // One pass over the fields: framing first (a request whose body length is ambiguous cannot be answered and
+        // then continued safely), the size of the header section, Host.
+        var checker = FramingChecker()
+        var verdict: FramingVerdict?
+        var headerBytes = 0
+        var host: String?
+        var hostCount = 0
+        for (name, value) in r.fields {
+            if verdict == nil { verdict = checker.add(name: name, value: value) }
+            headerBytes += name.utf8.count + value.utf8.count + 4
+            if asciiLowerEquals(name, "host") {
+                host = value
+                hostCount += 1
+            }
+        }
+        let framing: BodyFraming
+        switch verdict ?? checker.verdict {
+        case .reject(let reason): return reject(400, "bad request framing: \(reason)\n", .protocolError, close: true)
+        case .ok(let f): framing = f
+        }
+        if let refusal = checkLimits(r, headerBytes: headerBytes, hostCount: hostCount) { return .reject(refusal) }
+        var hasBody = false
+        switch framing {
+        case .none: break
+        case .length(let n):
+            hasBody = n > 0
+            if n > limits.maxBodyBytes {
+                return reject(413, "request body larger than \(limits.maxBodyBytes) bytes\n", .protocolError, close: true, linger: true)
+            }
+        case .chunked: hasBody = true
+        }
+        if let limiter = rateLimiter, let client = r.client, case .deny(let retry) = limiter.take(client, now: r.now) {
+            return reject(429, "rate limit exceeded\n", .rateLimited, close: hasBody, linger: hasBody, retryAfter: retry)
+        }
+        let hostValue = host.map(Self.hostWithoutPort) ?? ""
+        let path = r.target.firstIndex(of: "?").map { r.target[..<$0] } ?? r.target[...]
+        guard let route = routes.lookup(host: Substring(hostValue), path: path), route < rules.count else {
+            return reject(404, "no route for this host and path\n", .noRoute, close: hasBody, linger: hasBody)
+        }
+        let rule = rules[route]
+        if !rule.deny.isEmpty && rule.deny.denies(method: r.method, path: String(path), header: { field(r.fields, $0) }) {
+            return reject(403, "forbidden\n", .denied, close: hasBody, linger: hasBody)
+        }
+        var admitted = Admitted(route: route, framing: framing, host: hostValue, hasBody: hasBody,
+                                expectContinue: hasBody && !r.isHTTP10 && Self.expectsContinue(r.fields),
+                                upgrade: nil, closeAfter: false)
+        if !r.isHTTP2, let upgrade = UpgradeRequest.parse(r.fields) {
+            switch UpgradeVerdict.decide(upgrade, allowed: rule.upgrade) {
+            case .ignore: admitted.closeAfter = true
+            case .refuse(let names):
+                return reject(403, "upgrade to \(names) is not allowed on this route\n", .denied, close: true)
+            case .tunnel(let u):
+                if r.openTunnels >= maxTunnels {
+                    return reject(503, "too many upgraded connections\n", .tooMany, close: true, retryAfter: 5)
+                }
+                admitted.upgrade = u
+            }
+        }
+        return .proceed(admitted)
+    }
+
+    /// 414, 431 and the one-Host rule (RFC 9112 §3.2).
+    private func checkLimits<F>(_ r: AdmissionRequest<F>, headerBytes: Int, hostCount: Int) -> Rejection? {
+        if r.target.utf8.count > limits.maxRequestLineBytes {
+            return rejection(414, "request target too long\n", .protocolError, close: true)
+        }
+        if r.fieldCount > limits.maxHeaderCount {
+            return rejection(431, "too many header fields\n", .protocolError, close: true)
+        }
+        if headerBytes > limits.maxHeaderBytes {
+            return rejection(431, "header section too large\n", .protocolError, close: true)
+        }
+        if hostCount > 1 || (hostCount == 0 && !r.isHTTP10) {
+            return rejection(400, "exactly one Host header is required\n", .protocolError, close: true)
+        }
+        return nil
+    }
+
+    private func rejection(_ status: Int, _ body: String, _ kind: Rejection.Kind, close: Bool, linger: Bool = false,
+                           retryAfter: Int? = nil) -> Rejection {
+        Rejection(status: status, body: body, kind: kind, close: close, linger: linger, retryAfter: retryAfter)
+    }
+
+    private func reject(_ status: Int, _ body: String, _ kind: Rejection.Kind, close: Bool, linger: Bool = false,
+                        retryAfter: Int? = nil) -> Verdict {
+        .reject(rejection(status, body, kind, close: close, linger: linger, retryAfter: retryAfter))
+    }
+
+    /// `Host` without a port, lower case.
+    public static func hostWithoutPort(_ host: String) -> String {
+        var h = Substring(host)
+        if h.hasPrefix("[") {
+            if let close = h.firstIndex(of: "]") { h = h[h.startIndex...close] }
+        } else if let colon = h.utf8.lastIndex(of: UInt8(ascii: ":")) {
+            h = h[..<colon]
+        }
+        return h.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? h.lowercased() : String(h)
+    }
+
+    /// `http://authority/path?q` → (`authority`, `/path?q`) (RFC 9112 §3.2.2); nil for any other form.
+    public static func splitAbsoluteForm(_ uri: String) -> (authority: String, target: String)? {
+        let lower = uri.prefix(8).lowercased()
+        let schemeLength = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
+        guard schemeLength > 0 else { return nil }
+        let rest = uri.dropFirst(schemeLength)
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<end]
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        var target = String(rest[end...])
+        if !target.hasPrefix("/") { target = "/" + target }
+        return (String(authority), target)
+    }
+
+    static func expectsContinue<F: Sequence>(_ fields: F) -> Bool where F.Element == (name: String, value: String) {
+        fields.contains { asciiLowerEquals($0.name, "expect") && $0.value.lowercased() == "100-continue" }
+    }
+}
+
+/// The first value of a field (case-insensitive name).
+func field<F: Sequence>(_ fields: F, _ name: String) -> String? where F.Element == (name: String, value: String) {
+    let lower = name.lowercased()
+    return fields.first { asciiLowerEquals($0.name, lower) }?.value
+}
+
+/// ASCII case-insensitive equality with a lower-case name.
+@inline(__always)
+func asciiLowerEquals(_ name: String, _ lower: String) -> Bool {
+    let a = name.utf8, b = lower.utf8
+    guard a.count == b.count else { return false }
+    var i = b.makeIterator()
+    for x in a {
+        guard let y = i.next() else { return false }
+        if ((x >= 65 && x <= 90) ? x | 0x20 : x) != y { return false }
+    }
+    return true
+}
+
+/// What a request asks to switch to (RFC 9110 §7.8): the `Upgrade` field's protocols, when `Connection` names
+/// `upgrade`.
+public struct UpgradeRequest: Equatable, Sendable {
+    /// The field as sent (forwarded to the origin as it is).
+    public var value: String
+    /// Protocol names, lower case, without versions (`websocket`, `h2c`).
+    public var protocols: [String]
+
+    /// nil when the request asks for no upgrade.
+    public static func parse<F: Sequence>(_ fields: F) -> UpgradeRequest? where F.Element == (name: String, value: String) {
+        var connectionUpgrade = false
+        var values = [String]()
+        for (name, value) in fields {
+            if asciiLowerEquals(name, "connection") {
+                if value.split(separator: ",").contains(where: { $0.trimmingCharacters(" \t").lowercased() == "upgrade" }) {
+                    connectionUpgrade = true
+                }
+            } else if asciiLowerEquals(name, "upgrade") {
+                values.append(value)
+            }
+        }
+        guard connectionUpgrade, !values.isEmpty else { return nil }
+        let names = values.flatMap { $0.split(separator: ",") }.map { v in
+            (v.split(separator: "/", maxSplits: 1).first ?? v).trimmingCharacters(" \t").lowercased()
+        }
+        return UpgradeRequest(value: values.joined(separator: ", "), protocols: names)
+    }
+}
+
+/// What the edge does with an upgrade request on a route.
+public enum UpgradeVerdict: Equatable, Sendable {
+    /// Forward it with its `Upgrade`; a 101 turns the connection into a tunnel.
+    case tunnel(UpgradeRequest)
+    /// `Upgrade: h2c` (RFC 7540 §3.2, gone in RFC 9113): answered as plain HTTP/1.1, as nginx does.
+    case ignore
+    /// Refused with 403 (the route does not allow it).
+    case refuse(String)
+
+    public static func decide(_ request: UpgradeRequest, allowed: [String]) -> UpgradeVerdict {
+        if request.protocols.contains(where: { allowed.contains($0) }) { return .tunnel(request) }
+        if request.protocols.allSatisfy({ $0 == "h2c" }) { return .ignore }
+        return .refuse(request.protocols.joined(separator: ", "))
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing characters in `set`.
+    func trimmingCharacters(_ set: String) -> Substring {
+        var s = self
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return s
+    }
+}
