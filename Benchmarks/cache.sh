@@ -61,22 +61,7 @@ NGINX_CACHE_PARENT=${NGINX_CACHE_PARENT:-}
 NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 VARNISH_STORAGE=${VARNISH_STORAGE:-malloc,256m}
 VARNISH_PARAMS=${VARNISH_PARAMS:-}
-ALL_PROXIES="nginx varnish lodestar"
-PROXIES=""
-if [ -z "${CACHE_BENCH_ONLY:-}" ]; then
-    PROXIES=$ALL_PROXIES
-else
-    for p in ${CACHE_BENCH_ONLY//,/ }; do
-        case $p in
-            nginx | varnish | lodestar) [[ " $PROXIES " == *" $p "* ]] || PROXIES="${PROXIES:+$PROXIES }$p" ;;
-            *) die "CACHE_BENCH_ONLY / --only takes nginx, varnish, lodestar or a comma list of them (got '$p')" ;;
-        esac
-    done
-    [ -n "$PROXIES" ] || die "CACHE_BENCH_ONLY / --only is empty"
-    # keep the canonical order nginx, varnish, lodestar
-    PROXIES=$(for p in $ALL_PROXIES; do [[ " $PROXIES " != *" $p "* ]] || printf '%s ' "$p"; done)
-    PROXIES=${PROXIES% }
-fi
+select_proxies CACHE_BENCH_ONLY "nginx varnish lodestar" # (in that order)
 
 check_settings 1 "the warm-up run fills the cache"
 case $NGINX_SENDFILE in on | off) ;; *) die "NGINX_SENDFILE must be on or off" ;; esac

@@ -4,7 +4,9 @@
 # the measured wrk run and its figures, and the aggregates of the report.
 #
 # Sourced after lib/common.sh. The script defines launch_proxy NAME, which starts that proxy in the
-# background on PROXY_PORT and sets PROXY_LOG to its log (see start_proxy).
+# background on PROXY_PORT and sets PROXY_LOG to its log (and PROXY_OUT to its stdout/stderr file when
+# that is another one; see start_proxy). PROXY_BASE (default http://127.0.0.1:PROXY_PORT) and PROXY_CURL
+# (extra curl options, e.g. --resolve, --cacert, --http2) say how the readiness and body checks reach it.
 
 # ------------------------------------------------------------- settings ----
 load_settings() { # default-PROXY_PORT default-ORIGIN_PORT default-DNS_PORT -> the settings, from the environment or the defaults
@@ -37,13 +39,26 @@ check_settings() { # least-WARMUP [why] -> dies on a bad setting
 need_load_tools() { # -> MISSING (nginx: the origin, and maybe a proxy)
     need nginx
     ! want varnish || need varnishd:varnish
+    ! want haproxy || need haproxy
     need wrk curl taskset:util-linux ss:iproute2
 }
-# shellcheck disable=SC2034 # NGINX_VERSION, WRK_VERSION: for the script's report
-tool_versions() { # -> NGINX NGINX_VERSION WRK_VERSION
+need_h2_tools() { # -> MISSING: h2load and openssl, for HTTP/2 runs over TLS with a self-signed certificate
+    need h2load:nghttp2-client openssl
+}
+# shellcheck disable=SC2034 # NGINX_VERSION, WRK_VERSION, HAPROXY_VERSION: for the script's report
+tool_versions() { # -> NGINX NGINX_VERSION WRK_VERSION (and HAPROXY HAPROXY_VERSION when haproxy is wanted)
     NGINX=$(command -v nginx)
     NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
     WRK_VERSION=$(wrk -v 2>&1 | head -n1 | awk '{ print $2 }' || true)
+    HAPROXY=""; HAPROXY_VERSION=""
+    if want haproxy; then
+        HAPROXY=$(command -v haproxy)
+        HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $3 }')
+    fi
+}
+# shellcheck disable=SC2034 # H2LOAD_VERSION: for the script's report
+h2_tool_versions() { # -> H2LOAD_VERSION
+    H2LOAD_VERSION=$(h2load --version 2>&1 | awk 'NR == 1 { print $NF }' || true)
 }
 
 # ------------------------------------------------------------- lodestar ----
@@ -109,16 +124,37 @@ render() { # template out [sed expressions...]  (fills in the @VARS@; the script
         "${@:3}" -e "s|@USER_LINE@|$user_line|g" "$1" >"$2"
     ! grep -q '@[A-Z_]*@' "$2" || die "unfilled placeholder in $2"
 }
-make_bodies() { # -> WORK/www/1k, ... (random bytes, BODIES' sizes in KiB), for the origin to serve
-    local b
-    for b in $BODIES; do
+# shellcheck disable=SC2120 # (the sizes are optional)
+make_bodies() { # [sizes...] -> WORK/www/1k, ... (random bytes, sizes in KiB; default BODIES'), for the origin to serve
+    local b sizes=("$@")
+    [ $# -gt 0 ] || read -ra sizes <<<"$BODIES"
+    for b in "${sizes[@]}"; do
         head -c "$(( ${b%k} * 1024 ))" /dev/urandom >"$WORK/www/$b"
     done
     chmod 644 "$WORK"/www/*
 }
-nginx_test() { # origin|proxy -> `nginx -t` of WORK/that/nginx.conf
+nginx_test() { # origin|proxy|... -> `nginx -t` of WORK/that/nginx.conf
     "$NGINX" -t -q -p "$WORK/$1" -e "$WORK/$1/error.log" -c "$WORK/$1/nginx.conf" 2>"$WORK/$1/test.log" ||
         { cat "$WORK/$1/test.log" >&2; die "$1 nginx config test failed"; }
+}
+haproxy_test() { # config -> `haproxy -c` of it (its warnings are shown: a config that only works by luck is worth a look)
+    local out
+    if ! out=$("$HAPROXY" -c -f "$1" 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "haproxy config test failed ($1)"
+    fi
+    ! grep -q WARNING <<<"$out" || { log "haproxy -c -f $1:"; printf '%s\n' "$out" | sed 's/^/  /' >&2; }
+}
+# make_cert dir name: a self-signed EC P-256 certificate for NAME (CN and subjectAltName DNS:NAME), valid
+# 7 days, as DIR/c.pem and DIR/c.key (unencrypted PKCS#8), made with the openssl CLI
+make_cert() {
+    mkdir -p "$1"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+        -subj "/CN=$2" -addext "subjectAltName=DNS:$2" -keyout "$1/c.key" -out "$1/c.pem" >"$1/openssl.log" 2>&1; then
+        cat "$1/openssl.log" >&2
+        die "openssl could not make the self-signed certificate"
+    fi
+    chmod 644 "$1/c.pem" "$1/c.key"
 }
 
 # --------------------------------------------------------------- helpers ----
@@ -202,11 +238,18 @@ start_origin() { # the origin nginx on the load generator's CPUs, until it answe
 PROXY_PID=""
 PROXY_ALL=()
 PROXY_LOG=""
+PROXY_OUT=""
+PROXY_BASE=""  # empty: http://127.0.0.1:$PROXY_PORT
+PROXY_CURL=()  # extra curl options for the readiness and body checks
+proxy_base() { echo "${PROXY_BASE:-http://127.0.0.1:$PROXY_PORT}"; }
 start_proxy() { # name: launch_proxy NAME, then wait until it answers GET /BODY with 200 -> PROXY_PID PROXY_ALL
     local name=$1 t0 code
     wait_port_free "$PROXY_PORT"
     require_free "$PROXY_PORT" "proxy" PROXY_PORT
+    PROXY_OUT=""
     launch_proxy "$name"
+    # (nginx's stdout/stderr go to WORK/proxy/stdout.log unless launch_proxy says otherwise)
+    [ -n "$PROXY_OUT" ] || [ "$name" != nginx ] || PROXY_OUT=$WORK/proxy/stdout.log
     PROXY_PID=$!
     track "$PROXY_PID"
     t0=$SECONDS
@@ -215,10 +258,10 @@ start_proxy() { # name: launch_proxy NAME, then wait until it answers GET /BODY 
             wait "$PROXY_PID" 2>/dev/null && code=0 || code=$?
             log "---- last lines of $PROXY_LOG:"
             tail -n 30 "$PROXY_LOG" >&2 2>/dev/null || true
-            [ "$name" != nginx ] || tail -n 10 "$WORK/proxy/stdout.log" >&2 2>/dev/null || true
+            [ -z "$PROXY_OUT" ] || [ "$PROXY_OUT" = "$PROXY_LOG" ] || tail -n 10 "$PROXY_OUT" >&2 2>/dev/null || true
             die "$name exited during startup (exit status $code)"
         fi
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PROXY_PORT/${BODIES%% *}" 2>/dev/null || true)
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${PROXY_CURL[@]}" "$(proxy_base)/${BODIES%% *}" 2>/dev/null || true)
         [ "$code" = 200 ] && break
         if [ $((SECONDS - t0)) -ge "$READY_TIMEOUT" ]; then
             log "---- last lines of $PROXY_LOG:"
@@ -235,14 +278,18 @@ stop_proxy() {
     untrack "${PROXY_ALL[@]}"
     PROXY_PID=""; PROXY_ALL=()
 }
-check_body() { # name body -> warns unless the proxy returns the origin's bytes
-    local name=$1 b=$2 out
-    out=$(curl -s -o "$WORK/check-$name-$b" -w '%{http_code} %{size_download}' --max-time 5 "http://127.0.0.1:$PROXY_PORT/$b" || true)
-    if [ "${out%% *}" = 200 ] && cmp -s "$WORK/check-$name-$b" "$WORK/www/$b"; then
-        log "  GET /$b through $name: 200, ${out#* } bytes, same bytes as the origin"
+# check_body name body [tag [http-version]]: warns unless the proxy returns the origin's bytes (over HTTP/that
+# version, when given: "1.1", "2"); a bad check adds TAG (default: the body) to BAD_BODY[name]
+check_body() {
+    local name=$1 b=$2 tag=${3:-$2} want_v=${4:-} out code size v
+    out=$(curl -s -o "$WORK/check-$name-$tag" -w '%{http_code} %{size_download} %{http_version}' --max-time 5 \
+        "${PROXY_CURL[@]}" "$(proxy_base)/$b" || true)
+    read -r code size v <<<"${out:-none 0 none}"
+    if [ "$code" = 200 ] && cmp -s "$WORK/check-$name-$tag" "$WORK/www/$b" && { [ -z "$want_v" ] || [ "$v" = "$want_v" ]; }; then
+        log "  GET /$b through $name: 200, $size bytes, HTTP/$v, same bytes as the origin"
     else
-        log "  WARNING: GET /$b through $name: status/size '${out:-none}', body differs from the origin's"
-        BAD_BODY[$name]="${BAD_BODY[$name]:-}$b "
+        log "  WARNING: GET /$b through $name: status $code, $size bytes, HTTP/$v${want_v:+ (expected HTTP/$want_v)}: not the origin's body over the expected protocol"
+        BAD_BODY[$name]="${BAD_BODY[$name]:-}$tag "
     fi
 }
 
@@ -263,13 +310,26 @@ run_wrk() { # out duration body
     "${LOADGEN_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2s" --latency "http://127.0.0.1:$PROXY_PORT/$3" >"$1" 2>&1 ||
         { cat "$1" >&2; die "wrk failed"; }
 }
-measure() { # body out: the measured wrk run, with the proxy's CPU ticks and the load-generator CPUs' jiffies around it (RUN_*)
-    log "  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency http://127.0.0.1:$PROXY_PORT/$1"
+# the proxy's CPU ticks and the load-generator CPUs' jiffies around a measured run (RUN_C0/1, RUN_BUSY0/1, RUN_TOT0/1)
+cpu_mark_start() {
     RUN_C0=$(cpu_ticks "${PROXY_ALL[@]}")
     read -r RUN_BUSY0 RUN_TOT0 < <(cpu_busy_jiffies "${LOADGEN_CPUS:-0-$((NCPU - 1))}")
-    run_wrk "$2" "$DURATION" "$1"
+}
+cpu_mark_end() {
     RUN_C1=$(cpu_ticks "${PROXY_ALL[@]}")
     read -r RUN_BUSY1 RUN_TOT1 < <(cpu_busy_jiffies "${LOADGEN_CPUS:-0-$((NCPU - 1))}")
+}
+# shellcheck disable=SC2034 # CPUP, CPUQ, RUN_LOADGEN: for the script
+record_cpu() { # key requests -> CPUP CPUQ [key] (the proxy's % of one core over DURATION, us per request) and RUN_LOADGEN
+    CPUP[$1]=$(awk -v t="$((RUN_C1 - RUN_C0))" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", t / hz / d * 100 }')
+    CPUQ[$1]=$(awk -v t="$((RUN_C1 - RUN_C0))" -v hz="$CLK_TCK" -v n="${2:-0}" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
+    RUN_LOADGEN=$(awk -v b="$((RUN_BUSY1 - RUN_BUSY0))" -v t="$((RUN_TOT1 - RUN_TOT0))" 'BEGIN { if (t > 0) printf "%.0f", b / t * 100; else print "n/a" }')
+}
+measure() { # body out: the measured wrk run, with the proxy's CPU ticks and the load-generator CPUs' jiffies around it (RUN_*)
+    log "  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency http://127.0.0.1:$PROXY_PORT/$1"
+    cpu_mark_start
+    run_wrk "$2" "$DURATION" "$1"
+    cpu_mark_end
 }
 # shellcheck disable=SC2034 # CPUP, CPUQ, RUN_LOADGEN: for the script
 record() { # name key out: after measure, shows wrk's summary and stores RPS P50 P99 ERR CPUP CPUQ [key];
@@ -285,10 +345,48 @@ record() { # name key out: after measure, shows wrk's summary and stores RPS P50
     non2xx=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$out")
     sock=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$out")
     ERR[$key]=$(( ${non2xx:-0} + ${sock:-0} ))
-    CPUP[$key]=$(awk -v t="$((RUN_C1 - RUN_C0))" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", t / hz / d * 100 }')
-    CPUQ[$key]=$(awk -v t="$((RUN_C1 - RUN_C0))" -v hz="$CLK_TCK" -v n="${RUN_REQ:-0}" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }')
-    RUN_LOADGEN=$(awk -v b="$((RUN_BUSY1 - RUN_BUSY0))" -v t="$((RUN_TOT1 - RUN_TOT0))" 'BEGIN { if (t > 0) printf "%.0f", b / t * 100; else print "n/a" }')
+    record_cpu "$key" "${RUN_REQ:-0}"
     log "  => ${RPS[$key]} req/s, p50 ${P50[$key]} ms, p99 ${P99[$key]} ms, errors ${ERR[$key]} (non-2xx/3xx ${non2xx:-0}, socket ${sock:-0})"
+}
+
+# ---------------------------------------------------------------- h2load ----
+# HTTP/2 runs: h2load -t1 -cH2_CLIENTS -mH2_STREAMS -D DURATION against URL; with connect-to (HOST:PORT)
+# it connects there instead of URL's authority (the name stays the TLS SNI and :authority; h2load does
+# not verify the certificate). An http:// URL is HTTP/2 with prior knowledge (h2c).
+# shellcheck disable=SC2034 # MEAN, MAXL: the script's
+declare -A MEAN MAXL PROTO TLSINFO
+run_h2load() { # out duration url [connect-to]
+    "${LOADGEN_PIN[@]}" h2load -t1 -c"$H2_CLIENTS" -m"$H2_STREAMS" -D "$2" ${4:+--connect-to="$4"} "$3" >"$1" 2>&1 ||
+        { cat "$1" >&2; die "h2load failed"; }
+}
+measure_h2() { # out url [connect-to]: the measured h2load run, with the CPU figures around it (RUN_*)
+    log "  h2load -t1 -c$H2_CLIENTS -m$H2_STREAMS -D $DURATION${3:+ --connect-to=$3} $2"
+    cpu_mark_start
+    run_h2load "$1" "$DURATION" "$2" "${3:-}"
+    cpu_mark_end
+}
+# record_h2 name key out: after measure_h2, shows h2load's summary and stores RPS MEAN MAXL ERR CPUP CPUQ PROTO
+# TLSINFO [key] (h2load has no percentiles: the mean and max of "time for request"); RUN_REQ, RUN_LOADGEN
+record_h2() {
+    local name=$1 key=$2 out=$3 bad lat=""
+    sed -n '/^finished in/,/^req\/s/p' "$out" | grep -v '^ *$' | sed 's/^ */    /' >&2
+    kill -0 "$PROXY_PID" 2>/dev/null || die "$name died during the run"
+    RPS[$key]=$(awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^req\/s/) { printf "%.0f", $i; exit } }' "$out")
+    RUN_REQ=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^done/) { print $i; exit } }' "$out")
+    # h2load's "failed": stream and connection errors, timeouts and responses other than 2xx/3xx (wrk's errors too)
+    bad=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^failed/) print $i }' "$out")
+    ERR[$key]=${bad:-0}
+    # time for request: min max mean sd +/-sd
+    read -r lat < <(awk '/^time for request:/ { print $6, $5 }' "$out") || true
+    MEAN[$key]=$(to_ms "${lat%% *}")
+    MAXL[$key]=$(to_ms "${lat##* }")
+    PROTO[$key]=$(awk -F': *' '/^Application protocol:/ { print $2 }' "$out")
+    TLSINFO[$key]=$(awk -F': *' '/^TLS Protocol:/ { p = $2 } /^Cipher:/ { c = $2 } /^Server Temp Key:/ { k = $2 }
+                     END { if (p != "") print p ", " c ", " k }' "$out")
+    record_cpu "$key" "${RUN_REQ:-0}"
+    [ -n "${RPS[$key]}" ] || RPS[$key]=n/a
+    log "  => ${RPS[$key]} req/s, mean ${MEAN[$key]} ms, max ${MAXL[$key]} ms, errors ${ERR[$key]}," \
+        "protocol ${PROTO[$key]:-?}${TLSINFO[$key]:+ (${TLSINFO[$key]})}"
 }
 
 # ---------------------------------------------------------------- run ----

@@ -15,7 +15,7 @@ extension ProxyHandler {
         out.headers.add(name: "Connection", value: "upgrade")
         out.headers.add(name: "Upgrade", value: head.headers[canonicalForm: "upgrade"].first.map(String.init) ?? request.value)
         ex.responseHead = head
-        ex.upstreamHeadAt = .now()
+        ex.times.upstreamHead = .now()
         ex.tunnelling = true
         discarding = true
         closing = true

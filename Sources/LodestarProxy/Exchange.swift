@@ -1,0 +1,122 @@
+import LodestarCache
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// Who is on the other end of a client connection: the socket peer, or the PROXY protocol's source.
+final class ConnectionInfo {
+    var client: IPAddress?
+    var clientText: String
+    let scheme: String
+
+    init(remote: SocketAddress?, scheme: String) {
+        self.scheme = scheme
+        if let ip = remote?.ipAddress, let a = IPAddress(ip) {
+            client = a
+            clientText = a.description
+        } else {
+            client = nil
+            clientText = "-"
+        }
+    }
+}
+
+/// Notes when the first byte of a request head arrives, so a slow head (slowloris) can be told from an idle connection.
+final class ActivityTracker: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    /// Set while the connection waits for a request head.
+    var armed = true
+    var firstByteAt: NIODeadline?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if armed && firstByteAt == nil { firstByteAt = .now() }
+        context.fireChannelRead(data)
+    }
+}
+
+/// What a `ProxyHandler` serves: an HTTP/1.1 connection or one HTTP/2 stream.
+enum ClientMode {
+    case http1(ActivityTracker)
+    case http2
+}
+
+extension HTTPRequestHead {
+    /// An HTTP/1.0 request (HTTP/2's heads say 2.0, whose minor version is also 0).
+    var isHTTP10: Bool { version.major == 1 && version.minor == 0 }
+    /// The version an answer to this request carries.
+    var responseVersion: HTTPVersion { version.major == 2 ? .http2 : (version.minor == 0 ? .http1_0 : .http1_1) }
+}
+
+/// When things happened in an exchange (monotonic).
+struct ExchangeTimes {
+    let start: NIODeadline
+    /// The request went to an origin / its response head came back.
+    var upstreamStart: NIODeadline?
+    var upstreamHead: NIODeadline?
+    /// Last byte either way, for the body and response timeouts.
+    var lastUpstreamActivity: NIODeadline
+    var lastClientActivity: NIODeadline
+
+    init(now: NIODeadline = .now()) {
+        start = now
+        lastUpstreamActivity = now
+        lastClientActivity = now
+    }
+}
+
+/// One request being forwarded: what the client asked, where it goes, and the upstream phase's state machine.
+final class Exchange {
+    let head: HTTPRequestHead
+    let route: CompiledRoute
+    let pool: LoopPool
+    let requestId: String
+    let framing: BodyFraming
+    /// Servers, attempts and retries (pure; see `UpstreamExchange`).
+    var machine: UpstreamExchange
+    var times = ExchangeTimes()
+    /// Body parts read before the upstream connection was ready.
+    var pending: [HTTPClientRequestPart] = []
+    var requestEnded = false
+    var bodyBytesIn: Int64 = 0
+    var upstream: UpstreamConnection?
+    /// Upstream request head written (and possibly body parts).
+    var sentUpstream = false
+    var responseHead: HTTPResponseHead?
+    var bytesOut: Int64 = 0
+    var keepAliveClient = true
+    /// The cache's part in this exchange (routes with `cache.enabled`).
+    var cache: CacheExchange?
+    /// The upgrade asked for and allowed (WebSocket); the origin's 101 makes the connection a tunnel.
+    let upgrade: UpgradeRequest?
+    /// The 101 was sent; the connections are becoming a tunnel.
+    var tunnelling = false
+
+    init(head: HTTPRequestHead, route: CompiledRoute, pool: LoopPool, requestId: String, framing: BodyFraming,
+         upgrade: UpgradeRequest? = nil) {
+        self.head = head
+        self.route = route
+        self.pool = pool
+        self.requestId = requestId
+        self.framing = framing
+        self.upgrade = upgrade
+        self.machine = UpstreamExchange(idempotent: UpstreamExchange.isIdempotent(method: head.method.rawValue),
+                                        hasBody: framing != .none, retries: pool.runtime.pool.retries, upgrade: upgrade != nil)
+    }
+
+    /// The server of the latest attempt.
+    var server: Int? { machine.lastServer }
+    var start: NIODeadline { times.start }
+}
+
+/// The edge's per-connection request handler: checks, routes and forwards each request, streaming both bodies
+
+/// A weak reference that a loop-bound timer closure can hold.
+final class WeakHandler {
+    weak var handler: ProxyHandler?
+    init(_ handler: ProxyHandler) { self.handler = handler }
+}

@@ -1,0 +1,69 @@
+import LodestarCache
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// The request phase: admission (`Admission`, pure) and the edge's own interim answers.
+extension ProxyHandler {
+    // MARK: Request start
+
+    /// The admission phase (pure, `Admission`), then the cache phase or dispatch.
+    func begin(_ original: HTTPRequestHead, context: ChannelHandlerContext) {
+        var head = original
+        // Absolute-form target (RFC 9112 §3.2.2): its authority replaces Host, and the origin gets origin-form.
+        if let (authority, originForm) = Admission.splitAbsoluteForm(head.uri) {
+            head.uri = originForm
+            head.headers.replaceOrAdd(name: "Host", value: authority)
+        }
+        shared.stats.requests.add(1, ordering: .relaxed)
+        let state = loop.state
+        let request = AdmissionRequest(
+            method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2, fields: head.headers,
+            fieldCount: head.headers.count, client: info.client, now: NIODeadline.now().uptimeNanoseconds,
+            openTunnels: shared.openTunnels.load(ordering: .relaxed))
+        let admitted: Admitted
+        switch state.config.admission.admit(request) {
+        case .reject(let r):
+            switch r.kind {
+            case .rateLimited: shared.stats.rateLimited.add(1, ordering: .relaxed)
+            case .denied: shared.stats.denied.add(1, ordering: .relaxed)
+            case .protocolError, .noRoute, .tooMany: break
+            }
+            return local(head, status: HTTPResponseStatus(statusCode: r.status), body: r.body, close: r.close,
+                         extra: r.retryAfter.map { [("Retry-After", String($0))] } ?? [], linger: r.linger)
+        case .proceed(let a):
+            admitted = a
+        }
+        if admitted.closeAfter { closing = true }  // the parser reads nothing after an upgrade request
+        let route = state.config.routes[admitted.route]
+        let requestId: String
+        if let given = head.headers.first(name: config.settings.requestIdHeader), HeaderRewriter.isAcceptableRequestId(given) {
+            requestId = given
+        } else {
+            requestId = shared.makeRequestId()
+        }
+        let ex = Exchange(head: head, route: route, pool: state.pools[route.poolIndex], requestId: requestId,
+                          framing: admitted.framing, upgrade: admitted.upgrade)
+        exchange = ex
+        // Expect: 100-continue — the edge will read the body, so it says so itself (the origin never sees Expect).
+        if admitted.expectContinue { sendContinue(context: context) }
+        // The cache slot: between routing and dispatch (a hit never reaches `dispatch`).
+        if route.route.cache.enabled, admitted.upgrade == nil, let cache = state.cache {
+            return cacheBegin(ex, cache: cache, host: admitted.host)
+        }
+        dispatch(ex)
+    }
+
+    func sendContinue(context: ChannelHandlerContext) {
+        sendInterim(HTTPResponseHead(version: .http1_1, status: .continue), context: context)
+    }
+
+    /// Writes an interim (1xx) response head now (past the compressor, which would take it for the final response).
+    func sendInterim(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        writeBypassingCompressor(.head(head), context: context)
+    }
+}

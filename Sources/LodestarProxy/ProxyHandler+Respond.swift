@@ -1,0 +1,137 @@
+import LodestarCache
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// Ending exchanges, local (edge-made) answers, and the connection's idle/pipelining bookkeeping.
+extension ProxyHandler {
+    /// Sends the end of the response, logs, and keeps the connection open for the next request or closes it.
+    func endExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        let keepAlive = ex.keepAliveClient
+        finish(ex, status: Int(ex.responseHead?.status.code ?? 0), note: nil)
+        exchange = nil
+        requestsServed += 1
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            becomeIdle()
+        } else {
+            closing = true
+            discarding = true
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { [weak self] _ in
+                self?.context?.close(promise: nil)
+            }
+        }
+    }
+
+    /// Ready for the next request: queued pipelined parts go on, reads resume (or the connection closes when the client
+    /// has finished sending).
+    func becomeIdle() {
+        idleSince = .now()
+        tracker?.armed = true
+        tracker?.firstByteAt = nil
+        drainQueue()
+        if inputClosed && exchange == nil && queued.isEmpty {
+            context?.close(promise: nil)
+            return
+        }
+        resumeClientReads()
+    }
+
+    /// Hands queued pipelined parts on, in order, until one starts an exchange that is still reading its request.
+    func drainQueue() {
+        guard !draining, let context else { return }
+        draining = true
+        defer { draining = false }
+        while !queued.isEmpty && !discarding && !(exchange?.requestEnded ?? false) {
+            handle(queued.removeFirst(), context: context)
+        }
+        if discarding { queued.removeAll() }
+    }
+
+    // MARK: Local answers
+
+    /// Answers from the edge itself (errors, 403/404/429). `close` ends the connection after the answer.
+    /// `headless`: no request head was read (parser error, head timeout), so the answer must not pass the compressor,
+    /// which pairs each response with a request head it saw.
+    func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
+                       extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
+                       route: CompiledRoute? = nil, headless: Bool = false, linger: Bool = false) {
+        guard let ownContext = context else { return }
+        var context = ownContext
+        if headless && compressing,
+           let cctx = try? ownContext.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
+            context = cctx
+        }
+        let close = close || !clientKeepAlive(head)
+        let rid = requestId ?? shared.makeRequestId()
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: config.settings.requestIdHeader, value: rid)
+        headers.add(name: "Via", value: config.via)
+        for (n, v) in extra { headers.add(name: n, value: v) }
+        if isHTTP2 {}  // RFC 9113 §8.2.2: no connection-specific fields
+        else if close { headers.add(name: "Connection", value: "close") }
+        else if head.isHTTP10 { headers.add(name: "Connection", value: "keep-alive") }
+        let response = HTTPResponseHead(version: head.responseVersion, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        if config.settings.accessLog {
+            shared.accessLog(method: head.method.rawValue, uri: head.uri, status: Int(status.code), bytes: 0, client: info.clientText,
+                             upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
+        }
+        shared.stats.record(status: Int(status.code))
+        shared.metrics.record(route: "-", status: Int(status.code))
+        requestsServed += 1
+        if close {
+            closing = true
+            discarding = true
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated()
+            if linger {
+                // Lingering close (as nginx does): stop sending, keep reading and dropping what the client still
+                // sends for a moment, so the answer is not lost to a reset from unread request bytes.
+                done.whenComplete { _ in
+                    ownContext.close(mode: .output).assumeIsolated().whenFailure { _ in ownContext.close(promise: nil) }
+                    ownContext.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { ownContext.close(promise: nil) }
+                }
+            } else {
+                done.whenComplete { _ in ownContext.close(promise: nil) }
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            becomeIdle()
+        }
+    }
+
+    /// How long a lingering close keeps reading after the answer.
+    static let lingerTime = TimeAmount.seconds(2)
+
+    /// 400/414/431 for what the HTTP parser refused; the connection always closes.
+    func respondProtocolError(_ error: HTTPParserError, context: ChannelHandlerContext) {
+        guard !discarding else { return }
+        let status: HTTPResponseStatus
+        switch error {
+        case .headerOverflow: status = .requestHeaderFieldsTooLarge
+        default: status = .badRequest
+        }
+        shared.stats.protocolErrors.add(1, ordering: .relaxed)
+        let headless = exchange == nil
+        if let ex = exchange {
+            abortUpstream(ex)
+            exchange = nil
+            if ex.responseHead != nil {
+                discarding = true
+                context.close(promise: nil)
+                return
+            }
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true, headless: headless, linger: true)
+    }
+}

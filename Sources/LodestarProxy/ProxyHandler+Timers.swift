@@ -1,0 +1,78 @@
+import LodestarCache
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// Per-connection timers (head, body, keep-alive, origin response) and the access log.
+extension ProxyHandler {
+    // MARK: Timers and logging
+
+    func tick() {
+        guard let context, !closing else { return }
+        let now = NIODeadline.now()
+        let limits = config.settings.limits
+        if let ex = exchange {
+            // A client that stopped sending its body (not one we stopped reading because the origin is slow to take it).
+            if ex.sentUpstream, ex.upstream != nil, !ex.requestEnded, ex.framing != .none, !readPending,
+               now - ex.times.lastClientActivity > .milliseconds(Int64(limits.bodyTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                abortUpstream(ex)
+                exchange = nil
+                if ex.responseHead == nil {
+                    local(ex.head, status: .requestTimeout, body: "request body timed out\n", close: true,
+                          requestId: ex.requestId, start: ex.start, route: ex.route)
+                } else {
+                    finish(ex, status: 408, note: "client body timeout")
+                    context.close(promise: nil)
+                }
+                return
+            }
+            // An origin that stopped answering: counted once the request is sent, and not while the edge itself holds
+            // the origin's reads because the client is slow to take the response.
+            if let up = ex.upstream, ex.requestEnded || ex.framing == .none, !up.handler.holdReads,
+               now - ex.times.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                perform(ex.machine.timedOut(), ex)
+            }
+            return
+        }
+        if isHTTP2 { return }  // the connection's own manager handles idle HTTP/2 connections
+        if let first = tracker?.firstByteAt {
+            if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+                local(head, status: .requestTimeout, body: "request head timed out\n", close: true, headless: true)
+            }
+        } else {
+            let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs
+            if now - idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
+                closing = true
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func finish(_ ex: Exchange, status: Int, note: String?) {
+        shared.stats.record(status: status)
+        shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
+        shared.metrics.record(route: ex.route.label, status: status)
+        if let s = ex.times.upstreamStart, let head = ex.times.upstreamHead {
+            shared.metrics.recordUpstream(pool: ex.pool.runtime.pool.name, nanoseconds: (head - s).nanoseconds)
+        }
+        let upstreamMs = ex.times.upstreamStart.map { s in ((ex.times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
+        if config.settings.accessLog {
+            shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,
+                             client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
+                             start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note,
+                             cache: ex.cache?.label)
+        }
+    }
+
+    func report(_ transition: HealthTransition?, _ pool: LoopPool) {
+        if let transition { shared.healthChanged(transition, pool: pool.runtime) }
+    }
+}

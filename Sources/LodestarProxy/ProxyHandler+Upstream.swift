@@ -1,0 +1,300 @@
+import LodestarCache
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import Synchronization
+
+/// The upstream phase: dispatch, forwarding with backpressure, the response, failures — driven by `UpstreamExchange`.
+extension ProxyHandler {
+    // MARK: Events into the machine, actions out
+
+    /// Starts the upstream phase: the balancer picks a server (skipping those tried) and the machine says what next.
+    func dispatch(_ ex: Exchange) {
+        let step = ex.machine.start(pick: picker(ex))
+        perform(step, ex)
+    }
+
+    /// The pool's balancer as the machine's `pick`: available servers, not in `exclude`.
+    func picker(_ ex: Exchange) -> ([Int]) -> Int? {
+        let now = NIODeadline.now().uptimeNanoseconds
+        return { exclude in ex.pool.pick(uri: ex.head.uri, now: now, exclude: exclude) }
+    }
+
+    /// Carries out one step of the upstream machine: its health outcome first, then its action.
+    func perform(_ step: UpstreamExchange.Step, _ ex: Exchange) {
+        if let (server, success) = step.health {
+            report(ex.pool.runtime.health.recordOutcome(server, success: success, now: NIODeadline.now().uptimeNanoseconds), ex.pool)
+        }
+        switch step.action {
+        case .connect(let server): connect(ex, server: server)
+        case .fail(let status, let reason, let retryAfter):
+            if status == 503 && ex.machine.attempts == 0 { shared.noteDegraded(pool: ex.pool.runtime) }
+            if status == 502 { shared.stats.upstreamErrors.add(1, ordering: .relaxed) }
+            failExchange(ex, status: HTTPResponseStatus(statusCode: status), body: reason + "\n", retryAfter: retryAfter)
+        case .abortClient(let reason):
+            shared.stats.upstreamErrors.add(1, ordering: .relaxed)
+            abortUpstream(ex)
+            finish(ex, status: Int(ex.responseHead?.status.code ?? 502), note: reason)
+            exchange = nil
+            context?.close(promise: nil)
+        case .sendRequest, .relay, .tunnel, .complete, .none:
+            break  // carried out by the caller, which knows the connection or the response
+        }
+    }
+
+    /// Takes an idle keep-alive connection to `server` or opens one.
+    func connect(_ ex: Exchange, server: Int) {
+        ex.times.upstreamStart = .now()
+        ex.sentUpstream = false
+        let health = ex.pool.runtime.health
+        health.begin(server)
+        if let idle = ex.pool.takeIdle(server: server) {
+            return attach(idle, ex)
+        }
+        ex.pool.connect(server: server).whenComplete { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let conn):
+                guard self.exchange === ex, self.context != nil else {
+                    health.end(server)
+                    ex.pool.release(conn)
+                    return
+                }
+                self.attach(conn, ex)
+            case .failure(let error):
+                health.end(server)
+                guard self.exchange === ex else {
+                    self.report(health.recordOutcome(server, success: false, now: NIODeadline.now().uptimeNanoseconds), ex.pool)
+                    return
+                }
+                self.shared.stats.upstreamConnectFailures.add(1, ordering: .relaxed)
+                self.shared.logger.warning("origin connect failed", metadata: [
+                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.pool.runtime.labels[server])", "error": "\(error)"])
+                var timedOut = false
+                if case .connectTimeout = error as? ChannelError { timedOut = true }
+                self.perform(ex.machine.connectFailed(timedOut: timedOut, pick: self.picker(ex)), ex)
+            }
+        }
+    }
+
+    func attach(_ conn: UpstreamConnection, _ ex: Exchange) {
+        guard ex.machine.connected().action == .sendRequest else { return ex.pool.release(conn) }
+        conn.owner = self
+        conn.uses += 1
+        ex.upstream = conn
+        ex.sentUpstream = true
+        ex.times.lastUpstreamActivity = .now()
+        var head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
+                                                  scheme: info.scheme, requestId: ex.requestId, framing: ex.framing)
+        if let c = ex.cache { c.prepareUpstream(&head) }
+        if let u = ex.upgrade {
+            head.headers.add(name: "Connection", value: "upgrade")
+            head.headers.add(name: "Upgrade", value: u.value)
+        }
+        let ch = conn.channel
+        ch.write(HTTPClientRequestPart.head(head), promise: nil)
+        if case .none = ex.framing {
+            ch.write(HTTPClientRequestPart.end(nil), promise: nil)
+        } else {
+            for part in ex.pending { ch.write(part, promise: nil) }
+        }
+        ex.pending.removeAll()
+        ch.flush()
+        conn.handler.holdReads = !(context?.channel.isWritable ?? true)
+        resumeClientReads()
+    }
+
+    func forwardBody(_ part: HTTPClientRequestPart, _ ex: Exchange) {
+        if case .none = ex.framing { return }  // nothing to send; `.end` was written with the head
+        if let up = ex.upstream, ex.sentUpstream {
+            up.channel.write(part, promise: nil)
+            if case .end = part { up.channel.flush() }
+        } else {
+            ex.pending.append(part)
+        }
+    }
+
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard let ex = exchange, let context, !ex.tunnelling else { return }
+        ex.times.lastUpstreamActivity = .now()
+        switch part {
+        case .head(let head) where (100..<200).contains(head.status.code) && head.status.code != 101:
+            // An interim response (RFC 9110 §15.2): relayed to HTTP/1.1 clients (103 Early Hints, 102), never stored;
+            // 100 Continue is the edge's own business with its client.
+            if head.status.code != 100 && !ex.head.isHTTP10 {
+                let out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
+                                                        clientVersion: ex.head.version, keepAlive: true)
+                sendInterim(out, context: context)
+            }
+        case .head(let head):
+            let step = ex.machine.responseHead(status: Int(head.status.code))
+            switch step.action {
+            case .tunnel:
+                perform(step, ex)
+                startTunnel(ex, head, context: context)
+            case .relay:
+                perform(step, ex)
+                ex.times.upstreamHead = ex.times.lastUpstreamActivity
+                relayResponseHead(ex, head, context: context)
+            default:
+                shared.logger.warning("origin sent an invalid status", metadata: [
+                    "status": "\(head.status.code)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")"])
+                perform(step, ex)
+            }
+        case .body(let buffer):
+            if let c = ex.cache {
+                c.collect(buffer)
+                if c.notModifiedToClient { return }
+            }
+            ex.bytesOut += Int64(buffer.readableBytes)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable { ex.upstream?.handler.holdReads = true }
+        case .end(let trailers):
+            if let c = ex.cache, cacheResponseEnd(ex, c) { return }
+            completeExchange(ex, trailers: trailers, context: context)
+        }
+    }
+
+    /// The response filter on the head: the cache's turn (304 revalidation, stale on error), keep-alive, the header
+    /// rules (hop-by-hop, Via, request id, Location rewrite), X-Cache and gzip's marker; then it goes to the client.
+    func relayResponseHead(_ ex: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        if let c = ex.cache, cacheResponseHead(ex, c, head) { return }
+        ex.responseHead = head
+        var keepAlive = clientKeepAlive(ex.head)
+        if keepAlive && ex.head.isHTTP10 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
+            && head.headers[canonicalForm: "content-length"].isEmpty {
+            keepAlive = false  // an HTTP/1.0 client learns the end of an unsized body only from the close
+        }
+        if !ex.requestEnded && ex.framing != .none { keepAlive = false }  // origin answered before the body ended
+        ex.keepAliveClient = keepAlive
+        var origin: String?
+        var publicBase: String?
+        if head.status.code >= 300 && head.status.code < 400 || head.headers.contains(name: "content-location"),
+           let server = ex.server, let host = ex.head.headers.first(name: "host") {
+            origin = ex.pool.runtime.labels[server]
+            publicBase = info.scheme + "://" + host
+        }
+        var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
+                                                clientVersion: ex.head.version, keepAlive: keepAlive,
+                                                origin: origin, publicBase: publicBase)
+        if let c = ex.cache {
+            out.headers.add(name: "X-Cache", value: c.label)
+            if c.notModifiedToClient { return }  // a 304 is sent when the body has been stored
+        }
+        // HTTP/1.0 clients learn the end of a gzip stream only from a close; HEAD has no body to compress.
+        if compressing && (ex.head.isHTTP10 || ex.head.method == .HEAD) {
+            out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
+        }
+        context.write(wrapOutboundOut(.head(out)), promise: nil)
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+        // A response still coming after this read: have its data acknowledged now (see `quickAck`). A response that
+        // arrived whole in one read (most small ones) costs nothing.
+        if let up = exchange?.upstream, exchange?.responseHead != nil { Self.quickAck(up.channel) }
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { resumeClientReads() }
+    }
+
+    func upstreamClosed(_ connection: UpstreamConnection, error: (any Error)?) {
+        guard let ex = exchange, ex.upstream === connection else { return }
+        if let server = ex.server { ex.pool.runtime.health.end(server) }
+        ex.upstream = nil
+        if ex.responseHead == nil, case .sent = ex.machine.state {
+            // Closed before any answer: the machine says whether to send it again (see `UpstreamExchange`).
+            perform(ex.machine.closedBeforeResponse(reusedConnection: connection.uses > 1, pick: picker(ex)), ex)
+            return
+        }
+        // Mid-response: the client cannot be told except by closing.
+        var step = ex.machine.closedMidResponse()
+        if step.action == .none { step = UpstreamExchange.Step(action: .abortClient(reason: "origin closed mid-response")) }
+        perform(step, ex)
+    }
+
+    func completeExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        _ = ex.machine.responseEnded(requestEnded: ex.requestEnded,
+                                     originKeepsAlive: ex.responseHead.map(Self.responseAllowsReuse) ?? false)
+        releaseUpstream(ex, response: ex.responseHead)
+        endExchange(ex, trailers: trailers, context: context)
+    }
+
+    /// Gives a finished upstream connection back to the pool (or closes it when it cannot be reused).
+    func releaseUpstream(_ ex: Exchange, response: HTTPResponseHead?) {
+        if let server = ex.server { ex.pool.runtime.health.end(server) }
+        if let up = ex.upstream {
+            let reusable = ex.requestEnded && (response.map(Self.responseAllowsReuse) ?? false)
+            ex.upstream = nil
+            if reusable { ex.pool.release(up) } else { up.owner = nil; up.channel.close(promise: nil) }
+        }
+    }
+
+    /// Sends the pending ACK at once and acknowledges what follows without delay. On a keep-alive request/response
+    /// connection Linux delays ACKs (to piggyback them on the next request); an origin that holds the tail of a
+    /// response until the start is acknowledged (Nagle, or TCP_CORK as nginx's `tcp_nopush` uses) would then stall
+    /// for the delayed-ACK timer (~40 ms).
+    static func quickAck(_ channel: any Channel) {
+        #if os(Linux)
+        _ = try? channel.syncOptions?.setOption(quickAckOption, value: 1)
+        #endif
+    }
+
+    /// `TCP_QUICKACK` (12 in Linux's `netinet/tcp.h`) at the TCP level.
+    static let quickAckOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 12))
+
+    /// Whether the client connection stays open after this request (always on an HTTP/2 stream, which the
+    /// connection's GOAWAY ends instead).
+    func clientKeepAlive(_ head: HTTPRequestHead) -> Bool {
+        if isHTTP2 { return true }
+        return head.isKeepAlive && !closing && !shared.isDraining
+    }
+
+    static func responseAllowsReuse(_ head: HTTPResponseHead) -> Bool {
+        head.isKeepAlive && head.version.major == 1 && head.version.minor == 1
+    }
+
+    func abortUpstream(_ ex: Exchange) {
+        ex.machine.cancel()
+        if let up = ex.upstream {
+            if let server = ex.server { ex.pool.runtime.health.end(server) }
+            up.owner = nil
+            up.channel.close(promise: nil)
+            ex.upstream = nil
+        }
+    }
+
+    /// Ends an exchange with an edge-made error page; the client connection closes unless the request was complete.
+    func failExchange(_ ex: Exchange, status: HTTPResponseStatus, body: String, retryAfter: Int? = nil) {
+        abortUpstream(ex)
+        if ex.responseHead == nil, let c = ex.cache, cacheServeStaleOnError(ex, c) { return }
+        guard ex.responseHead == nil else {
+            finish(ex, status: Int(status.code), note: "failed mid-response")
+            exchange = nil
+            context?.close(promise: nil)
+            return
+        }
+        exchange = nil
+        let close = !(ex.requestEnded || ex.framing == .none)
+        local(ex.head, status: status, body: body, close: close, extra: retryAfter.map { [("Retry-After", String($0))] } ?? [],
+              requestId: ex.requestId, start: ex.start, route: ex.route, linger: close)
+    }
+
+    func tooLarge(_ ex: Exchange) {
+        abortUpstream(ex)
+        if ex.responseHead != nil {
+            finish(ex, status: 413, note: "body over limit mid-response")
+            exchange = nil
+            discarding = true
+            context?.close(promise: nil)
+            return
+        }
+        exchange = nil
+        local(ex.head, status: .payloadTooLarge, body: "request body too large\n", close: true, requestId: ex.requestId,
+              start: ex.start, route: ex.route, linger: true)
+    }
+}
