@@ -86,7 +86,14 @@ public final class EdgeMetrics: Sendable {
                                              .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                                              .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
 
+    /// Registers the scrape-time families: request counters, origin and pool gauges, the cache's families.
     private static func registerCollectors(hub: MetricsHub, shared: EdgeShared, edge: (String, String)) {
+        registerRequestCounters(hub: hub, shared: shared, edge: edge)
+        registerOriginGauges(hub: hub, shared: shared, edge: edge)
+        registerCacheFamilies(hub: hub, shared: shared, edge: edge)
+    }
+
+    private static func registerRequestCounters(hub: MetricsHub, shared: EdgeShared, edge: (String, String)) {
         let s = shared.stats
         func mirrored(_ name: String, _ labels: [(String, String)], _ help: String) -> MirroredCounter {
             MirroredCounter(hub, name: name, labels: [edge] + labels, help: help)
@@ -107,33 +114,18 @@ public final class EdgeMetrics: Sendable {
              .connectionsRefused),
         ]
         let connections = hub.gauge("lodestar_edge_connections", [edge], help: "Open client connections.")
-        let origins = Mutex<[String: (up: Gauge, inFlight: Gauge)]>([:])
-        let available = Mutex<[String: Gauge]>([:])
-        let cacheHelp = "Requests on caching routes by cache outcome (the X-Cache value)."
-        let cacheResults = ["hit", "miss", "stale", "revalidated", "bypass"].map {
-            mirrored("lodestar_edge_cache_requests_total", [("result", $0)], cacheHelp)
-        }
-        let coalesced = mirrored("lodestar_edge_cache_coalesced_total", [], "Misses that waited for another request's origin fetch.")
-        let stores = mirrored("lodestar_edge_cache_stores_total", [], "Responses stored.")
-        let tooLarge = mirrored("lodestar_edge_cache_too_large_total", [], "Storable responses passed through for their size.")
-        let refreshes = mirrored("lodestar_edge_cache_refreshes_total", [], "Background refreshes (stale-while-revalidate).")
-        let invalidations = mirrored("lodestar_edge_cache_invalidations_total", [], "Entries removed by unsafe requests and purges.")
-        let served = mirrored("lodestar_edge_cache_served_bytes_total", [], "Body bytes sent from the cache.")
-        let ratio = hub.gauge("lodestar_edge_cache_hit_ratio", [edge], help: "Hits (fresh, stale, revalidated) over hits and misses since start.")
-        let tiers = ["memory", "disk"]
-        let tierBytes = tiers.map { hub.gauge("lodestar_edge_cache_bytes", [edge, ("tier", $0)], help: "Bytes held per tier.") }
-        let tierCapacity = tiers.map {
-            hub.gauge("lodestar_edge_cache_capacity_bytes", [edge, ("tier", $0)], help: "Configured bound per tier.")
-        }
-        let tierEntries = tiers.map { hub.gauge("lodestar_edge_cache_entries", [edge, ("tier", $0)], help: "Stored variants per tier.") }
-        let tierEvictions = tiers.map {
-            mirrored("lodestar_edge_cache_evictions_total", [("tier", $0)], "Entries evicted to stay within the bound, per tier.")
-        }
         hub.addCollector {
             requests.sync(to: s.requests.load(ordering: .relaxed))
             sent.sync(to: s.bytesOut.load(ordering: .relaxed))
             for (counter, field) in rejected { counter.sync(to: s.value(field)) }
             connections.set(to: Double(s.connections.load(ordering: .relaxed)))
+        }
+    }
+
+    private static func registerOriginGauges(hub: MetricsHub, shared: EdgeShared, edge: (String, String)) {
+        let origins = Mutex<[String: (up: Gauge, inFlight: Gauge)]>([:])
+        let available = Mutex<[String: Gauge]>([:])
+        hub.addCollector {
             let status = shared.status(now: NIODeadline.now().uptimeNanoseconds)
             for pool in status.pools {
                 let poolGauge = available.withLock { table in
@@ -155,6 +147,34 @@ public final class EdgeMetrics: Sendable {
                     g.inFlight.set(to: Double(server.inFlight))
                 }
             }
+        }
+    }
+
+    private static func registerCacheFamilies(hub: MetricsHub, shared: EdgeShared, edge: (String, String)) {
+        func mirrored(_ name: String, _ labels: [(String, String)], _ help: String) -> MirroredCounter {
+            MirroredCounter(hub, name: name, labels: [edge] + labels, help: help)
+        }
+        let cacheHelp = "Requests on caching routes by cache outcome (the X-Cache value)."
+        let cacheResults = ["hit", "miss", "stale", "revalidated", "bypass"].map {
+            mirrored("lodestar_edge_cache_requests_total", [("result", $0)], cacheHelp)
+        }
+        let coalesced = mirrored("lodestar_edge_cache_coalesced_total", [], "Misses that waited for another request's origin fetch.")
+        let stores = mirrored("lodestar_edge_cache_stores_total", [], "Responses stored.")
+        let tooLarge = mirrored("lodestar_edge_cache_too_large_total", [], "Storable responses passed through for their size.")
+        let refreshes = mirrored("lodestar_edge_cache_refreshes_total", [], "Background refreshes (stale-while-revalidate).")
+        let invalidations = mirrored("lodestar_edge_cache_invalidations_total", [], "Entries removed by unsafe requests and purges.")
+        let served = mirrored("lodestar_edge_cache_served_bytes_total", [], "Body bytes sent from the cache.")
+        let ratio = hub.gauge("lodestar_edge_cache_hit_ratio", [edge], help: "Hits (fresh, stale, revalidated) over hits and misses since start.")
+        let tiers = ["memory", "disk"]
+        let tierBytes = tiers.map { hub.gauge("lodestar_edge_cache_bytes", [edge, ("tier", $0)], help: "Bytes held per tier.") }
+        let tierCapacity = tiers.map {
+            hub.gauge("lodestar_edge_cache_capacity_bytes", [edge, ("tier", $0)], help: "Configured bound per tier.")
+        }
+        let tierEntries = tiers.map { hub.gauge("lodestar_edge_cache_entries", [edge, ("tier", $0)], help: "Stored variants per tier.") }
+        let tierEvictions = tiers.map {
+            mirrored("lodestar_edge_cache_evictions_total", [("tier", $0)], "Entries evicted to stay within the bound, per tier.")
+        }
+        hub.addCollector {
             guard let cache = shared.cache else { return }
             let c = cache.stats
             let values = [c.hits.load(ordering: .relaxed), c.misses.load(ordering: .relaxed), c.stale.load(ordering: .relaxed),
