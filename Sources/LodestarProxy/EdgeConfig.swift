@@ -1,6 +1,7 @@
 import LodestarEdge
 import LodestarTopology
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// A route ready for the request path: its pool and header rules (a class: requests share it). Its host, path, deny
@@ -39,10 +40,11 @@ public final class EdgeConfig: Sendable {
     /// Lower-cased request-id header name.
     let requestIdHeader: String
 
-    public init(topology: Topology, edgeId: String) {
+    /// Throws `EdgeStartError` when an origin pool's TLS files cannot be used.
+    public init(topology: Topology, edgeId: String) throws {
         self.edgeId = edgeId
         self.settings = topology.proxy
-        let pools = topology.pools.map { PoolRuntime(pool: $0) }
+        let pools = try topology.pools.map { try PoolRuntime(pool: $0) }
         self.pools = pools
         var index = [String: Int]()
         for (i, p) in pools.enumerated() { index[p.pool.name] = i }
@@ -81,11 +83,34 @@ public final class PoolRuntime: Sendable {
     /// When "no healthy origin" was last logged (uptime ns), so a dead pool does not flood the log.
     let lastDegradedLog = Atomic<UInt64>(0)
 
-    init(pool: OriginPool) {
+    /// TLS towards the servers (`pool.tls`): verification on, against `caFile` or the system store, ALPN `h2` for h2
+    /// pools.
+    let tlsContext: NIOSSLContext?
+
+    /// Throws `EdgeStartError` ("origins.NAME.tls: …") when the TLS files cannot be used.
+    init(pool: OriginPool) throws {
         self.pool = pool
+        self.tlsContext = try pool.tls.map { try Self.makeTLSContext($0, protocol: pool.protocol, pool: pool.name) }
         self.weights = pool.servers.map(\.weight)
         self.health = PoolHealth(serverCount: pool.servers.count, active: pool.healthCheck, passive: pool.passive)
         self.ring = pool.balance == .consistentHash ? HashRing(weights: weights) : nil
         self.labels = pool.servers.map { $0.address.description }
+    }
+
+    static func makeTLSContext(_ tls: OriginTLS, protocol: OriginProtocol, pool: String) throws -> NIOSSLContext {
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.certificateVerification = .fullVerification
+        config.minimumTLSVersion = .tlsv12
+        config.applicationProtocols = `protocol` == .h2 ? ["h2"] : ["http/1.1"]
+        do {
+            if let ca = tls.caFile { config.trustRoots = .file(ca) }
+            if let cert = tls.clientCertificate, let key = tls.clientKey {
+                config.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                config.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            return try NIOSSLContext(configuration: config)
+        } catch {
+            throw EdgeStartError(description: "origins.\(pool).tls: \(error)")
+        }
     }
 }

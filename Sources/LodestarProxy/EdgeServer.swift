@@ -45,7 +45,7 @@ public final class EdgeServer: Sendable {
         }
         self.edge = edge
         self.edgeIndex = index
-        let config = EdgeConfig(topology: topology, edgeId: edgeId)
+        let config = try EdgeConfig(topology: topology, edgeId: edgeId)
         let cache = try Self.makeCache(topology, edgeId: edgeId, existing: nil, logger: logger)
         self.shared = EdgeShared(config: config, logger: logger, metrics: metrics)
         shared.cache = cache
@@ -235,7 +235,7 @@ public final class EdgeServer: Sendable {
             shared.logger.warning("reload: listen or admin changed; listeners change only on restart")
         }
         let cache = try Self.makeCache(topology, edgeId: self.edge.id, existing: shared.cache, logger: shared.logger)
-        let config = EdgeConfig(topology: topology, edgeId: self.edge.id)
+        let config = try EdgeConfig(topology: topology, edgeId: self.edge.id)
         shared.config = config
         shared.cache = cache
         for loop in group.makeIterator() {

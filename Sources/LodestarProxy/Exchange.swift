@@ -61,6 +61,8 @@ struct ExchangeTimes {
     /// Last byte either way, for the body and response timeouts.
     var lastUpstreamActivity: NIODeadline
     var lastClientActivity: NIODeadline
+    /// An absolute deadline (gRPC's `grpc-timeout`).
+    var deadline: NIODeadline?
 
     init(now: NIODeadline = .now()) {
         start = now
@@ -95,6 +97,10 @@ final class Exchange {
     let upgrade: UpgradeRequest?
     /// The 101 was sent; the connections are becoming a tunnel.
     var tunnelling = false
+    /// A gRPC call: edge-made failures are gRPC statuses in trailers, `grpc-timeout` is its deadline.
+    let grpc: Bool
+    /// A gRPC "trailers-only" response's status fields, sent as trailers at the end (see `relayResponseHead`).
+    var deferredTrailers: HTTPHeaders?
 
     init(head: HTTPRequestHead, route: CompiledRoute, pool: LoopPool, requestId: String, framing: BodyFraming,
          upgrade: UpgradeRequest? = nil) {
@@ -104,6 +110,10 @@ final class Exchange {
         self.requestId = requestId
         self.framing = framing
         self.upgrade = upgrade
+        self.grpc = GRPC.isGRPC(contentType: head.headers.first(name: "content-type"))
+        if grpc, let ns = GRPC.timeoutNanoseconds(head.headers.first(name: "grpc-timeout")) {
+            times.deadline = times.start + .nanoseconds(ns)
+        }
         self.machine = UpstreamExchange(idempotent: UpstreamExchange.isIdempotent(method: head.method.rawValue),
                                         hasBody: framing != .none, retries: pool.runtime.pool.retries, upgrade: upgrade != nil)
     }

@@ -42,15 +42,21 @@ enum HeaderRewriter {
     }
 
     /// The request head sent upstream.
+    /// `http2`: the origin speaks HTTP/2, where the body is framed by DATA frames (no Transfer-Encoding). `TE: trailers`
+    /// is kept (gRPC needs it; RFC 9113 §8.2.2 allows it), any other TE goes.
     static func upstreamRequest(_ head: HTTPRequestHead, route: CompiledRoute, config: EdgeConfig, client: String,
-                                scheme: String, requestId: String, framing: BodyFraming) -> HTTPRequestHead {
+                                scheme: String, requestId: String, framing: BodyFraming, http2: Bool = false) -> HTTPRequestHead {
         let extra = connectionTokens(head.headers)
         var out = HTTPHeaders()
         out.reserveCapacity(head.headers.count + 6)
         var forwardedFor: String?
         var via: String?
         var host: String?
+        var trailers = false
         for (name, value) in head.headers {
+            if nameEquals(name, "te") && value.lowercased().split(separator: ",").contains(where: { $0.trimmingSpaces() == "trailers" }) {
+                trailers = true
+            }
             if isListed(name, in: hopByHop) || (!extra.isEmpty && isListed(name, in: extra)) { continue }
             if nameEquals(name, "expect") || nameEquals(name, "content-length") { continue }
             if nameEquals(name, "x-forwarded-for") { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value; continue }
@@ -69,10 +75,11 @@ enum HeaderRewriter {
         out.add(name: config.settings.requestIdHeader, value: requestId)
         switch framing {
         case .length(let n): out.add(name: "Content-Length", value: String(n))
-        case .chunked: out.add(name: "Transfer-Encoding", value: "chunked")
+        case .chunked: if !http2 { out.add(name: "Transfer-Encoding", value: "chunked") }
         case .none:
             if head.method == .POST || head.method == .PUT || head.method == .PATCH { out.add(name: "Content-Length", value: "0") }
         }
+        if trailers { out.add(name: "TE", value: "trailers") }
         var up = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: out)
         up.version = .http1_1
         return up

@@ -56,10 +56,11 @@ extension ProxyHandler {
 
     /// Answers from the edge itself (errors, 403/404/429). `close` ends the connection after the answer.
     /// `headless`: no request head was read (parser error, head timeout), so the answer must not pass the compressor,
-    /// which pairs each response with a request head it saw.
+    /// which pairs each response with a request head it saw. A gRPC request gets a gRPC answer: 200 with
+    /// `grpc-status`/`grpc-message` trailers (never an HTML or text page).
     func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
-                       extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
-                       route: CompiledRoute? = nil, headless: Bool = false, linger: Bool = false) {
+               extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
+               route: CompiledRoute? = nil, headless: Bool = false, linger: Bool = false) {
         guard let ownContext = context else { return }
         var context = ownContext
         if headless && compressing,
@@ -68,45 +69,68 @@ extension ProxyHandler {
         }
         let close = close || !clientKeepAlive(head)
         let rid = requestId ?? shared.makeRequestId()
+        let grpc = GRPC.isGRPC(contentType: head.headers.first(name: "content-type"))
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        if grpc {
+            headers.add(name: "Content-Type", value: "application/grpc")
+        } else {
+            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+        }
         headers.add(name: config.settings.requestIdHeader, value: rid)
         headers.add(name: "Via", value: config.via)
         for (n, v) in extra { headers.add(name: n, value: v) }
         if isHTTP2 {}  // RFC 9113 §8.2.2: no connection-specific fields
         else if close { headers.add(name: "Connection", value: "close") }
         else if head.isHTTP10 { headers.add(name: "Connection", value: "keep-alive") }
-        let response = HTTPResponseHead(version: head.responseVersion, status: status, headers: headers)
+        let response = HTTPResponseHead(version: head.responseVersion, status: grpc ? .ok : status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if head.method != .HEAD {
+        var trailers: HTTPHeaders?
+        if grpc {
+            let text = String(body.drop { $0 == " " }.reversed().drop { $0 == "\n" }.reversed())
+            trailers = Self.grpcTrailers(GRPC.status(httpStatus: Int(status.code)), text)
+        } else if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         if config.settings.accessLog {
             shared.accessLog(method: head.method.rawValue, uri: head.uri, status: Int(status.code), bytes: 0, client: info.clientText,
-                             upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
+                             upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: grpc ? "grpc" : nil)
         }
         shared.stats.record(status: Int(status.code))
         shared.metrics.record(route: "-", status: Int(status.code))
         requestsServed += 1
-        if close {
-            closing = true
-            discarding = true
-            let done = context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated()
-            if linger {
-                // Lingering close (as nginx does): stop sending, keep reading and dropping what the client still
-                // sends for a moment, so the answer is not lost to a reset from unread request bytes.
-                done.whenComplete { _ in
-                    ownContext.close(mode: .output).assumeIsolated().whenFailure { _ in ownContext.close(promise: nil) }
-                    ownContext.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { ownContext.close(promise: nil) }
-                }
-            } else {
-                done.whenComplete { _ in ownContext.close(promise: nil) }
+        endLocal(context: context, own: ownContext, trailers: trailers, close: close, linger: linger)
+    }
+
+    /// The end of a local answer: keep the connection for the next request, close it, or close it lingering.
+    private func endLocal(context: ChannelHandlerContext, own: ChannelHandlerContext, trailers: HTTPHeaders?, close: Bool,
+                          linger: Bool) {
+        guard close else {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            becomeIdle()
+            return
+        }
+        closing = true
+        discarding = true
+        let done = context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated()
+        if linger && !isHTTP2 {
+            // Lingering close (as nginx does): stop sending, keep reading and dropping what the client still
+            // sends for a moment, so the answer is not lost to a reset from unread request bytes.
+            done.whenComplete { _ in
+                own.close(mode: .output).assumeIsolated().whenFailure { _ in own.close(promise: nil) }
+                own.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { own.close(promise: nil) }
             }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            becomeIdle()
+            done.whenComplete { _ in own.close(promise: nil) }
         }
+    }
+
+    /// `grpc-status` and `grpc-message` trailers.
+    static func grpcTrailers(_ status: GRPC.Status, _ message: String) -> HTTPHeaders {
+        var t = HTTPHeaders()
+        t.add(name: "grpc-status", value: String(status.rawValue))
+        if !message.isEmpty { t.add(name: "grpc-message", value: GRPC.encodeMessage(message)) }
+        return t
     }
 
     /// How long a lingering close keeps reading after the answer.

@@ -31,6 +31,11 @@ extension ProxyHandler {
                 }
                 return
             }
+            // A gRPC deadline (`grpc-timeout`) that passed: DEADLINE_EXCEEDED, whatever the phase.
+            if let deadline = ex.times.deadline, now > deadline, ex.upstream != nil {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                return perform(ex.machine.timedOut(), ex)
+            }
             // An origin that stopped answering: counted once the request is sent, and not while the edge itself holds
             // the origin's reads because the client is slow to take the response.
             if let up = ex.upstream, ex.requestEnded || ex.framing == .none, !up.handler.holdReads,

@@ -13,6 +13,14 @@ extension ProxyHandler {
 
     /// Starts the upstream phase: the balancer picks a server (skipping those tried) and the machine says what next.
     func dispatch(_ ex: Exchange) {
+        if let deadline = ex.times.deadline, ex.machine.attempts == 0, let context {
+            // gRPC's deadline, to the millisecond (the connection's tick is coarser).
+            context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+                guard let self, self.exchange === ex else { return }
+                self.shared.stats.timeouts.add(1, ordering: .relaxed)
+                self.perform(ex.machine.timedOut(), ex)
+            }
+        }
         let step = ex.machine.start(pick: picker(ex))
         perform(step, ex)
     }
@@ -37,6 +45,14 @@ extension ProxyHandler {
         case .abortClient(let reason):
             shared.stats.upstreamErrors.add(1, ordering: .relaxed)
             abortUpstream(ex)
+            if ex.grpc, isHTTP2, let context {
+                // The response has begun: a gRPC client is told by trailers rather than a reset stream.
+                let status: GRPC.Status = reason.contains("timed out") ? .deadlineExceeded : .unavailable
+                finish(ex, status: Int(ex.responseHead?.status.code ?? 200), note: reason)
+                exchange = nil
+                context.writeAndFlush(wrapOutboundOut(.end(Self.grpcTrailers(status, reason))), promise: nil)
+                return
+            }
             finish(ex, status: Int(ex.responseHead?.status.code ?? 502), note: reason)
             exchange = nil
             context?.close(promise: nil)
@@ -88,7 +104,8 @@ extension ProxyHandler {
         ex.sentUpstream = true
         ex.times.lastUpstreamActivity = .now()
         var head = HeaderRewriter.upstreamRequest(ex.head, route: ex.route, config: config, client: info.clientText,
-                                                  scheme: info.scheme, requestId: ex.requestId, framing: ex.framing)
+                                                  scheme: info.scheme, requestId: ex.requestId, framing: ex.framing,
+                                                  http2: ex.pool.runtime.pool.protocol != .http1)
         if let c = ex.cache { c.prepareUpstream(&head) }
         if let u = ex.upgrade {
             head.headers.add(name: "Connection", value: "upgrade")
@@ -160,8 +177,14 @@ extension ProxyHandler {
 
     /// The response filter on the head: the cache's turn (304 revalidation, stale on error), keep-alive, the header
     /// rules (hop-by-hop, Via, request id, Location rewrite), X-Cache and gzip's marker; then it goes to the client.
-    func relayResponseHead(_ ex: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
-        if let c = ex.cache, cacheResponseHead(ex, c, head) { return }
+    func relayResponseHead(_ ex: Exchange, _ original: HTTPResponseHead, context: ChannelHandlerContext) {
+        if let c = ex.cache, cacheResponseHead(ex, c, original) { return }
+        var head = original
+        if ex.grpc && head.headers.contains(name: "grpc-status") {
+            // A trailers-only gRPC response (one HEADERS frame with END_STREAM) reaches the edge as a head and an
+            // empty end; its metadata goes back out as trailers, where gRPC clients look for the status.
+            ex.deferredTrailers = Self.splitTrailersOnly(&head.headers, route: ex.route)
+        }
         ex.responseHead = head
         var keepAlive = clientKeepAlive(ex.head)
         if keepAlive && ex.head.isHTTP10 && head.status.mayHaveResponseBody && ex.head.method != .HEAD
@@ -195,7 +218,7 @@ extension ProxyHandler {
         context?.flush()
         // A response still coming after this read: have its data acknowledged now (see `quickAck`). A response that
         // arrived whole in one read (most small ones) costs nothing.
-        if let up = exchange?.upstream, exchange?.responseHead != nil { Self.quickAck(up.channel) }
+        if let up = exchange?.upstream, up.session == nil, exchange?.responseHead != nil { Self.quickAck(up.channel) }
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
@@ -217,7 +240,24 @@ extension ProxyHandler {
         perform(step, ex)
     }
 
-    func completeExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+    /// Keeps `content-type` in `headers` and returns the other fields of a trailers-only gRPC response, less what the
+    /// response rules hide (hop-by-hop fields, `Server` unless exposed, the route's removals).
+    static func splitTrailersOnly(_ headers: inout HTTPHeaders, route: CompiledRoute) -> HTTPHeaders {
+        var kept = HTTPHeaders()
+        var trailers = HTTPHeaders()
+        for (name, value) in headers {
+            if HeaderRewriter.nameEquals(name, "content-type") { kept.add(name: name, value: value); continue }
+            if HeaderRewriter.nameEquals(name, "content-length") || HeaderRewriter.isListed(name, in: HeaderRewriter.hopByHop)
+                || (!route.route.exposeOriginServer && HeaderRewriter.nameEquals(name, "server"))
+                || HeaderRewriter.isListed(name, in: route.responseRemove) { continue }
+            trailers.add(name: name, value: value)
+        }
+        headers = kept
+        return trailers
+    }
+
+    func completeExchange(_ ex: Exchange, trailers original: HTTPHeaders?, context: ChannelHandlerContext) {
+        let trailers = original ?? ex.deferredTrailers
         _ = ex.machine.responseEnded(requestEnded: ex.requestEnded,
                                      originKeepsAlive: ex.responseHead.map(Self.responseAllowsReuse) ?? false)
         releaseUpstream(ex, response: ex.responseHead)

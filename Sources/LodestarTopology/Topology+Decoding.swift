@@ -27,6 +27,13 @@ extension Topology {
                 topology.edges[e].listen[l].tls = tls
             }
         }
+        for p in topology.pools.indices {
+            guard var tls = topology.pools[p].tls else { continue }
+            tls.caFile = tls.caFile.map { resolve($0, against: folder) }
+            tls.clientCertificate = tls.clientCertificate.map { resolve($0, against: folder) }
+            tls.clientKey = tls.clientKey.map { resolve($0, against: folder) }
+            topology.pools[p].tls = tls
+        }
         return topology
     }
 

@@ -180,9 +180,42 @@ public struct PassiveHealthSettings: Sendable, Equatable {
     }
 }
 
+/// How the edge speaks to a pool's servers (`origins.NAME.protocol`).
+public enum OriginProtocol: String, Sendable, Equatable, CaseIterable {
+    /// HTTP/1.1 with keep-alive connections, one request at a time each.
+    case http1
+    /// HTTP/2 over TLS (ALPN `h2`): one connection per server and loop, many streams (gRPC needs h2 or h2c).
+    case h2
+    /// HTTP/2 over cleartext with prior knowledge.
+    case h2c
+}
+
+/// TLS towards a pool's servers (`origins.NAME.tls`): the certificate is always verified, against `caFile` or the
+/// system's store, for `serverName`.
+public struct OriginTLS: Sendable, Equatable {
+    /// PEM file of the CAs to trust (absolute after loading); nil: the system's trust store.
+    public var caFile: String?
+    /// The name sent by SNI and verified in the certificate.
+    public var serverName: String?
+    /// A client certificate chain and key (PEM) for mutual TLS.
+    public var clientCertificate: String?
+    public var clientKey: String?
+
+    public init(caFile: String? = nil, serverName: String? = nil, clientCertificate: String? = nil, clientKey: String? = nil) {
+        self.caFile = caFile
+        self.serverName = serverName
+        self.clientCertificate = clientCertificate
+        self.clientKey = clientKey
+    }
+}
+
 /// A named pool of origin servers.
 public struct OriginPool: Sendable, Equatable {
     public var name: String
+    /// HTTP/1.1 (default), h2 (TLS) or h2c.
+    public var `protocol`: OriginProtocol
+    /// TLS to the servers (required by `h2`; optional for `http1`).
+    public var tls: OriginTLS?
     public var servers: [OriginServer]
     public var balance: BalancePolicy
     public var connectTimeoutMs: Int
@@ -199,8 +232,11 @@ public struct OriginPool: Sendable, Equatable {
 
     public init(name: String, servers: [OriginServer], balance: BalancePolicy = .roundRobin, connectTimeoutMs: Int = 2000,
                 responseTimeoutMs: Int = 30_000, idleTimeoutMs: Int = 60_000, maxIdlePerServer: Int = 64, retries: Int = 2,
-                healthCheck: HealthCheckSettings? = nil, passive: PassiveHealthSettings = PassiveHealthSettings()) {
+                healthCheck: HealthCheckSettings? = nil, passive: PassiveHealthSettings = PassiveHealthSettings(),
+                protocol: OriginProtocol = .http1, tls: OriginTLS? = nil) {
         self.name = name
+        self.protocol = `protocol`
+        self.tls = tls
         self.servers = servers
         self.balance = balance
         self.connectTimeoutMs = connectTimeoutMs

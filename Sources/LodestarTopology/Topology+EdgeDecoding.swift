@@ -110,7 +110,7 @@ extension TopologyParser {
         for (name, item) in items {
             guard identifier(JSONNode(value: .string(name), path: item.path, sink: sink)) != nil else { continue }
             guard let f = item.object(allowed: ["servers", "balance", "connectTimeoutMs", "responseTimeoutMs", "idleTimeoutMs",
-                                                "maxIdlePerServer", "retries", "healthCheck", "passive"]) else { continue }
+                                                "maxIdlePerServer", "retries", "healthCheck", "passive", "protocol", "tls"]) else { continue }
             var servers = [OriginServer]()
             if let sn = required(f, "servers", in: item), let list = sn.array() {
                 if list.isEmpty { sn.fail("a pool needs at least one server") }
@@ -142,13 +142,35 @@ extension TopologyParser {
             let retries = f["retries"].map { $0.int(in: 0...10) } ?? d.retries
             let check = f["healthCheck"].flatMap(parseHealthCheck)
             let passive = f["passive"].map(parsePassive) ?? PassiveHealthSettings()
-            guard let balance, let connect, let response, let idle, let maxIdle, let retries, let passive, !servers.isEmpty,
-                  f["healthCheck"] == nil || check != nil else { continue }
+            var proto: OriginProtocol? = .http1
+            if let pn = f["protocol"], let p = pn.string() {
+                proto = OriginProtocol(rawValue: p)
+                if proto == nil { pn.fail("\"\(p)\" is not one of \(OriginProtocol.allCases.map(\.rawValue).joined(separator: ", "))") }
+            } else if f["protocol"] != nil { proto = nil }
+            let tls = f["tls"].flatMap(parseOriginTLS)
+            if proto == .h2 && f["tls"] == nil { item.fail("\"protocol\": \"h2\" is HTTP/2 over TLS and needs \"tls\" (h2c is the cleartext one)") }
+            if proto == .h2c && f["tls"] != nil { item.fail("\"protocol\": \"h2c\" is cleartext; with \"tls\" use \"h2\"") }
+            guard let balance, let connect, let response, let idle, let maxIdle, let retries, let passive, let proto, !servers.isEmpty,
+                  f["healthCheck"] == nil || check != nil, f["tls"] == nil || tls != nil else { continue }
             out.append(OriginPool(name: name, servers: servers, balance: balance, connectTimeoutMs: connect,
                                   responseTimeoutMs: response, idleTimeoutMs: idle, maxIdlePerServer: maxIdle, retries: retries,
-                                  healthCheck: check, passive: passive))
+                                  healthCheck: check, passive: passive, protocol: proto, tls: tls))
         }
         return out
+    }
+
+    /// `origins.NAME.tls`: `{"caFile", "serverName", "clientCertificate", "clientKey"}` (all optional; `{}` means the
+    /// system's CAs and no client certificate).
+    func parseOriginTLS(_ node: JSONNode) -> OriginTLS? {
+        guard let f = node.object(allowed: ["caFile", "serverName", "clientCertificate", "clientKey"]) else { return nil }
+        let ca = f["caFile"].flatMap { $0.string() }
+        var name: String?
+        if let nn = f["serverName"], let n = nn.string() { name = checkedName(n, node: nn) }
+        let cert = f["clientCertificate"].flatMap { $0.string() }
+        let key = f["clientKey"].flatMap { $0.string() }
+        if (cert == nil) != (key == nil) { node.fail("\"clientCertificate\" and \"clientKey\" go together") ; return nil }
+        if f["serverName"] != nil && name == nil { return nil }
+        return OriginTLS(caFile: ca, serverName: name, clientCertificate: cert, clientKey: key)
     }
 
     func parseHealthCheck(_ node: JSONNode) -> HealthCheckSettings? {

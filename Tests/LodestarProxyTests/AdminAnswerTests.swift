@@ -11,7 +11,7 @@ import XCTest
 final class AdminAnswerTests: XCTestCase {
     func shared(caching: Bool) throws -> EdgeShared {
         let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
-        let shared = EdgeShared(config: EdgeConfig(topology: t, edgeId: "e1"), logger: Logger(label: "test"))
+        let shared = EdgeShared(config: try EdgeConfig(topology: t, edgeId: "e1"), logger: Logger(label: "test"))
         if caching { shared.cache = try EdgeCache(settings: CacheSettings(memoryBytes: 1 << 20), edgeId: "e1", logger: shared.logger) }
         return shared
     }

@@ -33,7 +33,7 @@ final class ProxyRulesTests: XCTestCase {
 
     func config() throws -> EdgeConfig {
         let t = try Topology.decode(Data(Self.topologyJSON.utf8), file: "t.json")
-        return EdgeConfig(topology: t, edgeId: "e1")
+        return try EdgeConfig(topology: t, edgeId: "e1")
     }
 
     func pool(_ c: EdgeConfig, _ host: String, _ path: String) -> String? {

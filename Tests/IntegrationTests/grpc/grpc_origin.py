@@ -2,7 +2,7 @@
 """gRPC origin for the edge's gRPC tests: the lodestar.test.Echo service (echo.proto) with grpcio (PyPI), plaintext
 HTTP/2 (h2c) on 127.0.0.1:PORT, a thread pool of 16. Prints "ready" when listening.
 
-  python3 grpc_origin.py --port P [--name N]
+  python3 grpc_origin.py --port P [--name N] [--cert PEM --key PEM]   (with --cert: TLS, h2 by ALPN)
 
   Unary         one reply: the text/payload back, origin = N, metadata_keys = the sorted lower-case invocation
                 metadata keys received (what grpcio hands the application: user-agent, x-forwarded-for, ...)
@@ -64,11 +64,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--name", default="origin")
+    ap.add_argument("--cert", help="PEM certificate chain: serve over TLS (h2 by ALPN) instead of h2c")
+    ap.add_argument("--key", help="PEM private key of --cert")
     args = ap.parse_args()
     # grpcio sets SO_REUSEPORT by default, which would let two origins share a port silently; turn it off.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=[("grpc.so_reuseport", 0)])
     echo_pb2_grpc.add_EchoServicer_to_server(Echo(args.name), server)
-    server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.cert:
+        with open(args.cert, "rb") as c, open(args.key, "rb") as k:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        server.add_secure_port(f"127.0.0.1:{args.port}", creds)
+    else:
+        server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print("ready", flush=True)
     try:

@@ -2,103 +2,9 @@ import LodestarEdge
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
-
-/// Receives what an upstream connection reads while it serves one exchange (always called on the connection's loop).
-protocol UpstreamOwner: AnyObject {
-    func upstreamRead(_ part: HTTPClientResponsePart)
-    func upstreamReadComplete()
-    func upstreamWritabilityChanged(_ writable: Bool)
-    func upstreamClosed(_ connection: UpstreamConnection, error: (any Error)?)
-}
-
-/// The last handler of an upstream channel: hands response parts to its owner and lets the owner hold reads
-/// (backpressure from a slow client).
-final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    weak var connection: UpstreamConnection?
-    private var readPending = false
-    /// Reads are held while the client cannot take more.
-    var holdReads = false {
-        didSet {
-            if !holdReads && readPending, let context {
-                readPending = false
-                context.read()
-            }
-        }
-    }
-    private(set) var context: ChannelHandlerContext?
-    private var failure: (any Error)?
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if let owner = connection?.owner {
-            owner.upstreamRead(part)
-        } else {
-            // Bytes on an idle pooled connection: the origin is misbehaving; drop the connection.
-            context.close(promise: nil)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        connection?.owner?.upstreamReadComplete()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        connection?.owner?.upstreamWritabilityChanged(context.channel.isWritable)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if holdReads { readPending = true } else { context.read() }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failure = failure ?? error
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if let connection { connection.closed(error: failure) }
-    }
-}
-
-/// One keep-alive connection to an origin server, owned by one event loop.
-final class UpstreamConnection {
-    let channel: any Channel
-    let handler: UpstreamHandler
-    let server: Int
-    unowned let pool: LoopPool
-    /// The exchange using the connection, nil while idle in the pool.
-    weak var owner: (any UpstreamOwner)?
-    /// When the connection went back to the pool (for the idle sweep).
-    var idleSince = NIODeadline.distantPast
-    /// Requests sent on this connection (a failure on a reused connection may be retried).
-    var uses = 0
-    private(set) var isClosed = false
-
-    init(channel: any Channel, handler: UpstreamHandler, server: Int, pool: LoopPool) {
-        self.channel = channel
-        self.handler = handler
-        self.server = server
-        self.pool = pool
-    }
-
-    func closed(error: (any Error)?) {
-        guard !isClosed else { return }
-        isClosed = true
-        if let owner {
-            owner.upstreamClosed(self, error: error)
-        } else {
-            pool.forget(self)
-        }
-    }
-}
+import NIOSSL
 
 /// Connection reuse and balancing state of one pool on one event loop (never touched from another thread).
 final class LoopPool {
@@ -107,25 +13,43 @@ final class LoopPool {
     private var idle: [[UpstreamConnection]]
     private var roundRobin: SmoothWeightedRoundRobin
     private var leastStart = 0
-    private let bootstrap: ClientBootstrap
+    /// HTTP/2 sessions per server (several when one is full or going away) and the connect in progress.
+    private var sessions: [[H2Session]]
+    /// Exchanges waiting for a session being connected, per server.
+    private var waiting: [[EventLoopPromise<UpstreamConnection>]]
 
     init(runtime: PoolRuntime, eventLoop: any EventLoop) {
         self.runtime = runtime
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: runtime.pool.servers.count)
+        self.sessions = Array(repeating: [], count: runtime.pool.servers.count)
+        self.waiting = Array(repeating: [], count: runtime.pool.servers.count)
         self.roundRobin = SmoothWeightedRoundRobin(weights: runtime.weights)
-        self.bootstrap = ClientBootstrap(group: eventLoop)
+    }
+
+    /// A TCP (+ TLS) bootstrap; `http1` adds the HTTP/1.1 client codec and the handler. Made on first use, so a pool
+    /// on an embedded event loop (adapter tests) needs no sockets.
+    private func bootstrap(http1: Bool) -> ClientBootstrap {
+        let tls = runtime.tlsContext
+        let serverName = runtime.pool.tls?.serverName
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(runtime.pool.connectTimeoutMs)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 256 * 1024)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let ops = channel.pipeline.syncOperations
+                    if let tls {
+                        try ops.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        try ops.addHandler(OriginHandshake(eventLoop: channel.eventLoop))
+                    }
+                    guard http1 else { return }
                     // Interim (1xx) responses are forwarded, so the edge can relay 103 Early Hints and friends; bytes
                     // after a 101 are kept for the tunnel.
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(
+                    try ops.addHandler(HTTPRequestEncoder())
+                    try ops.addHandler(ByteToMessageHandler(
                         HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)))
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    try ops.addHandler(UpstreamHandler())
                 }
             }
     }
@@ -155,10 +79,12 @@ final class LoopPool {
         return nil
     }
 
-    /// A new connection to `server`.
+    /// A new connection to `server` (HTTP/1.1), or a new stream on an HTTP/2 session to it.
     func connect(server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
+        if runtime.pool.protocol != .http1 { return stream(server: server) }
         let address = runtime.pool.servers[server].address
-        return bootstrap.connect(host: address.host.description, port: address.port).assumeIsolated()
+        return bootstrap(http1: true).connect(host: address.host.description, port: address.port).assumeIsolated()
+            .flatMap { channel in Self.handshaken(channel, requireH2: false) }
             .flatMapThrowing { [self] channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
                 let c = UpstreamConnection(channel: channel, handler: handler, server: server, pool: self)
@@ -167,9 +93,66 @@ final class LoopPool {
             }
     }
 
-    /// Returns a connection after a complete exchange; it is kept for reuse or closed.
+    /// A stream on a session to `server` with room for it, connecting one when there is none (exchanges that ask
+    /// meanwhile wait for the same connect).
+    private func stream(server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
+        sessions[server].removeAll { !$0.isUsable && $0.openStreams == 0 }
+        if let s = sessions[server].first(where: { $0.hasRoom }) {
+            return s.openStream(pool: self, server: server)
+        }
+        let promise = eventLoop.makePromise(of: UpstreamConnection.self)
+        waiting[server].append(promise)
+        if waiting[server].count == 1 { connectSession(server: server) }
+        return promise.futureResult.assumeIsolated()
+    }
+
+    /// Connects an HTTP/2 session (TLS with ALPN `h2`, or h2c with prior knowledge) and opens the waiting streams.
+    private func connectSession(server: Int) {
+        let address = runtime.pool.servers[server].address
+        let secure = runtime.tlsContext != nil
+        bootstrap(http1: false).connect(host: address.host.description, port: address.port).assumeIsolated()
+            .flatMap { channel in Self.handshaken(channel, requireH2: secure) }
+            .whenComplete { [self] result in
+                let waiters = waiting[server]
+                waiting[server] = []
+                let session: H2Session
+                do {
+                    session = try H2Session(channel: result.get(), secure: secure)
+                } catch {
+                    if case .success(let channel) = result { channel.close(promise: nil) }
+                    for w in waiters { w.fail(error) }
+                    return
+                }
+                sessions[server].append(session)
+                for w in waiters {
+                    session.openStream(pool: self, server: server).whenComplete { w.assumeIsolated().completeWith($0) }
+                }
+            }
+    }
+
+    /// The channel once its TLS handshake (if any) succeeded; with `requireH2`, ALPN must have chosen h2. A failure
+    /// closes the channel.
+    static func handshaken(_ channel: any Channel, requireH2: Bool) -> EventLoopFuture<any Channel> {
+        guard let waiter = try? channel.pipeline.syncOperations.handler(type: OriginHandshake.self) else {
+            return channel.eventLoop.makeSucceededFuture(channel)
+        }
+        return waiter.done.futureResult.flatMapThrowing { proto in
+            if requireH2 && proto != "h2" { throw OriginALPNError(negotiated: proto) }
+            return channel
+        }.flatMapErrorThrowing { error in
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// Returns a connection after a complete exchange; it is kept for reuse or closed. An HTTP/2 stream just ends
+    /// (its session stays).
     func release(_ c: UpstreamConnection) {
         c.owner = nil
+        if c.session != nil {
+            c.channel.close(promise: nil)
+            return
+        }
         c.handler.holdReads = false
         guard !c.isClosed, c.channel.isActive, runtime.pool.maxIdlePerServer > 0, !retired else {
             c.channel.close(promise: nil)
@@ -187,6 +170,10 @@ final class LoopPool {
     /// the front of each list, so the sweep stops at the first young one.
     func sweepIdle(now: NIODeadline) {
         let limit = TimeAmount.milliseconds(Int64(runtime.pool.idleTimeoutMs))
+        for s in sessions.indices {
+            for session in sessions[s] where session.openStreams == 0 && now - session.idleSince > limit { session.close() }
+            sessions[s].removeAll { !$0.isUsable && $0.openStreams == 0 }
+        }
         for s in idle.indices {
             let expired = idle[s].prefix { now - $0.idleSince > limit }
             guard !expired.isEmpty else { continue }
@@ -211,6 +198,7 @@ final class LoopPool {
 
     /// Closes every idle connection (shutdown).
     func closeIdle() {
+        for list in sessions { for s in list { s.closeWhenIdle() } }
         for list in idle { for c in list { c.channel.close(promise: nil) } }
         idle = Array(repeating: [], count: idle.count)
     }
