@@ -40,6 +40,9 @@ extension ProxyHandler {
         }
         if admitted.closeAfter { closing = true }  // the parser reads nothing after an upgrade request
         let route = state.config.routes[admitted.route]
+        if admitted.upgrade != nil && state.config.pools[route.poolIndex].pool.protocol != .http1 {
+            return local(head, status: .notImplemented, body: "upgrades need an HTTP/1.1 origin pool\n", close: true)
+        }
         let requestId: String
         if let given = head.headers.first(name: config.settings.requestIdHeader), HeaderRewriter.isAcceptableRequestId(given) {
             requestId = given

@@ -8,13 +8,17 @@ import NIOWebSocket
 /// the edge that forwarded the request (cacheable for 10 s), `/static/NAME` a small asset cacheable for an hour with
 /// an ETag, `/api/time` the current time (`no-store`: never cached), `/bytes/N` N bytes (N ≤ 64 MiB, cacheable for a
 /// minute), `/healthz` ok, and `/ws` is a WebSocket echo (RFC 6455: messages up to 16 MiB come back as sent, pings
-/// get pongs, a close is answered).
+/// get pongs, a close is answered). The listener also takes h2c with prior knowledge, where `/lodestar.sample.Echo/*`
+/// is a gRPC echo: every message comes back as sent (unary and streaming alike), then `grpc-status: 0`.
 public enum SampleOrigin {
     /// Binds and serves until the group shuts down.
     public static func start(listen: ListenAddress, name: String, group: any EventLoopGroup) async throws -> any Channel {
-        try await SimpleHTTPServer.bind(listen, group: group, upgraders: { [webSocketUpgrader()] }) { head, allocator in
+        let respond: @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse = { head, allocator in
             answer(head, name: name, allocator: allocator)
         }
+        return try await SimpleHTTPServer.bind(listen, group: group, upgraders: { [webSocketUpgrader()] }, http2Stream: { stream in
+            try stream.pipeline.syncOperations.addHandler(GRPCEcho(respond: respond))
+        }, respond: respond)
     }
 
     /// Upgrades `GET /ws` to a WebSocket echo.
@@ -119,6 +123,52 @@ final class WebSocketEcho: ChannelInboundHandler {
                 .whenComplete { _ in channel.close(promise: nil) }
         default:
             break
+        }
+    }
+}
+
+/// An HTTP/2 stream of the sample origin: gRPC calls to `/lodestar.sample.Echo/` are echoed message by message (the
+/// length-prefixed stream comes back as it arrives); anything else is answered like an HTTP/1.1 request.
+final class GRPCEcho: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    private let respond: @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse
+    private var head: HTTPRequestHead?
+    private var echoing = false
+
+    init(respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) { self.respond = respond }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            let contentType = h.headers.first(name: "content-type")?.lowercased() ?? ""
+            echoing = h.method == .POST && contentType.hasPrefix("application/grpc") && h.uri.hasPrefix("/lodestar.sample.Echo/")
+            if echoing {
+                var headers = HTTPHeaders()
+                headers.add(name: "content-type", value: "application/grpc")
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))),
+                                      promise: nil)
+            }
+        case .body(let bytes):
+            if echoing { context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil) }
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            if echoing {
+                var trailers = HTTPHeaders()
+                trailers.add(name: "grpc-status", value: "0")
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                return
+            }
+            let r = respond(h, context.channel.allocator)
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: r.contentType)
+            headers.add(name: "content-length", value: String(r.body.readableBytes))
+            for (n, v) in r.headers { headers.add(name: n.lowercased(), value: v) }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: r.status, headers: headers))), promise: nil)
+            if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
 }

@@ -1,6 +1,7 @@
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 
 /// A whole answer of the small built-in servers (admin endpoints, sample origin).
@@ -51,29 +52,50 @@ public enum AdminHTTP {
 /// Binds a small HTTP/1.1 server that answers each request, once it is complete, with `respond` (NIO's pipeline
 /// with its error handling: bad requests get 400). For endpoints, not for the proxy path.
 enum SimpleHTTPServer {
+    /// `http2Stream`: when set, the listener also takes h2c with prior knowledge and this sets up each HTTP/2 stream
+    /// (after swift-nio-http2's HTTP/1 codec); nil: HTTP/1.1 only.
     static func bind(_ address: ListenAddress, group: any EventLoopGroup, upgraders: @escaping @Sendable () -> [any HTTPServerProtocolUpgrader & Sendable] = { [] },
+                     http2Stream: (@Sendable (any Channel) throws -> Void)? = nil,
                      respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = SimpleHTTPHandler(respond: respond)
-                    let list = upgraders()
-                    let upgrade: NIOHTTPServerUpgradeSendableConfiguration? = list.isEmpty ? nil : (
-                        upgraders: list,
-                        completionHandler: { context in context.pipeline.syncOperations.removeHandler(handler, promise: nil) }
-                    )
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: upgrade,
-                                                                                    withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let http1: @Sendable (any Channel) throws -> Void = { channel in
+                        try configureHTTP1(channel, upgraders: upgraders(), respond: respond)
+                    }
+                    guard let http2Stream else { return try http1(channel) }
+                    try channel.pipeline.syncOperations.addHandler(PrefaceSniffer(allowHTTP1: true) { channel, isHTTP2 in
+                        guard isHTTP2 else { return try http1(channel) }
+                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                try http2Stream(stream)
+                            }
+                        }
+                    })
                 }
             }
         return try await bootstrap.bind(host: address.host.description, port: address.port).get()
     }
+
+    /// NIO's HTTP/1.1 server pipeline (with upgrades when given) and a `SimpleHTTPHandler`.
+    static func configureHTTP1(_ channel: any Channel, upgraders list: [any HTTPServerProtocolUpgrader & Sendable],
+                               respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) throws {
+        let handler = SimpleHTTPHandler(respond: respond)
+        let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        let upgrade: NIOHTTPServerUpgradeSendableConfiguration? = list.isEmpty ? nil : (
+            upgraders: list,
+            completionHandler: { context in context.pipeline.syncOperations.removeHandler(bound.value, promise: nil) }
+        )
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: upgrade, withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
 }
 
-private final class SimpleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class SimpleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     private let respond: @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse
