@@ -143,6 +143,9 @@ let package = Package(
             name: "LodestarProxyTests",
             dependencies: ["LodestarProxy", "LodestarEdge", "LodestarTopology",
                            .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOHTTPCompression", package: "swift-nio-extras")],
             swiftSettings: swiftSettings

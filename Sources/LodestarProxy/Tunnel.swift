@@ -8,6 +8,8 @@ final class Tunnel {
     private(set) var bytesIn: Int64 = 0
     private(set) var bytesOut: Int64 = 0
     private var lastActivity = NIODeadline.now()
+    /// The tunnel's loop (its clock: an embedded loop's time in tests).
+    private var loop: (any EventLoop)?
     let client: TunnelHandler
     let origin: TunnelHandler
     private var idleTimer: RepeatedTask?
@@ -28,15 +30,17 @@ final class Tunnel {
     /// Starts the idle timer (on the tunnel's event loop).
     func start(on loop: any EventLoop, idleTimeout: TimeAmount) {
         let tick = TimeAmount.milliseconds(max(50, min(1000, idleTimeout.nanoseconds / 4_000_000)))
+        self.loop = loop
+        lastActivity = loop.now
         let bound = NIOLoopBound(self, eventLoop: loop)
         idleTimer = loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in
             let t = bound.value
-            if NIODeadline.now() - t.lastActivity > idleTimeout { t.close() }
+            if loop.now - t.lastActivity > idleTimeout { t.close() }
         }
     }
 
     fileprivate func relayed(_ count: Int, from side: TunnelHandler) {
-        lastActivity = .now()
+        lastActivity = loop?.now ?? .now()
         if side === client { bytesIn += Int64(count) } else { bytesOut += Int64(count) }
     }
 

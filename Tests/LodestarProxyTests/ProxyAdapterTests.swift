@@ -1,0 +1,166 @@
+import Foundation
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOHTTP2
+import XCTest
+
+@testable import LodestarProxy
+
+/// The NIO adapters of the edge driven through `EmbeddedChannel` (as swift-nio tests its own handlers): bytes in,
+/// bytes out, no sockets. The phases behind them have their own unit tests in LodestarEdgeTests.
+final class ProxyAdapterTests: XCTestCase {
+    /// A client connection's HTTP/1.1 pipeline as `ClientPipeline.configureHTTP1` builds it, on an embedded loop.
+    private func http1Channel() throws -> EmbeddedChannel {
+        let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
+        let config = try EdgeConfig(topology: t, edgeId: "e1")
+        let shared = EdgeShared(config: config, logger: Logger(label: "test"))
+        let channel = EmbeddedChannel()
+        let box = LoopStateBox(LoopState(config: config, eventLoop: channel.eventLoop, cache: nil))
+        let pipeline = ClientPipeline(shared: shared, loops: [ObjectIdentifier(channel.eventLoop): box],
+                                      listener: EdgeListener(address: ListenAddress("127.0.0.1:8080")!), tls: nil)
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.7", port: 40000), scheme: "http")
+        try pipeline.configureHTTP1(channel, info: info, state: box)
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        return channel
+    }
+
+    /// Everything the handler wrote, as text.
+    private func written(_ channel: EmbeddedChannel) throws -> String {
+        var out = ""
+        while let b = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: b) }
+        return out
+    }
+
+    func test_http1RequestWithoutHostIs400AndCloses() throws {
+        let channel = try http1Channel()
+        try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"))
+        channel.embeddedEventLoop.run()
+        let out = try written(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), out)
+        XCTAssertTrue(out.contains("exactly one Host header is required"), out)
+        XCTAssertTrue(out.lowercased().contains("connection: close"), out)
+        channel.embeddedEventLoop.run()
+        XCTAssertFalse(channel.isActive, "the connection closes after the answer")
+    }
+
+    func test_http1UnroutedHostIs404AndKeepsTheConnection() throws {
+        let channel = try http1Channel()
+        try channel.writeInbound(ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: other.test\r\n\r\n"))
+        let out = try written(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 404 Not Found\r\n"), out)
+        XCTAssertTrue(out.contains("x-request-id:") || out.contains("X-Request-ID:"), out)
+        XCTAssertTrue(out.contains("Via: 1.1 e1"), out)
+        XCTAssertTrue(channel.isActive, "a bodiless request's 404 keeps the connection")
+        // The next request on the same connection is read and answered too (keep-alive).
+        try channel.writeInbound(ByteBuffer(string: "GET /y HTTP/1.1\r\nHost: other.test\r\n\r\n"))
+        XCTAssertTrue(try written(channel).hasPrefix("HTTP/1.1 404"))
+        _ = try? channel.finish()
+    }
+
+    func test_http1SmugglingFramingIsRefused() throws {
+        let channel = try http1Channel()
+        try channel.writeInbound(ByteBuffer(string:
+            "POST / HTTP/1.1\r\nHost: www.example.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+        let out = try written(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 400"), out)
+        XCTAssertTrue(out.lowercased().contains("connection: close"), out)
+    }
+
+    /// A gRPC request the edge answers itself gets a gRPC answer: 200, application/grpc, grpc-status in trailers.
+    func test_grpcRequestGetsAGRPCStatusNotAPage() throws {
+        let channel = try http1Channel()
+        try channel.writeInbound(ByteBuffer(string:
+            "POST /pkg.Svc/Call HTTP/1.1\r\nHost: unknown.test\r\nContent-Type: application/grpc\r\nTE: trailers\r\nContent-Length: 0\r\n\r\n"))
+        let out = try written(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 200 OK\r\n"), out)
+        XCTAssertTrue(out.contains("Content-Type: application/grpc"), out)
+        XCTAssertTrue(out.contains("grpc-status: 12"), "no route → UNIMPLEMENTED: \(out)")
+        XCTAssertTrue(out.contains("grpc-message: no route for this host and path"), out)
+        XCTAssertFalse(out.contains("text/plain"), out)
+        _ = try? channel.finish()
+    }
+
+    // MARK: h2c preface
+
+    func test_prefaceSnifferTellsHTTP2FromHTTP1() throws {
+        let preface = ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        XCTAssertEqual(PrefaceSniffer.classify(preface.readableBytesView), .http2)
+        XCTAssertEqual(PrefaceSniffer.classify(ByteBuffer(string: "PRI * HTTP").readableBytesView), .needMore)
+        XCTAssertEqual(PrefaceSniffer.classify(ByteBuffer(string: "GET / HTTP/1.1\r\n").readableBytesView), .http1)
+        XCTAssertEqual(PrefaceSniffer.classify(ByteBuffer(string: "PRX").readableBytesView), .http1)
+        for (input, wantHTTP2) in [("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nrest", true), ("GET / HTTP/1.1\r\n\r\n", false)] {
+            let decided = Box<Bool?>(nil)
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(PrefaceSniffer(allowHTTP1: true) { _, isHTTP2 in
+                decided.value = isHTTP2
+            })
+            // Byte by byte: the decision waits for enough bytes, then everything read so far goes on unchanged.
+            for byte in input.utf8 { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
+            XCTAssertEqual(decided.value, wantHTTP2, input)
+            var forwarded = ""
+            while let b = try channel.readInbound(as: ByteBuffer.self) { forwarded += String(buffer: b) }
+            XCTAssertEqual(forwarded, input, "no byte lost or reordered")
+            XCTAssertNil(try? channel.pipeline.syncOperations.handler(type: PrefaceSniffer.self), "the sniffer leaves")
+        }
+    }
+
+    // MARK: Tunnel
+
+    func test_tunnelRelaysBothWaysCountsBytesAndEndsTogether() throws {
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(loop: loop), origin = EmbeddedChannel(loop: loop)
+        _ = try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let ended = Box<(Int64, Int64)?>(nil)
+        let tunnel = Tunnel { t in ended.value = (t.bytesIn, t.bytesOut) }
+        try client.pipeline.syncOperations.addHandler(tunnel.client)
+        try origin.pipeline.syncOperations.addHandler(tunnel.origin)
+        tunnel.client.partnerReady()
+        tunnel.origin.partnerReady()
+        tunnel.start(on: loop, idleTimeout: .seconds(60))
+        try client.writeInbound(ByteBuffer(string: "frame from client"))
+        XCTAssertEqual(try origin.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "frame from client")
+        try origin.writeInbound(ByteBuffer(string: "reply"))
+        XCTAssertEqual(try client.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "reply")
+        _ = try origin.close().wait()
+        loop.run()
+        XCTAssertFalse(client.isActive, "the origin's close ends the client side")
+        XCTAssertEqual(ended.value?.0, 17)
+        XCTAssertEqual(ended.value?.1, 5)
+    }
+
+    func test_tunnelIdleTimeoutClosesBothSides() throws {
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(loop: loop), origin = EmbeddedChannel(loop: loop)
+        _ = try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let tunnel = Tunnel { _ in }
+        try client.pipeline.syncOperations.addHandler(tunnel.client)
+        try origin.pipeline.syncOperations.addHandler(tunnel.origin)
+        tunnel.start(on: loop, idleTimeout: .milliseconds(200))
+        loop.advanceTime(by: .milliseconds(150))
+        XCTAssertTrue(client.isActive)
+        loop.advanceTime(by: .milliseconds(200))
+        XCTAssertFalse(client.isActive)
+        XCTAssertFalse(origin.isActive)
+    }
+
+    // MARK: HTTP/2 connection guard
+
+    func test_guardClosesOnlyOnConnectionErrors() {
+        XCTAssertTrue(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.excessiveRSTFrames()))
+        XCTAssertTrue(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.excessiveControlFrames()))
+        XCTAssertTrue(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.excessiveContinuationFrames()))
+        XCTAssertFalse(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.noSuchStream(streamID: 3)), "a stream error")
+        XCTAssertFalse(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.missingPseudoHeader(":path")))
+    }
+}
+
+/// A mutable cell a test's closures share (all on one embedded loop).
+private final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
