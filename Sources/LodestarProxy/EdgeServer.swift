@@ -30,6 +30,8 @@ public final class EdgeServer: Sendable {
     private let checker: Mutex<[RepeatedTask]>
     /// Tells every client connection to finish up at shutdown (HTTP/2: GOAWAY; HTTP/1.1: close when idle).
     private let quiescing: ServerQuiescingHelper
+    /// Open client connections, for `nudgeClients()`.
+    private let open = ConnectionSet()
 
     /// Counters of this edge.
     public var stats: EdgeStats { shared.stats }
@@ -99,6 +101,7 @@ public final class EdgeServer: Sendable {
         let limits = shared.config.settings.limits
         let pipeline = ClientPipeline(shared: shared, loops: loops, listener: listener, tls: tls)
         let quiescing = self.quiescing
+        let openConnections = self.open
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -113,9 +116,14 @@ public final class EdgeServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let open = shared.stats.connections.add(1, ordering: .relaxed).newValue
-                    channel.closeFuture.whenComplete { _ in shared.stats.connections.subtract(1, ordering: .relaxed) }
-                    if open > limits.maxConnections {
+                    let count = shared.stats.connections.add(1, ordering: .relaxed).newValue
+                    let id = ObjectIdentifier(channel)
+                    openConnections.table.withLock { $0[id] = channel }
+                    channel.closeFuture.whenComplete { _ in
+                        shared.stats.connections.subtract(1, ordering: .relaxed)
+                        openConnections.table.withLock { _ = $0.removeValue(forKey: id) }
+                    }
+                    if count > limits.maxConnections {
                         shared.stats.connectionsRefused.add(1, ordering: .relaxed)
                         channel.close(promise: nil)
                         return
@@ -296,6 +304,15 @@ public final class EdgeServer: Sendable {
 
     public func status() -> EdgeStatus { shared.status(now: NIODeadline.now().uptimeNanoseconds) }
 
+    /// Asks every open client connection to move on while the edge keeps serving (drain): HTTP/2 connections get a
+    /// graceful GOAWAY (clients reconnect, and re-resolve, for their next requests), HTTP/1.1 connections close after
+    /// their current answer or at once when idle. Listeners stay open.
+    public func nudgeClients() {
+        for channel in open.table.withLock({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
+
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         shared.startDraining()
@@ -312,6 +329,11 @@ public final class EdgeServer: Sendable {
         }
         try? await group.shutdownGracefully()
     }
+}
+
+/// The open client connections of an edge.
+final class ConnectionSet: Sendable {
+    let table = Mutex<[ObjectIdentifier: any Channel]>([:])
 }
 
 /// An event loop's `LoopState`, replaced on reload. Created on the starting thread; afterwards read and replaced only

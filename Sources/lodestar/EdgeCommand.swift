@@ -53,6 +53,7 @@ struct EdgeCommand: AsyncParsableCommand {
                 guard let gossip = gossipBox.withLock({ $0 }) else { return "{\"error\":\"no gossip\"}" }
                 if on { draining.set(reason: reason) } else { draining.clear() }
                 gossip.publishNow(draining: on)
+                if on { server.nudgeClients() }
                 logger.notice(on ? "draining (admin API)" : "drain ended (admin API)", metadata: ["reason": "\(reason)"])
                 return "{" + draining.statusJSON + "}\n"
             }
@@ -114,6 +115,7 @@ struct EdgeCommand: AsyncParsableCommand {
             // answers' TTL) are still served; then the edge leaves the cluster and stops.
             draining.set(reason: "SIGTERM")
             gossip.publishNow(draining: true)
+            server.nudgeClients()
             let seconds = loaded.drainSeconds
             logger.notice("draining: serving until DNS answers naming this edge have expired", metadata: ["seconds": "\(seconds)"])
             try? await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)

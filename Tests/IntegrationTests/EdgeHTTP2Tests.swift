@@ -11,8 +11,8 @@ final class EdgeHTTP2Tests: EdgeTestCase {
     }
 
     /// An edge whose cleartext listener takes HTTP/1.1 and h2c; `/cache/` is a caching route.
-    private func startH2CEdge(proxy: [String: Any] = [:]) throws -> (EdgeNode, EdgeOrigin) {
-        let origin = try startOrigin("o1")
+    private func startH2CEdge(proxy: [String: Any] = [:], originDelayMs: Int = 0) throws -> (EdgeNode, EdgeOrigin) {
+        let origin = try startOrigin("o1", delayMs: originDelayMs)
         let edge = try startEdge(pools: ["web": pool([origin])],
                                  routes: [route(pathPrefix: "/cache/", extra: ["cache": ["enabled": true]]), route()],
                                  proxy: proxy) { t in
@@ -116,5 +116,26 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         print("edge RSS: \(rssBefore) KiB before, \(peak) KiB at most during the attacks")
         XCTAssertLessThan(peak - rssBefore, 64 * 1024, "RSS grew by more than 64 MiB")
         XCTAssertTrue(edge.isRunning)
+    }
+
+    /// SIGTERM: the HTTP/2 connection gets a graceful GOAWAY (NO_ERROR) and the request in flight still completes.
+    func test_sigtermSendsGoawayAndFinishesTheStreamInFlight() throws {
+        try requirePythonModules(["hpack", "hyperframe"])
+        let (edge, _) = try startH2CEdge(originDelayMs: 1500)
+        guard let pid = edge.pid else { throw IntegrationError("no edge pid") }
+        let client = try ScriptProcess(python: "h2_graceful.py", ["\(edge.port)", "www.example.test", "/echo?slow=1"],
+                                       folder: workFolder, name: "h2-graceful")
+        addTeardownBlock { client.stop() }
+        try client.waitFor("sent", timeout: 10)
+        usleep(300_000)  // the request is at the origin
+        kill(pid, SIGTERM)
+        XCTAssertTrue(client.waitForEnd(timeout: 15), client.output)
+        let r = client.lastJSON() ?? [:]
+        print("h2 graceful shutdown: \(r)")
+        XCTAssertEqual((r["goaway"] as? [Int])?.first, 0, "GOAWAY NO_ERROR: \(client.output)")
+        XCTAssertEqual(r["status"] as? String, "200", "the stream in flight was answered: \(client.output)")
+        XCTAssertEqual(r["ended"] as? Bool, true, client.output)
+        XCTAssertGreaterThan(r["body_bytes"] as? Int ?? 0, 0)
+        XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
     }
 }
