@@ -5,7 +5,8 @@ SWIFT ?= swift
 TOPOLOGY ?= topology.json
 APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium \
                 nghttp2-client
-# Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets.
+# Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets; grpcio and protobuf (the gRPC
+# echo stubs in Tests/IntegrationTests/grpc were generated for grpcio-tools 1.85.1 / protobuf 7).
 PY_MODULES := dns:dnspython h2:h2 websockets:websockets
 # promtool comes out of Debian's prometheus package, unpacked under .build/tools (installing the package would also
 # install and start a Prometheus server).
@@ -37,6 +38,8 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@for m in $(PY_MODULES); do python3 -c "import $${m%%:*}" 2>/dev/null || python3 -m pip install -q "$${m#*:}"; done
+	@cd Tests/IntegrationTests/grpc && python3 -c "import echo_pb2_grpc" 2>/dev/null || \
+	  python3 -m pip install -q "grpcio>=1.85.1" "protobuf>=7.35.1,<8"
 
 build: deps
 	$(SWIFT) build
