@@ -109,6 +109,7 @@ fi
 # ------------------------------------------------------------- temp dir ----
 make_workdir
 pin_cpus
+[ -z "$H2_ROWS" ] || PIN_NOTE=${PIN_NOTE//wrk/wrk/h2load}
 
 # ---------------------------------------------------------------- files ----
 mkdir -p "$WORK/www" "$WORK/origin/tmp" "$WORK/proxy/tmp"

@@ -35,8 +35,9 @@ public final class EdgeConfig: Sendable {
     /// The admission phase: limits, Host, rate limit (per-client token buckets; a reload starts them afresh), route
     /// table, deny rules, upgrades.
     public let admission: Admission
-    /// `Via` value this edge adds (`1.1 <edge id>`).
+    /// `Via` value this edge adds (`1.1 <edge id>`), and for messages it received over HTTP/2 (`2 <edge id>`).
     let via: String
+    let via2: String
     /// Lower-cased request-id header name.
     let requestIdHeader: String
 
@@ -62,6 +63,7 @@ public final class EdgeConfig: Sendable {
             rateLimiter: topology.proxy.rateLimit.enabled ? RequestRateLimiter(settings: topology.proxy.rateLimit) : nil,
             maxTunnels: topology.proxy.tunnels.maxOpen)
         self.via = "1.1 \(edgeId)"
+        self.via2 = "2 \(edgeId)"
         self.requestIdHeader = topology.proxy.requestIdHeader.lowercased()
     }
 

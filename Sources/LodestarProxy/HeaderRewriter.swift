@@ -71,7 +71,9 @@ enum HeaderRewriter {
         out.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
         out.add(name: "X-Forwarded-Proto", value: scheme)
         if let host { out.add(name: "X-Forwarded-Host", value: host) }
-        out.add(name: "Via", value: via.map { "\($0), \(config.via)" } ?? config.via)
+        // RFC 9110 §7.6.3: the protocol this hop received the message in.
+        let mine = head.version.major == 2 ? config.via2 : config.via
+        out.add(name: "Via", value: via.map { "\($0), \(mine)" } ?? mine)
         out.add(name: config.settings.requestIdHeader, value: requestId)
         switch framing {
         case .length(let n): out.add(name: "Content-Length", value: String(n))
@@ -112,7 +114,8 @@ enum HeaderRewriter {
             out.add(name: name, value: value)
         }
         for f in route.route.responseHeaders.set { out.add(name: f.name, value: f.value) }
-        out.add(name: "Via", value: via.map { "\($0), \(config.via)" } ?? config.via)
+        let mine = head.version.major == 2 ? config.via2 : config.via
+        out.add(name: "Via", value: via.map { "\($0), \(mine)" } ?? mine)
         out.add(name: config.settings.requestIdHeader, value: requestId)
         if clientVersion.major == 2 {
             return HTTPResponseHead(version: .http2, status: head.status, headers: out)  // RFC 9113 §8.2.2
