@@ -1,14 +1,18 @@
 import LodestarTopology
 
+/// Header fields as admission reads them (a concrete array: admission is specialized code, not generic over the
+/// adapter's header type).
+public typealias AdmissionFields = [(name: String, value: String)]
+
 /// The request facts admission reads (the request head as any client protocol gave it).
-public struct AdmissionRequest<Fields: Sequence> where Fields.Element == (name: String, value: String) {
+public struct AdmissionRequest {
     public var method: String
     /// Origin-form target (`/path?query`); an absolute-form target is split by the adapter first.
     public var target: String
     public var isHTTP10: Bool
     /// An HTTP/2 stream: `Host` comes from `:authority`, upgrades do not exist (RFC 9113 §8.6).
     public var isHTTP2: Bool
-    public var fields: Fields
+    public var fields: AdmissionFields
     public var fieldCount: Int
     public var client: IPAddress?
     /// Monotonic time (ns) for the rate limiter.
@@ -16,7 +20,7 @@ public struct AdmissionRequest<Fields: Sequence> where Fields.Element == (name: 
     /// Upgraded connections open now (for the tunnel cap).
     public var openTunnels: Int
 
-    public init(method: String, target: String, isHTTP10: Bool, isHTTP2: Bool, fields: Fields, fieldCount: Int,
+    public init(method: String, target: String, isHTTP10: Bool, isHTTP2: Bool, fields: AdmissionFields, fieldCount: Int,
                 client: IPAddress?, now: UInt64, openTunnels: Int) {
         self.method = method
         self.target = target
@@ -95,7 +99,7 @@ public struct Admission: Sendable {
     }
 
     /// Admits or rejects one request.
-    public func admit<F>(_ r: AdmissionRequest<F>) -> Verdict {
+    public func admit(_ r: AdmissionRequest) -> Verdict {
         if r.method == "CONNECT" { return reject(405, "CONNECT is not served\n", .protocolError, close: true) }
         // One pass over the fields: framing first (a request whose body length is ambiguous cannot be answered and
         // then continued safely), the size of the header section, Host.
@@ -133,7 +137,7 @@ public struct Admission: Sendable {
         }
         let hostValue = host.map(Self.hostWithoutPort) ?? ""
         let path = r.target.firstIndex(of: "?").map { r.target[..<$0] } ?? r.target[...]
-        guard let route = routes.lookup(host: Substring(hostValue), path: path), route < rules.count else {
+        guard let route = routes.lookup(host: hostValue, path: path), route < rules.count else {
             return reject(404, "no route for this host and path\n", .noRoute, close: hasBody, linger: hasBody)
         }
         let rule = rules[route]
@@ -159,7 +163,7 @@ public struct Admission: Sendable {
     }
 
     /// 414, 431 and the one-Host rule (RFC 9112 §3.2).
-    private func checkLimits<F>(_ r: AdmissionRequest<F>, headerBytes: Int, hostCount: Int) -> Rejection? {
+    private func checkLimits(_ r: AdmissionRequest, headerBytes: Int, hostCount: Int) -> Rejection? {
         if r.target.utf8.count > limits.maxRequestLineBytes {
             return rejection(414, "request target too long\n", .protocolError, close: true)
         }
@@ -210,13 +214,13 @@ public struct Admission: Sendable {
         return (String(authority), target)
     }
 
-    static func expectsContinue<F: Sequence>(_ fields: F) -> Bool where F.Element == (name: String, value: String) {
+    static func expectsContinue(_ fields: AdmissionFields) -> Bool {
         fields.contains { asciiLowerEquals($0.name, "expect") && $0.value.lowercased() == "100-continue" }
     }
 }
 
 /// The first value of a field (case-insensitive name).
-func field<F: Sequence>(_ fields: F, _ name: String) -> String? where F.Element == (name: String, value: String) {
+func field(_ fields: AdmissionFields, _ name: String) -> String? {
     let lower = name.lowercased()
     return fields.first { asciiLowerEquals($0.name, lower) }?.value
 }
@@ -243,7 +247,7 @@ public struct UpgradeRequest: Equatable, Sendable {
     public var protocols: [String]
 
     /// nil when the request asks for no upgrade.
-    public static func parse<F: Sequence>(_ fields: F) -> UpgradeRequest? where F.Element == (name: String, value: String) {
+    public static func parse(_ fields: AdmissionFields) -> UpgradeRequest? {
         var connectionUpgrade = false
         var values = [String]()
         for (name, value) in fields {

@@ -10,8 +10,15 @@ public enum GRPC {
 
     /// `Content-Type: application/grpc` or `application/grpc+proto` (and other `+suffix`es).
     public static func isGRPC(contentType: String?) -> Bool {
-        guard let t = contentType?.lowercased() else { return false }
-        return t == "application/grpc" || t.hasPrefix("application/grpc+") || t.hasPrefix("application/grpc;")
+        guard let t = contentType?.utf8, t.count >= 16 else { return false }
+        // ASCII case-insensitive "application/grpc", then the end, "+" or ";" (no allocation: on every request).
+        var i = t.startIndex
+        for expected in "application/grpc".utf8 {
+            let b = t[i]
+            if ((b >= 65 && b <= 90) ? b | 0x20 : b) != expected { return false }
+            i = t.index(after: i)
+        }
+        return i == t.endIndex || t[i] == UInt8(ascii: "+") || t[i] == UInt8(ascii: ";")
     }
 
     /// `grpc-timeout` (`1*8DIGIT unit`, unit one of H M S m u n) in nanoseconds; nil when absent or malformed.

@@ -51,6 +51,11 @@ public struct RouteTable: Sendable {
 
     /// The index of the route for a host (lower case, without port) and a path; nil when none matches.
     public func lookup(host: Substring, path: Substring) -> Int? {
+        lookup(host: String(host), path: path)
+    }
+
+    /// The same for a host `String` (no copy for the exact-host hash).
+    public func lookup(host: String, path: Substring) -> Int? {
         var best: Entry?
         func consider(_ list: [Entry]?) {
             guard let list else { return }
@@ -64,16 +69,17 @@ public struct RouteTable: Sendable {
                 }
             }
         }
-        if !exact.isEmpty { consider(exact[String(host)]) }
+        if !exact.isEmpty { consider(exact[host]) }
         if !suffixes.isEmpty {
             // `a.b.example.test` tries `.b.example.test`, `.example.test`, `.test` (a wildcard needs one label before it).
             var dots = 0
-            var i = host.endIndex
-            while i > host.startIndex && dots < deepestSuffix {
-                i = host.index(before: i)
-                if host[i] == "." {
+            let u = host.utf8
+            var i = u.endIndex
+            while i > u.startIndex && dots < deepestSuffix {
+                i = u.index(before: i)
+                if u[i] == UInt8(ascii: ".") {
                     dots += 1
-                    if i > host.startIndex { consider(suffixes[String(host[i...])]) }
+                    if i > u.startIndex { consider(suffixes[String(Substring(u[i...]))]) }
                 }
             }
         }

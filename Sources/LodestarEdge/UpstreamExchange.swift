@@ -67,7 +67,10 @@ public struct UpstreamExchange: Sendable {
 
     /// RFC 9110 §9.2.2.
     public static func isIdempotent(method: String) -> Bool {
-        ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(method)
+        switch method {
+        case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE": return true
+        default: return false
+        }
     }
 
     /// The current server, if any.

@@ -103,6 +103,8 @@ struct ClientPipeline: Sendable {
                                  maxGraceTime: .milliseconds(Int64(limits.gracefulShutdownMs)), keepalive: nil))
         let ops = channel.pipeline.syncOperations
         shared.metrics.recordHTTP2Connection()
+        // Responses of many streams finish in one loop tick (each from its own upstream connection): one write.
+        try ops.addHandler(FlushCoalescer(), position: .first)
         let pipeline = self
         let boundInfo = NIOLoopBound(info, eventLoop: channel.eventLoop)
         _ = try ops.configureHTTP2Pipeline(
@@ -255,6 +257,25 @@ final class HTTP2ConnectionGuard: ChannelInboundHandler {
             return true
         default:
             return false
+        }
+    }
+}
+
+/// Turns every flush of a loop tick into one: on a multiplexed connection each stream's response ends with a flush,
+/// and without this each would be its own write system call. Writes go on at once; the flush follows at the end of
+/// the tick.
+final class FlushCoalescer: ChannelOutboundHandler {
+    typealias OutboundIn = Any
+    private var pending = false
+
+    func flush(context: ChannelHandlerContext) {
+        guard !pending else { return }
+        pending = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.assumeIsolated().execute {
+            let (me, ctx) = bound.value
+            me.pending = false
+            ctx.flush()
         }
     }
 }

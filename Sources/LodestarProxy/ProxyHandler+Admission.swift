@@ -22,7 +22,7 @@ extension ProxyHandler {
         shared.stats.requests.add(1, ordering: .relaxed)
         let state = loop.state
         let request = AdmissionRequest(
-            method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2, fields: head.headers,
+            method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2, fields: Array(head.headers),
             fieldCount: head.headers.count, client: info.client, now: NIODeadline.now().uptimeNanoseconds,
             openTunnels: shared.openTunnels.load(ordering: .relaxed))
         let admitted: Admitted

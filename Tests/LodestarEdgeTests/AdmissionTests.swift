@@ -16,7 +16,7 @@ final class AdmissionTests: XCTestCase {
 
     private func request(_ method: String = "GET", _ target: String = "/", host: String? = "www.example.test",
                          _ extra: Fields = [], http10: Bool = false, http2: Bool = false, client: IPAddress? = nil,
-                         now: UInt64 = 1_000_000_000, tunnels: Int = 0) -> AdmissionRequest<Fields> {
+                         now: UInt64 = 1_000_000_000, tunnels: Int = 0) -> AdmissionRequest {
         let fields: Fields = (host.map { [(name: "Host", value: $0)] } ?? []) + extra
         return AdmissionRequest(method: method, target: target, isHTTP10: http10, isHTTP2: http2, fields: fields,
                                 fieldCount: fields.count, client: client, now: now, openTunnels: tunnels)
