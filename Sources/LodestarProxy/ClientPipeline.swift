@@ -114,6 +114,7 @@ struct ClientPipeline: Sendable {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let sops = stream.pipeline.syncOperations
+                try sops.addHandler(ExtendedConnect())
                 try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 if pipeline.compression.enabled {
                     try sops.addHandler(HTTPResponseCompressor(
@@ -136,6 +137,8 @@ struct ClientPipeline: Sendable {
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderListBytes),
             HTTP2Setting(parameter: .initialWindowSize, value: limits.initialWindowBytes),
             HTTP2Setting(parameter: .maxFrameSize, value: limits.maxFrameBytes),
+            // RFC 8441: WebSocket over HTTP/2 by extended CONNECT.
+            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
         c.targetWindowSize = limits.connectionWindowBytes
         c.maximumSequentialContinuationFrames = limits.maxContinuationFrames
@@ -277,5 +280,53 @@ final class FlushCoalescer: ChannelOutboundHandler {
             me.pending = false
             ctx.flush()
         }
+    }
+}
+
+/// RFC 8441 on an HTTP/2 stream: an extended CONNECT (`:method CONNECT`, `:protocol websocket`) becomes the request
+/// an HTTP/1.1 origin understands — GET with `Upgrade`/`Connection: upgrade` and a fresh `Sec-WebSocket-Key` — before
+/// swift-nio-http2's HTTP/1 codec (which has no place for `:protocol`). The route's `upgrade` list still decides, and
+/// `ProxyHandler` answers the client's stream with 200 when the origin switches protocols.
+final class ExtendedConnect: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = HTTP2Frame.FramePayload
+    /// Marks the rewritten head (a client cannot forge it: pseudo-header names are checked by the HTTP/2 layer, and
+    /// the adapter drops a client's own copy of this field).
+    static let marker = "x-lodestar-extended-connect"
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .headers(var h) = unwrapInboundIn(data), h.headers.first(name: ":method") == "CONNECT",
+              let proto = h.headers.first(name: ":protocol") else {
+            return context.fireChannelRead(data)
+        }
+        var out = HPACKHeaders()
+        for (name, value, indexing) in h.headers where name != ":protocol" && name != Self.marker {
+            out.add(name: name, value: name == ":method" ? "GET" : value, indexing: indexing)
+        }
+        out.add(name: "connection", value: "upgrade")
+        out.add(name: "upgrade", value: proto)
+        if proto.lowercased() == "websocket" && !out.contains(name: "sec-websocket-key") {
+            var rng = SystemRandomNumberGenerator()
+            let key = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            out.add(name: "sec-websocket-key", value: Self.base64(key))
+        }
+        out.add(name: Self.marker, value: "1")
+        h.headers = out
+        context.fireChannelRead(wrapInboundOut(.headers(h)))
+    }
+
+    static func base64(_ bytes: [UInt8]) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out = [UInt8]()
+        var i = 0
+        while i < bytes.count {
+            let b0 = Int(bytes[i]), b1 = i + 1 < bytes.count ? Int(bytes[i + 1]) : 0, b2 = i + 2 < bytes.count ? Int(bytes[i + 2]) : 0
+            out.append(table[b0 >> 2])
+            out.append(table[((b0 & 3) << 4) | (b1 >> 4)])
+            out.append(i + 1 < bytes.count ? table[((b1 & 15) << 2) | (b2 >> 6)] : UInt8(ascii: "="))
+            out.append(i + 2 < bytes.count ? table[b2 & 63] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

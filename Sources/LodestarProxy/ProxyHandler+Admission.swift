@@ -20,9 +20,14 @@ extension ProxyHandler {
             head.headers.replaceOrAdd(name: "Host", value: authority)
         }
         shared.stats.requests.add(1, ordering: .relaxed)
+        // An HTTP/2 extended CONNECT (RFC 8441) arrives rewritten as an upgrade request, marked by `ExtendedConnect`;
+        // on HTTP/1.1 the marker means nothing and goes.
+        let extendedConnect = isHTTP2 && head.headers.contains(name: ExtendedConnect.marker)
+        head.headers.remove(name: ExtendedConnect.marker)
         let state = loop.state
         let request = AdmissionRequest(
-            method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2, fields: Array(head.headers),
+            method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2 && !extendedConnect,
+            fields: Array(head.headers),
             fieldCount: head.headers.count, client: info.client, now: NIODeadline.now().uptimeNanoseconds,
             openTunnels: shared.openTunnels.load(ordering: .relaxed))
         let admitted: Admitted

@@ -12,8 +12,14 @@ extension ProxyHandler {
         guard let up = ex.upstream, let request = ex.upgrade, !ex.tunnelling else { return }
         var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
                                                 clientVersion: ex.head.version, keepAlive: true)
-        out.headers.add(name: "Connection", value: "upgrade")
-        out.headers.add(name: "Upgrade", value: head.headers[canonicalForm: "upgrade"].first.map(String.init) ?? request.value)
+        if isHTTP2 {
+            // RFC 8441 §5: the extended CONNECT succeeds with a 2xx; the handshake's key and accept are HTTP/1.1's.
+            out.status = .ok
+            out.headers.remove(name: "sec-websocket-accept")
+        } else {
+            out.headers.add(name: "Connection", value: "upgrade")
+            out.headers.add(name: "Upgrade", value: head.headers[canonicalForm: "upgrade"].first.map(String.init) ?? request.value)
+        }
         ex.responseHead = head
         ex.times.upstreamHead = .now()
         ex.tunnelling = true
@@ -37,15 +43,24 @@ extension ProxyHandler {
         let tunnel = makeTunnel(ex)
         let clientPipeline = context.pipeline
         do {
-            try Self.becomeTunnel(clientPipeline, handler: tunnel.client)
+            if let stream = tunnel.client as? StreamTunnelHandler {
+                // An HTTP/2 stream keeps its HTTP/1 codec: the tunnel's bytes are its body parts.
+                try clientPipeline.syncOperations.addHandler(stream)
+                if let c = try? clientPipeline.syncOperations.handler(type: HTTPResponseCompressor.self) {
+                    clientPipeline.syncOperations.removeHandler(c, promise: nil)
+                }
+                clientPipeline.syncOperations.removeHandler(context: context, promise: nil)
+            } else if let raw = tunnel.client as? TunnelHandler {
+                try Self.becomeTunnel(clientPipeline, handler: raw)
+            }
             try Self.becomeTunnel(up.channel.pipeline, handler: tunnel.origin)
         } catch {
             context.close(promise: nil)
             up.channel.close(promise: nil)
             return
         }
-        tunnel.client.partnerReady()
-        tunnel.origin.partnerReady()
+        tunnel.client.core.partnerReady()
+        tunnel.origin.core.partnerReady()
         tunnel.start(on: up.channel.eventLoop, idleTimeout: .milliseconds(Int64(config.settings.tunnels.idleTimeoutMs)))
     }
 
@@ -56,7 +71,7 @@ extension ProxyHandler {
         let shared = self.shared
         let accessLog = config.settings.accessLog
         let client = info.clientText
-        return Tunnel { t in
+        return Tunnel(http2Client: isHTTP2) { t in
             shared.openTunnels.subtract(1, ordering: .relaxed)
             shared.metrics.recordTunnel(bytesIn: t.bytesIn, bytesOut: t.bytesOut)
             shared.stats.bytesOut.add(Int(t.bytesOut), ordering: .relaxed)

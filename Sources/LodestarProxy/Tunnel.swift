@@ -1,8 +1,10 @@
 import NIOCore
+import NIOHTTP1
 
-/// One upgraded connection (WebSocket after a 101): the client side and the origin side relay bytes to each other,
-/// with backpressure both ways (a side stops reading while the other cannot take more), an idle timeout, and one
-/// log line and the byte counts when it ends. Both channels live on the same event loop.
+/// One upgraded connection (WebSocket after a 101, or after an HTTP/2 extended CONNECT): the client side and the
+/// origin side relay bytes to each other, with backpressure both ways (a side stops reading while the other cannot
+/// take more), an idle timeout, and one log line and the byte counts when it ends. Both channels live on the same
+/// event loop.
 final class Tunnel {
     /// Bytes relayed from the client to the origin and back.
     private(set) var bytesIn: Int64 = 0
@@ -10,21 +12,22 @@ final class Tunnel {
     private var lastActivity = NIODeadline.now()
     /// The tunnel's loop (its clock: an embedded loop's time in tests).
     private var loop: (any EventLoop)?
-    let client: TunnelHandler
+    let client: any TunnelSide
     let origin: TunnelHandler
     private var idleTimer: RepeatedTask?
     private var ended = false
     private let onEnd: (Tunnel) -> Void
 
-    /// Pairs two handlers (not yet in a pipeline); `onEnd` runs once when both sides are closed or the tunnel idled out.
-    init(onEnd: @escaping (Tunnel) -> Void) {
+    /// Pairs two sides (not yet in a pipeline); `onEnd` runs once when both sides are closed. `http2Client`: the client
+    /// side is an HTTP/2 stream (its bytes travel as the stream's DATA, through the HTTP/1 codec's body parts).
+    init(http2Client: Bool = false, onEnd: @escaping (Tunnel) -> Void) {
         self.onEnd = onEnd
-        client = TunnelHandler()
-        origin = TunnelHandler()
-        client.tunnel = self
-        origin.tunnel = self
-        client.partner = origin
-        origin.partner = client
+        client = http2Client ? StreamTunnelHandler() : TunnelHandler(isClient: true)
+        origin = TunnelHandler(isClient: false)
+        client.core.tunnel = self
+        origin.core.tunnel = self
+        client.core.partner = origin
+        origin.core.partner = client
     }
 
     /// Starts the idle timer (on the tunnel's event loop).
@@ -39,19 +42,19 @@ final class Tunnel {
         }
     }
 
-    fileprivate func relayed(_ count: Int, from side: TunnelHandler) {
+    fileprivate func relayed(_ count: Int, fromClient: Bool) {
         lastActivity = loop?.now ?? .now()
-        if side === client { bytesIn += Int64(count) } else { bytesOut += Int64(count) }
+        if fromClient { bytesIn += Int64(count) } else { bytesOut += Int64(count) }
     }
 
     /// Closes both sides.
     func close() {
-        client.context?.close(promise: nil)
-        origin.context?.close(promise: nil)
+        client.core.context?.close(promise: nil)
+        origin.core.context?.close(promise: nil)
     }
 
     fileprivate func sideClosed() {
-        guard !ended, client.closed, origin.closed else { return }
+        guard !ended, client.core.closed, origin.core.closed else { return }
         ended = true
         idleTimer?.cancel()
         idleTimer = nil
@@ -59,93 +62,179 @@ final class Tunnel {
     }
 }
 
-/// One side of a `Tunnel`: what it reads is written to its partner's channel.
-final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+/// One side of a `Tunnel`: writes what its partner read, in its own channel's framing.
+protocol TunnelSide: AnyObject {
+    var core: TunnelCore { get }
+    /// Writes bytes to this side's channel.
+    func send(_ bytes: ByteBuffer)
+    /// This side's peer will send nothing more: finish sending to it too.
+    func finishSending()
+}
 
-    fileprivate weak var tunnel: Tunnel?
-    fileprivate weak var partner: TunnelHandler?
-    fileprivate(set) var context: ChannelHandlerContext?
+/// The state and relaying logic both kinds of side share.
+final class TunnelCore {
+    weak var tunnel: Tunnel?
+    weak var partner: (any TunnelSide)?
+    var context: ChannelHandlerContext?
     /// Bytes read before the partner was in its pipeline.
-    private var early: [ByteBuffer] = []
-    private var readPending = false
-    fileprivate var closed = false
+    var early: [ByteBuffer] = []
+    var readPending = false
+    var closed = false
+    let isClient: Bool
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        if !context.channel.isActive { markClosed() }
-    }
+    init(isClient: Bool) { self.isClient = isClient }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
-        tunnel?.relayed(bytes.readableBytes, from: self)
-        guard let peer = partner?.context else {
+    func received(_ bytes: ByteBuffer) {
+        tunnel?.relayed(bytes.readableBytes, fromClient: isClient)
+        guard let partner, partner.core.context != nil else {
             early.append(bytes)
             return
         }
-        peer.write(wrapOutboundOut(bytes), promise: nil)
+        partner.send(bytes)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        partner?.context?.flush()
-    }
+    func readComplete() { partner?.core.context?.flush() }
 
-    /// Called once the partner has joined its pipeline: hands over what was read meanwhile.
-    func partnerReady() {
-        guard let peer = partner?.context else { return }
-        for b in early { peer.write(wrapOutboundOut(b), promise: nil) }
-        if !early.isEmpty { peer.flush() }
-        early.removeAll()
-        if partner?.closed == true { context?.close(promise: nil) }
-    }
-
+    /// Reads wait while the partner's socket cannot take more.
     func read(context: ChannelHandlerContext) {
-        // Reads wait while the partner's socket cannot take more.
-        if let peer = partner?.context, !peer.channel.isWritable {
+        if let peer = partner?.core.context, !peer.channel.isWritable {
             readPending = true
         } else {
             context.read()
         }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let partner, partner.readPending, let pctx = partner.context {
-            partner.readPending = false
+    func writabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let partner, partner.core.readPending, let pctx = partner.core.context {
+            partner.core.readPending = false
             pctx.read()
         }
+    }
+
+    func inputEnded() {
+        partner?.core.context?.flush()
+        partner?.finishSending()
+    }
+
+    func inactive() {
+        markClosed()
+        partner?.core.context?.flush()
+        partner?.finishSending()
+        partner?.core.context?.close(promise: nil)
+    }
+
+    func markClosed() {
+        guard !closed else { return }
+        closed = true
+        tunnel?.sideClosed()
+    }
+
+    /// Hands over what was read before the partner joined its pipeline.
+    func partnerReady() {
+        guard let partner, partner.core.context != nil else { return }
+        for b in early { partner.send(b) }
+        if !early.isEmpty { partner.core.context?.flush() }
+        early.removeAll()
+        if partner.core.closed { context?.close(promise: nil) }
+    }
+}
+
+/// A side on a plain connection (HTTP/1.1 client or any origin): raw bytes.
+final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, TunnelSide {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let core: TunnelCore
+
+    init(isClient: Bool) { core = TunnelCore(isClient: isClient) }
+
+    func partnerReady() { core.partnerReady() }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        core.context = context
+        if !context.channel.isActive { core.markClosed() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { core.context = nil }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { core.received(unwrapInboundIn(data)) }
+    func channelReadComplete(context: ChannelHandlerContext) { core.readComplete() }
+    func read(context: ChannelHandlerContext) { core.read(context: context) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        core.writabilityChanged(context: context)
         context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .inputClosed = event as? ChannelEvent {
-            // The peer finished sending: finish the other direction's sending too, keep relaying the rest.
-            if let peer = partner?.context {
-                peer.flush()
-                peer.close(mode: .output).assumeIsolated().whenFailure { _ in peer.close(promise: nil) }
-            }
-            return
-        }
+        if case .inputClosed = event as? ChannelEvent { return core.inputEnded() }
         context.fireUserInboundEventTriggered(event)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
     func channelInactive(context: ChannelHandlerContext) {
-        markClosed()
-        partner?.context?.flush()
-        partner?.context?.close(promise: nil)
+        core.inactive()
         context.fireChannelInactive()
     }
 
-    private func markClosed() {
-        guard !closed else { return }
-        closed = true
-        tunnel?.sideClosed()
+    func send(_ bytes: ByteBuffer) { core.context?.write(wrapOutboundOut(bytes), promise: nil) }
+
+    func finishSending() {
+        guard let ctx = core.context else { return }
+        ctx.close(mode: .output).assumeIsolated().whenFailure { _ in ctx.close(promise: nil) }
+    }
+}
+
+/// A side on an HTTP/2 stream (RFC 8441 WebSocket): the stream keeps swift-nio-http2's HTTP/1 codec, so bytes come
+/// in as request body parts and go out as response body parts (DATA frames); the end of the request body is the
+/// client's half-close, and the end of the response is ours.
+final class StreamTunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, TunnelSide {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let core = TunnelCore(isClient: true)
+    private var ended = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        core.context = context
+        if !context.channel.isActive { core.markClosed() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { core.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: break
+        case .body(let bytes): core.received(bytes)
+        case .end: core.inputEnded()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { core.readComplete() }
+    func read(context: ChannelHandlerContext) { core.read(context: context) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        core.writabilityChanged(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        core.inactive()
+        context.fireChannelInactive()
+    }
+
+    func send(_ bytes: ByteBuffer) {
+        guard !ended else { return }
+        core.context?.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
+    }
+
+    func finishSending() {
+        guard !ended, let ctx = core.context else { return }
+        ended = true
+        ctx.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }

@@ -67,4 +67,26 @@ final class EdgeWebSocketTests: EdgeTestCase {
         XCTAssertLessThan(r["ended_after_s"] as? Double ?? 99, 5, "\(client.output)")
         XCTAssertEqual(r["code"] as? Int, 1006, "abnormal closure, as the origin vanished: \(client.output)")
     }
+
+    /// WebSocket over HTTP/2 (RFC 8441): the edge announces SETTINGS_ENABLE_CONNECT_PROTOCOL on its h2c listener, an
+    /// extended CONNECT reaches the HTTP/1.1 origin as an upgrade, 100 messages echo as the stream's DATA, and the
+    /// close handshake ends the stream.
+    func test_webSocketOverHTTP2ExtendedConnect() throws {
+        try requirePythonModules(["hpack", "hyperframe"])
+        let (_, originPort) = try startWebSocketOrigin()
+        let edge = try startEdge(pools: ["web": pool(port: originPort)], routes: [route()]) { t in
+            var edges = t["edges"] as? [[String: Any]] ?? []
+            var listen = edges[0]["listen"] as? [Any] ?? []
+            if let first = listen.first as? String { listen[0] = ["address": first, "protocols": ["http/1.1", "h2c"]] }
+            edges[0]["listen"] = listen
+            t["edges"] = edges
+        }
+        let r = try runPythonJSON("h2_websocket.py", ["\(edge.port)", "www.example.test", "/chat", "100"], timeout: 60)
+        XCTAssertEqual(r["enable_connect_protocol"] as? Int, 1, "\(r)")
+        XCTAssertEqual(r["status"] as? String, "200", "\(r)")
+        XCTAssertEqual(r["echoed"] as? Int, 100, "\(r)")
+        XCTAssertEqual(r["close_code"] as? Int, 1000, "\(r)")
+        XCTAssertEqual(r["stream_ended"] as? Bool, true, "\(r)")
+        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("tunnel closed after") }, edge.log)
+    }
 }

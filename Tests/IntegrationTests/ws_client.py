@@ -71,4 +71,7 @@ def hold(url, host):
 
 if __name__ == "__main__":
     mode, url, host = sys.argv[1], sys.argv[2], sys.argv[3]
-    {"echo": echo, "refused": refused, "hold": hold}[mode](url, host)
+    try:
+        {"echo": echo, "refused": refused, "hold": hold}[mode](url, host)
+    except Exception as e:  # the test shows what went wrong
+        print(json.dumps({"error": repr(e)}))

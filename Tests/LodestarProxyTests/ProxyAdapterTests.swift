@@ -116,10 +116,10 @@ final class ProxyAdapterTests: XCTestCase {
         _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         let ended = Box<(Int64, Int64)?>(nil)
         let tunnel = Tunnel { t in ended.value = (t.bytesIn, t.bytesOut) }
-        try client.pipeline.syncOperations.addHandler(tunnel.client)
+        try client.pipeline.syncOperations.addHandler(try XCTUnwrap(tunnel.client as? TunnelHandler))
         try origin.pipeline.syncOperations.addHandler(tunnel.origin)
-        tunnel.client.partnerReady()
-        tunnel.origin.partnerReady()
+        tunnel.client.core.partnerReady()
+        tunnel.origin.core.partnerReady()
         tunnel.start(on: loop, idleTimeout: .seconds(60))
         try client.writeInbound(ByteBuffer(string: "frame from client"))
         XCTAssertEqual(try origin.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "frame from client")
@@ -138,7 +138,7 @@ final class ProxyAdapterTests: XCTestCase {
         _ = try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         let tunnel = Tunnel { _ in }
-        try client.pipeline.syncOperations.addHandler(tunnel.client)
+        try client.pipeline.syncOperations.addHandler(try XCTUnwrap(tunnel.client as? TunnelHandler))
         try origin.pipeline.syncOperations.addHandler(tunnel.origin)
         tunnel.start(on: loop, idleTimeout: .milliseconds(200))
         loop.advanceTime(by: .milliseconds(150))
