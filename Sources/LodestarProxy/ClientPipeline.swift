@@ -271,6 +271,15 @@ final class FlushCoalescer: ChannelOutboundHandler {
     typealias OutboundIn = Any
     private var pending = false
 
+    /// A close first sends what is waiting (a GOAWAY, the last frames).
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if pending {
+            pending = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
     func flush(context: ChannelHandlerContext) {
         guard !pending else { return }
         pending = true

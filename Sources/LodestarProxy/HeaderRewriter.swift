@@ -42,8 +42,9 @@ enum HeaderRewriter {
     }
 
     /// The request head sent upstream.
-    /// `http2`: the origin speaks HTTP/2, where the body is framed by DATA frames (no Transfer-Encoding). `TE: trailers`
-    /// is kept (gRPC needs it; RFC 9113 §8.2.2 allows it), any other TE goes.
+    /// `http2`: the origin speaks HTTP/2, where the body is framed by DATA frames (no Transfer-Encoding) and
+    /// `TE: trailers` is kept (gRPC needs it; RFC 9113 §8.2.2 allows it). To an HTTP/1.1 origin TE is hop-by-hop and
+    /// goes.
     static func upstreamRequest(_ head: HTTPRequestHead, route: CompiledRoute, config: EdgeConfig, client: String,
                                 scheme: String, requestId: String, framing: BodyFraming, http2: Bool = false) -> HTTPRequestHead {
         let extra = connectionTokens(head.headers)
@@ -81,7 +82,7 @@ enum HeaderRewriter {
         case .none:
             if head.method == .POST || head.method == .PUT || head.method == .PATCH { out.add(name: "Content-Length", value: "0") }
         }
-        if trailers { out.add(name: "TE", value: "trailers") }
+        if trailers && http2 { out.add(name: "TE", value: "trailers") }
         var up = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: out)
         up.version = .http1_1
         return up

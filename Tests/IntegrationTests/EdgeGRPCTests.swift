@@ -20,11 +20,7 @@ final class EdgeGRPCTests: EdgeTestCase {
     /// An edge whose listener takes h2c, in front of the given pool.
     private func startGRPCEdge(pool: [String: Any], threads: Int = 2) throws -> EdgeNode {
         try startEdge(pools: ["grpc": pool], routes: [route(pool: "grpc")], proxy: ["threads": threads]) { t in
-            var edges = t["edges"] as? [[String: Any]] ?? []
-            var listen = edges[0]["listen"] as? [Any] ?? []
-            if let first = listen.first as? String { listen[0] = ["address": first, "protocols": ["http/1.1", "h2c"]] }
-            edges[0]["listen"] = listen
-            t["edges"] = edges
+            Self.acceptH2C(&t)
         }
     }
 

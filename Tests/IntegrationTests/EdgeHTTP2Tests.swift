@@ -16,11 +16,7 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         let edge = try startEdge(pools: ["web": pool([origin])],
                                  routes: [route(pathPrefix: "/cache/", extra: ["cache": ["enabled": true]]), route()],
                                  proxy: proxy) { t in
-            var edges = t["edges"] as? [[String: Any]] ?? []
-            var listen = edges[0]["listen"] as? [Any] ?? []
-            if let first = listen.first as? String { listen[0] = ["address": first, "protocols": ["http/1.1", "h2c"]] }
-            edges[0]["listen"] = listen
-            t["edges"] = edges
+            Self.acceptH2C(&t)
         }
         return (edge, origin)
     }

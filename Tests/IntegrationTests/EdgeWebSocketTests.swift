@@ -75,11 +75,7 @@ final class EdgeWebSocketTests: EdgeTestCase {
         try requirePythonModules(["hpack", "hyperframe"])
         let (_, originPort) = try startWebSocketOrigin()
         let edge = try startEdge(pools: ["web": pool(port: originPort)], routes: [route()]) { t in
-            var edges = t["edges"] as? [[String: Any]] ?? []
-            var listen = edges[0]["listen"] as? [Any] ?? []
-            if let first = listen.first as? String { listen[0] = ["address": first, "protocols": ["http/1.1", "h2c"]] }
-            edges[0]["listen"] = listen
-            t["edges"] = edges
+            Self.acceptH2C(&t)
         }
         let r = try runPythonJSON("h2_websocket.py", ["\(edge.port)", "www.example.test", "/chat", "100"], timeout: 60)
         XCTAssertEqual(r["enable_connect_protocol"] as? Int, 1, "\(r)")

@@ -102,7 +102,7 @@ final class OperationsAPITests: EdgeTestCase {
         XCTAssertEqual(edgeStatus, 0, "promtool on the edge's /metrics:\n\(edgeOut)")
         XCTAssertGreaterThanOrEqual(sum(edgeText, "lodestar_edge_responses_total", ["edge=\"edge-eu-central\"", "code=\"200\""]), 4)
         XCTAssertGreaterThanOrEqual(sum(edgeText, "lodestar_edge_upstream_duration_seconds_count"), 1)
-        XCTAssertEqual(sum(edgeText, "lodestar_edge_origin_up"), 1, "the one origin is up")
+        XCTAssertEqual(sum(edgeText, "lodestar_edge_origin_up", ["pool=\"sample\""]), 1, "the one origin of the sample pool is up")
         XCTAssertGreaterThanOrEqual(sum(edgeText, "lodestar_edge_cache_requests_total", ["result=\"miss\""]), 1)
         XCTAssertNotNil(sample(edgeText, "lodestar_edge_tls_handshakes_total{edge=\"edge-eu-central\",result=\"ok\"}"))
         XCTAssertNotNil(sample(edgeText, "lodestar_edge_rejected_total{edge=\"edge-eu-central\",reason=\"rate_limited\"}"))

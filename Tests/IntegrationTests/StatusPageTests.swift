@@ -47,9 +47,11 @@ final class StatusPageTests: XCTestCase {
         topology["edges"] = edges
         topology["gossip"] = ["keyEnvironment": "LODESTAR_TEST_PAGE_KEY", "probeIntervalMs": 300, "drainSeconds": 1]
         try topology.edit("origins") { origins in
-            var sample = origins["sample"] as? [String: Any] ?? [:]
-            sample["servers"] = ["127.0.0.1:\(originPort)"]
-            origins["sample"] = sample
+            for name in origins.keys {
+                var pool = origins[name] as? [String: Any] ?? [:]
+                pool["servers"] = ["127.0.0.1:\(originPort)"]
+                origins[name] = pool
+            }
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-page-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -105,7 +105,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             "t.json: routes[0].pathPrefix: a path prefix starts with \"/\"",
             "t.json: routes[0].pool: unknown origin pool \"nope\"",
             "t.json: routes[0].deny[0]: a deny rule needs methods, path or header",
-            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, limits, rateLimit, requestIdHeader, threads)",
+            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, http2, limits, rateLimit, requestIdHeader, threads, tunnels)",
             "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
             "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
         ]

@@ -36,7 +36,10 @@ extension EdgeTestCase {
             $0["gossip"] = "127.0.0.1:\(try freePort())"
             $0["admin"] = "127.0.0.1:\(dnsAdmin)"
         }
-        try topology.edit("origins") { $0["sample"] = ["servers": [origin.address]] }
+        try topology.edit("origins") { origins in
+            // Every pool of the default topology (sample, sample-grpc) goes to the test's origin.
+            for name in origins.keys { origins[name] = ["servers": [origin.address]] }
+        }
         topology["gossip"] = ["keyFile": "gossip.key", "probeIntervalMs": probeIntervalMs, "drainSeconds": drainSeconds]
 
         try edit(&topology)

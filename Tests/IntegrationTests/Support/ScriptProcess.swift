@@ -57,6 +57,15 @@ final class ScriptProcess {
 }
 
 extension EdgeTestCase {
+    /// Makes the first (plain) listener of a test topology take h2c with prior knowledge besides HTTP/1.1.
+    static func acceptH2C(_ t: inout [String: Any]) {
+        var edges = t["edges"] as? [[String: Any]] ?? []
+        var listen = edges.first?["listen"] as? [Any] ?? []
+        if let first = listen.first as? String { listen[0] = ["address": first, "protocols": ["http/1.1", "h2c"]] }
+        if !edges.isEmpty { edges[0]["listen"] = listen }
+        t["edges"] = edges
+    }
+
     /// Runs a Python helper to completion and returns its last JSON line.
     func runPythonJSON(_ script: String, _ arguments: [String], timeout: TimeInterval) throws -> [String: Any] {
         let python = try EdgeTools.requirePython()
