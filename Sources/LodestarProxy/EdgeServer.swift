@@ -320,8 +320,7 @@ public final class EdgeServer: Sendable {
         let list = channels.withLock { l in defer { l = [] }; return l }
         // Listeners close and every open connection is told to finish: HTTP/2 ones send GOAWAY and end when their
         // streams have; HTTP/1.1 ones close when idle (answers meanwhile say `Connection: close`).
-        let quiesced = group.next().makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: quiesced)
+        quiescing.initiateShutdown(promise: nil)
         for ch in list { try? await ch.close() }
         let deadline = NIODeadline.now() + grace
         while shared.stats.connections.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {

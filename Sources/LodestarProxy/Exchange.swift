@@ -84,19 +84,17 @@ final class Exchange {
     /// Body parts read before the upstream connection was ready.
     var pending: [HTTPClientRequestPart] = []
     var requestEnded = false
-    var bodyBytesIn: Int64 = 0
     var upstream: UpstreamConnection?
     /// Upstream request head written (and possibly body parts).
     var sentUpstream = false
     var responseHead: HTTPResponseHead?
-    var bytesOut: Int64 = 0
+    /// Body bytes relayed: from the client, and to it.
+    var bytes = (in: Int64(0), out: Int64(0))
     var keepAliveClient = true
     /// The cache's part in this exchange (routes with `cache.enabled`).
     var cache: CacheExchange?
     /// The upgrade asked for and allowed (WebSocket); the origin's 101 makes the connection a tunnel.
     let upgrade: UpgradeRequest?
-    /// The 101 was sent; the connections are becoming a tunnel.
-    var tunnelling = false
     /// A gRPC call: edge-made failures are gRPC statuses in trailers, `grpc-timeout` is its deadline.
     let grpc: Bool
     /// A gRPC "trailers-only" response's status fields, sent as trailers at the end (see `relayResponseHead`).
@@ -117,6 +115,9 @@ final class Exchange {
         self.machine = UpstreamExchange(idempotent: UpstreamExchange.isIdempotent(method: head.method.rawValue),
                                         hasBody: framing != .none, retries: pool.runtime.pool.retries, upgrade: upgrade != nil)
     }
+
+    /// The origin switched protocols: the connections are becoming a tunnel.
+    var tunnelling: Bool { machine.state == .tunnel }
 
     /// The server of the latest attempt.
     var server: Int? { machine.lastServer }

@@ -301,7 +301,7 @@ extension ProxyHandler {
         }
         if hasBody && ex.head.method != .HEAD {
             for part in body { context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
-            ex.bytesOut = Int64(length)
+            ex.bytes.out = Int64(length)
             ex.cache?.cache.stats.bytesServed.add(length, ordering: .relaxed)
         }
         endExchange(ex, trailers: nil, context: context)

@@ -63,14 +63,14 @@ extension ProxyHandler {
 
     func finish(_ ex: Exchange, status: Int, note: String?) {
         shared.stats.record(status: status)
-        shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
+        shared.stats.bytesOut.add(Int(ex.bytes.out), ordering: .relaxed)
         shared.metrics.record(route: ex.route.label, status: status)
         if let s = ex.times.upstreamStart, let head = ex.times.upstreamHead {
             shared.metrics.recordUpstream(pool: ex.pool.runtime.pool.name, nanoseconds: (head - s).nanoseconds)
         }
         let upstreamMs = ex.times.upstreamStart.map { s in ((ex.times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
         if config.settings.accessLog {
-            shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytesOut,
+            shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytes.out,
                              client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
                              start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note,
                              cache: ex.cache?.label)

@@ -9,7 +9,7 @@ extension ProxyHandler {
     /// The origin answered an upgrade request with 101: the 101 goes to the client, then (once the decoders have
     /// finished with the current read) both connections leave HTTP and become the two sides of a `Tunnel`.
     func startTunnel(_ ex: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
-        guard let up = ex.upstream, let request = ex.upgrade, !ex.tunnelling else { return }
+        guard let up = ex.upstream, let request = ex.upgrade else { return }
         var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
                                                 clientVersion: ex.head.version, keepAlive: true)
         if isHTTP2 {
@@ -22,7 +22,6 @@ extension ProxyHandler {
         }
         ex.responseHead = head
         ex.times.upstreamHead = .now()
-        ex.tunnelling = true
         discarding = true
         closing = true
         shared.stats.record(status: 101)

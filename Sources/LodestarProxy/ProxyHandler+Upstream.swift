@@ -166,7 +166,7 @@ extension ProxyHandler {
                 c.collect(buffer)
                 if c.notModifiedToClient { return }
             }
-            ex.bytesOut += Int64(buffer.readableBytes)
+            ex.bytes.out += Int64(buffer.readableBytes)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable { ex.upstream?.handler.holdReads = true }
         case .end(let trailers):

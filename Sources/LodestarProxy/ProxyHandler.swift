@@ -96,9 +96,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             begin(head, context: context)
         case .body(let buffer):
             guard let ex = exchange else { return }
-            ex.bodyBytesIn += Int64(buffer.readableBytes)
+            ex.bytes.in += Int64(buffer.readableBytes)
             ex.times.lastClientActivity = .now()
-            if ex.bodyBytesIn > config.settings.limits.maxBodyBytes {
+            if ex.bytes.in > config.settings.limits.maxBodyBytes {
                 tooLarge(ex)
                 return
             }
