@@ -134,4 +134,37 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         XCTAssertGreaterThan(r["body_bytes"] as? Int ?? 0, 0)
         XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
     }
+
+    /// A drain through the admin API (the edge keeps serving while DNS moves users away) sends HTTP/2 clients a
+    /// graceful GOAWAY, so they reconnect (and re-resolve) for their next requests; the stream in flight completes.
+    func test_drainSendsGoawayToHTTP2Clients() throws {
+        try requirePythonModules(["hpack", "hyperframe"])
+        let c = try startCluster(probeIntervalMs: 500) { topology in
+            var edges = topology["edges"] as? [[String: Any]] ?? []
+            for i in edges.indices {
+                var listen = edges[i]["listen"] as? [Any] ?? []
+                if listen.count > 1, let own = listen[1] as? String {
+                    listen[1] = ["address": own, "protocols": ["http/1.1", "h2c"]]
+                }
+                edges[i]["listen"] = listen
+            }
+            topology["edges"] = edges
+        }
+        let eu = try XCTUnwrap(c.edges["edge-eu-central"])
+        let client = try ScriptProcess(python: "h2_graceful.py", ["\(eu.ports.http)", "www.example.test",
+                                                                  "/cache/slow?ms=1500&cc=no-store"],
+                                       folder: workFolder, name: "h2-drain")
+        addTeardownBlock { client.stop() }
+        try client.waitFor("sent", timeout: 10)
+        usleep(300_000)
+        let drained = try EdgeHTTP.request(port: eu.ports.admin, "POST", "/drain?reason=test", host: "admin")
+        XCTAssertEqual(drained.status, 200, "\(drained)")
+        XCTAssertTrue(client.waitForEnd(timeout: 15), client.output)
+        let r = client.lastJSON() ?? [:]
+        print("h2 drain: \(r)")
+        XCTAssertEqual((r["goaway"] as? [Int])?.first, 0, "GOAWAY NO_ERROR on drain: \(client.output)")
+        XCTAssertEqual(r["status"] as? String, "200", "the stream in flight was answered: \(client.output)")
+        XCTAssertEqual(r["ended"] as? Bool, true, client.output)
+        XCTAssertTrue(eu.isRunning, "a drain keeps the edge running")
+    }
 }
