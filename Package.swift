@@ -170,7 +170,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["lodestar", "LodestarTopology"],
             exclude: ["dnspython_checks.py", "edge_origin.py", "edge_client.py", "deploy_check.py", "page_proxy.py", "h2_attacks.py",
-                      "ws_client.py", "ws_origin.py", "grpc", "h2_graceful.py", "h2_websocket.py"],
+                      "ws_client.py", "ws_origin.py", "grpc", "h2_graceful.py", "h2_websocket.py", "tls_rotation_client.py"],
             swiftSettings: swiftSettings
         ),
     ]

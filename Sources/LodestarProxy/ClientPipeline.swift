@@ -16,12 +16,12 @@ struct ClientPipeline: Sendable {
     let shared: EdgeShared
     let loops: [ObjectIdentifier: LoopStateBox]
     let listener: EdgeListener
-    let tls: NIOSSLContext?
+    let tls: TLSContextBox?
     let http1Limits: NIOHTTPDecoderLimitConfiguration
     let compression: CompressionSettings
     let http2: HTTP2Limits
 
-    init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: NIOSSLContext?) {
+    init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: TLSContextBox?) {
         self.shared = shared
         self.loops = loops
         self.listener = listener
@@ -46,7 +46,7 @@ struct ClientPipeline: Sendable {
         let ops = channel.pipeline.syncOperations
         if listener.proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
         if let tls {
-            try ops.addHandler(NIOSSLServerHandler(context: tls))
+            try ops.addHandler(NIOSSLServerHandler(context: tls.current.withLock { $0 }))
             try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
             if listener.protocols.contains(.h2) {
                 let pipeline = self

@@ -32,6 +32,8 @@ public final class EdgeServer: Sendable {
     private let quiescing: ServerQuiescingHelper
     /// Open client connections, for `nudgeClients()`.
     private let open = ConnectionSet()
+    /// Each TLS listener's certificates in force (re-read on reload; new connections take the newest).
+    private let tlsBoxes = Mutex<[ListenAddress: TLSContextBox]>([:])
 
     /// Counters of this edge.
     public var stats: EdgeStats { shared.stats }
@@ -73,9 +75,13 @@ public final class EdgeServer: Sendable {
         do {
             for (j, listener) in edge.listen.enumerated() {
                 let path = "edges[\(edgeIndex)].listen[\(j)]"
-                let tls: NIOSSLContext?
+                var tls: TLSContextBox?
                 do {
-                    tls = try listener.tls.map { try Self.makeTLSContext($0, protocols: listener.protocols) }
+                    if let settings = listener.tls {
+                        let box = TLSContextBox(try Self.makeTLSContext(settings, protocols: listener.protocols))
+                        tlsBoxes.withLock { $0[listener.address] = box }
+                        tls = box
+                    }
                 } catch let e as EdgeStartError {
                     throw EdgeStartError(description: "\(path).tls: \(e.description)")
                 }
@@ -96,7 +102,7 @@ public final class EdgeServer: Sendable {
         startHealthChecks()
     }
 
-    private func bind(_ listener: EdgeListener, tls: NIOSSLContext?, path: String) async throws -> any Channel {
+    private func bind(_ listener: EdgeListener, tls: TLSContextBox?, path: String) async throws -> any Channel {
         let shared = self.shared
         let limits = shared.config.settings.limits
         let pipeline = ClientPipeline(shared: shared, loops: loops, listener: listener, tls: tls)
@@ -232,9 +238,9 @@ public final class EdgeServer: Sendable {
     // MARK: Health checks
 
     /// Applies a new topology: routes, pools, balancing, health checks, limits, rate limits, header rules and logging
-    /// take effect for new requests; requests in flight finish on what they started with. Listeners, TLS certificates
-    /// and the thread count change only on restart (a change is logged). Throws, changing nothing, when this edge is
-    /// missing from the new topology.
+    /// take effect for new requests; requests in flight finish on what they started with. TLS certificate files are
+    /// read again and served to new connections. Added or removed listeners and the thread count change only on
+    /// restart (a change is logged). Throws, changing nothing, when this edge is missing from the new topology or a file is unusable.
     public func reload(_ topology: Topology) throws {
         guard let edge = topology.edge(self.edge.id) else {
             throw EdgeStartError(description: "edges: no edge \"\(self.edge.id)\" any more; keeping the running configuration")
@@ -244,8 +250,13 @@ public final class EdgeServer: Sendable {
         }
         let cache = try Self.makeCache(topology, edgeId: self.edge.id, existing: shared.cache, logger: shared.logger)
         let config = try EdgeConfig(topology: topology, edgeId: self.edge.id)
+        let certificates = try reloadedCertificates(edge)
         shared.config = config
         shared.cache = cache
+        for (box, context) in certificates { box.current.withLock { $0 = context } }
+        if !certificates.isEmpty {
+            shared.logger.notice("reload: TLS certificates re-read", metadata: ["listeners": "\(certificates.count)"])
+        }
         for loop in group.makeIterator() {
             guard let box = loops[ObjectIdentifier(loop)] else { continue }
             loop.execute {
@@ -255,6 +266,23 @@ public final class EdgeServer: Sendable {
         }
         for t in checker.withLock({ l in defer { l = [] }; return l }) { t.cancel() }
         startHealthChecks()
+    }
+
+    /// New TLS contexts, from the certificate files as they are now, for every TLS listener that is still bound (a
+    /// renewed certificate is served to new connections; established ones keep theirs). Throws, changing nothing,
+    /// when a file cannot be used.
+    private func reloadedCertificates(_ edge: Edge) throws -> [(TLSContextBox, NIOSSLContext)] {
+        let boxes = tlsBoxes.withLock { $0 }
+        var out = [(TLSContextBox, NIOSSLContext)]()
+        for (j, listener) in edge.listen.enumerated() {
+            guard let settings = listener.tls, let box = boxes[listener.address] else { continue }
+            do {
+                out.append((box, try Self.makeTLSContext(settings, protocols: listener.protocols)))
+            } catch let e as EdgeStartError {
+                throw EdgeStartError(description: "edges[\(edgeIndex)].listen[\(j)].tls: \(e.description); keeping the running certificates")
+            }
+        }
+        return out
     }
 
     /// The shared cache for a topology: none when no route caches; the running one when its settings did not change
@@ -328,6 +356,12 @@ public final class EdgeServer: Sendable {
         }
         try? await group.shutdownGracefully()
     }
+}
+
+/// A TLS listener's context in force; a reload swaps it, and each new connection takes the current one.
+final class TLSContextBox: Sendable {
+    let current: Mutex<NIOSSLContext>
+    init(_ context: NIOSSLContext) { current = Mutex(context) }
 }
 
 /// The open client connections of an edge.

@@ -13,7 +13,7 @@ struct EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "Run an edge node: the HTTP(S) reverse proxy named by --node in the topology.",
-        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGHUP reloads the topology (routes, pools, limits, rate limits, header rules; a bad file is refused and the running configuration kept; listeners and certificates change on restart). With edges[].gossip the edge joins the gossip cluster and publishes its state; SIGTERM then drains it (DNS stops sending users, it keeps serving for gossip.drainSeconds, then leaves). SIGINT, and SIGTERM without gossip, stop accepting and let requests in flight finish (up to 5 s).")
+        discussion: "Listeners, admin endpoint, origin pools, routes and limits come from the topology (edges[].listen, edges[].admin, origins, routes, proxy). SIGHUP reloads the topology (routes, pools, limits, rate limits, header rules; TLS certificate files are read again for new connections; a bad file is refused and the running configuration kept; added or removed listeners change on restart). With edges[].gossip the edge joins the gossip cluster and publishes its state; SIGTERM then drains it (DNS stops sending users, it keeps serving for gossip.drainSeconds, then leaves). SIGINT, and SIGTERM without gossip, stop accepting and let requests in flight finish (up to 5 s).")
 
     @Option(name: .long, help: "Topology file.")
     var topology: String = "topology.json"

@@ -126,4 +126,53 @@ final class EdgeTLSTests: EdgeTestCase {
         XCTAssertEqual(tlsResults.all, Array(repeating: 0, count: 6), "HTTPS requests (0 = 200 OK)")
         XCTAssertEqual(try origin.count(), 36)
     }
+
+    /// The SHA-256 fingerprint of the certificate the listener serves to a new connection.
+    private func servedFingerprint(port: UInt16) throws -> String? {
+        guard let openssl = IntegrationEnvironment.which("openssl") else { throw IntegrationError("openssl CLI not found") }
+        let r = try runCommand("/bin/sh", ["-c", "\(openssl) s_client -connect 127.0.0.1:\(port) -servername a.example.test "
+                                           + "</dev/null 2>/dev/null | \(openssl) x509 -noout -fingerprint -sha256"], timeout: 15)
+        return r.stdout.split(separator: "=", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// A renewed certificate (same file names, new contents) is served to new connections after SIGHUP, under load,
+    /// with no failed request; an established keep-alive connection goes on; a broken file refuses the reload and
+    /// the running certificate stays.
+    func test_certificateRotatedUnderLoadWithoutFailures() throws {
+        try makeCertificates()
+        let origin = try startOrigin("o1")
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()],
+                                 tls: ["certificates": [["cert": "a.pem", "key": "a.key", "serverNames": ["a.example.test"]]]])
+        guard let port = edge.ports.tls, let pid = edge.pid else { throw IntegrationError("no TLS port") }
+        let before = try XCTUnwrap(try servedFingerprint(port: port))
+        let load = try ScriptProcess(python: "tls_rotation_client.py", ["\(port)", "5", "4"], folder: workFolder, name: "tls-load")
+        addTeardownBlock { load.stop() }
+        try load.waitFor("running", timeout: 10)
+        usleep(1_000_000)
+        // Renew: a new key and certificate for the same name, written over the old files.
+        guard let openssl = IntegrationEnvironment.which("openssl") else { throw IntegrationError("openssl CLI not found") }
+        let renewed = try runCommand(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                               "-keyout", "a.key.new", "-out", "a.pem.new", "-days", "2", "-subj", "/CN=a.example.test",
+                                               "-addext", "subjectAltName=DNS:a.example.test"], timeout: 20, currentDirectory: workFolder)
+        XCTAssertEqual(renewed.status, 0, renewed.stderr)
+        for name in ["a.key", "a.pem"] {  // rename(2): each file is replaced whole
+            XCTAssertEqual(rename(workFolder.appendingPathComponent(name + ".new").path, workFolder.appendingPathComponent(name).path), 0)
+        }
+        kill(pid, SIGHUP)
+        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("TLS certificates re-read") }, edge.log)
+        XCTAssertTrue(load.waitForEnd(timeout: 30), load.output)
+        let r = load.lastJSON() ?? [:]
+        print("certificate rotation under load: \(r)")
+        XCTAssertGreaterThan(r["requests"] as? Int ?? 0, 50, "\(r)")
+        XCTAssertEqual(r["failed"] as? Int, 0, "no request failed across the rotation: \(r)")
+        XCTAssertEqual(r["kept_alive_failed"] as? Int, 0, "the established connection went on: \(r)")
+        let after = try XCTUnwrap(try servedFingerprint(port: port))
+        XCTAssertNotEqual(after, before, "new connections get the renewed certificate")
+        // A broken certificate file: the reload is refused and the running certificate stays.
+        try Data("not a certificate".utf8).write(to: workFolder.appendingPathComponent("a.pem"))
+        kill(pid, SIGHUP)
+        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("keeping the running certificates") }, edge.log)
+        XCTAssertEqual(try servedFingerprint(port: port), after)
+        XCTAssertTrue(edge.isRunning)
+    }
 }
