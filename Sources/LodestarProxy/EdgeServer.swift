@@ -306,7 +306,7 @@ public final class EdgeServer: Sendable {
             let shared = self.shared
             let task = loop.scheduleRepeatedTask(initialDelay: .milliseconds(0), delay: .milliseconds(Int64(check.intervalMs))) { _ in
                 for (i, server) in pool.pool.servers.enumerated() {
-                    HealthProbe.run(server: server.address, check: check, on: loop).whenComplete { result in
+                    HealthProbe.run(server: server.address, check: check, pool: pool, on: loop).whenComplete { result in
                         let ok = (try? result.get()) ?? false
                         if let t = pool.health.recordCheck(i, success: ok) { shared.healthChanged(t, pool: pool) }
                     }

@@ -72,6 +72,27 @@ final class H2Session {
         }
     }
 
+    /// A health probe: `GET path` on a new stream, judged by `ProbeStatusHandler`.
+    func probe(path: String, host: String, promise: OnceBox) {
+        let scheme = self.scheme
+        let created = channel.eventLoop.makePromise(of: (any Channel).self)
+        multiplexer.createStreamChannel(promise: created) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: scheme))
+                try stream.pipeline.syncOperations.addHandler(ProbeStatusHandler(promise: promise))
+            }
+        }
+        created.futureResult.whenComplete { result in
+            guard case .success(let stream) = result else { return promise.finish(false) }
+            var headers = HTTPHeaders()
+            headers.add(name: "host", value: host)
+            headers.add(name: "user-agent", value: "lodestar-health-check")
+            stream.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)),
+                         promise: nil)
+            stream.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+    }
+
     /// A stream ended (or failed to open).
     func streamClosed() {
         openStreams = max(0, openStreams - 1)

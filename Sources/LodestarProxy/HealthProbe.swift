@@ -1,28 +1,40 @@
 import LodestarTopology
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// One active health check: a fresh connection, `GET path`, success on a 2xx/3xx status line within the timeout.
+/// One active health check: a fresh connection, `GET path`, success on a 2xx/3xx status within the timeout. It speaks
+/// what the pool speaks: TLS (verified, as requests are) when the pool has `tls`, and HTTP/2 on `h2`/`h2c` pools.
 enum HealthProbe {
-    static func run(server: ListenAddress, check: HealthCheckSettings, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+    static func run(server: ListenAddress, check: HealthCheckSettings, pool: PoolRuntime, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         let promise = OnceBox(loop.makePromise(of: Bool.self))
         let timeout = TimeAmount.milliseconds(Int64(check.timeoutMs))
-        let host = check.host ?? server.description
-        let request = "GET \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: lodestar-health-check\r\nConnection: close\r\n\r\n"
+        let host = check.host ?? pool.pool.tls?.serverName ?? server.description
+        let http2 = pool.pool.protocol != .http1
+        let tls = pool.tlsContext
+        let serverName = pool.pool.tls?.serverName
         let timer = loop.scheduleTask(in: timeout) { promise.finish(false) }
         ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(StatusLineReader(promise: promise))
+                    let ops = channel.pipeline.syncOperations
+                    if let tls { try ops.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
+                    if !http2 { try ops.addHandler(StatusLineReader(promise: promise)) }
                 }
             }
             .connect(host: server.host.description, port: server.port)
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    channel.writeAndFlush(channel.allocator.buffer(string: request), promise: nil)
                     promise.promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                    if http2 {
+                        probeHTTP2(channel, path: check.path, host: host, secure: tls != nil, promise: promise)
+                    } else {
+                        let request = "GET \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: lodestar-health-check\r\nConnection: close\r\n\r\n"
+                        channel.writeAndFlush(channel.allocator.buffer(string: request), promise: nil)
+                    }
                 case .failure:
                     promise.finish(false)
                 }
@@ -30,6 +42,33 @@ enum HealthProbe {
         promise.promise.futureResult.whenComplete { _ in timer.cancel() }
         return promise.promise.futureResult
     }
+
+    /// `GET path` on one stream of a new HTTP/2 connection.
+    private static func probeHTTP2(_ channel: any Channel, path: String, host: String, secure: Bool, promise: OnceBox) {
+        do {
+            let session = try H2Session(channel: channel, secure: secure)
+            session.probe(path: path, host: host, promise: promise)
+        } catch {
+            promise.finish(false)
+        }
+    }
+}
+
+/// Judges the response head of an HTTP/2 probe stream.
+final class ProbeStatusHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    private let promise: OnceBox
+
+    init(promise: OnceBox) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data), head.status.code >= 200 {
+            promise.finish(head.status.code < 400)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) { promise.finish(false) }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { promise.finish(false) }
 }
 
 /// Reads until the status line is complete and judges it.

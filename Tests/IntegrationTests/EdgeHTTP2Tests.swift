@@ -167,4 +167,29 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         XCTAssertEqual(r["ended"] as? Bool, true, client.output)
         XCTAssertTrue(eu.isRunning, "a drain keeps the edge running")
     }
+
+    /// Active health checks speak HTTP/2 to an h2c pool: the sample origin (`lodestar origin`, which takes h2c) is
+    /// healthy by its `/healthz`, and down once it is killed.
+    func test_healthChecksSpeakHTTP2ToH2CPools() throws {
+        let port = try freePort()
+        let origin = Process()
+        origin.executableURL = try IntegrationEnvironment.lodestarBinary()
+        origin.arguments = ["origin", "--listen", "127.0.0.1:\(port)", "--name", "h2c-origin"]
+        origin.standardOutput = FileHandle.nullDevice
+        origin.standardError = FileHandle.nullDevice
+        try origin.run()
+        addTeardownBlock { stopProcess(origin, grace: 2) }
+        XCTAssertNotNil(eventually(timeout: 10) { (try? EdgeConnection(port: port)) != nil })
+        let check: [String: Any] = ["path": "/healthz", "intervalMs": 200, "timeoutMs": 500, "rise": 1, "fall": 1]
+        let edge = try startEdge(pools: ["web": ["servers": ["127.0.0.1:\(port)"], "protocol": "h2c", "healthCheck": check]],
+                                 routes: [route()])
+        let address = "127.0.0.1:\(port)"
+        XCTAssertNotNil(eventually(timeout: 5) { (try? edge.serverStatus(address: address)) == "healthy" }, edge.log)
+        // Healthy for a while (not a first answer by chance): still healthy after several probes, and requests pass.
+        usleep(1_000_000)
+        XCTAssertEqual(try edge.serverStatus(address: address), "healthy")
+        XCTAssertEqual(try EdgeHTTP.get(port: edge.port, "/healthz").status, 200)
+        kill(origin.processIdentifier, SIGKILL)
+        XCTAssertNotNil(eventually(timeout: 5) { (try? edge.serverStatus(address: address)) == "down" }, edge.log)
+    }
 }
