@@ -111,7 +111,7 @@ public struct Admission: Sendable {
         for (name, value) in r.fields {
             if verdict == nil { verdict = checker.add(name: name, value: value) }
             headerBytes += name.utf8.count + value.utf8.count + 4
-            if asciiLowerEquals(name, "host") {
+            if HTTPText.nameEquals(name, "host") {
                 host = value
                 hostCount += 1
             }
@@ -202,9 +202,7 @@ public struct Admission: Sendable {
 
     /// `http://authority/path?q` → (`authority`, `/path?q`) (RFC 9112 §3.2.2); nil for any other form.
     public static func splitAbsoluteForm(_ uri: String) -> (authority: String, target: String)? {
-        let lower = uri.prefix(8).lowercased()
-        let schemeLength = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
-        guard schemeLength > 0 else { return nil }
+        guard let (schemeLength, _) = HTTPText.httpScheme(uri) else { return nil }
         let rest = uri.dropFirst(schemeLength)
         let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
         let authority = rest[..<end]
@@ -215,28 +213,16 @@ public struct Admission: Sendable {
     }
 
     static func expectsContinue(_ fields: AdmissionFields) -> Bool {
-        fields.contains { asciiLowerEquals($0.name, "expect") && $0.value.lowercased() == "100-continue" }
+        fields.contains { HTTPText.nameEquals($0.name, "expect") && $0.value.lowercased() == "100-continue" }
     }
 }
 
 /// The first value of a field (case-insensitive name).
 func field(_ fields: AdmissionFields, _ name: String) -> String? {
     let lower = name.lowercased()
-    return fields.first { asciiLowerEquals($0.name, lower) }?.value
+    return fields.first { HTTPText.nameEquals($0.name, lower) }?.value
 }
 
-/// ASCII case-insensitive equality with a lower-case name.
-@inline(__always)
-func asciiLowerEquals(_ name: String, _ lower: String) -> Bool {
-    let a = name.utf8, b = lower.utf8
-    guard a.count == b.count else { return false }
-    var i = b.makeIterator()
-    for x in a {
-        guard let y = i.next() else { return false }
-        if ((x >= 65 && x <= 90) ? x | 0x20 : x) != y { return false }
-    }
-    return true
-}
 
 /// What a request asks to switch to (RFC 9110 §7.8): the `Upgrade` field's protocols, when `Connection` names
 /// `upgrade`.
@@ -251,17 +237,17 @@ public struct UpgradeRequest: Equatable, Sendable {
         var connectionUpgrade = false
         var values = [String]()
         for (name, value) in fields {
-            if asciiLowerEquals(name, "connection") {
-                if value.split(separator: ",").contains(where: { $0.trimmingCharacters(" \t").lowercased() == "upgrade" }) {
+            if HTTPText.nameEquals(name, "connection") {
+                if value.split(separator: ",").contains(where: { $0.trimmingSpaces().lowercased() == "upgrade" }) {
                     connectionUpgrade = true
                 }
-            } else if asciiLowerEquals(name, "upgrade") {
+            } else if HTTPText.nameEquals(name, "upgrade") {
                 values.append(value)
             }
         }
         guard connectionUpgrade, !values.isEmpty else { return nil }
         let names = values.flatMap { $0.split(separator: ",") }.map { v in
-            (v.split(separator: "/", maxSplits: 1).first ?? v).trimmingCharacters(" \t").lowercased()
+            (v.split(separator: "/", maxSplits: 1).first ?? v).trimmingSpaces().lowercased()
         }
         return UpgradeRequest(value: values.joined(separator: ", "), protocols: names)
     }
@@ -280,15 +266,5 @@ public enum UpgradeVerdict: Equatable, Sendable {
         if request.protocols.contains(where: { allowed.contains($0) }) { return .tunnel(request) }
         if request.protocols.allSatisfy({ $0 == "h2c" }) { return .ignore }
         return .refuse(request.protocols.joined(separator: ", "))
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing characters in `set`.
-    func trimmingCharacters(_ set: String) -> Substring {
-        var s = self
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return s
     }
 }

@@ -20,6 +20,9 @@ struct ClientPipeline: Sendable {
     let http1Limits: NIOHTTPDecoderLimitConfiguration
     let compression: CompressionSettings
     let http2: HTTP2Limits
+    /// swift-nio-http2's settings for this edge's limits (built once, not per connection).
+    let h2Connection: NIOHTTP2Handler.ConnectionConfiguration
+    let h2Stream: NIOHTTP2Handler.StreamConfiguration
 
     init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: TLSContextBox?) {
         self.shared = shared
@@ -34,6 +37,8 @@ struct ClientPipeline: Sendable {
         self.http1Limits = decoderLimits
         self.compression = settings.compression
         self.http2 = settings.http2
+        self.h2Connection = Self.connectionConfiguration(settings.http2)
+        self.h2Stream = Self.streamConfiguration(settings.http2)
     }
 
     /// Sets up a newly accepted connection (on its event loop).
@@ -108,8 +113,8 @@ struct ClientPipeline: Sendable {
         let pipeline = self
         let boundInfo = NIOLoopBound(info, eventLoop: channel.eventLoop)
         _ = try ops.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: Self.connectionConfiguration(limits),
-            streamConfiguration: Self.streamConfiguration(limits), streamDelegate: manager.http2StreamDelegate,
+            mode: .server, connectionConfiguration: h2Connection,
+            streamConfiguration: h2Stream, streamDelegate: manager.http2StreamDelegate,
             position: .last
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
@@ -283,11 +288,9 @@ final class FlushCoalescer: ChannelOutboundHandler {
     func flush(context: ChannelHandlerContext) {
         guard !pending else { return }
         pending = true
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.assumeIsolated().execute {
-            let (me, ctx) = bound.value
-            me.pending = false
-            ctx.flush()
+            self.pending = false
+            context.flush()
         }
     }
 }

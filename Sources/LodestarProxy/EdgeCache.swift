@@ -128,7 +128,7 @@ public final class EdgeCache: Sendable {
     /// The key for a URL given to the purge API (`http://host[:port]/path?q` or `host/path`); nil when it has no path.
     static func key(url: String) -> String? {
         var rest = Substring(url)
-        if let (length, _) = HeaderRewriter.httpScheme(url) { rest = rest.dropFirst(length) }
+        if let (length, _) = HTTPText.httpScheme(url) { rest = rest.dropFirst(length) }
         guard let slash = rest.firstIndex(of: "/") else { return nil }
         let host = Admission.hostWithoutPort(String(rest[..<slash]))
         guard !host.isEmpty else { return nil }

@@ -375,13 +375,3 @@ final class LoopStateBox: @unchecked Sendable {
     var state: LoopState
     init(_ state: LoopState) { self.state = state }
 }
-
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
-    }
-}

@@ -51,16 +51,8 @@ final class H2Session {
     func openStream(pool: LoopPool, server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
         openStreams += 1
         streamsOpened += 1
-        let promise = channel.eventLoop.makePromise(of: (any Channel).self)
-        let scheme = self.scheme
-        multiplexer.createStreamChannel(promise: promise) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: scheme))
-                try stream.pipeline.syncOperations.addHandler(UpstreamHandler())
-            }
-        }
         let uses = streamsOpened
-        return promise.futureResult.assumeIsolated().flatMapThrowing { [self] stream in
+        return createStream { UpstreamHandler() }.assumeIsolated().flatMapThrowing { [self] stream in
             let handler = try stream.pipeline.syncOperations.handler(type: UpstreamHandler.self)
             let c = UpstreamConnection(channel: stream, handler: handler, server: server, pool: pool, session: self)
             c.uses = uses - 1  // `attach` counts this use
@@ -74,15 +66,7 @@ final class H2Session {
 
     /// A health probe: `GET path` on a new stream, judged by `ProbeStatusHandler`.
     func probe(path: String, host: String, promise: OnceBox) {
-        let scheme = self.scheme
-        let created = channel.eventLoop.makePromise(of: (any Channel).self)
-        multiplexer.createStreamChannel(promise: created) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: scheme))
-                try stream.pipeline.syncOperations.addHandler(ProbeStatusHandler(promise: promise))
-            }
-        }
-        created.futureResult.whenComplete { result in
+        createStream { ProbeStatusHandler(promise: promise) }.whenComplete { result in
             guard case .success(let stream) = result else { return promise.finish(false) }
             var headers = HTTPHeaders()
             headers.add(name: "host", value: host)
@@ -91,6 +75,19 @@ final class H2Session {
                          promise: nil)
             stream.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         }
+    }
+
+    /// A new stream channel: swift-nio-http2's HTTP/1 client codec, then the handler `last` makes.
+    private func createStream(_ last: @escaping @Sendable () -> any ChannelHandler) -> EventLoopFuture<any Channel> {
+        let promise = channel.eventLoop.makePromise(of: (any Channel).self)
+        let scheme = self.scheme
+        multiplexer.createStreamChannel(promise: promise) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: scheme))
+                try stream.pipeline.syncOperations.addHandler(last())
+            }
+        }
+        return promise.futureResult
     }
 
     /// A stream ended (or failed to open).

@@ -10,17 +10,7 @@ enum HeaderRewriter {
 
     /// ASCII case-insensitive equality of a header name with a lower-case name.
     @inline(__always)
-    static func nameEquals(_ name: String, _ lower: String) -> Bool {
-        let a = name.utf8, b = lower.utf8
-        guard a.count == b.count else { return false }
-        var i = b.makeIterator()
-        for x in a {
-            guard let y = i.next() else { return false }
-            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
-            if lx != y { return false }
-        }
-        return true
-    }
+    static func nameEquals(_ name: String, _ lower: String) -> Bool { HTTPText.nameEquals(name, lower) }
 
     @inline(__always)
     static func isListed(_ name: String, in lowerNames: [String]) -> Bool {
@@ -132,7 +122,7 @@ enum HeaderRewriter {
     /// `http://ORIGIN/rest` or `https://ORIGIN/rest` (ORIGIN = `host:port`, or `host` alone when the port is the
     /// scheme's default) → `publicBase/rest`; nil when the URL points elsewhere.
     static func rewriteOriginURL(_ url: String, origin: String, publicBase: String) -> String? {
-        guard let (schemeLength, defaultPort) = httpScheme(url) else { return nil }
+        guard let (schemeLength, defaultPort) = HTTPText.httpScheme(url) else { return nil }
         let rest = url.dropFirst(schemeLength)
         let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = rest[..<end].lowercased()
@@ -140,15 +130,6 @@ enum HeaderRewriter {
             return nil
         }
         return publicBase + rest[end...]
-    }
-
-    /// For an `http://` or `https://` URL (scheme in any case): the length of that prefix and the scheme's default
-    /// port as `:80`/`:443`; nil for anything else.
-    static func httpScheme(_ url: String) -> (length: Int, defaultPort: String)? {
-        let lower = url.prefix(8).lowercased()
-        if lower.hasPrefix("http://") { return (7, ":80") }
-        if lower.hasPrefix("https://") { return (8, ":443") }
-        return nil
     }
 
     /// A request id the client sent may be passed through when it is short and plain.

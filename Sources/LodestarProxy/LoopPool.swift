@@ -27,9 +27,19 @@ final class LoopPool {
         self.roundRobin = SmoothWeightedRoundRobin(weights: runtime.weights)
     }
 
+    /// The pool's bootstraps (HTTP/1.1 codec or bare), made on first use and kept.
+    private var bootstraps: (http1: ClientBootstrap?, bare: ClientBootstrap?) = (nil, nil)
+
     /// A TCP (+ TLS) bootstrap; `http1` adds the HTTP/1.1 client codec and the handler. Made on first use, so a pool
-    /// on an embedded event loop (adapter tests) needs no sockets.
+    /// on an embedded event loop (adapter tests) needs no sockets, and kept for the pool's later connections.
     private func bootstrap(http1: Bool) -> ClientBootstrap {
+        if let made = http1 ? bootstraps.http1 : bootstraps.bare { return made }
+        let made = makeBootstrap(http1: http1)
+        if http1 { bootstraps.http1 = made } else { bootstraps.bare = made }
+        return made
+    }
+
+    private func makeBootstrap(http1: Bool) -> ClientBootstrap {
         let tls = runtime.tlsContext
         let serverName = runtime.pool.tls?.serverName
         return ClientBootstrap(group: eventLoop)

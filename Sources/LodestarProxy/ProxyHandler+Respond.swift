@@ -87,8 +87,9 @@ extension ProxyHandler {
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         var trailers: HTTPHeaders?
         if grpc {
-            let text = String(body.drop { $0 == " " }.reversed().drop { $0 == "\n" }.reversed())
-            trailers = Self.grpcTrailers(GRPC.status(httpStatus: Int(status.code)), text)
+            // The page's text without its closing newline is the grpc-message.
+            trailers = Self.grpcTrailers(GRPC.status(httpStatus: Int(status.code)),
+                                         body.hasSuffix("\n") ? String(body.dropLast()) : body)
         } else if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }

@@ -162,11 +162,8 @@ final class GRPCEcho: ChannelInboundHandler {
                 return
             }
             let r = respond(h, context.channel.allocator)
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: r.contentType)
-            headers.add(name: "content-length", value: String(r.body.readableBytes))
-            for (n, v) in r.headers { headers.add(name: n.lowercased(), value: v) }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: r.status, headers: headers))), promise: nil)
+            // Names are lower-cased by swift-nio-http2's codec on the way out.
+            context.write(wrapOutboundOut(.head(r.head(version: .http2))), promise: nil)
             if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }

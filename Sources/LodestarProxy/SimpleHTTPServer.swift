@@ -12,6 +12,15 @@ public struct SimpleResponse: Sendable {
     /// Further headers (Content-Type and Content-Length are added).
     public var headers: [(String, String)] = []
 
+    /// The response head: Content-Type, Content-Length and the further headers.
+    func head(version: HTTPVersion) -> HTTPResponseHead {
+        var fields = HTTPHeaders()
+        fields.add(name: "Content-Type", value: contentType)
+        fields.add(name: "Content-Length", value: String(body.readableBytes))
+        for (n, v) in headers { fields.add(name: n, value: v) }
+        return HTTPResponseHead(version: version, status: status, headers: fields)
+    }
+
     /// An answer with a body.
     public init(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, headers: [(String, String)] = []) {
         self.status = status
@@ -111,12 +120,9 @@ final class SimpleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let h = head else { return }
             head = nil
             let r = respond(h, context.channel.allocator)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: r.contentType)
-            headers.add(name: "Content-Length", value: String(r.body.readableBytes))
-            for (n, v) in r.headers { headers.add(name: n, value: v) }
-            if !h.isKeepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: r.status, headers: headers))), promise: nil)
+            var head = r.head(version: h.version)
+            if !h.isKeepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
             if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
             if h.isKeepAlive {
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

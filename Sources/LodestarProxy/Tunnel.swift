@@ -62,8 +62,8 @@ final class Tunnel {
     }
 }
 
-/// One side of a `Tunnel`: writes what its partner read, in its own channel's framing.
-protocol TunnelSide: AnyObject {
+/// One side of a `Tunnel` (a handler): writes what its partner read, in its own channel's framing.
+protocol TunnelSide: ChannelHandler {
     var core: TunnelCore { get }
     /// Writes bytes to this side's channel.
     func send(_ bytes: ByteBuffer)
@@ -148,8 +148,6 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Tunnel
     let core: TunnelCore
 
     init(isClient: Bool) { core = TunnelCore(isClient: isClient) }
-
-    func partnerReady() { core.partnerReady() }
 
     func handlerAdded(context: ChannelHandlerContext) {
         core.context = context

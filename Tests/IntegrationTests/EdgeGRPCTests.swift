@@ -94,11 +94,7 @@ final class EdgeGRPCTests: EdgeTestCase {
     /// `protocol: h2` reaches a TLS origin by ALPN, verifying its certificate against `caFile` for `serverName`; a
     /// wrong name fails verification (UNAVAILABLE) with the reason in the edge's log.
     func test_h2OriginOverVerifiedTLS() throws {
-        guard let openssl = IntegrationEnvironment.which("openssl") else { throw IntegrationError("openssl CLI not found") }
-        let r = try runCommand(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                         "-keyout", "o.key", "-out", "o.pem", "-days", "2", "-subj", "/CN=origin.internal",
-                                         "-addext", "subjectAltName=DNS:origin.internal"], timeout: 20, currentDirectory: workFolder)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        try makeCertificate(key: "o.key", cert: "o.pem", commonName: "origin.internal", san: "DNS:origin.internal")
         let cert = workFolder.appendingPathComponent("o.pem").path, key = workFolder.appendingPathComponent("o.key").path
         let (_, port) = try startGRPCOrigin(tls: (cert, key))
         let edge = try startGRPCEdge(pool: ["servers": ["127.0.0.1:\(port)"], "protocol": "h2",

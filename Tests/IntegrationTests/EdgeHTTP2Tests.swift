@@ -56,11 +56,7 @@ final class EdgeHTTP2Tests: EdgeTestCase {
 
     /// A TLS listener offers h2 and http/1.1 by ALPN: curl --http2 gets HTTP/2, --http1.1 gets HTTP/1.1.
     func test_tlsListenerNegotiatesH2ByALPN() throws {
-        guard let openssl = IntegrationEnvironment.which("openssl") else { throw IntegrationError("openssl CLI not found") }
-        let r = try runCommand(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                         "-keyout", "a.key", "-out", "a.pem", "-days", "2", "-subj", "/CN=a.example.test",
-                                         "-addext", "subjectAltName=DNS:a.example.test"], timeout: 20, currentDirectory: workFolder)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        try makeCertificate(key: "a.key", cert: "a.pem", commonName: "a.example.test", san: "DNS:a.example.test")
         let origin = try startOrigin("o1")
         let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()],
                                  tls: ["certificates": [["cert": "a.pem", "key": "a.key", "serverNames": ["a.example.test"]]]])
@@ -114,6 +110,18 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         XCTAssertTrue(edge.isRunning)
     }
 
+    /// What `h2_graceful.py` saw: GOAWAY NO_ERROR first, and its stream in flight answered 200 with a body, ended.
+    private func assertGracefulGoaway(_ client: ScriptProcess, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(client.waitForEnd(timeout: 15), client.output, file: file, line: line)
+        let r = client.lastJSON() ?? [:]
+        print("\(label): \(r)")
+        XCTAssertEqual((r["goaway"] as? [Int])?.first, 0, "\(label): GOAWAY NO_ERROR: \(client.output)", file: file, line: line)
+        XCTAssertEqual(r["status"] as? String, "200", "\(label): the stream in flight was answered: \(client.output)",
+                       file: file, line: line)
+        XCTAssertEqual(r["ended"] as? Bool, true, client.output, file: file, line: line)
+        XCTAssertGreaterThan(r["body_bytes"] as? Int ?? 0, 0, client.output, file: file, line: line)
+    }
+
     /// SIGTERM: the HTTP/2 connection gets a graceful GOAWAY (NO_ERROR) and the request in flight still completes.
     func test_sigtermSendsGoawayAndFinishesTheStreamInFlight() throws {
         try requirePythonModules(["hpack", "hyperframe"])
@@ -125,13 +133,7 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         try client.waitFor("sent", timeout: 10)
         usleep(300_000)  // the request is at the origin
         kill(pid, SIGTERM)
-        XCTAssertTrue(client.waitForEnd(timeout: 15), client.output)
-        let r = client.lastJSON() ?? [:]
-        print("h2 graceful shutdown: \(r)")
-        XCTAssertEqual((r["goaway"] as? [Int])?.first, 0, "GOAWAY NO_ERROR: \(client.output)")
-        XCTAssertEqual(r["status"] as? String, "200", "the stream in flight was answered: \(client.output)")
-        XCTAssertEqual(r["ended"] as? Bool, true, client.output)
-        XCTAssertGreaterThan(r["body_bytes"] as? Int ?? 0, 0)
+        assertGracefulGoaway(client, "h2 graceful shutdown")
         XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
     }
 
@@ -159,12 +161,7 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         usleep(300_000)
         let drained = try EdgeHTTP.request(port: eu.ports.admin, "POST", "/drain?reason=test", host: "admin")
         XCTAssertEqual(drained.status, 200, "\(drained)")
-        XCTAssertTrue(client.waitForEnd(timeout: 15), client.output)
-        let r = client.lastJSON() ?? [:]
-        print("h2 drain: \(r)")
-        XCTAssertEqual((r["goaway"] as? [Int])?.first, 0, "GOAWAY NO_ERROR on drain: \(client.output)")
-        XCTAssertEqual(r["status"] as? String, "200", "the stream in flight was answered: \(client.output)")
-        XCTAssertEqual(r["ended"] as? Bool, true, client.output)
+        assertGracefulGoaway(client, "h2 drain")
         XCTAssertTrue(eu.isRunning, "a drain keeps the edge running")
     }
 

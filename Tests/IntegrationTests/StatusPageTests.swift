@@ -46,13 +46,7 @@ final class StatusPageTests: XCTestCase {
         }
         topology["edges"] = edges
         topology["gossip"] = ["keyEnvironment": "LODESTAR_TEST_PAGE_KEY", "probeIntervalMs": 300, "drainSeconds": 1]
-        try topology.edit("origins") { origins in
-            for name in origins.keys {
-                var pool = origins[name] as? [String: Any] ?? [:]
-                pool["servers"] = ["127.0.0.1:\(originPort)"]
-                origins[name] = pool
-            }
-        }
+        try topology.pointEveryPool(at: "127.0.0.1:\(originPort)")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-page-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("topology.json").path

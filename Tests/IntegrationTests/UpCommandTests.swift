@@ -16,13 +16,7 @@ final class UpCommandTests: XCTestCase {
             edges[i]["admin"] = "127.0.0.1:\(try FreePort.find())"
         }
         topology["edges"] = edges
-        try topology.edit("origins") { origins in
-            for name in origins.keys {
-                var pool = origins[name] as? [String: Any] ?? [:]
-                pool["servers"] = ["127.0.0.1:\(originPort)"]
-                origins[name] = pool
-            }
-        }
+        try topology.pointEveryPool(at: "127.0.0.1:\(originPort)")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-up-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -129,6 +129,18 @@ extension Dictionary where Key == String, Value == Any {
         self[key] = inner
     }
 
+    /// Points every origin pool (the default topology has `sample` and `sample-grpc`) at one server, keeping the
+    /// pools' other settings.
+    mutating func pointEveryPool(at server: String) throws {
+        try edit("origins") { origins in
+            for name in origins.keys {
+                var pool = origins[name] as? [String: Any] ?? [:]
+                pool["servers"] = [server]
+                origins[name] = pool
+            }
+        }
+    }
+
     /// Appends a static record to zone.records.
     mutating func addRecord(_ record: [String: Any]) throws {
         try edit("zone") { zone in

@@ -57,6 +57,16 @@ final class ScriptProcess {
 }
 
 extension EdgeTestCase {
+    /// A self-signed EC P-256 certificate and key made with the openssl CLI in the test folder (valid 2 days).
+    /// `san` is the subjectAltName value, e.g. `DNS:a.example.test,DNS:*.a.example.test`.
+    func makeCertificate(key: String, cert: String, commonName: String, san: String) throws {
+        guard let openssl = IntegrationEnvironment.which("openssl") else { throw IntegrationError("openssl CLI not found") }
+        let r = try runCommand(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=\(commonName)",
+                                         "-addext", "subjectAltName=\(san)"], timeout: 20, currentDirectory: workFolder)
+        guard r.status == 0 else { throw IntegrationError("openssl req failed: \(r.stderr)") }
+    }
+
     /// Makes the first (plain) listener of a test topology take h2c with prior knowledge besides HTTP/1.1.
     static func acceptH2C(_ t: inout [String: Any]) {
         var edges = t["edges"] as? [[String: Any]] ?? []

@@ -1,0 +1,36 @@
+/// Small text rules of HTTP the edge's pure core and its NIO adapter share (one home, so the request checks and the
+/// header rewriting read fields alike).
+public enum HTTPText {
+    /// ASCII case-insensitive equality of a field name with a lower-case name (RFC 9110 §5.1), without allocating.
+    @inlinable
+    public static func nameEquals(_ name: String, _ lower: String) -> Bool {
+        let a = name.utf8, b = lower.utf8
+        guard a.count == b.count else { return false }
+        var i = b.makeIterator()
+        for x in a {
+            guard let y = i.next() else { return false }
+            if ((x >= 65 && x <= 90) ? x | 0x20 : x) != y { return false }
+        }
+        return true
+    }
+
+    /// For an `http://` or `https://` URL (scheme in any case): the length of that prefix and the scheme's default
+    /// port as `:80`/`:443`; nil for anything else.
+    public static func httpScheme(_ url: String) -> (length: Int, defaultPort: String)? {
+        let lower = url.prefix(8).lowercased()
+        if lower.hasPrefix("http://") { return (7, ":80") }
+        if lower.hasPrefix("https://") { return (8, ":443") }
+        return nil
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs (RFC 9110 §5.6.3 OWS).
+    @inlinable
+    public func trimmingSpaces() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}
