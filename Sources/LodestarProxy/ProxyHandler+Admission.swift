@@ -43,7 +43,7 @@ extension ProxyHandler {
         case .proceed(let a):
             admitted = a
         }
-        if admitted.closeAfter { closing = true }  // the parser reads nothing after an upgrade request
+        if admitted.closeAfter { finishing = true }  // the parser reads nothing after an upgrade request
         let route = state.config.routes[admitted.route]
         if admitted.upgrade != nil && state.config.pools[route.poolIndex].pool.protocol != .http1 {
             return local(head, status: .notImplemented, body: "upgrades need an HTTP/1.1 origin pool\n", close: true)

@@ -6,8 +6,9 @@ import NIOHTTPCompression
 import Synchronization
 
 extension ProxyHandler {
-    /// The origin answered an upgrade request with 101: the 101 goes to the client, then (once the decoders have
-    /// finished with the current read) both connections leave HTTP and become the two sides of a `Tunnel`.
+    /// The origin answered an upgrade request with 101: the 101 goes to the client and the client's connection leaves
+    /// HTTP at once, before the client can answer it (what it sends next waits in the tunnel; a decoder removed later
+    /// would drop it). The origin's connection follows once its decoder has finished the current read.
     func startTunnel(_ ex: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
         guard let up = ex.upstream, let request = ex.upgrade else { return }
         var out = HeaderRewriter.clientResponse(head, route: ex.route, config: config, requestId: ex.requestId,
@@ -27,40 +28,41 @@ extension ProxyHandler {
         shared.stats.record(status: 101)
         shared.metrics.record(route: ex.route.label, status: 101)
         writeBypassingCompressor(.head(out), context: context)
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute { bound.value.joinTunnel(ex, up) }
-    }
-
-    private func joinTunnel(_ ex: Exchange, _ up: UpstreamConnection) {
-        guard let context, exchange === ex, ex.upstream === up else { return }
-        if let server = ex.server { ex.pool.runtime.health.end(server) }
-        up.owner = nil
-        ex.upstream = nil
-        exchange = nil
-        shared.openTunnels.add(1, ordering: .relaxed)
-        shared.metrics.recordTunnelOpened()
         let tunnel = makeTunnel(ex)
-        let clientPipeline = context.pipeline
         do {
-            if let stream = tunnel.client as? StreamTunnelHandler {
-                // An HTTP/2 stream keeps its HTTP/1 codec: the tunnel's bytes are its body parts.
-                try clientPipeline.syncOperations.addHandler(stream)
-                if let c = try? clientPipeline.syncOperations.handler(type: HTTPResponseCompressor.self) {
-                    clientPipeline.syncOperations.removeHandler(c, promise: nil)
-                }
-                clientPipeline.syncOperations.removeHandler(context: context, promise: nil)
-            } else if let raw = tunnel.client as? TunnelHandler {
-                try Self.becomeTunnel(clientPipeline, handler: raw)
-            }
-            try Self.becomeTunnel(up.channel.pipeline, handler: tunnel.origin)
+            try Self.becomeTunnel(context.pipeline, handler: tunnel.client)
         } catch {
             context.close(promise: nil)
             up.channel.close(promise: nil)
             return
         }
+        shared.openTunnels.add(1, ordering: .relaxed)
+        shared.metrics.recordTunnelOpened()
+        let idle = TimeAmount.milliseconds(Int64(config.settings.tunnels.idleTimeoutMs))
+        // Holds this handler (still the origin connection's owner, which ignores the rest of the 101) until then.
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.joinOrigin(ex, up, tunnel, idle: idle) }
+    }
+
+    /// The origin's side of a tunnel whose client side is in place.
+    private func joinOrigin(_ ex: Exchange, _ up: UpstreamConnection, _ tunnel: Tunnel, idle: TimeAmount) {
+        if let server = ex.server { ex.pool.runtime.health.end(server) }
+        up.owner = nil
+        ex.upstream = nil
+        if exchange === ex { exchange = nil }
+        do {
+            guard up.channel.isActive else { throw ChannelError.ioOnClosedChannel }
+            try Self.becomeTunnel(up.channel.pipeline, handler: tunnel.origin)
+        } catch {
+            // The tunnel never had two sides, so it never ends by itself: count it out here.
+            shared.openTunnels.subtract(1, ordering: .relaxed)
+            tunnel.client.core.context?.close(promise: nil)
+            up.channel.close(promise: nil)
+            return
+        }
         tunnel.client.core.partnerReady()
         tunnel.origin.core.partnerReady()
-        tunnel.start(on: up.channel.eventLoop, idleTimeout: .milliseconds(Int64(config.settings.tunnels.idleTimeoutMs)))
+        tunnel.start(on: up.channel.eventLoop, idleTimeout: idle)
     }
 
     /// The tunnel of an exchange, with its end: counters, metrics and one access-log line with duration and bytes.
@@ -82,9 +84,10 @@ extension ProxyHandler {
         }
     }
 
-    /// Puts `handler` at the end of a pipeline and takes every HTTP handler out, decoders last: bytes a decoder held
-    /// past the upgrade (the origin's, kept by `.forwardBytes`) reach `handler` as it goes.
-    static func becomeTunnel(_ pipeline: ChannelPipeline, handler: TunnelHandler) throws {
+    /// Puts `handler` at the end of a pipeline and takes the HTTP handlers out, decoders last: bytes a decoder held
+    /// past the upgrade (the origin's, kept by `.forwardBytes`) reach `handler` as it goes. An HTTP/2 stream keeps
+    /// swift-nio-http2's HTTP/1 codec (not in this list): its tunnel's bytes are the stream's body parts.
+    static func becomeTunnel(_ pipeline: ChannelPipeline, handler: any TunnelSide) throws {
         let ops = pipeline.syncOperations
         try ops.addHandler(handler)
         func remove<H: RemovableChannelHandler>(_ type: H.Type) {

@@ -291,7 +291,7 @@ extension ProxyHandler {
     /// connection's GOAWAY ends instead).
     func clientKeepAlive(_ head: HTTPRequestHead) -> Bool {
         if isHTTP2 { return true }
-        return head.isKeepAlive && !closing && !shared.isDraining
+        return head.isKeepAlive && !closing && !finishing && !shared.isDraining
     }
 
     static func responseAllowsReuse(_ head: HTTPResponseHead) -> Bool {

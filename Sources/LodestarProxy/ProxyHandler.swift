@@ -38,6 +38,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var requestsServed = 0
     var timer: RepeatedTask?
     var closing = false
+    /// Answers from now on say `Connection: close` (shutdown or drain asked the client to move on, or the parser
+    /// stops after this request); unlike `closing`, the connection's timers still run until then.
+    var finishing = false
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, mode: ClientMode, compressing: Bool) {
         self.shared = shared
@@ -113,11 +116,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            // Shutdown: an idle HTTP/1.1 connection closes now, a busy one after its answer (which says close). An
-            // HTTP/2 stream finishes; its connection's manager sends GOAWAY.
+            // Shutdown or drain: an HTTP/1.1 connection idle between requests closes now; one that is busy, or new and
+            // about to send its first request, is answered with `Connection: close`. An HTTP/2 stream finishes; its
+            // connection's manager sends GOAWAY.
             if !isHTTP2 {
-                closing = true
-                if exchange == nil && queued.isEmpty { context.close(promise: nil) }
+                if exchange == nil && queued.isEmpty && requestsServed > 0 && tracker?.firstByteAt == nil {
+                    closing = true
+                    context.close(promise: nil)
+                } else {
+                    finishing = true
+                }
             }
             return
         }
