@@ -22,6 +22,20 @@ public enum HTTPText {
         if lower.hasPrefix("https://") { return (8, ":443") }
         return nil
     }
+
+    /// The `timeout` parameter of a `Keep-Alive` response field (`timeout=5, max=100`): how many seconds the origin
+    /// keeps an idle connection open. Nil when absent or not a whole number.
+    public static func keepAliveTimeout(_ value: String) -> Int? {
+        for param in value.split(separator: ",") {
+            let pair = param.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, nameEquals(String(pair[0].trimmingSpaces()), "timeout") else { continue }
+            var digits = pair[1].trimmingSpaces()
+            if digits.first == "\"", digits.last == "\"", digits.count >= 2 { digits = digits.dropFirst().dropLast() }
+            guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            return Int(digits)
+        }
+        return nil
+    }
 }
 
 extension Substring {

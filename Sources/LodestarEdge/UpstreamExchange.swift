@@ -5,9 +5,9 @@
 ///
 /// Retry rules (nginx's `proxy_next_upstream error timeout`, Envoy's `connect-failure,reset`): a request is sent
 /// again only while nothing of it can have been acted on — a connect failure, or a connection closed before any
-/// answer for an idempotent request without a body — up to `retries` more times, on another server when there is
-/// one. A reused keep-alive connection that the origin had already closed is nobody's fault: one extra try, and the
-/// server may be chosen again.
+/// answer for an idempotent request whose body (if any) the adapter still holds whole — up to `retries` more times,
+/// on another server when there is one. A reused keep-alive connection that the origin had already closed (its idle
+/// timeout and the request crossed) is nobody's fault: one extra try, and the server may be chosen again.
 public struct UpstreamExchange: Sendable {
     /// What the adapter does next.
     public enum Action: Equatable, Sendable {
@@ -57,7 +57,8 @@ public struct UpstreamExchange: Sendable {
     let retries: Int
     let upgrade: Bool
 
-    /// `idempotent`: RFC 9110 §9.2.2 methods; `hasBody`: the request has a body (it cannot be replayed).
+    /// `idempotent`: RFC 9110 §9.2.2 methods; `hasBody`: the request has a body (replayed only while the adapter
+    /// still holds all of it, see `closedBeforeResponse`).
     public init(idempotent: Bool, hasBody: Bool, retries: Int, upgrade: Bool = false) {
         self.idempotent = idempotent
         self.hasBody = hasBody
@@ -110,11 +111,13 @@ public struct UpstreamExchange: Sendable {
         return step
     }
 
-    /// The connection closed before any response head.
-    public mutating func closedBeforeResponse(reusedConnection: Bool, pick: ([Int]) -> Int?) -> Step {
+    /// The connection closed before any response head. `bodyReplayable`: every body byte sent so far is still held
+    /// by the adapter (a small body), so the request can be sent again whole.
+    public mutating func closedBeforeResponse(reusedConnection: Bool, bodyReplayable: Bool = false,
+                                              pick: ([Int]) -> Int?) -> Step {
         guard case .sent(let s) = state else { return Step(action: .none) }
         let health: (Int, Bool)? = reusedConnection ? nil : (s, false)
-        if idempotent && !hasBody && attempts <= retries + (reusedConnection ? 1 : 0) {
+        if idempotent && (!hasBody || bodyReplayable) && attempts <= retries + (reusedConnection ? 1 : 0) {
             if reusedConnection { tried.removeAll { $0 == s } }
             var step = next(pick: pick) { _ in .fail(status: 502, reason: "origin closed the connection", retryAfter: nil) }
             step.health = health

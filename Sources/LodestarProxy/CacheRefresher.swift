@@ -106,7 +106,7 @@ final class CacheRefresher: UpstreamOwner {
             }
             if let conn = connection {
                 connection = nil
-                if let h = response, ProxyHandler.responseAllowsReuse(h) { pool.release(conn) } else { conn.owner = nil; conn.channel.close(promise: nil) }
+                pool.finish(conn, response: response, requestEnded: true)
             }
             done()
         }

@@ -71,6 +71,39 @@ struct ExchangeTimes {
     }
 }
 
+/// The request body parts sent upstream, held (up to `limit` bytes, as Envoy's retry buffer) until the response
+/// starts, so that a request that met an already-closed pooled connection can be sent again whole.
+struct BodyReplay {
+    static let limit = 64 * 1024
+    private(set) var parts: [HTTPClientRequestPart] = []
+    private var bytes = 0
+    /// Some body went out and was not kept: the request cannot be replayed.
+    private(set) var overflowed = false
+
+    mutating func record(_ part: HTTPClientRequestPart) {
+        guard !overflowed else { return }
+        if case .body(.byteBuffer(let b)) = part { bytes += b.readableBytes }
+        if bytes > Self.limit {
+            overflowed = true
+            parts = []
+        } else {
+            parts.append(part)
+        }
+    }
+
+    /// The response has begun: nothing will be sent again, so nothing more is held.
+    mutating func stop() {
+        overflowed = true
+        parts = []
+    }
+
+    /// Hands the held parts back for a new attempt (they are recorded again as they are re-sent).
+    mutating func take() -> [HTTPClientRequestPart] {
+        defer { parts = []; bytes = 0 }
+        return parts
+    }
+}
+
 /// One request being forwarded: what the client asked, where it goes, and the upstream phase's state machine.
 final class Exchange {
     let head: HTTPRequestHead
@@ -83,6 +116,8 @@ final class Exchange {
     var times = ExchangeTimes()
     /// Body parts read before the upstream connection was ready.
     var pending: [HTTPClientRequestPart] = []
+    /// Body parts already sent, kept while small so the request can go again on a fresh connection.
+    var replay = BodyReplay()
     var requestEnded = false
     var upstream: UpstreamConnection?
     /// Upstream request head written (and possibly body parts).

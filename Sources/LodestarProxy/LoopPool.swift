@@ -83,8 +83,10 @@ final class LoopPool {
 
     /// An idle keep-alive connection to `server` (most recently used first), if any.
     func takeIdle(server: Int) -> UpstreamConnection? {
+        let now = NIODeadline.now()
         while let c = idle[server].popLast() {
-            if c.channel.isActive && !c.isClosed { return c }
+            if c.channel.isActive && !c.isClosed && c.idleUntil > now { return c }
+            c.channel.close(promise: nil)
         }
         return nil
     }
@@ -156,15 +158,18 @@ final class LoopPool {
     }
 
     /// Returns a connection after a complete exchange; it is kept for reuse or closed. An HTTP/2 stream just ends
-    /// (its session stays).
-    func release(_ c: UpstreamConnection) {
+    /// (its session stays). `keepAliveTimeout`: the origin's own idle limit in seconds (its `Keep-Alive: timeout=`);
+    /// the connection is not offered again after 80% of it, so a request does not cross the origin's close.
+    func release(_ c: UpstreamConnection, keepAliveTimeout: Int? = nil) {
         c.owner = nil
         if c.session != nil {
             c.channel.close(promise: nil)
             return
         }
         c.handler.holdReads = false
-        guard !c.isClosed, c.channel.isActive, runtime.pool.maxIdlePerServer > 0, !retired else {
+        let poolLimit = Int64(runtime.pool.idleTimeoutMs)
+        let limit = keepAliveTimeout.map { min(poolLimit, Int64($0) * 800) } ?? poolLimit
+        guard !c.isClosed, c.channel.isActive, runtime.pool.maxIdlePerServer > 0, !retired, limit > 0 else {
             c.channel.close(promise: nil)
             return
         }
@@ -172,22 +177,35 @@ final class LoopPool {
             idle[c.server].removeFirst()
             oldest.channel.close(promise: nil)
         }
-        c.idleSince = .now()
+        c.idleUntil = .now() + .milliseconds(limit)
         idle[c.server].append(c)
     }
 
-    /// Closes connections idle longer than the pool's idle timeout (run periodically on this loop). The oldest are at
-    /// the front of each list, so the sweep stops at the first young one.
+    /// Gives a connection back after its response: kept when the request went whole and the origin keeps the
+    /// connection (HTTP/1.1 keep-alive), closed otherwise.
+    func finish(_ c: UpstreamConnection, response: HTTPResponseHead?, requestEnded: Bool) {
+        guard requestEnded, let response, Self.allowsReuse(response) else {
+            c.owner = nil
+            c.channel.close(promise: nil)
+            return
+        }
+        release(c, keepAliveTimeout: response.headers.first(name: "keep-alive").flatMap(HTTPText.keepAliveTimeout))
+    }
+
+    static func allowsReuse(_ head: HTTPResponseHead) -> Bool {
+        head.isKeepAlive && head.version.major == 1 && head.version.minor == 1
+    }
+
+    /// Closes connections idle past their limit (run periodically on this loop).
     func sweepIdle(now: NIODeadline) {
         let limit = TimeAmount.milliseconds(Int64(runtime.pool.idleTimeoutMs))
         for s in sessions.indices {
             for session in sessions[s] where session.openStreams == 0 && now - session.idleSince > limit { session.close() }
             sessions[s].removeAll { !$0.isUsable && $0.openStreams == 0 }
         }
-        for s in idle.indices {
-            let expired = idle[s].prefix { now - $0.idleSince > limit }
-            guard !expired.isEmpty else { continue }
-            idle[s].removeFirst(expired.count)
+        for s in idle.indices where idle[s].contains(where: { $0.idleUntil <= now }) {
+            let expired = idle[s].filter { $0.idleUntil <= now }
+            idle[s].removeAll { $0.idleUntil <= now }
             // Closed after leaving the list: a close calls back into `forget`.
             for c in expired { c.channel.close(promise: nil) }
         }

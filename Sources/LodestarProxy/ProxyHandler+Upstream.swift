@@ -65,6 +65,8 @@ extension ProxyHandler {
     func connect(_ ex: Exchange, server: Int) {
         ex.times.upstreamStart = .now()
         ex.sentUpstream = false
+        // A new attempt after a closed connection: what was sent goes again, before what was read meanwhile.
+        if !ex.replay.parts.isEmpty { ex.pending = ex.replay.take() + ex.pending }
         let health = ex.pool.runtime.health
         health.begin(server)
         if let idle = ex.pool.takeIdle(server: server) {
@@ -116,7 +118,10 @@ extension ProxyHandler {
         if case .none = ex.framing {
             ch.write(HTTPClientRequestPart.end(nil), promise: nil)
         } else {
-            for part in ex.pending { ch.write(part, promise: nil) }
+            for part in ex.pending {
+                ex.replay.record(part)
+                ch.write(part, promise: nil)
+            }
         }
         ex.pending.removeAll()
         ch.flush()
@@ -127,6 +132,7 @@ extension ProxyHandler {
     func forwardBody(_ part: HTTPClientRequestPart, _ ex: Exchange) {
         if case .none = ex.framing { return }  // nothing to send; `.end` was written with the head
         if let up = ex.upstream, ex.sentUpstream {
+            ex.replay.record(part)
             up.channel.write(part, promise: nil)
             if case .end = part { up.channel.flush() }
         } else {
@@ -147,6 +153,7 @@ extension ProxyHandler {
                 sendInterim(out, context: context)
             }
         case .head(let head):
+            ex.replay.stop()
             let step = ex.machine.responseHead(status: Int(head.status.code))
             switch step.action {
             case .tunnel:
@@ -231,7 +238,8 @@ extension ProxyHandler {
         ex.upstream = nil
         if ex.responseHead == nil, case .sent = ex.machine.state {
             // Closed before any answer: the machine says whether to send it again (see `UpstreamExchange`).
-            perform(ex.machine.closedBeforeResponse(reusedConnection: connection.uses > 1, pick: picker(ex)), ex)
+            perform(ex.machine.closedBeforeResponse(reusedConnection: connection.uses > 1, bodyReplayable: !ex.replay.overflowed,
+                                                    pick: picker(ex)), ex)
             return
         }
         // Mid-response: the client cannot be told except by closing.
@@ -259,7 +267,7 @@ extension ProxyHandler {
     func completeExchange(_ ex: Exchange, trailers original: HTTPHeaders?, context: ChannelHandlerContext) {
         let trailers = original ?? ex.deferredTrailers
         _ = ex.machine.responseEnded(requestEnded: ex.requestEnded,
-                                     originKeepsAlive: ex.responseHead.map(Self.responseAllowsReuse) ?? false)
+                                     originKeepsAlive: ex.responseHead.map(LoopPool.allowsReuse) ?? false)
         releaseUpstream(ex, response: ex.responseHead)
         endExchange(ex, trailers: trailers, context: context)
     }
@@ -268,9 +276,8 @@ extension ProxyHandler {
     func releaseUpstream(_ ex: Exchange, response: HTTPResponseHead?) {
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         if let up = ex.upstream {
-            let reusable = ex.requestEnded && (response.map(Self.responseAllowsReuse) ?? false)
             ex.upstream = nil
-            if reusable { ex.pool.release(up) } else { up.owner = nil; up.channel.close(promise: nil) }
+            ex.pool.finish(up, response: response, requestEnded: ex.requestEnded)
         }
     }
 
@@ -292,10 +299,6 @@ extension ProxyHandler {
     func clientKeepAlive(_ head: HTTPRequestHead) -> Bool {
         if isHTTP2 { return true }
         return head.isKeepAlive && !closing && !finishing && !shared.isDraining
-    }
-
-    static func responseAllowsReuse(_ head: HTTPResponseHead) -> Bool {
-        head.isKeepAlive && head.version.major == 1 && head.version.minor == 1
     }
 
     func abortUpstream(_ ex: Exchange) {

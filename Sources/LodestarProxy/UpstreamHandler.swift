@@ -80,8 +80,8 @@ final class UpstreamConnection {
     unowned let pool: LoopPool
     /// The exchange using the connection, nil while idle in the pool.
     weak var owner: (any UpstreamOwner)?
-    /// When the connection went back to the pool (for the idle sweep).
-    var idleSince = NIODeadline.distantPast
+    /// Until when the idle connection may be taken again (the pool's idle timeout, or less when the origin said so).
+    var idleUntil = NIODeadline.distantPast
     /// Requests sent on this connection (a failure on a reused connection may be retried).
     var uses = 0
     private(set) var isClosed = false

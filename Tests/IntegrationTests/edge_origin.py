@@ -8,7 +8,8 @@ memory. A path may start with `/expose`, which is ignored when choosing the endp
 
 Endpoints (query parameters in brackets):
   /healthz                        200 "ok" (not counted, no delay)
-  /count                          JSON {"name", "count", "requests": [request lines]} (not counted, no delay)
+  /count                          JSON {"name", "count", "connections" (that carried counted requests),
+                                  "requests": [request lines]} (not counted, no delay)
   /reset                          clears the counter (not counted)
   /bytes/N [type=...]             N bytes of the test pattern (see `pattern`), Content-Length framing
   /text/N [type=text/plain]       N bytes of ASCII text (compressible)
@@ -24,6 +25,10 @@ Endpoints (query parameters in brackets):
                                   bytes starting "serial=K path=P vary=V;" (K counts this origin's answers to that path,
                                   V the request's values of the fields named by vary), 304 to a matching If-None-Match
                                   or If-Modified-Since; ms= waits before answering (counted on arrival)
+  /keepalive/T/...                 the rest of the path as below, with `Keep-Alive: timeout=T` on the answer
+  /fragile/...                    the rest of the path as below on a connection's first request; on a later one the
+                                  connection is closed without an answer and the body unread (counted), as an origin
+                                  whose keep-alive timeout crossed the request
   anything else (/echo, ...)      JSON {"name", "method", "path", "version", "headers": [[k, v], ...],
                                         "length": body bytes, "sha256" or "crc32": of the body}
                                   [hash=sha256|crc32|none, pause_ms=N: wait before reading the body]
@@ -79,6 +84,7 @@ class Origin:
         self.delay = delay_ms / 1000.0
         self.lock = threading.Lock()
         self.count = 0
+        self.connections = 0
         self.requests = []
 
     def note(self, line):
@@ -97,6 +103,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.served_here = 0
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -195,6 +202,7 @@ class Handler(BaseHTTPRequestHandler):
             if first == "count":
                 with self.origin.lock:
                     body = json.dumps({"name": self.origin.name, "count": self.origin.count,
+                                       "connections": self.origin.connections,
                                        "requests": list(self.origin.requests)}).encode()
                 return self.reply(200, body, "application/json")
             with self.origin.lock:
@@ -203,6 +211,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b"reset\n")
 
         self.origin.note("%s %s %s" % (self.command, self.path, self.request_version))
+        self.served_here += 1
+        if self.served_here == 1:
+            with self.origin.lock:
+                self.origin.connections += 1
+        extra = []
+        if first == "fragile":
+            if self.served_here > 1:
+                self.close_connection = True
+                return
+            parts = parts[1:]
+            first = parts[0] if parts else ""
+        elif first == "keepalive" and len(parts) > 1:
+            extra = [("Keep-Alive", "timeout=%s" % parts[1])]
+            parts = parts[2:]
+            first = parts[0] if parts else ""
         if self.origin.delay > 0:
             time.sleep(self.origin.delay)
 
@@ -269,7 +292,7 @@ class Handler(BaseHTTPRequestHandler):
             reply["crc32"] = "%08x" % state[0]
         elif kind != "none":
             reply["sha256"] = h.hexdigest()
-        self.reply(200, json.dumps(reply).encode(), "application/json")
+        self.reply(200, json.dumps(reply).encode(), "application/json", extra)
 
     def cacheable(self, path, query):
         """The /cache/ endpoint: response headers from the query, validators honoured, a serial number per path."""

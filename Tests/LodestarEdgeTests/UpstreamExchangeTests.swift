@@ -57,7 +57,23 @@ final class UpstreamExchangeTests: XCTestCase {
         _ = put.start(pick: picker(2))
         _ = put.connected()
         XCTAssertEqual(put.closedBeforeResponse(reusedConnection: false, pick: picker(2)).action,
-                       .fail(status: 502, reason: "origin closed the connection", retryAfter: nil), "a body cannot be replayed")
+                       .fail(status: 502, reason: "origin closed the connection", retryAfter: nil),
+                       "a body the adapter no longer holds cannot be replayed")
+    }
+
+    /// A PUT whose small body is still held goes again — on the same server when it was a pooled connection the origin
+    /// had closed; a POST never does.
+    func test_heldBodyOfIdempotentRequestIsReplayed() {
+        var put = UpstreamExchange(idempotent: true, hasBody: true, retries: 0)
+        _ = put.start(pick: picker(1))
+        _ = put.connected()
+        XCTAssertEqual(put.closedBeforeResponse(reusedConnection: true, bodyReplayable: true, pick: picker(1)),
+                       .init(action: .connect(server: 0)))
+        var post = UpstreamExchange(idempotent: false, hasBody: true, retries: 2)
+        _ = post.start(pick: picker(2))
+        _ = post.connected()
+        XCTAssertEqual(post.closedBeforeResponse(reusedConnection: true, bodyReplayable: true, pick: picker(2)).action,
+                       .fail(status: 502, reason: "origin closed the connection", retryAfter: nil))
     }
 
     /// A pooled connection the origin had closed (its keep-alive timeout) is nobody's fault: no health mark, the same

@@ -565,6 +565,13 @@ final class EdgeOrigin {
 
     func count() throws -> Int { try counters().count }
 
+    /// Connections that carried counted requests (health checks and /count excluded).
+    func connections() throws -> Int {
+        let r = try EdgeHTTP.get(port: port, "/count", host: "origin.test")
+        guard let n = r.json?["connections"] as? Int else { throw IntegrationError("bad /count answer: \(r)") }
+        return n
+    }
+
     func resetCount() throws { _ = try EdgeHTTP.get(port: port, "/reset", host: "origin.test") }
 }
 
