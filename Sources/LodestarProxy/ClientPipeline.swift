@@ -16,7 +16,8 @@ struct ClientPipeline: Sendable {
     let shared: EdgeShared
     let loops: [ObjectIdentifier: LoopStateBox]
     let listener: EdgeListener
-    let tls: TLSContextBox?
+    /// The listener's TLS context (its certificates as read when this set-up was made).
+    let tls: NIOSSLContext?
     let http1Limits: NIOHTTPDecoderLimitConfiguration
     let compression: CompressionSettings
     let http2: HTTP2Limits
@@ -24,12 +25,12 @@ struct ClientPipeline: Sendable {
     let h2Connection: NIOHTTP2Handler.ConnectionConfiguration
     let h2Stream: NIOHTTP2Handler.StreamConfiguration
 
-    init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: TLSContextBox?) {
+    init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: NIOSSLContext?,
+         settings: ProxySettings) {
         self.shared = shared
         self.loops = loops
         self.listener = listener
         self.tls = tls
-        let settings = shared.config.settings
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = max(settings.limits.maxRequestLineBytes, settings.limits.maxHeaderBytes)
         decoderLimits.maxHeaderListSize = settings.limits.maxHeaderBytes + settings.limits.maxRequestLineBytes
@@ -51,7 +52,7 @@ struct ClientPipeline: Sendable {
         let ops = channel.pipeline.syncOperations
         if listener.proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
         if let tls {
-            try ops.addHandler(NIOSSLServerHandler(context: tls.current.withLock { $0 }))
+            try ops.addHandler(NIOSSLServerHandler(context: tls))
             try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
             if listener.protocols.contains(.h2) {
                 let pipeline = self

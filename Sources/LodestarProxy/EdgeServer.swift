@@ -23,7 +23,10 @@ public final class EdgeServer: Sendable {
     let shared: EdgeShared
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: LoopStateBox]
-    private let channels: Mutex<[any Channel]>
+    /// The client listeners (bound at start, changed by reloads).
+    private let listeners: EdgeListeners
+    /// The admin endpoint's channel.
+    private let adminChannel = Mutex<(any Channel)?>(nil)
     /// Idle-connection sweepers, one per loop.
     private let sweepers: [RepeatedTask]
     /// Active health checks of the pools in force.
@@ -32,8 +35,6 @@ public final class EdgeServer: Sendable {
     private let quiescing: ServerQuiescingHelper
     /// Open client connections, for `nudgeClients()`.
     private let open = ConnectionSet()
-    /// Each TLS listener's certificates in force (re-read on reload; new connections take the newest).
-    private let tlsBoxes = Mutex<[ListenAddress: TLSContextBox]>([:])
 
     /// Counters of this edge.
     public var stats: EdgeStats { shared.stats }
@@ -64,35 +65,20 @@ public final class EdgeServer: Sendable {
             sweepers.append(try loop.submit { box.state.startSweeping(on: loop) }.wait())
         }
         self.loops = loops
-        self.channels = Mutex([])
         self.sweepers = sweepers
         self.checker = Mutex([])
-        self.quiescing = ServerQuiescingHelper(group: group)
+        let quiescing = ServerQuiescingHelper(group: group)
+        self.quiescing = quiescing
+        self.listeners = EdgeListeners(shared: shared, group: group, loops: loops, quiescing: quiescing, open: open, edgeIndex: index)
     }
 
     /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
     public func start() async throws {
         do {
-            for (j, listener) in edge.listen.enumerated() {
-                let path = "edges[\(edgeIndex)].listen[\(j)]"
-                var tls: TLSContextBox?
-                do {
-                    if let settings = listener.tls {
-                        let box = TLSContextBox(try Self.makeTLSContext(settings, protocols: listener.protocols))
-                        tlsBoxes.withLock { $0[listener.address] = box }
-                        tls = box
-                    }
-                } catch let e as EdgeStartError {
-                    throw EdgeStartError(description: "\(path).tls: \(e.description)")
-                }
-                let ch = try await bind(listener, tls: tls, path: path)
-                channels.withLock { $0.append(ch) }
-                shared.logger.info("edge listening", metadata: [
-                    "address": "\(listener.address)", "tls": "\(listener.tls != nil)", "proxyProtocol": "\(listener.proxyProtocol)"])
-            }
+            try await listeners.bindAll(edge.listen)
             if let admin = edge.admin {
                 let ch = try await AdminServer.bind(admin, group: group, shared: shared, path: "edges[\(edgeIndex)].admin")
-                channels.withLock { $0.append(ch) }
+                adminChannel.withLock { $0 = ch }
                 shared.logger.info("admin listening", metadata: ["address": "\(admin)"])
             }
         } catch {
@@ -100,48 +86,6 @@ public final class EdgeServer: Sendable {
             throw error
         }
         startHealthChecks()
-    }
-
-    private func bind(_ listener: EdgeListener, tls: TLSContextBox?, path: String) async throws -> any Channel {
-        let shared = self.shared
-        let limits = shared.config.settings.limits
-        let pipeline = ClientPipeline(shared: shared, loops: loops, listener: listener, tls: tls)
-        let quiescing = self.quiescing
-        let openConnections = self.open
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // A client that sends its request and then shuts its sending side still gets the answer.
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let count = shared.stats.connections.add(1, ordering: .relaxed).newValue
-                    let id = ObjectIdentifier(channel)
-                    openConnections.table.withLock { $0[id] = channel }
-                    channel.closeFuture.whenComplete { _ in
-                        shared.stats.connections.subtract(1, ordering: .relaxed)
-                        openConnections.table.withLock { _ = $0.removeValue(forKey: id) }
-                    }
-                    if count > limits.maxConnections {
-                        shared.stats.connectionsRefused.add(1, ordering: .relaxed)
-                        channel.close(promise: nil)
-                        return
-                    }
-                    try pipeline.initialize(channel)
-                }
-            }
-        do {
-            return try await bootstrap.bind(host: listener.address.host.description, port: listener.address.port).get()
-        } catch {
-            throw EdgeStartError(description: "\(path): cannot listen on \(listener.address): \(Self.describe(error))")
-        }
     }
 
     /// gzip only what is worth it: compressible types, big enough, not already encoded, not partial, not for HTTP/1.0.
@@ -238,25 +182,32 @@ public final class EdgeServer: Sendable {
     // MARK: Health checks
 
     /// Applies a new topology: routes, pools, balancing, health checks, limits, rate limits, header rules and logging
-    /// take effect for new requests; requests in flight finish on what they started with. TLS certificate files are
-    /// read again and served to new connections. Added or removed listeners and the thread count change only on
-    /// restart (a change is logged). Throws, changing nothing, when this edge is missing from the new topology or a file is unusable.
+    /// take effect for new requests; requests in flight finish on what they started with. Listeners that were added
+    /// are opened, removed ones closed (their connections finish their requests first), kept ones take their new
+    /// settings and re-read certificate files for new connections. The admin address and the thread count change only
+    /// on restart (a change is logged). Throws, changing nothing, when this edge is missing from the new topology, a
+    /// file is unusable or an added address cannot be bound.
     public func reload(_ topology: Topology) throws {
         guard let edge = topology.edge(self.edge.id) else {
             throw EdgeStartError(description: "edges: no edge \"\(self.edge.id)\" any more; keeping the running configuration")
         }
-        if edge.listen != self.edge.listen || edge.admin != self.edge.admin {
-            shared.logger.warning("reload: listen or admin changed; listeners change only on restart")
+        if edge.admin != self.edge.admin {
+            shared.logger.warning("reload: admin address changed; it changes only on restart")
+        }
+        guard !edge.listen.isEmpty else {
+            throw EdgeStartError(description: "edges[\(edgeIndex)].listen: no listen addresses left; keeping the running configuration")
         }
         let cache = try Self.makeCache(topology, edgeId: self.edge.id, existing: shared.cache, logger: shared.logger)
         let config = try EdgeConfig(topology: topology, edgeId: self.edge.id)
-        let certificates = try reloadedCertificates(edge)
+        let change: ListenerChange
+        do {
+            change = try listeners.prepare(edge.listen, settings: config.settings)
+        } catch let e as EdgeStartError {
+            throw EdgeStartError(description: e.description + "; keeping the running configuration")
+        }
         shared.config = config
         shared.cache = cache
-        for (box, context) in certificates { box.current.withLock { $0 = context } }
-        if !certificates.isEmpty {
-            shared.logger.notice("reload: TLS certificates re-read", metadata: ["listeners": "\(certificates.count)"])
-        }
+        listeners.commit(change)
         for loop in group.makeIterator() {
             guard let box = loops[ObjectIdentifier(loop)] else { continue }
             loop.execute {
@@ -266,23 +217,6 @@ public final class EdgeServer: Sendable {
         }
         for t in checker.withLock({ l in defer { l = [] }; return l }) { t.cancel() }
         startHealthChecks()
-    }
-
-    /// New TLS contexts, from the certificate files as they are now, for every TLS listener that is still bound (a
-    /// renewed certificate is served to new connections; established ones keep theirs). Throws, changing nothing,
-    /// when a file cannot be used.
-    private func reloadedCertificates(_ edge: Edge) throws -> [(TLSContextBox, NIOSSLContext)] {
-        let boxes = tlsBoxes.withLock { $0 }
-        var out = [(TLSContextBox, NIOSSLContext)]()
-        for (j, listener) in edge.listen.enumerated() {
-            guard let settings = listener.tls, let box = boxes[listener.address] else { continue }
-            do {
-                out.append((box, try Self.makeTLSContext(settings, protocols: listener.protocols)))
-            } catch let e as EdgeStartError {
-                throw EdgeStartError(description: "edges[\(edgeIndex)].listen[\(j)].tls: \(e.description); keeping the running certificates")
-            }
-        }
-        return out
     }
 
     /// The shared cache for a topology: none when no route caches; the running one when its settings did not change
@@ -345,23 +279,17 @@ public final class EdgeServer: Sendable {
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         shared.startDraining()
         for t in checker.withLock({ $0 }) + sweepers { t.cancel() }
-        let list = channels.withLock { l in defer { l = [] }; return l }
         // Listeners close and every open connection is told to finish: HTTP/2 ones send GOAWAY and end when their
         // streams have; HTTP/1.1 ones close when idle (answers meanwhile say `Connection: close`).
         quiescing.initiateShutdown(promise: nil)
-        for ch in list { try? await ch.close() }
+        await listeners.closeAll()
+        if let admin = adminChannel.withLock({ c in defer { c = nil }; return c }) { try? await admin.close() }
         let deadline = NIODeadline.now() + grace
         while shared.stats.connections.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(nanoseconds: 50_000_000)
         }
         try? await group.shutdownGracefully()
     }
-}
-
-/// A TLS listener's context in force; a reload swaps it, and each new connection takes the current one.
-final class TLSContextBox: Sendable {
-    let current: Mutex<NIOSSLContext>
-    init(_ context: NIOSSLContext) { current = Mutex(context) }
 }
 
 /// The open client connections of an edge.

@@ -151,7 +151,7 @@ final class EdgeTLSTests: EdgeTestCase {
             XCTAssertEqual(rename(workFolder.appendingPathComponent(name + ".new").path, workFolder.appendingPathComponent(name).path), 0)
         }
         kill(pid, SIGHUP)
-        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("TLS certificates re-read") }, edge.log)
+        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("tlsCertificatesReRead=1") }, edge.log)
         XCTAssertTrue(load.waitForEnd(timeout: 30), load.output)
         let r = load.lastJSON() ?? [:]
         print("certificate rotation under load: \(r)")
@@ -163,7 +163,7 @@ final class EdgeTLSTests: EdgeTestCase {
         // A broken certificate file: the reload is refused and the running certificate stays.
         try Data("not a certificate".utf8).write(to: workFolder.appendingPathComponent("a.pem"))
         kill(pid, SIGHUP)
-        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("keeping the running certificates") }, edge.log)
+        XCTAssertNotNil(eventually(timeout: 5) { edge.log.contains("listen[1].tls: cannot load TLS certificate") && edge.log.contains("keeping the running configuration") }, edge.log)
         XCTAssertEqual(try servedFingerprint(port: port), after)
         XCTAssertTrue(edge.isRunning)
     }

@@ -20,7 +20,7 @@ final class ProxyAdapterTests: XCTestCase {
         let channel = EmbeddedChannel()
         let box = LoopStateBox(LoopState(config: config, eventLoop: channel.eventLoop, cache: nil))
         let pipeline = ClientPipeline(shared: shared, loops: [ObjectIdentifier(channel.eventLoop): box],
-                                      listener: EdgeListener(address: ListenAddress("127.0.0.1:8080")!), tls: nil)
+                                      listener: EdgeListener(address: ListenAddress("127.0.0.1:8080")!), tls: nil, settings: config.settings)
         let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.7", port: 40000), scheme: "http")
         try pipeline.configureHTTP1(channel, info: info, state: box)
         _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
