@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "LodestarProxy",
             dependencies: [
-                "LodestarEdge", "LodestarTopology", "LodestarCache", "LodestarMetrics",
+                "LodestarEdge", "LodestarTopology", "LodestarCache", "LodestarMetrics", "LodestarDNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -59,15 +59,28 @@ public final class PoolHealth: Sendable {
     private let slots: [Slot]
     private let state: Mutex<[ServerState]>
 
-    /// `active` nil: no active checks run (`recordCheck` then uses the default rise and fall). Every server starts healthy.
-    public init(serverCount: Int, active: HealthCheckSettings?, passive: PassiveHealthSettings) {
+    /// `active` nil: no active checks run (`recordCheck` then uses the default rise and fall). Every server starts
+    /// healthy, except with `inheriting` (a previous pool's health and, per new server, its index there): a server
+    /// that was there before keeps its state (down, ejected, runs of results); requests in flight stay counted where
+    /// they started.
+    public init(serverCount: Int, active: HealthCheckSettings?, passive: PassiveHealthSettings,
+                inheriting: (PoolHealth, [Int?])? = nil) {
         self.serverCount = max(0, serverCount)
         let checks = active ?? HealthCheckSettings()
         rise = max(1, checks.rise)
         fall = max(1, checks.fall)
         self.passive = passive
         slots = (0..<self.serverCount).map { _ in Slot() }
-        state = Mutex(Array(repeating: ServerState(), count: self.serverCount))
+        var states = Array(repeating: ServerState(), count: self.serverCount)
+        if let (old, map) = inheriting {
+            let oldStates = old.state.withLock { $0 }
+            for (i, j) in map.enumerated() where i < states.count {
+                guard let j, oldStates.indices.contains(j) else { continue }
+                states[i] = oldStates[j]
+                slots[i].availableFrom.store(states[i].availableFrom, ordering: .relaxed)
+            }
+        }
+        state = Mutex(states)
     }
 
     /// Not down and not in an unexpired ejection.

@@ -35,6 +35,10 @@ public final class EdgeServer: Sendable {
     private let quiescing: ServerQuiescingHelper
     /// Open client connections, for `nudgeClients()`.
     private let open = ConnectionSet()
+    /// Addresses of origin servers given by name.
+    private let resolver: OriginResolver
+    /// Serializes the two ways a configuration is installed: a reload, and origin addresses that changed.
+    private let installing = Mutex(())
 
     /// Counters of this edge.
     public var stats: EdgeStats { shared.stats }
@@ -70,11 +74,18 @@ public final class EdgeServer: Sendable {
         let quiescing = ServerQuiescingHelper(group: group)
         self.quiescing = quiescing
         self.listeners = EdgeListeners(shared: shared, group: group, loops: loops, quiescing: quiescing, open: open, edgeIndex: index)
+        self.resolver = OriginResolver(loop: group.next(), logger: logger)
+        resolver.onChange { [weak self] in self?.originAddressesChanged() }
+        resolver.configure(topology)
     }
 
     /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
     public func start() async throws {
         do {
+            // Origin names are looked up before the first request can arrive (bounded by the resolver's timeouts).
+            let settings = shared.config.settings.resolver
+            try? await resolver.settled(timeout: .milliseconds(Int64(settings.timeoutMs * settings.attempts + 500))).get()
+            originAddressesChanged()
             try await listeners.bindAll(edge.listen)
             if let admin = edge.admin {
                 let ch = try await AdminServer.bind(admin, group: group, shared: shared, path: "edges[\(edgeIndex)].admin")
@@ -188,6 +199,10 @@ public final class EdgeServer: Sendable {
     /// on restart (a change is logged). Throws, changing nothing, when this edge is missing from the new topology, a
     /// file is unusable or an added address cannot be bound.
     public func reload(_ topology: Topology) throws {
+        try installing.withLock { _ in try reloadLocked(topology) }
+    }
+
+    private func reloadLocked(_ topology: Topology) throws {
         guard let edge = topology.edge(self.edge.id) else {
             throw EdgeStartError(description: "edges: no edge \"\(self.edge.id)\" any more; keeping the running configuration")
         }
@@ -198,24 +213,49 @@ public final class EdgeServer: Sendable {
             throw EdgeStartError(description: "edges[\(edgeIndex)].listen: no listen addresses left; keeping the running configuration")
         }
         let cache = try Self.makeCache(topology, edgeId: self.edge.id, existing: shared.cache, logger: shared.logger)
-        let config = try EdgeConfig(topology: topology, edgeId: self.edge.id)
+        let config = try EdgeConfig(topology: topology, edgeId: self.edge.id, resolved: resolver.resolved)
         let change: ListenerChange
         do {
             change = try listeners.prepare(edge.listen, settings: config.settings)
         } catch let e as EdgeStartError {
             throw EdgeStartError(description: e.description + "; keeping the running configuration")
         }
+        listeners.commit(change)
+        install(config, cache: cache)
+        resolver.configure(topology)
+    }
+
+    /// Some origin name's addresses changed (or were first learnt): the pools are compiled again from the topology in
+    /// force; pools whose servers did not change keep their runtime and connections, changed ones keep the health of
+    /// the addresses they still have, and requests in flight to an address that went away finish there.
+    private func originAddressesChanged() {
+        installing.withLock { _ in
+            let current = shared.config
+            do {
+                let config = try EdgeConfig(topology: current.topology, edgeId: edge.id, resolved: resolver.resolved, previous: current)
+                guard zip(config.pools, current.pools).contains(where: { $0 !== $1 }) else { return }
+                install(config, cache: shared.cache)
+                shared.logger.notice("origin addresses changed", metadata: [
+                    "pools": "\(config.pools.map { "\($0.pool.name)=\($0.servers.count)" }.joined(separator: " "))"])
+            } catch {
+                shared.logger.error("origin addresses changed but the pools could not be rebuilt", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Puts a configuration in force: new requests use it, each loop's pools are carried over or retired, health
+    /// checks restart on the new pools.
+    private func install(_ config: EdgeConfig, cache: EdgeCache?) {
         shared.config = config
         shared.cache = cache
-        listeners.commit(change)
         for loop in group.makeIterator() {
             guard let box = loops[ObjectIdentifier(loop)] else { continue }
             loop.execute {
-                box.state.retire()
-                box.state = LoopState(config: config, eventLoop: loop, cache: cache)
+                let next = LoopState(config: config, eventLoop: loop, cache: cache, previous: box.state)
+                box.state.retire(keeping: next)
+                box.state = next
             }
         }
-        for t in checker.withLock({ l in defer { l = [] }; return l }) { t.cancel() }
         startHealthChecks()
     }
 
@@ -233,14 +273,16 @@ public final class EdgeServer: Sendable {
         }
     }
 
+    /// (Re)starts the active health checks of the pools in force.
     private func startHealthChecks() {
+        for t in checker.withLock({ l in defer { l = [] }; return l }) { t.cancel() }
         let loop = group.next()
         for pool in shared.config.pools {
             guard let check = pool.pool.healthCheck else { continue }
             let shared = self.shared
             let task = loop.scheduleRepeatedTask(initialDelay: .milliseconds(0), delay: .milliseconds(Int64(check.intervalMs))) { _ in
-                for (i, server) in pool.pool.servers.enumerated() {
-                    HealthProbe.run(server: server.address, check: check, pool: pool, on: loop).whenComplete { result in
+                for i in pool.servers.indices {
+                    HealthProbe.run(server: i, check: check, pool: pool, on: loop).whenComplete { result in
                         let ok = (try? result.get()) ?? false
                         if let t = pool.health.recordCheck(i, success: ok) { shared.healthChanged(t, pool: pool) }
                     }
@@ -278,6 +320,7 @@ public final class EdgeServer: Sendable {
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes everything.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         shared.startDraining()
+        resolver.shutdown()
         for t in checker.withLock({ $0 }) + sweepers { t.cancel() }
         // Listeners close and every open connection is told to finish: HTTP/2 ones send GOAWAY and end when their
         // streams have; HTTP/1.1 ones close when idle (answers meanwhile say `Connection: close`).

@@ -7,13 +7,21 @@ import NIOSSL
 /// One active health check: a fresh connection, `GET path`, success on a 2xx/3xx status within the timeout. It speaks
 /// what the pool speaks: TLS (verified, as requests are) when the pool has `tls`, and HTTP/2 on `h2`/`h2c` pools.
 enum HealthProbe {
-    static func run(server: ListenAddress, check: HealthCheckSettings, pool: PoolRuntime, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+    /// Probes `pool.servers[index]`. The Host sent is the check's `host`, else the TLS name, else the name the server
+    /// was given by (with its port), else its address.
+    static func run(server index: Int, check: HealthCheckSettings, pool: PoolRuntime, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         let promise = OnceBox(loop.makePromise(of: Bool.self))
+        guard pool.servers.indices.contains(index) else {
+            promise.finish(false)
+            return promise.promise.futureResult
+        }
+        let server = pool.servers[index].address
         let timeout = TimeAmount.milliseconds(Int64(check.timeoutMs))
-        let host = check.host ?? pool.pool.tls?.serverName ?? server.description
+        let named = pool.servers[index].hostName.map { "\($0):\(server.port)" }
+        let host = check.host ?? pool.pool.tls?.serverName ?? named ?? server.description
         let http2 = pool.pool.protocol != .http1
         let tls = pool.tlsContext
-        let serverName = pool.pool.tls?.serverName
+        let serverName = pool.tlsServerName(index)
         let timer = loop.scheduleTask(in: timeout) { promise.finish(false) }
         ClientBootstrap(group: loop)
             .connectTimeout(timeout)

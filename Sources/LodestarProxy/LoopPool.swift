@@ -21,27 +21,33 @@ final class LoopPool {
     init(runtime: PoolRuntime, eventLoop: any EventLoop) {
         self.runtime = runtime
         self.eventLoop = eventLoop
-        self.idle = Array(repeating: [], count: runtime.pool.servers.count)
-        self.sessions = Array(repeating: [], count: runtime.pool.servers.count)
-        self.waiting = Array(repeating: [], count: runtime.pool.servers.count)
+        self.idle = Array(repeating: [], count: runtime.servers.count)
+        self.sessions = Array(repeating: [], count: runtime.servers.count)
+        self.waiting = Array(repeating: [], count: runtime.servers.count)
         self.roundRobin = SmoothWeightedRoundRobin(weights: runtime.weights)
     }
 
-    /// The pool's bootstraps (HTTP/1.1 codec or bare), made on first use and kept.
-    private var bootstraps: (http1: ClientBootstrap?, bare: ClientBootstrap?) = (nil, nil)
+    /// The pool's bootstraps (HTTP/1.1 codec or bare) per TLS name, made on first use and kept.
+    private var bootstraps: [BootstrapKey: ClientBootstrap] = [:]
 
-    /// A TCP (+ TLS) bootstrap; `http1` adds the HTTP/1.1 client codec and the handler. Made on first use, so a pool
-    /// on an embedded event loop (adapter tests) needs no sockets, and kept for the pool's later connections.
-    private func bootstrap(http1: Bool) -> ClientBootstrap {
-        if let made = http1 ? bootstraps.http1 : bootstraps.bare { return made }
-        let made = makeBootstrap(http1: http1)
-        if http1 { bootstraps.http1 = made } else { bootstraps.bare = made }
+    private struct BootstrapKey: Hashable {
+        var http1: Bool
+        var serverName: String?
+    }
+
+    /// A TCP (+ TLS) bootstrap for `server`; `http1` adds the HTTP/1.1 client codec and the handler. Made on first use,
+    /// so a pool on an embedded event loop (adapter tests) needs no sockets, and kept for the pool's later connections
+    /// (one per TLS name: servers found by different names are verified against their own).
+    private func bootstrap(http1: Bool, server: Int) -> ClientBootstrap {
+        let key = BootstrapKey(http1: http1, serverName: runtime.tlsContext == nil ? nil : runtime.tlsServerName(server))
+        if let made = bootstraps[key] { return made }
+        let made = makeBootstrap(http1: http1, serverName: key.serverName)
+        bootstraps[key] = made
         return made
     }
 
-    private func makeBootstrap(http1: Bool) -> ClientBootstrap {
+    private func makeBootstrap(http1: Bool, serverName: String?) -> ClientBootstrap {
         let tls = runtime.tlsContext
-        let serverName = runtime.pool.tls?.serverName
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(runtime.pool.connectTimeoutMs)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -94,8 +100,8 @@ final class LoopPool {
     /// A new connection to `server` (HTTP/1.1), or a new stream on an HTTP/2 session to it.
     func connect(server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
         if runtime.pool.protocol != .http1 { return stream(server: server) }
-        let address = runtime.pool.servers[server].address
-        return bootstrap(http1: true).connect(host: address.host.description, port: address.port).assumeIsolated()
+        let address = runtime.servers[server].address
+        return bootstrap(http1: true, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
             .flatMap { channel in Self.handshaken(channel, requireH2: false) }
             .flatMapThrowing { [self] channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
@@ -120,9 +126,9 @@ final class LoopPool {
 
     /// Connects an HTTP/2 session (TLS with ALPN `h2`, or h2c with prior knowledge) and opens the waiting streams.
     private func connectSession(server: Int) {
-        let address = runtime.pool.servers[server].address
+        let address = runtime.servers[server].address
         let secure = runtime.tlsContext != nil
-        bootstrap(http1: false).connect(host: address.host.description, port: address.port).assumeIsolated()
+        bootstrap(http1: false, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
             .flatMap { channel in Self.handshaken(channel, requireH2: secure) }
             .whenComplete { [self] result in
                 let waiters = waiting[server]
@@ -238,15 +244,20 @@ final class LoopState {
     let pools: [LoopPool]
     /// The edge's shared cache (nil when no route caches).
     let cache: EdgeCache?
-    init(config: EdgeConfig, eventLoop: any EventLoop, cache: EdgeCache?) {
+    /// `previous`: the loop's state being replaced; its pools whose runtime carries over (a pool the change did not
+    /// touch) are kept with their connections.
+    init(config: EdgeConfig, eventLoop: any EventLoop, cache: EdgeCache?, previous: LoopState? = nil) {
         self.config = config
         self.cache = cache
-        pools = config.pools.map { LoopPool(runtime: $0, eventLoop: eventLoop) }
+        pools = config.pools.map { runtime in
+            previous?.pools.first { $0.runtime === runtime } ?? LoopPool(runtime: runtime, eventLoop: eventLoop)
+        }
     }
 
-    /// After a reload: idle connections close now, busy ones when their exchange ends.
-    func retire() {
-        for p in pools { p.retire() }
+    /// After a change: pools not carried into `next` retire (idle connections close now, busy ones when their
+    /// exchange ends).
+    func retire(keeping next: LoopState? = nil) {
+        for p in pools where !(next?.pools.contains { $0 === p } ?? false) { p.retire() }
     }
 
     /// Sweeps idle upstream connections once a second.

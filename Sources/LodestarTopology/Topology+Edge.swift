@@ -129,17 +129,6 @@ public enum BalancePolicy: String, Sendable, Equatable, CaseIterable {
     case consistentHash = "consistent-hash"
 }
 
-/// One origin server of a pool.
-public struct OriginServer: Sendable, Equatable {
-    public var address: ListenAddress
-    /// Relative share (1...1000).
-    public var weight: Int
-
-    public init(address: ListenAddress, weight: Int = 1) {
-        self.address = address
-        self.weight = weight
-    }
-}
 
 /// Active health checking of a pool's servers (HTTP GET).
 public struct HealthCheckSettings: Sendable, Equatable {
@@ -229,11 +218,18 @@ public struct OriginPool: Sendable, Equatable {
     public var retries: Int
     public var healthCheck: HealthCheckSettings?
     public var passive: PassiveHealthSettings
+    /// How servers given by name are looked up again: every `resolveIntervalMs` (nil: when the answer's TTL ends).
+    public var resolveIntervalMs: Int?
+    /// Which addresses of a named server are used.
+    public var resolveFamily: AddressFamilyPreference
 
     public init(name: String, servers: [OriginServer], balance: BalancePolicy = .roundRobin, connectTimeoutMs: Int = 2000,
                 responseTimeoutMs: Int = 30_000, idleTimeoutMs: Int = 60_000, maxIdlePerServer: Int = 64, retries: Int = 2,
                 healthCheck: HealthCheckSettings? = nil, passive: PassiveHealthSettings = PassiveHealthSettings(),
-                protocol: OriginProtocol = .http1, tls: OriginTLS? = nil) {
+                protocol: OriginProtocol = .http1, tls: OriginTLS? = nil, resolveIntervalMs: Int? = nil,
+                resolveFamily: AddressFamilyPreference = .ipv4Preferred) {
+        self.resolveIntervalMs = resolveIntervalMs
+        self.resolveFamily = resolveFamily
         self.name = name
         self.protocol = `protocol`
         self.tls = tls
@@ -448,11 +444,14 @@ public struct ProxySettings: Sendable, Equatable {
     public var http2: HTTP2Limits
     /// WebSocket and other upgraded connections.
     public var tunnels: TunnelLimits
+    /// How origin servers given by name are resolved.
+    public var resolver: ResolverSettings
 
     public init(threads: Int = 0, limits: ProxyLimits = ProxyLimits(), rateLimit: RequestRateLimitSettings = RequestRateLimitSettings(),
                 compression: CompressionSettings = CompressionSettings(), requestIdHeader: String = "X-Request-ID",
                 accessLog: Bool = true, cache: CacheSettings = CacheSettings(), http2: HTTP2Limits = HTTP2Limits(),
-                tunnels: TunnelLimits = TunnelLimits()) {
+                tunnels: TunnelLimits = TunnelLimits(), resolver: ResolverSettings = ResolverSettings()) {
+        self.resolver = resolver
         self.http2 = http2
         self.tunnels = tunnels
         self.threads = threads

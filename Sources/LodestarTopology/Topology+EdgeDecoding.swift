@@ -110,23 +110,23 @@ extension TopologyParser {
         for (name, item) in items {
             guard identifier(JSONNode(value: .string(name), path: item.path, sink: sink)) != nil else { continue }
             guard let f = item.object(allowed: ["servers", "balance", "connectTimeoutMs", "responseTimeoutMs", "idleTimeoutMs",
-                                                "maxIdlePerServer", "retries", "healthCheck", "passive", "protocol", "tls"]) else { continue }
+                                                "maxIdlePerServer", "retries", "healthCheck", "passive", "protocol", "tls",
+                                                "resolveIntervalMs", "resolveFamily"]) else { continue }
             var servers = [OriginServer]()
             if let sn = required(f, "servers", in: item), let list = sn.array() {
                 if list.isEmpty { sn.fail("a pool needs at least one server") }
-                for s in list {
-                    if case .string? = s.value {
-                        if let a = listenAddress(s) { servers.append(OriginServer(address: a)) }
-                        continue
-                    }
-                    guard let sf = s.object(allowed: ["address", "weight"]) else { continue }
-                    let a = required(sf, "address", in: s).flatMap(listenAddress)
-                    let w = sf["weight"].map { $0.int(in: 1...1000) } ?? 1
-                    if let a, let w { servers.append(OriginServer(address: a, weight: w)) }
-                }
-                var seen = Set<ListenAddress>()
-                for s in servers where !seen.insert(s.address).inserted { sn.fail("server \(s.address) listed twice") }
+                servers = list.compactMap(parseOriginServer)
+                var seen = Set<OriginTarget>()
+                for s in servers where !seen.insert(s.target).inserted { sn.fail("server \(s.target) listed twice") }
             }
+            let interval = f["resolveIntervalMs"].flatMap { $0.int(in: 100...86_400_000) }
+            var family: AddressFamilyPreference? = .ipv4Preferred
+            if let fn = f["resolveFamily"], let text = fn.string() {
+                family = AddressFamilyPreference(rawValue: text)
+                if family == nil {
+                    fn.fail("\"\(text)\" is not one of \(AddressFamilyPreference.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+            } else if f["resolveFamily"] != nil { family = nil }
             var balance: BalancePolicy? = .roundRobin
             if let bn = f["balance"], let b = bn.string() {
                 balance = BalancePolicy(rawValue: b)
@@ -151,10 +151,12 @@ extension TopologyParser {
             if proto == .h2 && f["tls"] == nil { item.fail("\"protocol\": \"h2\" is HTTP/2 over TLS and needs \"tls\" (h2c is the cleartext one)") }
             if proto == .h2c && f["tls"] != nil { item.fail("\"protocol\": \"h2c\" is cleartext; with \"tls\" use \"h2\"") }
             guard let balance, let connect, let response, let idle, let maxIdle, let retries, let passive, let proto, !servers.isEmpty,
-                  f["healthCheck"] == nil || check != nil, f["tls"] == nil || tls != nil else { continue }
+                  f["healthCheck"] == nil || check != nil, f["tls"] == nil || tls != nil, let family,
+                  f["resolveIntervalMs"] == nil || interval != nil else { continue }
             out.append(OriginPool(name: name, servers: servers, balance: balance, connectTimeoutMs: connect,
                                   responseTimeoutMs: response, idleTimeoutMs: idle, maxIdlePerServer: maxIdle, retries: retries,
-                                  healthCheck: check, passive: passive, protocol: proto, tls: tls))
+                                  healthCheck: check, passive: passive, protocol: proto, tls: tls,
+                                  resolveIntervalMs: interval, resolveFamily: family))
         }
         return out
     }
@@ -317,7 +319,7 @@ extension TopologyParser {
 
     func parseProxy(_ node: JSONNode) -> ProxySettings? {
         guard let f = node.object(allowed: ["threads", "limits", "rateLimit", "compression", "requestIdHeader", "accessLog",
-                                            "cache", "http2", "tunnels"]) else { return nil }
+                                            "cache", "http2", "tunnels", "resolver"]) else { return nil }
         let d = ProxySettings()
         let threads = f["threads"].map { $0.int(in: 0...256) } ?? d.threads
         let limits = f["limits"].map(parseLimits) ?? d.limits
@@ -332,9 +334,11 @@ extension TopologyParser {
         let cache = f["cache"].map(parseCache) ?? d.cache
         let http2 = f["http2"].map(parseHTTP2) ?? d.http2
         let tunnels = f["tunnels"].map(parseTunnels) ?? d.tunnels
-        guard let threads, let limits, let rate, let comp, let rid, let log, let cache, let http2, let tunnels else { return nil }
+        let resolver = f["resolver"].map(parseResolver) ?? d.resolver
+        guard let threads, let limits, let rate, let comp, let rid, let log, let cache, let http2, let tunnels,
+              let resolver else { return nil }
         return ProxySettings(threads: threads, limits: limits, rateLimit: rate, compression: comp, requestIdHeader: rid,
-                             accessLog: log, cache: cache, http2: http2, tunnels: tunnels)
+                             accessLog: log, cache: cache, http2: http2, tunnels: tunnels, resolver: resolver)
     }
 
     /// `proxy.http2`: limits of HTTP/2 client connections (RFC 9113 §6.5.2 settings and flood bounds).

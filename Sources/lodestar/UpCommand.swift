@@ -63,10 +63,11 @@ struct UpCommand: AsyncParsableCommand {
             if !noOrigins {
                 var seen = Set<ListenAddress>()
                 for pool in loaded.pools {
-                    for server in pool.servers where server.address.host.isLoopback && seen.insert(server.address).inserted {
+                    for server in pool.servers {
+                        guard let address = server.address, address.host.isLoopback, seen.insert(address).inserted else { continue }
                         let name = "origin-\(seen.count)"
-                        originChannels.append(try await SampleOrigin.start(listen: server.address, name: name, group: originGroup))
-                        rows.append(("origin", name, "http://\(server.address)"))
+                        originChannels.append(try await SampleOrigin.start(listen: address, name: name, group: originGroup))
+                        rows.append(("origin", name, "http://\(address)"))
                     }
                 }
             }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Origin server for the edge integration tests (Tests/IntegrationTests/Edge*.swift).
 
-A threaded HTTP/1.1 server on 127.0.0.1:PORT. Every response carries `X-Origin: NAME`, `Server: secret-origin/1.0`
+A threaded HTTP/1.1 server on 127.0.0.1:PORT (--host for another address; HTTPS with --tls-cert/--tls-key). Every response carries `X-Origin: NAME`, `Server: secret-origin/1.0`
 and `X-Powered-By: php` (the edge must hide the last one and, unless the route says otherwise, the Server header).
 Request bodies are drained as a stream (Content-Length or chunked), hashed and counted, so a 1 GiB upload costs no
 memory. A path may start with `/expose`, which is ignored when choosing the endpoint (a second route in the tests).
@@ -374,6 +374,12 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
+    tls = None  # an ssl.SSLContext: each connection is wrapped (and its handshake done) in its own thread
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            request = self.tls.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
 
 
 def main():
@@ -381,11 +387,18 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--delay-ms", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
-    server = Server(("127.0.0.1", args.port), Handler)
+    server = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(args.tls_cert, args.tls_key)
     server.origin = Origin(args.name, args.delay_ms)
     pattern_block()
-    print("origin %s listening on 127.0.0.1:%d" % (args.name, args.port), flush=True)
+    print("origin %s listening on %s:%d%s" % (args.name, args.host, args.port, " (TLS)" if args.tls_cert else ""), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -32,6 +32,23 @@ final class OriginHealthTests: XCTestCase {
         }
     }
 
+    /// A pool rebuilt with new addresses (a name re-resolved): servers that stay keep their state, new ones start
+    /// healthy.
+    func test_inheritedStateFollowsTheAddress() {
+        let old = pool(2)
+        for _ in 0..<3 { _ = old.recordCheck(1, success: false) }
+        XCTAssertFalse(old.isAvailable(1, now: 0))
+        // New pool: [new server, old server 1, old server 0].
+        let rebuilt = PoolHealth(serverCount: 3, active: HealthCheckSettings(rise: 2, fall: 3), passive: PassiveHealthSettings(),
+                                 inheriting: (old, [nil, 1, 0]))
+        XCTAssertTrue(rebuilt.isAvailable(0, now: 0))
+        XCTAssertFalse(rebuilt.isAvailable(1, now: 0), "still down where it went")
+        XCTAssertEqual(rebuilt.status(1, now: 0), .down)
+        XCTAssertTrue(rebuilt.isAvailable(2, now: 0))
+        XCTAssertNil(rebuilt.recordCheck(1, success: true))
+        XCTAssertEqual(rebuilt.recordCheck(1, success: true), .becameHealthy(1), "its rise run goes on")
+    }
+
     func test_fallThenRise() {
         let health = pool(2)
         XCTAssertNil(health.recordCheck(0, success: false))

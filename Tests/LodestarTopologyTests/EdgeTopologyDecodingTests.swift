@@ -105,7 +105,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             "t.json: routes[0].pathPrefix: a path prefix starts with \"/\"",
             "t.json: routes[0].pool: unknown origin pool \"nope\"",
             "t.json: routes[0].deny[0]: a deny rule needs methods, path or header",
-            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, http2, limits, rateLimit, requestIdHeader, threads, tunnels)",
+            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, http2, limits, rateLimit, requestIdHeader, resolver, threads, tunnels)",
             "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
             "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
         ]
@@ -113,6 +113,39 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")
         }
         XCTAssertTrue(found.contains { $0.hasPrefix("t.json: origins.bad name!") }, "\(found)")
+    }
+
+    /// Servers by name, the resolver settings, and what is refused about them.
+    func test_originNamesAndResolver() throws {
+        var doc = TopologyDecodingTests.base
+        doc["origins"] = ["app": ["servers": ["App.Internal.:8443", ["address": "10.0.0.1:80", "weight": 3]],
+                                  "resolveIntervalMs": 5000, "resolveFamily": "any"]]
+        doc["proxy"] = ["resolver": ["nameservers": ["127.0.0.1:5353", "::1"], "timeoutMs": 300, "attempts": 2]]
+        let t = try Topology.decode(JSONSerialization.data(withJSONObject: doc), file: "t.json")
+        let pool = try XCTUnwrap(t.pools.first)
+        XCTAssertEqual(pool.servers.map(\.target), [.name("app.internal", port: 8443), .address(ListenAddress("10.0.0.1:80")!)])
+        XCTAssertEqual(pool.servers.map(\.weight), [1, 3])
+        XCTAssertEqual(pool.resolveIntervalMs, 5000)
+        XCTAssertEqual(pool.resolveFamily, .any)
+        XCTAssertEqual(t.proxy.resolver.nameservers.map(\.description), ["127.0.0.1:5353", "[::1]:53"])
+        XCTAssertEqual(t.proxy.resolver.timeoutMs, 300)
+        XCTAssertEqual(t.proxy.resolver.attempts, 2)
+
+        let found = issues { doc in
+            doc["origins"] = ["a": ["servers": ["app.internal", "bad_name!:80", "app.internal:0", "app.internal:80", "app.internal:80"],
+                                    "resolveFamily": "ipv5"]]
+            doc["proxy"] = ["resolver": ["nameservers": ["resolver.internal"], "minTTLSeconds": 10, "maxTTLSeconds": 5]]
+        }
+        for line in [
+            "t.json: origins.a.servers[0]: \"app.internal\" is not ADDRESS:PORT, [ADDRESS]:PORT or NAME:PORT",
+            "t.json: origins.a.servers[1]: \"bad_name!\" has a character other than letters, digits, '-' or '_'",
+            "t.json: origins.a.servers[2]: \"app.internal:0\" is not ADDRESS:PORT, [ADDRESS]:PORT or NAME:PORT",
+            "t.json: origins.a.servers: server app.internal:80 listed twice",
+            "t.json: origins.a.resolveFamily: \"ipv5\" is not one of ipv4-preferred, ipv4, ipv6, any",
+            "t.json: proxy.resolver.nameservers[0]: \"resolver.internal\" is not ADDRESS, ADDRESS:PORT or [ADDRESS]:PORT",
+        ] {
+            XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")
+        }
     }
 
     func test_listenAddressUsedTwiceIsRefused() {

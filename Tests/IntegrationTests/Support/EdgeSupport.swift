@@ -506,16 +506,21 @@ final class EdgeOrigin {
     let port: UInt16
     let delayMs: Int
     let logPath: String
+    /// The loopback address it listens on, and its TLS certificate and key (HTTPS when set).
+    let host: String
+    let tls: (cert: String, key: String)?
     private var process: Process?
 
-    init(name: String, port: UInt16, delayMs: Int, folder: URL) {
+    init(name: String, port: UInt16, delayMs: Int, folder: URL, host: String = "127.0.0.1", tls: (cert: String, key: String)? = nil) {
         self.name = name
         self.port = port
         self.delayMs = delayMs
+        self.host = host
+        self.tls = tls
         self.logPath = folder.appendingPathComponent("origin-\(name).log").path
     }
 
-    var address: String { "127.0.0.1:\(port)" }
+    var address: String { "\(host):\(port)" }
     var pid: Int32? { process?.processIdentifier }
     var isRunning: Bool { process?.isRunning ?? false }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -529,7 +534,8 @@ final class EdgeOrigin {
         logHandle.seekToEndOfFile()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script, "--port", "\(port)", "--name", name, "--delay-ms", "\(delayMs)"]
+        p.arguments = [script, "--port", "\(port)", "--name", name, "--delay-ms", "\(delayMs)", "--host", host]
+            + (tls.map { ["--tls-cert", $0.cert, "--tls-key", $0.key] } ?? [])
         p.standardOutput = logHandle
         p.standardError = logHandle
         p.standardInput = FileHandle.nullDevice
@@ -539,7 +545,7 @@ final class EdgeOrigin {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             guard p.isRunning else { throw IntegrationError("origin \(name) exited (\(p.terminationStatus)); log:\n\(log)") }
-            if (try? EdgeConnection(port: port)) != nil { return }
+            if (try? EdgeConnection(port: port, address: host)) != nil { return }
             usleep(20_000)
         }
         throw IntegrationError("origin \(name) did not accept on port \(port) within \(timeout) s; log:\n\(log)")
@@ -745,6 +751,15 @@ class EdgeTestCase: XCTestCase {
     }
 
     func startOrigins(_ names: [String]) throws -> [EdgeOrigin] { try names.map { try startOrigin($0) } }
+
+    /// An origin on another loopback address and/or behind TLS (`tls`: certificate and key files in the test folder).
+    func startOrigin(_ name: String, host: String, port: UInt16, tls: (cert: String, key: String)? = nil) throws -> EdgeOrigin {
+        let files = tls.map { (workFolder.appendingPathComponent($0.cert).path, workFolder.appendingPathComponent($0.key).path) }
+        let o = EdgeOrigin(name: name, port: port, delayMs: 0, folder: workFolder, host: host, tls: files)
+        origins.append(o)
+        try o.start()
+        return o
+    }
 
     /// A pool object for the topology.
     func pool(_ servers: [EdgeOrigin], weights: [Int]? = nil, balance: String = "round-robin",
