@@ -86,6 +86,8 @@ public final class Authority: Sendable {
     let soa: ResourceRecord
     let negativeTTL: UInt32
     let selector: EdgeSelector
+    /// The compiled answer engine (nil: every answer takes the reference path, `selector` with a live `geo` lookup).
+    let engine: AnswerEngine?
     let geo: any GeoLocator
     let health: any HealthView
     let nodeIdBytes: [UInt8]
@@ -94,9 +96,11 @@ public final class Authority: Sendable {
     /// The configuration version (a digest of the topology file and GeoIP database) that `CH TXT config.lodestar.` reports.
     public let configVersion: String
 
-    public init(topology: Topology, geo: any GeoLocator, health: any HealthView, configVersion: String = "") {
+    public init(topology: Topology, geo: any GeoLocator, health: any HealthView, configVersion: String = "",
+                engine: AnswerEngine? = nil) {
         self.configVersion = configVersion
         self.topology = topology
+        self.engine = engine
         self.geo = geo
         self.health = health
         selector = EdgeSelector(topology: topology)
@@ -373,17 +377,26 @@ public final class Authority: Sendable {
             nodata(&ctx)
             return
         }
-        let geoResult = geo.lookup(ctx.client)
-        let selection = selector.select(service: service, client: ctx.client, geo: geoResult, family: family,
+        let selection: EdgeSelection
+        let location: GeoLocation?
+        if let engine, let compiled = engine.select(service: service, client: ctx.client, family: family, health: health,
+                                                    random: &random) {
+            selection = compiled
+            location = engine.location(of: ctx.client)
+        } else {
+            let geoResult = geo.lookup(ctx.client)
+            selection = selector.select(service: service, client: ctx.client, geo: geoResult, family: family,
                                         health: health, random: &random)
+            location = geoResult.location
+        }
         ctx.scope = selection.scopePrefixLength
         if !selection.deterministic { ctx.reusable = false }
         let type = family == .v4 ? RRType.a : RRType.aaaa
         let ttl = min(service.ttlSeconds, selection.ttlCapSeconds.map { UInt32(clamping: $0) } ?? service.ttlSeconds)
         if let first = selection.chosen.first {
-            ctx.decision = AnswerDecision(edge: first.id, region: first.region, country: geoResult.location?.country ?? "",
-                                          continent: geoResult.location?.continent ?? "",
-                                          latitude: geoResult.location?.latitude, longitude: geoResult.location?.longitude)
+            ctx.decision = AnswerDecision(edge: first.id, region: first.region, country: location?.country ?? "",
+                                          continent: location?.continent ?? "",
+                                          latitude: location?.latitude, longitude: location?.longitude)
         }
         for edge in selection.chosen {
             for ip in edge.addresses where ip.isIPv4 == (family == .v4) {

@@ -47,7 +47,7 @@ public struct GeoDatabaseError: Error, CustomStringConvertible, Equatable {
 public final class GeoDatabase: GeoLocator, @unchecked Sendable {
     /// The path the database was opened from.
     public let path: String
-    private let mmdb: UnsafeMutablePointer<MMDB_s>
+    let mmdb: UnsafeMutablePointer<MMDB_s>
     private let storedMetadata: GeoMetadata
     private let cache = Mutex<[UInt32: GeoLocation?]>([:])
 
@@ -135,7 +135,7 @@ public final class GeoDatabase: GeoLocator, @unchecked Sendable {
 
     /// Reads the GeoLite2-City fields of one data record; nil without both coordinates (in range) or on any
     /// decode error.
-    private func decode(_ entry: MMDB_entry_s) -> GeoLocation? {
+    func decode(_ entry: MMDB_entry_s) -> GeoLocation? {
         var start = entry
         var data = MMDB_entry_data_s()
         func value(_ path: CPath) -> MMDB_entry_data_s? {

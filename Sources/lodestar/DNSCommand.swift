@@ -187,6 +187,10 @@ final class DNSNodeState: @unchecked Sendable {
         let path = geoPath(for: t)
         let unknown = flagDown.subtracting(t.edges.map(\.id))
         if !unknown.isEmpty { throw ValidationError("--down: unknown edge(s) \(unknown.sorted().joined(separator: ", "))") }
+        // The engine is compiled from its own reading of the file, closed afterwards, so the pages it walked leave
+        // with it; the database kept open serves `/explain` and the rare answers the engine leaves to the reference.
+        let engine = try AnswerEngine.compile(database: try GeoDatabase(path: path), topology: t)
+        logger.notice("answer engine compiled", metadata: ["database": "\(path)", "stats": "\(engine.stats)"])
         let db = try GeoDatabase(path: path)
         lock.withLock {
             downFile = t.dns.downFile
@@ -194,7 +198,7 @@ final class DNSNodeState: @unchecked Sendable {
             topology = t
         }
         refreshDown()
-        return Authority(topology: t, geo: db, health: health, configVersion: version)
+        return Authority(topology: t, geo: db, health: health, configVersion: version, engine: engine)
     }
 
     /// Re-reads the topology and the GeoIP database and swaps them in; on any problem the running configuration

@@ -1,0 +1,324 @@
+import CMaxMindDB
+import Foundation
+import LodestarTopology
+
+extension AnswerEngine {
+    /// Compiles `topology`'s services against `database` (see the type's documentation). Throws `GeoTreeError` when
+    /// the database's search tree is corrupt.
+    public static func compile(database: GeoDatabase, topology: Topology) throws -> AnswerEngine {
+        let engine = try build(database: database, topology: topology)
+        _ = lodestar_malloc_trim()  // the walk's temporary tables go back to the system, not only to malloc's free lists
+        return engine
+    }
+
+    /// One walk over the tree: each network's record is looked up (decoded on first sight), and its range appended
+    /// to every table at once — the client areas, and each service's classes — so nothing as large as the tree is
+    /// held in between.
+    private static func build(database: GeoDatabase, topology: Topology) throws -> AnswerEngine {
+        let started = Date()
+        var records = RecordTable(database: database)
+        var builders = topology.services.compactMap { ServiceBuilder(service: $0, topology: topology) }
+        var areas4 = RangeTable<UInt32>(), areas6 = RangeTable<UInt128>()
+        var networks = 0, ranges = 0
+        var last4: UInt32?, last6: UInt32?
+        try database.forEachNetwork(v4: true) { n in
+            networks += 1
+            if networks % 32_768 == 0 { database.releasePages() }
+            let record = records.index(of: n.offset)
+            guard record != last4 else { return }  // the same record as the network before: the ranges go on
+            last4 = record
+            ranges += 1
+            let start = UInt32(truncatingIfNeeded: n.start)
+            areas4.append(start: start, value: record == noLocation ? record : records.area[Int(record)])
+            for i in builders.indices { builders[i].append4(start: start, record: record, records: records) }
+        }
+        try database.forEachNetwork(v4: false) { n in
+            networks += 1
+            if networks % 32_768 == 0 { database.releasePages() }
+            let record = n.ipv4Alias ? aliasBase + UInt32(n.length) : records.index(of: n.offset)
+            guard record != last6 else { return }
+            last6 = record
+            ranges += 1
+            areas6.append(start: n.start, value: record >= aliasBase ? record : records.area[Int(record)])
+            for i in builders.indices { builders[i].append6(start: n.start, record: record, records: records) }
+        }
+        database.releasePages()
+        areas4.finish()
+        areas6.finish()
+        var services = [String: CompiledService]()
+        for b in builders { services[b.service.name] = b.finish() }
+        let areas = records.areas()
+        let bytes = areas4.byteCount + areas6.byteCount + areas.count * MemoryLayout<GeoLocation>.stride
+            + services.values.reduce(0) { $0 + $1.v4.byteCount + $1.v6.byteCount + ($1.v4ForAliases?.byteCount ?? 0)
+                + $1.classes.reduce(0) { $0 + 16 * $1.groups.count } }
+        let stats = Stats(seconds: Date().timeIntervalSince(started), networks: networks, locations: records.points.count,
+                          locationRanges: ranges, classes: services.mapValues(\.classes.count),
+                          serviceRanges: services.mapValues { $0.v4.count + $0.v6.count }, bytes: bytes)
+        return AnswerEngine(locations: areas, v4: areas4, v6: areas6, services: services, stats: stats)
+    }
+}
+
+/// One service being compiled: its candidates and ranker, the class of each record met so far, and its tables.
+struct ServiceBuilder {
+    let service: Service
+    let regionsById: [String: Region]
+    let candidates: [AnswerEngine.Candidate]
+    var ranker: Ranker
+    /// Per record index: its class (filled as records are met).
+    var classOf: [UInt32] = []
+    let unlocated: UInt32
+    var v4 = RangeTable<UInt32>()
+    var v6 = RangeTable<UInt128>()
+
+    /// Nil when the service has more candidates than a class can index (it then takes the reference path).
+    init?(service: Service, topology: Topology) {
+        var regionsById = [String: Region]()
+        for r in topology.regions { regionsById[r.id] = r }
+        var edgesById = [String: Edge]()
+        for e in topology.edges { edgesById[e.id] = e }
+        var candidates = [AnswerEngine.Candidate]()
+        var points = [String: RegionPoint]()
+        var order = [String]()
+        for id in service.edges {
+            guard let edge = edgesById[id], let region = regionsById[edge.region] else { continue }
+            let index = UInt16(truncatingIfNeeded: candidates.count)
+            candidates.append(AnswerEngine.Candidate(edge: edge, hasIPv4: edge.addresses.contains { $0.isIPv4 },
+                                                     hasIPv6: edge.addresses.contains { !$0.isIPv4 }))
+            if points[region.id] == nil { order.append(region.id) }
+            points[region.id, default: RegionPoint(latitude: region.latitude, longitude: region.longitude)].members.append(index)
+        }
+        guard candidates.count < Int(UInt16.max) else { return nil }
+        self.service = service
+        self.regionsById = regionsById
+        self.candidates = candidates
+        var ranker = Ranker(points: order.compactMap { points[$0] }, candidateCount: candidates.count)
+        if let id = service.fallbackRegion, let r = regionsById[id] {
+            unlocated = ranker.classIndex(latitude: r.latitude, longitude: r.longitude)
+        } else {
+            unlocated = ranker.intern(AnswerEngine.RankClass(groups: candidates.indices.map { [UInt16($0)] }, truncated: false))
+        }
+        self.ranker = ranker
+    }
+
+    /// The class of a record (an IPv4 alias marker stays one).
+    mutating func classOf(_ record: UInt32, records: RecordTable) -> UInt32 {
+        if record >= AnswerEngine.aliasBase { return record == AnswerEngine.noLocation ? unlocated : record }
+        let i = Int(record)
+        while classOf.count <= i {
+            let p = records.points[classOf.count]
+            classOf.append(ranker.classIndex(latitude: p.latitude, longitude: p.longitude))
+        }
+        return classOf[i]
+    }
+
+    mutating func append4(start: UInt32, record: UInt32, records: RecordTable) {
+        v4.append(start: start, value: classOf(record, records: records))
+    }
+
+    mutating func append6(start: UInt128, record: UInt32, records: RecordTable) {
+        v6.append(start: start, value: classOf(record, records: records))
+    }
+
+    /// The tables with the overrides painted over (the first override in the list wins where they overlap: the
+    /// last is painted first).
+    func finish() -> AnswerEngine.CompiledService {
+        var ranker = self.ranker
+        var v4 = self.v4, v6 = self.v6
+        v4.finish()
+        v6.finish()
+        let unpainted = v4
+        for o in service.overrides.reversed() {
+            guard let r = regionsById[o.region] else { continue }
+            let value = ranker.classIndex(latitude: r.latitude, longitude: r.longitude)
+            switch o.prefix.address {
+            case .v4(let a):
+                let mask: UInt32 = o.prefix.length == 0 ? 0 : ~UInt32(0) << (32 - o.prefix.length)
+                v4 = v4.painting(first: a & mask, last: a | ~mask, value: value)
+            case .v6(let hi, let lo):
+                let a = UInt128(hi) << 64 | UInt128(lo)
+                let mask: UInt128 = o.prefix.length == 0 ? 0 : ~UInt128(0) << (128 - o.prefix.length)
+                v6 = v6.painting(first: a & mask, last: a | ~mask, value: value)
+            }
+        }
+        let hasV4Overrides = service.overrides.contains { $0.prefix.address.isIPv4 }
+        return AnswerEngine.CompiledService(candidates: candidates, classes: ranker.classes, v4: v4, v6: v6,
+                                            v4ForAliases: hasV4Overrides ? unpainted : nil)
+    }
+}
+
+/// The distinct records met while walking a database (each decoded once): for each, the point that ranks edges and
+/// the client area (country and continent) the decision record names. Records at the same point of the same
+/// country are one.
+struct RecordTable {
+    let database: GeoDatabase
+    /// Per record: its point.
+    private(set) var points: [Ranker.Coordinate] = []
+    /// Per record: its area's index.
+    private(set) var area: [UInt32] = []
+    private var byOffset: [UInt32: UInt32] = [:]
+    private var byKey: [Key: UInt32] = [:]
+    private var areaIndex: [AreaKey: UInt32] = [:]
+    /// Per area: the sum of its records' coordinates and their count (the area's point is their mean).
+    private var areaSums: [(key: AreaKey, latitude: Double, longitude: Double, count: Double)] = []
+
+    struct AreaKey: Hashable {
+        let country: String?
+        let continent: String?
+    }
+
+    struct Key: Hashable {
+        let point: Ranker.Coordinate
+        let area: AreaKey
+    }
+
+    init(database: GeoDatabase) { self.database = database }
+
+    mutating func index(of offset: UInt32?) -> UInt32 {
+        guard let offset else { return AnswerEngine.noLocation }
+        if let known = byOffset[offset] { return known }
+        var index = AnswerEngine.noLocation
+        if let loc = database.location(atOffset: offset) {
+            let key = Key(point: Ranker.Coordinate(latitude: loc.latitude, longitude: loc.longitude),
+                          area: AreaKey(country: loc.country, continent: loc.continent))
+            if let same = byKey[key] {
+                index = same
+            } else {
+                index = UInt32(points.count)
+                points.append(key.point)
+                area.append(areaOf(key))
+                byKey[key] = index
+            }
+        }
+        byOffset[offset] = index
+        return index
+    }
+
+    private mutating func areaOf(_ key: Key) -> UInt32 {
+        let i: UInt32
+        if let known = areaIndex[key.area] {
+            i = known
+        } else {
+            i = UInt32(areaSums.count)
+            areaSums.append((key.area, 0, 0, 0))
+            areaIndex[key.area] = i
+        }
+        areaSums[Int(i)].latitude += key.point.latitude
+        areaSums[Int(i)].longitude += key.point.longitude
+        areaSums[Int(i)].count += 1
+        return i
+    }
+
+    /// The client areas, each at the mean of its records' points.
+    func areas() -> [GeoLocation] {
+        areaSums.map { a in
+            GeoLocation(latitude: a.latitude / max(1, a.count), longitude: a.longitude / max(1, a.count),
+                        country: a.key.country, continent: a.key.continent)
+        }
+    }
+}
+
+/// A region of a service as the ranking sees it: its coordinates (and unit vector) and its candidates.
+struct RegionPoint {
+    let latitude: Double
+    let longitude: Double
+    let x: Double, y: Double, z: Double
+    var members: [UInt16] = []
+
+    init(latitude: Double, longitude: Double) {
+        self.latitude = latitude
+        self.longitude = longitude
+        (x, y, z) = Ranker.unit(latitude: latitude, longitude: longitude)
+    }
+}
+
+/// Ranks a service's regions for a point as `EdgeSelector` does (haversine kilometres, rounded; equal distances form
+/// one group, members in configuration order), keeping the first `AnswerEngine.groupLimit` groups, and interns the
+/// resulting classes. The nearest regions are found by dot product of unit vectors (monotonic in distance), so a
+/// point costs one pass over the regions and a few haversines.
+struct Ranker {
+    let points: [RegionPoint]
+    let candidateCount: Int
+    private(set) var classes: [AnswerEngine.RankClass] = []
+    private var interned: [AnswerEngine.RankClass: UInt32] = [:]
+    private var byCoordinate: [Coordinate: UInt32] = [:]
+
+    struct Coordinate: Hashable {
+        let latitude: Double
+        let longitude: Double
+    }
+
+    init(points: [RegionPoint], candidateCount: Int) {
+        self.points = points
+        self.candidateCount = candidateCount
+    }
+
+    static func unit(latitude: Double, longitude: Double) -> (Double, Double, Double) {
+        let la = latitude * .pi / 180, lo = longitude * .pi / 180
+        return (cos(la) * cos(lo), cos(la) * sin(lo), sin(la))
+    }
+
+    mutating func intern(_ c: AnswerEngine.RankClass) -> UInt32 {
+        if let known = interned[c] { return known }
+        let index = UInt32(classes.count)
+        classes.append(c)
+        interned[c] = index
+        return index
+    }
+
+    mutating func classIndex(latitude: Double, longitude: Double) -> UInt32 {
+        let key = Coordinate(latitude: latitude, longitude: longitude)
+        if let known = byCoordinate[key] { return known }
+        let index = intern(rank(latitude: latitude, longitude: longitude))
+        byCoordinate[key] = index
+        return index
+    }
+
+    /// The class of one point.
+    func rank(latitude: Double, longitude: Double) -> AnswerEngine.RankClass {
+        let limit = AnswerEngine.groupLimit
+        let (x, y, z) = Self.unit(latitude: latitude, longitude: longitude)
+        var k = min(points.count, limit * 2 + 4)
+        while true {
+            // The k regions with the largest dot product (the nearest), then their exact distances.
+            var top = [(dot: Double, index: Int)]()
+            top.reserveCapacity(k + 1)
+            for (i, p) in points.enumerated() {
+                let d = p.x * x + p.y * y + p.z * z
+                guard top.count < k || d > top[top.count - 1].dot else { continue }
+                let at = top.firstIndex { $0.dot < d } ?? top.count
+                top.insert((d, i), at: at)
+                if top.count > k { top.removeLast() }
+            }
+            var near = top.map { t -> (km: Double, first: UInt16, index: Int) in
+                let p = points[t.index]
+                let km = GreatCircle.distanceKm(latitude1: latitude, longitude1: longitude, latitude2: p.latitude,
+                                                longitude2: p.longitude).rounded()
+                return (km, p.members.first ?? 0, t.index)
+            }
+            near.sort { $0.km != $1.km ? $0.km < $1.km : $0.first < $1.first }
+            var groups = [[UInt16]]()
+            var lastKm = -1.0
+            var used = 0
+            for n in near {
+                if n.km != lastKm {
+                    if groups.count == limit { break }
+                    groups.append([])
+                    lastKm = n.km
+                }
+                groups[groups.count - 1].append(contentsOf: points[n.index].members)
+                used += 1
+            }
+            let everything = k >= points.count
+            // Regions left out are at least as far as the farthest examined one: safe when that one is clearly
+            // beyond the last group kept (1 km of margin for rounding between the two formulas).
+            let farthest = near.last?.km ?? 0
+            if everything || (groups.count == limit && farthest > lastKm + 1) {
+                for i in groups.indices { groups[i].sort() }
+                let kept = groups.reduce(0) { $0 + $1.count }
+                return AnswerEngine.RankClass(groups: groups, truncated: kept < candidateCount)
+            }
+            _ = used
+            k = min(points.count, k * 2)
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+import LodestarTopology
+
+/// The GSLB answer engine compiled from a GeoIP database and a topology, the way gdnsd does it: the database's search
+/// tree is walked once, each distinct record decoded once, and every service gets a table of address ranges, each
+/// mapped to a *ranking class* — the nearest regions' edges in order, in groups of equal distance (overrides folded
+/// in; the fallback region for networks without a location). Adjacent ranges of one class merge, and the merged range
+/// is the ECS scope. A query is one range lookup plus a walk over its class's first groups, skipping what is down: no
+/// libmaxminddb call, no great-circle math, and no cost that grows with the number of edges.
+///
+/// A class keeps the first `groupLimit` groups. When health leaves too few edges in them the engine answers nil and
+/// the caller takes the reference path (`EdgeSelector` with a live GeoIP lookup), which also stays the test oracle.
+public final class AnswerEngine: Sendable {
+    /// An edge of a service with its region's coordinates.
+    struct Candidate: Sendable {
+        let edge: Edge
+        let hasIPv4: Bool
+        let hasIPv6: Bool
+    }
+
+    /// The ordered groups of equally near candidates (indices into the service's candidates) for a set of clients.
+    struct RankClass: Sendable, Hashable {
+        let groups: [[UInt16]]
+        /// More candidates exist beyond the groups kept.
+        let truncated: Bool
+    }
+
+    /// One service compiled.
+    struct CompiledService: Sendable {
+        let candidates: [Candidate]
+        let classes: [RankClass]
+        let v4: RangeTable<UInt32>
+        let v6: RangeTable<UInt128>
+        /// The IPv4 classes without the IPv4 overrides, for IPv6 addresses that alias IPv4 ones (an IPv4 override does
+        /// not match an IPv6 client); nil when there are no IPv4 overrides (`v4` serves).
+        let v4ForAliases: RangeTable<UInt32>?
+    }
+
+    /// What compiling cost, for logs and the benchmark.
+    public struct Stats: Sendable, CustomStringConvertible {
+        public var seconds: Double
+        public var networks: Int
+        public var locations: Int
+        public var locationRanges: Int
+        public var classes: [String: Int]
+        public var serviceRanges: [String: Int]
+        public var bytes: Int
+
+        public var description: String {
+            let per = classes.keys.sorted().map { "\($0): \(classes[$0] ?? 0) classes, \(serviceRanges[$0] ?? 0) ranges" }
+            return String(format: "compiled in %.2f s: %d networks, %d locations in %d ranges; ", seconds, networks, locations, locationRanges)
+                + per.joined(separator: "; ") + String(format: "; %.1f MiB", Double(bytes) / 1_048_576)
+        }
+    }
+
+    /// Groups kept per class.
+    static let groupLimit = 8
+
+    /// Every distinct location of the database, and the tables mapping addresses to them (for the decision record).
+    let locations: [GeoLocation]
+    let locationsV4: RangeTable<UInt32>
+    let locationsV6: RangeTable<UInt128>
+    let services: [String: CompiledService]
+    public let stats: Stats
+
+    init(locations: [GeoLocation], v4: RangeTable<UInt32>, v6: RangeTable<UInt128>, services: [String: CompiledService], stats: Stats) {
+        self.locations = locations
+        self.locationsV4 = v4
+        self.locationsV6 = v6
+        self.services = services
+        self.stats = stats
+    }
+
+    /// Marks "no location" in the location tables.
+    static let noLocation = UInt32.max
+    /// In IPv6 tables, `aliasBase + L` marks a /L prefix that points into the IPv4 space: the 32 bits after it are
+    /// looked up in the IPv4 table.
+    static let aliasBase: UInt32 = 0xFFFF_FF00
+
+    /// The IPv4 address an aliased IPv6 key stands for, and the alias prefix length; nil when `value` is no alias.
+    @inline(__always)
+    static func alias(_ key: UInt128, value: UInt32) -> (v4: UInt32, length: Int)? {
+        guard value >= aliasBase, value != noLocation else { return nil }
+        let length = Int(value - aliasBase)
+        guard length + 32 <= 128 else { return nil }
+        return (UInt32(truncatingIfNeeded: key >> (96 - length)), length)
+    }
+
+    /// The GeoIP location of `client` (nil when the database has none).
+    public func location(of client: IPAddress) -> GeoLocation? {
+        let value: UInt32?
+        switch client {
+        case .v4(let v): value = locationsV4.find(v)?.value
+        case .v6(let hi, let lo):
+            let key = UInt128(hi) << 64 | UInt128(lo)
+            value = locationsV6.find(key).flatMap { r in Self.alias(key, value: r.value).map { locationsV4.find($0.v4)?.value } ?? r.value }
+        }
+        guard let value, value != Self.noLocation, Int(value) < locations.count else { return nil }
+        return locations[Int(value)]
+    }
+
+    /// The answer for `service` and `client`, or nil when the compiled classes cannot decide it (an unknown
+    /// service, or too few edges up in the groups kept): then the reference path must answer.
+    public func select<R: RandomNumberGenerator>(service: Service, client: IPAddress, family: EdgeSelector.Family,
+                                                health: any HealthView, random: inout R) -> EdgeSelection? {
+        guard let compiled = services[service.name] else { return nil }
+        let classIndex: UInt32, scope: Int
+        switch client {
+        case .v4(let v):
+            guard let r = compiled.v4.find(v) else { return nil }
+            classIndex = r.value
+            scope = RangeTable<UInt32>.scope(of: v, first: r.first, last: r.last)
+        case .v6(let hi, let lo):
+            let key = UInt128(hi) << 64 | UInt128(lo)
+            guard let r = compiled.v6.find(key) else { return nil }
+            if let (v4, length) = Self.alias(key, value: r.value) {
+                guard let r4 = (compiled.v4ForAliases ?? compiled.v4).find(v4) else { return nil }
+                classIndex = r4.value
+                // Inside the IPv4 range, and inside what is left of the alias when an IPv6 override cut into it.
+                scope = max(length + RangeTable<UInt32>.scope(of: v4, first: r4.first, last: r4.last),
+                            RangeTable<UInt128>.scope(of: key, first: r.first, last: r.last))
+            } else {
+                classIndex = r.value
+                scope = RangeTable<UInt128>.scope(of: key, first: r.first, last: r.last)
+            }
+        }
+        guard Int(classIndex) < compiled.classes.count else { return nil }
+        var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family, health: health)
+        return walk.choose(service: service, scope: scope, random: &random)
+    }
+}
+
+/// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
+/// `EdgeSelector.select` ranks them, but only as far as the answer needs.
+struct ClassWalk {
+    let compiled: AnswerEngine.CompiledService
+    let rankClass: AnswerEngine.RankClass
+    let family: EdgeSelector.Family
+    let health: any HealthView
+    private var group = 0
+    private var queue: [RankedEdge] = []
+    private(set) var tiesDrawn = false
+
+    init(compiled: AnswerEngine.CompiledService, rankClass: AnswerEngine.RankClass, family: EdgeSelector.Family, health: any HealthView) {
+        self.compiled = compiled
+        self.rankClass = rankClass
+        self.family = family
+        self.health = health
+    }
+
+    /// The next ranked candidate; nil at the end of the groups kept.
+    mutating func next<R: RandomNumberGenerator>(random: inout R) -> RankedEdge? {
+        while queue.isEmpty && group < rankClass.groups.count {
+            var members = [RankedEdge]()
+            for i in rankClass.groups[group] {
+                let c = compiled.candidates[Int(i)]
+                guard family == .v4 ? c.hasIPv4 : c.hasIPv6 else { continue }
+                members.append(RankedEdge(edge: c.edge, distanceKm: 0, health: health.health(ofEdge: c.edge.id)))
+            }
+            group += 1
+            if members.count > 1 {
+                var drawn = false
+                members = EdgeSelector.orderByDistanceThenWeight(members, random: &random, tiesDrawn: &drawn)
+                tiesDrawn = tiesDrawn || drawn
+            }
+            queue = members.reversed()
+        }
+        return queue.popLast()
+    }
+
+    /// `EdgeSelector.select`'s choice over this class, or nil when it needs candidates beyond the groups kept.
+    mutating func choose<R: RandomNumberGenerator>(service: Service, scope: Int, random: inout R) -> EdgeSelection? {
+        var healthy = [RankedEdge]()
+        var firstUp = [RankedEdge]()  // the first up ones, for when every up edge was shed
+        var firstRanked = [RankedEdge]()  // the first ranked ones, for failing open
+        var shedDraw = false
+        var lookahead = nextUp(random: &random, ranked: &firstRanked, limit: service.answerCount)
+        while let current = lookahead, healthy.count < service.answerCount {
+            if firstUp.count < service.answerCount { firstUp.append(current) }
+            lookahead = nextUp(random: &random, ranked: &firstRanked, limit: service.answerCount)
+            if case .overloaded(let shed) = current.health, shed > 0 {
+                // The reference sheds only when another edge could take the query: one later, or one chosen already.
+                if lookahead == nil && healthy.isEmpty && rankClass.truncated { return nil }
+                if lookahead != nil || !healthy.isEmpty {
+                    shedDraw = true
+                    if Double.random(in: 0..<1, using: &random) < shed { continue }
+                }
+            }
+            healthy.append(current)
+        }
+        if healthy.count < service.answerCount && rankClass.truncated { return nil }
+        if healthy.isEmpty { healthy = firstUp }
+        var chosen: [Edge]
+        var failedOpen = false
+        if healthy.isEmpty {
+            if rankClass.truncated { return nil }
+            if service.failClosed {
+                chosen = []
+            } else {
+                chosen = firstRanked.map(\.edge)
+                failedOpen = !firstRanked.isEmpty
+            }
+        } else {
+            chosen = healthy.map(\.edge)
+        }
+        let suspect = healthy.contains { $0.health == .suspect }
+        return EdgeSelection(chosen: chosen, ranked: [], reason: .unlocated, failedOpen: failedOpen, scopePrefixLength: scope,
+                             deterministic: !(tiesDrawn || shedDraw), ttlCapSeconds: suspect ? EdgeSelector.suspectTTLSeconds : nil)
+    }
+
+    /// The next candidate that is up, noting the first `limit` ranked ones on the way.
+    private mutating func nextUp<R: RandomNumberGenerator>(random: inout R, ranked: inout [RankedEdge], limit: Int) -> RankedEdge? {
+        while let c = next(random: &random) {
+            if ranked.count < limit { ranked.append(c) }
+            if c.health.isUp { return c }
+        }
+        return nil
+    }
+}
