@@ -113,7 +113,8 @@ class Checker:
             expect(reply is not None, f"no ECS option in the reply{self.show(r)}")
             expect(reply.address == address, f"ECS address {reply.address}, sent {address}")
             expect(reply.srclen == source, f"ECS source prefix {reply.srclen}, sent {source}")
-            expect(reply.scopelen == scope, f"{address}/{source}: ECS scope {reply.scopelen}, expected {scope}")
+            # The scope may be wider (shorter) than the GeoIP network: the answer engine merges neighbours alike.
+            expect(reply.scopelen <= scope, f"{address}/{source}: ECS scope {reply.scopelen}, expected at most {scope}")
         return check
 
     def nxdomain(self):
