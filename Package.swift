@@ -50,9 +50,15 @@ let package = Package(
             dependencies: ["CMaxMindDB", "LodestarTopology"],
             swiftSettings: swiftSettings
         ),
+        // Edge selection and health: the answer engine compiled from a GeoIP database, the reference selector, the
+        // health views and the one health policy (LodestarGeo only reads databases).
+        .target(name: "LodestarSelection", dependencies: ["LodestarGeo", "LodestarTopology", "LodestarGossip"],
+                swiftSettings: swiftSettings),
+        .testTarget(name: "LodestarSelectionTests", dependencies: ["LodestarSelection", "LodestarGeo", "LodestarTopology", "LodestarGossip"],
+                    swiftSettings: swiftSettings),
         .target(
             name: "LodestarDNS",
-            dependencies: ["LodestarGeo", "LodestarTopology"],
+            dependencies: ["LodestarGeo", "LodestarSelection", "LodestarTopology"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -94,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "lodestar",
             dependencies: [
-                "LodestarTopology", "LodestarGeo", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
+                "LodestarTopology", "LodestarGeo", "LodestarSelection", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
                 "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarLogging", "LodestarStatusPage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -109,7 +115,7 @@ let package = Package(
         // libFuzzer target (see Fuzz/README.md); a normal build gives a corpus replayer.
         .executableTarget(
             name: "lodestar-fuzz",
-            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarTopology", "LodestarGossip"],
+            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarSelection", "LodestarTopology", "LodestarGossip"],
             path: "Sources/LodestarFuzz",
             swiftSettings: swiftSettings
         ),
@@ -125,7 +131,7 @@ let package = Package(
         .target(
             name: "LodestarGossipServer",
             dependencies: [
-                "LodestarGossip", "LodestarGeo", "LodestarTopology", "LodestarMetrics",
+                "LodestarGossip", "LodestarGeo", "LodestarSelection", "LodestarTopology", "LodestarMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LodestarGossipServerTests",
-            dependencies: ["LodestarGossipServer", "LodestarGossip", "LodestarGeo", "LodestarTopology",
+            dependencies: ["LodestarGossipServer", "LodestarGossip", "LodestarGeo", "LodestarSelection", "LodestarTopology",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
@@ -160,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LodestarDNSTests",
-            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarTopology", "LodestarDNSServer",
+            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarSelection", "LodestarTopology", "LodestarDNSServer",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")],
             resources: [.copy("Fixtures")],

@@ -1,5 +1,6 @@
 import Foundation
 import LodestarGeo
+import LodestarSelection
 import LodestarTopology
 
 /// What a response depends on, so a per-thread packet cache can reuse it (in the manner of PowerDNS's packet cache).

@@ -1,4 +1,5 @@
 import LodestarGeo
+import LodestarSelection
 import LodestarTopology
 
 /// How a query reached the server (decides truncation and which limits apply).

@@ -93,6 +93,11 @@ extension GeoDatabase {
         _ = madvise(UnsafeMutableRawPointer(mutating: base), Int(mmdb.pointee.file_size), MADV_DONTNEED)
     }
 
+    /// Gives memory freed after a large walk back to the system (glibc otherwise keeps it in its free lists).
+    public static func returnFreedMemory() {
+        _ = lodestar_malloc_trim()
+    }
+
     /// The location of the record at a data-section offset (decoded as `lookup` does).
     public func location(atOffset offset: UInt32) -> GeoLocation? {
         decode(MMDB_entry_s(mmdb: mmdb, offset: offset))

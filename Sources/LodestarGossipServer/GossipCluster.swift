@@ -1,5 +1,6 @@
 import Foundation
 import LodestarGeo
+import LodestarSelection
 import LodestarGossip
 import LodestarTopology
 import NIOCore
@@ -71,34 +72,15 @@ public enum GossipCluster {
         }
     }
 
-    /// The DNS tier's view of the edges from the members it sees: dead or left members and draining edges are down,
-    /// an edge with no healthy origin at all is down, suspect members stay in (with a short TTL), and an edge above
-    /// `watermark` of its capacity sheds the share of queries that would bring it back to the watermark (at most
-    /// 95 %). Members that are not edges of `edgeIds` are left out.
+    /// The DNS tier's view of the edges from the members it sees, as `EdgeHealthPolicy` judges them: dead or left
+    /// members and draining edges are down, an edge with no healthy origin at all is down, suspect members stay in
+    /// (with a short TTL), and an edge above `watermark` of its capacity sheds the share of queries that would bring
+    /// it back to the watermark (at most 95 %). Members that are not edges of `edgeIds` are left out.
     public static func edgeHealth(_ members: [SWIMMember], edgeIds: Set<String>, watermark: Double) -> [String: EdgeHealth] {
+        let policy = EdgeHealthPolicy(overloadWatermark: watermark)
         var out: [String: EdgeHealth] = [:]
         for m in members where edgeIds.contains(m.node.name) {
-            switch m.status {
-            case .dead, .left:
-                out[m.node.name] = .down
-                continue
-            case .suspect:
-                out[m.node.name] = .suspect
-                continue
-            case .alive:
-                break
-            }
-            guard let state = EdgeState(decoding: m.metadata.bytes) else {
-                out[m.node.name] = .healthy  // alive, nothing published yet
-                continue
-            }
-            if state.mode == .draining || state.healthyOrigins == 0 {
-                out[m.node.name] = .down
-            } else if watermark > 0, state.load > watermark {
-                out[m.node.name] = .overloaded(shed: min(0.95, 1 - watermark / state.load))
-            } else {
-                out[m.node.name] = .healthy
-            }
+            out[m.node.name] = policy.gossipHealth(membership: m.status, published: EdgeState(decoding: m.metadata.bytes))
         }
         return out
     }

@@ -2,6 +2,7 @@ import Foundation
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
+import LodestarSelection
 import LodestarGossip
 import LodestarGossipServer
 import LodestarMetrics
@@ -117,45 +118,28 @@ enum DNSAdmin {
         func heardMs(_ id: SWIMNodeID) -> Int? { heard[id].map { Int((now - $0).nanoseconds / 1_000_000) } }
         let answered = server.metrics.decisions.byEdge()
         let perSecond = rates.perSecond()
+        let policy = EdgeHealthPolicy(overloadWatermark: topology.gossip?.overloadWatermark ?? GossipSettings().overloadWatermark)
         let details = topology.edges.map { edge -> StatusSnapshot.EdgeDetail in
+            let m = members[edge.id]
+            let published = m.flatMap { EdgeState(decoding: $0.metadata.bytes) }
+            let verdict = policy.verdict(.init(membership: m?.status, published: published,
+                                               operatorMarks: state.operatorReasons(edge: edge.id), gossipEnabled: gossip != nil),
+                                         unknown: health.unknown)
+            // The health the answers use now (the view may lag the members by one update).
             let h = health.health(ofEdge: edge.id)
-            let marks = state.operatorReasons(edge: edge.id)
-            var why = marks
-            var d = StatusSnapshot.EdgeDetail(id: edge.id, region: edge.region, health: h.description, state: "unknown",
+            var d = StatusSnapshot.EdgeDetail(id: edge.id, region: edge.region, health: h.description, state: verdict.state,
                                               answers: answered[edge.id] ?? 0, answersPerSecond: perSecond[edge.id] ?? 0)
-            var published: EdgeState?
-            if let m = members[edge.id] {
-                d.lastHeardMs = heardMs(m.node)
-                if m.status != .alive { why.append("gossip: member is \(m.status)") }
-                if let s = EdgeState(decoding: m.metadata.bytes) {
-                    published = s
-                    if s.mode == .draining { why.append("gossip: the edge reports it is draining") }
-                    if s.mode == .degraded || s.healthyOrigins == 0 { why.append("gossip: the edge reports no healthy origin") }
-                    let shown = memberState(s)
-                    d.requestsPerSecond = shown.requestsPerSecond
-                    d.capacity = s.capacity > 0 ? shown.capacity : nil
-                    d.load = s.capacity > 0 ? s.load : nil
-                    d.cacheHitRatio = shown.cacheHitRatio
-                    d.healthyOrigins = shown.healthyOrigins
-                    d.connections = shown.connections
-                }
-                switch (m.status, published?.mode) {
-                case (.dead, _), (.left, _): d.state = "dead"
-                case (_, .draining): d.state = "draining"
-                case (_, .degraded): d.state = "degraded"
-                case (.suspect, _): d.state = "suspect"
-                default: d.state = "alive"
-                }
-            } else if gossip != nil {
-                why.append("gossip: not heard from yet (answered while unknown)")
+            d.why = verdict.reasons
+            if let m { d.lastHeardMs = heardMs(m.node) }
+            if let s = published {
+                let shown = memberState(s)
+                d.requestsPerSecond = shown.requestsPerSecond
+                d.capacity = s.capacity > 0 ? shown.capacity : nil
+                d.load = s.capacity > 0 ? s.load : nil
+                d.cacheHitRatio = shown.cacheHitRatio
+                d.healthyOrigins = shown.healthyOrigins
+                d.connections = shown.connections
             }
-            if !marks.isEmpty && d.state != "dead" { d.state = "draining" }
-            if case .overloaded(let shed) = h {
-                why.append("gossip: above the overload watermark, shedding \(Int(shed * 100)) %")
-                if d.state == "alive" { d.state = "overloaded" }
-            }
-            if case .suspect = h { why.append("gossip: suspect (answers with a short TTL)") }
-            d.why = why
             return d
         }
         var cluster = StatusSnapshot.Cluster(gossip: gossip != nil, visible: false, note: "")

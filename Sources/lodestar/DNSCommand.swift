@@ -4,6 +4,7 @@ import Foundation
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
+import LodestarSelection
 import LodestarStatusPage
 import LodestarTopology
 import Logging

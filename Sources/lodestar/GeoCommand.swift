@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LodestarGeo
+import LodestarSelection
 import LodestarTopology
 
 /// `lodestar geo …`: GeoIP database tools.

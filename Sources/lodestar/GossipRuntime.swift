@@ -1,5 +1,6 @@
 import Foundation
 import LodestarGeo
+import LodestarSelection
 import LodestarGossip
 import LodestarGossipServer
 import LodestarMetrics

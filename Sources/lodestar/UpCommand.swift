@@ -3,6 +3,7 @@ import Foundation
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
+import LodestarSelection
 import LodestarGossipServer
 import LodestarProxy
 import LodestarTopology

@@ -1,5 +1,6 @@
 import LodestarDNS
 import LodestarGeo
+import LodestarSelection
 import LodestarTopology
 import XCTest
 

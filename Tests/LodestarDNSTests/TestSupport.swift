@@ -1,6 +1,7 @@
 import Foundation
 import LodestarDNS
 import LodestarGeo
+import LodestarSelection
 import LodestarTopology
 import XCTest
 

@@ -1,3 +1,4 @@
+import LodestarGeo
 import LodestarTopology
 
 /// Why the selector placed the client where it did.

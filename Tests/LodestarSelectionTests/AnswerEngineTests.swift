@@ -1,5 +1,6 @@
 import Foundation
 import LodestarGeo
+import LodestarSelection
 import LodestarTopology
 import XCTest
 
@@ -8,7 +9,12 @@ import XCTest
 /// and a fallback region, random health, and random clients, the engine gives the reference's answer, and every
 /// address inside the scope it returns gets that same answer.
 final class AnswerEngineTests: XCTestCase {
-    typealias S = GeoTestSupport
+    /// A database file in the temp folder.
+    static func temporaryFile(_ bytes: [UInt8], name: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
 
     struct FixedHealth: HealthView {
         var states: [String: EdgeHealth]
@@ -59,7 +65,7 @@ final class AnswerEngineTests: XCTestCase {
             }
         }
         let bytes = try MMDBWriter.build(records: records, description: "engine property test", buildEpoch: 1)
-        return try GeoDatabase(path: try S.temporaryFile(bytes, name: "engine-\(UUID().uuidString).mmdb"))
+        return try GeoDatabase(path: try Self.temporaryFile(bytes, name: "engine-\(UUID().uuidString).mmdb"))
     }
 
     static func randomTopology(_ rng: inout Seeded, regionCount: Int) -> Topology {

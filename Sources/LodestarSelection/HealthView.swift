@@ -1,4 +1,5 @@
 import Foundation
+import LodestarGeo
 import Synchronization
 
 /// What the DNS tier knows of an edge's ability to serve.

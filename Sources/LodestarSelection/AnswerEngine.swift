@@ -1,4 +1,5 @@
 import Foundation
+import LodestarGeo
 import LodestarTopology
 
 /// The GSLB answer engine compiled from a GeoIP database and a topology, the way gdnsd does it: the database's search

@@ -1,5 +1,5 @@
-import CMaxMindDB
 import Foundation
+import LodestarGeo
 import LodestarTopology
 
 extension AnswerEngine {
@@ -7,7 +7,7 @@ extension AnswerEngine {
     /// the database's search tree is corrupt.
     public static func compile(database: GeoDatabase, topology: Topology) throws -> AnswerEngine {
         let engine = try build(database: database, topology: topology)
-        _ = lodestar_malloc_trim()  // the walk's temporary tables go back to the system, not only to malloc's free lists
+        GeoDatabase.returnFreedMemory()  // the walk's temporary tables go back to the system
         return engine
     }
 
