@@ -80,6 +80,15 @@ struct PacketCache {
     /// Held strongly so a new authority can never be mistaken for the old one at a reused address.
     private var authority: Authority?
     private var generation: UInt64 = 0
+    /// Admission: the cache keeps storing misses only while it earns its place. Over each window of lookups at
+    /// least one in `minHitShare` must hit; below that (clients that rarely repeat, such as many ECS subnets) only one
+    /// miss in `sampleEvery` is stored, so the work of storing is saved and a load that turns repetitive is noticed.
+    private var window = (lookups: 0, hits: 0)
+    private(set) var admitting = true
+    private var skipped = 0
+    static let windowSize = 16_384
+    static let minHitShare = 5
+    static let sampleEvery = 16
 
     init(capacity: Int) { self.capacity = capacity }
 
@@ -93,10 +102,23 @@ struct PacketCache {
         }
     }
 
-    func lookup(_ key: AnswerKey) -> Entry? { entries[key] }
+    mutating func lookup(_ key: AnswerKey) -> Entry? {
+        let found = entries[key]
+        window.lookups += 1
+        if found != nil { window.hits += 1 }
+        if window.lookups >= Self.windowSize {
+            admitting = window.hits * Self.minHitShare >= window.lookups
+            window = (0, 0)
+        }
+        return found
+    }
 
     mutating func store(_ key: AnswerKey, _ response: DNSResponse) {
         guard capacity > 0, response.reusable else { return }
+        if !admitting {
+            skipped += 1
+            guard skipped % Self.sampleEvery == 0 else { return }
+        }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         entries[key] = Entry(response)
     }

@@ -132,14 +132,21 @@ public final class AnswerEngine: Sendable {
 }
 
 /// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
-/// `EdgeSelector.select` ranks them, but only as far as the answer needs.
+/// `EdgeSelector.select` ranks them, but only as far as the answer needs, and with no allocation for groups of one.
 struct ClassWalk {
+    /// A candidate met on the walk.
+    struct Pick {
+        let index: UInt16
+        let health: EdgeHealth
+    }
+
     let compiled: AnswerEngine.CompiledService
     let rankClass: AnswerEngine.RankClass
     let family: EdgeSelector.Family
     let health: any HealthView
     private var group = 0
-    private var queue: [RankedEdge] = []
+    /// The rest of a drawn group, next last.
+    private var queue: [Pick] = []
     private(set) var tiesDrawn = false
 
     init(compiled: AnswerEngine.CompiledService, rankClass: AnswerEngine.RankClass, family: EdgeSelector.Family, health: any HealthView) {
@@ -149,36 +156,53 @@ struct ClassWalk {
         self.health = health
     }
 
+    private func fits(_ i: UInt16) -> Bool {
+        let c = compiled.candidates[Int(i)]
+        return family == .v4 ? c.hasIPv4 : c.hasIPv6
+    }
+
+    private func pick(_ i: UInt16) -> Pick { Pick(index: i, health: health.health(ofEdge: compiled.candidates[Int(i)].edge.id)) }
+
     /// The next ranked candidate; nil at the end of the groups kept.
-    mutating func next<R: RandomNumberGenerator>(random: inout R) -> RankedEdge? {
-        while queue.isEmpty && group < rankClass.groups.count {
-            var members = [RankedEdge]()
-            for i in rankClass.groups[group] {
-                let c = compiled.candidates[Int(i)]
-                guard family == .v4 ? c.hasIPv4 : c.hasIPv6 else { continue }
-                members.append(RankedEdge(edge: c.edge, distanceKm: 0, health: health.health(ofEdge: c.edge.id)))
-            }
+    mutating func next<R: RandomNumberGenerator>(random: inout R) -> Pick? {
+        if let queued = queue.popLast() { return queued }
+        while group < rankClass.groups.count {
+            let members = rankClass.groups[group]
             group += 1
-            if members.count > 1 {
-                var drawn = false
-                members = EdgeSelector.orderByDistanceThenWeight(members, random: &random, tiesDrawn: &drawn)
-                tiesDrawn = tiesDrawn || drawn
+            if members.count == 1 {
+                if fits(members[0]) { return pick(members[0]) }
+                continue
             }
-            queue = members.reversed()
+            var fitting = members.filter(fits)
+            if fitting.count > 1 { tiesDrawn = true }
+            // Weighted draw without replacement (as `EdgeSelector.orderByDistanceThenWeight`).
+            var drawn = [Pick]()
+            while !fitting.isEmpty {
+                let total = fitting.reduce(0) { $0 + compiled.candidates[Int($1)].edge.weight }
+                var r = Int.random(in: 0..<max(1, total), using: &random)
+                var at = 0
+                for (k, i) in fitting.enumerated() {
+                    let w = compiled.candidates[Int(i)].edge.weight
+                    if r < w { at = k; break }
+                    r -= w
+                }
+                drawn.append(pick(fitting.remove(at: at)))
+            }
+            guard !drawn.isEmpty else { continue }
+            queue = drawn.reversed()
+            return queue.popLast()
         }
-        return queue.popLast()
+        return nil
     }
 
     /// `EdgeSelector.select`'s choice over this class, or nil when it needs candidates beyond the groups kept.
     mutating func choose<R: RandomNumberGenerator>(service: Service, scope: Int, random: inout R) -> EdgeSelection? {
-        var healthy = [RankedEdge]()
-        var firstUp = [RankedEdge]()  // the first up ones, for when every up edge was shed
-        var firstRanked = [RankedEdge]()  // the first ranked ones, for failing open
+        let want = service.answerCount
+        var healthy = [Pick]()
         var shedDraw = false
-        var lookahead = nextUp(random: &random, ranked: &firstRanked, limit: service.answerCount)
-        while let current = lookahead, healthy.count < service.answerCount {
-            if firstUp.count < service.answerCount { firstUp.append(current) }
-            lookahead = nextUp(random: &random, ranked: &firstRanked, limit: service.answerCount)
+        var lookahead = nextUp(random: &random)
+        while let current = lookahead, healthy.count < want {
+            lookahead = nextUp(random: &random)
             if case .overloaded(let shed) = current.health, shed > 0 {
                 // The reference sheds only when another edge could take the query: one later, or one chosen already.
                 if lookahead == nil && healthy.isEmpty && rankClass.truncated { return nil }
@@ -189,30 +213,34 @@ struct ClassWalk {
             }
             healthy.append(current)
         }
-        if healthy.count < service.answerCount && rankClass.truncated { return nil }
-        if healthy.isEmpty { healthy = firstUp }
-        var chosen: [Edge]
+        if healthy.count < want && rankClass.truncated { return nil }
         var failedOpen = false
         if healthy.isEmpty {
+            // Every up edge was shed (then the first up ones answer), or none is up (fail open or closed): walk again
+            // for the first ones in rank order.
             if rankClass.truncated { return nil }
-            if service.failClosed {
-                chosen = []
-            } else {
-                chosen = firstRanked.map(\.edge)
+            var again = ClassWalk(compiled: compiled, rankClass: rankClass, family: family, health: health)
+            var firstUp = [Pick](), firstRanked = [Pick]()
+            while let p = again.next(random: &random), firstUp.count < want {
+                if firstRanked.count < want { firstRanked.append(p) }
+                if p.health.isUp { firstUp.append(p) }
+            }
+            if !firstUp.isEmpty {
+                healthy = firstUp
+            } else if !service.failClosed {
+                healthy = firstRanked
                 failedOpen = !firstRanked.isEmpty
             }
-        } else {
-            chosen = healthy.map(\.edge)
         }
-        let suspect = healthy.contains { $0.health == .suspect }
-        return EdgeSelection(chosen: chosen, ranked: [], reason: .unlocated, failedOpen: failedOpen, scopePrefixLength: scope,
-                             deterministic: !(tiesDrawn || shedDraw), ttlCapSeconds: suspect ? EdgeSelector.suspectTTLSeconds : nil)
+        let suspect = !failedOpen && healthy.contains { $0.health == .suspect }
+        return EdgeSelection(chosen: healthy.map { compiled.candidates[Int($0.index)].edge }, ranked: [], reason: .unlocated,
+                             failedOpen: failedOpen, scopePrefixLength: scope, deterministic: !(tiesDrawn || shedDraw),
+                             ttlCapSeconds: suspect ? EdgeSelector.suspectTTLSeconds : nil)
     }
 
-    /// The next candidate that is up, noting the first `limit` ranked ones on the way.
-    private mutating func nextUp<R: RandomNumberGenerator>(random: inout R, ranked: inout [RankedEdge], limit: Int) -> RankedEdge? {
+    /// The next candidate that is up.
+    private mutating func nextUp<R: RandomNumberGenerator>(random: inout R) -> Pick? {
         while let c = next(random: &random) {
-            if ranked.count < limit { ranked.append(c) }
             if c.health.isUp { return c }
         }
         return nil
