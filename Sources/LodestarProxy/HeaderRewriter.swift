@@ -35,6 +35,13 @@ enum HeaderRewriter {
     /// `http2`: the origin speaks HTTP/2, where the body is framed by DATA frames (no Transfer-Encoding) and
     /// `TE: trailers` is kept (gRPC needs it; RFC 9113 §8.2.2 allows it). To an HTTP/1.1 origin TE is hop-by-hop and
     /// goes.
+    /// The method as it goes on the wire. SwiftNIO parses `M-SEARCH` into `.MSEARCH` but writes that case without the
+    /// hyphen, which origins refuse; it goes out as it came in.
+    static func wireMethod(_ method: HTTPMethod) -> HTTPMethod {
+        if case .MSEARCH = method { return .RAW(value: "M-SEARCH") }
+        return method
+    }
+
     static func upstreamRequest(_ head: HTTPRequestHead, route: CompiledRoute, config: EdgeConfig, client: String,
                                 scheme: String, requestId: String, framing: BodyFraming, http2: Bool = false) -> HTTPRequestHead {
         let extra = connectionTokens(head.headers)
@@ -73,7 +80,7 @@ enum HeaderRewriter {
             if head.method == .POST || head.method == .PUT || head.method == .PATCH { out.add(name: "Content-Length", value: "0") }
         }
         if trailers && http2 { out.add(name: "TE", value: "trailers") }
-        var up = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: out)
+        var up = HTTPRequestHead(version: .http1_1, method: Self.wireMethod(head.method), uri: head.uri, headers: out)
         up.version = .http1_1
         return up
     }

@@ -422,6 +422,12 @@ final class EdgeCacheTests: EdgeTestCase {
         let post = try EdgeHTTP.request(port: edge.port, "POST", target, body: Data("x".utf8))
         XCTAssertEqual(post.header("X-Cache"), "BYPASS", "\(post)")
         XCTAssertEqual(try EdgeHTTP.get(port: edge.port, target).header("X-Cache"), "MISS", "a POST with a 2xx invalidates")
+        // Any method is forwarded as written (M-SEARCH keeps its hyphen), and a successful unsafe one invalidates too.
+        XCTAssertEqual(try EdgeHTTP.get(port: edge.port, target).header("X-Cache"), "HIT")
+        let search = try EdgeHTTP.request(port: edge.port, "M-SEARCH", target, body: Data("x".utf8))
+        XCTAssertEqual(search.status, 200, "\(search)")
+        XCTAssertEqual(try origin.counters().requests.last, "M-SEARCH \(target) HTTP/1.1", "the origin saw the method as sent")
+        XCTAssertEqual(try EdgeHTTP.get(port: edge.port, target).header("X-Cache"), "MISS", "an M-SEARCH with a 2xx invalidates")
 
         // Purge by URL and by prefix, on the admin listener.
         for i in 0..<3 { _ = try EdgeHTTP.get(port: edge.port, "/cache/dir/f\(i)?cc=max-age=60") }

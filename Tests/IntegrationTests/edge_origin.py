@@ -370,6 +370,9 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_GET
 
 
+setattr(Handler, "do_M-SEARCH", Handler.do_GET)  # any method: the edge must forward it as written
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
