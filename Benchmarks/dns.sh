@@ -1,25 +1,68 @@
 #!/usr/bin/env bash
-# Benchmarks/dns.sh - `lodestar dns` vs gdnsd 3.x, one after the other, on the
-# same zone (built from topology.json) and the same GeoIP database.
+# Benchmarks/dns.sh - `lodestar dns` against gdnsd 3.x, one after the other, on the same zone (built from
+# topology.json) and the same GeoIP database, each server pinned to one CPU and the load generators to another.
 #
-# Workloads:
-#   plain  www.example.test A mixed with static names, no EDNS:
-#          measured with dnsperf (QPS, avg) and with ecsload -n (QPS, avg, p99)
-#   ecs    www.example.test A with EDNS Client Subnet from >= 10,000 distinct
-#          client subnets (IPv4 /24 and IPv6 /48), measured with ecsload
+# Workloads (each on a fresh server process):
+#   plain          dnsperf: www.example.test A (~70 %) mixed with the zone's static names, no EDNS
+#   fixed-ecs      dnsperf -E 8:HEX: www.example.test A, every query with the same ECS option (FIXED_ECS)
+#   ecs            ecsload: www.example.test A with ECS from >= 20,000 random public /24s (and IPv6 /48s),
+#                  every query the next subnet of the list
+#   plain-ecsload  (not in the default WORKLOADS) ecsload -n: the plain query list, with p99
+# Scale row (--scale): one service of 3, 100 and 1,000 edges at random points (a generated topology, fixed
+#   seed), the ecs workload against each: lodestar, and gdnsd while it can take the datacenters (<= 254).
 #
-# Usage:   Benchmarks/dns.sh                   (see Benchmarks/README.md)
-# Env:     DURATION=10 WARMUP=1 INFLIGHT=100 SOCKETS=4 SERVERS="gdnsd lodestar"
-#          LODESTAR_BIN=path  GEO_DB=path.mmdb  GEO_CSV=path.csv  TOPOLOGY=path
-#          SUBNETS_V4=12000 SUBNETS_V6=1000  PIN=1 LOADGEN_CPUS=0 SERVER_CPUS=1
-#          FIXED_QPS=N (extra runs at a fixed N queries/s: latency below saturation)
-#          ROUNDS=N (repeat, alternating the server order; report the median)
+# For each server and workload: QPS; server CPU per answered query (utime+stime of the server's
+# /proc/PID/stat over the measured run, divided by the queries answered: the figure to judge by, since
+# closed-loop QPS swings with other load); p99 (ecsload; dnsperf 2.10 prints none); peak RSS (VmHWM);
+# average ECS scope; the agreement of the two servers' answers (one query per subnet, not timed). Then a
+# summary: lodestar/gdnsd ratios with PASS/MISS against the targets. A missed target is not an error (exit 0).
+#
+# Usage:   Benchmarks/dns.sh [--city | --sample] [--scale | --no-scale] [--save] [-h | --help]
+#   --city       GEO=city: GeoLite2-City instead of the sample data. The .mmdb is fetched at run time, once,
+#                with `pip download --no-deps $GEOLITE_PIP_SPEC` into GEOLITE_CACHE (default
+#                ${XDG_CACHE_HOME:-~/.cache}/lodestar); GEO_DB=path uses that file instead. Never in the tree.
+#   --sample     GEO=sample (the default): GeoData/lodestar-sample.mmdb, subnets partly from its CSV
+#   --scale      SCALE=1: add the scale row; --no-scale: SCALE=0 (the default)
+#   --save       SAVE=1: tee everything into Benchmarks/results/DATE-dns.txt (DATE-dns-city.txt with --city;
+#                -runN when it exists; RESULT_FILE=path to choose)
+# Env:     DURATION=10 (measured s per run) WARMUP=1 (s, same load, not measured) ROUNDS=1 (repeat, the
+#          server order alternating; medians shown, RSS the highest peak)
+#          INFLIGHT=100 SOCKETS=4 TIMEOUT_MS=1000 (queries in flight, UDP sockets, lost after)
+#          SERVERS="gdnsd lodestar" (also: lodestar-nocache, lodestar with --packet-cache 0)
+#          WORKLOADS="plain fixed-ecs ecs" (also: plain-ecsload)
+#          FIXED_ECS=subnet (the fixed-ecs workload's ECS subnet; default: the first check subnet)
+#          FIXED_QPS=N (extra ecsload runs at N queries/s in the plain and ecs workloads: latency below saturation)
+#          SUBNETS_V4=20000 SUBNETS_V6=1000 (distinct ECS subnets: random public /24s and /48s; with the sample
+#          data ~70 % inside its CSV's ranges)
+#          GEO=sample|city  GEO_DB=path.mmdb  GEO_CSV=path.csv (sample mode only)  GEOLITE_CACHE=dir
+#          GEOLITE_PIP_SPEC=maxminddb-geolite2==2018.703  TOPOLOGY=topology.json
+#          SCALE=0|1 SCALE_SIZES="3 100 1000" SCALE_SEED=20261204 SCALE_SERVERS="lodestar gdnsd"
+#          PIN=1 LOADGEN_CPUS=0 SERVER_CPUS=1 (2 CPUs; more: lower half / upper half)
 #          GDNSD_UDP_THREADS=N LODESTAR_THREADS=N (default: number of server CPUs)
-#          KEEP=1 (keep the temp dir with configs, logs and answer files)
+#          GDNSD_AUTO_DC_LIMIT=8 (gdnsd's auto_dc_limit, capped at the datacenters; lodestar keeps 8 groups)
+#          LODESTAR_BIN=path (else: swift build -c release --scratch-path .build-bench)
+#          PORTS=18400-18479 (servers listen on the first free port of the range, 127.0.0.1, UDP and TCP)
+#          READY_TIMEOUT=120 (s for a server to answer after start) ORACLE_MAX=200 (differences looked up
+#          with mmdblookup) KEEP=1 (keep the temp dir: configs, logs, answer files)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+. "$HERE/lib/common.sh"
+BENCH_TAG=dnsbench
+
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+    case $1 in
+        --city) GEO=city ;;
+        --sample) GEO=sample ;;
+        --scale) SCALE=1 ;;
+        --no-scale) SCALE=0 ;;
+        --save) SAVE=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument: $1 (try --help)" ;;
+    esac
+    shift
+done
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-1}
@@ -27,60 +70,126 @@ INFLIGHT=${INFLIGHT:-100}
 SOCKETS=${SOCKETS:-4}
 TIMEOUT_MS=${TIMEOUT_MS:-1000}
 FIXED_QPS=${FIXED_QPS:-}
+FIXED_ECS=${FIXED_ECS:-}
 ROUNDS=${ROUNDS:-1}
-SERVERS=${SERVERS:-"gdnsd lodestar lodestar-nocache"}
+SERVERS=${SERVERS:-"gdnsd lodestar"}
+WORKLOADS=${WORKLOADS:-"plain fixed-ecs ecs"}
 TOPOLOGY=${TOPOLOGY:-$ROOT/topology.json}
-GEO_DB=${GEO_DB:-$ROOT/GeoData/lodestar-sample.mmdb}
-GEO_CSV=${GEO_CSV:-$ROOT/GeoData/lodestar-sample.csv}
-SUBNETS_V4=${SUBNETS_V4:-12000}
+GEO=${GEO:-sample}
+GEOLITE_CACHE=${GEOLITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lodestar}
+GEOLITE_PIP_SPEC=${GEOLITE_PIP_SPEC:-maxminddb-geolite2==2018.703}
+SUBNETS_V4=${SUBNETS_V4:-20000}
 SUBNETS_V6=${SUBNETS_V6:-1000}
-READY_TIMEOUT=${READY_TIMEOUT:-60}
+SCALE=${SCALE:-0}
+SCALE_SIZES=${SCALE_SIZES:-"3 100 1000"}
+SCALE_SEED=${SCALE_SEED:-20261204}
+SCALE_SERVERS=${SCALE_SERVERS:-"lodestar gdnsd"}
+GDNSD_AUTO_DC_LIMIT=${GDNSD_AUTO_DC_LIMIT:-8}
+PORTS=${PORTS:-18400-18479}
+READY_TIMEOUT=${READY_TIMEOUT:-120}
+ORACLE_MAX=${ORACLE_MAX:-200}
 PIN=${PIN:-1}
 KEEP=${KEEP:-0}
 
-log() { printf '%s\n' "$*" >&2; }
-die() { printf 'dns.sh: error: %s\n' "$*" >&2; exit 1; }
+# Targets (lodestar against gdnsd; the scale row against its own smallest size)
+T_QPS=1.00        # QPS ratio >= this
+T_CPU=1.00        # CPU per query ratio <= this
+T_RSS=1.00        # peak RSS ratio <= this
+T_SCALE=1.20      # CPU per query at the largest size / at the smallest <= this
+
+case $GEO in
+    sample) GEO_CSV=${GEO_CSV-$ROOT/GeoData/lodestar-sample.csv} ;;
+    city) GEO_CSV=${GEO_CSV:-} ;;
+    *) die "GEO must be sample or city (got '$GEO')" ;;
+esac
+check_whole_numbers DURATION WARMUP INFLIGHT SOCKETS TIMEOUT_MS ROUNDS SUBNETS_V4 SUBNETS_V6 SCALE_SEED \
+    GDNSD_AUTO_DC_LIMIT READY_TIMEOUT ORACLE_MAX
+[ "$DURATION" -ge 1 ] || die "DURATION must be whole seconds >= 1"
+[ "$ROUNDS" -ge 1 ] || die "ROUNDS must be >= 1"
+[ -z "$FIXED_QPS" ] || [[ "$FIXED_QPS" =~ ^[0-9]+$ ]] || die "FIXED_QPS must be a whole number of queries/s"
+[[ "$PORTS" =~ ^([0-9]+)-([0-9]+)$ ]] || die "PORTS must be FIRST-LAST (got '$PORTS')"
+PORT_FIRST=${BASH_REMATCH[1]}; PORT_LAST=${BASH_REMATCH[2]}; PORT_NEXT=$PORT_FIRST
+for w in $WORKLOADS; do
+    case $w in plain | fixed-ecs | ecs | plain-ecsload) ;; *) die "unknown workload '$w' in WORKLOADS (plain fixed-ecs ecs plain-ecsload)" ;; esac
+done
+want_lodestar=0; want_gdnsd=0
+for s in $SERVERS; do
+    case $s in
+        lodestar | lodestar-nocache) want_lodestar=1 ;;
+        gdnsd) want_gdnsd=1 ;;
+        *) die "unknown server '$s' in SERVERS (gdnsd, lodestar, lodestar-nocache)" ;;
+    esac
+done
+if [ "$SCALE" = 1 ]; then
+    for s in $SCALE_SERVERS; do
+        case $s in lodestar) want_lodestar=1 ;; gdnsd) want_gdnsd=1 ;; *) die "SCALE_SERVERS takes lodestar and gdnsd (got '$s')" ;; esac
+    done
+fi
+
+# --save: the whole run again, teed into the results file
+if [ "${SAVE:-0}" = 1 ] && [ -z "${_DNS_BENCH_TEE:-}" ] && [ -z "${RESULT_FILE:-}" ]; then
+    stem=dns; [ "$GEO" = sample ] || stem=dns-$GEO
+    RESULT_FILE=$HERE/results/$(date +%F)-$stem.txt
+    n=2
+    while [ -e "$RESULT_FILE" ]; do RESULT_FILE=$HERE/results/$(date +%F)-$stem-run$n.txt; n=$((n + 1)); done
+fi
+save_output
 
 # ---------------------------------------------------------------- tools ----
-export PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v dnsperf >/dev/null || missing+=(dnsperf)
-command -v gdnsd >/dev/null || missing+=(gdnsd)
-command -v gcc >/dev/null || missing+=(gcc)
-command -v dig >/dev/null || missing+=(bind9-dnsutils)
-command -v taskset >/dev/null || missing+=(util-linux)
-[ -x /usr/bin/python3 ] || command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing: ${missing[*]}"
-    [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+need dnsperf gdnsd gcc dig:bind9-dnsutils taskset:util-linux mmdblookup:mmdb-bin python3 timeout:coreutils
+install_missing
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
-
+helper() { "$PY" "$HERE/dns/helper.py" "$@"; }
 [ -f "$TOPOLOGY" ] || die "no topology at $TOPOLOGY"
+
+# ------------------------------------------------------------ GeoIP data ----
+# GeoLite2-City comes from PyPI's maxminddb-geolite2 (an sdist holding the .mmdb), downloaded with pip once into
+# the cache dir; the tree never holds it.
+fetch_geolite() {
+    local db=$GEOLITE_CACHE/GeoLite2-City.mmdb dl pip=()
+    if [ -s "$db" ]; then GEO_DB=$db; return; fi
+    mkdir -p "$GEOLITE_CACHE"
+    if "$PY" -m pip --version >/dev/null 2>&1; then pip=("$PY" -m pip)
+    elif command -v pip3 >/dev/null; then pip=(pip3)
+    else die "no pip to fetch GeoLite2-City (install python3-pip, or set GEO_DB=path)"; fi
+    dl=$(mktemp -d "$GEOLITE_CACHE/.download.XXXXXX")
+    log "== fetching GeoLite2-City: ${pip[*]} download --no-deps $GEOLITE_PIP_SPEC (into $GEOLITE_CACHE)"
+    if ! timeout 900 "${pip[@]}" download --no-deps --no-binary :all: -d "$dl" "$GEOLITE_PIP_SPEC" >"$dl/pip.log" 2>&1; then
+        tail -n 20 "$dl/pip.log" >&2; rm -rf "$dl"
+        die "pip download $GEOLITE_PIP_SPEC failed (set GEO_DB=path to a City-layout .mmdb)"
+    fi
+    if ! "$PY" - "$dl" "$db.part" <<'PYEOF'
+import glob, os, shutil, sys, tarfile, zipfile
+dl, out = sys.argv[1], sys.argv[2]
+for path in glob.glob(os.path.join(dl, "*")):
+    if tarfile.is_tarfile(path):
+        with tarfile.open(path) as t:
+            for m in t.getmembers():
+                if m.isfile() and m.name.endswith("GeoLite2-City.mmdb"):
+                    with t.extractfile(m) as src, open(out, "wb") as dst: shutil.copyfileobj(src, dst)
+                    sys.exit(0)
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            for n in z.namelist():
+                if n.endswith("GeoLite2-City.mmdb"):
+                    with z.open(n) as src, open(out, "wb") as dst: shutil.copyfileobj(src, dst)
+                    sys.exit(0)
+sys.exit("no GeoLite2-City.mmdb in " + ", ".join(os.listdir(dl)))
+PYEOF
+    then rm -rf "$dl" "$db.part"; die "could not extract GeoLite2-City.mmdb from the download"; fi
+    mv -f "$db.part" "$db"
+    rm -rf "$dl"
+    GEO_DB=$db
+    log "   GeoLite2-City cached at $db ($(du -m "$db" | cut -f1) MiB)"
+}
+if [ -z "${GEO_DB:-}" ]; then
+    if [ "$GEO" = city ]; then fetch_geolite; else GEO_DB=$ROOT/GeoData/lodestar-sample.mmdb; fi
+fi
 [ -f "$GEO_DB" ] || die "no GeoIP database at $GEO_DB (set GEO_DB=... to use another City-layout mmdb)"
 GEO_DB=$(cd "$(dirname "$GEO_DB")" && pwd)/$(basename "$GEO_DB")
-[[ "$DURATION" =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] || die "DURATION must be whole seconds >= 1"
-[ -z "$FIXED_QPS" ] || [[ "$FIXED_QPS" =~ ^[0-9]+$ ]] || die "FIXED_QPS must be a whole number of queries/s"
-[[ "$ROUNDS" =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be >= 1"
 
-WORK=$(mktemp -d /tmp/lodestar-dnsbench.XXXXXX)
-declare -a PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
-    done
-    sleep 0.2
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-    done
-    if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir
 
 # ------------------------------------------------------------- CPU pins ----
 NCPU=$(nproc)
@@ -108,302 +217,10 @@ cpu_count() { # "0-2,5" -> 4
 }
 if [ -n "$SERVER_CPUS" ]; then SERVER_NCPU=$(cpu_count "$SERVER_CPUS"); else SERVER_NCPU=$NCPU; fi
 
-# ------------------------------------------------------- python helper ----
-cat >"$WORK/helper.py" <<'PYEOF'
-import csv, ipaddress, json, math, os, random, socket, sys
-
-def load_topology(path):
-    with open(path) as f:
-        return json.load(f)
-
-def fq(name, zone):
-    if name.endswith("."): return name
-    if name == "@": return zone + "."
-    if name == zone or name.endswith("." + zone): return name + "."
-    return name + "." + zone + "."
-
-def owner(name, zone):
-    if name in ("@", ""): return "@"
-    n = name.rstrip(".")
-    if n == zone: return "@"
-    if n.endswith("." + zone): return n[: -len(zone) - 1]
-    return n
-
-def region_order(topo, svc):
-    edges = {e["id"]: e for e in topo["edges"]}
-    regs = []
-    for eid in svc["edges"]:
-        r = edges[eid]["region"]
-        if r not in regs: regs.append(r)
-    fb = svc.get("fallbackRegion")
-    if fb in regs: regs.remove(fb); regs.insert(0, fb)
-    return regs
-
-def cmd_gdnsd(topo_path, outdir, port, mmdb, udp_threads):
-    topo = load_topology(topo_path)
-    z = topo["zone"]; zone = z["name"].rstrip(".")
-    soa = z["soa"]
-    regions = {r["id"]: r for r in topo["regions"]}
-    edges = {e["id"]: e for e in topo["edges"]}
-    lines = ["$TTL %d" % soa.get("ttl", 3600),
-             "@ SOA %s %s %d %d %d %d %d" % (fq(soa["primary"], zone), fq(soa["contact"], zone),
-                soa["serial"], soa["refresh"], soa["retry"], soa["expire"], soa["minimum"])]
-    for ns in z.get("nameservers", []):
-        lines.append("@ NS %s" % fq(ns["name"], zone))
-        if fq(ns["name"], zone).endswith(zone + "."):
-            for a in ns.get("addresses", []):
-                lines.append("%s %s %s" % (owner(ns["name"], zone), "AAAA" if ":" in a else "A", a))
-    for r in z.get("records", []):
-        v = r["value"]
-        if r["type"].upper() == "TXT" and not v.startswith('"'):
-            v = '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        ttl = (" %d" % r["ttl"]) if "ttl" in r else ""
-        lines.append("%s%s %s %s" % (owner(r["name"], zone), ttl, r["type"].upper(), v))
-    maps, resources = [], []
-    for name, svc in topo.get("services", {}).items():
-        regs = region_order(topo, svc)
-        coords = ", ".join("%s => [ %s, %s ]" % (r, regions[r]["latitude"], regions[r]["longitude"]) for r in regs)
-        nets = []
-        for o in svc.get("overrides", []):
-            first = o["region"]
-            nets.append("%s => [ %s ]" % (o["prefix"], ", ".join([first] + [r for r in regs if r != first])))
-        dcmap = []
-        for r in regs:
-            addrs = [a for eid in svc["edges"] if edges[eid]["region"] == r for a in edges[eid]["addresses"]]
-            dcmap.append("%s => [ %s ]" % (r, ", ".join(addrs)))
-        maps.append("""      %s => {
-        geoip2_db => "%s"
-        datacenters => [ %s ]
-        auto_dc_coords => { %s }
-        auto_dc_limit => %d
-%s      }""" % (name, mmdb, ", ".join(regs), coords, len(regs),
-              ("        nets => { %s }\n" % ", ".join(nets)) if nets else ""))
-        resources.append("      %s => { map => %s, dcmap => { %s } }" % (name, name, ", ".join(dcmap)))
-        lines.append("%s %d DYNA geoip!%s" % (owner(name, zone), svc.get("ttl", 30), name))
-    os.makedirs(os.path.join(outdir, "zones"), exist_ok=True)
-    with open(os.path.join(outdir, "zones", zone), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(outdir, "config"), "w") as f:
-        f.write("""options => {
-  listen => [ "127.0.0.1:%d" ]
-  run_dir => "%s/run"
-  state_dir => "%s/state"
-  udp_threads => %d
-  tcp_threads => 1
-  edns_client_subnet => true
-}
-plugins => {
-  geoip => {
-    maps => {
-%s
-    }
-    resources => {
-%s
-    }
-  }
-}
-""" % (port, outdir, outdir, udp_threads, "\n".join(maps), "\n".join(resources)))
-
-def cmd_lodestar_topology(topo_path, out, mmdb):
-    # Same topology, with the GeoIP database path made absolute (GEO_DB), and without gossip and the admin
-    # listener: gdnsd runs alone too, and a DNS node gossiping with edges that never come would see them die.
-    topo = load_topology(topo_path)
-    topo.setdefault("dns", {})["geoDatabase"] = mmdb
-    topo.pop("gossip", None)
-    topo["dns"].pop("gossip", None)
-    topo["dns"].pop("admin", None)
-    for e in topo.get("edges", []):
-        e.pop("gossip", None)
-    with open(out, "w") as f:
-        json.dump(topo, f, indent=2)
-
-def cmd_queries(topo_path, out):
-    topo = load_topology(topo_path)
-    zone = topo["zone"]["name"].rstrip(".")
-    static = [(zone, "SOA"), (zone, "NS")]
-    for r in topo["zone"].get("records", []):
-        q = (fq(r["name"], zone).rstrip("."), r["type"].upper())
-        if q[1] == "CNAME": q = (q[0], "A")
-        if q not in static: static.append(q)
-    svcs = list(topo.get("services", {}).keys())
-    dyn = [(fq(s, zone).rstrip("."), "A") for s in svcs]
-    n_dyn = max(1, round(len(static) * 7 / 3))  # ~70% GSLB names
-    lines = ["%s %s" % q for q in static]
-    for i in range(n_dyn):
-        lines.append("%s %s" % dyn[i % len(dyn)])
-    random.Random(1).shuffle(lines)
-    with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("%d query lines: %d static, %d for %s" % (len(lines), len(static), n_dyn, ",".join(d[0] for d in dyn)))
-
-def read_csv(path):
-    rows = []
-    if not path or not os.path.exists(path): return rows
-    with open(path, newline="") as f:
-        for rec in csv.reader(f):
-            if not rec or rec[0].lstrip().startswith("#"): continue
-            try:
-                net = ipaddress.ip_network(rec[0].strip(), strict=False)
-            except ValueError:
-                continue  # header
-            def fl(i):
-                try: return float(rec[i])
-                except (IndexError, ValueError): return None
-            rows.append((net, fl(1), fl(2), (rec[3].strip() if len(rec) > 3 else ""), (rec[4].strip() if len(rec) > 4 else "")))
-    return rows
-
-def gc_km(lat1, lon1, lat2, lon2):
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
-
-def pick_in(net, rng, v4len=24, v6len=48):
-    target = v4len if net.version == 4 else v6len
-    if net.prefixlen >= target:
-        return net
-    span = 1 << (target - net.prefixlen)
-    k = rng.randrange(span)
-    base = int(net.network_address) + (k << ((32 if net.version == 4 else 128) - target))
-    return ipaddress.ip_network((base, target))
-
-def cmd_subnets(topo_path, csv_path, out, check_out, n4, n6):
-    rng = random.Random(20261125)
-    topo = load_topology(topo_path)
-    rows = read_csv(csv_path)
-    chosen, seen = [], set()
-    def add(net):
-        if net not in seen:
-            seen.add(net); chosen.append(net); return True
-        return False
-    for svc in topo.get("services", {}).values():
-        for o in svc.get("overrides", []):
-            add(pick_in(ipaddress.ip_network(o["prefix"], strict=False), rng))
-    v4rows = [r[0] for r in rows if r[0].version == 4]
-    v6rows = [r[0] for r in rows if r[0].version == 6]
-    def fill(pool, want, version):
-        got = 0
-        # ~70% inside the sample CSV's ranges, round-robin over them
-        tries = 0
-        goal = int(want * 0.7) if pool else 0
-        while pool and got < goal and tries < want * 20:
-            net = pool[tries % len(pool)]
-            tries += 1
-            if add(pick_in(net, rng)): got += 1
-        from_csv = got
-        # the rest: random other addresses (public-looking unicast)
-        tries = 0
-        while got < want and tries < want * 50:
-            tries += 1
-            if version == 4:
-                first = rng.choice([x for x in range(1, 224) if x not in (10, 127)])
-                net = ipaddress.ip_network(((first << 24) | (rng.getrandbits(16) << 8), 24))
-            else:
-                net = ipaddress.ip_network(((0x2 << 124) | (rng.getrandbits(45) << 80), 48))
-            if add(net): got += 1
-        return from_csv
-    in4 = fill(v4rows, n4, 4)
-    in6 = fill(v6rows, n6, 6)
-    rng.shuffle(chosen)
-    with open(out, "w") as f:
-        for n in chosen: f.write(str(n) + "\n")
-    # EU / US check subnets with the answer expected by the nearest-region rule
-    regions = topo["regions"]
-    edges = {e["id"]: e for e in topo["edges"]}
-    def expect(lat, lon):
-        r = min(regions, key=lambda r: gc_km(lat, lon, r["latitude"], r["longitude"]))
-        for svc in topo.get("services", {}).values():
-            for eid in svc["edges"]:
-                if edges[eid]["region"] == r["id"]:
-                    return r["id"], edges[eid]["addresses"][0]
-        return r["id"], "?"
-    checks = []
-    for label, cc_pref, cont in (("EU", ("DE", "FR", "GB", "NL"), "EU"), ("US", ("US",), "NA")):
-        cands = [r for r in rows if r[0].version == 4 and r[1] is not None and r[2] is not None and r[4] == cont]
-        cands.sort(key=lambda r: (not r[0].is_global, r[3] not in cc_pref, r[0].prefixlen > 24))
-        if cands:
-            r = cands[0]
-            net = pick_in(r[0], random.Random(1))
-            reg, addr = expect(r[1], r[2])
-            checks.append("%s %s %s %s %s" % (label, net, reg, addr, r[3] or "?"))
-    with open(check_out, "w") as f:
-        f.write("\n".join(checks) + ("\n" if checks else ""))
-    print("%d distinct client subnets: %d IPv4 (%d inside the %d CSV v4 ranges, rest random), %d IPv6 (%d inside the %d CSV v6 ranges)"
-          % (len(chosen), sum(1 for n in chosen if n.version == 4), in4, len(v4rows),
-             sum(1 for n in chosen if n.version == 6), in6, len(v6rows)))
-    if not rows:
-        print("WARNING: no sample CSV (%s): all subnets are random addresses" % csv_path)
-
-def cmd_port():
-    for _ in range(200):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-        except OSError:
-            u.close(); t.close(); continue
-        u.close(); t.close()
-        if port >= 1024:
-            print(port); return
-    sys.exit("no free port")
-
-def cmd_compare(a_name, a_path, b_name, b_path):
-    def load(p):
-        d = {}
-        with open(p) as f:
-            for line in f:
-                s, rc, ans, scope = line.rstrip("\n").split("\t")
-                d[s] = (rc, ans, int(scope))
-        return d
-    a, b = load(a_path), load(b_path)
-    same = diff = lost = 0
-    examples = []
-    scopes = {a_name: [], b_name: []}
-    for s, (rc, ans, sc) in a.items():
-        if s not in b: continue
-        rc2, ans2, sc2 = b[s]
-        if rc == "LOST" or rc2 == "LOST":
-            lost += 1; continue
-        if sc >= 0: scopes[a_name].append(sc)
-        if sc2 >= 0: scopes[b_name].append(sc2)
-        if (rc, ans) == (rc2, ans2): same += 1
-        else:
-            diff += 1
-            if len(examples) < 10: examples.append("    %-22s %s: rcode %s %s   %s: rcode %s %s" % (s, a_name, rc, ans, b_name, rc2, ans2))
-    print("  answers over %d subnets (one query each): same %d, different %d, lost in either %d" % (len(a), same, diff, lost))
-    for n in (a_name, b_name):
-        sc = scopes[n]
-        if sc: print("  %-9s ECS scope: avg /%.1f, min /%d, max /%d, scope 0 in %d responses" % (n, sum(sc) / len(sc), min(sc), max(sc), sc.count(0)))
-        else: print("  %-9s ECS scope: no ECS option in responses" % n)
-    if examples:
-        print("  first differences:"); print("\n".join(examples))
-
-if __name__ == "__main__":
-    c, args = sys.argv[1], sys.argv[2:]
-    if c == "gdnsd": cmd_gdnsd(args[0], args[1], int(args[2]), args[3], int(args[4]))
-    elif c == "lodestar-topology": cmd_lodestar_topology(*args)
-    elif c == "queries": cmd_queries(*args)
-    elif c == "subnets": cmd_subnets(args[0], args[1], args[2], args[3], int(args[4]), int(args[5]))
-    elif c == "port": cmd_port()
-    elif c == "compare": cmd_compare(*args)
-    else: sys.exit("unknown helper command " + c)
-PYEOF
-helper() { "$PY" "$WORK/helper.py" "$@"; }
-
 # ---------------------------------------------------------------- build ----
 log "== building ecsload (gcc -O2) into $WORK"
 gcc -O2 -Wall -o "$WORK/ecsload" "$HERE/ecsload.c"
 
-want_lodestar=0; want_gdnsd=0
-for s in $SERVERS; do
-    case $s in
-        lodestar|lodestar-nocache) want_lodestar=1 ;;
-        gdnsd) want_gdnsd=1 ;;
-        *) die "unknown server '$s' in SERVERS (gdnsd, lodestar, lodestar-nocache)" ;;
-    esac
-done
 if [ "$want_lodestar" = 1 ]; then
     if [ -z "${LODESTAR_BIN:-}" ]; then
         log "== building lodestar: swift build -c release --scratch-path .build-bench --product lodestar"
@@ -414,10 +231,8 @@ if [ "$want_lodestar" = 1 ]; then
         LODESTAR_BIN=$ROOT/.build-bench/release/lodestar
     fi
     [ -x "$LODESTAR_BIN" ] || die "LODESTAR_BIN=$LODESTAR_BIN is not executable"
-    # Same GeoIP file and thread count as gdnsd, with whatever flags this build has.
     lodestar_help=$("$LODESTAR_BIN" dns --help 2>&1 || true)
-    helper lodestar-topology "$TOPOLOGY" "$WORK/topology.json" "$GEO_DB"
-    LODESTAR_ARGS=(--topology "$WORK/topology.json")
+    LODESTAR_ARGS=()
     if grep -q -- '--threads' <<<"$lodestar_help"; then
         LODESTAR_ARGS+=(--threads "${LODESTAR_THREADS:-$SERVER_NCPU}")
     fi
@@ -426,76 +241,105 @@ fi
 # ---------------------------------------------------------------- inputs ----
 helper queries "$TOPOLOGY" "$WORK/queries.txt" | sed 's/^/  plain workload: /' >&2
 printf 'www.example.test A\n' >"$WORK/queries-ecs.txt"
-helper subnets "$TOPOLOGY" "$GEO_CSV" "$WORK/subnets.txt" "$WORK/checks.txt" "$SUBNETS_V4" "$SUBNETS_V6" | sed 's/^/  ecs workload: /' >&2
+helper subnets "$TOPOLOGY" "$GEO_CSV" "$WORK/subnets.txt" "$WORK/checks.txt" "$SUBNETS_V4" "$SUBNETS_V6" "$GEO_DB" |
+    sed 's/^/  ecs workload: /' >&2
 NSUBNETS=$(wc -l <"$WORK/subnets.txt")
-[ "$NSUBNETS" -ge 10000 ] || log "WARNING: only $NSUBNETS distinct subnets (< 10000)"
+NSUBNETS4=$(grep -c -v ':' "$WORK/subnets.txt" || true)
+[ "$NSUBNETS4" -ge 20000 ] || log "WARNING: only $NSUBNETS4 distinct IPv4 subnets (< 20000)"
+if [ -z "$FIXED_ECS" ]; then
+    FIXED_ECS=$(awk 'NR == 1 { print $2 }' "$WORK/checks.txt")
+    [ -n "$FIXED_ECS" ] || FIXED_ECS=$(grep -v ':' "$WORK/subnets.txt" | head -n1)
+fi
+FIXED_ECS_HEX=$(helper ecs-hex "$FIXED_ECS")
+log "  fixed-ecs workload: ECS $FIXED_ECS in every query (dnsperf -E 8:$FIXED_ECS_HEX)"
 mmdb_type=$(mmdblookup --file "$GEO_DB" --ip 0.0.0.0 --verbose 2>/dev/null | sed -n 's/^ *Type: *//p' | head -n1 || true)
 log "  GeoIP database: $GEO_DB (type: ${mmdb_type:-unknown})"
 if [ "$want_gdnsd" = 1 ] && [ -n "$mmdb_type" ] && [[ "$mmdb_type" != *City* ]]; then
     die "gdnsd's auto_dc_coords needs a database whose type contains 'City' (this one: '$mmdb_type')"
 fi
+# the topologies: the main one, and the scale row's (one service of N edges at seeded random points)
+declare -A TOPO_SRC=([main]=$TOPOLOGY)
+if [ "$SCALE" = 1 ]; then
+    for n in $SCALE_SIZES; do
+        [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] || die "SCALE_SIZES takes whole numbers >= 1 (got '$n')"
+        helper scale-topology "$TOPOLOGY" "$n" "$SCALE_SEED" "$WORK/scale-$n.json"
+        TOPO_SRC[scale-$n]=$WORK/scale-$n.json
+    done
+fi
+if [ "$want_lodestar" = 1 ]; then
+    for t in "${!TOPO_SRC[@]}"; do
+        helper lodestar-topology "${TOPO_SRC[$t]}" "$WORK/lodestar-$t.json" "$GEO_DB"
+        "$LODESTAR_BIN" check "$WORK/lodestar-$t.json" >"$WORK/check-$t.log" 2>&1 ||
+            { cat "$WORK/check-$t.log" >&2; die "lodestar check rejects the $t topology"; }
+    done
+fi
 
 # -------------------------------------------------------------- servers ----
 SERVER_PID=""
 SERVER_PORT=""
-start_server() { # name
-    local name=$1 port
-    port=$(helper port)
+SERVER_LOG=""
+READY_S=""
+COMPILE_S=""
+COMPILE_MIB=""
+rss_mib() { # field pid -> MiB from /proc/PID/status
+    awk -v f="$1:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$2/status" 2>/dev/null || echo "?"
+}
+start_server() { # name topology-tag log-tag
+    local name=$1 topo=$2 tag=$3 port t0 ans=""
+    port=$(helper port "$PORT_FIRST" "$PORT_LAST" "$PORT_NEXT")
+    PORT_NEXT=$((port + 1))
+    SERVER_LOG=$WORK/logs/$tag-$name.log
+    mkdir -p "$WORK/logs"
+    t0=$(date +%s.%N)
     case $name in
         gdnsd)
-            local dir="$WORK/gdnsd"
+            local dir="$WORK/gdnsd-$tag"
             rm -rf "$dir"; mkdir -p "$dir/run" "$dir/state"
-            helper gdnsd "$TOPOLOGY" "$dir" "$port" "$GEO_DB" "${GDNSD_UDP_THREADS:-$SERVER_NCPU}"
-            gdnsd -c "$dir" checkconf >"$WORK/gdnsd-checkconf.log" 2>&1 || { cat "$WORK/gdnsd-checkconf.log" >&2; die "gdnsd checkconf failed"; }
-            "${SERVER_PIN[@]}" gdnsd -c "$dir" start >>"$WORK/gdnsd.log" 2>&1 &
+            helper gdnsd "${TOPO_SRC[$topo]}" "$dir" "$port" "$GEO_DB" "${GDNSD_UDP_THREADS:-$SERVER_NCPU}" "$GDNSD_AUTO_DC_LIMIT"
+            t0=$(date +%s.%N)
+            "${SERVER_PIN[@]}" gdnsd -c "$dir" start >"$SERVER_LOG" 2>&1 &
             ;;
         lodestar)
-            (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns "${LODESTAR_ARGS[@]}" --listen "127.0.0.1:$port") >>"$WORK/lodestar.log" 2>&1 &
+            (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns --topology "$WORK/lodestar-$topo.json" \
+                "${LODESTAR_ARGS[@]}" --listen "127.0.0.1:$port") >"$SERVER_LOG" 2>&1 &
             ;;
         lodestar-nocache)
             # The same server with its packet cache off: every query takes the full decode → answer → encode path.
-            (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns "${LODESTAR_ARGS[@]}" --packet-cache 0 --listen "127.0.0.1:$port") >>"$WORK/lodestar-nocache.log" 2>&1 &
+            (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns --topology "$WORK/lodestar-$topo.json" \
+                "${LODESTAR_ARGS[@]}" --packet-cache 0 --listen "127.0.0.1:$port") >"$SERVER_LOG" 2>&1 &
             ;;
     esac
     SERVER_PID=$!
     SERVER_PORT=$port
-    PIDS+=("$SERVER_PID")
-    local t0=$SECONDS ans=""
+    track "$SERVER_PID"
     while :; do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            tail -n 30 "$WORK/$name.log" >&2
-            die "$name exited during startup"
+            tail -n 30 "$SERVER_LOG" >&2
+            die "$name exited during startup (log above)"
         fi
         ans=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$port" www.example.test A 2>/dev/null | grep -E '^[0-9.]+$' || true)
         [ -n "$ans" ] && break
-        [ $((SECONDS - t0)) -lt "$READY_TIMEOUT" ] || { tail -n 30 "$WORK/$name.log" >&2; die "$name did not answer within ${READY_TIMEOUT}s"; }
-        sleep 0.2
+        awk -v a="$t0" -v b="$(date +%s.%N)" -v l="$READY_TIMEOUT" 'BEGIN { exit !(b - a < l) }' ||
+            { tail -n 30 "$SERVER_LOG" >&2; die "$name did not answer within ${READY_TIMEOUT}s"; }
+        sleep 0.1
     done
-    log "  $name pid $SERVER_PID listening on 127.0.0.1:$port (answers www.example.test A: $(echo $ans)), idle RSS $(rss_mib VmRSS "$SERVER_PID") MiB"
+    READY_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    COMPILE_S="-"; COMPILE_MIB="-"
+    local stats
+    stats=$(sed -n 's/.*answer engine compiled.*stats="compiled in \([0-9.]*\) s:.*; \([0-9.]*\) MiB".*/\1 \2/p' "$SERVER_LOG" | head -n1)
+    if [ -n "$stats" ]; then COMPILE_S=${stats% *}; COMPILE_MIB=${stats#* }; fi
+    log "  $name pid $SERVER_PID on 127.0.0.1:$port answered www.example.test A (${ans//$'\n'/ }) ${READY_S}s after start," \
+        "RSS $(rss_mib VmRSS "$SERVER_PID") MiB$([ "$COMPILE_S" = - ] || echo ", answer engine compiled in ${COMPILE_S}s, $COMPILE_MIB MiB")"
 }
-
 stop_server() {
-    local pid=$SERVER_PID i
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-    PIDS=("${keep[@]+"${keep[@]}"}")
+    kill_pids "$SERVER_PID"
+    untrack "$SERVER_PID"
     SERVER_PID=""
-}
-
-rss_mib() { # field pid -> MiB from /proc/PID/status
-    awk -v f="$1:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$2/status" 2>/dev/null || echo "?"
 }
 
 check_answers() { # name
     local name=$1 label subnet region expect cc out ans scope status=0
-    if [ ! -s "$WORK/checks.txt" ]; then
-        log "  (no sample CSV: cannot pick EU/US check subnets; set GEO_CSV)"
-        return
-    fi
+    [ -s "$WORK/checks.txt" ] || { log "  (no check subnets)"; return; }
     while read -r label subnet region expect cc; do
         out=$(dig +time=2 +tries=2 @127.0.0.1 -p "$SERVER_PORT" www.example.test A +subnet="$subnet" 2>&1 || true)
         ans=$(awk '$1 == "www.example.test." && $4 == "A" { printf "%s ", $5 }' <<<"$out")
@@ -509,100 +353,176 @@ check_answers() { # name
 }
 
 # ------------------------------------------------------------- measures ----
-# Figures are kept per round as KEY="workload|server|round"; the report shows
-# the median over rounds (RSS: the highest peak).
-declare -A QPS AVG P99 RSS
-run_ecsload() { # tag args...   (output kept in $WORK/tag.out; RESULT line parsed later)
-    local tag=$1; shift
-    "${LOADGEN_PIN[@]}" "$WORK/ecsload" -s 127.0.0.1 -p "$SERVER_PORT" -c "$INFLIGHT" -k "$SOCKETS" -t "$TIMEOUT_MS" "$@" >"$WORK/$tag.out"
-    sed 's/^/    /' "$WORK/$tag.out" | grep -v '^    RESULT' >&2
-}
-result_field() { sed -n "s/^RESULT .*\\b$2=\\([^ ]*\\).*/\\1/p" "$WORK/$1.out"; }
-store_ecsload() { # key tag
-    QPS[$1]=$(result_field "$2" qps)
-    AVG[$1]=$(printf '%.3f' "$(result_field "$2" avg_ms)")
-    P99[$1]=$(printf '%.3f' "$(result_field "$2" p99_ms)")
-}
+# Figures per run, keyed "workload|server|round"; the report shows the median over rounds (RSS: the highest).
+declare -A QPS AVG P99 CPUQ CPUP RSS RSSNOW SCOPE FAILED LOST READY COMPS COMPM
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; } # utime + stime of the server
-declare -A CPUQ CPUP
-store_cpu() { # key ticks_before answered -> server CPU us/query and CPU % over DURATION
-    local used=$(( $(cpu_ticks) - $2 ))
-    CPUQ[$1]=$(awk -v t="$used" -v hz="$CLK_TCK" -v n="$3" 'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "n/a" }')
-    CPUP[$1]=$(awk -v t="$used" -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", t / hz / d * 100 }')
-    log "  server CPU: ${CPUP[$1]}% of one CPU, ${CPUQ[$1]} us per answered query"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; } # utime + stime of the server (all threads)
+C0=0; T0=0
+measure_begin() { C0=$(cpu_ticks); T0=$(date +%s.%N); }
+measure_end() { # key answered -> CPU us per answered query and server CPU % over the run
+    local used=$(( $(cpu_ticks) - C0 )) el
+    el=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+    CPUQ[$1]=$(awk -v t="$used" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "n/a" }')
+    CPUP[$1]=$(awk -v t="$used" -v hz="$CLK_TCK" -v d="$el" 'BEGIN { printf "%.0f", t / hz / d * 100 }')
+    log "  server CPU: ${CPUP[$1]}% of one CPU over ${el%.*}s, ${CPUQ[$1]} us per answered query"
 }
-warmup() { # ecsload args...
-    "${LOADGEN_PIN[@]}" "$WORK/ecsload" -s 127.0.0.1 -p "$SERVER_PORT" -d "$WARMUP" -c "$INFLIGHT" -k "$SOCKETS" "$@" >/dev/null
+DNSPERF_T=$((TIMEOUT_MS / 1000 > 0 ? TIMEOUT_MS / 1000 : 1))
+run_dnsperf() { # out-file duration dnsperf-args...
+    local out=$1 dur=$2; shift 2
+    "${LOADGEN_PIN[@]}" timeout $((dur + DNSPERF_T + 30)) dnsperf -s 127.0.0.1 -p "$SERVER_PORT" -l "$dur" -c "$SOCKETS" -T 1 \
+        -q "$INFLIGHT" -t "$DNSPERF_T" "$@" >"$out" 2>&1 || { cat "$out" >&2; die "dnsperf failed (or overran) against port $SERVER_PORT"; }
+}
+store_dnsperf() { # key out-file
+    local f=$2 completed noerror
+    grep -E 'Queries (sent|completed|lost)|Response codes|Queries per second|Average Latency|Latency StdDev' "$f" | sed 's/^ */    /' >&2
+    completed=$(awk '/Queries completed:/ { print $3 }' "$f")
+    noerror=$(sed -n 's/.*Response codes:.*NOERROR \([0-9]*\).*/\1/p' "$f"); noerror=${noerror:-0}
+    QPS[$1]=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$f")
+    AVG[$1]=$(awk '/Average Latency \(s\):/ { printf "%.3f", $4 * 1000 }' "$f")
+    P99[$1]="-"
+    FAILED[$1]=$((completed - noerror))
+    LOST[$1]=$(awk '/Queries lost:/ { print $3 }' "$f")
+    measure_end "$1" "$completed"
+}
+run_ecsload() { # out-file ecsload-args...
+    local out=$1; shift
+    "${LOADGEN_PIN[@]}" timeout $((DURATION + TIMEOUT_MS / 1000 + 60)) "$WORK/ecsload" -s 127.0.0.1 -p "$SERVER_PORT" \
+        -c "$INFLIGHT" -k "$SOCKETS" -t "$TIMEOUT_MS" "$@" >"$out" || die "ecsload failed (or overran) against port $SERVER_PORT"
+}
+result_field() { sed -n "s/^RESULT .*\\b$2=\\([^ ]*\\).*/\\1/p" "$1"; }
+store_ecsload() { # key out-file
+    local f=$2
+    sed 's/^/    /' "$f" | grep -v '^    RESULT' >&2
+    QPS[$1]=$(result_field "$f" qps)
+    AVG[$1]=$(printf '%.3f' "$(result_field "$f" avg_ms)")
+    P99[$1]=$(printf '%.3f' "$(result_field "$f" p99_ms)")
+    FAILED[$1]=$(result_field "$f" failed)
+    LOST[$1]=$(result_field "$f" lost)
+    SCOPE[$1]=$(sed -n 's/.*responses with ECS option [0-9]* (avg scope \/\([0-9.]*\)).*/\1/p' "$f")
+    [ -n "${SCOPE[$1]}" ] || SCOPE[$1]="-"
+    measure_end "$1" "$(result_field "$f" received)"
+}
+store_server() { # key: peak and current RSS, start-up
+    RSS[$1]=$(rss_mib VmHWM "$SERVER_PID"); RSSNOW[$1]=$(rss_mib VmRSS "$SERVER_PID")
+    READY[$1]=$READY_S; COMPS[$1]=$COMPILE_S; COMPM[$1]=$COMPILE_MIB
+    log "  peak RSS (VmHWM) ${RSS[$1]} MiB, RSS now ${RSSNOW[$1]} MiB"
+}
+# answers kept for the cross-check (not timed): "subnet  rcode  answer  scope" lines, like ecsload -1
+onepass() { # out-file
+    "${LOADGEN_PIN[@]}" timeout 300 "$WORK/ecsload" -s 127.0.0.1 -p "$SERVER_PORT" -f "$WORK/subnets.txt" \
+        -q "$WORK/queries-ecs.txt" -c 32 -k 1 -t "$TIMEOUT_MS" -1 "$1" >/dev/null || die "ecsload -1 failed"
+}
+fixed_answer() { # out-file: the fixed-ecs subnet's answer, in the onepass format
+    local out ans scope status
+    out=$(dig +norec +time=2 +tries=2 @127.0.0.1 -p "$SERVER_PORT" www.example.test A +subnet="$FIXED_ECS" 2>&1 || true)
+    status=$(sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out" | head -n1)
+    ans=$(awk '$1 == "www.example.test." && $4 == "A" { print $5; exit }' <<<"$out")
+    scope=$(sed -n 's/.*CLIENT-SUBNET: *[^/]*\/[0-9]*\/\([0-9]*\).*/\1/p' <<<"$out" | head -n1)
+    printf '%s\t%s\t%s\t%s\n' "$FIXED_ECS" "$([ "$status" = NOERROR ] && echo 0 || echo "${status:-LOST}")" "${ans:--}" "${scope:--1}" >"$1"
+}
+plain_answers() { # out-file: the answer section of every distinct query of the plain list
+    local name type
+    sort -u "$WORK/queries.txt" | while read -r name type; do
+        printf '## %s %s\n' "$name" "$type"
+        dig +norec +noall +answer +time=2 +tries=2 @127.0.0.1 -p "$SERVER_PORT" "$name" "$type" 2>&1 || true
+    done >"$1"
 }
 
-bench_server() { # name round
-    local name=$1 r=$2 hwm c0
+bench_workload() { # workload server round
+    local w=$1 s=$2 r=$3 key="$1|$2|$3" f
     log ""
-    log "== round $r/$ROUNDS, $name: plain workload"
-    start_server "$name"
-    [ "$r" != 1 ] || check_answers "$name"
-    warmup -n -q "$WORK/queries.txt"
-    log "  dnsperf -l $DURATION -c $SOCKETS -q $INFLIGHT (no EDNS)"
-    c0=$(cpu_ticks)
-    "${LOADGEN_PIN[@]}" dnsperf -s 127.0.0.1 -p "$SERVER_PORT" -d "$WORK/queries.txt" -l "$DURATION" -c "$SOCKETS" -T 1 \
-        -q "$INFLIGHT" -t "$((TIMEOUT_MS / 1000 > 0 ? TIMEOUT_MS / 1000 : 1))" >"$WORK/dnsperf-$name-$r.out" 2>&1 ||
-        { cat "$WORK/dnsperf-$name-$r.out" >&2; die "dnsperf failed against $name"; }
-    grep -E 'Queries (sent|completed|lost)|Response codes|Queries per second|Average Latency|Latency StdDev' "$WORK/dnsperf-$name-$r.out" | sed 's/^ */    /' >&2
-    QPS["plain-dnsperf|$name|$r"]=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$WORK/dnsperf-$name-$r.out")
-    AVG["plain-dnsperf|$name|$r"]=$(awk '/Average Latency \(s\):/ { printf "%.3f", $4 * 1000 }' "$WORK/dnsperf-$name-$r.out")
-    P99["plain-dnsperf|$name|$r"]="-"
-    store_cpu "plain-dnsperf|$name|$r" "$c0" "$(awk '/Queries completed:/ { print $3 }' "$WORK/dnsperf-$name-$r.out")"
-    log "  ecsload -n (plain, no EDNS) -d $DURATION"
-    c0=$(cpu_ticks)
-    run_ecsload "plain-$name-$r" -n -q "$WORK/queries.txt" -d "$DURATION"
-    store_cpu "plain-ecsload|$name|$r" "$c0" "$(result_field "plain-$name-$r" received)"
-    store_ecsload "plain-ecsload|$name|$r" "plain-$name-$r"
-    if [ -n "$FIXED_QPS" ]; then
-        log "  ecsload -n -Q $FIXED_QPS (plain, fixed rate) -d $DURATION"
-        c0=$(cpu_ticks)
-        run_ecsload "plainfixed-$name-$r" -n -q "$WORK/queries.txt" -d "$DURATION" -Q "$FIXED_QPS"
-        store_cpu "plain-fixed|$name|$r" "$c0" "$(result_field "plainfixed-$name-$r" received)"
-        store_ecsload "plain-fixed|$name|$r" "plainfixed-$name-$r"
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during the plain workload"
-    hwm=$(rss_mib VmHWM "$SERVER_PID")
-    RSS["plain-dnsperf|$name|$r"]=$hwm; RSS["plain-ecsload|$name|$r"]=$hwm; RSS["plain-fixed|$name|$r"]=$hwm
-    log "  $name peak RSS (VmHWM) after the plain workload: $hwm MiB"
+    log "== round $r/$ROUNDS, $s: $(wlabel "$w")"
+    start_server "$s" main "r$r-$w"
+    [ "$r" != 1 ] || [ "$w" != "${WORKLOADS%% *}" ] || check_answers "$s"
+    case $w in
+        plain)
+            run_dnsperf "$WORK/warm.out" "$WARMUP" -d "$WORK/queries.txt"
+            log "  dnsperf -l $DURATION -c $SOCKETS -q $INFLIGHT (no EDNS), $(wc -l <"$WORK/queries.txt") query lines"
+            measure_begin
+            run_dnsperf "$WORK/$w-$s-$r.out" "$DURATION" -d "$WORK/queries.txt"
+            store_dnsperf "$key" "$WORK/$w-$s-$r.out"
+            SCOPE[$key]="-"
+            [ "$r" != 1 ] || plain_answers "$WORK/answers-plain-$s.txt"
+            if [ -n "$FIXED_QPS" ]; then
+                log "  ecsload -n -Q $FIXED_QPS (plain, fixed rate) -d $DURATION"
+                measure_begin
+                run_ecsload "$WORK/plain-rate-$s-$r.out" -n -q "$WORK/queries.txt" -d "$DURATION" -Q "$FIXED_QPS"
+                store_ecsload "plain-rate|$s|$r" "$WORK/plain-rate-$s-$r.out"; SCOPE["plain-rate|$s|$r"]="-"
+            fi
+            ;;
+        plain-ecsload)
+            run_ecsload "$WORK/warm.out" -n -q "$WORK/queries.txt" -d "$WARMUP"
+            log "  ecsload -n (plain, no EDNS) -d $DURATION"
+            measure_begin
+            run_ecsload "$WORK/$w-$s-$r.out" -n -q "$WORK/queries.txt" -d "$DURATION"
+            store_ecsload "$key" "$WORK/$w-$s-$r.out"
+            SCOPE[$key]="-"
+            ;;
+        fixed-ecs)
+            run_dnsperf "$WORK/warm.out" "$WARMUP" -d "$WORK/queries-ecs.txt" -E "8:$FIXED_ECS_HEX"
+            log "  dnsperf -l $DURATION -c $SOCKETS -q $INFLIGHT -E 8:$FIXED_ECS_HEX (ECS $FIXED_ECS in every query)"
+            measure_begin
+            run_dnsperf "$WORK/$w-$s-$r.out" "$DURATION" -d "$WORK/queries-ecs.txt" -E "8:$FIXED_ECS_HEX"
+            store_dnsperf "$key" "$WORK/$w-$s-$r.out"
+            fixed_answer "$WORK/answers-fixed-$s-$r.txt"
+            SCOPE[$key]=$(cut -f4 "$WORK/answers-fixed-$s-$r.txt")
+            log "  answer for $FIXED_ECS: $(cut -f3 "$WORK/answers-fixed-$s-$r.txt"), scope /${SCOPE[$key]}"
+            ;;
+        ecs)
+            run_ecsload "$WORK/warm.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$WARMUP"
+            log "  ecsload (ECS, $NSUBNETS subnets) -d $DURATION"
+            measure_begin
+            run_ecsload "$WORK/$w-$s-$r.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION"
+            store_ecsload "$key" "$WORK/$w-$s-$r.out"
+            if [ -n "$FIXED_QPS" ]; then
+                log "  ecsload -Q $FIXED_QPS (ECS, fixed rate) -d $DURATION"
+                measure_begin
+                run_ecsload "$WORK/ecs-rate-$s-$r.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION" -Q "$FIXED_QPS"
+                store_ecsload "ecs-rate|$s|$r" "$WORK/ecs-rate-$s-$r.out"
+            fi
+            [ "$r" != 1 ] || onepass "$WORK/answers-ecs-$s.txt"
+            ;;
+    esac
+    kill -0 "$SERVER_PID" 2>/dev/null || die "$s died during the $w workload"
+    store_server "$key"
+    for f in plain-rate ecs-rate; do
+        [ -z "${QPS["$f|$s|$r"]:-}" ] || [ -n "${RSS["$f|$s|$r"]:-}" ] || { RSS["$f|$s|$r"]=${RSS[$key]}; RSSNOW["$f|$s|$r"]=${RSSNOW[$key]}; }
+    done
     stop_server
+}
 
-    log "== round $r/$ROUNDS, $name: ECS workload ($NSUBNETS subnets)"
-    start_server "$name"
-    warmup -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt"
-    log "  ecsload (ECS) -d $DURATION"
-    c0=$(cpu_ticks)
-    run_ecsload "ecs-$name-$r" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION"
-    store_cpu "ecs|$name|$r" "$c0" "$(result_field "ecs-$name-$r" received)"
-    store_ecsload "ecs|$name|$r" "ecs-$name-$r"
-    if [ -n "$FIXED_QPS" ]; then
-        log "  ecsload -Q $FIXED_QPS (ECS, fixed rate) -d $DURATION"
-        c0=$(cpu_ticks)
-        run_ecsload "ecsfixed-$name-$r" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION" -Q "$FIXED_QPS"
-        store_cpu "ecs-fixed|$name|$r" "$c0" "$(result_field "ecsfixed-$name-$r" received)"
-        store_ecsload "ecs-fixed|$name|$r" "ecsfixed-$name-$r"
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during the ECS workload"
-    hwm=$(rss_mib VmHWM "$SERVER_PID")
-    RSS["ecs|$name|$r"]=$hwm; RSS["ecs-fixed|$name|$r"]=$hwm
-    log "  $name peak RSS (VmHWM) after the ECS workload: $hwm MiB"
-    if [ "$r" = 1 ]; then
-        # one query per subnet, answers kept for the cross-check in the report (not timed)
-        "${LOADGEN_PIN[@]}" "$WORK/ecsload" -s 127.0.0.1 -p "$SERVER_PORT" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" \
-            -c 32 -k 1 -1 "$WORK/answers-$name.txt" >/dev/null
-    fi
+bench_scale() { # edges server
+    local n=$1 s=$2 key="scale-$1|$2|1"
+    log ""
+    log "== scale: $n edges, $s: ecs workload ($NSUBNETS subnets)"
+    start_server "$s" "scale-$n" "scale-$n"
+    run_ecsload "$WORK/warm.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$WARMUP"
+    measure_begin
+    run_ecsload "$WORK/scale-$n-$s.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION"
+    store_ecsload "$key" "$WORK/scale-$n-$s.out"
+    onepass "$WORK/answers-scale-$n-$s.txt"
+    kill -0 "$SERVER_PID" 2>/dev/null || die "$s died during the scale run ($n edges)"
+    store_server "$key"
     stop_server
+}
+
+wlabel() {
+    case $1 in
+        plain) echo "plain (dnsperf)" ;;
+        plain-ecsload) echo "plain (ecsload -n)" ;;
+        plain-rate) echo "plain @${FIXED_QPS} qps" ;;
+        fixed-ecs) echo "fixed ECS (dnsperf)" ;;
+        ecs) echo "ECS $NSUBNETS subnets" ;;
+        ecs-rate) echo "ECS @${FIXED_QPS} qps" ;;
+        scale-*) echo "scale ${1#scale-} edges" ;;
+    esac
 }
 
 log ""
 log "== setup: DURATION=${DURATION}s per run (+${WARMUP}s warm-up), $INFLIGHT queries in flight over $SOCKETS sockets, $NCPU CPUs, $ROUNDS round(s)"
 log "   $PIN_NOTE"
-[ "$want_gdnsd" = 0 ] || log "   gdnsd: udp_threads = ${GDNSD_UDP_THREADS:-$SERVER_NCPU} (one per server CPU)"
-[ "$want_lodestar" = 0 ] || log "   lodestar: $LODESTAR_BIN dns ${LODESTAR_ARGS[*]} --listen 127.0.0.1:PORT"
+[ "$want_gdnsd" = 0 ] || log "   gdnsd: udp_threads = ${GDNSD_UDP_THREADS:-$SERVER_NCPU}, auto_dc_limit = min(datacenters, $GDNSD_AUTO_DC_LIMIT)"
+[ "$want_lodestar" = 0 ] || log "   lodestar: $LODESTAR_BIN dns --topology T ${LODESTAR_ARGS[*]} --listen 127.0.0.1:PORT"
 LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$LOADAVG" 'BEGIN { exit !(l > 0.5) }'; then
     log "   WARNING: load average $LOADAVG before the run: other processes compete for the CPUs, figures will be noisy"
@@ -610,14 +530,33 @@ fi
 for r in $(seq 1 "$ROUNDS"); do
     # alternate the order each round so neither server always runs first
     if [ $((r % 2)) = 1 ]; then order=$SERVERS; else order=$(printf '%s\n' $SERVERS | tac | tr '\n' ' '); fi
-    for s in $order; do bench_server "$s" "$r"; done
+    for s in $order; do
+        for w in $WORKLOADS; do bench_workload "$w" "$s" "$r"; done
+    done
 done
+SCALE_NOTE=""
+if [ "$SCALE" = 1 ]; then
+    for n in $SCALE_SIZES; do
+        for s in $SCALE_SERVERS; do
+            if [ "$s" = gdnsd ] && [ "$n" -gt 254 ]; then
+                SCALE_NOTE="gdnsd: not run above 254 edges (one datacenter per edge; a gdnsd geoip map takes at most 254)"
+                continue
+            fi
+            bench_scale "$n" "$s"
+        done
+    done
+fi
+LOADAVG_END=$(cut -d' ' -f1 /proc/loadavg)
 
 # ---------------------------------------------------------------- report ----
 ratio() { # a b -> a/b
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || a == "n/a" || b == "n/a" || a == "?" || b == "?" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
 }
-agg() { # median|max  array-name  key-prefix   -> over rounds
+verdict() { # ratio op target -> PASS|MISS|-
+    awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { if (r == "n/a" || r == "") { print "-"; exit }
+        ok = (op == ">=") ? (r + 0 >= t + 0) : (r + 0 <= t + 0); print ok ? "PASS" : "MISS" }'
+}
+agg() { # median|max  array-name  key-prefix -> over rounds
     local how=$1 vals=() r v
     local -n arr=$2
     for r in $(seq 1 "$ROUNDS"); do
@@ -625,79 +564,173 @@ agg() { # median|max  array-name  key-prefix   -> over rounds
         [ -n "$v" ] && vals+=("$v")
     done
     [ ${#vals[@]} -gt 0 ] || { echo "n/a"; return; }
-    [ "${vals[0]}" != "-" ] || { echo "-"; return; }
+    [[ "${vals[0]}" =~ ^[0-9.]+$ ]] || { echo "${vals[0]}"; return; }
     if [ "$how" = max ]; then
         printf '%s\n' "${vals[@]}" | sort -g | tail -n1
     else
         printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
     fi
 }
-echo ""
-echo "== DNS benchmark: $SERVERS   (gdnsd $(dpkg-query -W -f='${Version}' gdnsd 2>/dev/null || echo '?')${LODESTAR_BIN:+; lodestar: $LODESTAR_BIN})"
-echo "   ${DURATION}s per run, $INFLIGHT in flight over $SOCKETS sockets, $ROUNDS round(s)$([ "$ROUNDS" = 1 ] || echo ' (median shown; RSS: highest peak)')"
-echo "   $PIN_NOTE; load average at start $LOADAVG"
-echo "   zone: $TOPOLOGY; GeoIP: $GEO_DB; ECS: $NSUBNETS distinct client subnets"
-echo ""
-printf '%-22s | %-16s | %9s | %7s | %7s | %7s\n' "workload" "server" "QPS" "avg ms" "p99 ms" "RSS MiB"
-printf '%s\n' "-----------------------+------------------+-----------+---------+---------+--------"
-WORKLOADS="plain-dnsperf plain-ecsload"
-[ -z "$FIXED_QPS" ] || WORKLOADS="$WORKLOADS plain-fixed"
-WORKLOADS="$WORKLOADS ecs"
-[ -z "$FIXED_QPS" ] || WORKLOADS="$WORKLOADS ecs-fixed"
-declare -A M_QPS M_AVG M_P99 M_RSS M_CPUQ
-wlabel() {
-    case $1 in
-        plain-dnsperf) echo "plain (dnsperf)" ;;
-        plain-ecsload) echo "plain (ecsload -n)" ;;
-        plain-fixed) echo "plain @${FIXED_QPS} qps" ;;
-        ecs) echo "ECS $NSUBNETS subnets" ;;
-        ecs-fixed) echo "ECS @${FIXED_QPS} qps" ;;
+agree() { # kind server-a server-b [file-tag] -> "same total pct" from the helper's AGREE line
+    local kind=$1 a=$2 b=$3 tag=${4:-} line
+    case $kind in
+        plain) line=$(helper compare-plain "$a" "$WORK/answers-plain-$a.txt" "$b" "$WORK/answers-plain-$b.txt" | grep '^AGREE') ;;
+        fixed) line=$(helper compare "$a" "$WORK/answers-fixed-$a-1.txt" "$b" "$WORK/answers-fixed-$b-1.txt" "$TOPOLOGY" "$GEO_DB" 0 | grep '^AGREE') ;;
+        ecs)
+            local topo=$TOPOLOGY
+            [ "$tag" = ecs ] || topo=${TOPO_SRC[$tag]}
+            line=$(helper compare "$a" "$WORK/answers-$tag-$a.txt" "$b" "$WORK/answers-$tag-$b.txt" "$topo" "$GEO_DB" 0 | grep '^AGREE') ;;
     esac
+    awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } printf "%d %d %.2f", v["same"], v["total"], v["pct"] }' <<<"$line"
 }
+
+REPORT_WORKLOADS=""
 for w in $WORKLOADS; do
-    label=$(wlabel "$w")
+    REPORT_WORKLOADS="$REPORT_WORKLOADS $w"
+    [ -z "$FIXED_QPS" ] || { [ "$w" != plain ] || REPORT_WORKLOADS="$REPORT_WORKLOADS plain-rate"; }
+    [ -z "$FIXED_QPS" ] || { [ "$w" != ecs ] || REPORT_WORKLOADS="$REPORT_WORKLOADS ecs-rate"; }
+done
+both=0; [ "$want_gdnsd" = 1 ] && [[ " $SERVERS " == *" lodestar "* ]] && [[ " $SERVERS " == *" gdnsd "* ]] && both=1
+
+echo ""
+echo "== DNS benchmark: $SERVERS   (gdnsd $(dpkg-query -W -f='${Version}' gdnsd 2>/dev/null || echo '?')${LODESTAR_BIN:+; lodestar: $LODESTAR_BIN $("$LODESTAR_BIN" --version 2>/dev/null || true)})"
+echo "   $(date -u +%FT%TZ); ${DURATION}s per run after ${WARMUP}s warm-up, $INFLIGHT in flight over $SOCKETS sockets, $ROUNDS round(s)$([ "$ROUNDS" = 1 ] || echo ' (median shown; RSS: highest peak)')"
+echo "   $PIN_NOTE; load average $LOADAVG at start, $LOADAVG_END at the end"
+echo "   zone: $TOPOLOGY; GeoIP ($GEO): $GEO_DB (${mmdb_type:-?})"
+echo "   ECS: $NSUBNETS distinct client subnets ($NSUBNETS4 IPv4 /24s); fixed ECS: $FIXED_ECS"
+echo ""
+echo "per server and workload (CPU us/q = server utime+stime per answered query; scope = average ECS scope prefix length):"
+hdr='%-22s | %-16s | %9s | %8s | %5s | %7s | %7s | %8s | %8s | %7s | %6s | %s\n'
+printf "$hdr" "workload" "server" "QPS" "CPU us/q" "CPU%" "avg ms" "p99 ms" "peak RSS" "RSS now" "scope" "failed" "lost"
+printf '%s\n' "-----------------------+------------------+-----------+----------+-------+---------+---------+----------+----------+---------+--------+-----"
+for w in $REPORT_WORKLOADS; do
     for s in $SERVERS; do
-        M_QPS[$s]=$(agg median QPS "$w|$s"); M_AVG[$s]=$(agg median AVG "$w|$s")
-        M_P99[$s]=$(agg median P99 "$w|$s"); M_RSS[$s]=$(agg max RSS "$w|$s")
-        printf '%-22s | %-16s | %9s | %7s | %7s | %7s\n' "$label" "$s" "${M_QPS[$s]}" "${M_AVG[$s]}" "${M_P99[$s]}" "${M_RSS[$s]}"
+        k="$w|$s"
+        printf "$hdr" "$(wlabel "$w")" "$s" "$(agg median QPS "$k")" "$(agg median CPUQ "$k")" "$(agg median CPUP "$k")" \
+            "$(agg median AVG "$k")" "$(agg median P99 "$k")" "$(agg max RSS "$k")" "$(agg max RSSNOW "$k")" \
+            "$(agg median SCOPE "$k")" "$(agg max FAILED "$k")" "$(agg max LOST "$k")"
     done
-    if [ "$want_lodestar" = 1 ] && [ "$want_gdnsd" = 1 ]; then
-        echo "ratio lodestar/gdnsd QPS = $(ratio "${M_QPS[lodestar]}" "${M_QPS[gdnsd]}")   (avg latency $(ratio "${M_AVG[lodestar]}" "${M_AVG[gdnsd]}"), p99 $(ratio "${M_P99[lodestar]}" "${M_P99[gdnsd]}"), RSS $(ratio "${M_RSS[lodestar]}" "${M_RSS[gdnsd]}"))"
-        if [ -n "${M_QPS[lodestar-nocache]:-}" ]; then
-            echo "ratio lodestar-nocache/gdnsd QPS = $(ratio "${M_QPS[lodestar-nocache]}" "${M_QPS[gdnsd]}")   (RSS $(ratio "${M_RSS[lodestar-nocache]}" "${M_RSS[gdnsd]}"))"
-        fi
-    fi
 done
 echo ""
-echo "server CPU time per answered query (utime+stime from /proc/PID/stat; less sensitive to other load than QPS):"
-printf '%-22s | %-16s | %10s | %12s\n' "workload" "server" "CPU us/q" "server CPU %"
-for w in $WORKLOADS; do
-    for s in $SERVERS; do
-        M_CPUQ[$s]=$(agg median CPUQ "$w|$s")
-        printf '%-22s | %-16s | %10s | %12s\n' "$(wlabel "$w")" "$s" "${M_CPUQ[$s]}" "$(agg median CPUP "$w|$s")"
-    done
-    if [ "$want_lodestar" = 1 ] && [ "$want_gdnsd" = 1 ]; then
-        echo "ratio lodestar/gdnsd CPU per query = $(ratio "${M_CPUQ[lodestar]}" "${M_CPUQ[gdnsd]}")"
-        [ -z "${M_CPUQ[lodestar-nocache]:-}" ] || echo "ratio lodestar-nocache/gdnsd CPU per query = $(ratio "${M_CPUQ[lodestar-nocache]}" "${M_CPUQ[gdnsd]}")"
-    fi
-done
-echo ""
-echo "RSS = server VmHWM (peak) of a fresh server process per workload; latency as seen by the load generator"
-echo "(closed loop with $INFLIGHT in flight: at saturation it is mostly queueing; FIXED_QPS=N adds runs below saturation)."
+echo "start-up (first answer after exec; lodestar: answer engine compile time and size from its log):"
 for s in $SERVERS; do
-    pf=0; pl=0; ef=0; el=0
-    for r in $(seq 1 "$ROUNDS"); do
-        pf=$((pf + $(result_field "plain-$s-$r" failed))); pl=$((pl + $(result_field "plain-$s-$r" lost)))
-        ef=$((ef + $(result_field "ecs-$s-$r" failed))); el=$((el + $(result_field "ecs-$s-$r" lost)))
-    done
-    echo "validation $s: plain failed $pf lost $pl; ECS failed $ef lost $el (failed = rcode!=NOERROR, no answer, TC or malformed)"
+    w=${WORKLOADS##* }
+    printf '  %-16s ready in %ss%s\n' "$s" "${READY[$w|$s|1]:-?}" \
+        "$([ "${COMPS[$w|$s|1]:--}" = - ] || echo ", compiled in ${COMPS[$w|$s|1]}s, ${COMPM[$w|$s|1]} MiB")"
 done
-if [ "$want_lodestar" = 1 ] && [ "$want_gdnsd" = 1 ]; then
-    echo "answer cross-check gdnsd vs lodestar (www.example.test A, one query per ECS subnet):"
-    helper compare gdnsd "$WORK/answers-gdnsd.txt" lodestar "$WORK/answers-lodestar.txt"
-else
-    for s in $SERVERS; do
-        awk -F'\t' -v n="$s" '$2 != "LOST" && $4 >= 0 { c++; t += $4 } $3 != "-" { a[$3]++ }
-            END { printf "answers %s: ", n; for (k in a) printf "%s=%d ", k, a[k]; if (c) printf "; avg ECS scope /%.1f", t / c; print "" }' "$WORK/answers-$s.txt"
+
+if [ "$both" = 1 ]; then
+    echo ""
+    echo "answer cross-check gdnsd vs lodestar (not timed):"
+    if [[ " $WORKLOADS " == *" plain "* ]]; then
+        echo " plain: the answer section of each distinct query name/type (dig, no EDNS):"
+        helper compare-plain gdnsd "$WORK/answers-plain-gdnsd.txt" lodestar "$WORK/answers-plain-lodestar.txt" | grep -v '^AGREE'
+        ag=$(agree plain gdnsd lodestar)
+        read -r a_same a_total a_pct <<<"$ag"
+        echo "  same records (TTLs aside) for $a_same of the $a_total queries ($a_pct%)"
+    fi
+    if [[ " $WORKLOADS " == *" fixed-ecs "* ]]; then
+        printf ' fixed ECS %s: gdnsd %s /%s, lodestar %s /%s\n' "$FIXED_ECS" \
+            "$(cut -f3 "$WORK/answers-fixed-gdnsd-1.txt")" "$(cut -f4 "$WORK/answers-fixed-gdnsd-1.txt")" \
+            "$(cut -f3 "$WORK/answers-fixed-lodestar-1.txt")" "$(cut -f4 "$WORK/answers-fixed-lodestar-1.txt")"
+    fi
+    if [[ " $WORKLOADS " == *" ecs "* ]]; then
+        echo " ECS: www.example.test A, one query per subnet:"
+        helper compare gdnsd "$WORK/answers-ecs-gdnsd.txt" lodestar "$WORK/answers-ecs-lodestar.txt" "$TOPOLOGY" "$GEO_DB" "$ORACLE_MAX" |
+            grep -v -E '^(AGREE|SCOPE) '
+    fi
+fi
+
+if [ "$SCALE" = 1 ]; then
+    echo ""
+    echo "scale row: one service of N edges at random points (seed $SCALE_SEED), ECS workload ($NSUBNETS subnets):"
+    shdr='%-6s | %-9s | %9s | %8s | %5s | %7s | %8s | %8s | %7s | %9s | %11s | %7s | %s\n'
+    printf "$shdr" "edges" "server" "QPS" "CPU us/q" "CPU%" "p99 ms" "peak RSS" "RSS now" "ready s" "compile s" "compile MiB" "scope" "agreement with gdnsd"
+    printf '%s\n' "-------+-----------+-----------+----------+-------+---------+----------+----------+---------+-----------+-------------+---------+---------------------"
+    for n in $SCALE_SIZES; do
+        for s in $SCALE_SERVERS; do
+            k="scale-$n|$s|1"
+            [ -n "${QPS[$k]:-}" ] || continue
+            ag="-"
+            if [ "$s" = lodestar ] && [ -s "$WORK/answers-scale-$n-gdnsd.txt" ]; then
+                ag=$(agree ecs gdnsd lodestar "scale-$n" | awk '{ printf "%d/%d (%s%%)", $1, $2, $3 }')
+            fi
+            printf "$shdr" "$n" "$s" "${QPS[$k]}" "${CPUQ[$k]}" "${CPUP[$k]}" "${P99[$k]}" "${RSS[$k]}" "${RSSNOW[$k]}" \
+                "${READY[$k]}" "${COMPS[$k]}" "${COMPM[$k]}" "${SCOPE[$k]}" "$ag"
+        done
+    done
+    [ -z "$SCALE_NOTE" ] || echo "  $SCALE_NOTE"
+    for n in $SCALE_SIZES; do
+        [ -s "$WORK/answers-scale-$n-gdnsd.txt" ] && [ -s "$WORK/answers-scale-$n-lodestar.txt" ] || continue
+        echo " cross-check at $n edges:"
+        helper compare gdnsd "$WORK/answers-scale-$n-gdnsd.txt" lodestar "$WORK/answers-scale-$n-lodestar.txt" \
+            "${TOPO_SRC[scale-$n]}" "$GEO_DB" "$ORACLE_MAX" | grep -v -E '^(AGREE|SCOPE) '
     done
 fi
+
+# ---------------------------------------------------------------- summary ----
+echo ""
+echo "== summary: lodestar / gdnsd, targets (PASS/MISS; a MISS does not fail the run)"
+sfmt='%-22s | %-16s | %11s | %11s | %8s | %-8s | %s\n'
+printf "$sfmt" "workload" "figure" "gdnsd" "lodestar" "ratio" "target" "result"
+printf '%s\n' "-----------------------+------------------+-------------+-------------+----------+----------+-------"
+PASSES=0; MISSES=0
+row() { # workload figure g l ratio target-op target-value
+    local res="-" tgt="-"
+    if [ -n "$6" ]; then res=$(verdict "$5" "$6" "$7"); tgt="$6 $7"; fi
+    case $res in PASS) PASSES=$((PASSES + 1)) ;; MISS) MISSES=$((MISSES + 1)) ;; esac
+    printf "$sfmt" "$1" "$2" "$3" "$4" "$5" "$tgt" "$res"
+}
+if [ "$both" = 1 ]; then
+    for w in $REPORT_WORKLOADS; do
+        lbl=$(wlabel "$w")
+        gq=$(agg median QPS "$w|gdnsd"); lq=$(agg median QPS "$w|lodestar")
+        gc=$(agg median CPUQ "$w|gdnsd"); lc=$(agg median CPUQ "$w|lodestar")
+        gp=$(agg median P99 "$w|gdnsd"); lp=$(agg median P99 "$w|lodestar")
+        gr=$(agg max RSS "$w|gdnsd"); lr=$(agg max RSS "$w|lodestar")
+        gs=$(agg median SCOPE "$w|gdnsd"); ls=$(agg median SCOPE "$w|lodestar")
+        case $w in *-rate) qop="" ;; *) qop=">=" ;; esac
+        row "$lbl" "QPS" "$gq" "$lq" "$(ratio "$lq" "$gq")" "$qop" "$T_QPS"
+        row "" "CPU us/query" "$gc" "$lc" "$(ratio "$lc" "$gc")" "<=" "$T_CPU"
+        row "" "p99 ms" "$gp" "$lp" "$(ratio "$lp" "$gp")" "" ""
+        row "" "peak RSS MiB" "$gr" "$lr" "$(ratio "$lr" "$gr")" "<=" "$T_RSS"
+        if [ "$gs" != "-" ] && [ "$gs" != n/a ]; then
+            row "" "avg scope /len" "$gs" "$ls" "$(ratio "$ls" "$gs")" "<=" "1.00"
+        fi
+        ag=""
+        case $w in
+            plain) ag=$(agree plain gdnsd lodestar) ;;
+            fixed-ecs) ag=$(agree fixed gdnsd lodestar) ;;
+            ecs) ag=$(agree ecs gdnsd lodestar ecs) ;;
+        esac
+        if [ -n "$ag" ]; then
+            read -r a_same a_total a_pct <<<"$ag"
+            row "" "agreement" "same" "$a_same/$a_total" "$a_pct%" "" ""
+        fi
+    done
+fi
+if [ "$SCALE" = 1 ]; then
+    first=${SCALE_SIZES%% *}; last=${SCALE_SIZES##* }
+    for n in $SCALE_SIZES; do
+        k="scale-$n|lodestar|1"
+        [ -n "${CPUQ[$k]:-}" ] || continue
+        if [ -n "${CPUQ[scale-$n|gdnsd|1]:-}" ]; then
+            row "scale $n edges" "CPU us/query" "${CPUQ[scale-$n|gdnsd|1]}" "${CPUQ[$k]}" "$(ratio "${CPUQ[$k]}" "${CPUQ[scale-$n|gdnsd|1]}")" "<=" "$T_CPU"
+            row "" "QPS" "${QPS[scale-$n|gdnsd|1]}" "${QPS[$k]}" "$(ratio "${QPS[$k]}" "${QPS[scale-$n|gdnsd|1]}")" ">=" "$T_QPS"
+            row "" "peak RSS MiB" "${RSS[scale-$n|gdnsd|1]}" "${RSS[$k]}" "$(ratio "${RSS[$k]}" "${RSS[scale-$n|gdnsd|1]}")" "<=" "$T_RSS"
+        else
+            row "scale $n edges" "CPU us/query" "-" "${CPUQ[$k]}" "" "" ""
+            row "" "peak RSS MiB" "-" "${RSS[$k]}" "" "" ""
+        fi
+        row "" "compile s / MiB" "" "${COMPS[$k]} / ${COMPM[$k]}" "" "" ""
+    done
+    if [ -n "${CPUQ[scale-$first|lodestar|1]:-}" ] && [ -n "${CPUQ[scale-$last|lodestar|1]:-}" ] && [ "$first" != "$last" ]; then
+        row "scale lodestar" "CPU/q $last:$first" "" "" "$(ratio "${CPUQ[scale-$last|lodestar|1]}" "${CPUQ[scale-$first|lodestar|1]}")" "<=" "$T_SCALE"
+    fi
+fi
+echo ""
+echo "targets: QPS >= ${T_QPS}x and CPU/query <= ${T_CPU}x gdnsd's (plain, fixed ECS, many-subnet ECS); average ECS scope"
+echo "no longer than gdnsd's (a shorter prefix is a wider scope); peak RSS <= ${T_RSS}x gdnsd's; scale: CPU/query with"
+echo "the most edges within ${T_SCALE}x of the fewest. $PASSES PASS, $MISSES MISS. CPU/query is the figure to judge by:"
+echo "closed-loop QPS moves with whatever else runs on the machine."
+exit 0
