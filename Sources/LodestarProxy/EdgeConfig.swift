@@ -53,7 +53,7 @@ public final class EdgeConfig: Sendable {
         self.settings = topology.proxy
         let pools = try topology.pools.map { pool in
             let servers = ResolvedServer.expand(pool, resolved: resolved)
-            let old = previous?.pools.first { $0.pool.name == pool.name && $0.pool == pool }
+            let old = previous?.pools.first { $0.pool == pool }
             if let old, old.servers == servers { return old }
             return try PoolRuntime(pool: pool, servers: servers, inheriting: old, tlsContext: old?.tlsContext)
         }

@@ -16,7 +16,7 @@ final class PipelineSlot: Sendable {
     init(_ pipeline: ClientPipeline) { current = Mutex(pipeline) }
 }
 
-/// One bound client listener: its settings, its server channel and the connection set-up its new connections take.
+/// One bound client listener: its address, its server channel and the connection set-up its new connections take.
 /// A reload swaps the set-up (new certificates, limits, protocols apply to new connections; open ones keep theirs).
 final class BoundListener: Sendable {
     let address: ListenAddress
@@ -24,8 +24,8 @@ final class BoundListener: Sendable {
     /// The server channel (a listener opened by a reload registers with its loop after the reload returned).
     let channel: EventLoopFuture<any Channel>
 
-    init(settings: EdgeListener, pipeline: PipelineSlot, channel: EventLoopFuture<any Channel>) {
-        self.address = settings.address
+    init(address: ListenAddress, pipeline: PipelineSlot, channel: EventLoopFuture<any Channel>) {
+        self.address = address
         self.pipeline = pipeline
         self.channel = channel
     }
@@ -91,7 +91,7 @@ final class EdgeListeners: Sendable {
             } catch {
                 throw EdgeStartError(description: "edges[\(edgeIndex)].listen[\(j)]: cannot listen on \(listener.address): \(EdgeServer.describe(error))")
             }
-            let b = BoundListener(settings: listener, pipeline: slot, channel: channel.eventLoop.makeSucceededFuture(channel))
+            let b = BoundListener(address: listener.address, pipeline: slot, channel: channel.eventLoop.makeSucceededFuture(channel))
             bound.withLock { $0[listener.address] = b }
             log("edge listening", listener)
         }
@@ -137,7 +137,7 @@ final class EdgeListeners: Sendable {
         for (listener, fd, made) in change.added {
             let slot = PipelineSlot(made)
             let future = bootstrap(slot).withBoundSocket(fd)
-            bound.withLock { $0[listener.address] = BoundListener(settings: listener, pipeline: slot, channel: future) }
+            bound.withLock { $0[listener.address] = BoundListener(address: listener.address, pipeline: slot, channel: future) }
             let logger = shared.logger
             future.whenComplete { result in
                 switch result {

@@ -47,7 +47,7 @@ final class OriginResolver: @unchecked Sendable {
     private let hostsPath: String
     private let resolvConfPath: String
     // State below is touched only on `loop`.
-    private let transport: DNSTransport
+    private let transport: ResolverTransport
     private var settings = ResolverSettings()
     private var nameservers: [ListenAddress] = []
     private var entries: [String: Entry] = [:]
@@ -58,7 +58,7 @@ final class OriginResolver: @unchecked Sendable {
         self.logger = logger
         self.hostsPath = hostsPath
         self.resolvConfPath = resolvConfPath
-        self.transport = DNSTransport(loop: loop)
+        self.transport = ResolverTransport(loop: loop)
     }
 
     /// Called (on the resolver's loop) when some name's addresses changed.

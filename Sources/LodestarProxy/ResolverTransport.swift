@@ -3,14 +3,14 @@ import NIOCore
 import NIOPosix
 
 /// Why a DNS exchange gave no answer.
-struct DNSTransportError: Error, CustomStringConvertible {
+struct ResolverTransportError: Error, CustomStringConvertible {
     var description: String
 }
 
 /// Sends DNS queries for the origin resolver and hands back the answers' bytes: over UDP from one socket per address
 /// family (an answer counts only from the server asked and with the query's id), or over TCP (RFC 7766: two length
 /// bytes before each message) when an answer was cut. Lives on one event loop; call it only there.
-final class DNSTransport {
+final class ResolverTransport {
     private let loop: any EventLoop
     private var sockets: [Bool: EventLoopFuture<any Channel>] = [:]
     private var pending: [UInt16: (server: SocketAddress, promise: EventLoopPromise<[UInt8]>)] = [:]
@@ -29,12 +29,12 @@ final class DNSTransport {
     func udp(_ query: [UInt8], id: UInt16, server: ListenAddress, timeout: TimeAmount) -> EventLoopFuture<[UInt8]> {
         let promise = loop.makePromise(of: [UInt8].self)
         guard !closed, let address = try? SocketAddress(ipAddress: server.host.description, port: server.port) else {
-            promise.fail(DNSTransportError(description: "resolver closed or bad nameserver \(server)"))
+            promise.fail(ResolverTransportError(description: "resolver closed or bad nameserver \(server)"))
             return promise.futureResult
         }
         pending[id] = (address, promise)
         let timer = loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            if let p = pending.removeValue(forKey: id) { p.promise.fail(DNSTransportError(description: "no answer from \(server)")) }
+            if let p = pending.removeValue(forKey: id) { p.promise.fail(ResolverTransportError(description: "no answer from \(server)")) }
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
         socket(v6: !server.host.isIPv4).assumeIsolated().whenComplete { [self] result in
@@ -53,7 +53,7 @@ final class DNSTransport {
     /// One TCP exchange with `server` on a new connection, failed after `timeout`.
     func tcp(_ query: [UInt8], server: ListenAddress, timeout: TimeAmount) -> EventLoopFuture<[UInt8]> {
         let promise = loop.makePromise(of: [UInt8].self)
-        let timer = loop.scheduleTask(in: timeout) { promise.fail(DNSTransportError(description: "no TCP answer from \(server)")) }
+        let timer = loop.scheduleTask(in: timeout) { promise.fail(ResolverTransportError(description: "no TCP answer from \(server)")) }
         promise.futureResult.whenComplete { _ in timer.cancel() }
         ClientBootstrap(group: loop)
             .connectTimeout(timeout)
@@ -81,7 +81,7 @@ final class DNSTransport {
     /// Closes the sockets; queries in flight fail.
     func close() {
         closed = true
-        for (_, p) in pending { p.promise.fail(DNSTransportError(description: "resolver closed")) }
+        for (_, p) in pending { p.promise.fail(ResolverTransportError(description: "resolver closed")) }
         pending = [:]
         for (_, s) in sockets { s.whenSuccess { $0.close(promise: nil) } }
         sockets = [:]
@@ -116,9 +116,9 @@ final class DNSTransport {
 /// Hands UDP answers to the transport.
 private final class UDPAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    private weak var owner: DNSTransport?
+    private weak var owner: ResolverTransport?
 
-    init(owner: DNSTransport) { self.owner = owner }
+    init(owner: ResolverTransport) { self.owner = owner }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
@@ -143,7 +143,7 @@ private final class LengthPrefixedReader: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(DNSTransportError(description: "connection closed before the answer"))
+        promise.fail(ResolverTransportError(description: "connection closed before the answer"))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -298,7 +298,6 @@ struct Ranker {
             near.sort { $0.km != $1.km ? $0.km < $1.km : $0.first < $1.first }
             var groups = [[UInt16]]()
             var lastKm = -1.0
-            var used = 0
             for n in near {
                 if n.km != lastKm {
                     if groups.count == limit { break }
@@ -306,7 +305,6 @@ struct Ranker {
                     lastKm = n.km
                 }
                 groups[groups.count - 1].append(contentsOf: points[n.index].members)
-                used += 1
             }
             let everything = k >= points.count
             // Regions left out are at least as far as the farthest examined one: safe when that one is clearly
@@ -317,7 +315,6 @@ struct Ranker {
                 let kept = groups.reduce(0) { $0 + $1.count }
                 return AnswerEngine.RankClass(groups: groups, truncated: kept < candidateCount)
             }
-            _ = used
             k = min(points.count, k * 2)
         }
     }
