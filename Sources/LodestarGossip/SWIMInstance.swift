@@ -9,20 +9,20 @@ public struct SWIMInstance: Sendable {
     /// This node.
     public let myself: SWIMNodeID
     /// SWIM §4.2: this node's incarnation; only this node increases it (to refute suspicion).
-    public private(set) var incarnation: UInt64 = 0
+    public internal(set) var incarnation: UInt64 = 0
     /// This node's own state: `alive` until `leave`.
     public private(set) var myStatus: SWIMMemberStatus = .alive
     /// This node's own payload as last set with `updateMetadata`.
     public private(set) var myMetadata: SWIMMetadata = .empty
 
-    private struct Record: Sendable {
+    struct Record: Sendable {
         var status: SWIMMemberStatus
         var incarnation: UInt64
         var metadata: SWIMMetadata
     }
 
     /// The probe of the current protocol period (SWIM §3.1).
-    private struct Probe: Sendable {
+    struct Probe: Sendable {
         var target: SWIMNodeID
         var sequence: UInt64
         var directDeadline: Int64
@@ -39,13 +39,15 @@ public struct SWIMInstance: Sendable {
         var deadline: Int64
     }
 
-    private var records: [SWIMNodeID: Record] = [:]
+    var records: [SWIMNodeID: Record] = [:]
     /// Every member ever known, in the order learnt: deterministic iteration (dictionary order is per-process).
-    private var known: [SWIMNodeID] = []
-    private var suspicions: [SWIMNodeID: SuspicionTimer] = [:]
-    private var probeOrder: [SWIMNodeID] = []
+    var known: [SWIMNodeID] = []
+    var suspicions: [SWIMNodeID: SuspicionTimer] = [:]
+    var probeOrder: [SWIMNodeID] = []
+    /// Suspects this node heard of from others and has not probed since: probed next, before the round-robin goes on.
+    var confirmFirst: [SWIMNodeID] = []
     private var probeIndex = 0
-    private var probe: Probe?
+    var probe: Probe?
     private var relays: [UInt64: Relay] = [:]
     private var nextSequence: UInt64 = 1
     private var nextProbeAt: Int64
@@ -53,10 +55,10 @@ public struct SWIMInstance: Sendable {
     /// Lifeguard §3.1 local health score, 0 … S−1; the multiplier is score + 1.
     private var healthScore = 0
     /// Number of other members that are alive or suspect.
-    private var liveOthers = 0
-    private var queue = SWIMGossipQueue()
+    var liveOthers = 0
+    var queue = SWIMGossipQueue()
     /// Members that told us a refuted verdict about ourselves; the next message to each carries our alive update.
-    private var correctionsOwed: Set<SWIMNodeID> = []
+    var correctionsOwed: Set<SWIMNodeID> = []
 
     /// Creates the instance; `seeds` (e.g. from the topology) start as alive at incarnation 0 and the first probe is due at `now`.
     public init(settings: SWIMSettings = SWIMSettings(), myself: SWIMNodeID, seeds: [SWIMNodeID], now: Duration) {
@@ -290,6 +292,13 @@ public struct SWIMInstance: Sendable {
 
     /// SWIM §4.3: round-robin over a shuffled list, so each live member is probed within n periods.
     private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> SWIMNodeID? {
+        // Lodestar addition to Lifeguard §3.2: a suspicion heard from another member is checked by this node's next
+        // probe (direct, then k indirect), so a real crash gathers its independent confirmations within about one
+        // period instead of waiting for each member's round-robin to come round. Same probes, reordered.
+        while !confirmFirst.isEmpty {
+            let suspect = confirmFirst.removeFirst()
+            if records[suspect]?.status == .suspect { return suspect }
+        }
         var attempts = 0
         while attempts <= probeOrder.count + 1 {
             attempts += 1
@@ -341,163 +350,6 @@ public struct SWIMInstance: Sendable {
         }
     }
 
-    // MARK: - Merging updates (SWIM §4.2)
-
-    /// SWIM §4.2 precedence: alive(i) beats suspect/alive(j) iff i > j (payload version breaks ties among alive);
-    /// suspect(i) beats alive(j) iff i ≥ j; dead(i) beats alive/suspect(j) iff i ≥ j; left(i) beats anything but left at j ≤ i;
-    /// dead and left are final for their incarnation. From a full sync, dead is downgraded to suspect (memberlist).
-    private mutating func apply(_ incoming: SWIMGossip, fromSync: Bool, sender: SWIMNodeID? = nil, now t: Int64,
-                                rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
-        var update = incoming
-        if fromSync {
-            if update.status == .dead {
-                update.status = .suspect
-                if let sender { update.origin = sender }
-            }
-            // A full state repeats what the peer heard; it is no independent confirmation (Lifeguard §3.2).
-            if update.status == .suspect, records[update.node]?.status == .suspect { return }
-        }
-        if update.node == myself {
-            applyAboutMyself(update, from: sender)
-            return
-        }
-        guard var record = records[update.node] else {
-            // Only an alive update introduces a member; suspect/dead/left about strangers are ignored.
-            guard update.status == .alive else { return }
-            let metadata = update.metadata ?? .empty
-            records[update.node] = Record(status: .alive, incarnation: update.incarnation, metadata: metadata)
-            known.append(update.node)
-            liveOthers += 1
-            probeOrder.insert(update.node, at: Int.random(in: 0...probeOrder.count, using: &rng))
-            out.append(.statusChanged(SWIMStatusChange(node: update.node, previous: nil, current: .alive,
-                                                       incarnation: update.incarnation)))
-            if metadata != .empty { out.append(.metadataChanged(node: update.node, metadata: metadata)) }
-            queue.enqueue(update)
-            return
-        }
-
-        if update.incarnation < record.incarnation {
-            // Stale news (e.g. a suspicion already refuted): re-arm our newer fact so the laggard is corrected soon.
-            // Without this, a member that missed the refutation's short epidemic times out a live member.
-            if queue.transmits(of: update.node) == nil {
-                queue.enqueue(SWIMGossip(node: update.node, status: record.status, incarnation: record.incarnation,
-                                         metadata: record.status == .alive ? record.metadata : nil, origin: myself))
-            }
-            return
-        }
-
-        switch update.status {
-        case .alive:
-            if update.incarnation > record.incarnation {
-                let previous = record.status
-                record.incarnation = update.incarnation
-                // A new incarnation may restart the payload's version counter: take its payload as is.
-                var metadataChanged = false
-                if let metadata = update.metadata, metadata != record.metadata {
-                    record.metadata = metadata
-                    metadataChanged = true
-                }
-                records[update.node] = record
-                setStatus(update.node, .alive, previous: previous, incarnation: update.incarnation, rng: &rng, into: &out)
-                if metadataChanged { out.append(.metadataChanged(node: update.node, metadata: record.metadata)) }
-                queue.enqueue(update)
-            } else if update.incarnation == record.incarnation, record.status.isLive,
-                      let metadata = update.metadata, metadata.version > record.metadata.version {
-                record.metadata = metadata
-                records[update.node] = record
-                out.append(.metadataChanged(node: update.node, metadata: record.metadata))
-                queue.enqueue(update, metadataOnly: true)
-            }
-
-        case .suspect:
-            guard update.incarnation >= record.incarnation else { return }
-            switch record.status {
-            case .dead, .left:
-                return
-            case .suspect:
-                if update.incarnation > record.incarnation {
-                    // A suspicion of a newer incarnation is a new suspicion: its timer starts now.
-                    record.incarnation = update.incarnation
-                    records[update.node] = record
-                    startSuspicion(of: update.node, origin: update.origin, now: t)
-                    queue.enqueue(update)
-                } else if suspicions[update.node]?.confirm(update.origin) == true {
-                    // Lifeguard §3.2: an independent confirmation shrinks the timeout and is re-gossiped.
-                    queue.enqueue(update)
-                }
-            case .alive:
-                record.incarnation = update.incarnation
-                records[update.node] = record
-                setStatus(update.node, .suspect, previous: .alive, incarnation: update.incarnation, rng: &rng, into: &out)
-                startSuspicion(of: update.node, origin: update.origin, now: t)
-                queue.enqueue(update)
-            }
-
-        case .dead:
-            let applies = record.status.isLive ? update.incarnation >= record.incarnation
-                : (record.status == .dead && update.incarnation > record.incarnation)
-            guard applies else { return }
-            let previous = record.status
-            record.incarnation = update.incarnation
-            records[update.node] = record
-            setStatus(update.node, .dead, previous: previous, incarnation: update.incarnation, rng: &rng, into: &out)
-            queue.enqueue(update)
-
-        case .left:
-            guard record.status != .left, update.incarnation >= record.incarnation else { return }
-            let previous = record.status
-            record.incarnation = update.incarnation
-            records[update.node] = record
-            setStatus(update.node, .left, previous: previous, incarnation: update.incarnation, rng: &rng, into: &out)
-            queue.enqueue(update)
-        }
-    }
-
-    /// Lifeguard §3.2: K is capped at n − 2 so small clusters can still reach the minimum timeout.
-    private mutating func startSuspicion(of node: SWIMNodeID, origin: SWIMNodeID, now t: Int64) {
-        let expected = Swift.min(settings.suspicionConfirmationsExpected, Swift.max(0, liveMemberCount - 2))
-        suspicions[node] = SuspicionTimer(
-            origin: origin, startedAt: t, expected: expected,
-            minimum: settings.suspicionTimeoutMin.swimNanoseconds,
-            maximum: settings.suspicionTimeoutMax.swimNanoseconds)
-    }
-
-    /// SWIM §4.2 refutation: suspicion (or a claim of death/leave) about this node at ≥ its incarnation is answered by
-    /// a higher incarnation; Lifeguard §3.1 counts a refuted suspicion against local health.
-    private mutating func applyAboutMyself(_ update: SWIMGossip, from sender: SWIMNodeID?) {
-        guard myStatus != .left else { return }
-        if update.status != .alive, update.incarnation < incarnation, let sender {
-            // The sender still holds an already refuted verdict: owe it our current incarnation directly.
-            correctionsOwed.insert(sender)
-            return
-        }
-        switch update.status {
-        case .alive:
-            // A newer incarnation of "me" exists only if an earlier life of this node outlived a restart.
-            guard update.incarnation > incarnation else { return }
-            incarnation = update.incarnation + 1
-        case .suspect, .dead, .left:
-            guard update.incarnation >= incarnation else { return }
-            incarnation = update.incarnation + 1
-            if update.status == .suspect { adjustHealth(by: 1) }
-        }
-        queue.enqueue(selfGossip())
-    }
-
-    private mutating func setStatus(_ node: SWIMNodeID, _ status: SWIMMemberStatus, previous: SWIMMemberStatus,
-                                    incarnation: UInt64, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
-        records[node]?.status = status
-        if status != .suspect { suspicions[node] = nil }
-        if previous.isLive && !status.isLive { liveOthers -= 1 }
-        if !previous.isLive && status.isLive {
-            liveOthers += 1
-            probeOrder.insert(node, at: Int.random(in: 0...probeOrder.count, using: &rng))
-        }
-        if previous != status {
-            out.append(.statusChanged(SWIMStatusChange(node: node, previous: previous, current: status, incarnation: incarnation)))
-        }
-    }
-
     // MARK: - Sending
 
     private mutating func sendPing(sequence: UInt64, to target: SWIMNodeID, into out: inout [SWIMDirective]) {
@@ -534,7 +386,7 @@ public struct SWIMInstance: Sendable {
         out.append(.send(SWIMMessage(kind, gossip: gossip), to: target))
     }
 
-    private func selfGossip() -> SWIMGossip {
+    func selfGossip() -> SWIMGossip {
         SWIMGossip(node: myself, status: myStatus, incarnation: incarnation,
                    metadata: myStatus == .alive ? myMetadata : nil, origin: myself)
     }
@@ -560,7 +412,7 @@ public struct SWIMInstance: Sendable {
     }
 
     /// Lifeguard §3.1: keeps the score within 0 … S−1.
-    private mutating func adjustHealth(by delta: Int) {
+    mutating func adjustHealth(by delta: Int) {
         healthScore = Swift.min(Swift.max(0, healthScore + delta), Swift.max(0, settings.localHealthMaxMultiplier - 1))
     }
 

@@ -42,7 +42,7 @@ final class GossipFailoverTests: EdgeTestCase {
             usleep(50_000)
         }
         XCTAssertEqual(stale, 0)
-        XCTAssertLessThanOrEqual(failover, 5.0, "failover target is 2 s; measured \(failover) with \(period) ms probes")
+        XCTAssertLessThanOrEqual(failover, 2.5, "failover target is 2 s (one sample; SWIMSimulationTests holds the distribution); measured \(failover) with \(period) ms probes")
         // The DNS node's admin endpoint shows why.
         let status = try EdgeHTTP.get(port: c.dnsAdmin, "/status", host: "admin")
         let json = try XCTUnwrap(status.json, "\(status)")
