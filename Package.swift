@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "LodestarDNSServer",
             dependencies: [
-                "LodestarDNS", "LodestarMetrics",
+                "LodestarDNS", "LodestarSelection", "LodestarMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -93,6 +93,8 @@ public final class Authority: Sendable {
     let health: any HealthView
     let nodeIdBytes: [UInt8]
     let maxUDPPayload: Int
+    /// The services `fastRespond` answers.
+    let fastServices: FastServiceTable
 
     /// The configuration version (a digest of the topology file and GeoIP database) that `CH TXT config.lodestar.` reports.
     public let configVersion: String
@@ -156,6 +158,7 @@ public final class Authority: Sendable {
         self.nodes = nodes
         self.existing = existing
         self.delegations = delegations
+        fastServices = FastServiceTable(authority: nodes, delegations: delegations, apex: apex, engine: engine)
     }
 
     static func rdata(for ip: IPAddress) -> RData {

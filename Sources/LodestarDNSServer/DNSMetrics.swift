@@ -85,6 +85,27 @@ public final class DNSMetrics: Sendable {
         }
     }
 
+    /// Counts a fast answer (`Authority.fastRespond`): the query counters now, the decision into the loop's tally.
+    func recordFast(qtype: UInt16, hadClientSubnet: Bool, decision key: UInt64, local: inout LocalDNSCounters) {
+        local.queries(qtype, 0, .udp, self).increment()
+        clientSubnet[hadClientSubnet ? 0 : 1].increment()
+        local.tally[key, default: 0] += 1
+    }
+
+    /// Moves a loop's tally of fast decisions into the answer counters and the decision table.
+    func flushTally(_ local: inout LocalDNSCounters, authority: Authority) {
+        guard !local.tally.isEmpty else { return }
+        var batch: [(AnswerDecision, Int)] = []
+        batch.reserveCapacity(local.tally.count)
+        for (key, n) in local.tally {
+            guard let d = authority.decision(ofKey: key) else { continue }
+            local.answer(d, self).increment(by: Int64(n))
+            batch.append((d, n))
+        }
+        local.tally.removeAll(keepingCapacity: true)
+        decisions.record(batch)
+    }
+
     /// A datagram or frame dropped unanswered.
     func recordDropped() { malformed[0].increment() }
 
@@ -150,6 +171,8 @@ struct ResponseFacts {
 struct LocalDNSCounters {
     private var queryCounters: [DNSMetrics.QueryKey: Counter] = [:]
     private var answerCounters: [DNSMetrics.EdgeKey: Counter] = [:]
+    /// Fast answers not yet counted by edge and decision, by `FastAnswer.decisionKey` (of one authority).
+    var tally: [UInt64: Int] = [:]
 
     mutating func queries(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) -> Counter {
         let key = DNSMetrics.QueryKey(transport: transport, qtype: qtypeBucket(qtype), rcode: rcode)
@@ -186,13 +209,18 @@ public final class DecisionTable: Sendable {
     static let maxKeys = 4096
 
     /// Counts one answer.
-    func record(_ d: AnswerDecision) {
+    func record(_ d: AnswerDecision) { record([(d, 1)]) }
+
+    /// Counts a batch of answers (an event loop's tally) under one lock.
+    func record(_ batch: [(AnswerDecision, Int)]) {
         state.withLock { s in
-            s.totals[d.edge, default: 0] += 1
-            if let n = s.current[d] {
-                s.current[d] = n + 1
-            } else if s.current.count < Self.maxKeys {
-                s.current[d] = 1
+            for (d, n) in batch {
+                s.totals[d.edge, default: 0] += n
+                if let m = s.current[d] {
+                    s.current[d] = m + n
+                } else if s.current.count < Self.maxKeys {
+                    s.current[d] = n
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import LodestarDNS
 import LodestarGeo
+import LodestarSelection
 import LodestarMetrics
 import LodestarTopology
 import Logging
@@ -318,6 +319,15 @@ final class UDPQueryHandler: ChannelInboundHandler {
     var counters = LocalDNSCounters()
     let logger: Logger
     var sampler: QueryLogSampler
+    /// The fast path's state: the health snapshot of the authority it was taken for, and a buffer for the choice.
+    var fastAuthority: Authority?
+    var fastHealth: AnswerEngine.HealthSnapshot?
+    var picks: [UInt16] = []
+    /// The authority whose engine the tally's decision keys refer to, fast answers in this read burst, the last flush.
+    var tallyAuthority: Authority?
+    var burst = 0
+    var lastTallyFlush = NIODeadline.now()
+    var tallyTimer: RepeatedTask?
 
     init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int, metrics: DNSMetrics,
          logger: Logger, queryLogSample: Int) {
@@ -340,6 +350,7 @@ final class UDPQueryHandler: ChannelInboundHandler {
             return
         }
         let authority = reader.current()
+        if answerFast(authority, envelope, client: client, start: start, context: context) { return }
         var key: AnswerKey?
         if cache.capacity > 0 {
             // A reload or a health change since the last datagram empties the cache before it is consulted.
@@ -388,11 +399,88 @@ final class UDPQueryHandler: ChannelInboundHandler {
         pendingFlush = true
     }
 
+    /// The fast path (`Authority.fastRespond`): a service's A/AAAA written straight into the outgoing buffer. False
+    /// when it declined and the full path must answer.
+    private func answerFast(_ authority: Authority, _ envelope: AddressedEnvelope<ByteBuffer>, client: IPAddress,
+                            start: NIODeadline, context: ChannelHandlerContext) -> Bool {
+        if fastAuthority !== authority || fastHealth.map({ $0.generation != authority.healthGeneration }) ?? true {
+            fastAuthority = authority
+            fastHealth = authority.fastHealthSnapshot()
+        }
+        guard let health = fastHealth else { return false }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        var answer: FastAnswer?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 512) { out in
+            answer = envelope.data.withUnsafeReadableBytes { packet in
+                authority.fastRespond(to: packet, from: client, health: health, random: &random, picks: &picks, into: out)
+            }
+            return answer?.length ?? 0
+        }
+        guard let answer else { return false }
+        switch limiter.decide(client: client, kind: .answer, qname: answer.qname) {
+        case .send:
+            break
+        case .drop:
+            stats.rateLimitedDrops.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: false)
+            return true
+        case .slip:
+            stats.rateLimitedSlips.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: true)
+            buffer = context.channel.allocator.buffer(bytes: Authority.slipResponse(for: Array(buffer.readableBytesView)))
+        }
+        stats.record(rcode: 0, truncated: false)
+        if tallyAuthority !== authority {
+            // The tally's keys name this authority's engine slots: count what the previous one left first.
+            if let previous = tallyAuthority { metrics.flushTally(&counters, authority: previous) }
+            tallyAuthority = authority
+        }
+        metrics.recordFast(qtype: answer.qtype, hadClientSubnet: answer.hadClientSubnet, decision: authority.decisionKey(of: answer),
+                           local: &counters)
+        burst += 1
+        let elapsed = NIODeadline.now() - start
+        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
+        if sampler.take() {
+            let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
+                                      decision: authority.decision(of: answer))
+            logger.logQuery(client: "\(client)", transport: .udp, qname: answer.qname.description, facts: facts,
+                            micros: elapsed.nanoseconds / 1000, cached: false)
+        }
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
+        pendingFlush = true
+        return true
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         if pendingFlush {
             pendingFlush = false
             context.flush()
         }
+        flushTallyIfDue(force: false)
+    }
+
+    /// The fast answers' tally reaches the counters and the decision table at once under light load (a burst of a few
+    /// queries), and under heavy load every 100 ms or 256 distinct decisions; a timer takes what an idle loop holds.
+    private func flushTallyIfDue(force: Bool) {
+        defer { burst = 0 }
+        guard let authority = tallyAuthority, !counters.tally.isEmpty else { return }
+        let now = NIODeadline.now()
+        guard force || burst < 4 || counters.tally.count >= 256 || now - lastTallyFlush >= .milliseconds(100) else { return }
+        lastTallyFlush = now
+        metrics.flushTally(&counters, authority: authority)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        tallyTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(200), delay: .milliseconds(200)) { _ in
+            loopBound.value.flushTallyIfDue(force: true)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        tallyTimer?.cancel()
+        tallyTimer = nil
+        flushTallyIfDue(force: true)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -26,8 +26,8 @@ public final class AnswerEngine: Sendable {
         let truncated: Bool
     }
 
-    /// One service compiled.
-    struct CompiledService: Sendable {
+    /// One service compiled (a class, so a query's walk holds one reference rather than copying five).
+    final class CompiledService: Sendable {
         let candidates: [Candidate]
         let classes: [RankClass]
         let v4: RangeTable<UInt32>
@@ -35,6 +35,15 @@ public final class AnswerEngine: Sendable {
         /// The IPv4 classes without the IPv4 overrides, for IPv6 addresses that alias IPv4 ones (an IPv4 override does
         /// not match an IPv6 client); nil when there are no IPv4 overrides (`v4` serves).
         let v4ForAliases: RangeTable<UInt32>?
+
+        init(candidates: [Candidate], classes: [RankClass], v4: RangeTable<UInt32>, v6: RangeTable<UInt128>,
+             v4ForAliases: RangeTable<UInt32>?) {
+            self.candidates = candidates
+            self.classes = classes
+            self.v4 = v4
+            self.v6 = v6
+            self.v4ForAliases = v4ForAliases
+        }
     }
 
     /// What compiling cost, for logs and the benchmark.
@@ -62,6 +71,9 @@ public final class AnswerEngine: Sendable {
     let locationsV4: RangeTable<UInt32>
     let locationsV6: RangeTable<UInt128>
     let services: [String: CompiledService]
+    /// The compiled services in name order; a service's index here is its *slot* (`slot(of:)`).
+    let slots: [CompiledService]
+    let slotByName: [String: Int]
     public let stats: Stats
 
     init(locations: [GeoLocation], v4: RangeTable<UInt32>, v6: RangeTable<UInt128>, services: [String: CompiledService], stats: Stats) {
@@ -69,6 +81,9 @@ public final class AnswerEngine: Sendable {
         self.locationsV4 = v4
         self.locationsV6 = v6
         self.services = services
+        let names = services.keys.sorted()
+        slots = names.compactMap { services[$0] }
+        slotByName = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         self.stats = stats
     }
 
@@ -87,8 +102,8 @@ public final class AnswerEngine: Sendable {
         return (UInt32(truncatingIfNeeded: key >> (96 - length)), length)
     }
 
-    /// The GeoIP location of `client` (nil when the database has none).
-    public func location(of client: IPAddress) -> GeoLocation? {
+    /// The index of `client`'s GeoIP location (`location(at:)`), nil when the database has none.
+    public func locationIndex(of client: IPAddress) -> UInt32? {
         let value: UInt32?
         switch client {
         case .v4(let v): value = locationsV4.find(v)?.value
@@ -97,14 +112,32 @@ public final class AnswerEngine: Sendable {
             value = locationsV6.find(key).flatMap { r in Self.alias(key, value: r.value).map { locationsV4.find($0.v4)?.value } ?? r.value }
         }
         guard let value, value != Self.noLocation, Int(value) < locations.count else { return nil }
-        return locations[Int(value)]
+        return value
     }
+
+    /// The location at an index from `locationIndex(of:)`.
+    public func location(at index: UInt32) -> GeoLocation? { Int(index) < locations.count ? locations[Int(index)] : nil }
+
+    /// The GeoIP location of `client` (nil when the database has none).
+    public func location(of client: IPAddress) -> GeoLocation? { locationIndex(of: client).flatMap(location(at:)) }
 
     /// The answer for `service` and `client`, or nil when the compiled classes cannot decide it (an unknown
     /// service, or too few edges up in the groups kept): then the reference path must answer.
     public func select<R: RandomNumberGenerator>(service: Service, client: IPAddress, family: EdgeSelector.Family,
                                                 health: any HealthView, random: inout R) -> EdgeSelection? {
-        guard let compiled = services[service.name] else { return nil }
+        guard let compiled = services[service.name], let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
+        var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family, health: .view(health))
+        var picks: [UInt16] = []
+        guard let choice = walk.choose(want: service.answerCount, failClosed: service.failClosed, random: &random,
+                                       into: &picks) else { return nil }
+        return EdgeSelection(chosen: picks.map { compiled.candidates[Int($0)].edge }, ranked: [], reason: .unlocated,
+                             failedOpen: choice.failedOpen, scopePrefixLength: scope, deterministic: choice.deterministic,
+                             ttlCapSeconds: choice.suspect ? EdgeSelector.suspectTTLSeconds : nil)
+    }
+
+    /// The ranking class of `client` in `compiled` and the prefix length over which it holds (the ECS scope).
+    @inline(__always)
+    static func classify(_ client: IPAddress, in compiled: CompiledService) -> (UInt32, Int)? {
         let classIndex: UInt32, scope: Int
         switch client {
         case .v4(let v):
@@ -126,9 +159,24 @@ public final class AnswerEngine: Sendable {
             }
         }
         guard Int(classIndex) < compiled.classes.count else { return nil }
-        var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family, health: health)
-        return walk.choose(service: service, scope: scope, random: &random)
+        return (classIndex, scope)
     }
+}
+
+/// Where a walk reads edge health: the live view (one call per candidate met), or a snapshot of the service's
+/// candidates taken once per health generation (`AnswerEngine.HealthSnapshot`), which costs one array read.
+enum HealthSource {
+    case view(any HealthView)
+    case snapshot([EdgeHealth])
+}
+
+/// What a walk chose besides the edges (written to the caller's buffer).
+struct WalkChoice {
+    var failedOpen: Bool
+    /// No random draw decided the edges or their order.
+    var deterministic: Bool
+    /// An answered edge is suspect (the answer's TTL is capped).
+    var suspect: Bool
 }
 
 /// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
@@ -143,13 +191,13 @@ struct ClassWalk {
     let compiled: AnswerEngine.CompiledService
     let rankClass: AnswerEngine.RankClass
     let family: EdgeSelector.Family
-    let health: any HealthView
+    let health: HealthSource
     private var group = 0
     /// The rest of a drawn group, next last.
     private var queue: [Pick] = []
     private(set) var tiesDrawn = false
 
-    init(compiled: AnswerEngine.CompiledService, rankClass: AnswerEngine.RankClass, family: EdgeSelector.Family, health: any HealthView) {
+    init(compiled: AnswerEngine.CompiledService, rankClass: AnswerEngine.RankClass, family: EdgeSelector.Family, health: HealthSource) {
         self.compiled = compiled
         self.rankClass = rankClass
         self.family = family
@@ -161,7 +209,14 @@ struct ClassWalk {
         return family == .v4 ? c.hasIPv4 : c.hasIPv6
     }
 
-    private func pick(_ i: UInt16) -> Pick { Pick(index: i, health: health.health(ofEdge: compiled.candidates[Int(i)].edge.id)) }
+    private func pick(_ i: UInt16) -> Pick {
+        switch health {
+        case .snapshot(let table):
+            return Pick(index: i, health: Int(i) < table.count ? table[Int(i)] : .healthy)
+        case .view(let view):
+            return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id))
+        }
+    }
 
     /// The next ranked candidate; nil at the end of the groups kept.
     mutating func next<R: RandomNumberGenerator>(random: inout R) -> Pick? {
@@ -195,27 +250,29 @@ struct ClassWalk {
         return nil
     }
 
-    /// `EdgeSelector.select`'s choice over this class, or nil when it needs candidates beyond the groups kept.
-    mutating func choose<R: RandomNumberGenerator>(service: Service, scope: Int, random: inout R) -> EdgeSelection? {
-        let want = service.answerCount
-        var healthy = [Pick]()
-        var shedDraw = false
+    /// `EdgeSelector.select`'s choice over this class: the chosen candidates' indices replace `picks`' contents; nil
+    /// when the choice needs candidates beyond the groups kept.
+    mutating func choose<R: RandomNumberGenerator>(want: Int, failClosed: Bool, random: inout R,
+                                                   into picks: inout [UInt16]) -> WalkChoice? {
+        picks.removeAll(keepingCapacity: true)
+        var shedDraw = false, suspect = false
         var lookahead = nextUp(random: &random)
-        while let current = lookahead, healthy.count < want {
+        while let current = lookahead, picks.count < want {
             lookahead = nextUp(random: &random)
             if case .overloaded(let shed) = current.health, shed > 0 {
                 // The reference sheds only when another edge could take the query: one later, or one chosen already.
-                if lookahead == nil && healthy.isEmpty && rankClass.truncated { return nil }
-                if lookahead != nil || !healthy.isEmpty {
+                if lookahead == nil && picks.isEmpty && rankClass.truncated { return nil }
+                if lookahead != nil || !picks.isEmpty {
                     shedDraw = true
                     if Double.random(in: 0..<1, using: &random) < shed { continue }
                 }
             }
-            healthy.append(current)
+            picks.append(current.index)
+            if current.health == .suspect { suspect = true }
         }
-        if healthy.count < want && rankClass.truncated { return nil }
+        if picks.count < want && rankClass.truncated { return nil }
         var failedOpen = false
-        if healthy.isEmpty {
+        if picks.isEmpty {
             // Every up edge was shed (then the first up ones answer), or none is up (fail open or closed): walk again
             // for the first ones in rank order.
             if rankClass.truncated { return nil }
@@ -226,16 +283,15 @@ struct ClassWalk {
                 if p.health.isUp { firstUp.append(p) }
             }
             if !firstUp.isEmpty {
-                healthy = firstUp
-            } else if !service.failClosed {
-                healthy = firstRanked
+                picks = firstUp.map(\.index)
+                suspect = firstUp.contains { $0.health == .suspect }
+            } else if !failClosed {
+                picks = firstRanked.map(\.index)
                 failedOpen = !firstRanked.isEmpty
+                suspect = false
             }
         }
-        let suspect = !failedOpen && healthy.contains { $0.health == .suspect }
-        return EdgeSelection(chosen: healthy.map { compiled.candidates[Int($0.index)].edge }, ranked: [], reason: .unlocated,
-                             failedOpen: failedOpen, scopePrefixLength: scope, deterministic: !(tiesDrawn || shedDraw),
-                             ttlCapSeconds: suspect ? EdgeSelector.suspectTTLSeconds : nil)
+        return WalkChoice(failedOpen: failedOpen, deterministic: !(tiesDrawn || shedDraw), suspect: suspect)
     }
 
     /// The next candidate that is up.

@@ -1,0 +1,324 @@
+import LodestarGeo
+import LodestarSelection
+import LodestarTopology
+
+/// A GSLB service the fast path answers: the name as lower-cased wire bytes, its engine slot and its record.
+struct FastService: Sendable {
+    let wire: [UInt8]
+    let name: DNSName
+    let slot: Int
+    let service: Service
+}
+
+/// The services the fast path may answer, found by a hash of the question name folded to lower case. Only services
+/// whose answer is the engine's alone qualify: no other record at the name and no delegation above it.
+struct FastServiceTable: Sendable {
+    private let byHash: [UInt64: FastService]
+
+    init(authority nodes: [DNSName: Authority.Node], delegations: Set<DNSName>, apex: DNSName, engine: AnswerEngine?) {
+        var byHash: [UInt64: FastService] = [:]
+        var collided = Set<UInt64>()
+        guard let engine else {
+            self.byHash = [:]
+            return
+        }
+        for (name, node) in nodes {
+            guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name) else { continue }
+            var covered = false
+            var n: DNSName? = name
+            while let cur = n, cur != apex, cur.isSubdomain(of: apex) {
+                if delegations.contains(cur) { covered = true }
+                n = cur.parent
+            }
+            guard !covered else { continue }
+            let hash = FastServiceTable.hash(name.wire)
+            if byHash[hash] != nil { collided.insert(hash) }
+            byHash[hash] = FastService(wire: name.wire, name: name, slot: slot, service: service)
+        }
+        for h in collided { byHash[h] = nil }  // two names, one hash: both take the full path
+        self.byHash = byHash
+    }
+
+    /// FNV-1a over bytes folded to lower case (ASCII letters only, as DNS compares names).
+    @inline(__always)
+    static func fold(_ h: UInt64, _ b: UInt8) -> UInt64 {
+        let lower = b &- 0x41 < 26 ? b | 0x20 : b
+        return (h ^ UInt64(lower)) &* 0x0000_0100_0000_01B3
+    }
+
+    static let seed: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    static func hash(_ wire: [UInt8]) -> UInt64 { wire.reduce(seed, fold) }
+
+    var isEmpty: Bool { byHash.isEmpty }
+
+    /// The service whose name equals `packet[start..<end]` (case-insensitively), if any.
+    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> FastService? {
+        guard let s = byHash[hash], s.wire.count == end - start else { return nil }
+        for k in 0..<s.wire.count {
+            let b = packet[start + k]
+            if (b &- 0x41 < 26 ? b | 0x20 : b) != s.wire[k] { return nil }
+        }
+        return s
+    }
+}
+
+/// What the fast path answered: the facts metrics, RRL and the query log need, with no allocation.
+public struct FastAnswer {
+    /// Bytes written to the output.
+    public var length: Int
+    public var qtype: UInt16
+    public var hadClientSubnet: Bool
+    /// No random draw decided it.
+    public var reusable: Bool
+    /// The service's lower-case name (for RRL buckets and the query log).
+    public var qname: DNSName
+    /// The engine slot of the service and the candidate index of the first edge answered.
+    public var slot: Int
+    public var firstEdge: UInt16
+    /// Where the client was placed (the ECS address, else the source).
+    public var located: IPAddress
+}
+
+/// A query the fast path can answer, read in place.
+private struct FastQuery {
+    var questionEnd = 0
+    var service: FastService
+    var family: EdgeSelector.Family
+    var hasOPT = false
+    var payload = 512
+    var dnssecOK = false
+    var wantsNSID = false
+    /// ECS option data offset and length in the packet (0 length: none), its source prefix, and the address.
+    var ecsOffset = 0, ecsLength = 0, ecsSource = 0
+    var ecsAddress: IPAddress?
+}
+
+extension Authority {
+    /// Answers the most common query — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID — in
+    /// place: the packet is read without copying, the engine chooses from its compiled classes with health from
+    /// `health`, and the response is written to `out`, byte for byte what `respond` would send. Returns nil for
+    /// anything else (another name or type, a malformed or unusual query, an answer that needs the reference path,
+    /// NODATA, or one that does not fit in `out` or the client's payload size): then `respond` must answer.
+    public func fastRespond<R: RandomNumberGenerator>(to packet: UnsafeRawBufferPointer, from client: IPAddress,
+                                                      health: AnswerEngine.HealthSnapshot, random: inout R,
+                                                      picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
+        guard let engine, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
+        let located = (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client
+        let service = q.service.service
+        guard let choice = engine.choose(slot: q.service.slot, client: located, family: q.family, want: service.answerCount,
+                                         failClosed: service.failClosed, health: health, random: &random, into: &picks),
+              let first = picks.first else { return nil }
+        let ttl = choice.suspect ? min(service.ttlSeconds, UInt32(EdgeSelector.suspectTTLSeconds)) : service.ttlSeconds
+        var w = FastWriter(out)
+        let flags = 0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10)
+        w.bytes(packet, 0, 2)
+        w.u16(flags)
+        w.u16(1)
+        w.u16(0)  // answers: patched below
+        w.u16(0)
+        w.u16(q.hasOPT ? 1 : 0)
+        w.bytes(packet, 12, q.questionEnd)
+        let rrType: UInt16 = q.family == .v4 ? RRType.a : RRType.aaaa
+        var answers = 0
+        for index in picks {
+            guard let edge = engine.edge(slot: q.service.slot, candidate: index) else { return nil }
+            for ip in edge.addresses where ip.isIPv4 == (q.family == .v4) {
+                w.u16(0xC00C)
+                w.u16(rrType)
+                w.u16(RRClass.in)
+                w.u32(ttl)
+                w.address(ip)
+                answers += 1
+            }
+        }
+        guard answers > 0, answers <= 0xFFFF else { return nil }
+        if q.hasOPT { writeOPT(&w, q, packet, scope: choice.scope) }
+        let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
+        guard !w.overflowed, w.count <= limit else { return nil }
+        w.patch16(at: 6, UInt16(answers))
+        return FastAnswer(length: w.count, qtype: rrType, hadClientSubnet: q.ecsLength > 0, reusable: choice.deterministic,
+                          qname: q.service.name, slot: q.service.slot, firstEdge: first, located: located)
+    }
+
+    /// The response OPT: our payload size, DO echoed, NSID then ECS with the scope (RFC 7871 §7.2.1), as `finish` writes it.
+    private func writeOPT(_ w: inout FastWriter, _ q: FastQuery, _ packet: UnsafeRawBufferPointer, scope: Int) {
+        w.u8(0)
+        w.u16(RRType.opt)
+        w.u16(UInt16(clamping: maxUDPPayload))
+        w.u32(q.dnssecOK ? 0x8000 : 0)
+        let nsidLength = q.wantsNSID ? 4 + nodeIdBytes.count : 0
+        let ecsLength = q.ecsLength > 0 ? 4 + q.ecsLength : 0
+        w.u16(UInt16(clamping: nsidLength + ecsLength))
+        if q.wantsNSID {
+            w.u16(EDNSOptionCode.nsid)
+            w.u16(UInt16(clamping: nodeIdBytes.count))
+            for b in nodeIdBytes { w.u8(b) }
+        }
+        if q.ecsLength > 0 {
+            w.u16(EDNSOptionCode.clientSubnet)
+            w.u16(UInt16(q.ecsLength))
+            w.bytes(packet, q.ecsOffset, q.ecsOffset + 3)  // family, source
+            w.u8(UInt8(clamping: min(scope, q.ecsSource)))
+            w.bytes(packet, q.ecsOffset + 4, q.ecsOffset + q.ecsLength)
+        }
+    }
+
+    /// Reads a query the fast path answers, every read bounds-checked; nil for anything else.
+    private func readFastQuery(_ p: UnsafeRawBufferPointer) -> FastQuery? {
+        let n = p.count
+        guard n >= 17, p[2] & 0xFA == 0,  // QR, opcode and TC zero
+              p[4] == 0, p[5] == 1, p[6] == 0, p[7] == 0, p[8] == 0, p[9] == 0, p[10] == 0, p[11] <= 1 else { return nil }
+        var i = 12
+        var hash = FastServiceTable.seed
+        while true {
+            guard i < n else { return nil }
+            let len = Int(p[i])
+            guard len <= 63, i - 12 + len + 1 < 255, i + len < n else { return nil }
+            hash = FastServiceTable.fold(hash, p[i])
+            for k in 0..<len { hash = FastServiceTable.fold(hash, p[i + 1 + k]) }
+            i += len + 1
+            if len == 0 { break }
+        }
+        guard i + 4 <= n, let service = fastServices.find(hash, p, 12, i) else { return nil }
+        let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
+        guard p[i + 2] == 0, p[i + 3] == 1, qtype == RRType.a || qtype == RRType.aaaa else { return nil }
+        i += 4
+        var q = FastQuery(questionEnd: i, service: service, family: qtype == RRType.a ? .v4 : .v6)
+        guard p[11] == 1 else { return i == n ? q : nil }
+        guard readOPT(p, at: i, into: &q) else { return nil }
+        return q
+    }
+
+    /// The query's OPT (root owner, version 0) and its NSID and ECS options; false when the full path must answer.
+    private func readOPT(_ p: UnsafeRawBufferPointer, at i: Int, into q: inout FastQuery) -> Bool {
+        let n = p.count
+        guard i + 11 <= n, p[i] == 0, p[i + 1] == 0, p[i + 2] == 41, p[i + 6] == 0 else { return false }
+        q.hasOPT = true
+        q.payload = Int(p[i + 3]) << 8 | Int(p[i + 4])
+        q.dnssecOK = p[i + 7] & 0x80 != 0
+        let rdlen = Int(p[i + 9]) << 8 | Int(p[i + 10])
+        var o = i + 11
+        guard o + rdlen == n else { return false }
+        while o < n {
+            guard o + 4 <= n else { return false }
+            let code = UInt16(p[o]) << 8 | UInt16(p[o + 1])
+            let len = Int(p[o + 2]) << 8 | Int(p[o + 3])
+            guard o + 4 + len <= n else { return false }
+            if code == EDNSOptionCode.nsid {
+                q.wantsNSID = true
+            } else if code == EDNSOptionCode.clientSubnet {
+                guard q.ecsLength == 0, let address = Self.readECS(p, at: o + 4, length: len, source: &q.ecsSource) else { return false }
+                q.ecsOffset = o + 4
+                q.ecsLength = len
+                q.ecsAddress = address
+            }
+            o += 4 + len
+        }
+        return true
+    }
+
+    /// An ECS option's address (RFC 7871 §6, the checks of `ClientSubnet(optionData:)`); nil when malformed.
+    private static func readECS(_ p: UnsafeRawBufferPointer, at o: Int, length: Int, source: inout Int) -> IPAddress? {
+        guard length >= 4 else { return nil }
+        let family = UInt16(p[o]) << 8 | UInt16(p[o + 1])
+        let prefix = Int(p[o + 2])
+        guard (family == 1 || family == 2), p[o + 3] == 0 else { return nil }
+        let width = family == 1 ? 4 : 16
+        let count = length - 4
+        guard prefix <= width * 8, count == (prefix + 7) / 8 else { return nil }
+        if prefix % 8 != 0, count > 0 {
+            guard p[o + 4 + count - 1] & (UInt8(0xFF) >> UInt8(prefix % 8)) == 0 else { return nil }
+        }
+        source = prefix
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        for k in 0..<width {
+            let b = UInt64(k < count ? p[o + 4 + k] : 0)
+            if width == 4 { lo = lo << 8 | b } else if k < 8 { hi = hi << 8 | b } else { lo = lo << 8 | b }
+        }
+        return family == 1 ? .v4(UInt32(truncatingIfNeeded: lo)) : .v6(hi, lo)
+    }
+}
+
+/// Writes big-endian fields to a fixed buffer; past its end it only notes the overflow.
+struct FastWriter {
+    let out: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+    private(set) var overflowed = false
+
+    init(_ out: UnsafeMutableRawBufferPointer) { self.out = out }
+
+    @inline(__always)
+    mutating func u8(_ v: UInt8) {
+        guard count < out.count else {
+            overflowed = true
+            return
+        }
+        out[count] = v
+        count += 1
+    }
+
+    mutating func u16(_ v: UInt16) {
+        u8(UInt8(v >> 8))
+        u8(UInt8(v & 0xFF))
+    }
+
+    mutating func u32(_ v: UInt32) {
+        u16(UInt16(v >> 16))
+        u16(UInt16(v & 0xFFFF))
+    }
+
+    mutating func bytes(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) {
+        var k = start
+        while k < end, k < p.count {
+            u8(p[k])
+            k += 1
+        }
+    }
+
+    /// RDLENGTH and RDATA of an A or AAAA record.
+    mutating func address(_ ip: IPAddress) {
+        switch ip {
+        case .v4(let v):
+            u16(4)
+            u32(v)
+        case .v6(let hi, let lo):
+            u16(16)
+            u32(UInt32(truncatingIfNeeded: hi >> 32))
+            u32(UInt32(truncatingIfNeeded: hi))
+            u32(UInt32(truncatingIfNeeded: lo >> 32))
+            u32(UInt32(truncatingIfNeeded: lo))
+        }
+    }
+
+    mutating func patch16(at offset: Int, _ v: UInt16) {
+        guard offset + 1 < count else { return }
+        out[offset] = UInt8(v >> 8)
+        out[offset + 1] = UInt8(v & 0xFF)
+    }
+}
+
+extension Authority {
+    /// The health of every compiled candidate now, for `fastRespond` (nil without a compiled engine). Take a new one
+    /// when `healthGeneration` moves past the snapshot's `generation`.
+    public func fastHealthSnapshot() -> AnswerEngine.HealthSnapshot? { engine?.healthSnapshot(of: health) }
+
+    /// The decision record of a fast answer (edge, region and the client's GeoIP country and continent).
+    public func decision(of answer: FastAnswer) -> AnswerDecision? { decision(ofKey: decisionKey(of: answer)) }
+
+    /// A fast answer's decision as one integer (service slot, first edge, client location), for per-loop tallies;
+    /// `decision(ofKey:)` turns it back into the record with this authority's engine.
+    public func decisionKey(of answer: FastAnswer) -> UInt64 {
+        let location = engine?.locationIndex(of: answer.located) ?? UInt32.max
+        return UInt64(UInt16(truncatingIfNeeded: answer.slot)) << 48 | UInt64(answer.firstEdge) << 32 | UInt64(location)
+    }
+
+    /// The decision record behind a `decisionKey`.
+    public func decision(ofKey key: UInt64) -> AnswerDecision? {
+        let slot = Int(key >> 48), candidate = UInt16(truncatingIfNeeded: key >> 32)
+        guard let engine, let edge = engine.edge(slot: slot, candidate: candidate) else { return nil }
+        let location = engine.location(at: UInt32(truncatingIfNeeded: key))
+        return AnswerDecision(edge: edge.id, region: edge.region, country: location?.country ?? "",
+                              continent: location?.continent ?? "", latitude: location?.latitude, longitude: location?.longitude)
+    }
+}

@@ -1,0 +1,64 @@
+import LodestarGeo
+import LodestarTopology
+
+/// The allocation-free side of the engine, for the DNS server's fast path: services by slot, health read from a
+/// snapshot taken once per health generation, and the chosen edges written as candidate indices to a caller's buffer.
+extension AnswerEngine {
+    /// Every compiled service's candidates' health at one health generation (`HealthView.generation`).
+    public final class HealthSnapshot: Sendable {
+        /// The generation the snapshot was taken at (read before the edges, so a change during the build moves past it).
+        public let generation: UInt64
+        let perSlot: [[EdgeHealth]]
+
+        init(generation: UInt64, perSlot: [[EdgeHealth]]) {
+            self.generation = generation
+            self.perSlot = perSlot
+        }
+    }
+
+    /// What a fast choice decided besides the edges.
+    public struct FastChoice: Sendable {
+        /// The ECS scope: the merged prefix of the client's class.
+        public var scope: Int
+        /// No random draw decided the edges or their order (the answer may be cached).
+        public var deterministic: Bool
+        /// An answered edge is suspect: cap the TTL at `EdgeSelector.suspectTTLSeconds`.
+        public var suspect: Bool
+        /// No edge was up and the service failed open.
+        public var failedOpen: Bool
+    }
+
+    /// The slot of a compiled service (nil: the service was not compiled).
+    public func slot(of serviceName: String) -> Int? { slotByName[serviceName] }
+
+    /// Takes the health of every compiled candidate from `view`.
+    public func healthSnapshot(of view: any HealthView) -> HealthSnapshot {
+        let generation = view.generation
+        let perSlot = slots.map { compiled in compiled.candidates.map { view.health(ofEdge: $0.edge.id) } }
+        return HealthSnapshot(generation: generation, perSlot: perSlot)
+    }
+
+    /// The choice for `client` in service `slot`, with the chosen candidates' indices in `picks` (nearest first); nil
+    /// when the compiled classes cannot decide it (the reference path must answer). Allocates nothing unless a group
+    /// of equally near edges has to be drawn.
+    public func choose<R: RandomNumberGenerator>(slot: Int, client: IPAddress, family: EdgeSelector.Family, want: Int,
+                                                failClosed: Bool, health: HealthSnapshot, random: inout R,
+                                                into picks: inout [UInt16]) -> FastChoice? {
+        guard slot >= 0, slot < slots.count, slot < health.perSlot.count else { return nil }
+        let compiled = slots[slot]
+        guard let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
+        var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family,
+                             health: .snapshot(health.perSlot[slot]))
+        guard let choice = walk.choose(want: want, failClosed: failClosed, random: &random, into: &picks) else { return nil }
+        return FastChoice(scope: scope, deterministic: choice.deterministic, suspect: choice.suspect, failedOpen: choice.failedOpen)
+    }
+
+    /// The edge behind a candidate index of service `slot` (as written by `choose`).
+    public func edge(slot: Int, candidate: UInt16) -> Edge? {
+        guard slot >= 0, slot < slots.count, Int(candidate) < slots[slot].candidates.count else { return nil }
+        return slots[slot].candidates[Int(candidate)].edge
+    }
+
+    /// The number of candidates of service `slot`.
+    public func candidateCount(slot: Int) -> Int { slot >= 0 && slot < slots.count ? slots[slot].candidates.count : 0 }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import LodestarDNS
+import LodestarGeo
+import LodestarSelection
+import LodestarTopology
+import XCTest
+
+/// `Authority.fastRespond` against its oracle, `respond`: for random queries (names in random case — services, a
+/// CNAME to one, static names, names under a delegation —, A/AAAA/TXT/ANY, with or without EDNS, DO, NSID, ECS of
+/// either family and any prefix, malformed ECS, unknown options, odd flags and counts) under random health, whatever
+/// the fast path answers is byte for byte what the full path sends, and what it declines the full path answers.
+final class FastPathTests: XCTestCase {
+    static func database() throws -> GeoDatabase {
+        let points: [(String, Double, Double, String)] = [
+            ("81.2.69.0/24", 51.51, -0.13, "GB"), ("85.214.0.0/16", 52.52, 13.40, "DE"), ("8.8.8.0/24", 37.39, -122.08, "US"),
+            ("133.0.0.0/8", 35.68, 139.69, "JP"), ("177.0.0.0/10", -23.5, -46.6, "BR"), ("41.0.0.0/11", -26.2, 28.0, "ZA"),
+            ("2a00:1450::/29", 53.35, -6.26, "IE"), ("2400:cb00::/32", 1.35, 103.8, "SG"), ("2600::/20", 40.7, -74.0, "US"),
+        ]
+        let records = points.map { GeoRecord(prefix: IPPrefix($0.0)!, latitude: $0.1, longitude: $0.2, country: $0.3, continent: "XX") }
+        let bytes = try MMDBWriter.build(records: records, description: "fast path test", buildEpoch: 1)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fastpath-\(UUID().uuidString).mmdb")
+        try Data(bytes).write(to: url)
+        return try GeoDatabase(path: url.path)
+    }
+
+    /// Clients inside and outside the database's networks, of both families.
+    static let subnets = ["81.2.69.0/24", "85.214.7.0/24", "85.214.0.0/16", "8.8.8.0/24", "133.1.0.0/16", "177.1.2.0/24",
+                          "41.5.0.0/16", "9.9.9.0/24", "2a00:1450:4001::/48", "2400:cb00:1::/48", "2600:1::/32", "2001:db8::/32"]
+
+    func randomQuery(_ rng: inout FastRandom) -> [UInt8] {
+        let names = ["www.example.test", "WwW.Example.TEST", "two.example.test", "closed.example.test", "api.example.test",
+                     "mail.example.test", "x.sub.example.test", "nope.example.test", "www.example.com", "example.test"]
+        var name = names[Int.random(in: 0..<names.count, using: &rng)]
+        if Int.random(in: 0..<4, using: &rng) == 0 {
+            name = String(name.map { Bool.random(using: &rng) ? Character($0.uppercased()) : $0 })
+        }
+        let types = [RRType.a, RRType.a, RRType.aaaa, RRType.aaaa, RRType.txt, RRType.any]
+        var h = DNSHeader()
+        h.id = UInt16.random(in: 0...UInt16.max, using: &rng)
+        h.recursionDesired = Bool.random(using: &rng)
+        h.checkingDisabled = Int.random(in: 0..<4, using: &rng) == 0
+        h.authenticData = Int.random(in: 0..<8, using: &rng) == 0
+        let qclass = Int.random(in: 0..<12, using: &rng) == 0 ? RRClass.ch : RRClass.in
+        var m = DNSMessage(header: h, questions: [DNSQuestion(name: DNSName(name)!, type: types[Int.random(in: 0..<types.count, using: &rng)], qclass: qclass)])
+        if Int.random(in: 0..<5, using: &rng) > 0 {
+            var options: [EDNSOption] = []
+            if Bool.random(using: &rng) { options.append(EDNSOption(code: EDNSOptionCode.nsid, data: [])) }
+            if Int.random(in: 0..<6, using: &rng) == 0 { options.append(EDNSOption(code: 10, data: [1, 2, 3, 4, 5, 6, 7, 8])) }
+            if Int.random(in: 0..<5, using: &rng) > 0 {
+                let subnet = IPPrefix(Self.subnets[Int.random(in: 0..<Self.subnets.count, using: &rng)])!
+                let width = subnet.address.isIPv4 ? 32 : 128
+                let length = Int.random(in: 0..<6, using: &rng) == 0 ? 0 : Int.random(in: 1...width, using: &rng)
+                var bytes = Array(subnet.address.bytes.prefix((length + 7) / 8))
+                if length % 8 != 0, !bytes.isEmpty {
+                    bytes[bytes.count - 1] &= ~(UInt8(0xFF) >> UInt8(length % 8))
+                    if Int.random(in: 0..<10, using: &rng) == 0 { bytes[bytes.count - 1] |= 1 }  // malformed: bits past the prefix
+                }
+                options.append(EDNSOption(code: EDNSOptionCode.clientSubnet, data: [0, width == 32 ? 1 : 2, UInt8(length), 0] + bytes))
+            }
+            let payload = [UInt16(0), 512, 1232, 4096][Int.random(in: 0..<4, using: &rng)]
+            let version: UInt32 = Int.random(in: 0..<20, using: &rng) == 0 ? 1 : 0
+            let doBit: UInt32 = Bool.random(using: &rng) ? 0x8000 : 0
+            m.additional.append(ResourceRecord(name: .root, type: RRType.opt, rclass: payload, ttl: version << 16 | doBit, rdata: .opt(options)))
+        }
+        var bytes = m.encoded()
+        if Int.random(in: 0..<30, using: &rng) == 0 { bytes.append(0) }  // trailing garbage
+        return bytes
+    }
+
+    func test_fastPathIsByteForByteTheFullPath() throws {
+        let topology = try Fixture.topology()
+        let db = try Self.database()
+        let engine = try AnswerEngine.compile(database: db, topology: topology)
+        let view = LiveHealthView()
+        let authority = Authority(topology: topology, geo: db, health: view, engine: engine)
+        var rng = FastRandom(seed: 0xFA57)
+        var picks: [UInt16] = []
+        var out = [UInt8](repeating: 0, count: 4096)
+        var fast = 0, same = 0, drawn = 0, declined = 0
+        let states: [EdgeHealth] = [.healthy, .healthy, .healthy, .down, .suspect, .overloaded(shed: 0.5)]
+        for round in 0..<300 {
+            view.update(Dictionary(uniqueKeysWithValues: topology.edges.map { ($0.id, states[Int.random(in: 0..<states.count, using: &rng)]) }))
+            let snapshot = engine.healthSnapshot(of: view)
+            for _ in 0..<40 {
+                let packet = randomQuery(&rng)
+                let client: IPAddress = Bool.random(using: &rng) ? IPAddress("81.2.69.7")! : IPAddress("2600:1::5")!
+                var r1 = FastRandom(seed: UInt64(round)), r2 = FastRandom(seed: UInt64(round))
+                let full = authority.respond(to: packet, from: client, transport: .udp, random: &r1)
+                let answer = packet.withUnsafeBytes { p in
+                    out.withUnsafeMutableBytes { o in
+                        authority.fastRespond(to: p, from: client, health: snapshot, random: &r2, picks: &picks, into: o)
+                    }
+                }
+                guard let answer else {
+                    declined += 1
+                    continue
+                }
+                fast += 1
+                let bytes = Array(out.prefix(answer.length))
+                let reference = try XCTUnwrap(full, "the full path dropped what the fast path answered")
+                let label = "query \(packet) from \(client)"
+                XCTAssertEqual(answer.reusable, reference.reusable, label)
+                XCTAssertEqual(answer.qtype, reference.qtype, label)
+                XCTAssertEqual(answer.hadClientSubnet, reference.hadClientSubnet, label)
+                XCTAssertEqual(answer.qname, reference.qname, label)
+                guard answer.reusable else {
+                    // A draw among equally near or shedding edges: the same shape, not necessarily the same edges.
+                    drawn += 1
+                    XCTAssertEqual(bytes.count, reference.bytes.count, label)
+                    continue
+                }
+                XCTAssertEqual(bytes, reference.bytes, label)
+                XCTAssertEqual(reference.decision?.edge, engine.edge(slot: answer.slot, candidate: answer.firstEdge)?.id, label)
+                if bytes == reference.bytes { same += 1 }
+            }
+        }
+        print("FAST-PATH \(fast) answered by the fast path (\(same) byte-identical, \(drawn) drawn), \(declined) declined")
+        XCTAssertGreaterThan(same, 1500, "the fast path answered too few queries for the comparison to mean much")
+        XCTAssertGreaterThan(declined, 3000, "the generator should make many queries the fast path declines")
+    }
+
+    /// Truncated or corrupted packets are declined or answered exactly as the full path answers them; none traps.
+    func test_mangledPacketsNeverTrapAndMatchTheFullPath() throws {
+        let topology = try Fixture.topology()
+        let db = try Self.database()
+        let engine = try AnswerEngine.compile(database: db, topology: topology)
+        let authority = Authority(topology: topology, geo: db, health: StaticHealthView(), engine: engine)
+        let snapshot = engine.healthSnapshot(of: StaticHealthView())
+        var rng = FastRandom(seed: 0xBAD)
+        var picks: [UInt16] = []
+        var out = [UInt8](repeating: 0, count: 600)
+        var answered = 0
+        for _ in 0..<20_000 {
+            var packet = randomQuery(&rng)
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0: packet = Array(packet.prefix(Int.random(in: 0...packet.count, using: &rng)))
+            case 1: packet[Int.random(in: 0..<packet.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            default: break
+            }
+            var r1 = FastRandom(seed: 1), r2 = FastRandom(seed: 1)
+            let answer = packet.withUnsafeBytes { p in
+                out.withUnsafeMutableBytes { o in
+                    authority.fastRespond(to: p, from: IPAddress("8.8.8.8")!, health: snapshot, random: &r2, picks: &picks, into: o)
+                }
+            }
+            guard let answer, answer.reusable else { continue }
+            answered += 1
+            let full = authority.respond(to: packet, from: IPAddress("8.8.8.8")!, transport: .udp, random: &r1)
+            XCTAssertEqual(Array(out.prefix(answer.length)), full?.bytes, "\(packet)")
+        }
+        XCTAssertGreaterThan(answered, 1000)
+    }
+}
