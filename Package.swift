@@ -32,6 +32,8 @@ let package = Package(
             providers: [.apt(["libmaxminddb-dev"])]
         ),
         .target(name: "LodestarTopology", swiftSettings: swiftSettings),
+        // recvmmsg/sendmmsg for the DNS server's UDP loop (not in Swift's Glibc module).
+        .target(name: "CLodestarNet"),
         // The DNS admin listener's status page (issue 8): the snapshot model, the HTML renderer and its bundled assets.
         .target(
             name: "LodestarStatusPage",
@@ -64,7 +66,7 @@ let package = Package(
         .target(
             name: "LodestarDNSServer",
             dependencies: [
-                "LodestarDNS", "LodestarSelection", "LodestarMetrics",
+                "LodestarDNS", "LodestarSelection", "LodestarMetrics", "CLodestarNet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

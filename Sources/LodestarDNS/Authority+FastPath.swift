@@ -313,7 +313,13 @@ extension Authority {
         return UInt64(UInt16(truncatingIfNeeded: answer.slot)) << 48 | UInt64(answer.firstEdge) << 32 | UInt64(location)
     }
 
-    /// The decision record behind a `decisionKey`.
+    /// A fast answer's service slot and first edge as one integer, like `decisionKey` with no location (no GeoIP
+    /// lookup): `decision(ofKey:)` gives the edge with an empty country.
+    public func edgeKey(of answer: FastAnswer) -> UInt64 {
+        UInt64(UInt16(truncatingIfNeeded: answer.slot)) << 48 | UInt64(answer.firstEdge) << 32 | UInt64(UInt32.max)
+    }
+
+    /// The decision record behind a `decisionKey` or `edgeKey`.
     public func decision(ofKey key: UInt64) -> AnswerDecision? {
         let slot = Int(key >> 48), candidate = UInt16(truncatingIfNeeded: key >> 32)
         guard let engine, let edge = engine.edge(slot: slot, candidate: candidate) else { return nil }

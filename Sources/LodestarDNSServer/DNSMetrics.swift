@@ -85,25 +85,30 @@ public final class DNSMetrics: Sendable {
         }
     }
 
-    /// Counts a fast answer (`Authority.fastRespond`): the query counters now, the decision into the loop's tally.
-    func recordFast(qtype: UInt16, hadClientSubnet: Bool, decision key: UInt64, local: inout LocalDNSCounters) {
+    /// Counts a fast answer (`Authority.fastRespond`): the query counters now; its edge (`Authority.edgeKey`) into the
+    /// loop's tally, and, when the answer was sampled for the country breakdown, its decision (`Authority.decisionKey`)
+    /// with the weight it stands for.
+    func recordFast(qtype: UInt16, hadClientSubnet: Bool, edge: UInt64, decision: UInt64?, weight: Int,
+                    local: inout LocalDNSCounters) {
         local.queries(qtype, 0, .udp, self).increment()
         clientSubnet[hadClientSubnet ? 0 : 1].increment()
-        local.tally[key, default: 0] += 1
+        local.tally[edge, default: 0] += 1
+        if let decision { local.sampledDecisions[decision, default: 0] += weight }
     }
 
-    /// Moves a loop's tally of fast decisions into the answer counters and the decision table.
+    /// Moves a loop's tally of fast answers into the answer counters and the decision table.
     func flushTally(_ local: inout LocalDNSCounters, authority: Authority) {
-        guard !local.tally.isEmpty else { return }
-        var batch: [(AnswerDecision, Int)] = []
-        batch.reserveCapacity(local.tally.count)
+        guard !local.tally.isEmpty || !local.sampledDecisions.isEmpty else { return }
+        var edges: [(String, Int)] = []
         for (key, n) in local.tally {
             guard let d = authority.decision(ofKey: key) else { continue }
             local.answer(d, self).increment(by: Int64(n))
-            batch.append((d, n))
+            edges.append((d.edge, n))
         }
+        let sampled = local.sampledDecisions.compactMap { key, n in authority.decision(ofKey: key).map { ($0, n) } }
         local.tally.removeAll(keepingCapacity: true)
-        decisions.record(batch)
+        local.sampledDecisions.removeAll(keepingCapacity: true)
+        decisions.record(decisions: sampled, edgeTotals: edges)
     }
 
     /// A datagram or frame dropped unanswered.
@@ -171,8 +176,10 @@ struct ResponseFacts {
 struct LocalDNSCounters {
     private var queryCounters: [DNSMetrics.QueryKey: Counter] = [:]
     private var answerCounters: [DNSMetrics.EdgeKey: Counter] = [:]
-    /// Fast answers not yet counted by edge and decision, by `FastAnswer.decisionKey` (of one authority).
+    /// Fast answers not yet counted, by edge (`Authority.edgeKey`), and the sampled ones by decision
+    /// (`Authority.decisionKey`, weighted), both of one authority.
     var tally: [UInt64: Int] = [:]
+    var sampledDecisions: [UInt64: Int] = [:]
 
     mutating func queries(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) -> Counter {
         let key = DNSMetrics.QueryKey(transport: transport, qtype: qtypeBucket(qtype), rcode: rcode)
@@ -209,13 +216,14 @@ public final class DecisionTable: Sendable {
     static let maxKeys = 4096
 
     /// Counts one answer.
-    func record(_ d: AnswerDecision) { record([(d, 1)]) }
+    func record(_ d: AnswerDecision) { record(decisions: [(d, 1)], edgeTotals: [(d.edge, 1)]) }
 
-    /// Counts a batch of answers (an event loop's tally) under one lock.
-    func record(_ batch: [(AnswerDecision, Int)]) {
+    /// Counts a batch (an event loop's tally) under one lock: answers per edge, and decisions by country and edge
+    /// (under heavy load a sample, each standing for the answers it was drawn from).
+    func record(decisions batch: [(AnswerDecision, Int)], edgeTotals: [(String, Int)]) {
         state.withLock { s in
+            for (edge, n) in edgeTotals { s.totals[edge, default: 0] += n }
             for (d, n) in batch {
-                s.totals[d.edge, default: 0] += n
                 if let m = s.current[d] {
                     s.current[d] = m + n
                 } else if s.current.count < Self.maxKeys {

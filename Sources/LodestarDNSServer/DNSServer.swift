@@ -185,6 +185,7 @@ public final class DNSServer: Sendable {
     let logger: Logger
     let limiter: SharedRateLimiter
     private let channels = Mutex<[any Channel]>([])
+    private let udpLoops = Mutex<[UDPSocketLoop]>([])
 
     public init(authority: AuthorityBox, configuration: Configuration, logger: Logger) {
         box = authority
@@ -202,15 +203,15 @@ public final class DNSServer: Sendable {
         var bound = [SocketAddress]()
         do {
             for address in configuration.listen {
+                // UDP: one socket and thread per configured thread on the same port; the kernel spreads datagrams
+                // (SO_REUSEPORT). The first socket picks the port when the configuration says 0.
                 var port = address.port
-                // UDP: one socket per event loop on the same port; the kernel spreads datagrams (SO_REUSEPORT).
-                for loop in group.makeIterator() {
-                    let channel = try await udpBootstrap(on: loop).bind(host: address.host.description, port: port).get()
-                    if port == 0, let p = channel.localAddress?.port { port = p }
-                    add(channel)
-                    if bound.count < 1 || bound.last?.port != port || bound.last?.protocol != channel.localAddress?.protocol {
-                        if let local = channel.localAddress { bound.append(local) }
-                    }
+                for _ in 0..<configuration.threads {
+                    let loop = try UDPSocketLoop(host: address.host.description, port: port)
+                    udpLoops.withLock { $0.append(loop) }
+                    if port == 0, let p = loop.local.port { port = p }
+                    if bound.last?.port != port || bound.last?.protocol != loop.local.protocol { bound.append(loop.local) }
+                    loop.start(answerer: makeAnswerer(), logger: logger)
                 }
                 let tcp = try await tcpBootstrap().bind(host: address.host.description, port: port).get()
                 add(tcp)
@@ -226,23 +227,9 @@ public final class DNSServer: Sendable {
 
     private func add(_ channel: any Channel) { channels.withLock { $0.append(channel) } }
 
-    private func udpBootstrap(on loop: any EventLoop) -> DatagramBootstrap {
-        let box = self.box, stats = self.stats, limiter = self.limiter, metrics = self.metrics, logger = self.logger
-        let cacheEntries = configuration.packetCacheEntries, sample = configuration.queryLogSample
-        let perMessage = 4096
-        return DatagramBootstrap(group: loop)
-            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-            .channelOption(ChannelOptions.datagramVectorReadMessageCount, value: configuration.vectorReadCount)
-            .channelOption(ChannelOptions.recvAllocator,
-                           value: FixedSizeRecvByteBufferAllocator(capacity: perMessage * configuration.vectorReadCount))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(box: box, stats: stats, limiter: limiter,
-                                                                                  cacheEntries: cacheEntries, metrics: metrics,
-                                                                                  logger: logger, queryLogSample: sample))
-                }
-            }
+    private func makeAnswerer() -> UDPAnswerer {
+        UDPAnswerer(box: box, stats: stats, limiter: limiter, cacheEntries: configuration.packetCacheEntries, metrics: metrics,
+                    logger: logger, queryLogSample: configuration.queryLogSample)
     }
 
     private func tcpBootstrap() -> ServerBootstrap {
@@ -279,6 +266,11 @@ public final class DNSServer: Sendable {
             return list
         }
         for c in all { try? await c.close() }
+        let loops = udpLoops.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for loop in loops { await loop.stop() }
         try? await group.shutdownGracefully()
     }
 }
@@ -301,190 +293,6 @@ extension IPAddress {
         default:
             return nil
         }
-    }
-}
-
-/// Answers UDP datagrams: packet cache or `Authority` → RRL → reply; replies are flushed once per read burst (sendmmsg).
-final class UDPQueryHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    var reader: AuthorityReader
-    let stats: DNSServerStats
-    let limiter: SharedRateLimiter
-    var cache: PacketCache
-    var random = FastRandom()
-    var pendingFlush = false
-    let metrics: DNSMetrics
-    var counters = LocalDNSCounters()
-    let logger: Logger
-    var sampler: QueryLogSampler
-    /// The fast path's state: the health snapshot of the authority it was taken for, and a buffer for the choice.
-    var fastAuthority: Authority?
-    var fastHealth: AnswerEngine.HealthSnapshot?
-    var picks: [UInt16] = []
-    /// The authority whose engine the tally's decision keys refer to, fast answers in this read burst, the last flush.
-    var tallyAuthority: Authority?
-    var burst = 0
-    var lastTallyFlush = NIODeadline.now()
-    var tallyTimer: RepeatedTask?
-
-    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int, metrics: DNSMetrics,
-         logger: Logger, queryLogSample: Int) {
-        reader = AuthorityReader(box: box)
-        self.stats = stats
-        self.limiter = limiter
-        cache = PacketCache(capacity: cacheEntries)
-        self.metrics = metrics
-        self.logger = logger
-        sampler = QueryLogSampler(sampleEvery: queryLogSample)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let start = NIODeadline.now()
-        let envelope = unwrapInboundIn(data)
-        stats.udpQueries.add(1, ordering: .relaxed)
-        guard let client = IPAddress(envelope.remoteAddress) else {
-            stats.dropped.add(1, ordering: .relaxed)
-            metrics.recordDropped()
-            return
-        }
-        let authority = reader.current()
-        if answerFast(authority, envelope, client: client, start: start, context: context) { return }
-        var key: AnswerKey?
-        if cache.capacity > 0 {
-            // A reload or a health change since the last datagram empties the cache before it is consulted.
-            cache.sync(with: authority)
-            key = envelope.data.withUnsafeReadableBytes { authority.answerKey(for: $0, from: client, transport: .udp) }
-        }
-        var out: PacketCache.Entry
-        var id: UInt16?
-        if let key, let hit = cache.lookup(key) {
-            stats.cacheHits.add(1, ordering: .relaxed)
-            out = hit
-            // The cached reply carries another query's ID; the new one is patched into the outgoing buffer.
-            id = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self)
-        } else {
-            let packet = Array(envelope.data.readableBytesView)
-            guard let response = authority.respond(to: packet, from: client, transport: .udp, random: &random) else {
-                stats.dropped.add(1, ordering: .relaxed)
-                metrics.recordDropped()
-                return
-            }
-            if let key { cache.store(key, response) }
-            out = PacketCache.Entry(response)
-        }
-        switch limiter.decide(client: client, kind: out.kind, qname: out.qname) {
-        case .send:
-            stats.record(rcode: out.rcode, truncated: out.truncated)
-            metrics.record(out.facts, transport: .udp, local: &counters)
-        case .drop:
-            stats.rateLimitedDrops.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: false)
-            return
-        case .slip:
-            stats.rateLimitedSlips.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: true)
-            out.bytes = Authority.slipResponse(for: out.bytes)
-        }
-        let elapsed = NIODeadline.now() - start
-        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
-        if sampler.take() {
-            logger.logQuery(client: "\(client)", transport: .udp, qname: out.qname.description, facts: out.facts,
-                            micros: elapsed.nanoseconds / 1000, cached: id != nil)
-        }
-        var buffer = context.channel.allocator.buffer(bytes: out.bytes)
-        if let id, buffer.readableBytes >= 2 { buffer.setInteger(id, at: buffer.readerIndex) }
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
-        pendingFlush = true
-    }
-
-    /// The fast path (`Authority.fastRespond`): a service's A/AAAA written straight into the outgoing buffer. False
-    /// when it declined and the full path must answer.
-    private func answerFast(_ authority: Authority, _ envelope: AddressedEnvelope<ByteBuffer>, client: IPAddress,
-                            start: NIODeadline, context: ChannelHandlerContext) -> Bool {
-        if fastAuthority !== authority || fastHealth.map({ $0.generation != authority.healthGeneration }) ?? true {
-            fastAuthority = authority
-            fastHealth = authority.fastHealthSnapshot()
-        }
-        guard let health = fastHealth else { return false }
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        var answer: FastAnswer?
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 512) { out in
-            answer = envelope.data.withUnsafeReadableBytes { packet in
-                authority.fastRespond(to: packet, from: client, health: health, random: &random, picks: &picks, into: out)
-            }
-            return answer?.length ?? 0
-        }
-        guard let answer else { return false }
-        switch limiter.decide(client: client, kind: .answer, qname: answer.qname) {
-        case .send:
-            break
-        case .drop:
-            stats.rateLimitedDrops.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: false)
-            return true
-        case .slip:
-            stats.rateLimitedSlips.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: true)
-            buffer = context.channel.allocator.buffer(bytes: Authority.slipResponse(for: Array(buffer.readableBytesView)))
-        }
-        stats.record(rcode: 0, truncated: false)
-        if tallyAuthority !== authority {
-            // The tally's keys name this authority's engine slots: count what the previous one left first.
-            if let previous = tallyAuthority { metrics.flushTally(&counters, authority: previous) }
-            tallyAuthority = authority
-        }
-        metrics.recordFast(qtype: answer.qtype, hadClientSubnet: answer.hadClientSubnet, decision: authority.decisionKey(of: answer),
-                           local: &counters)
-        burst += 1
-        let elapsed = NIODeadline.now() - start
-        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
-        if sampler.take() {
-            let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
-                                      decision: authority.decision(of: answer))
-            logger.logQuery(client: "\(client)", transport: .udp, qname: answer.qname.description, facts: facts,
-                            micros: elapsed.nanoseconds / 1000, cached: false)
-        }
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
-        pendingFlush = true
-        return true
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if pendingFlush {
-            pendingFlush = false
-            context.flush()
-        }
-        flushTallyIfDue(force: false)
-    }
-
-    /// The fast answers' tally reaches the counters and the decision table at once under light load (a burst of a few
-    /// queries), and under heavy load every 100 ms or 256 distinct decisions; a timer takes what an idle loop holds.
-    private func flushTallyIfDue(force: Bool) {
-        defer { burst = 0 }
-        guard let authority = tallyAuthority, !counters.tally.isEmpty else { return }
-        let now = NIODeadline.now()
-        guard force || burst < 4 || counters.tally.count >= 256 || now - lastTallyFlush >= .milliseconds(100) else { return }
-        lastTallyFlush = now
-        metrics.flushTally(&counters, authority: authority)
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        tallyTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(200), delay: .milliseconds(200)) { _ in
-            loopBound.value.flushTallyIfDue(force: true)
-        }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        tallyTimer?.cancel()
-        tallyTimer = nil
-        flushTallyIfDue(force: true)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A UDP socket error (e.g. ICMP port unreachable surfacing as ECONNREFUSED) must not close the listener.
     }
 }
 

@@ -1,0 +1,191 @@
+import LodestarDNS
+import LodestarSelection
+import LodestarTopology
+import Logging
+import NIOCore
+import Synchronization
+
+/// One UDP worker's answering state, with no socket: the fast path (`Authority.fastRespond`), then the packet cache,
+/// then the full path (`Authority.respond`); response rate limiting, metrics and the query log. A worker owns one
+/// and calls it for every datagram, so nothing here takes a lock on the way to an answer.
+struct UDPAnswerer {
+    var reader: AuthorityReader
+    let stats: DNSServerStats
+    let limiter: SharedRateLimiter
+    var cache: PacketCache
+    var random = FastRandom()
+    let metrics: DNSMetrics
+    var counters = LocalDNSCounters()
+    let logger: Logger
+    var sampler: QueryLogSampler
+    /// The fast path's health snapshot and the authority it was taken for, and a buffer for the engine's choice.
+    private var fastAuthority: Authority?
+    private var fastHealth: AnswerEngine.HealthSnapshot?
+    private var picks: [UInt16] = []
+    /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
+    private var tallyAuthority: Authority?
+    private var burst = 0
+    private var previousBurst = 0
+    private var sampleCountdown = 0
+    private var lastTallyFlush = NIODeadline.now()
+    /// Under heavy load one fast answer in this many is located for the decision table's country breakdown.
+    static let decisionSample = 16
+
+    init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int, metrics: DNSMetrics,
+         logger: Logger, queryLogSample: Int) {
+        reader = AuthorityReader(box: box)
+        self.stats = stats
+        self.limiter = limiter
+        cache = PacketCache(capacity: cacheEntries)
+        self.metrics = metrics
+        self.logger = logger
+        sampler = QueryLogSampler(sampleEvery: queryLogSample)
+        picks.reserveCapacity(16)
+    }
+
+    /// Answers one datagram from `client`, writing the response to `out`: its length, or nil to send nothing (a
+    /// packet that is no query, a rate-limited drop, or a response larger than `out`).
+    mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress,
+                         into out: UnsafeMutableRawBufferPointer) -> Int? {
+        let start = NIODeadline.now()
+        stats.udpQueries.add(1, ordering: .relaxed)
+        let authority = reader.current()
+        switch answerFast(authority, packet, client: client, start: start, into: out) {
+        case .sent(let length): return length
+        case .withheld: return nil
+        case .declined: break
+        }
+        var key: AnswerKey?
+        if cache.capacity > 0 {
+            // A reload or a health change since the last datagram empties the cache before it is consulted.
+            cache.sync(with: authority)
+            key = authority.answerKey(for: packet, from: client, transport: .udp)
+        }
+        var entry: PacketCache.Entry
+        var id: UInt16?
+        if let key, let hit = cache.lookup(key) {
+            stats.cacheHits.add(1, ordering: .relaxed)
+            entry = hit
+            // The cached reply carries another query's ID; the new one is patched into the output.
+            id = packet.count >= 2 ? UInt16(packet[0]) << 8 | UInt16(packet[1]) : nil
+        } else {
+            guard let response = authority.respond(to: Array(packet), from: client, transport: .udp, random: &random) else {
+                stats.dropped.add(1, ordering: .relaxed)
+                metrics.recordDropped()
+                return nil
+            }
+            if let key { cache.store(key, response) }
+            entry = PacketCache.Entry(response)
+        }
+        switch limiter.decide(client: client, kind: entry.kind, qname: entry.qname) {
+        case .send:
+            stats.record(rcode: entry.rcode, truncated: entry.truncated)
+            metrics.record(entry.facts, transport: .udp, local: &counters)
+        case .drop:
+            stats.rateLimitedDrops.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: false)
+            return nil
+        case .slip:
+            stats.rateLimitedSlips.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: true)
+            entry.bytes = Authority.slipResponse(for: entry.bytes)
+        }
+        let elapsed = NIODeadline.now() - start
+        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
+        if sampler.take() {
+            logger.logQuery(client: "\(client)", transport: .udp, qname: entry.qname.description, facts: entry.facts,
+                            micros: elapsed.nanoseconds / 1000, cached: id != nil)
+        }
+        guard entry.bytes.count <= out.count else { return nil }
+        entry.bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+        if let id, entry.bytes.count >= 2 {
+            out[0] = UInt8(id >> 8)
+            out[1] = UInt8(id & 0xFF)
+        }
+        return entry.bytes.count
+    }
+
+    /// A datagram that cannot be a query (truncated, or from an unusable address): dropped unanswered.
+    func dropMalformed() {
+        stats.udpQueries.add(1, ordering: .relaxed)
+        stats.dropped.add(1, ordering: .relaxed)
+        metrics.recordDropped()
+    }
+
+    private enum FastOutcome {
+        case sent(Int)
+        case withheld
+        case declined
+    }
+
+    /// The fast path: a service's A/AAAA written straight to `out`.
+    private mutating func answerFast(_ authority: Authority, _ packet: UnsafeRawBufferPointer, client: IPAddress,
+                                     start: NIODeadline, into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
+        if fastAuthority !== authority || fastHealth.map({ $0.generation != authority.healthGeneration }) ?? true {
+            fastAuthority = authority
+            fastHealth = authority.fastHealthSnapshot()
+        }
+        guard let health = fastHealth,
+              let answer = authority.fastRespond(to: packet, from: client, health: health, random: &random, picks: &picks,
+                                                 into: out) else { return .declined }
+        var length = answer.length
+        switch limiter.decide(client: client, kind: .answer, qname: answer.qname) {
+        case .send:
+            break
+        case .drop:
+            stats.rateLimitedDrops.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: false)
+            return .withheld
+        case .slip:
+            stats.rateLimitedSlips.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: true)
+            let slip = Authority.slipResponse(for: Array(UnsafeRawBufferPointer(rebasing: out[0..<length])))
+            slip.withUnsafeBytes { out.copyMemory(from: $0) }
+            length = slip.count
+        }
+        stats.record(rcode: 0, truncated: false)
+        if tallyAuthority !== authority {
+            // The tally's keys name this authority's engine slots: count what the previous one left first.
+            if let previous = tallyAuthority { metrics.flushTally(&counters, authority: previous) }
+            tallyAuthority = authority
+        }
+        // The country breakdown needs a GeoIP lookup: every answer's under light load, one in `decisionSample` (standing
+        // for them all) under heavy load; answers per edge are always exact.
+        var weight = 0
+        if previousBurst < 4 {
+            weight = 1
+        } else {
+            sampleCountdown -= 1
+            if sampleCountdown <= 0 {
+                sampleCountdown = Self.decisionSample
+                weight = Self.decisionSample
+            }
+        }
+        metrics.recordFast(qtype: answer.qtype, hadClientSubnet: answer.hadClientSubnet, edge: authority.edgeKey(of: answer),
+                           decision: weight > 0 ? authority.decisionKey(of: answer) : nil, weight: weight, local: &counters)
+        burst += 1
+        let elapsed = NIODeadline.now() - start
+        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
+        if sampler.take() {
+            let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
+                                      decision: authority.decision(of: answer))
+            logger.logQuery(client: "\(client)", transport: .udp, qname: answer.qname.description, facts: facts,
+                            micros: elapsed.nanoseconds / 1000, cached: false)
+        }
+        return .sent(length)
+    }
+
+    /// After a batch of datagrams (and when idle, with `force`): the fast answers' tally reaches the counters and the
+    /// decision table at once under light load (a batch of a few queries), else every 100 ms or 256 distinct decisions.
+    mutating func endOfBatch(force: Bool) {
+        defer {
+            previousBurst = burst
+            burst = 0
+        }
+        guard let authority = tallyAuthority, !counters.tally.isEmpty else { return }
+        let now = NIODeadline.now()
+        guard force || burst < 4 || counters.tally.count >= 256 || now - lastTallyFlush >= .milliseconds(100) else { return }
+        lastTallyFlush = now
+        metrics.flushTally(&counters, authority: authority)
+    }
+}

@@ -1,0 +1,200 @@
+import CLodestarNet
+import Dispatch
+import Foundation
+import LodestarTopology
+import Logging
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One UDP socket served by its own thread, the way gdnsd serves its listeners: a blocking `recvmmsg` takes up to
+/// `batch` datagrams, each is answered in place into its slot of the output buffer (`UDPAnswerer`), and one `sendmmsg`
+/// sends them all. Several loops share a port through SO_REUSEPORT, so the kernel spreads clients over them. No event
+/// loop, no per-datagram allocation on the way in or out.
+final class UDPSocketLoop: @unchecked Sendable {
+    /// Bytes kept per received datagram (a longer query is truncated and answered FORMERR or dropped) and per reply
+    /// (`dns.maxUDPPayload` is at most 4096).
+    static let slotSize = 4096
+    /// How often an idle loop wakes to see whether it must stop and to flush its tallies.
+    static let idleWake = timeval(tv_sec: 0, tv_usec: 200_000)
+
+    let fd: Int32
+    /// The address the socket is bound to.
+    let local: SocketAddress
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private var started = false
+
+    /// Opens a UDP socket bound to `host`:`port` (0: any free port) with SO_REUSEADDR and SO_REUSEPORT.
+    init(host: String, port: Int) throws {
+        let address = try SocketAddress(ipAddress: host, port: port)
+        let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
+        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw UDPSocketError(operation: "socket", errno: errno, address: "\(host):\(port)") }
+        var one: Int32 = 1
+        var wake = Self.idleWake
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size)
+        if family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, size) }
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wake, socklen_t(MemoryLayout<timeval>.size))
+        let bound = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
+        guard bound == 0 else {
+            let error = UDPSocketError(operation: "bind", errno: errno, address: "\(host):\(port)")
+            close(fd)
+            throw error
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        self.local = (try? Self.socketAddress(storage)) ?? address
+    }
+
+    /// Starts the loop's thread; it answers with `answerer` until `stop()`.
+    func start(answerer: UDPAnswerer, logger: Logger) {
+        started = true
+        let thread = Thread { [self] in
+            var worker = answerer
+            run(&worker, logger: logger)
+            finished.signal()
+        }
+        thread.name = "lodestar-udp-\(local.port ?? 0)"
+        thread.start()
+    }
+
+    /// Stops the thread (within `idleWake`) and closes the socket.
+    func stop() async {
+        stopping.store(true, ordering: .releasing)
+        if started {
+            let finished = self.finished
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    finished.wait()
+                    done.resume()
+                }
+            }
+        }
+        close(fd)
+    }
+
+    private func run(_ worker: inout UDPAnswerer, logger: Logger) {
+        let batch = 32
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotSize, alignment: 16)
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotSize, alignment: 16)
+        let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
+        let inVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
+        let outVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
+        let received = UnsafeMutablePointer<lodestar_mmsghdr>.allocate(capacity: batch)
+        let replies = UnsafeMutablePointer<lodestar_mmsghdr>.allocate(capacity: batch)
+        defer {
+            input.deallocate(); output.deallocate(); names.deallocate(); inVectors.deallocate(); outVectors.deallocate()
+            received.deallocate(); replies.deallocate()
+        }
+        let waitForOne = lodestar_msg_waitforone()
+        var failures = 0
+        while !stopping.load(ordering: .acquiring) {
+            for i in 0..<batch {
+                inVectors[i] = iovec(iov_base: input.baseAddress.map { $0 + i * Self.slotSize }, iov_len: Self.slotSize)
+                received[i] = lodestar_mmsghdr()
+                received[i].hdr.msg_name = UnsafeMutableRawPointer(names + i)
+                received[i].hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                received[i].hdr.msg_iov = inVectors + i
+                received[i].hdr.msg_iovlen = 1
+            }
+            let count = Int(lodestar_recvmmsg(fd, received, UInt32(batch), waitForOne, nil))
+            if count <= 0 {
+                let code = errno
+                if count < 0, code != EAGAIN, code != EWOULDBLOCK, code != EINTR {
+                    failures += 1
+                    if failures == 1 || failures % 1000 == 0 {
+                        logger.warning("udp receive failed", metadata: ["errno": "\(code)", "address": "\(local)"])
+                    }
+                    if code == EBADF { break }
+                    usleep(1000)
+                }
+                worker.endOfBatch(force: true)
+                continue
+            }
+            var replyCount = 0
+            for i in 0..<count {
+                let length = Int(received[i].len)
+                let truncated = received[i].hdr.msg_flags & Int32(MSG_TRUNC) != 0
+                guard !truncated, let client = Self.ipAddress(names[i], length: received[i].hdr.msg_namelen),
+                      let base = input.baseAddress, let outBase = output.baseAddress else {
+                    worker.dropMalformed()
+                    continue
+                }
+                let packet = UnsafeRawBufferPointer(start: base + i * Self.slotSize, count: min(length, Self.slotSize))
+                let slot = UnsafeMutableRawBufferPointer(start: outBase + replyCount * Self.slotSize, count: Self.slotSize)
+                guard let written = worker.answer(packet, from: client, into: slot) else { continue }
+                outVectors[replyCount] = iovec(iov_base: slot.baseAddress, iov_len: written)
+                replies[replyCount] = lodestar_mmsghdr()
+                replies[replyCount].hdr.msg_name = UnsafeMutableRawPointer(names + i)
+                replies[replyCount].hdr.msg_namelen = received[i].hdr.msg_namelen
+                replies[replyCount].hdr.msg_iov = outVectors + replyCount
+                replies[replyCount].hdr.msg_iovlen = 1
+                replyCount += 1
+            }
+            send(replies, count: replyCount)
+            worker.endOfBatch(force: false)
+        }
+    }
+
+    /// Sends every reply; one that fails (a vanished route, a full buffer) is skipped, not retried.
+    private func send(_ replies: UnsafeMutablePointer<lodestar_mmsghdr>, count: Int) {
+        var next = 0
+        while next < count {
+            let sent = Int(lodestar_sendmmsg(fd, replies + next, UInt32(count - next), 0))
+            if sent > 0 {
+                next += sent
+            } else if sent < 0, errno == EINTR {
+                continue
+            } else {
+                next += 1
+            }
+        }
+    }
+
+    /// The client of a received datagram (IPv4-mapped IPv6 becomes IPv4), read from the raw `sockaddr_in` (address at
+    /// byte 4) or `sockaddr_in6` (address at byte 8).
+    static func ipAddress(_ storage: sockaddr_storage, length: socklen_t) -> IPAddress? {
+        withUnsafeBytes(of: storage) { raw -> IPAddress? in
+            switch Int32(storage.ss_family) {
+            case AF_INET:
+                guard length >= socklen_t(MemoryLayout<sockaddr_in>.size), raw.count >= 8 else { return nil }
+                return IPAddress(bytes: raw[4..<8])
+            case AF_INET6:
+                guard length >= socklen_t(MemoryLayout<sockaddr_in6>.size), raw.count >= 24,
+                      let ip = IPAddress(bytes: raw[8..<24]) else { return nil }
+                if case .v6(0, let lo) = ip, lo >> 32 == 0xFFFF { return .v4(UInt32(truncatingIfNeeded: lo)) }
+                return ip
+            default:
+                return nil
+            }
+        }
+    }
+
+    static func socketAddress(_ storage: sockaddr_storage) throws -> SocketAddress {
+        var s = storage
+        switch Int32(s.ss_family) {
+        case AF_INET: return SocketAddress(withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in.self) }, host: "")
+        case AF_INET6: return SocketAddress(withUnsafeBytes(of: &s) { $0.load(as: sockaddr_in6.self) }, host: "")
+        default: throw UDPSocketError(operation: "getsockname", errno: EAFNOSUPPORT, address: "?")
+        }
+    }
+}
+
+/// A UDP socket call that failed, with the address and the reason.
+struct UDPSocketError: Error, CustomStringConvertible {
+    let operation: String
+    let errno: Int32
+    let address: String
+
+    var description: String { "\(operation) \(address): \(String(cString: strerror(errno)))" }
+}
