@@ -2,24 +2,39 @@ import LodestarGeo
 import LodestarSelection
 import LodestarTopology
 
-/// A GSLB service the fast path answers: the name as lower-cased wire bytes, its engine slot and its record.
-struct FastService: Sendable {
+/// A GSLB service the fast path answers: the name as lower-cased wire bytes, its engine slot and what the answer
+/// needs of its record (a class: a query holds one reference).
+final class FastService: Sendable {
     let wire: [UInt8]
     let name: DNSName
     let slot: Int
-    let service: Service
+    let answerCount: Int
+    let failClosed: Bool
+    let ttl: UInt32
+
+    init(wire: [UInt8], name: DNSName, slot: Int, service: Service) {
+        self.wire = wire
+        self.name = name
+        self.slot = slot
+        answerCount = service.answerCount
+        failClosed = service.failClosed
+        ttl = service.ttlSeconds
+    }
 }
 
 /// The services the fast path may answer, found by a hash of the question name folded to lower case. Only services
 /// whose answer is the engine's alone qualify: no other record at the name and no delegation above it.
 struct FastServiceTable: Sendable {
     private let byHash: [UInt64: FastService]
+    /// The same as a list when it is short: a few comparisons beat hashing the key.
+    private let few: [(UInt64, FastService)]
 
     init(authority nodes: [DNSName: Authority.Node], delegations: Set<DNSName>, apex: DNSName, engine: AnswerEngine?) {
         var byHash: [UInt64: FastService] = [:]
         var collided = Set<UInt64>()
         guard let engine else {
             self.byHash = [:]
+            few = []
             return
         }
         for (name, node) in nodes {
@@ -37,6 +52,7 @@ struct FastServiceTable: Sendable {
         }
         for h in collided { byHash[h] = nil }  // two names, one hash: both take the full path
         self.byHash = byHash
+        few = byHash.count <= 4 ? byHash.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : []
     }
 
     /// FNV-1a over bytes folded to lower case (ASCII letters only, as DNS compares names).
@@ -54,7 +70,13 @@ struct FastServiceTable: Sendable {
 
     /// The service whose name equals `packet[start..<end]` (case-insensitively), if any.
     func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> FastService? {
-        guard let s = byHash[hash], s.wire.count == end - start else { return nil }
+        let found: FastService?
+        if byHash.count <= 4 {
+            found = few.first { $0.0 == hash }?.1
+        } else {
+            found = byHash[hash]
+        }
+        guard let s = found, s.wire.count == end - start else { return nil }
         for k in 0..<s.wire.count {
             let b = packet[start + k]
             if (b &- 0x41 < 26 ? b | 0x20 : b) != s.wire[k] { return nil }
@@ -105,11 +127,11 @@ extension Authority {
                                                       picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
         guard let engine, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
         let located = (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client
-        let service = q.service.service
-        guard let choice = engine.choose(slot: q.service.slot, client: located, family: q.family, want: service.answerCount,
+        let service = q.service
+        guard let choice = engine.choose(slot: service.slot, client: located, family: q.family, want: service.answerCount,
                                          failClosed: service.failClosed, health: health, random: &random, into: &picks),
               let first = picks.first else { return nil }
-        let ttl = choice.suspect ? min(service.ttlSeconds, UInt32(EdgeSelector.suspectTTLSeconds)) : service.ttlSeconds
+        let ttl = choice.suspect ? min(service.ttl, UInt32(EdgeSelector.suspectTTLSeconds)) : service.ttl
         var w = FastWriter(out)
         let flags = 0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10)
         w.bytes(packet, 0, 2)
@@ -122,8 +144,8 @@ extension Authority {
         let rrType: UInt16 = q.family == .v4 ? RRType.a : RRType.aaaa
         var answers = 0
         for index in picks {
-            guard let edge = engine.edge(slot: q.service.slot, candidate: index) else { return nil }
-            for ip in edge.addresses where ip.isIPv4 == (q.family == .v4) {
+            guard let addresses = engine.addresses(slot: service.slot, candidate: index) else { return nil }
+            for ip in addresses where ip.isIPv4 == (q.family == .v4) {
                 w.u16(0xC00C)
                 w.u16(rrType)
                 w.u16(RRClass.in)

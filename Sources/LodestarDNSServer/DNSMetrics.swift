@@ -175,6 +175,7 @@ struct ResponseFacts {
 /// One event loop's cache of counter handles, so the hot path takes no lock after a series' first use.
 struct LocalDNSCounters {
     private var queryCounters: [DNSMetrics.QueryKey: Counter] = [:]
+    private var lastQuery: (DNSMetrics.QueryKey, Counter)?
     private var answerCounters: [DNSMetrics.EdgeKey: Counter] = [:]
     /// Fast answers not yet counted, by edge (`Authority.edgeKey`), and the sampled ones by decision
     /// (`Authority.decisionKey`, weighted), both of one authority.
@@ -182,10 +183,13 @@ struct LocalDNSCounters {
     var sampledDecisions: [UInt64: Int] = [:]
 
     mutating func queries(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) -> Counter {
+        // Most queries repeat the last series (the same type and rcode): no hashing for them.
+        let raw = DNSMetrics.QueryKey(transport: transport, qtype: qtype, rcode: rcode)
+        if let (lastKey, counter) = lastQuery, lastKey == raw { return counter }
         let key = DNSMetrics.QueryKey(transport: transport, qtype: qtypeBucket(qtype), rcode: rcode)
-        if let c = queryCounters[key] { return c }
-        let c = m.queries.counter(key)
+        let c = queryCounters[key] ?? m.queries.counter(key)
         queryCounters[key] = c
+        lastQuery = (raw, c)
         return c
     }
 

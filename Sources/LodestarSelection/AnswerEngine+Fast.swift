@@ -59,6 +59,12 @@ extension AnswerEngine {
         return slots[slot].candidates[Int(candidate)].edge
     }
 
+    /// The addresses of a candidate of service `slot` (no copy of the edge's other fields).
+    public func addresses(slot: Int, candidate: UInt16) -> [IPAddress]? {
+        guard slot >= 0, slot < slots.count, Int(candidate) < slots[slot].candidates.count else { return nil }
+        return slots[slot].candidates[Int(candidate)].edge.addresses
+    }
+
     /// The number of candidates of service `slot`.
     public func candidateCount(slot: Int) -> Int { slot >= 0 && slot < slots.count ? slots[slot].candidates.count : 0 }
 }
