@@ -23,7 +23,7 @@ extension AnswerEngine {
         var last4: UInt32?, last6: UInt32?
         try database.forEachNetwork(v4: true) { n in
             networks += 1
-            if networks % 32_768 == 0 { database.releasePages() }
+            if networks % 1_024 == 0 { database.releasePages() }
             let record = records.index(of: n.offset)
             guard record != last4 else { return }  // the same record as the network before: the ranges go on
             last4 = record
@@ -34,7 +34,7 @@ extension AnswerEngine {
         }
         try database.forEachNetwork(v4: false) { n in
             networks += 1
-            if networks % 32_768 == 0 { database.releasePages() }
+            if networks % 1_024 == 0 { database.releasePages() }
             let record = n.ipv4Alias ? aliasBase + UInt32(n.length) : records.index(of: n.offset)
             guard record != last6 else { return }
             last6 = record
@@ -166,9 +166,10 @@ struct RecordTable {
         let continent: String?
     }
 
+    /// A distinct record: its point and its area's index (24 bytes, where the area's strings would take 56).
     struct Key: Hashable {
         let point: Ranker.Coordinate
-        let area: AreaKey
+        let area: UInt32
     }
 
     init(database: GeoDatabase) { self.database = database }
@@ -178,14 +179,17 @@ struct RecordTable {
         if let known = byOffset[offset] { return known }
         var index = AnswerEngine.noLocation
         if let loc = database.location(atOffset: offset) {
-            let key = Key(point: Ranker.Coordinate(latitude: loc.latitude, longitude: loc.longitude),
-                          area: AreaKey(country: loc.country, continent: loc.continent))
+            let point = Ranker.Coordinate(latitude: loc.latitude, longitude: loc.longitude)
+            let key = Key(point: point, area: areaOf(AreaKey(country: loc.country, continent: loc.continent)))
             if let same = byKey[key] {
                 index = same
             } else {
                 index = UInt32(points.count)
-                points.append(key.point)
-                area.append(areaOf(key))
+                points.append(point)
+                area.append(key.area)
+                areaSums[Int(key.area)].latitude += point.latitude
+                areaSums[Int(key.area)].longitude += point.longitude
+                areaSums[Int(key.area)].count += 1
                 byKey[key] = index
             }
         }
@@ -193,18 +197,11 @@ struct RecordTable {
         return index
     }
 
-    private mutating func areaOf(_ key: Key) -> UInt32 {
-        let i: UInt32
-        if let known = areaIndex[key.area] {
-            i = known
-        } else {
-            i = UInt32(areaSums.count)
-            areaSums.append((key.area, 0, 0, 0))
-            areaIndex[key.area] = i
-        }
-        areaSums[Int(i)].latitude += key.point.latitude
-        areaSums[Int(i)].longitude += key.point.longitude
-        areaSums[Int(i)].count += 1
+    private mutating func areaOf(_ key: AreaKey) -> UInt32 {
+        if let known = areaIndex[key] { return known }
+        let i = UInt32(areaSums.count)
+        areaSums.append((key, 0, 0, 0))
+        areaIndex[key] = i
         return i
     }
 
