@@ -25,8 +25,20 @@ let fuzzAuthority: Authority? = {
      "dns":{"nodeId":"fuzz","listen":["127.0.0.1:0"],"geoDatabase":"none","trace":"any"}}
     """
     guard let t = try? Topology.decode(Data(json.utf8), file: "fuzz") else { return nil }
-    return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView())
+    return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView(), engine: fuzzEngine(t))
 }()
+
+/// A compiled answer engine over a tiny database written at start, so the fast path sees the fuzzed bytes too.
+func fuzzEngine(_ t: Topology) -> AnswerEngine? {
+    let records = [GeoRecord(prefix: IPPrefix("10.0.0.0/8")!, latitude: 9, longitude: 9, country: "AA", continent: "EU"),
+                   GeoRecord(prefix: IPPrefix("2001:db8::/32")!, latitude: -9, longitude: -9, country: "BB", continent: "AF")]
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-fuzz-\(getpid()).mmdb").path
+    guard let bytes = try? MMDBWriter.build(records: records, description: "fuzz", buildEpoch: 1),
+          FileManager.default.createFile(atPath: path, contents: Data(bytes)),
+          let db = try? GeoDatabase(path: path) else { return nil }
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try? AnswerEngine.compile(database: db, topology: t)
+}
 
 /// The gossip key of the fuzz target.
 let fuzzKeyring: GossipKeyring? = try? GossipKeyring(secrets: [Array("lodestar-fuzz-gossip-key".utf8)])
@@ -73,6 +85,24 @@ func fuzzOne(_ bytes: [UInt8]) {
             if transport == .udp { precondition(response.bytes.count <= 1232, "UDP response over the payload limit") }
         }
     }
+    fuzzFastPath(bytes, authority)
+}
+
+/// The fast path reads the same hostile bytes in place; whatever it answers, the full path answers alike.
+func fuzzFastPath(_ bytes: [UInt8], _ authority: Authority) {
+    guard let health = authority.fastHealthSnapshot() else { preconditionFailure("fuzz engine did not compile") }
+    var picks: [UInt16] = []
+    var out = [UInt8](repeating: 0, count: 1232)
+    var r1 = FastRandom(seed: 9), r2 = FastRandom(seed: 9)
+    let answer = bytes.withUnsafeBytes { packet in
+        out.withUnsafeMutableBytes { o in
+            authority.fastRespond(to: packet, from: .v4(0x0A00_0001), health: health, random: &r1, picks: &picks, into: o)
+        }
+    }
+    guard let answer else { return }
+    let full = authority.respond(to: bytes, from: .v4(0x0A00_0001), transport: .udp, random: &r2)
+    precondition(full != nil, "the fast path answered what the full path drops")
+    if answer.reusable { precondition(Array(out.prefix(answer.length)) == full?.bytes, "the fast path and the full path differ") }
 }
 
 #if FUZZING
