@@ -117,9 +117,10 @@ public final class DNSMetrics: Sendable {
     /// A response withheld by RRL.
     func recordRateLimited(slip: Bool) { rateLimited[slip ? 1 : 0].increment() }
 
-    /// Records how long one query took.
-    func recordDuration(_ d: Duration, transport: DNSTransport) {
-        duration[transport == .udp ? 0 : 1].record(d)
+    /// Records how long one query took (`count` queries that took as long).
+    func recordDuration(_ d: Duration, transport: DNSTransport, count: Int = 1) {
+        let histogram = duration[transport == .udp ? 0 : 1]
+        for _ in 0..<max(0, count) { histogram.record(d) }
     }
 
     /// A question type's mnemonic (a fixed set, so the label's cardinality is bounded).

@@ -25,6 +25,8 @@ struct UDPAnswerer {
     /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
     private var tallyAuthority: Authority?
     private var burst = 0
+    /// Queries answered in the current batch.
+    private var answered = 0
     private var previousBurst = 0
     private var sampleCountdown = 0
     private var lastTallyFlush = NIODeadline.now()
@@ -43,11 +45,11 @@ struct UDPAnswerer {
         picks.reserveCapacity(16)
     }
 
-    /// Answers one datagram from `client`, writing the response to `out`: its length, or nil to send nothing (a
-    /// packet that is no query, a rate-limited drop, or a response larger than `out`).
-    mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress,
+    /// Answers one datagram from `client`, received in a batch that arrived at `start`, writing the response to `out`:
+    /// its length, or nil to send nothing (a packet that is no query, a rate-limited drop, or a response larger than
+    /// `out`). The time to the answer is recorded per batch (`endOfBatch`): every query of a batch waits for its send.
+    mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
                          into out: UnsafeMutableRawBufferPointer) -> Int? {
-        let start = NIODeadline.now()
         stats.udpQueries.add(1, ordering: .relaxed)
         let authority = reader.current()
         switch answerFast(authority, packet, client: client, start: start, into: out) {
@@ -90,9 +92,9 @@ struct UDPAnswerer {
             metrics.recordRateLimited(slip: true)
             entry.bytes = Authority.slipResponse(for: entry.bytes)
         }
-        let elapsed = NIODeadline.now() - start
-        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
+        answered += 1
         if sampler.take() {
+            let elapsed = NIODeadline.now() - start
             logger.logQuery(client: "\(client)", transport: .udp, qname: entry.qname.description, facts: entry.facts,
                             micros: elapsed.nanoseconds / 1000, cached: id != nil)
         }
@@ -164,9 +166,9 @@ struct UDPAnswerer {
         metrics.recordFast(qtype: answer.qtype, hadClientSubnet: answer.hadClientSubnet, edge: authority.edgeKey(of: answer),
                            decision: weight > 0 ? authority.decisionKey(of: answer) : nil, weight: weight, local: &counters)
         burst += 1
-        let elapsed = NIODeadline.now() - start
-        metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp)
+        answered += 1
         if sampler.take() {
+            let elapsed = NIODeadline.now() - start
             let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
                                       decision: authority.decision(of: answer))
             logger.logQuery(client: "\(client)", transport: .udp, qname: answer.qname.description, facts: facts,
@@ -175,9 +177,12 @@ struct UDPAnswerer {
         return .sent(length)
     }
 
-    /// After a batch of datagrams (and when idle, with `force`): the fast answers' tally reaches the counters and the
-    /// decision table at once under light load (a batch of a few queries), else every 100 ms or 256 distinct decisions.
-    mutating func endOfBatch(force: Bool) {
+    /// After a batch of datagrams, its time from arrival to sent (`elapsed`, nil when idle) is every answered query's
+    /// time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
+    /// once under light load (a batch of a few queries), else every 100 ms or 256 distinct decisions.
+    mutating func endOfBatch(force: Bool, elapsed: TimeAmount? = nil) {
+        if let elapsed, answered > 0 { metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp, count: answered) }
+        answered = 0
         defer {
             previousBurst = burst
             burst = 0

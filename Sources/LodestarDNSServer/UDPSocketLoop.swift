@@ -121,6 +121,7 @@ final class UDPSocketLoop: @unchecked Sendable {
                 worker.endOfBatch(force: true)
                 continue
             }
+            let start = NIODeadline.now()
             var replyCount = 0
             for i in 0..<count {
                 let length = Int(received[i].len)
@@ -132,7 +133,7 @@ final class UDPSocketLoop: @unchecked Sendable {
                 }
                 let packet = UnsafeRawBufferPointer(start: base + i * Self.slotSize, count: min(length, Self.slotSize))
                 let slot = UnsafeMutableRawBufferPointer(start: outBase + replyCount * Self.slotSize, count: Self.slotSize)
-                guard let written = worker.answer(packet, from: client, into: slot) else { continue }
+                guard let written = worker.answer(packet, from: client, start: start, into: slot) else { continue }
                 outVectors[replyCount] = iovec(iov_base: slot.baseAddress, iov_len: written)
                 replies[replyCount] = lodestar_mmsghdr()
                 replies[replyCount].hdr.msg_name = UnsafeMutableRawPointer(names + i)
@@ -142,7 +143,7 @@ final class UDPSocketLoop: @unchecked Sendable {
                 replyCount += 1
             }
             send(replies, count: replyCount)
-            worker.endOfBatch(force: false)
+            worker.endOfBatch(force: false, elapsed: NIODeadline.now() - start)
         }
     }
 
