@@ -90,10 +90,19 @@ public final class DNSMetrics: Sendable {
     /// with the weight it stands for.
     func recordFast(qtype: UInt16, hadClientSubnet: Bool, edge: UInt64, decision: UInt64?, weight: Int,
                     local: inout LocalDNSCounters) {
-        local.queries(qtype, 0, .udp, self).increment()
-        clientSubnet[hadClientSubnet ? 0 : 1].increment()
+        local.countQuery(qtype, 0, .udp, self)
+        local.clientSubnetPending[hadClientSubnet ? 0 : 1] += 1
         local.tally[edge, default: 0] += 1
         if let decision { local.sampledDecisions[decision, default: 0] += weight }
+    }
+
+    /// Adds a worker's pending query counts to the shared counters (after each batch).
+    func flushCounts(_ local: inout LocalDNSCounters) {
+        local.flushPendingQueries()
+        for i in 0..<2 where local.clientSubnetPending[i] > 0 {
+            clientSubnet[i].increment(by: Int64(local.clientSubnetPending[i]))
+            local.clientSubnetPending[i] = 0
+        }
     }
 
     /// Moves a loop's tally of fast answers into the answer counters and the decision table.
@@ -182,11 +191,34 @@ struct LocalDNSCounters {
     /// (`Authority.decisionKey`, weighted), both of one authority.
     var tally: [UInt64: Int] = [:]
     var sampledDecisions: [UInt64: Int] = [:]
+    /// Fast answers not yet added to `lodestar_dns_client_subnet_total` (present, absent), and to the last query series.
+    var clientSubnetPending = [0, 0]
+    private var lastQueryPending = 0
+
+    /// Counts a query in the last series used (added to the shared counter by `flushPendingQueries`).
+    mutating func countQuery(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) {
+        let raw = DNSMetrics.QueryKey(transport: transport, qtype: qtype, rcode: rcode)
+        if let (lastKey, _) = lastQuery, lastKey == raw {
+            lastQueryPending += 1
+            return
+        }
+        flushPendingQueries()
+        _ = queries(qtype, rcode, transport, m)
+        lastQueryPending = 1
+    }
+
+    /// Adds what `countQuery` held back to the last series' counter.
+    mutating func flushPendingQueries() {
+        guard lastQueryPending > 0, let (_, counter) = lastQuery else { return }
+        counter.increment(by: Int64(lastQueryPending))
+        lastQueryPending = 0
+    }
 
     mutating func queries(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) -> Counter {
         // Most queries repeat the last series (the same type and rcode): no hashing for them.
         let raw = DNSMetrics.QueryKey(transport: transport, qtype: qtype, rcode: rcode)
         if let (lastKey, counter) = lastQuery, lastKey == raw { return counter }
+        flushPendingQueries()  // what `countQuery` held back belongs to the series being replaced
         let key = DNSMetrics.QueryKey(transport: transport, qtype: qtypeBucket(qtype), rcode: rcode)
         let c = queryCounters[key] ?? m.queries.counter(key)
         queryCounters[key] = c

@@ -25,11 +25,16 @@ struct UDPAnswerer {
     /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
     private var tallyAuthority: Authority?
     private var burst = 0
-    /// Queries answered in the current batch.
+    /// Queries answered, and datagrams received, in the current batch.
     private var answered = 0
-    private var previousBurst = 0
+    private var received = 0
     private var sampleCountdown = 0
     private var lastTallyFlush = NIODeadline.now()
+    /// Heavy load: at least `heavyPerWindow` fast answers in the last 100 ms window.
+    private var heavyLoad = false
+    private var windowAnswers = 0
+    private var windowStart = NIODeadline.now()
+    static let heavyPerWindow = 500
     /// Under heavy load one fast answer in this many is located for the decision table's country breakdown.
     static let decisionSample = 16
 
@@ -50,7 +55,7 @@ struct UDPAnswerer {
     /// `out`). The time to the answer is recorded per batch (`endOfBatch`): every query of a batch waits for its send.
     mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
                          into out: UnsafeMutableRawBufferPointer) -> Int? {
-        stats.udpQueries.add(1, ordering: .relaxed)
+        received += 1
         let authority = reader.current()
         switch answerFast(authority, packet, client: client, start: start, into: out) {
         case .sent(let length): return length
@@ -154,7 +159,7 @@ struct UDPAnswerer {
         // The country breakdown needs a GeoIP lookup: every answer's under light load, one in `decisionSample` (standing
         // for them all) under heavy load; answers per edge are always exact.
         var weight = 0
-        if previousBurst < 4 {
+        if !heavyLoad {
             weight = 1
         } else {
             sampleCountdown -= 1
@@ -179,17 +184,24 @@ struct UDPAnswerer {
 
     /// After a batch of datagrams, its time from arrival to sent (`elapsed`, nil when idle) is every answered query's
     /// time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
-    /// once under light load (a batch of a few queries), else every 100 ms or 256 distinct decisions.
+    /// once under light load (fewer than `heavyPerWindow` fast answers per 100 ms), else every 100 ms or 256 distinct
+    /// decisions.
     mutating func endOfBatch(force: Bool, elapsed: TimeAmount? = nil) {
         if let elapsed, answered > 0 { metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp, count: answered) }
         answered = 0
-        defer {
-            previousBurst = burst
-            burst = 0
+        if received > 0 { stats.udpQueries.add(received, ordering: .relaxed) }
+        received = 0
+        metrics.flushCounts(&counters)
+        let now = NIODeadline.now()
+        windowAnswers += burst
+        burst = 0
+        if now - windowStart >= .milliseconds(100) {
+            heavyLoad = windowAnswers >= Self.heavyPerWindow
+            windowAnswers = 0
+            windowStart = now
         }
         guard let authority = tallyAuthority, !counters.tally.isEmpty else { return }
-        let now = NIODeadline.now()
-        guard force || burst < 4 || counters.tally.count >= 256 || now - lastTallyFlush >= .milliseconds(100) else { return }
+        guard force || !heavyLoad || counters.tally.count >= 256 || now - lastTallyFlush >= .milliseconds(100) else { return }
         lastTallyFlush = now
         metrics.flushTally(&counters, authority: authority)
     }

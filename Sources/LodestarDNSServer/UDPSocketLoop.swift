@@ -18,6 +18,9 @@ final class UDPSocketLoop: @unchecked Sendable {
     /// Bytes kept per received datagram (a longer query is truncated and answered FORMERR or dropped) and per reply
     /// (`dns.maxUDPPayload` is at most 4096).
     static let slotSize = 4096
+    /// Distance between slots: a few cache lines more than a page, so the slots' first lines (where every datagram
+    /// and reply lies) fall in different cache sets instead of all in one.
+    static let slotStride = slotSize + 3 * 64
     /// How often an idle loop wakes to see whether it must stop and to flush its tallies.
     static let idleWake = timeval(tv_sec: 0, tv_usec: 200_000)
 
@@ -85,8 +88,8 @@ final class UDPSocketLoop: @unchecked Sendable {
 
     private func run(_ worker: inout UDPAnswerer, logger: Logger) {
         let batch = 32
-        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotSize, alignment: 16)
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotSize, alignment: 16)
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotStride, alignment: 64)
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotStride + 32 * 64, alignment: 64)
         let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
         let inVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
         let outVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
@@ -100,7 +103,7 @@ final class UDPSocketLoop: @unchecked Sendable {
         var failures = 0
         while !stopping.load(ordering: .acquiring) {
             for i in 0..<batch {
-                inVectors[i] = iovec(iov_base: input.baseAddress.map { $0 + i * Self.slotSize }, iov_len: Self.slotSize)
+                inVectors[i] = iovec(iov_base: input.baseAddress.map { $0 + i * Self.slotStride }, iov_len: Self.slotSize)
                 received[i] = lodestar_mmsghdr()
                 received[i].hdr.msg_name = UnsafeMutableRawPointer(names + i)
                 received[i].hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -131,8 +134,9 @@ final class UDPSocketLoop: @unchecked Sendable {
                     worker.dropMalformed()
                     continue
                 }
-                let packet = UnsafeRawBufferPointer(start: base + i * Self.slotSize, count: min(length, Self.slotSize))
-                let slot = UnsafeMutableRawBufferPointer(start: outBase + replyCount * Self.slotSize, count: Self.slotSize)
+                let packet = UnsafeRawBufferPointer(start: base + i * Self.slotStride, count: min(length, Self.slotSize))
+                // Output slots start half a set further on than input ones, so a query and its reply do not collide either.
+                let slot = UnsafeMutableRawBufferPointer(start: outBase + 32 * 64 + replyCount * Self.slotStride, count: Self.slotSize)
                 guard let written = worker.answer(packet, from: client, start: start, into: slot) else { continue }
                 outVectors[replyCount] = iovec(iov_base: slot.baseAddress, iov_len: written)
                 replies[replyCount] = lodestar_mmsghdr()

@@ -43,6 +43,7 @@ extension AnswerEngine {
             for i in builders.indices { builders[i].append6(start: n.start, record: record, records: records) }
         }
         database.releasePages()
+        records.releaseLookups()  // the walk is over: its lookup tables go before the ranges are copied to size
         areas4.finish()
         areas6.finish()
         var services = [String: CompiledService]()
@@ -195,6 +196,12 @@ struct RecordTable {
         }
         byOffset[offset] = index
         return index
+    }
+
+    /// Forgets the tables that map offsets and points to records (only the walk needs them).
+    mutating func releaseLookups() {
+        byOffset = [:]
+        byKey = [:]
     }
 
     private mutating func areaOf(_ key: AreaKey) -> UInt32 {
