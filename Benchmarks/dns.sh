@@ -31,7 +31,8 @@
 #          SERVERS="gdnsd lodestar" (also: lodestar-nocache, lodestar with --packet-cache 0)
 #          WORKLOADS="plain fixed-ecs ecs" (also: plain-ecsload)
 #          FIXED_ECS=subnet (the fixed-ecs workload's ECS subnet; default: the first check subnet)
-#          RELOADS=3 (SIGHUP reloads of lodestar during one more ecs run: every query sent must be answered; 0: off)
+#          RELOADS=3 (SIGHUP reloads of lodestar, one after the other, during one more ecs run of at least 8 s
+#          per reload: every query sent must be answered; 0: off)
 #          FIXED_QPS=N (extra ecsload runs at N queries/s in the plain and ecs workloads: latency below saturation)
 #          SUBNETS_V4=20000 SUBNETS_V6=1000 (distinct ECS subnets: random public /24s and /48s; with the sample
 #          data ~70 % inside its CSV's ranges)
@@ -483,33 +484,42 @@ bench_workload() { # workload server round
                 store_ecsload "ecs-rate|$s|$r" "$WORK/ecs-rate-$s-$r.out"
             fi
             [ "$r" != 1 ] || onepass "$WORK/answers-ecs-$s.txt"
-            [ "$s" = gdnsd ] || [ "$r" != 1 ] || [ "$RELOADS" -le 0 ] || reload_under_load "$s"
             ;;
     esac
     kill -0 "$SERVER_PID" 2>/dev/null || die "$s died during the $w workload"
     store_server "$key"
+    if [ "$w" = ecs ] && [ "$s" != gdnsd ] && [ "$r" = 1 ] && [ "$RELOADS" -gt 0 ]; then
+        reload_under_load "$s"
+        RELOAD_RSS=$(rss_mib VmHWM "$SERVER_PID")
+    fi
     for f in plain-rate ecs-rate; do
         [ -z "${QPS["$f|$s|$r"]:-}" ] || [ -n "${RSS["$f|$s|$r"]:-}" ] || { RSS["$f|$s|$r"]=${RSS[$key]}; RSSNOW["$f|$s|$r"]=${RSSNOW[$key]}; }
     done
     stop_server
 }
 
-# RELOADS SIGHUPs spread over one more ecsload run of DURATION s: every query sent must be answered (lodestar only;
-# each reload reads the topology and compiles the database again, off the answering threads).
+# RELOADS SIGHUPs, one after the other, during one more ecsload run (long enough for them: at least 8 s each):
+# every query sent must be answered (lodestar only; each reload reads the topology and compiles the database again,
+# off the answering threads, on the same pinned CPU).
 reload_under_load() { # server
-    local out="$WORK/reload-$1.out" before after i
-    before=$(grep -c 'msg=reloaded' "$SERVER_LOG" || true)
-    log "  ecsload (ECS, $NSUBNETS subnets) -d $DURATION with $RELOADS SIGHUP reloads"
-    run_ecsload "$out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION" &
+    local out="$WORK/reload-$1.out" taken=0 i n t
+    local seconds=$(( DURATION > 8 * RELOADS ? DURATION : 8 * RELOADS ))
+    local before; before=$(grep -c 'msg=reloaded' "$SERVER_LOG" || true)
+    log "  ecsload (ECS, $NSUBNETS subnets) -d $seconds with $RELOADS SIGHUP reloads, one after the other"
+    run_ecsload "$out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$seconds" &
     local load=$!
     for i in $(seq 1 "$RELOADS"); do
-        sleep "$(awk -v d="$DURATION" -v n="$RELOADS" 'BEGIN { printf "%.2f", d / (n + 1) }')"
+        sleep 1
         kill -HUP "$SERVER_PID"
+        for t in $(seq 1 150); do  # up to 15 s for this reload to be taken
+            n=$(grep -c 'msg=reloaded' "$SERVER_LOG" || true)
+            [ "$((n - before))" -ge "$i" ] && break
+            sleep 0.1
+        done
     done
     wait "$load" || die "ecsload failed during the reloads"
-    sleep 1
-    after=$(grep -c 'msg=reloaded' "$SERVER_LOG" || true)
-    RELOAD_DONE=$((after - before)); RELOAD_SENT=$(result_field "$out" sent)
+    taken=$(( $(grep -c 'msg=reloaded' "$SERVER_LOG" || true) - before ))
+    RELOAD_DONE=$taken; RELOAD_SENT=$(result_field "$out" sent)
     RELOAD_RECV=$(result_field "$out" received); RELOAD_LOST=$(result_field "$out" lost)
     log "  reloads taken $RELOAD_DONE of $RELOADS; sent $RELOAD_SENT, received $RELOAD_RECV, lost $RELOAD_LOST"
 }
@@ -750,6 +760,7 @@ if [ "$SCALE" = 1 ]; then
     if [ -n "${RELOAD_SENT:-}" ]; then
         row "reload under ECS load" "reloads taken" "" "$RELOAD_DONE of $RELOADS" "" "" ""
         row "" "lost queries" "" "$RELOAD_LOST of $RELOAD_SENT" "$RELOAD_LOST" "<=" "0"
+        row "" "peak RSS MiB" "" "${RELOAD_RSS:-?}" "" "" ""
     fi
     if [ -n "${CPUQ[scale-$first|lodestar|1]:-}" ] && [ -n "${CPUQ[scale-$last|lodestar|1]:-}" ] && [ "$first" != "$last" ]; then
         row "scale lodestar" "CPU/q $last:$first" "" "" "$(ratio "${CPUQ[scale-$last|lodestar|1]}" "${CPUQ[scale-$first|lodestar|1]}")" "<=" "$T_SCALE"
