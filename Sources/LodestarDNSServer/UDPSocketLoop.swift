@@ -31,7 +31,8 @@ final class UDPSocketLoop: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var started = false
 
-    /// Opens a UDP socket bound to `host`:`port` (0: any free port) with SO_REUSEADDR and SO_REUSEPORT.
+    /// Opens a UDP socket bound to `host`:`port` (0: any free port) with SO_REUSEADDR and SO_REUSEPORT, and a receive
+    /// timeout of `idleWake`.
     init(host: String, port: Int) throws {
         let address = try SocketAddress(ipAddress: host, port: port)
         let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
@@ -42,7 +43,16 @@ final class UDPSocketLoop: @unchecked Sendable {
         let size = socklen_t(MemoryLayout<Int32>.size)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size)
-        if family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, size) }
+        // IPV6_V6ONLY stays at the system default, as for the TCP listener: `[::]` also takes IPv4 (as mapped addresses).
+        // Replies go without DF and without path-MTU state (as gdnsd and Knot send them): a reply that a spoofed ICMP
+        // "fragmentation needed" could shrink or drop is the classic DNS fragmentation attack; replies over the
+        // client's size are truncated instead.
+        var omit: Int32 = 5  // IP_PMTUDISC_OMIT and IPV6_PMTUDISC_OMIT (Linux 3.15+)
+        if family == AF_INET6 {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_MTU_DISCOVER, &omit, size)
+        } else {
+            setsockopt(fd, Int32(IPPROTO_IP), IP_MTU_DISCOVER, &omit, size)
+        }
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wake, socklen_t(MemoryLayout<timeval>.size))
         let bound = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
         guard bound == 0 else {

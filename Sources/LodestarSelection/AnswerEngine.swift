@@ -165,9 +165,14 @@ public final class AnswerEngine: Sendable {
 
 /// Where a walk reads edge health: the live view (one call per candidate met), or a snapshot of the service's
 /// candidates taken once per health generation (`AnswerEngine.HealthSnapshot`), which costs one array read.
-enum HealthSource {
-    case view(any HealthView)
-    case snapshot([EdgeHealth])
+struct HealthSource {
+    /// The live view, when there is no snapshot.
+    let view: (any HealthView)?
+    /// The snapshot, by candidate index (empty with a view).
+    let snapshot: [EdgeHealth]
+
+    static func view(_ view: any HealthView) -> HealthSource { HealthSource(view: view, snapshot: []) }
+    static func snapshot(_ table: [EdgeHealth]) -> HealthSource { HealthSource(view: nil, snapshot: table) }
 }
 
 /// What a walk chose besides the edges (written to the caller's buffer).
@@ -210,12 +215,8 @@ struct ClassWalk {
     }
 
     private func pick(_ i: UInt16) -> Pick {
-        switch health {
-        case .snapshot(let table):
-            return Pick(index: i, health: Int(i) < table.count ? table[Int(i)] : .healthy)
-        case .view(let view):
-            return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id))
-        }
+        if let view = health.view { return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id)) }
+        return Pick(index: i, health: Int(i) < health.snapshot.count ? health.snapshot[Int(i)] : .healthy)
     }
 
     /// The next ranked candidate; nil at the end of the groups kept.

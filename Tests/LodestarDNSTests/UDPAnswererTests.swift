@@ -1,0 +1,72 @@
+import Foundation
+@testable import LodestarDNSServer
+import LodestarDNS
+import LodestarGeo
+import LodestarMetrics
+import LodestarSelection
+import LodestarTopology
+import Logging
+import NIOCore
+import Synchronization
+import XCTest
+
+/// The UDP worker without a socket: it answers through the fast path, the packet cache and the full path, and its
+/// per-thread accounting adds up — queries and ECS counts exactly, answers per edge exactly, and the decision
+/// table's country breakdown (sampled one in 16 under heavy load) standing for all of them.
+final class UDPAnswererTests: XCTestCase {
+    func worker() throws -> (UDPAnswerer, DNSMetrics, DNSServerStats, MetricsHub) {
+        let topology = try Fixture.topology()
+        let db = try FastPathTests.database()
+        let engine = try AnswerEngine.compile(database: db, topology: topology)
+        let box = AuthorityBox(Authority(topology: topology, geo: db, health: StaticHealthView(), engine: engine))
+        let stats = DNSServerStats()
+        let hub = MetricsHub()
+        let metrics = DNSMetrics(hub: hub, stats: stats)
+        let answerer = UDPAnswerer(box: box, stats: stats, limiter: SharedRateLimiter(settings: RateLimitSettings()),
+                                   cacheEntries: 1024, metrics: metrics, logger: Logger(label: "test"), queryLogSample: 0)
+        return (answerer, metrics, stats, hub)
+    }
+
+    func ask(_ w: inout UDPAnswerer, _ packet: [UInt8], from client: String = "9.9.9.9") -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: UDPSocketLoop.slotSize)
+        let n = packet.withUnsafeBytes { p in
+            out.withUnsafeMutableBytes { o in w.answer(p, from: IPAddress(client)!, start: .now(), into: o) }
+        }
+        return n.map { Array(out.prefix($0)) }
+    }
+
+    func test_answersEveryPathAndCountsExactly() throws {
+        var (w, metrics, stats, hub) = try worker()
+        let subnets = ["81.2.69.0/24", "8.8.8.0/24", "133.1.0.0/16", "85.214.0.0/16", "177.1.2.0/24"]
+        var sent = 0
+        // Heavy load: 20,000 fast answers in quick batches of 32, from five subnets on three continents.
+        for i in 0..<20_000 {
+            let q = Fixture.query("www.example.test", id: UInt16(truncatingIfNeeded: i), edns: (1232, 0, [Fixture.ecs(subnets[i % 5])]))
+            let reply = try XCTUnwrap(ask(&w, q))
+            XCTAssertEqual(reply.prefix(2), q.prefix(2))
+            sent += 1
+            if i % 32 == 31 { w.endOfBatch(force: false, elapsed: .microseconds(50)) }
+        }
+        // The full path (a static name, twice: the second from the packet cache) and a datagram that is no query.
+        let mail = Fixture.query("mail.example.test", edns: nil)
+        let first = try XCTUnwrap(ask(&w, mail)), second = try XCTUnwrap(ask(&w, mail))
+        XCTAssertEqual(first, second)
+        XCTAssertEqual(try DNSMessage(decoding: first).answerAddresses, ["127.0.0.25"])
+        XCTAssertNil(ask(&w, [1, 2, 3]))
+        w.endOfBatch(force: true, elapsed: .microseconds(50))
+
+        XCTAssertEqual(stats.udpQueries.load(ordering: .relaxed), sent + 3)
+        XCTAssertEqual(stats.cacheHits.load(ordering: .relaxed), 1)
+        let byEdge = metrics.decisions.byEdge()
+        XCTAssertEqual(byEdge.values.reduce(0, +), sent, "answers per edge are exact: \(byEdge)")
+        let top = metrics.decisions.top(50)
+        let sampled = top.reduce(0) { $0 + $1.1 }
+        // The first 100 ms window is light (every answer located), then one in 16 stands for 16.
+        XCTAssertEqual(Double(sampled), Double(sent), accuracy: Double(sent) * 0.05, "the country breakdown stands for every answer: \(top)")
+        XCTAssertTrue(Set(top.map(\.0.country)).isSuperset(of: ["GB", "US", "JP", "DE", "BR"]), "\(top)")
+        let text = hub.exposition()
+        XCTAssertTrue(text.contains("lodestar_dns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} \(sent + 2)"),
+                      text.split(separator: "\n").filter { $0.contains("queries_total") }.joined(separator: "\n"))
+        XCTAssertTrue(text.contains("lodestar_dns_client_subnet_total{ecs=\"present\"} \(sent)"))
+    }
+}
