@@ -69,4 +69,45 @@ final class UDPAnswererTests: XCTestCase {
                       text.split(separator: "\n").filter { $0.contains("queries_total") }.joined(separator: "\n"))
         XCTAssertTrue(text.contains("lodestar_dns_client_subnet_total{ecs=\"present\"} \(sent)"))
     }
+
+    /// The loop on a real loopback socket: a query is answered, a datagram longer than a slot is dropped and counted
+    /// (not answered from its first 4,096 bytes), and the loop goes on answering; stop() ends the thread.
+    func test_socketLoopAnswersDropsOversizeDatagramsAndStops() async throws {
+        let (answerer, _, stats, _) = try worker()
+        let loop = try UDPSocketLoop(host: "127.0.0.1", port: 0)
+        loop.start(answerer: answerer, logger: Logger(label: "test"))
+        let port = try XCTUnwrap(loop.local.port)
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var wait = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        let server = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        func send(_ bytes: [UInt8]) {
+            _ = bytes.withUnsafeBytes { b in server.withSockAddr { sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t($1)) } }
+        }
+        func receive() -> [UInt8]? {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            return n > 0 ? Array(buffer.prefix(n)) : nil
+        }
+        let query = Fixture.query("www.example.test", id: 0x0101, edns: (1232, 0, [Fixture.ecs("8.8.8.0/24")]))
+        send(query)
+        let first = try XCTUnwrap(receive(), "no answer from the loop")
+        XCTAssertEqual(try DNSMessage(decoding: first).answerAddresses, ["127.0.1.1"])
+        // The same query padded far past a slot: the kernel truncates it to 4,096 bytes and says so; it must not be
+        // answered as if the first 4,096 bytes were the query.
+        send(query + [UInt8](repeating: 0, count: 6_000))
+        send(Fixture.query("www.example.test", id: 0x0202, edns: nil))
+        let second = try XCTUnwrap(receive(), "the loop stopped answering after an oversize datagram")
+        XCTAssertEqual(Array(second.prefix(2)), [0x02, 0x02], "the reply after the oversize datagram is to the next query")
+        // The loop adds a batch's counts after sending it: wait for them briefly.
+        for _ in 0..<100 where stats.udpQueries.load(ordering: .relaxed) < 3 { usleep(10_000) }
+        XCTAssertEqual(stats.dropped.load(ordering: .relaxed), 1)
+        XCTAssertEqual(stats.udpQueries.load(ordering: .relaxed), 3)
+        let started = Date()
+        await loop.stop()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2, "stop() ends the thread within its idle wake")
+    }
 }
+
