@@ -127,15 +127,19 @@ private struct FastQuery {
     var payload = 512
     var dnssecOK = false
     var wantsNSID = false
-    /// ECS option data offset and length in the packet (0 length: none), its source prefix, and the address.
-    var ecsOffset = 0, ecsLength = 0, ecsSource = 0
+    /// ECS option data length (0: none), its source prefix, and the address; the option data's first 4 bytes (family,
+    /// source, scope) and address bytes kept apart, so the reply may overwrite the query (`fastRespond` in place).
+    var ecsLength = 0, ecsSource = 0
     var ecsAddress: IPAddress?
+    var ecsHead: UInt32 = 0
+    var ecsBytes: (UInt64, UInt64) = (0, 0)
 }
 
 extension Authority {
     /// Answers the most common query — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID — in
     /// place: the packet is read without copying, the engine chooses from its compiled classes with health from
-    /// `health`, and the response is written to `out`, byte for byte what `respond` would send. Returns nil for
+    /// `health`, and the response is written to `out`, byte for byte what `respond` would send. `out` may be the
+    /// packet's own memory: nothing is written until the answer is known to fit, and nothing is read after. Returns nil for
     /// anything else (another name or type, a malformed or unusual query, an answer that needs the reference path,
     /// NODATA, or one that does not fit in `out` or the client's payload size): then `respond` must answer.
     public func fastRespond<R: RandomNumberGenerator>(to packet: UnsafeRawBufferPointer, from client: IPAddress,
@@ -148,22 +152,31 @@ extension Authority {
                                          failClosed: service.failClosed, health: health, random: &random, into: &picks),
               let first = picks.first else { return nil }
         let ttl = choice.suspect ? min(service.ttl, UInt32(EdgeSelector.suspectTTLSeconds)) : service.ttl
-        var w = FastWriter(out)
-        let flags = 0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10)
-        w.bytes(packet, 0, 2)
-        w.u16(flags)
-        w.u16(1)
-        w.u16(0)  // answers: patched below
-        w.u16(0)
-        w.u16(q.hasOPT ? 1 : 0)
-        w.bytes(packet, 12, q.questionEnd)
-        let rrType: UInt16 = q.family == .v4 ? RRType.a : RRType.aaaa
-        var answers = 0
         let v4 = q.family == .v4
         let bounds = v4 ? service.v4Bounds : service.v6Bounds
+        // Everything is decided before the first byte is written, so `out` may be the query's own buffer.
+        var answers = 0
         for index in picks {
             let c = Int(index)
             guard c + 1 < bounds.count else { return nil }
+            answers += (bounds[c + 1] - bounds[c]) / (v4 ? 1 : 2)
+        }
+        let optLength = q.hasOPT ? 11 + (q.wantsNSID ? 4 + nodeIdBytes.count : 0) + (q.ecsLength > 0 ? 4 + q.ecsLength : 0) : 0
+        let length = q.questionEnd + answers * (v4 ? 16 : 28) + optLength
+        let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
+        guard answers > 0, answers <= 0xFFFF, length <= limit, length <= out.count else { return nil }
+        let flags = 0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10)
+        var w = FastWriter(out)
+        w.bytes(packet, 0, 2)
+        w.u16(flags)
+        w.u16(1)
+        w.u16(UInt16(answers))
+        w.u16(0)
+        w.u16(q.hasOPT ? 1 : 0)
+        w.bytes(packet, 12, q.questionEnd)
+        let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
+        for index in picks {
+            let c = Int(index)
             var k = bounds[c]
             while k < bounds[c + 1] {
                 w.u16(0xC00C)
@@ -177,20 +190,16 @@ extension Authority {
                     w.address(.v6(service.v6[k], service.v6[k + 1]))
                     k += 2
                 }
-                answers += 1
             }
         }
-        guard answers > 0, answers <= 0xFFFF else { return nil }
-        if q.hasOPT { writeOPT(&w, q, packet, scope: choice.scope) }
-        let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
-        guard !w.overflowed, w.count <= limit else { return nil }
-        w.patch16(at: 6, UInt16(answers))
+        if q.hasOPT { writeOPT(&w, q, scope: choice.scope) }
+        guard !w.overflowed, w.count == length else { return nil }
         return FastAnswer(length: w.count, qtype: rrType, hadClientSubnet: q.ecsLength > 0, reusable: choice.deterministic,
                           qname: q.service.name, slot: q.service.slot, firstEdge: first, located: located)
     }
 
     /// The response OPT: our payload size, DO echoed, NSID then ECS with the scope (RFC 7871 §7.2.1), as `finish` writes it.
-    private func writeOPT(_ w: inout FastWriter, _ q: FastQuery, _ packet: UnsafeRawBufferPointer, scope: Int) {
+    private func writeOPT(_ w: inout FastWriter, _ q: FastQuery, scope: Int) {
         w.u8(0)
         w.u16(RRType.opt)
         w.u16(UInt16(clamping: maxUDPPayload))
@@ -206,9 +215,13 @@ extension Authority {
         if q.ecsLength > 0 {
             w.u16(EDNSOptionCode.clientSubnet)
             w.u16(UInt16(q.ecsLength))
-            w.bytes(packet, q.ecsOffset, q.ecsOffset + 3)  // family, source
+            w.u16(UInt16(truncatingIfNeeded: q.ecsHead >> 16))  // family
+            w.u8(UInt8(truncatingIfNeeded: q.ecsHead >> 8))  // source
             w.u8(UInt8(clamping: min(scope, q.ecsSource)))
-            w.bytes(packet, q.ecsOffset + 4, q.ecsOffset + q.ecsLength)
+            for k in 0..<(q.ecsLength - 4) {  // the address bytes as sent (at most 16)
+                let word = k < 8 ? q.ecsBytes.0 : q.ecsBytes.1
+                w.u8(UInt8(truncatingIfNeeded: word >> (56 - 8 * UInt64(k % 8))))
+            }
         }
     }
 
@@ -257,9 +270,15 @@ extension Authority {
                 q.wantsNSID = true
             } else if code == EDNSOptionCode.clientSubnet {
                 guard q.ecsLength == 0, let address = Self.readECS(p, at: o + 4, length: len, source: &q.ecsSource) else { return false }
-                q.ecsOffset = o + 4
                 q.ecsLength = len
                 q.ecsAddress = address
+                q.ecsHead = UInt32(p[o + 4]) << 24 | UInt32(p[o + 5]) << 16 | UInt32(p[o + 6]) << 8 | UInt32(p[o + 7])
+                var hi: UInt64 = 0, lo: UInt64 = 0
+                for k in 0..<(len - 4) {  // readECS checked: at most 16 address bytes, all inside the packet
+                    let b = UInt64(p[o + 8 + k])
+                    if k < 8 { hi |= b << (56 - 8 * UInt64(k)) } else { lo |= b << (56 - 8 * UInt64(k - 8)) }
+                }
+                q.ecsBytes = (hi, lo)
             }
             o += 4 + len
         }
@@ -341,12 +360,6 @@ struct FastWriter {
             u32(UInt32(truncatingIfNeeded: lo >> 32))
             u32(UInt32(truncatingIfNeeded: lo))
         }
-    }
-
-    mutating func patch16(at offset: Int, _ v: UInt16) {
-        guard offset + 1 < count else { return }
-        out[offset] = UInt8(v >> 8)
-        out[offset + 1] = UInt8(v & 0xFF)
     }
 }
 

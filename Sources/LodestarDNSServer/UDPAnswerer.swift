@@ -52,7 +52,8 @@ struct UDPAnswerer {
 
     /// Answers one datagram from `client`, received in a batch that arrived at `start`, writing the response to `out`:
     /// its length, or nil to send nothing (a packet that is no query, a rate-limited drop, or a response larger than
-    /// `out`). The time to the answer is recorded per batch (`endOfBatch`): every query of a batch waits for its send.
+    /// `out`). `out` may be the packet's own memory (the reply over its query): every path reads the query before
+    /// writing. The time to the answer is recorded per batch (`endOfBatch`): every query of a batch waits for its send.
     mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
                          into out: UnsafeMutableRawBufferPointer) -> Int? {
         received += 1

@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// One UDP socket served by its own thread, the way gdnsd serves its listeners: a blocking `recvmmsg` takes up to
-/// `batch` datagrams, each is answered in place into its slot of the output buffer (`UDPAnswerer`), and one `sendmmsg`
+/// `batch` datagrams, each is answered in place, the reply written over the query in its slot (`UDPAnswerer`), and one `sendmmsg`
 /// sends them all. Several loops share a port through SO_REUSEPORT, so the kernel spreads clients over them. No event
 /// loop, no per-datagram allocation on the way in or out.
 final class UDPSocketLoop: @unchecked Sendable {
@@ -99,14 +99,13 @@ final class UDPSocketLoop: @unchecked Sendable {
     private func run(_ worker: inout UDPAnswerer, logger: Logger) {
         let batch = 32
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotStride, alignment: 64)
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotStride + 32 * 64, alignment: 64)
         let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
         let inVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
         let outVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
         let received = UnsafeMutablePointer<lodestar_mmsghdr>.allocate(capacity: batch)
         let replies = UnsafeMutablePointer<lodestar_mmsghdr>.allocate(capacity: batch)
         defer {
-            input.deallocate(); output.deallocate(); names.deallocate(); inVectors.deallocate(); outVectors.deallocate()
+            input.deallocate(); names.deallocate(); inVectors.deallocate(); outVectors.deallocate()
             received.deallocate(); replies.deallocate()
         }
         let waitForOne = lodestar_msg_waitforone()
@@ -140,13 +139,13 @@ final class UDPSocketLoop: @unchecked Sendable {
                 let length = Int(received[i].len)
                 let truncated = received[i].hdr.msg_flags & Int32(MSG_TRUNC) != 0
                 guard !truncated, let client = Self.ipAddress(names[i], length: received[i].hdr.msg_namelen),
-                      let base = input.baseAddress, let outBase = output.baseAddress else {
+                      let base = input.baseAddress else {
                     worker.dropMalformed()
                     continue
                 }
+                // The reply is written over its query, in the same slot (as gdnsd does): one cache footprint, not two.
                 let packet = UnsafeRawBufferPointer(start: base + i * Self.slotStride, count: min(length, Self.slotSize))
-                // Output slots start half a set further on than input ones, so a query and its reply do not collide either.
-                let slot = UnsafeMutableRawBufferPointer(start: outBase + 32 * 64 + replyCount * Self.slotStride, count: Self.slotSize)
+                let slot = UnsafeMutableRawBufferPointer(start: base + i * Self.slotStride, count: Self.slotSize)
                 guard let written = worker.answer(packet, from: client, start: start, into: slot) else { continue }
                 outVectors[replyCount] = iovec(iov_base: slot.baseAddress, iov_len: written)
                 replies[replyCount] = lodestar_mmsghdr()

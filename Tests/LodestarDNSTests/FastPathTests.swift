@@ -91,11 +91,22 @@ final class FastPathTests: XCTestCase {
                         authority.fastRespond(to: p, from: client, health: snapshot, random: &r2, picks: &picks, into: o)
                     }
                 }
+                // The same over the query's own buffer (as the UDP loop calls it): the same reply, or, when declined, the
+                // query left untouched for the full path.
+                var slot = packet + [UInt8](repeating: 0xEE, count: 4096 - packet.count)
+                var r3 = FastRandom(seed: UInt64(round))
+                let inPlace = slot.withUnsafeMutableBytes { s in
+                    authority.fastRespond(to: UnsafeRawBufferPointer(rebasing: s[0..<packet.count]), from: client, health: snapshot,
+                                          random: &r3, picks: &picks, into: s)
+                }
+                XCTAssertEqual(inPlace?.length, answer?.length, "in place and apart agree on answering: \(packet)")
+                if inPlace == nil { XCTAssertEqual(Array(slot.prefix(packet.count)), packet, "a declined query is left as it came") }
                 guard let answer else {
                     declined += 1
                     continue
                 }
                 fast += 1
+                if answer.reusable { XCTAssertEqual(Array(slot.prefix(answer.length)), Array(out.prefix(answer.length)), "in place: \(packet)") }
                 let bytes = Array(out.prefix(answer.length))
                 let reference = try XCTUnwrap(full, "the full path dropped what the fast path answered")
                 let label = "query \(packet) from \(client)"
