@@ -160,11 +160,12 @@ final class UDPSocketLoop: @unchecked Sendable {
         }
     }
 
-    /// Sends every reply; one that fails (a vanished route, a full buffer) is skipped, not retried.
+    /// Sends every reply without blocking (as gdnsd does); one that fails (a vanished route, a full send buffer) is
+    /// skipped, not retried, so a stuck peer cannot stall the loop.
     private func send(_ replies: UnsafeMutablePointer<lodestar_mmsghdr>, count: Int) {
         var next = 0
         while next < count {
-            let sent = Int(lodestar_sendmmsg(fd, replies + next, UInt32(count - next), 0))
+            let sent = Int(lodestar_sendmmsg(fd, replies + next, UInt32(count - next), Int32(MSG_DONTWAIT)))
             if sent > 0 {
                 next += sent
             } else if sent < 0, errno == EINTR {
