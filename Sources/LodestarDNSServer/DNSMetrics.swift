@@ -65,7 +65,7 @@ public final class DNSMetrics: Sendable {
                                         help: "UDP answers served from the packet cache.")
         let tcpOpen = hub.gauge("lodestar_dns_tcp_connections", [("state", "open")], help: "Open TCP connections.")
         let tcpRejected = MirroredCounter(hub, name: "lodestar_dns_tcp_rejected_total", labels: [("reason", "limit")],
-                                          help: "TCP connections closed at once for the connection limit.")
+                                          help: "TCP connections closed to make room for new ones (the longest idle first).")
         hub.addCollector {
             cacheHits.sync(to: stats.cacheHits.load(ordering: .relaxed))
             tcpRejected.sync(to: stats.tcpRejected.load(ordering: .relaxed))

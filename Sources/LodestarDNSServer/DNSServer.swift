@@ -186,6 +186,9 @@ public final class DNSServer: Sendable {
     let limiter: SharedRateLimiter
     private let channels = Mutex<[any Channel]>([])
     private let udpLoops = Mutex<[UDPSocketLoop]>([])
+    /// Open TCP connections: who made room for whom, and who is idle too long.
+    let tcpTable: TCPConnectionTable
+    private let sweeper = Mutex<RepeatedTask?>(nil)
 
     public init(authority: AuthorityBox, configuration: Configuration, logger: Logger) {
         box = authority
@@ -194,6 +197,7 @@ public final class DNSServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         limiter = SharedRateLimiter(settings: configuration.rateLimit)
         metrics = DNSMetrics(hub: configuration.metrics ?? MetricsHub(), stats: stats)
+        tcpTable = TCPConnectionTable(capacity: configuration.maxTCPConnections, idleTimeout: configuration.tcpIdleTimeout)
     }
 
     /// Binds every listener; throws (after closing what was opened) if any address cannot be bound.
@@ -201,6 +205,7 @@ public final class DNSServer: Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         var bound = [SocketAddress]()
+        startTCPSweeper()
         do {
             for address in configuration.listen {
                 // UDP: one socket and thread per configured thread on the same port; the kernel spreads datagrams
@@ -233,34 +238,46 @@ public final class DNSServer: Sendable {
     }
 
     private func tcpBootstrap() -> ServerBootstrap {
-        let box = self.box, stats = self.stats, idle = configuration.tcpIdleTimeout, metrics = self.metrics, logger = self.logger
+        let box = self.box, stats = self.stats, metrics = self.metrics, logger = self.logger, table = tcpTable
         let sample = configuration.queryLogSample
-        let maxConnections = configuration.maxTCPConnections
         return ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let open = stats.tcpConnections.add(1, ordering: .relaxed).newValue
-                    channel.closeFuture.whenComplete { _ in stats.tcpConnections.subtract(1, ordering: .relaxed) }
-                    if open > maxConnections {
+                    stats.tcpConnections.add(1, ordering: .relaxed)
+                    channel.closeFuture.whenComplete { _ in
+                        stats.tcpConnections.subtract(1, ordering: .relaxed)
+                        table.remove(channel)
+                    }
+                    // Past the caps the longest-idle connections make room; the newcomer is served (RFC 7766 §6.2.3).
+                    let client = channel.remoteAddress.flatMap { IPAddress($0) } ?? .v4(0)
+                    for old in table.admit(channel, client: client) {
                         stats.tcpRejected.add(1, ordering: .relaxed)
-                        channel.close(promise: nil)
-                        return
+                        old.close(promise: nil)
                     }
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
                     try sync.addHandler(ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)))
                     try sync.addHandler(LengthFieldPrepender(lengthFieldBitLength: .twoBytes))
                     try sync.addHandler(TCPQueryHandler(box: box, stats: stats, metrics: metrics, logger: logger,
-                                                          queryLogSample: sample))
+                                                          queryLogSample: sample, table: table))
                 }
             }
     }
 
+    /// Every 250 ms, closes the TCP connections idle past the table's effective timeout.
+    private func startTCPSweeper() {
+        let table = tcpTable
+        let task = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            for channel in table.expired() { channel.close(promise: nil) }
+        }
+        sweeper.withLock { $0 = task }
+    }
+
     /// Closes every listener and stops the event loops.
     public func shutdown() async {
+        sweeper.withLock { $0?.cancel(); $0 = nil }
         let all = channels.withLock { list in
             defer { list = [] }
             return list
@@ -310,11 +327,15 @@ final class TCPQueryHandler: ChannelInboundHandler {
     let logger: Logger
     var sampler: QueryLogSampler
 
-    init(box: AuthorityBox, stats: DNSServerStats, metrics: DNSMetrics, logger: Logger, queryLogSample: Int) {
+    let table: TCPConnectionTable
+
+    init(box: AuthorityBox, stats: DNSServerStats, metrics: DNSMetrics, logger: Logger, queryLogSample: Int,
+         table: TCPConnectionTable) {
         reader = AuthorityReader(box: box)
         self.stats = stats
         self.metrics = metrics
         self.logger = logger
+        self.table = table
         sampler = QueryLogSampler(sampleEvery: queryLogSample)
     }
 
@@ -327,6 +348,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
         let start = NIODeadline.now()
         let frame = unwrapInboundIn(data)
         stats.tcpQueries.add(1, ordering: .relaxed)
+        table.touch(context.channel)
         let packet = Array(frame.readableBytesView)
         guard let response = reader.current().respond(to: packet, from: client, transport: .tcp, random: &random) else {
             // Not a query we can answer at all: the stream can no longer be trusted.
@@ -352,12 +374,11 @@ final class TCPQueryHandler: ChannelInboundHandler {
         context.flush()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
+    /// A client that does not read its answers: once 64 KiB of them wait unsent (NIO's high water mark) it is closed
+    /// rather than buffered without bound.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !context.channel.isWritable { context.close(promise: nil) }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

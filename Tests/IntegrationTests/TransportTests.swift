@@ -123,7 +123,7 @@ final class TransportTests: IntegrationTestCase {
     }
 }
 
-/// Listeners on IPv6 loopback and the TCP connection cap.
+/// Listeners on IPv6 loopback, and TCP under pressure: the connection cap, an idle crowd, a client that never reads.
 final class ListenerTests: IntegrationTestCase {
     func test_ipv6ListenerAnswersOverUDPAndTCP() throws {
         let server = try startServer(arguments: ["--listen", "[::1]:{PORT}"])
@@ -136,20 +136,79 @@ final class ListenerTests: IntegrationTestCase {
         XCTAssertTrue(server.log.contains("[::1]:\(server.port)"), server.log)
     }
 
-    func test_tcpConnectionsBeyondTheCapAreClosed() throws {
+    /// Past the cap the longest-idle connection makes room and the newcomer is served (RFC 7766 §6.2.3).
+    func test_tcpConnectionPastTheCapClosesTheLongestIdleOne() throws {
         let server = try startServer { t in try t.edit("dns") { $0["maxTCPConnections"] = 2 } }
         let query = TCPClient.framed(DNSPacket.query(id: 9, name: "www.example.test"))
         let first = try TCPClient(port: server.port), second = try TCPClient(port: server.port)
         for c in [first, second] {
             try c.send(query)
             XCTAssertNotNil(c.readFrame(timeout: 2), "connections within the cap are served")
+            Thread.sleep(forTimeInterval: 0.05)
         }
         let third = try TCPClient(port: server.port)
-        XCTAssertNotNil(third.waitForClose(timeout: 2), "the third connection is closed at once")
-        close(first.fd)
-        Thread.sleep(forTimeInterval: 0.3)
-        let again = try TCPClient(port: server.port)
-        try again.send(query)
-        XCTAssertNotNil(again.readFrame(timeout: 2), "a slot freed by a close is usable again")
+        try third.send(query)
+        XCTAssertNotNil(third.readFrame(timeout: 2), "the newcomer is served")
+        XCTAssertNotNil(first.waitForClose(timeout: 2), "the longest-idle connection was closed to make room")
+        try second.send(query)
+        XCTAssertNotNil(second.readFrame(timeout: 2), "the other one stays")
+    }
+
+    /// An idle crowd (issue 18 §4): 3,000 connections from 3,000 loopback addresses are opened and left idle; a new
+    /// client is still answered at once, and the server closed the idle ones oldest first.
+    func test_idleCrowdCannotLockOutANewTCPClient() throws {
+        let server = try startServer { t in try t.edit("dns") { $0["tcpIdleTimeoutSeconds"] = 30 } }
+        var crowd: [Int32] = []
+        defer { for fd in crowd { close(fd) } }
+        for i in 0..<3_000 {
+            let fd = socket(AF_INET, SocketType.stream, 0)
+            guard fd >= 0 else { throw IntegrationError("socket: errno \(errno)") }
+            var local = SocketAddress.loopbackV4(port: 0, address: "127.1.\(i / 200).\(i % 200 + 1)")
+            var remote = SocketAddress.loopbackV4(port: server.port)
+            guard SocketAddress.bind(fd, &local) == 0, SocketAddress.connect(fd, &remote) == 0 else {
+                close(fd)
+                throw IntegrationError("connection \(i): errno \(errno)")
+            }
+            crowd.append(fd)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let started = Date()
+        let client = try TCPClient(port: server.port)
+        try client.send(TCPClient.framed(DNSPacket.query(id: 7, name: "www.example.test")))
+        let answer = client.readFrame(timeout: 2)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertNotNil(answer, "the new client was not answered with 3,000 idle connections held")
+        XCTAssertLessThan(elapsed, 0.1, "answered in \(elapsed) s")
+        // Which of the crowd the server closed: EOF readable at once on a closed one.
+        let closed = crowd.map { fd -> Bool in
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return poll(&pfd, 1, 0) == 1
+        }
+        let closedCount = closed.filter { $0 }.count
+        let firstOpen = closed.firstIndex(of: false) ?? closed.count
+        print("TCP-CROWD 3,000 idle connections: new client answered in \(String(format: "%.1f", elapsed * 1000)) ms; "
+              + "server closed \(closedCount), the first still open is #\(firstOpen)")
+        XCTAssertGreaterThanOrEqual(closedCount, 3_000 - 256, "the server keeps at most its cap")
+        XCTAssertTrue(closed.prefix(firstOpen).allSatisfy { $0 } && firstOpen >= 3_000 - 256, "closed oldest first")
+    }
+
+    /// A client that pipelines queries and never reads the answers is closed rather than buffered without bound.
+    func test_tcpClientThatNeverReadsIsClosed() throws {
+        let server = try startServer()
+        let client = try TCPClient(port: server.port)
+        var small: Int32 = 4096
+        setsockopt(client.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let query = TCPClient.framed(DNSPacket.query(id: 1, name: "www.example.test"))
+        var batch: [UInt8] = []
+        for _ in 0..<1_000 { batch += query }
+        var sent = 0
+        for _ in 0..<40 {
+            guard (try? client.send(batch)) != nil else { break }
+            sent += 1_000
+        }
+        XCTAssertNotNil(client.waitForClose(timeout: 10), "a client that never reads was not closed (\(sent) queries sent)")
+        let other = try TCPClient(port: server.port)
+        try other.send(query)
+        XCTAssertNotNil(other.readFrame(timeout: 2), "others are still served")
     }
 }
