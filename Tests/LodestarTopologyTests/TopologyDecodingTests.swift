@@ -168,6 +168,30 @@ final class TopologyDecodingTests: XCTestCase {
         }
     }
 
+    /// `lodestar check` refuses CNAME loops and names each cycle once (a self-loop, a pair reached through a chain,
+    /// a cycle of three); a chain that ends, or leaves the zone, is fine.
+    func test_cnameLoopsAreRefusedAndNamed() {
+        let lines = issues { doc in
+            edit(&doc, "zone") {
+                $0["records"] = [["name": "self", "type": "CNAME", "value": "self.example.test."],
+                                 ["name": "into", "type": "CNAME", "value": "loop2.example.test."],
+                                 ["name": "loop1", "type": "CNAME", "value": "loop2.example.test."],
+                                 ["name": "loop2", "type": "CNAME", "value": "LOOP1.example.test."],
+                                 ["name": "c", "type": "CNAME", "value": "a.example.test."],
+                                 ["name": "a", "type": "CNAME", "value": "b.example.test."],
+                                 ["name": "b", "type": "CNAME", "value": "c.example.test."],
+                                 ["name": "ok", "type": "CNAME", "value": "www.example.test."],
+                                 ["name": "away", "type": "CNAME", "value": "www.example.com."]]
+            }
+        }
+        let loops = lines.filter { $0.contains("CNAME loop") }
+        XCTAssertEqual(loops, [
+            "t.json: zone.records: CNAME loop: a.example.test → b.example.test → c.example.test → a.example.test",
+            "t.json: zone.records: CNAME loop: loop1.example.test → loop2.example.test → loop1.example.test",
+            "t.json: zone.records: CNAME loop: self.example.test → self.example.test",
+        ], "\(lines)")
+    }
+
     func test_recordChecks_RFC1034_3_6_2() {
         let lines = issues { doc in
             edit(&doc, "zone") {
