@@ -310,7 +310,7 @@ public final class Authority: Sendable {
                 return
             }
             guard !visited.contains(name) else { return }  // CNAME loop: answer what we have
-            guard let node = nodes[name] else {
+            guard let node = nodes[name] ?? wildcard(matching: name) else {
                 if existing.contains(name) { nodata(&ctx) } else { nxdomain(&ctx) }
                 return
             }
@@ -346,27 +346,6 @@ public final class Authority: Sendable {
             }
             addGlue(&ctx)
             return
-        }
-    }
-
-    /// The closest delegation point at or above `name` (below the apex), if any.
-    func delegation(covering name: DNSName) -> DNSName? {
-        guard !delegations.isEmpty else { return nil }
-        var n: DNSName? = name
-        while let cur = n, cur != apex, cur.isSubdomain(of: apex) {
-            if delegations.contains(cur) { return cur }
-            n = cur.parent
-        }
-        return nil
-    }
-
-    /// RFC 1034 §4.3.2 step 3b: not authoritative below a cut; NS in authority, glue in additional.
-    func referral(_ ctx: inout AnswerContext, at cut: DNSName) {
-        ctx.authoritative = false
-        ctx.kind = .referral
-        ctx.authority = nodes[cut]?.rrsets[RRType.ns] ?? []
-        for rr in ctx.authority {
-            if case .ns(let target) = rr.rdata { appendAddresses(of: target, to: &ctx.additional) }
         }
     }
 

@@ -143,6 +143,16 @@ struct TopologyParser {
     func ownerName(_ node: JSONNode, zone: String) -> String? {
         guard let raw = node.string() else { return nil }
         if raw == "@" { return zone }
+        // RFC 4592 §2.1.1: a wildcard owner has `*` as its first label (and only there).
+        if raw == "*" || raw == "*." + zone + "." { return "*." + zone }
+        if raw.hasPrefix("*.") {
+            let rest = String(raw.dropFirst(2))
+            guard !rest.contains("*") else {
+                node.fail("\"\(raw)\": `*` may only be the first label of a wildcard owner")
+                return nil
+            }
+            return ownerName(JSONNode(value: .string(rest), path: node.path, sink: node.sink), zone: zone).map { "*." + $0 }
+        }
         if raw.hasSuffix(".") {
             guard let name = checkedName(raw, node: node) else { return nil }
             guard name == zone || name.hasSuffix("." + zone) else {

@@ -429,3 +429,50 @@ final class TraceTests: XCTestCase {
         }
     }
 }
+
+/// Wildcard records (RFC 4592): synthesis from `*.` the closest encloser, and the names that block it.
+final class WildcardTests: XCTestCase {
+    func authority() throws -> Authority {
+        let json = Fixture.topologyJSON.replacingOccurrences(of: "\"records\": [", with: """
+        "records": [
+          { "name": "*.wild", "type": "A", "value": "127.0.0.77" },
+          { "name": "*.wild", "type": "TXT", "value": "wild" },
+          { "name": "host.wild", "type": "A", "value": "127.0.0.78" },
+          { "name": "b.c.wild", "type": "A", "value": "127.0.0.79" },
+          { "name": "*.cn", "type": "CNAME", "value": "www.example.test." },
+        """)
+        return Authority(topology: try Topology.decode(Data(json.utf8), file: "w.json"), geo: TableLocator.sample,
+                         health: StaticHealthView())
+    }
+
+    func ask(_ name: String, _ type: UInt16 = RRType.a) throws -> DNSMessage {
+        try Fixture.ask(try authority(), Fixture.query(name, type), from: "81.2.69.7")
+    }
+
+    func test_wildcardSynthesis_RFC4592_3_3_1() throws {
+        for name in ["a.wild.example.test", "x.y.wild.example.test", "A.Wild.example.test", "*.wild.example.test"] {
+            let r = try ask(name)
+            XCTAssertEqual(r.header.rcode, 0, name)
+            XCTAssertEqual(r.answerAddresses, ["127.0.0.77"], name)
+            XCTAssertEqual(r.answers.first?.name.description, name + ".", "the owner is the query name, as asked")
+        }
+        let cname = try ask("a.cn.example.test")
+        XCTAssertEqual(cname.answers.map(\.type), [RRType.cname, RRType.a], "a wildcard CNAME is chased")
+        XCTAssertEqual(cname.answers.first?.name.description, "a.cn.example.test.")
+    }
+
+    func test_namesThatBlockTheWildcard_RFC4592_2_2() throws {
+        XCTAssertEqual(try ask("host.wild.example.test").answerAddresses, ["127.0.0.78"], "an existing name answers for itself")
+        let below = try ask("sub.host.wild.example.test")
+        XCTAssertEqual(below.header.rcode, 3, "closest encloser host.wild has no wildcard: NXDOMAIN")
+        for ent in ["c.wild.example.test", "wild.example.test"] {
+            let r = try ask(ent)
+            XCTAssertEqual(r.header.rcode, 0, ent)
+            XCTAssertTrue(r.answers.isEmpty, "an empty non-terminal is NODATA, not a wildcard match: \(ent)")
+            XCTAssertEqual(r.authority.first?.type, RRType.soa, ent)
+        }
+        let noMX = try ask("a.wild.example.test", RRType.mx)
+        XCTAssertTrue(noMX.answers.isEmpty, "the wildcard has no MX: NODATA")
+        XCTAssertEqual(noMX.header.rcode, 0)
+    }
+}
