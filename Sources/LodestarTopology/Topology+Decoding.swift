@@ -418,7 +418,22 @@ struct TopologyParser {
         var out = [Service]()
         for (label, item) in items {
             let fqdn: String?
-            if label == "@" { fqdn = zone } else { fqdn = checkedName(label, node: item).map { $0 + "." + zone } }
+            if label == "@" {
+                fqdn = zone
+            } else if label == "*" || label.hasPrefix("*.") {
+                // A wildcard service (RFC 4592 owner): it answers every name below its parent that does not exist.
+                let rest = String(label.dropFirst(label == "*" ? 1 : 2))
+                if rest.isEmpty {
+                    fqdn = "*." + zone
+                } else if rest.contains("*") {
+                    item.fail("`*` may only be the first label of a wildcard service")
+                    fqdn = nil
+                } else {
+                    fqdn = checkedName(rest, node: item).map { "*." + $0 + "." + zone }
+                }
+            } else {
+                fqdn = checkedName(label, node: item).map { $0 + "." + zone }
+            }
             guard let f = item.object(allowed: ["edges", "answerCount", "ttl", "fallbackRegion", "overrides", "failClosed"]) else { continue }
             var ids = [String]()
             if let en = required(f, "edges", in: item), let el = en.array() {

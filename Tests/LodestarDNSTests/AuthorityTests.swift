@@ -440,6 +440,9 @@ final class WildcardTests: XCTestCase {
           { "name": "host.wild", "type": "A", "value": "127.0.0.78" },
           { "name": "b.c.wild", "type": "A", "value": "127.0.0.79" },
           { "name": "*.cn", "type": "CNAME", "value": "www.example.test." },
+        """).replacingOccurrences(of: "\"services\": {", with: """
+        "services": {
+          "*.cdn": { "edges": ["edge-us", "edge-eu", "edge-ap"], "ttl": 20 },
         """)
         return Authority(topology: try Topology.decode(Data(json.utf8), file: "w.json"), geo: TableLocator.sample,
                          health: StaticHealthView())
@@ -459,6 +462,17 @@ final class WildcardTests: XCTestCase {
         let cname = try ask("a.cn.example.test")
         XCTAssertEqual(cname.answers.map(\.type), [RRType.cname, RRType.a], "a wildcard CNAME is chased")
         XCTAssertEqual(cname.answers.first?.name.description, "a.cn.example.test.")
+    }
+
+    /// A wildcard service: every name below `cdn` is answered with the nearest edge, owner as asked.
+    func test_wildcardServiceAnswersWithTheNearestEdge() throws {
+        let london = try Fixture.ask(try authority(), Fixture.query("img.cdn.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])))
+        XCTAssertEqual(london.answerAddresses, ["127.0.2.1"], "London gets eu-central")
+        XCTAssertEqual(london.answers.first?.name.description, "img.cdn.example.test.")
+        XCTAssertEqual(london.answers.first?.ttl, 20)
+        XCTAssertNotNil(london.clientSubnet, "the ECS scope is given as for any service")
+        let tokyo = try Fixture.ask(try authority(), Fixture.query("a.b.cdn.example.test", edns: (1232, 0, [Fixture.ecs("133.1.0.0/16")])))
+        XCTAssertEqual(tokyo.answerAddresses, ["127.0.3.1"], "Tokyo gets ap-southeast")
     }
 
     func test_namesThatBlockTheWildcard_RFC4592_2_2() throws {
