@@ -25,7 +25,7 @@ final class FastService: Sendable {
         ttl = service.ttlSeconds
         var v4: [UInt32] = [], v6: [UInt64] = [], v4Bounds = [0], v6Bounds = [0]
         for c in 0..<engine.candidateCount(slot: slot) {
-            for ip in engine.addresses(slot: slot, candidate: UInt16(c)) ?? [] {
+            for ip in engine.edge(slot: slot, candidate: UInt16(c))?.addresses ?? [] {
                 switch ip {
                 case .v4(let v): v4.append(v)
                 case .v6(let hi, let lo): v6.append(contentsOf: [hi, lo])
@@ -54,14 +54,8 @@ struct FastServiceTable: Sendable {
             return
         }
         for (name, node) in nodes {
-            guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name) else { continue }
-            var covered = false
-            var n: DNSName? = name
-            while let cur = n, cur != apex, cur.isSubdomain(of: apex) {
-                if delegations.contains(cur) { covered = true }
-                n = cur.parent
-            }
-            guard !covered else { continue }
+            guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name),
+                  Authority.delegation(covering: name, among: delegations, apex: apex) == nil else { continue }
             let hash = FastServiceTable.hash(name.wire)
             if byHash[hash] != nil { collided.insert(hash) }
             byHash[hash] = FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine)
@@ -127,12 +121,10 @@ private struct FastQuery {
     var payload = 512
     var dnssecOK = false
     var wantsNSID = false
-    /// ECS option data length (0: none), its source prefix, and the address; the option data's first 4 bytes (family,
-    /// source, scope) and address bytes kept apart, so the reply may overwrite the query (`fastRespond` in place).
+    /// ECS option data length (0: none), its source prefix, and the address (all the reply echoes: family and address
+    /// bytes come from it, so the reply may overwrite the query — `fastRespond` in place).
     var ecsLength = 0, ecsSource = 0
     var ecsAddress: IPAddress?
-    var ecsHead: UInt32 = 0
-    var ecsBytes: (UInt64, UInt64) = (0, 0)
 }
 
 extension Authority {
@@ -215,12 +207,18 @@ extension Authority {
         if q.ecsLength > 0 {
             w.u16(EDNSOptionCode.clientSubnet)
             w.u16(UInt16(q.ecsLength))
-            w.u16(UInt16(truncatingIfNeeded: q.ecsHead >> 16))  // family
-            w.u8(UInt8(truncatingIfNeeded: q.ecsHead >> 8))  // source
+            // Family, source, scope, then the address bytes as sent (⌈source/8⌉ of them; those past the prefix are zero).
+            let (family, hi, lo): (UInt16, UInt64, UInt64)
+            switch q.ecsAddress {
+            case .v6(let h, let l)?: (family, hi, lo) = (2, h, l)
+            case .v4(let v)?: (family, hi, lo) = (1, UInt64(v) << 32, 0)
+            case nil: (family, hi, lo) = (0, 0, 0)
+            }
+            w.u16(family)
+            w.u8(UInt8(clamping: q.ecsSource))
             w.u8(UInt8(clamping: min(scope, q.ecsSource)))
-            for k in 0..<(q.ecsLength - 4) {  // the address bytes as sent (at most 16)
-                let word = k < 8 ? q.ecsBytes.0 : q.ecsBytes.1
-                w.u8(UInt8(truncatingIfNeeded: word >> (56 - 8 * UInt64(k % 8))))
+            for k in 0..<(q.ecsLength - 4) {
+                w.u8(UInt8(truncatingIfNeeded: (k < 8 ? hi : lo) >> (56 - 8 * UInt64(k % 8))))
             }
         }
     }
@@ -272,13 +270,6 @@ extension Authority {
                 guard q.ecsLength == 0, let address = Self.readECS(p, at: o + 4, length: len, source: &q.ecsSource) else { return false }
                 q.ecsLength = len
                 q.ecsAddress = address
-                q.ecsHead = UInt32(p[o + 4]) << 24 | UInt32(p[o + 5]) << 16 | UInt32(p[o + 6]) << 8 | UInt32(p[o + 7])
-                var hi: UInt64 = 0, lo: UInt64 = 0
-                for k in 0..<(len - 4) {  // readECS checked: at most 16 address bytes, all inside the packet
-                    let b = UInt64(p[o + 8 + k])
-                    if k < 8 { hi |= b << (56 - 8 * UInt64(k)) } else { lo |= b << (56 - 8 * UInt64(k - 8)) }
-                }
-                q.ecsBytes = (hi, lo)
             }
             o += 4 + len
         }
@@ -374,14 +365,16 @@ extension Authority {
     /// A fast answer's decision as one integer (service slot, first edge, client location), for per-loop tallies;
     /// `decision(ofKey:)` turns it back into the record with this authority's engine.
     public func decisionKey(of answer: FastAnswer) -> UInt64 {
-        let location = engine?.locationIndex(of: answer.located) ?? UInt32.max
-        return UInt64(UInt16(truncatingIfNeeded: answer.slot)) << 48 | UInt64(answer.firstEdge) << 32 | UInt64(location)
+        Self.key(answer, location: engine?.locationIndex(of: answer.located) ?? UInt32.max)
     }
 
     /// A fast answer's service slot and first edge as one integer, like `decisionKey` with no location (no GeoIP
     /// lookup): `decision(ofKey:)` gives the edge with an empty country.
-    public func edgeKey(of answer: FastAnswer) -> UInt64 {
-        UInt64(UInt16(truncatingIfNeeded: answer.slot)) << 48 | UInt64(answer.firstEdge) << 32 | UInt64(UInt32.max)
+    public func edgeKey(of answer: FastAnswer) -> UInt64 { Self.key(answer, location: UInt32.max) }
+
+    /// Slot (16 bits), first edge (16) and location index (32) in one word.
+    private static func key(_ answer: FastAnswer, location: UInt32) -> UInt64 {
+        UInt64(UInt16(truncatingIfNeeded: answer.slot)) << 48 | UInt64(answer.firstEdge) << 32 | UInt64(location)
     }
 
     /// The decision record behind a `decisionKey` or `edgeKey`.

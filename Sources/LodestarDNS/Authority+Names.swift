@@ -16,6 +16,11 @@ extension Authority {
 
     /// The closest delegation point at or above `name` (below the apex), if any.
     func delegation(covering name: DNSName) -> DNSName? {
+        Self.delegation(covering: name, among: delegations, apex: apex)
+    }
+
+    /// The same over given delegation points (for tables built while the authority is being made).
+    static func delegation(covering name: DNSName, among delegations: Set<DNSName>, apex: DNSName) -> DNSName? {
         guard !delegations.isEmpty else { return nil }
         var n: DNSName? = name
         while let cur = n, cur != apex, cur.isSubdomain(of: apex) {

@@ -202,8 +202,7 @@ struct LocalDNSCounters {
             lastQueryPending += 1
             return
         }
-        flushPendingQueries()
-        _ = queries(qtype, rcode, transport, m)
+        _ = queries(qtype, rcode, transport, m)  // flushes what the series it replaces held back
         lastQueryPending = 1
     }
 

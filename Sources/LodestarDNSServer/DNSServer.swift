@@ -216,7 +216,7 @@ public final class DNSServer: Sendable {
                     udpLoops.withLock { $0.append(loop) }
                     if port == 0, let p = loop.local.port { port = p }
                     if bound.last?.port != port || bound.last?.protocol != loop.local.protocol { bound.append(loop.local) }
-                    loop.start(answerer: makeAnswerer(), logger: logger)
+                    loop.start(answerer: makeAnswerer(), batch: configuration.vectorReadCount, logger: logger)
                 }
                 let tcp = try await tcpBootstrap().bind(host: address.host.description, port: port).get()
                 add(tcp)
@@ -302,18 +302,21 @@ extension IPAddress {
             var raw = a.address.sin6_addr
             let bytes = withUnsafeBytes(of: &raw) { Array($0) }
             guard let ip = IPAddress(bytes: bytes) else { return nil }
-            if case .v6(0, let lo) = ip, lo >> 32 == 0xFFFF {
-                self = .v4(UInt32(truncatingIfNeeded: lo))
-            } else {
-                self = ip
-            }
+            self = ip.unmapped
         default:
             return nil
         }
     }
+
+    /// The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d) stands for; any other address as it is.
+    var unmapped: IPAddress {
+        if case .v6(0, let lo) = self, lo >> 32 == 0xFFFF { return .v4(UInt32(truncatingIfNeeded: lo)) }
+        return self
+    }
 }
 
-/// Answers length-prefixed DNS messages on a TCP connection in order (RFC 7766 §6.2.1.1 pipelining); closes when idle.
+/// Answers length-prefixed DNS messages on a TCP connection in order (RFC 7766 §6.2.1.1 pipelining); marks the
+/// connection active in the `TCPConnectionTable`, whose sweeper closes it when idle.
 final class TCPQueryHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -85,17 +85,13 @@ struct UDPAnswerer {
             if let key { cache.store(key, response) }
             entry = PacketCache.Entry(response)
         }
-        switch limiter.decide(client: client, kind: entry.kind, qname: entry.qname) {
+        switch rateLimit(client, kind: entry.kind, qname: entry.qname) {
         case .send:
             stats.record(rcode: entry.rcode, truncated: entry.truncated)
             metrics.record(entry.facts, transport: .udp, local: &counters)
         case .drop:
-            stats.rateLimitedDrops.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: false)
             return nil
         case .slip:
-            stats.rateLimitedSlips.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: true)
             entry.bytes = Authority.slipResponse(for: entry.bytes)
         }
         answered += 1
@@ -111,6 +107,22 @@ struct UDPAnswerer {
             out[1] = UInt8(id & 0xFF)
         }
         return entry.bytes.count
+    }
+
+    /// Response rate limiting for one answer, with drops and slips counted.
+    private func rateLimit(_ client: IPAddress, kind: ResponseKind, qname: DNSName) -> ResponseRateLimiter.Decision {
+        let decision = limiter.decide(client: client, kind: kind, qname: qname)
+        switch decision {
+        case .send:
+            break
+        case .drop:
+            stats.rateLimitedDrops.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: false)
+        case .slip:
+            stats.rateLimitedSlips.add(1, ordering: .relaxed)
+            metrics.recordRateLimited(slip: true)
+        }
+        return decision
     }
 
     /// A datagram that cannot be a query (truncated, or from an unusable address): dropped unanswered.
@@ -137,16 +149,12 @@ struct UDPAnswerer {
               let answer = authority.fastRespond(to: packet, from: client, health: health, random: &random, picks: &picks,
                                                  into: out) else { return .declined }
         var length = answer.length
-        switch limiter.decide(client: client, kind: .answer, qname: answer.qname) {
+        switch rateLimit(client, kind: .answer, qname: answer.qname) {
         case .send:
             break
         case .drop:
-            stats.rateLimitedDrops.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: false)
             return .withheld
         case .slip:
-            stats.rateLimitedSlips.add(1, ordering: .relaxed)
-            metrics.recordRateLimited(slip: true)
             let slip = Authority.slipResponse(for: Array(UnsafeRawBufferPointer(rebasing: out[0..<length])))
             slip.withUnsafeBytes { out.copyMemory(from: $0) }
             length = slip.count

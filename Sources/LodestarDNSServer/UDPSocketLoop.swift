@@ -69,12 +69,13 @@ final class UDPSocketLoop: @unchecked Sendable {
         self.local = (try? Self.socketAddress(storage)) ?? address
     }
 
-    /// Starts the loop's thread; it answers with `answerer` until `stop()`.
-    func start(answerer: UDPAnswerer, logger: Logger) {
+    /// Starts the loop's thread; it answers with `answerer`, up to `batch` datagrams per system call, until `stop()`.
+    func start(answerer: UDPAnswerer, batch: Int = 32, logger: Logger) {
         started = true
+        let batch = max(1, batch)
         let thread = Thread { [self] in
             var worker = answerer
-            run(&worker, logger: logger)
+            run(&worker, batch: batch, logger: logger)
             finished.signal()
         }
         thread.name = "lodestar-udp-\(local.port ?? 0)"
@@ -96,8 +97,7 @@ final class UDPSocketLoop: @unchecked Sendable {
         close(fd)
     }
 
-    private func run(_ worker: inout UDPAnswerer, logger: Logger) {
-        let batch = 32
+    private func run(_ worker: inout UDPAnswerer, batch: Int, logger: Logger) {
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotStride, alignment: 64)
         let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
         let inVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
@@ -185,10 +185,8 @@ final class UDPSocketLoop: @unchecked Sendable {
                 guard length >= socklen_t(MemoryLayout<sockaddr_in>.size), raw.count >= 8 else { return nil }
                 return IPAddress(bytes: raw[4..<8])
             case AF_INET6:
-                guard length >= socklen_t(MemoryLayout<sockaddr_in6>.size), raw.count >= 24,
-                      let ip = IPAddress(bytes: raw[8..<24]) else { return nil }
-                if case .v6(0, let lo) = ip, lo >> 32 == 0xFFFF { return .v4(UInt32(truncatingIfNeeded: lo)) }
-                return ip
+                guard length >= socklen_t(MemoryLayout<sockaddr_in6>.size), raw.count >= 24 else { return nil }
+                return IPAddress(bytes: raw[8..<24])?.unmapped
             default:
                 return nil
             }

@@ -16,7 +16,7 @@ extension AnswerEngine {
         }
     }
 
-    /// What a fast choice decided besides the edges.
+    /// What a walk over a class decided besides the edges (written as candidate indices to the caller's buffer).
     public struct FastChoice: Sendable {
         /// The ECS scope: the merged prefix of the client's class.
         public var scope: Int
@@ -49,20 +49,13 @@ extension AnswerEngine {
         guard let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
         var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family,
                              health: .snapshot(health.perSlot[slot]))
-        guard let choice = walk.choose(want: want, failClosed: failClosed, random: &random, into: &picks) else { return nil }
-        return FastChoice(scope: scope, deterministic: choice.deterministic, suspect: choice.suspect, failedOpen: choice.failedOpen)
+        return walk.choose(want: want, failClosed: failClosed, scope: scope, random: &random, into: &picks)
     }
 
     /// The edge behind a candidate index of service `slot` (as written by `choose`).
     public func edge(slot: Int, candidate: UInt16) -> Edge? {
         guard slot >= 0, slot < slots.count, Int(candidate) < slots[slot].candidates.count else { return nil }
         return slots[slot].candidates[Int(candidate)].edge
-    }
-
-    /// The addresses of a candidate of service `slot` (no copy of the edge's other fields).
-    public func addresses(slot: Int, candidate: UInt16) -> [IPAddress]? {
-        guard slot >= 0, slot < slots.count, Int(candidate) < slots[slot].candidates.count else { return nil }
-        return slots[slot].candidates[Int(candidate)].edge.addresses
     }
 
     /// The number of candidates of service `slot`.

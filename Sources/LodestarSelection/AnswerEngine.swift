@@ -128,8 +128,8 @@ public final class AnswerEngine: Sendable {
         guard let compiled = services[service.name], let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
         var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family, health: .view(health))
         var picks: [UInt16] = []
-        guard let choice = walk.choose(want: service.answerCount, failClosed: service.failClosed, random: &random,
-                                       into: &picks) else { return nil }
+        guard let choice = walk.choose(want: service.answerCount, failClosed: service.failClosed, scope: scope,
+                                       random: &random, into: &picks) else { return nil }
         return EdgeSelection(chosen: picks.map { compiled.candidates[Int($0)].edge }, ranked: [], reason: .unlocated,
                              failedOpen: choice.failedOpen, scopePrefixLength: scope, deterministic: choice.deterministic,
                              ttlCapSeconds: choice.suspect ? EdgeSelector.suspectTTLSeconds : nil)
@@ -173,15 +173,6 @@ struct HealthSource {
 
     static func view(_ view: any HealthView) -> HealthSource { HealthSource(view: view, snapshot: []) }
     static func snapshot(_ table: [EdgeHealth]) -> HealthSource { HealthSource(view: nil, snapshot: table) }
-}
-
-/// What a walk chose besides the edges (written to the caller's buffer).
-struct WalkChoice {
-    var failedOpen: Bool
-    /// No random draw decided the edges or their order.
-    var deterministic: Bool
-    /// An answered edge is suspect (the answer's TTL is capped).
-    var suspect: Bool
 }
 
 /// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
@@ -253,8 +244,8 @@ struct ClassWalk {
 
     /// `EdgeSelector.select`'s choice over this class: the chosen candidates' indices replace `picks`' contents; nil
     /// when the choice needs candidates beyond the groups kept.
-    mutating func choose<R: RandomNumberGenerator>(want: Int, failClosed: Bool, random: inout R,
-                                                   into picks: inout [UInt16]) -> WalkChoice? {
+    mutating func choose<R: RandomNumberGenerator>(want: Int, failClosed: Bool, scope: Int, random: inout R,
+                                                   into picks: inout [UInt16]) -> AnswerEngine.FastChoice? {
         picks.removeAll(keepingCapacity: true)
         var shedDraw = false, suspect = false
         var lookahead = nextUp(random: &random)
@@ -292,7 +283,8 @@ struct ClassWalk {
                 suspect = false
             }
         }
-        return WalkChoice(failedOpen: failedOpen, deterministic: !(tiesDrawn || shedDraw), suspect: suspect)
+        return AnswerEngine.FastChoice(scope: scope, deterministic: !(tiesDrawn || shedDraw), suspect: suspect,
+                                       failedOpen: failedOpen)
     }
 
     /// The next candidate that is up.

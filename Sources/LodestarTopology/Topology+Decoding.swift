@@ -139,18 +139,26 @@ struct TopologyParser {
         return name
     }
 
+    /// RFC 4592 §2.1.1: a wildcard name has `*` as its first label, and only there. Returns whether `raw` is one and
+    /// the name below its `*.` ("" for a bare `*`; `raw` itself when it is no wildcard); nil, with an issue, for a
+    /// wildcard with another `*`.
+    func splitWildcard(_ raw: String, node: JSONNode) -> (wildcard: Bool, rest: String)? {
+        guard raw == "*" || raw.hasPrefix("*.") else { return (false, raw) }
+        let rest = String(raw.dropFirst(raw == "*" ? 1 : 2))
+        guard !rest.contains("*") else {
+            node.fail("\"\(raw)\": `*` may only be the first label of a wildcard name")
+            return nil
+        }
+        return (true, rest)
+    }
+
     /// An owner name relative to the zone: `@`, a relative label sequence, or an absolute name ending in `.` inside the zone.
     func ownerName(_ node: JSONNode, zone: String) -> String? {
         guard let raw = node.string() else { return nil }
         if raw == "@" { return zone }
-        // RFC 4592 §2.1.1: a wildcard owner has `*` as its first label (and only there).
-        if raw == "*" || raw == "*." + zone + "." { return "*." + zone }
-        if raw.hasPrefix("*.") {
-            let rest = String(raw.dropFirst(2))
-            guard !rest.contains("*") else {
-                node.fail("\"\(raw)\": `*` may only be the first label of a wildcard owner")
-                return nil
-            }
+        guard let (wildcard, rest) = splitWildcard(raw, node: node) else { return nil }
+        if wildcard {
+            guard !rest.isEmpty else { return "*." + zone }
             return ownerName(JSONNode(value: .string(rest), path: node.path, sink: node.sink), zone: zone).map { "*." + $0 }
         }
         if raw.hasSuffix(".") {
@@ -293,50 +301,6 @@ struct TopologyParser {
         return StaticRecord(name: name, ttlSeconds: recTTL, data: data)
     }
 
-    /// RFC 1034 §3.6.2: a CNAME owner has no other data.
-    func checkCNAMEs(_ records: [StaticRecord], node: JSONNode?) {
-        guard let node else { return }
-        var byName = [String: Int]()
-        var cnames = Set<String>()
-        for r in records {
-            byName[r.name, default: 0] += 1
-            if case .cname = r.data { cnames.insert(r.name) }
-        }
-        for n in cnames.sorted() where byName[n, default: 0] > 1 {
-            node.fail("\(n) has a CNAME and other records (RFC 1034 §3.6.2)")
-        }
-        for cycle in Self.cnameLoops(records) {
-            node.fail("CNAME loop: " + (cycle + [cycle[0]]).joined(separator: " → "))
-        }
-    }
-
-    /// Every cycle of in-zone CNAMEs (a chain that comes back to a name it passed), each once, starting at its
-    /// smallest name; chains that merely lead into a cycle are not reported again.
-    static func cnameLoops(_ records: [StaticRecord]) -> [[String]] {
-        var target = [String: String]()
-        for r in records {
-            if case .cname(let t) = r.data { target[r.name] = t }
-        }
-        var cycles: [[String]] = []
-        var reported = Set<String>()
-        for start in target.keys.sorted() {
-            var path = [start]
-            var current = start
-            while let next = target[current], path.count <= target.count {
-                if let i = path.firstIndex(of: next) {
-                    let cycle = Array(path[i...])
-                    let first = cycle.firstIndex(of: cycle.min() ?? next) ?? 0
-                    let canonical = Array(cycle[first...] + cycle[..<first])
-                    if reported.insert(canonical[0]).inserted { cycles.append(canonical) }
-                    break
-                }
-                path.append(next)
-                current = next
-            }
-        }
-        return cycles
-    }
-
     // MARK: Regions and edges
 
     func parseRegions(_ node: JSONNode) -> [Region] {
@@ -420,19 +384,12 @@ struct TopologyParser {
             let fqdn: String?
             if label == "@" {
                 fqdn = zone
-            } else if label == "*" || label.hasPrefix("*.") {
-                // A wildcard service (RFC 4592 owner): it answers every name below its parent that does not exist.
-                let rest = String(label.dropFirst(label == "*" ? 1 : 2))
-                if rest.isEmpty {
-                    fqdn = "*." + zone
-                } else if rest.contains("*") {
-                    item.fail("`*` may only be the first label of a wildcard service")
-                    fqdn = nil
-                } else {
-                    fqdn = checkedName(rest, node: item).map { "*." + $0 + "." + zone }
-                }
+            } else if let (wildcard, rest) = splitWildcard(label, node: item) {
+                // A wildcard service (RFC 4592 owner) answers every name below its parent that does not exist.
+                let prefix = wildcard ? "*." : ""
+                fqdn = wildcard && rest.isEmpty ? prefix + zone : checkedName(rest, node: item).map { prefix + $0 + "." + zone }
             } else {
-                fqdn = checkedName(label, node: item).map { $0 + "." + zone }
+                fqdn = nil
             }
             guard let f = item.object(allowed: ["edges", "answerCount", "ttl", "fallbackRegion", "overrides", "failClosed"]) else { continue }
             var ids = [String]()
