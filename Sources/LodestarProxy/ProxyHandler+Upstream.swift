@@ -237,7 +237,14 @@ extension ProxyHandler {
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         ex.upstream = nil
         if ex.responseHead == nil, case .sent = ex.machine.state {
-            // Closed before any answer: the machine says whether to send it again (see `UpstreamExchange`).
+            // Closed before any answer: the machine says whether to send it again (see `UpstreamExchange`). A reused
+            // connection closed without an error is the keep-alive race, not news; anything else is logged with why
+            // (a TLS alert from the origin, such as "certificate required", arrives here).
+            if error != nil || connection.uses <= 1 {
+                shared.logger.warning("origin closed before answering", metadata: [
+                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")",
+                    "error": "\(error.map { "\($0)" } ?? "connection closed")"])
+            }
             perform(ex.machine.closedBeforeResponse(reusedConnection: connection.uses > 1, bodyReplayable: !ex.replay.overflowed,
                                                     pick: picker(ex)), ex)
             return

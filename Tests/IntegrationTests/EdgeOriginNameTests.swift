@@ -78,4 +78,28 @@ final class EdgeOriginNameTests: EdgeTestCase {
         let gone = try EdgeHTTP.get(port: edge.port, "/gone/x")
         XCTAssertEqual(gone.status, 503, "\(gone)")
     }
+
+    /// Mutual TLS: an origin that requires a client certificate is served when the pool presents one
+    /// (`clientCertificate`/`clientKey`), and a pool without one gets 502 with the origin's refusal in the log.
+    func test_clientCertificateForMutualTLS() throws {
+        try makeCertificate(key: "o.key", cert: "o.pem", commonName: "localhost", san: "DNS:localhost")
+        try makeCertificate(key: "c.key", cert: "c.pem", commonName: "edge-client", san: "DNS:edge-client")
+        let port = try freePort()
+        _ = try startOrigin("mtls", host: "127.0.0.1", port: port, tls: ("o.pem", "o.key"), clientCA: "c.pem")
+        let tls: [String: Any] = ["caFile": "o.pem", "clientCertificate": "c.pem", "clientKey": "c.key"]
+        let withCert = try startEdge(
+            pools: ["web": ["servers": ["localhost:\(port)"], "resolveFamily": "ipv4", "tls": tls, "retries": 0]],
+            routes: [route()])
+        let ok = try EdgeHTTP.get(port: withCert.port, "/echo")
+        XCTAssertEqual(ok.status, 200, "\(ok)\n\(withCert.log)")
+        XCTAssertEqual(ok.origin, "mtls")
+
+        let without = try startEdge(
+            pools: ["web": ["servers": ["localhost:\(port)"], "resolveFamily": "ipv4", "tls": ["caFile": "o.pem"], "retries": 0]],
+            routes: [route()])
+        let refused = try EdgeHTTP.get(port: without.port, "/echo")
+        XCTAssertEqual(refused.status, 502, "no client certificate: \(refused)")
+        XCTAssertNotNil(eventually(timeout: 5) { without.log.contains("origin closed before answering") && without.log.contains("ALERT_CERTIFICATE_REQUIRED") },
+                        "the log says the origin wanted a certificate\n\(without.log)")
+    }
 }

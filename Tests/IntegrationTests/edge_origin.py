@@ -393,15 +393,19 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca", help="require a client certificate issued by this CA (mutual TLS)")
     args = ap.parse_args()
     server = Server((args.host, args.port), Handler)
     if args.tls_cert:
         import ssl
         server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            server.tls.verify_mode = ssl.CERT_REQUIRED
+            server.tls.load_verify_locations(args.tls_client_ca)
     server.origin = Origin(args.name, args.delay_ms)
     pattern_block()
-    print("origin %s listening on %s:%d%s" % (args.name, args.host, args.port, " (TLS)" if args.tls_cert else ""), flush=True)
+    print("origin %s listening on %s:%d%s" % (args.name, args.host, args.port, (" (TLS, client certificate required)" if args.tls_client_ca else " (TLS)") if args.tls_cert else ""), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -509,10 +509,14 @@ final class EdgeOrigin {
     /// The loopback address it listens on, and its TLS certificate and key (HTTPS when set).
     let host: String
     let tls: (cert: String, key: String)?
+    /// With `tls`: the CA file a client certificate must chain to (mutual TLS), if any.
+    let clientCA: String?
     private var process: Process?
 
-    init(name: String, port: UInt16, delayMs: Int, folder: URL, host: String = "127.0.0.1", tls: (cert: String, key: String)? = nil) {
+    init(name: String, port: UInt16, delayMs: Int, folder: URL, host: String = "127.0.0.1", tls: (cert: String, key: String)? = nil,
+         clientCA: String? = nil) {
         self.name = name
+        self.clientCA = clientCA
         self.port = port
         self.delayMs = delayMs
         self.host = host
@@ -536,6 +540,7 @@ final class EdgeOrigin {
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [script, "--port", "\(port)", "--name", name, "--delay-ms", "\(delayMs)", "--host", host]
             + (tls.map { ["--tls-cert", $0.cert, "--tls-key", $0.key] } ?? [])
+            + (clientCA.map { ["--tls-client-ca", $0] } ?? [])
         p.standardOutput = logHandle
         p.standardError = logHandle
         p.standardInput = FileHandle.nullDevice
@@ -753,9 +758,12 @@ class EdgeTestCase: XCTestCase {
     func startOrigins(_ names: [String]) throws -> [EdgeOrigin] { try names.map { try startOrigin($0) } }
 
     /// An origin on another loopback address and/or behind TLS (`tls`: certificate and key files in the test folder).
-    func startOrigin(_ name: String, host: String, port: UInt16, tls: (cert: String, key: String)? = nil) throws -> EdgeOrigin {
+    /// `clientCA`: the origin requires a client certificate from this CA file (mutual TLS).
+    func startOrigin(_ name: String, host: String, port: UInt16, tls: (cert: String, key: String)? = nil,
+                     clientCA: String? = nil) throws -> EdgeOrigin {
         let files = tls.map { (workFolder.appendingPathComponent($0.cert).path, workFolder.appendingPathComponent($0.key).path) }
-        let o = EdgeOrigin(name: name, port: port, delayMs: 0, folder: workFolder, host: host, tls: files)
+        let o = EdgeOrigin(name: name, port: port, delayMs: 0, folder: workFolder, host: host, tls: files,
+                           clientCA: clientCA.map { workFolder.appendingPathComponent($0).path })
         origins.append(o)
         try o.start()
         return o
