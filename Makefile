@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium \
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils unbound dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium \
                 nghttp2-client
 # Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets; grpcio and protobuf (the gRPC
 # echo stubs in Tests/IntegrationTests/grpc were generated for grpcio-tools 1.85.1 / protobuf 7).
@@ -35,9 +35,15 @@ deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  policy=""; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; status=$$?; \
+	  [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
+	  case " $$missing " in *" unbound "*) [ ! -d /run/systemd/system ] || systemctl disable --now -q unbound 2>/dev/null || true;; esac; \
+	  [ $$status -eq 0 ]; \
 	fi
 	@for m in $(PY_MODULES); do python3 -c "import $${m%%:*}" 2>/dev/null || python3 -m pip install -q "$${m#*:}"; done
+	@python3 -c "import dns._features as f, sys; sys.exit(0 if f.have('dnssec') else 1)" 2>/dev/null || \
+	  python3 -m pip install -q "dnspython[dnssec]"
 	@cd Tests/IntegrationTests/grpc && python3 -c "import echo_pb2_grpc" 2>/dev/null || \
 	  python3 -m pip install -q "grpcio>=1.85.1" "protobuf>=7.35.1,<8"
 

@@ -60,7 +60,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .target(
             name: "LodestarDNS",
-            dependencies: ["LodestarGeo", "LodestarSelection", "LodestarTopology"],
+            dependencies: ["LodestarGeo", "LodestarSelection", "LodestarTopology", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -138,6 +138,7 @@ extension Authority {
                                                       health: AnswerEngine.HealthSnapshot, random: inout R,
                                                       picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
         guard let engine, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
+        if q.dnssecOK && signer != nil { return nil }  // signed answers take the full path
         let located = (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client
         let service = q.service
         guard let choice = engine.choose(slot: service.slot, client: located, family: q.family, want: service.answerCount,

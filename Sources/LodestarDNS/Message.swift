@@ -7,6 +7,10 @@ public enum RRType {
     public static let mx: UInt16 = 15
     public static let txt: UInt16 = 16
     public static let aaaa: UInt16 = 28
+    public static let ds: UInt16 = 43
+    public static let rrsig: UInt16 = 46
+    public static let nsec: UInt16 = 47
+    public static let dnskey: UInt16 = 48
     public static let opt: UInt16 = 41
     public static let any: UInt16 = 255
     public static let axfr: UInt16 = 252

@@ -315,11 +315,15 @@ public struct DNSSettings: Sendable, Equatable {
     public var gossip: ListenAddress?
     /// Admin endpoint (`/healthz`, `/status` with the health view); nil: none.
     public var admin: ListenAddress?
+    /// Online DNSSEC signing (`dns.dnssec`); nil: the zone is not signed.
+    public var dnssec: DNSSECSettings?
 
     public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
                 tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
                 rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384,
-                trace: TraceAccess = .loopback, gossip: ListenAddress? = nil, admin: ListenAddress? = nil) {
+                trace: TraceAccess = .loopback, gossip: ListenAddress? = nil, admin: ListenAddress? = nil,
+                dnssec: DNSSECSettings? = nil) {
+        self.dnssec = dnssec
         self.gossip = gossip
         self.admin = admin
         self.packetCacheEntries = packetCacheEntries
@@ -332,5 +336,33 @@ public struct DNSSettings: Sendable, Equatable {
         self.maxTCPConnections = maxTCPConnections
         self.rateLimit = rateLimit
         self.downFile = downFile
+    }
+}
+
+/// `dns.dnssec`: the zone's keys (BIND `.private` files) and signature timing.
+public struct DNSSECSettings: Sendable, Equatable {
+    /// One key file and whether it signs (false: published in DNSKEY only, as while a new key is pre-published or an
+    /// old one retires).
+    public struct KeyFile: Sendable, Equatable {
+        public var path: String
+        public var signs: Bool
+        public init(path: String, signs: Bool = true) {
+            self.path = path
+            self.signs = signs
+        }
+    }
+
+    /// Empty: `lodestar up` makes a key for the run; `lodestar dns` refuses to start.
+    public var keys: [KeyFile]
+    public var signatureValiditySeconds: Int
+    public var inceptionOffsetSeconds: Int
+    public var refreshBeforeSeconds: Int
+
+    public init(keys: [KeyFile] = [], signatureValiditySeconds: Int = 604_800, inceptionOffsetSeconds: Int = 3_600,
+                refreshBeforeSeconds: Int = 172_800) {
+        self.keys = keys
+        self.signatureValiditySeconds = signatureValiditySeconds
+        self.inceptionOffsetSeconds = inceptionOffsetSeconds
+        self.refreshBeforeSeconds = refreshBeforeSeconds
     }
 }

@@ -45,13 +45,26 @@ struct CheckCommand: ParsableCommand {
                     }
                 }
             }
+            var dnssecNote = ""
+            if let sec = t.dns.dnssec {
+                if sec.keys.isEmpty {
+                    dnssecNote = ", DNSSEC with no key file (`lodestar up` makes one per run; `lodestar dns` needs dns.dnssec.keys)"
+                } else {
+                    do {
+                        _ = try DNSNodeState.signer(for: t, runKeys: [])
+                        dnssecNote = ", DNSSEC with \(sec.keys.count) key(s)"
+                    } catch {
+                        problems.append("\(file): \(error)")
+                    }
+                }
+            }
             guard problems.isEmpty else {
                 problems.forEach { printError($0) }
                 throw ExitCode(1)
             }
             print("\(file): OK — zone \(t.zone.name), \(t.regions.count) regions, \(t.edges.count) edges, "
                   + "\(t.services.count) services, \(t.zone.records.count) static records, "
-                  + "\(t.pools.count) origin pools, \(t.routes.count) routes" + gossipNote)
+                  + "\(t.pools.count) origin pools, \(t.routes.count) routes" + gossipNote + dnssecNote)
         } catch let errors as TopologyErrors {
             for issue in errors.issues { printError(issue.description) }
             printError("\(file): \(errors.issues.count) error(s)")

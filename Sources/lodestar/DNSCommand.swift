@@ -199,7 +199,34 @@ final class DNSNodeState: @unchecked Sendable {
             topology = t
         }
         refreshDown()
-        return Authority(topology: t, geo: db, health: health, configVersion: version, engine: engine)
+        return Authority(topology: t, geo: db, health: health, configVersion: version, engine: engine,
+                         signer: try Self.signer(for: t, runKeys: runKeys))
+    }
+
+    /// Keys made for this run (`lodestar up` with `dns.dnssec` and no key files).
+    var runKeys: [DNSSECKey] = []
+
+    /// The zone's signer from `dns.dnssec` (nil when the zone is not signed); throws with the setting and the reason
+    /// when a key file cannot be used, so a reload keeps the running keys.
+    static func signer(for t: Topology, runKeys: [DNSSECKey]) throws -> ZoneSigner? {
+        guard let sec = t.dns.dnssec else { return nil }
+        let apex = DNSName(t.zone.name) ?? .root
+        var keys = [ZoneSigner.ZoneKey]()
+        for (i, file) in sec.keys.enumerated() {
+            do {
+                keys.append(.init(try DNSSECKey.load(privateFile: file.path), signs: file.signs))
+            } catch {
+                throw ValidationError("dns.dnssec.keys[\(i)]: \(error)")
+            }
+        }
+        if sec.keys.isEmpty { keys = runKeys.map { .init($0) } }
+        guard !keys.isEmpty else {
+            throw ValidationError("dns.dnssec.keys: no signing key; make one with `lodestar dnssec keygen --topology FILE`")
+        }
+        let timing = ZoneSigner.Timing(validitySeconds: UInt32(sec.signatureValiditySeconds),
+                                       inceptionOffsetSeconds: UInt32(sec.inceptionOffsetSeconds),
+                                       refreshBeforeSeconds: UInt32(sec.refreshBeforeSeconds))
+        return ZoneSigner(apex: apex, keys: keys, timing: timing)
     }
 
     /// Re-reads the topology and the GeoIP database and swaps them in; on any problem the running configuration

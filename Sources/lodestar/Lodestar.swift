@@ -9,7 +9,7 @@ struct Lodestar: AsyncParsableCommand {
         commandName: "lodestar",
         abstract: "Lodestar GSLB: sends every user to the nearest healthy edge.",
         version: version,
-        subcommands: [UpCommand.self, DNSCommand.self, EdgeCommand.self, OriginCommand.self, CtlCommand.self, CheckCommand.self, GeoCommand.self,
+        subcommands: [UpCommand.self, DNSCommand.self, EdgeCommand.self, OriginCommand.self, CtlCommand.self, CheckCommand.self, GeoCommand.self, DNSSECCommand.self,
                       VersionCommand.self]
     )
 }

@@ -47,6 +47,7 @@ struct UpCommand: AsyncParsableCommand {
         var edges = [EdgeServer]()
         var children = [Process]()
         var dnsServer: DNSServer?
+        var dnsState: DNSNodeState?
         var gossip: GossipRuntime?
 
         func stopAll() async {
@@ -80,6 +81,11 @@ struct UpCommand: AsyncParsableCommand {
             }
             let health = LiveHealthView()
             let state = DNSNodeState(topologyPath: topology, geoOverride: nil, flagDown: [], health: health, logger: logger)
+            if let sec = loaded.dns.dnssec, sec.keys.isEmpty {
+                // A zone key for this run only (as the gossip key): its DS is printed below.
+                state.runKeys = [DNSSECKey.generate()]
+            }
+            dnsState = state
             let version = state.version(for: loaded)
             let box = AuthorityBox(try state.build(from: loaded, version: version))
             let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
@@ -129,6 +135,7 @@ struct UpCommand: AsyncParsableCommand {
         }
 
         var text = Self.table(rows) + "\n"
+        let runKeys = dnsState?.runKeys ?? []
         if let service = loaded.services.first, let dnsAddress = loaded.dns.listen.first,
            let edge = loaded.edges.first(where: { !$0.listen.isEmpty }), let port = edge.listen.first?.address.port {
             let server = dnsAddress.host.isIPv4 ? dnsAddress.host.description : "\(dnsAddress.host)"
@@ -139,7 +146,7 @@ struct UpCommand: AsyncParsableCommand {
               dig @\(server) -p \(dnsAddress.port) \(service.fqdn) +subnet=81.2.69.0/24
               curl --resolve \(service.fqdn):\(port):$(dig @\(server) -p \(dnsAddress.port) +short \(service.fqdn)) http://\(service.fqdn):\(port)/
 
-            Ctrl-C stops everything.
+            \(Self.dnssecHint(loaded, keys: runKeys, server: server, port: dnsAddress.port))Ctrl-C stops everything.
 
             """
         }
@@ -153,6 +160,26 @@ struct UpCommand: AsyncParsableCommand {
         signals.on(SIGTERM) { stop.continuation.yield() }
         for await _ in stop.stream { break }
         await stopAll()
+    }
+
+    /// The DNSSEC lines of the greeting: the DS of the zone's keys and how to see and validate a signed answer.
+    static func dnssecHint(_ t: Topology, keys: [DNSSECKey], server: String, port: Int) -> String {
+        guard t.dns.dnssec != nil, let service = t.services.first else { return "" }
+        let owner = (DNSName(t.zone.name) ?? .root).lowercased
+        var known = keys
+        for f in t.dns.dnssec?.keys ?? [] { if let k = try? DNSSECKey.load(privateFile: f.path) { known.append(k) } }
+        guard let first = known.first else { return "" }
+        let ds = first.dsRecord(owner: owner)
+        let parts = ds.split(separator: " ")
+        let digest = parts.count >= 7 ? String(parts[6]) : ""
+        return """
+          The zone is signed\(keys.isEmpty ? "" : " with a key made for this run"); its DS:
+            \(known.map { $0.dsRecord(owner: owner) }.joined(separator: "\n    "))
+          dig +dnssec @\(server) -p \(port) \(service.fqdn)
+          delv @\(server) -p \(port) +root=\(t.zone.name) -a <(echo 'trust-anchors { \(owner) static-ds \(first.keyTag) \(first.algorithm.rawValue) 2 "\(digest)"; };') \(service.fqdn)
+
+
+        """
     }
 
     /// Aligned columns: role, id, where it listens.

@@ -104,6 +104,8 @@ enum IntegrationEnvironment {
             $0["admin"] = nil
             // Gossip needs a key and fixed ports; the tests that use it (GossipTestCluster) add both.
             $0["gossip"] = nil
+            // Signing needs a key file; the tests that sign (DNSSECTests) add one.
+            $0["dnssec"] = nil
         }
         t["gossip"] = nil
         if var edges = t["edges"] as? [[String: Any]] {
