@@ -181,7 +181,7 @@ public final class ZoneSigner: Sendable {
     }
 
     /// The type bitmap field (RFC 4034 §4.1.2): per 256-type window, its number, the bitmap length and the bits.
-    static func typeBitmap(_ types: [UInt16]) -> [UInt8] {
+    public static func typeBitmap(_ types: [UInt16]) -> [UInt8] {
         var windows = [UInt8: [UInt8]]()
         for t in Set(types) {
             let window = UInt8(t >> 8), low = Int(t & 0xFF)
