@@ -8,7 +8,8 @@ final class UpCommandTests: XCTestCase {
         let dig = try IntegrationEnvironment.dig()
         let dnsPort = try FreePort.find(), edgePort = try FreePort.find(), originPort = try FreePort.find()
         var topology = try IntegrationEnvironment.defaultTopology()
-        try topology.edit("dns") { $0["listen"] = ["127.0.0.1:\(dnsPort)"] }
+        // As shipped, the zone signs with no key file configured: `up` makes one for the run.
+        try topology.edit("dns") { $0["listen"] = ["127.0.0.1:\(dnsPort)"]; $0["dnssec"] = ["keys": [Any]()] }
         var edges = topology["edges"] as? [[String: Any]] ?? []
         for i in edges.indices {
             let address = (edges[i]["addresses"] as? [String])?.first ?? "127.0.0.1"
@@ -69,6 +70,20 @@ final class UpCommandTests: XCTestCase {
         let text = output()
         for row in ["origin  origin-1", "dns ", "edge-us-east", "edge-eu-central", "edge-ap-southeast", "Try:"] {
             XCTAssertTrue(text.contains(row), "the table lacks \(row):\n\(text)")
+        }
+
+        // DNSSEC: the greeting prints the run key's DS; dig +dnssec shows the RRSIG and delv validates against that DS.
+        let dsLine = try XCTUnwrap(text.split(separator: "\n").first { $0.contains(" IN DS ") }, "no DS in the greeting:\n\(text)")
+        let ds = dsLine.split(separator: " ").map(String.init)
+        XCTAssertEqual(ds.count, 7, String(dsLine))
+        let signed = try runCommand(dig, ["@127.0.0.1", "-p", "\(dnsPort)", "+dnssec", "+time=1", "+tries=1", "www.example.test"], timeout: 5)
+        XCTAssertTrue(signed.stdout.contains("RRSIG"), signed.stdout)
+        if let delv = IntegrationEnvironment.which("delv"), ds.count == 7 {
+            let anchor = folder.appendingPathComponent("anchor.conf")
+            try Data("trust-anchors { \"example.test.\" static-ds \(ds[3]) \(ds[4]) 2 \"\(ds[6])\"; };\n".utf8).write(to: anchor)
+            let v = try runCommand(delv, ["@127.0.0.1", "-p", "\(dnsPort)", "-a", anchor.path, "+root=example.test", "www.example.test"],
+                                   timeout: 15)
+            XCTAssertTrue(v.stdout.contains("; fully validated"), v.stdout + v.stderr)
         }
 
         kill(p.processIdentifier, SIGINT)
