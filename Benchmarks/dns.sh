@@ -8,6 +8,10 @@
 #   ecs            ecsload: www.example.test A with ECS from >= 20,000 random public /24s (and IPv6 /48s),
 #                  every query the next subnet of the list
 #   plain-ecsload  (not in the default WORKLOADS) ecsload -n: the plain query list, with p99
+# Signed rows (SIGNED=1, the default; lodestar only): the same server signing the zone with a key made for the run
+#   (`lodestar dnssec keygen`), asked with DO: plain-do (ecsload -n -e -D, the plain list with a DO OPT) against
+#   plain-ecsload unsigned, and ecs-do (ecsload -D, the many-subnet ECS load with DO) against ecs unsigned: QPS,
+#   CPU/query and peak RSS side by side, target signed QPS >= 0.5x unsigned.
 # Scale row (--scale): one service of 3, 100 and 1,000 edges at random points (a generated topology, fixed
 #   seed), the ecs workload against each: lodestar, and gdnsd while it can take the datacenters (<= 254).
 #
@@ -31,6 +35,7 @@
 #          SERVERS="gdnsd lodestar" (also: lodestar-nocache, lodestar with --packet-cache 0)
 #          WORKLOADS="plain fixed-ecs ecs" (also: plain-ecsload)
 #          FIXED_ECS=subnet (the fixed-ecs workload's ECS subnet; default: the first check subnet)
+#          SIGNED=1 (the signed rows; 0: off)
 #          RELOADS=3 (SIGHUP reloads of lodestar, one after the other, during one more ecs run of at least 8 s
 #          per reload: every query sent must be answered; 0: off)
 #          FIXED_QPS=N (extra ecsload runs at N queries/s in the plain and ecs workloads: latency below saturation)
@@ -69,6 +74,7 @@ done
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-1}
 RELOADS=${RELOADS:-3}
+SIGNED=${SIGNED:-1}
 INFLIGHT=${INFLIGHT:-100}
 SOCKETS=${SOCKETS:-4}
 TIMEOUT_MS=${TIMEOUT_MS:-1000}
@@ -275,6 +281,21 @@ if [ "$want_lodestar" = 1 ]; then
         "$LODESTAR_BIN" check "$WORK/lodestar-$t.json" >"$WORK/check-$t.log" 2>&1 ||
             { cat "$WORK/check-$t.log" >&2; die "lodestar check rejects the $t topology"; }
     done
+    if [ "$SIGNED" = 1 ]; then
+        # the signed rows' topology: the main one with a zone key made for this run
+        mkdir -p "$WORK/keys"
+        "$LODESTAR_BIN" dnssec keygen --topology "$WORK/lodestar-main.json" --directory "$WORK/keys" >"$WORK/keygen.log" 2>&1 ||
+            { cat "$WORK/keygen.log" >&2; die "lodestar dnssec keygen failed"; }
+        python3 - "$WORK/lodestar-main.json" "$WORK/lodestar-main-signed.json" "$(ls "$WORK"/keys/*.private)" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["dns"]["dnssec"] = {"keys": [sys.argv[3]]}
+json.dump(t, open(sys.argv[2], "w"), indent=1)
+PY
+        "$LODESTAR_BIN" check "$WORK/lodestar-main-signed.json" >"$WORK/check-signed.log" 2>&1 ||
+            { cat "$WORK/check-signed.log" >&2; die "lodestar check rejects the signed topology"; }
+        log "   signed rows: $(grep ' IN DS ' "$WORK/keygen.log" | sed 's/^ *DS for the parent zone: *//')"
+    fi
 fi
 
 # -------------------------------------------------------------- servers ----
@@ -304,6 +325,10 @@ start_server() { # name topology-tag log-tag
             ;;
         lodestar)
             (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns --topology "$WORK/lodestar-$topo.json" \
+                "${LODESTAR_ARGS[@]}" --listen "127.0.0.1:$port") >"$SERVER_LOG" 2>&1 &
+            ;;
+        lodestar-signed)
+            (cd "$ROOT" && exec "${SERVER_PIN[@]}" "$LODESTAR_BIN" dns --topology "$WORK/lodestar-$topo-signed.json" \
                 "${LODESTAR_ARGS[@]}" --listen "127.0.0.1:$port") >"$SERVER_LOG" 2>&1 &
             ;;
         lodestar-nocache)
@@ -453,6 +478,21 @@ bench_workload() { # workload server round
                 store_ecsload "plain-rate|$s|$r" "$WORK/plain-rate-$s-$r.out"; SCOPE["plain-rate|$s|$r"]="-"
             fi
             ;;
+        plain-do)
+            run_ecsload "$WORK/warm.out" -n -e -D -q "$WORK/queries.txt" -d "$WARMUP"
+            log "  ecsload -n -e -D (plain, EDNS with DO) -d $DURATION"
+            measure_begin
+            run_ecsload "$WORK/$w-$s-$r.out" -n -e -D -q "$WORK/queries.txt" -d "$DURATION"
+            store_ecsload "$key" "$WORK/$w-$s-$r.out"
+            SCOPE[$key]="-"
+            ;;
+        ecs-do)
+            run_ecsload "$WORK/warm.out" -D -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$WARMUP"
+            log "  ecsload -D (ECS with DO, $NSUBNETS subnets) -d $DURATION"
+            measure_begin
+            run_ecsload "$WORK/$w-$s-$r.out" -D -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION"
+            store_ecsload "$key" "$WORK/$w-$s-$r.out"
+            ;;
         plain-ecsload)
             run_ecsload "$WORK/warm.out" -n -q "$WORK/queries.txt" -d "$WARMUP"
             log "  ecsload -n (plain, no EDNS) -d $DURATION"
@@ -488,7 +528,7 @@ bench_workload() { # workload server round
     esac
     kill -0 "$SERVER_PID" 2>/dev/null || die "$s died during the $w workload"
     store_server "$key"
-    if [ "$w" = ecs ] && [ "$s" != gdnsd ] && [ "$r" = 1 ] && [ "$RELOADS" -gt 0 ]; then
+    if [ "$w" = ecs ] && [ "$s" = lodestar ] && [ "$r" = 1 ] && [ "$RELOADS" -gt 0 ]; then
         reload_under_load "$s"
         RELOAD_RSS=$(rss_mib VmHWM "$SERVER_PID")
     fi
@@ -547,6 +587,8 @@ wlabel() {
         fixed-ecs) echo "fixed ECS (dnsperf)" ;;
         ecs) echo "ECS $NSUBNETS subnets" ;;
         ecs-rate) echo "ECS @${FIXED_QPS} qps" ;;
+        plain-do) echo "plain, DO (ecsload -e -D)" ;;
+        ecs-do) echo "ECS $NSUBNETS subnets, DO" ;;
         scale-*) echo "scale ${1#scale-} edges" ;;
     esac
 }
@@ -567,6 +609,14 @@ for r in $(seq 1 "$ROUNDS"); do
         for w in $WORKLOADS; do bench_workload "$w" "$s" "$r"; done
     done
 done
+if [ "$SIGNED" = 1 ] && [ "$want_lodestar" = 1 ]; then
+    for r in $(seq 1 "$ROUNDS"); do
+        [[ " $WORKLOADS " == *" plain-ecsload "* ]] || bench_workload plain-ecsload lodestar "$r"
+        bench_workload plain-do lodestar-signed "$r"
+        [[ " $WORKLOADS " == *" ecs "* ]] || bench_workload ecs lodestar "$r"
+        bench_workload ecs-do lodestar-signed "$r"
+    done
+fi
 SCALE_NOTE=""
 if [ "$SCALE" = 1 ]; then
     for n in $SCALE_SIZES; do
@@ -765,6 +815,20 @@ if [ "$SCALE" = 1 ]; then
     if [ -n "${CPUQ[scale-$first|lodestar|1]:-}" ] && [ -n "${CPUQ[scale-$last|lodestar|1]:-}" ] && [ "$first" != "$last" ]; then
         row "scale lodestar" "CPU/q $last:$first" "" "" "$(ratio "${CPUQ[scale-$last|lodestar|1]}" "${CPUQ[scale-$first|lodestar|1]}")" "<=" "$T_SCALE"
     fi
+fi
+if [ "$SIGNED" = 1 ] && [ -n "${QPS[ecs-do|lodestar-signed|1]:-}" ]; then
+    echo ""
+    echo "signed answers (lodestar signing with a key made for the run, queries with DO) against the same server unsigned:"
+    printf "$sfmt" "workload" "figure" "unsigned" "signed" "ratio" "target" "result"
+    for pair in "plain-ecsload plain-do" "ecs ecs-do"; do
+        read -r u d <<<"$pair"
+        uq=$(agg median QPS "$u|lodestar"); dq=$(agg median QPS "$d|lodestar-signed")
+        uc=$(agg median CPUQ "$u|lodestar"); dc=$(agg median CPUQ "$d|lodestar-signed")
+        ur=$(agg max RSS "$u|lodestar"); dr=$(agg max RSS "$d|lodestar-signed")
+        row "$(wlabel "$d")" "QPS" "$uq" "$dq" "$(ratio "$dq" "$uq")" ">=" "0.50"
+        row "" "CPU us/query" "$uc" "$dc" "$(ratio "$dc" "$uc")" "" ""
+        row "" "peak RSS MiB" "$ur" "$dr" "$(ratio "$dr" "$ur")" "" ""
+    done
 fi
 echo ""
 echo "targets: QPS >= ${T_QPS}x and CPU/query <= ${T_CPU}x gdnsd's (plain, fixed ECS, many-subnet ECS); average ECS scope"

@@ -11,6 +11,7 @@
  *   default   queries carry EDNS0 + ECS, subnets cycled from -f FILE
  *   -n        plain queries: no EDNS at all (like dnsperf's default)
  *   -e        with -n: EDNS0 OPT record but no ECS option
+ *   -D        the DO bit in the OPT record (asks for DNSSEC records)
  *   -1 OUT    one pass: each subnet queried once, writes
  *             "subnet<TAB>rcode<TAB>answer<TAB>scope" per line to OUT (in
  *             the order of -f FILE), for comparing two servers' answers.
@@ -76,6 +77,7 @@ static const char *opt_subnets = NULL;
 static const char *opt_queries = NULL;
 static int opt_no_ecs = 0;
 static int opt_edns_plain = 0;
+static int opt_dnssec_ok = 0; /* -D: the DO bit in the OPT record (RFC 3225) */
 static int opt_timeout_ms = 1000;
 static const char *opt_onepass = NULL;
 static double opt_max_qps = 0;
@@ -282,7 +284,7 @@ static size_t build_query(uint8_t *buf, uint16_t id, const question_t *q, const 
         buf[pos++] = 0;                  /* root */
         buf[pos++] = 0; buf[pos++] = 41; /* OPT */
         buf[pos++] = 0x04; buf[pos++] = 0xd0; /* UDP payload 1232 */
-        buf[pos++] = 0; buf[pos++] = 0; buf[pos++] = 0; buf[pos++] = 0;
+        buf[pos++] = 0; buf[pos++] = 0; buf[pos++] = opt_dnssec_ok ? 0x80 : 0; buf[pos++] = 0;
         buf[pos++] = (uint8_t)(rdlen >> 8); buf[pos++] = (uint8_t)rdlen;
         if (sn) { memcpy(buf + pos, sn->opt, sn->optlen); pos += sn->optlen; }
     }
@@ -519,7 +521,7 @@ static void expire(uint64_t now) {
 
 int main(int argc, char **argv) {
     int c;
-    while ((c = getopt(argc, argv, "s:p:d:c:k:f:q:net:Q:1:vh")) != -1) {
+    while ((c = getopt(argc, argv, "s:p:d:c:k:f:q:neDt:Q:1:vh")) != -1) {
         switch (c) {
         case 's': opt_server = optarg; break;
         case 'p': opt_port = atoi(optarg); break;
@@ -530,6 +532,7 @@ int main(int argc, char **argv) {
         case 'q': opt_queries = optarg; break;
         case 'n': opt_no_ecs = 1; break;
         case 'e': opt_edns_plain = 1; break;
+        case 'D': opt_dnssec_ok = 1; break;
         case 't': opt_timeout_ms = atoi(optarg); break;
         case 'Q': opt_max_qps = atof(optarg); break;
         case '1': opt_onepass = optarg; break;

@@ -128,6 +128,8 @@ def cmd_lodestar_topology(topo_path, out, mmdb):
     topo.pop("gossip", None)
     topo["dns"].pop("gossip", None)
     topo["dns"].pop("admin", None)
+    # Unsigned, as gdnsd serves it; the signed rows add their own key (dns.sh, SIGNED=1).
+    topo["dns"].pop("dnssec", None)
     for e in topo.get("edges", []):
         e.pop("gossip", None)
         e.pop("admin", None)

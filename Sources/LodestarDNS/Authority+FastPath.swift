@@ -138,7 +138,6 @@ extension Authority {
                                                       health: AnswerEngine.HealthSnapshot, random: inout R,
                                                       picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
         guard let engine, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
-        if q.dnssecOK && signer != nil { return nil }  // signed answers take the full path
         let located = (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client
         let service = q.service
         guard let choice = engine.choose(slot: service.slot, client: located, family: q.family, want: service.answerCount,
@@ -154,16 +153,24 @@ extension Authority {
             guard c + 1 < bounds.count else { return nil }
             answers += (bounds[c + 1] - bounds[c]) / (v4 ? 1 : 2)
         }
+        // With DO and a signed zone: the RRSIGs of this RRset, kept per choice (made as the full path makes them).
+        var signatures: [[UInt8]] = []
+        if q.dnssecOK, let signer {
+            guard answers > 0, let sigs = signer.fastSignatures(slot: service.slot, v4: v4, ttl: ttl, picks: picks,
+                                                                records: { fastRRset(service, v4: v4, ttl: ttl, picks: picks) })
+            else { return nil }
+            signatures = sigs
+        }
         let optLength = q.hasOPT ? 11 + (q.wantsNSID ? 4 + nodeIdBytes.count : 0) + (q.ecsLength > 0 ? 4 + q.ecsLength : 0) : 0
-        let length = q.questionEnd + answers * (v4 ? 16 : 28) + optLength
+        let length = q.questionEnd + answers * (v4 ? 16 : 28) + signatures.reduce(0) { $0 + 12 + $1.count } + optLength
         let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
-        guard answers > 0, answers <= 0xFFFF, length <= limit, length <= out.count else { return nil }
+        guard answers > 0, answers + signatures.count <= 0xFFFF, length <= limit, length <= out.count else { return nil }
         let flags = 0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10)
         var w = FastWriter(out)
         w.bytes(packet, 0, 2)
         w.u16(flags)
         w.u16(1)
-        w.u16(UInt16(answers))
+        w.u16(UInt16(answers + signatures.count))
         w.u16(0)
         w.u16(q.hasOPT ? 1 : 0)
         w.bytes(packet, 12, q.questionEnd)
@@ -185,10 +192,42 @@ extension Authority {
                 }
             }
         }
+        for rdata in signatures {
+            w.u16(0xC00C)
+            w.u16(RRType.rrsig)
+            w.u16(RRClass.in)
+            w.u32(ttl)
+            w.u16(UInt16(clamping: rdata.count))
+            for b in rdata { w.u8(b) }
+        }
         if q.hasOPT { writeOPT(&w, q, scope: choice.scope) }
         guard !w.overflowed, w.count == length else { return nil }
         return FastAnswer(length: w.count, qtype: rrType, hadClientSubnet: q.ecsLength > 0, reusable: choice.deterministic,
                           qname: q.service.name, slot: q.service.slot, firstEdge: first, located: located)
+    }
+
+    /// The RRset a fast answer writes, as records (for signing it the first time).
+    private func fastRRset(_ service: FastService, v4: Bool, ttl: UInt32, picks: [UInt16]) -> [ResourceRecord] {
+        var out = [ResourceRecord]()
+        let bounds = v4 ? service.v4Bounds : service.v6Bounds
+        for index in picks {
+            let c = Int(index)
+            guard c + 1 < bounds.count else { continue }
+            var k = bounds[c]
+            while k < bounds[c + 1] {
+                let rdata: RData
+                if v4 {
+                    rdata = .a(service.v4[k])
+                    k += 1
+                } else {
+                    rdata = Authority.rdata(for: .v6(service.v6[k], service.v6[k + 1]))
+                    k += 2
+                }
+                out.append(ResourceRecord(name: service.name, type: v4 ? RRType.a : RRType.aaaa, rclass: RRClass.in, ttl: ttl,
+                                          rdata: rdata))
+            }
+        }
+        return out
     }
 
     /// The response OPT: our payload size, DO echoed, NSID then ECS with the scope (RFC 7871 §7.2.1), as `finish` writes it.

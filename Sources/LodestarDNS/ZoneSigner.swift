@@ -100,6 +100,53 @@ public final class ZoneSigner: Sendable {
         return out
     }
 
+    // MARK: The fast path's signatures
+
+    private struct FastKey: Hashable {
+        let slot: Int
+        let family: UInt8
+        let ttl: UInt32
+        /// Up to four candidate indices, sorted, 16 bits each (the RRset does not depend on their order).
+        let picks: UInt64
+    }
+
+    private struct FastKept {
+        var expiration: UInt32
+        var rdatas: [[UInt8]]
+    }
+
+    private let fastKept = Mutex<[FastKey: FastKept]>([:])
+
+    /// The RRSIG RDATAs for a GSLB answer the fast path writes: the RRset of `records()` (the picked candidates'
+    /// addresses at `owner`) for engine slot `slot`. Kept per (slot, family, TTL, picks) so a repeated choice costs one
+    /// lookup; made through `signatures(for:)`, so the bytes are those the full path sends. Nil for more than four picks.
+    func fastSignatures(slot: Int, v4: Bool, ttl: UInt32, picks: [UInt16], records: () -> [ResourceRecord]) -> [[UInt8]]? {
+        guard picks.count <= 4 else { return nil }
+        var sorted = picks
+        sorted.sort()
+        var packed: UInt64 = 0
+        for p in sorted { packed = packed << 16 | UInt64(p) }
+        let key = FastKey(slot: slot, family: v4 ? 4 : 6, ttl: ttl, picks: packed | UInt64(picks.count) << 62)
+        let now = clock()
+        if let hit = fastKept.withLock({ $0[key] }), hit.expiration &- now > timing.refreshBeforeSeconds,
+           hit.expiration &- now <= timing.validitySeconds {
+            return hit.rdatas
+        }
+        let made = signatures(for: records())
+        var rdatas = [[UInt8]]()
+        var expiration = now &+ timing.validitySeconds
+        for rr in made {
+            guard case .unknown(let b) = rr.rdata, b.count >= 12 else { return nil }
+            rdatas.append(b)
+            expiration = min(expiration, UInt32(b[8]) << 24 | UInt32(b[9]) << 16 | UInt32(b[10]) << 8 | UInt32(b[11]))
+        }
+        fastKept.withLock {
+            if $0.count >= limit { $0.removeAll(keepingCapacity: true) }
+            $0[key] = FastKept(expiration: expiration, rdatas: rdatas)
+        }
+        return rdatas
+    }
+
     // MARK: Canonical form (RFC 4034 §6)
 
     /// RRSIG RDATA up to the signature (RFC 4034 §3.1): what is signed ahead of the RRset.

@@ -48,7 +48,7 @@ struct CheckCommand: ParsableCommand {
             var dnssecNote = ""
             if let sec = t.dns.dnssec {
                 if sec.keys.isEmpty {
-                    dnssecNote = ", DNSSEC with no key file (`lodestar up` makes one per run; `lodestar dns` needs dns.dnssec.keys)"
+                    dnssecNote = ", DNSSEC with no key file (a key is made per run; list key files for a zone resolvers validate)"
                 } else {
                     do {
                         _ = try DNSNodeState.signer(for: t, runKeys: [])

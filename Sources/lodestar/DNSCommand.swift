@@ -199,6 +199,14 @@ final class DNSNodeState: @unchecked Sendable {
             topology = t
         }
         refreshDown()
+        if let sec = t.dns.dnssec, sec.keys.isEmpty, runKeys.isEmpty {
+            // No key file: a key for this process (kept across reloads). Its DS changes with every start, so no parent
+            // can publish it and resolvers treat the zone as unsigned: harmless, and the sample topology signs as shipped.
+            let key = DNSSECKey.generate()
+            runKeys = [key]
+            logger.warning("dns.dnssec.keys lists no key file: signing with a key made for this run; list key files (lodestar dnssec keygen) for a zone resolvers can validate",
+                           metadata: ["ds": "\(key.dsRecord(owner: (DNSName(t.zone.name) ?? .root).lowercased))"])
+        }
         return Authority(topology: t, geo: db, health: health, configVersion: version, engine: engine,
                          signer: try Self.signer(for: t, runKeys: runKeys))
     }

@@ -156,4 +156,18 @@ final class DNSSECTests: XCTestCase {
         XCTAssertEqual(try signers(), [newDS.tag])
         XCTAssertTrue(try delv(server, newDS, "www.example.test").contains("; fully validated"))
     }
+
+    /// As shipped (`"dnssec": {"keys": []}`), `lodestar dns` signs with a key made for the run and says so with its DS.
+    func test_noKeyFileSignsWithARunKeyAndSaysSo() throws {
+        let server = try LodestarServer(topology: try topology(keys: []))
+        addTeardownBlock { server.cleanUp() }
+        try server.start()
+        let d = try server.dig("www.example.test", "A", "+dnssec")
+        XCTAssertEqual(d.answer.filter { $0.type == "RRSIG" }.count, 1, d.output)
+        XCTAssertTrue(server.log.contains("signing with a key made for this run") && server.log.contains("IN DS"), server.log)
+        // A reload keeps the run key (the DNSKEY does not change under resolvers' feet).
+        let before = try server.dig("example.test", "DNSKEY").answer.map(\.data)
+        XCTAssertTrue(try server.reload().contains("reloaded"))
+        XCTAssertEqual(try server.dig("example.test", "DNSKEY").answer.map(\.data), before)
+    }
 }
