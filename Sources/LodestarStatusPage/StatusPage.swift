@@ -216,7 +216,7 @@ public enum StatusPage {
         if !s.drains.isEmpty || !s.operatorDown.isEmpty {
             h += "<div id=\"drains\">\n<h3>Operator drains</h3>\n<ul>"
             for d in s.drains {
-                h += "<li><b>\(escape(d.target))</b> — \(escape(d.reason)) <span class=\"muted\">(since \(escape(d.since)))</span></li>"
+                h += "<li><b>\(escape(d.target))</b> — \(escape(d.reason)) <span class=\"muted\">(since \(escape(d.since))\(d.setBy.isEmpty ? "" : ", set on \(escape(d.setBy))"))</span></li>"
             }
             for id in s.operatorDown { h += "<li><b>\(escape(id))</b> — marked down</li>" }
             h += "</ul>\n</div>\n"

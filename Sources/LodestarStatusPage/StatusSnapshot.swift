@@ -105,10 +105,13 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         public var target: String
         public var reason: String
         public var since: String
-        public init(target: String, reason: String, since: String) {
+        /// The DNS node the operator asked (every DNS node learns the drain by gossip).
+        public var setBy: String
+        public init(target: String, reason: String, since: String, setBy: String = "") {
             self.target = target
             self.reason = reason
             self.since = since
+            self.setBy = setBy
         }
     }
 

@@ -7,7 +7,7 @@ extension TopologyParser {
     func parseDNS(_ node: JSONNode) -> DNSSettings? {
         guard let f = node.object(allowed: ["nodeId", "listen", "geoDatabase", "maxUDPPayload", "tcpIdleTimeoutSeconds",
                                             "maxTCPConnections", "rateLimit", "downFile", "packetCacheEntries", "trace",
-                                            "gossip", "admin", "dnssec"]) else { return nil }
+                                            "gossip", "admin", "dnssec", "nodes", "stateFile"]) else { return nil }
         let nodeId = required(f, "nodeId", in: node).flatMap { identifier($0) }
         var listen = [ListenAddress]()
         if let ln = required(f, "listen", in: node), let ll = ln.array() {
@@ -35,10 +35,25 @@ extension TopologyParser {
         let admin = f["admin"].flatMap(listenAddress)
         let dnssec = f["dnssec"].flatMap(parseDNSSEC)
         if f["dnssec"] != nil && dnssec == nil { return nil }
+        let stateFile = f["stateFile"].flatMap { $0.string() }
+        var nodes = [DNSNode]()
+        for n in f["nodes"]?.array() ?? [] {
+            guard let nf = n.object(allowed: ["nodeId", "listen", "gossip", "admin", "stateFile"]),
+                  let id = required(nf, "nodeId", in: n).flatMap({ identifier($0) }) else { continue }
+            if id == nodeId || nodes.contains(where: { $0.nodeId == id }) { n.fail("nodeId \"\(id)\" is used by another DNS node") }
+            var listenHere = [ListenAddress]()
+            for l in nf["listen"]?.array() ?? [] {
+                guard let text = l.string() else { continue }
+                if let a = ListenAddress(text) { listenHere.append(a) } else { l.fail("\"\(text)\" is not ADDRESS:PORT or [ADDRESS]:PORT") }
+            }
+            nodes.append(DNSNode(nodeId: id, listen: listenHere, gossip: nf["gossip"].flatMap(listenAddress),
+                                 admin: nf["admin"].flatMap(listenAddress), stateFile: nf["stateFile"].flatMap { $0.string() }))
+        }
         guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache, let trace else { return nil }
         return DNSSettings(nodeId: nodeId, listen: listen, geoDatabase: geo, maxUDPPayload: payload,
                            tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down,
-                           packetCacheEntries: cache, trace: trace, gossip: gossip, admin: admin, dnssec: dnssec)
+                           packetCacheEntries: cache, trace: trace, gossip: gossip, admin: admin, dnssec: dnssec,
+                           nodes: nodes, stateFile: stateFile)
     }
 
     func parseDNSSEC(_ node: JSONNode) -> DNSSECSettings? {

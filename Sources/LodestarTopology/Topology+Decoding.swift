@@ -14,6 +14,10 @@ extension Topology {
         let folder = (path as NSString).deletingLastPathComponent
         topology.dns.geoDatabase = resolve(topology.dns.geoDatabase, against: folder)
         if let down = topology.dns.downFile { topology.dns.downFile = resolve(down, against: folder) }
+        topology.dns.stateFile = topology.dns.stateFile.map { resolve($0, against: folder) }
+        for n in topology.dns.nodes.indices {
+            topology.dns.nodes[n].stateFile = topology.dns.nodes[n].stateFile.map { resolve($0, against: folder) }
+        }
         if var sec = topology.dns.dnssec {
             for k in sec.keys.indices { sec.keys[k].path = resolve(sec.keys[k].path, against: folder) }
             topology.dns.dnssec = sec

@@ -33,10 +33,11 @@ public struct GossipMember: Sendable, Equatable {
 }
 
 extension Topology {
-    /// Every member with a gossip address: the edges, then the DNS node.
+    /// Every member with a gossip address: the edges, then the DNS nodes.
     public var gossipMembers: [GossipMember] {
         var out = edges.compactMap { e in e.gossip.map { GossipMember(id: e.id, address: $0, isEdge: true) } }
         if let g = dns.gossip { out.append(GossipMember(id: dns.nodeId, address: g, isEdge: false)) }
+        for n in dns.nodes { if let g = n.gossip { out.append(GossipMember(id: n.nodeId, address: g, isEdge: false)) } }
         return out
     }
 

@@ -317,13 +317,21 @@ public struct DNSSettings: Sendable, Equatable {
     public var admin: ListenAddress?
     /// Online DNSSEC signing (`dns.dnssec`); nil: the zone is not signed.
     public var dnssec: DNSSECSettings?
+    /// The zone's other DNS nodes (`dns.nodes`): each runs with `lodestar dns --node ID`, and all of them gossip the
+    /// operator drains to each other.
+    public var nodes: [DNSNode] = []
+    /// Where this node keeps the operator drains across restarts (`dns.stateFile`; nil: `<nodeId>.state.json` beside
+    /// the topology file).
+    public var stateFile: String?
 
     public init(nodeId: String, listen: [ListenAddress], geoDatabase: String, maxUDPPayload: Int = 1232,
                 tcpIdleTimeoutSeconds: Int = 10, maxTCPConnections: Int = 256,
                 rateLimit: RateLimitSettings = RateLimitSettings(), downFile: String? = nil, packetCacheEntries: Int = 16384,
                 trace: TraceAccess = .loopback, gossip: ListenAddress? = nil, admin: ListenAddress? = nil,
-                dnssec: DNSSECSettings? = nil) {
+                dnssec: DNSSECSettings? = nil, nodes: [DNSNode] = [], stateFile: String? = nil) {
         self.dnssec = dnssec
+        self.nodes = nodes
+        self.stateFile = stateFile
         self.gossip = gossip
         self.admin = admin
         self.packetCacheEntries = packetCacheEntries
@@ -364,5 +372,41 @@ public struct DNSSECSettings: Sendable, Equatable {
         self.signatureValiditySeconds = signatureValiditySeconds
         self.inceptionOffsetSeconds = inceptionOffsetSeconds
         self.refreshBeforeSeconds = refreshBeforeSeconds
+    }
+}
+
+/// Another DNS node of the zone (`dns.nodes[]`): its id and its own addresses; what it leaves out is the first node's.
+public struct DNSNode: Sendable, Equatable {
+    public var nodeId: String
+    public var listen: [ListenAddress]
+    public var gossip: ListenAddress?
+    public var admin: ListenAddress?
+    public var stateFile: String?
+
+    public init(nodeId: String, listen: [ListenAddress] = [], gossip: ListenAddress? = nil, admin: ListenAddress? = nil,
+                stateFile: String? = nil) {
+        self.nodeId = nodeId
+        self.listen = listen
+        self.gossip = gossip
+        self.admin = admin
+        self.stateFile = stateFile
+    }
+}
+
+extension Topology {
+    /// The topology as DNS node `id` runs it: that node's id and addresses in `dns`, the others in `dns.nodes`.
+    /// Nil when no DNS node has that id.
+    public func selectingDNSNode(_ id: String) -> Topology? {
+        if id == dns.nodeId { return self }
+        guard let i = dns.nodes.firstIndex(where: { $0.nodeId == id }) else { return nil }
+        var t = self
+        let chosen = dns.nodes[i]
+        t.dns.nodes[i] = DNSNode(nodeId: dns.nodeId, listen: dns.listen, gossip: dns.gossip, admin: dns.admin, stateFile: dns.stateFile)
+        t.dns.nodeId = chosen.nodeId
+        if !chosen.listen.isEmpty { t.dns.listen = chosen.listen }
+        t.dns.gossip = chosen.gossip
+        t.dns.admin = chosen.admin
+        t.dns.stateFile = chosen.stateFile
+        return t
     }
 }

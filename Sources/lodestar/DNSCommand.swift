@@ -4,6 +4,7 @@ import Foundation
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
+import LodestarGossip
 import LodestarSelection
 import LodestarStatusPage
 import LodestarTopology
@@ -39,13 +40,16 @@ struct DNSCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log one query in N to the query log (0: off, 1: every query).")
     var queryLogSample: Int = 0
 
+    @Option(name: .long, help: "The DNS node of the topology to run: dns.nodeId (the default) or one of dns.nodes[].nodeId.")
+    var node: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         logging.bootstrap()
         let logger = logging.logger("lodestar.dns")
 
-        let loaded = try loadTopologyOrExit(topology)
+        let loaded = try DNSNodeState.select(node, in: try loadTopologyOrExit(topology))
         let listenAddresses = try listen.isEmpty ? loaded.dns.listen : listen.map { text in
             guard let a = ListenAddress(text) else { throw ValidationError("--listen \(text): not ADDR:PORT or [ADDR]:PORT") }
             return a
@@ -55,6 +59,8 @@ struct DNSCommand: AsyncParsableCommand {
         let hub = ProcessMetrics.hub()
         let health = LiveHealthView()
         let state = DNSNodeState(topologyPath: topology, geoOverride: geo, flagDown: Set(down), health: health, logger: logger)
+        state.node = node
+        state.attachDrains(for: loaded)
         let version = state.version(for: loaded)
         let initial = try state.build(from: loaded, version: version)
         let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
@@ -81,7 +87,7 @@ struct DNSCommand: AsyncParsableCommand {
                                           "geo": "\(state.geoPath(for: loaded))", "threads": "\(config.threads)"])
         let gossip: GossipRuntime?
         do {
-            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub)
+            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub, state: state)
         } catch {
             printError("\(topology): \(error)")
             await server.shutdown()
@@ -161,8 +167,11 @@ final class DNSNodeState: @unchecked Sendable {
     private var topology: Topology?
     /// The topology in force.
     var currentTopology: Topology? { lock.withLock { topology } }
-    /// Operator drains through the admin API: "edge:<id>" or "region:<id>" → why and since when.
-    private var drains: [String: (reason: String, since: Date)] = [:]
+    /// Operator drains through the admin API ("edge:<id>" or "region:<id>"), shared with the other DNS nodes by gossip
+    /// and kept in the state file; nil until `attachDrains` (before serving).
+    private(set) var drainBook: DrainBook?
+    /// The DNS node this process runs (`--node`; nil: the topology's first), applied again on every reload.
+    var node: String?
     private let reloadLock = NSLock()
     var box: AuthorityBox?
     var tracker: ConfigTracker?
@@ -243,13 +252,39 @@ final class DNSNodeState: @unchecked Sendable {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         return tracker?.reload(source: source, topologyPath: topologyPath, logger: logger) {
-            let fresh = try Topology.load(path: topologyPath)
+            let fresh = try Self.select(node, in: try Topology.load(path: topologyPath))
             let version = self.version(for: fresh)
             let authority = try build(from: fresh, version: version)
             box?.replace(with: authority)
             return (.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()), "serial \(fresh.zone.soa.serial)")
         } ?? (false, "no configuration tracker")
     }
+
+    /// The topology as DNS node `node` runs it (`--node`; nil: as written).
+    static func select(_ node: String?, in t: Topology) throws -> Topology {
+        guard let node else { return t }
+        guard let chosen = t.selectingDNSNode(node) else {
+            throw ValidationError("--node \(node): no DNS node has that id (dns.nodeId or dns.nodes[].nodeId)")
+        }
+        return chosen
+    }
+
+    /// Opens the drain book of the node `t` describes (its state file read back) and makes a peer's gossiped drains
+    /// take effect here.
+    func attachDrains(for t: Topology) {
+        let folder = (topologyPath as NSString).deletingLastPathComponent
+        let path = t.dns.stateFile ?? (folder as NSString).appendingPathComponent("\(t.dns.nodeId).state.json")
+        drainBook = DrainBook(nodeId: t.dns.nodeId, path: path, logger: logger)
+        refreshDown()
+    }
+
+    /// A peer DNS node's gossiped drain table.
+    func peerDrains(_ bytes: [UInt8], from peer: String) {
+        if drainBook?.merge(bytes, from: peer) == true { refreshDown() }
+    }
+
+    /// The active drains: target → entry.
+    private var activeDrains: [String: OperatorDrains.Entry] { drainBook?.active ?? [:] }
 
     /// Starts (`on`) or ends an operator drain of an edge or a whole region; returns the drains in force, or an error.
     func drain(_ on: Bool, edge: String?, region: String?, reason: String) -> Result<[StatusSnapshot.Drain], DrainError> {
@@ -264,9 +299,7 @@ final class DNSNodeState: @unchecked Sendable {
         } else {
             return .failure(DrainError(description: "give edge=ID or region=ID"))
         }
-        lock.withLock {
-            if on { drains[key] = (reason, Date()) } else { drains[key] = nil }
-        }
+        drainBook?.set(key, active: on, reason: reason)
         logger.notice(on ? "operator drain" : "operator drain ended", metadata: ["target": "\(key)", "reason": "\(reason)"])
         refreshDown()
         return .success(drainList())
@@ -274,21 +307,26 @@ final class DNSNodeState: @unchecked Sendable {
 
     /// Why an edge is kept out of answers by an operator (empty when it is not).
     func operatorReasons(edge id: String) -> [String] {
-        let (t, file, drains) = lock.withLock { (topology, fileDown, self.drains) }
+        let (t, file) = lock.withLock { (topology, fileDown) }
+        let drains = activeDrains
         var out = [String]()
         if flagDown.contains(id) { out.append("marked down by --down") }
         if file.contains(id) { out.append("listed in the down file") }
-        if let d = drains["edge:" + id] { out.append("drained through the admin API at \(iso(d.since)): \(d.reason)") }
+        if let d = drains["edge:" + id] { out.append("drained through the admin API of \(d.setBy) at \(Self.isoMs(d.stamp)): \(d.reason)") }
         if let region = t?.edge(id)?.region, let d = drains["region:" + region] {
-            out.append("region \(region) drained through the admin API at \(iso(d.since)): \(d.reason)")
+            out.append("region \(region) drained through the admin API of \(d.setBy) at \(Self.isoMs(d.stamp)): \(d.reason)")
         }
         return out
     }
 
     /// The operator drains in force.
     func drainList() -> [StatusSnapshot.Drain] {
-        lock.withLock { drains }.sorted { $0.key < $1.key }.map { .init(target: $0.key, reason: $0.value.reason, since: iso($0.value.since)) }
+        activeDrains.sorted { $0.key < $1.key }.map {
+            .init(target: $0.key, reason: $0.value.reason, since: Self.isoMs($0.value.stamp), setBy: $0.value.setBy)
+        }
     }
+
+    static func isoMs(_ ms: UInt64) -> String { iso(Date(timeIntervalSince1970: Double(ms) / 1000)) }
 
     /// Re-reads the down file when it changed; marks `--down` edges, the file's edges and drained edges and regions down.
     func refreshDown() {
@@ -306,9 +344,10 @@ final class DNSNodeState: @unchecked Sendable {
         } else {
             lock.withLock { fileDown = [] }
         }
+        let drainKeys = activeDrains.keys
         let ids = lock.withLock { () -> Set<String> in
             var ids = flagDown.union(fileDown)
-            for key in drains.keys {
+            for key in drainKeys {
                 if key.hasPrefix("edge:") { ids.insert(String(key.dropFirst(5))) }
                 if key.hasPrefix("region:"), let t = topology {
                     let region = String(key.dropFirst(7))
@@ -327,7 +366,10 @@ final class DNSNodeState: @unchecked Sendable {
     func watchDownFile(every interval: DispatchTimeInterval) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in self?.refreshDown() }
+        timer.setEventHandler { [weak self] in
+            self?.drainBook?.forgetOldUndrains()
+            self?.refreshDown()
+        }
         timer.resume()
         return timer
     }

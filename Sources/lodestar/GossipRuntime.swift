@@ -48,17 +48,33 @@ final class GossipRuntime: Sendable {
     }
 
     /// The DNS node's member: every change of the members' states is turned into edge health for the answers.
+    /// It also publishes the node's operator drains every second (and at once on a change) and takes the other DNS
+    /// nodes' drains into `state`, so a drain asked of any DNS node holds on all of them.
     static func startDNS(_ topology: Topology, health: LiveHealthView, logger: Logger,
-                         metrics: MetricsHub) async throws -> GossipRuntime? {
+                         metrics: MetricsHub, state: DNSNodeState) async throws -> GossipRuntime? {
         guard let settings = topology.gossip, let address = topology.dns.gossip else { return nil }
         let edgeIds = Set(topology.edges.map(\.id))
+        let peers = Set(topology.gossipMembers.filter { !$0.isEdge }.map(\.id)).subtracting([topology.dns.nodeId])
         let watermark = settings.overloadWatermark
-        return try await start(topology, id: topology.dns.nodeId, address: address, logger: logger, metrics: metrics) { members in
+        let runtime = try await start(topology, id: topology.dns.nodeId, address: address, logger: logger, metrics: metrics) { members in
             if health.update(GossipCluster.edgeHealth(members, edgeIds: edgeIds, watermark: watermark)) {
                 let view = health.reported.filter { $0.value != .healthy }.map { "\($0.key)=\($0.value)" }.sorted()
                 logger.notice("edge health changed", metadata: ["not-healthy": "\(view)"])
             }
+            for m in members where peers.contains(m.node.name) && !m.metadata.bytes.isEmpty {
+                state.peerDrains(m.metadata.bytes, from: m.node.name)
+            }
         }
+        if let book = state.drainBook {
+            let node = runtime.node
+            book.onChange = { bytes in node.publish(bytes, announce: true) }
+            node.publish(book.encoded, announce: true)
+            let task = runtime.group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                node.publish(book.encoded)
+            }
+            runtime.publisher.withLock { $0 = task }
+        }
+        return runtime
     }
 
     /// An edge's member: publishes its `EdgeState` every second (and at once when `draining` is set).

@@ -86,6 +86,7 @@ struct UpCommand: AsyncParsableCommand {
                 state.runKeys = [DNSSECKey.generate()]
             }
             dnsState = state
+            state.attachDrains(for: loaded)
             let version = state.version(for: loaded)
             let box = AuthorityBox(try state.build(from: loaded, version: version))
             let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
@@ -101,7 +102,7 @@ struct UpCommand: AsyncParsableCommand {
             _ = try await dns.start()
             dnsServer = dns
             DNSAdmin.registerHealthMetrics(hub: hub, state: state, box: box)
-            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub)
+            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub, state: state)
             var dnsListens = loaded.dns.listen.map { "\($0) udp+tcp" }
             if let address = loaded.dns.admin {
                 adminChannel = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,

@@ -192,6 +192,29 @@ final class TopologyDecodingTests: XCTestCase {
         ], "\(lines)")
     }
 
+    /// `dns.nodes`: more DNS nodes of the zone; `--node` picks one (its id and addresses, the rest as peers); every
+    /// DNS node with a gossip address is a gossip member; ids must differ.
+    func test_dnsNodesAndTheirSelection() throws {
+        let t = try decode { doc in
+            doc["gossip"] = ["keyEnvironment": "LODESTAR_GOSSIP_KEY"]
+            edit(&doc, "dns") {
+                $0["gossip"] = "127.0.0.1:7946"
+                $0["nodes"] = [["nodeId": "dns-2", "gossip": "127.0.0.2:7946", "admin": "127.0.0.1:9101", "stateFile": "s2.json"]]
+            }
+        }
+        XCTAssertEqual(t.dns.nodes.map(\.nodeId), ["dns-2"])
+        let two = try XCTUnwrap(t.selectingDNSNode("dns-2"))
+        XCTAssertEqual(two.dns.nodeId, "dns-2")
+        XCTAssertEqual(two.dns.gossip?.description, "127.0.0.2:7946")
+        XCTAssertEqual(two.dns.admin?.description, "127.0.0.1:9101")
+        XCTAssertEqual(two.dns.listen, t.dns.listen, "listen falls back to the first node's")
+        XCTAssertEqual(two.dns.nodes.map(\.nodeId), [t.dns.nodeId], "the first node becomes a peer")
+        XCTAssertEqual(Set(two.gossipMembers.filter { !$0.isEdge }.map(\.id)), Set(t.gossipMembers.filter { !$0.isEdge }.map(\.id)))
+        XCTAssertNil(t.selectingDNSNode("dns-9"))
+        let lines = issues { doc in edit(&doc, "dns") { $0["nodes"] = [["nodeId": "dns-2"], ["nodeId": "dns-2"]] } }
+        XCTAssertTrue(lines.contains { $0.contains("dns.nodes[1]") && $0.contains("used by another DNS node") }, "\(lines)")
+    }
+
     func test_recordChecks_RFC1034_3_6_2() {
         let lines = issues { doc in
             edit(&doc, "zone") {
