@@ -309,7 +309,8 @@ public final class Authority: Sendable {
         var owner = ctx.question.name  // the query's spelling, preserved in the answer
         var visited = [DNSName]()  // names already answered in this CNAME chain (empty unless a CNAME is followed)
         for _ in 0..<9 {
-            if let cut = delegation(covering: name) {
+            // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): a DS query for the cut itself is answered here.
+            if let cut = delegation(covering: name), !(cut == name && ctx.question.type == RRType.ds) {
                 referral(&ctx, at: cut)
                 return
             }

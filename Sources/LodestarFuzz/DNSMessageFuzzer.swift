@@ -12,7 +12,11 @@ import LodestarTopology
 // See Fuzz/README.md.
 
 /// A fixed zone to answer fuzzed queries against (every record type and a GSLB service).
-let fuzzAuthority: Authority? = {
+let fuzzAuthority: Authority? = fuzzZone(signed: false)
+/// The same zone signed (DNSSEC answers to queries with DO, compact denials; a key made at start).
+let fuzzSignedAuthority: Authority? = fuzzZone(signed: true)
+
+func fuzzZone(signed: Bool) -> Authority? {
     let json = """
     {"zone":{"name":"example.test","soa":{"primary":"ns1.example.test","contact":"h.example.test","serial":1},
       "nameservers":[{"name":"ns1.example.test","addresses":["127.0.0.1","::1"]}],
@@ -25,8 +29,9 @@ let fuzzAuthority: Authority? = {
      "dns":{"nodeId":"fuzz","listen":["127.0.0.1:0"],"geoDatabase":"none","trace":"any"}}
     """
     guard let t = try? Topology.decode(Data(json.utf8), file: "fuzz") else { return nil }
-    return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView(), engine: fuzzEngine(t))
-}()
+    let signer = signed ? ZoneSigner(apex: DNSName("example.test")!, keys: [.init(.generate())]) : nil
+    return Authority(topology: t, geo: NoGeoLocator(), health: StaticHealthView(), engine: fuzzEngine(t), signer: signer)
+}
 
 /// A compiled answer engine over a tiny database written at start, so the fast path sees the fuzzed bytes too.
 func fuzzEngine(_ t: Topology) -> AnswerEngine? {
@@ -61,6 +66,9 @@ func fuzzGossip(_ bytes: [UInt8]) {
         _ = replay.check(sender: packet.sender, sequence: packet.sequence, nowMs: 0)
         precondition(replay.check(sender: packet.sender, sequence: packet.sequence, nowMs: 0) == .replay, "replay accepted")
     }
+    if let drains = OperatorDrains(decoding: bytes) {
+        precondition(drains.encoded().count <= OperatorDrains.maxBytes, "a drain table encoded past the metadata limit")
+    }
     if let state = EdgeState(decoding: bytes) {
         precondition(EdgeState(decoding: state.encoded()) == state, "edge state round trip")
     }
@@ -73,7 +81,12 @@ func fuzzOne(_ bytes: [UInt8]) {
         let again = try? DNSMessage(decoding: message.encoded())
         precondition(again == message, "decode → encode → decode changed the message")
     }
-    guard let authority = fuzzAuthority else { preconditionFailure("fuzz topology does not decode") }
+    guard let plain = fuzzAuthority, let signed = fuzzSignedAuthority else { preconditionFailure("fuzz topology does not decode") }
+    for authority in [plain, signed] { fuzzAnswer(bytes, authority) }
+}
+
+/// One authority answers the input over UDP and TCP, and by the fast path.
+func fuzzAnswer(_ bytes: [UInt8], _ authority: Authority) {
     var rng = FastRandom(seed: 7)
     for transport in [DNSTransport.udp, .tcp] {
         // The packet-cache key parser walks the same hostile bytes; a keyed query is always answered.

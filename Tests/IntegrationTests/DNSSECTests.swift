@@ -157,6 +157,32 @@ final class DNSSECTests: XCTestCase {
         XCTAssertTrue(try delv(server, newDS, "www.example.test").contains("; fully validated"))
     }
 
+    /// A delegation in a signed zone: the DS query for the cut is answered here, NODATA proven by an NSEC that shows NS
+    /// and no DS (an insecure delegation, validated by delv); a referral below the cut carries that NSEC, signed,
+    /// beside the unsigned NS.
+    func test_insecureDelegation() throws {
+        let server = try LodestarServer(topology: [:])
+        addTeardownBlock { server.cleanUp() }
+        let key = try keygen(server.folder)
+        var t = try topology(keys: [key])
+        try t.addRecord(["name": "sub", "type": "NS", "value": "ns.sub.example.test"])
+        try t.addRecord(["name": "ns.sub", "type": "A", "value": "127.0.0.53"])
+        try server.writeTopology(t)
+        try server.start()
+        let anchor = try XCTUnwrap(try ds(server).first)
+        let noDS = try delv(server, anchor, "sub.example.test", "DS")
+        XCTAssertTrue(noDS.contains("; negative response, fully validated"), noDS)
+        let d = try server.dig("sub.example.test", "DS", "+dnssec")
+        XCTAssertEqual(d.status, "NOERROR")
+        XCTAssertTrue(d.flags.contains("aa"), "the parent side answers DS with authority: \(d.output)")
+        let nsec = try XCTUnwrap(d.authority.first { $0.type == "NSEC" }, d.output)
+        XCTAssertTrue(nsec.data.hasSuffix("NS RRSIG NSEC"), nsec.data)
+        let referral = try server.dig("x.sub.example.test", "A", "+dnssec")
+        XCTAssertFalse(referral.flags.contains("aa"), referral.output)
+        XCTAssertEqual(Set(referral.authority.map(\.type)), ["NS", "NSEC", "RRSIG"], referral.output)
+        XCTAssertEqual(referral.authority.filter { $0.type == "RRSIG" }.count, 1, "only the NSEC is signed: \(referral.output)")
+    }
+
     /// As shipped (`"dnssec": {"keys": []}`), `lodestar dns` signs with a key made for the run and says so with its DS.
     func test_noKeyFileSignsWithARunKeyAndSaysSo() throws {
         let server = try LodestarServer(topology: try topology(keys: []))
