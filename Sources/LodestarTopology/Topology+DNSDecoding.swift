@@ -10,12 +10,9 @@ extension TopologyParser {
                                             "gossip", "admin", "dnssec", "nodes", "stateFile"]) else { return nil }
         let nodeId = required(f, "nodeId", in: node).flatMap { identifier($0) }
         var listen = [ListenAddress]()
-        if let ln = required(f, "listen", in: node), let ll = ln.array() {
-            if ll.isEmpty { ln.fail("at least one listen address is needed") }
-            for l in ll {
-                guard let s = l.string() else { continue }
-                if let a = ListenAddress(s) { listen.append(a) } else { l.fail("\"\(s)\" is not ADDRESS:PORT or [ADDRESS]:PORT") }
-            }
+        if let ln = required(f, "listen", in: node) {
+            listen = listenList(ln)
+            if ln.array()?.isEmpty == true { ln.fail("at least one listen address is needed") }
         }
         let geo = required(f, "geoDatabase", in: node).flatMap { $0.string() }
         let payload = f["maxUDPPayload"].map { $0.int(in: 512...4096) } ?? 1232
@@ -36,19 +33,7 @@ extension TopologyParser {
         let dnssec = f["dnssec"].flatMap(parseDNSSEC)
         if f["dnssec"] != nil && dnssec == nil { return nil }
         let stateFile = f["stateFile"].flatMap { $0.string() }
-        var nodes = [DNSNode]()
-        for n in f["nodes"]?.array() ?? [] {
-            guard let nf = n.object(allowed: ["nodeId", "listen", "gossip", "admin", "stateFile"]),
-                  let id = required(nf, "nodeId", in: n).flatMap({ identifier($0) }) else { continue }
-            if id == nodeId || nodes.contains(where: { $0.nodeId == id }) { n.fail("nodeId \"\(id)\" is used by another DNS node") }
-            var listenHere = [ListenAddress]()
-            for l in nf["listen"]?.array() ?? [] {
-                guard let text = l.string() else { continue }
-                if let a = ListenAddress(text) { listenHere.append(a) } else { l.fail("\"\(text)\" is not ADDRESS:PORT or [ADDRESS]:PORT") }
-            }
-            nodes.append(DNSNode(nodeId: id, listen: listenHere, gossip: nf["gossip"].flatMap(listenAddress),
-                                 admin: nf["admin"].flatMap(listenAddress), stateFile: nf["stateFile"].flatMap { $0.string() }))
-        }
+        let nodes = f["nodes"].map { parseDNSNodes($0, first: nodeId) } ?? []
         guard let nodeId, let geo, let payload, let idle, let maxTCP, let rrl, let cache, let trace else { return nil }
         return DNSSettings(nodeId: nodeId, listen: listen, geoDatabase: geo, maxUDPPayload: payload,
                            tcpIdleTimeoutSeconds: idle, maxTCPConnections: maxTCP, rateLimit: rrl, downFile: down,
@@ -85,6 +70,29 @@ extension TopologyParser {
         }
         return DNSSECSettings(keys: keys, signatureValiditySeconds: validity, inceptionOffsetSeconds: offset,
                               refreshBeforeSeconds: refresh)
+    }
+
+    /// A list of `ADDR:PORT` strings, each bad one reported.
+    func listenList(_ node: JSONNode) -> [ListenAddress] {
+        var out = [ListenAddress]()
+        for l in node.array() ?? [] {
+            guard let text = l.string() else { continue }
+            if let a = ListenAddress(text) { out.append(a) } else { l.fail("\"\(text)\" is not ADDRESS:PORT or [ADDRESS]:PORT") }
+        }
+        return out
+    }
+
+    /// `dns.nodes`: the zone's other DNS nodes, each id distinct from the others and from the first node's.
+    func parseDNSNodes(_ node: JSONNode, first: String?) -> [DNSNode] {
+        var nodes = [DNSNode]()
+        for n in node.array() ?? [] {
+            guard let nf = n.object(allowed: ["nodeId", "listen", "gossip", "admin", "stateFile"]),
+                  let id = required(nf, "nodeId", in: n).flatMap({ identifier($0) }) else { continue }
+            if id == first || nodes.contains(where: { $0.nodeId == id }) { n.fail("nodeId \"\(id)\" is used by another DNS node") }
+            nodes.append(DNSNode(nodeId: id, listen: nf["listen"].map(listenList) ?? [], gossip: nf["gossip"].flatMap(listenAddress),
+                                 admin: nf["admin"].flatMap(listenAddress), stateFile: nf["stateFile"].flatMap { $0.string() }))
+        }
+        return nodes
     }
 
     func parseRateLimit(_ node: JSONNode) -> RateLimitSettings? {

@@ -5,6 +5,7 @@ import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
 import LodestarGossip
+import LodestarMetrics
 import LodestarSelection
 import LodestarStatusPage
 import LodestarTopology
@@ -50,10 +51,6 @@ struct DNSCommand: AsyncParsableCommand {
         let logger = logging.logger("lodestar.dns")
 
         let loaded = try DNSNodeState.select(node, in: try loadTopologyOrExit(topology))
-        let listenAddresses = try listen.isEmpty ? loaded.dns.listen : listen.map { text in
-            guard let a = ListenAddress(text) else { throw ValidationError("--listen \(text): not ADDR:PORT or [ADDR]:PORT") }
-            return a
-        }
         guard queryLogSample >= 0 else { throw ValidationError("--query-log-sample must be 0 or more") }
         let adminToken = try adminTokenOrExit(loaded, path: topology)
         let hub = ProcessMetrics.hub()
@@ -69,13 +66,7 @@ struct DNSCommand: AsyncParsableCommand {
         let box = AuthorityBox(initial)
         state.box = box
         state.tracker = tracker
-        var config = DNSServer.Configuration(
-            listen: listenAddresses, threads: threads ?? System.coreCount,
-            tcpIdleTimeout: .seconds(Int64(loaded.dns.tcpIdleTimeoutSeconds)),
-            maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit,
-            packetCacheEntries: packetCache ?? loaded.dns.packetCacheEntries)
-        config.metrics = hub
-        config.queryLogSample = queryLogSample
+        let config = try serverConfiguration(loaded, metrics: hub)
         let server = DNSServer(authority: box, configuration: config, logger: logger)
         do {
             try await server.start()
@@ -128,6 +119,24 @@ struct DNSCommand: AsyncParsableCommand {
         try? await adminGroup.shutdownGracefully()
         await gossip?.leave()
         await server.shutdown()
+    }
+}
+
+extension DNSCommand {
+    /// The server's settings: the topology's, with the command line's `--listen`, `--threads`, `--packet-cache` and
+    /// `--query-log-sample` over them.
+    func serverConfiguration(_ t: Topology, metrics: MetricsHub) throws -> DNSServer.Configuration {
+        let addresses = try listen.isEmpty ? t.dns.listen : listen.map { text in
+            guard let a = ListenAddress(text) else { throw ValidationError("--listen \(text): not ADDR:PORT or [ADDR]:PORT") }
+            return a
+        }
+        var config = DNSServer.Configuration(
+            listen: addresses, threads: threads ?? System.coreCount, tcpIdleTimeout: .seconds(Int64(t.dns.tcpIdleTimeoutSeconds)),
+            maxTCPConnections: t.dns.maxTCPConnections, rateLimit: t.dns.rateLimit,
+            packetCacheEntries: packetCache ?? t.dns.packetCacheEntries)
+        config.metrics = metrics
+        config.queryLogSample = queryLogSample
+        return config
     }
 }
 
