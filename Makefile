@@ -3,11 +3,12 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils unbound dnsperf pkg-config curl openssl iproute2 python3-yaml docker-compose chromium \
+APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils unbound dnsperf pkg-config curl openssl iproute2 iptables python3-yaml docker-compose chromium \
                 nghttp2-client
-# Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets; grpcio and protobuf (the gRPC
+# Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets, fnfqueue (Scripts/nfq-delay.py: the
+# region simulation's latency without netem); grpcio and protobuf (the gRPC
 # echo stubs in Tests/IntegrationTests/grpc were generated for grpcio-tools 1.85.1 / protobuf 7).
-PY_MODULES := dns:dnspython h2:h2 websockets:websockets
+PY_MODULES := dns:dnspython h2:h2 websockets:websockets fnfqueue:fnfqueue
 # promtool comes out of Debian's prometheus package, unpacked under .build/tools (installing the package would also
 # install and start a Prometheus server).
 TOOLS := $(CURDIR)/.build/tools/usr/bin
