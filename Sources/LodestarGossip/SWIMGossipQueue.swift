@@ -21,18 +21,22 @@ struct SWIMGossipQueue: Sendable {
 
     /// Takes up to `max` updates (state changes first, then fewest transmits, then newest), counting a transmit on each
     /// and dropping those that reached `limit`. `skipping` is left out (it is already on the message).
+    /// One pass keeping the best `max` (the queue holds an update per member: a thousand after a join; sorting it
+    /// for every message made gossip quadratic in the cluster size).
     mutating func take(max: Int, limit: Int, skipping: SWIMNodeID? = nil) -> [SWIMGossip] {
         guard max > 0, !entries.isEmpty else { return [] }
-        var candidates = Array(entries.values)
-        if let skipping { candidates.removeAll { $0.gossip.node == skipping } }
-        candidates.sort { a, b in
-            if a.metadataOnly != b.metadataOnly { return !a.metadataOnly }
-            if a.transmits != b.transmits { return a.transmits < b.transmits }
-            return a.order > b.order
+        var best: [Entry] = []
+        best.reserveCapacity(max + 1)
+        for entry in entries.values where entry.gossip.node != skipping {
+            if best.count == max, let last = best.last, !Self.precedes(entry, last) { continue }
+            var i = best.count
+            while i > 0 && Self.precedes(entry, best[i - 1]) { i -= 1 }
+            best.insert(entry, at: i)
+            if best.count > max { best.removeLast() }
         }
         var result: [SWIMGossip] = []
-        result.reserveCapacity(Swift.min(max, candidates.count))
-        for entry in candidates.prefix(max) {
+        result.reserveCapacity(best.count)
+        for entry in best {
             result.append(entry.gossip)
             let transmits = entry.transmits + 1
             if transmits >= limit {
@@ -42,6 +46,14 @@ struct SWIMGossipQueue: Sendable {
             }
         }
         return result
+    }
+
+    /// The order updates go out in: state changes before payload refreshes, fewer transmits first, newer first.
+    @inline(__always)
+    static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+        if a.metadataOnly != b.metadataOnly { return !a.metadataOnly }
+        if a.transmits != b.transmits { return a.transmits < b.transmits }
+        return a.order > b.order
     }
 
     /// Transmit count of the pending update about `node`, if any (for tests).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// SWIM §4.2: merging one gossip update into this node's view of the membership.
 extension SWIMInstance {
     /// SWIM §4.2 precedence: alive(i) beats suspect/alive(j) iff i > j (payload version breaks ties among alive);
@@ -128,14 +130,21 @@ extension SWIMInstance {
         queue.enqueue(update)
     }
 
-    /// Lifeguard §3.2: K is capped at n − 2 so small clusters can still reach the minimum timeout.
+    /// Lifeguard §3.2: K is capped at n − 2 so small clusters can still reach the minimum timeout. Both timeouts grow
+    /// with log10 of the cluster size (memberlist's `suspicionMult · log10(n)`, never below 1×): news of a refutation
+    /// or a confirmation takes O(log n) periods to spread, so a fixed timeout declares live members dead in large
+    /// clusters under loss. Clusters of up to ten members keep the configured timeouts.
     mutating func startSuspicion(of node: SWIMNodeID, origin: SWIMNodeID, now t: Int64) {
         let expected = Swift.min(settings.suspicionConfirmationsExpected, Swift.max(0, liveMemberCount - 2))
+        let scale = Self.suspicionScale(members: liveMemberCount)
         suspicions[node] = SuspicionTimer(
             origin: origin, startedAt: t, expected: expected,
-            minimum: settings.suspicionTimeoutMin.swimNanoseconds,
-            maximum: settings.suspicionTimeoutMax.swimNanoseconds)
+            minimum: Int64(Double(settings.suspicionTimeoutMin.swimNanoseconds) * scale),
+            maximum: Int64(Double(settings.suspicionTimeoutMax.swimNanoseconds) * scale))
     }
+
+    /// max(1, log10(n)): 1 up to ten members, 1.7 at 50, 3 at 1,000, 3.7 at 5,000.
+    static func suspicionScale(members: Int) -> Double { Swift.max(1, log10(Double(Swift.max(1, members)))) }
 
     /// SWIM §4.2 refutation: suspicion (or a claim of death/leave) about this node at ≥ its incarnation is answered by
     /// a higher incarnation; Lifeguard §3.1 counts a refuted suspicion against local health.
