@@ -96,7 +96,7 @@ public final class Authority: Sendable {
     /// The services `fastRespond` answers.
     let fastServices: FastServiceTable
     /// Signs answers to queries with DO (nil: the zone is not signed).
-    let signer: ZoneSigner?
+    public let signer: ZoneSigner?
 
     /// The configuration version (a digest of the topology file and GeoIP database) that `CH TXT config.lodestar.` reports.
     public let configVersion: String

@@ -122,8 +122,12 @@ public struct DNSSECKey: Sendable {
 
     /// `owner. IN DS tag alg 2 HEX` — what the parent zone publishes.
     public func dsRecord(owner: DNSName, ttl: UInt32? = nil) -> String {
-        let digest = dsRData(owner: owner).dropFirst(4).map { String(format: "%02X", $0) }.joined()
-        return "\(owner)\(ttl.map { " \($0)" } ?? "") IN DS \(keyTag) \(algorithm.rawValue) 2 \(digest)"
+        "\(owner)\(ttl.map { " \($0)" } ?? "") IN DS \(keyTag) \(algorithm.rawValue) 2 \(dsDigestHex(owner: owner))"
+    }
+
+    /// The DS's SHA-256 digest in upper-case hex (as a trust anchor's `static-ds` takes it).
+    public func dsDigestHex(owner: DNSName) -> String {
+        dsRData(owner: owner).dropFirst(4).map { String(format: "%02X", $0) }.joined()
     }
 
     /// `owner. IN DNSKEY flags 3 alg BASE64` (the `.key` file's record, and a trust anchor for delv or unbound).

@@ -76,8 +76,7 @@ public final class ZoneSigner: Sendable {
         var cacheKey = data
         cacheKey.append(contentsOf: [UInt8(ttl >> 24), UInt8(ttl >> 16 & 0xFF), UInt8(ttl >> 8 & 0xFF), UInt8(ttl & 0xFF)])
         let now = clock()
-        if let hit = kept.withLock({ $0[cacheKey] }), hit.expiration &- now > timing.refreshBeforeSeconds,
-           hit.expiration &- now <= timing.validitySeconds {
+        if let hit = kept.withLock({ $0[cacheKey] }), isFresh(hit.expiration, now: now) {
             return hit.records.map { var r = $0; r.name = first.name; return r }
         }
         let inception = now &- timing.inceptionOffsetSeconds
@@ -98,6 +97,12 @@ public final class ZoneSigner: Sendable {
             $0[cacheKey] = Kept(expiration: expiration, records: out)
         }
         return out
+    }
+
+    /// Whether a kept signature expiring at `expiration` may still be served: more than `refreshBeforeSeconds` left,
+    /// and not from a clock that went back past its making.
+    private func isFresh(_ expiration: UInt32, now: UInt32) -> Bool {
+        expiration &- now > timing.refreshBeforeSeconds && expiration &- now <= timing.validitySeconds
     }
 
     // MARK: The fast path's signatures
@@ -128,8 +133,7 @@ public final class ZoneSigner: Sendable {
         for p in sorted { packed = packed << 16 | UInt64(p) }
         let key = FastKey(slot: slot, family: v4 ? 4 : 6, ttl: ttl, picks: packed | UInt64(picks.count) << 62)
         let now = clock()
-        if let hit = fastKept.withLock({ $0[key] }), hit.expiration &- now > timing.refreshBeforeSeconds,
-           hit.expiration &- now <= timing.validitySeconds {
+        if let hit = fastKept.withLock({ $0[key] }), isFresh(hit.expiration, now: now) {
             return hit.rdatas
         }
         let made = signatures(for: records())

@@ -229,7 +229,8 @@ final class DNSNodeState: @unchecked Sendable {
                          signer: try Self.signer(for: t, runKeys: runKeys))
     }
 
-    /// Keys made for this run (`lodestar up` with `dns.dnssec` and no key files).
+    /// The key made for this process when `dns.dnssec` lists no key file (kept across reloads). `build` makes it, with
+    /// a warning, unless the caller gave one (`lodestar up`, which prints its DS itself).
     var runKeys: [DNSSECKey] = []
 
     /// The zone's signer from `dns.dnssec` (nil when the zone is not signed); throws with the setting and the reason

@@ -136,7 +136,7 @@ struct UpCommand: AsyncParsableCommand {
         }
 
         var text = Self.table(rows) + "\n"
-        let runKeys = dnsState?.runKeys ?? []
+        let zoneKeys = dnsState?.box?.authority.signer?.keys.map(\.key) ?? []
         if let service = loaded.services.first, let dnsAddress = loaded.dns.listen.first,
            let edge = loaded.edges.first(where: { !$0.listen.isEmpty }), let port = edge.listen.first?.address.port {
             let server = dnsAddress.host.isIPv4 ? dnsAddress.host.description : "\(dnsAddress.host)"
@@ -147,7 +147,7 @@ struct UpCommand: AsyncParsableCommand {
               dig @\(server) -p \(dnsAddress.port) \(service.fqdn) +subnet=81.2.69.0/24
               curl --resolve \(service.fqdn):\(port):$(dig @\(server) -p \(dnsAddress.port) +short \(service.fqdn)) http://\(service.fqdn):\(port)/
 
-            \(Self.dnssecHint(loaded, keys: runKeys, server: server, port: dnsAddress.port))Ctrl-C stops everything.
+            \(Self.dnssecHint(loaded, keys: zoneKeys, server: server, port: dnsAddress.port))Ctrl-C stops everything.
 
             """
         }
@@ -163,19 +163,15 @@ struct UpCommand: AsyncParsableCommand {
         await stopAll()
     }
 
-    /// The DNSSEC lines of the greeting: the DS of the zone's keys and how to see and validate a signed answer.
+    /// The DNSSEC lines of the greeting: the DS of the zone's keys (those the running signer holds: the key files, or
+    /// the key made for the run) and how to see and validate a signed answer.
     static func dnssecHint(_ t: Topology, keys: [DNSSECKey], server: String, port: Int) -> String {
-        guard t.dns.dnssec != nil, let service = t.services.first else { return "" }
+        guard let sec = t.dns.dnssec, let service = t.services.first, let first = keys.first else { return "" }
         let owner = (DNSName(t.zone.name) ?? .root).lowercased
-        var known = keys
-        for f in t.dns.dnssec?.keys ?? [] { if let k = try? DNSSECKey.load(privateFile: f.path) { known.append(k) } }
-        guard let first = known.first else { return "" }
-        let ds = first.dsRecord(owner: owner)
-        let parts = ds.split(separator: " ")
-        let digest = parts.count >= 7 ? String(parts[6]) : ""
+        let digest = first.dsDigestHex(owner: owner)
         return """
-          The zone is signed\(keys.isEmpty ? "" : " with a key made for this run"); its DS:
-            \(known.map { $0.dsRecord(owner: owner) }.joined(separator: "\n    "))
+          The zone is signed\(sec.keys.isEmpty ? " with a key made for this run" : ""); its DS:
+            \(keys.map { $0.dsRecord(owner: owner) }.joined(separator: "\n    "))
           dig +dnssec @\(server) -p \(port) \(service.fqdn)
           delv @\(server) -p \(port) +root=\(t.zone.name) -a <(echo 'trust-anchors { \(owner) static-ds \(first.keyTag) \(first.algorithm.rawValue) 2 "\(digest)"; };') \(service.fqdn)
 
