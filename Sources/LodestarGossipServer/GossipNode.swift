@@ -21,6 +21,8 @@ public final class GossipStats: Sendable {
     public let indirectProbes = Atomic<Int>(0)
     /// Members this node has seen become suspect.
     public let suspicions = Atomic<Int>(0)
+    /// Times a send error closed the socket and the node opened it again.
+    public let socketReopens = Atomic<Int>(0)
     private let drops = Mutex<[GossipDropReason: Int]>([:])
 
     /// Counts a dropped datagram.
@@ -83,23 +85,80 @@ public final class GossipNode: @unchecked Sendable {
     /// Binds the UDP socket and starts the protocol timer; returns the bound address (a port of 0 picks one).
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let bootstrap = DatagramBootstrap(group: loop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(GossipDatagramHandler(node: self))
-                }
-            }
-        let ch = try await bootstrap.bind(to: listen).get()
+        let ch = try await bind(listen).get()
         let bound = ch.localAddress ?? listen
         try await loop.submit { [self] in
-            channel = ch
+            boundAddress = bound
+            adopt(ch)
             ticker = loop.scheduleRepeatedTask(initialDelay: tickEvery, delay: tickEvery) { [self] _ in tick() }
             publishSnapshot()
         }.get()
         logger.info("gossip listening", metadata: ["node": "\(myself)", "address": "\(bound)"])
         return bound
     }
+
+    private func bind(_ address: SocketAddress) -> EventLoopFuture<any Channel> {
+        DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GossipDatagramHandler(node: self))
+                }
+            }
+            .bind(to: address)
+    }
+
+    /// Makes `ch` the node's socket and watches it: NIO closes a datagram channel on a send error other than
+    /// EHOSTUNREACH or EMSGSIZE — ENETUNREACH when a route to one peer is withdrawn, EPERM from a firewall — which
+    /// would leave the node deaf and mute for good. Such a close reopens the socket on the same address.
+    private func adopt(_ ch: any Channel) {
+        channel = ch
+        ch.closeFuture.whenComplete { [self] _ in
+            loop.execute { [self] in
+                guard let current = channel, current === ch, ticker != nil else { return }  // stop() closed it
+                channel = nil
+                reopen(boundAddress ?? listen, attempt: 1)
+            }
+        }
+    }
+
+    private func reopen(_ address: SocketAddress, attempt: Int) {
+        let why = lastSocketError.map { "\($0)" } ?? "closed"
+        bind(address).whenComplete { [self] result in
+            loop.execute { [self] in
+                guard ticker != nil else {  // stopped meanwhile
+                    if case .success(let ch) = result { ch.close(promise: nil) }
+                    return
+                }
+                switch result {
+                case .success(let ch):
+                    stats.socketReopens.add(1, ordering: .relaxed)
+                    reopensUnlogged += 1
+                    // One line per 10 s at most: a peer whose route is gone fails every send to it.
+                    if lastReopenLog.map({ .now() - $0 >= .seconds(10) }) ?? true {
+                        logger.warning("gossip socket reopened after an error closed it", metadata: [
+                            "node": "\(myself)", "address": "\(address)", "error": "\(why)", "times": "\(reopensUnlogged)"])
+                        lastReopenLog = .now()
+                        reopensUnlogged = 0
+                    }
+                    adopt(ch)
+                case .failure(let error):
+                    logger.error("gossip socket could not be reopened; retrying", metadata: [
+                        "node": "\(myself)", "address": "\(address)", "error": "\(error)", "attempt": "\(attempt)"])
+                    loop.scheduleTask(in: .milliseconds(Int64(min(attempt, 10)) * 100)) { [self] in
+                        if ticker != nil, channel == nil { reopen(address, attempt: attempt + 1) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last error the socket reported (on the event loop), named when an error closes it.
+    fileprivate var lastSocketError: (any Error)?
+    private var lastReopenLog: NIODeadline?
+    /// The address the socket was bound to (with the port picked for a port of 0), reused when reopening.
+    private var boundAddress: SocketAddress?
+    private var reopensUnlogged = 0
 
     /// Learns peers' addresses and asks them for a full-state exchange (SWIM join through seeds).
     public func join(peers: [SWIMNodeID: SocketAddress]) {
@@ -214,7 +273,12 @@ public final class GossipNode: @unchecked Sendable {
         for bytes in packets {
             stats.packetsOut.add(1, ordering: .relaxed)
             stats.bytesOut.add(bytes.count, ordering: .relaxed)
-            channel.write(AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { [self] error in
+                if case ChannelError.ioOnClosedChannel = error { return }
+                lastSocketError = error  // kept to name it if it closed the socket
+            }
+            channel.write(AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: bytes)), promise: written)
         }
         channel.flush()
     }
@@ -241,6 +305,8 @@ private final class GossipDatagramHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // ICMP port unreachable and friends surface here for UDP: a peer is down, which probing will find out.
+        // ICMP port unreachable and friends surface here for UDP: a peer is down, which probing will find out. An
+        // error that closes the socket is named when the node reopens it.
+        node.lastSocketError = error
     }
 }

@@ -100,6 +100,12 @@ final class ResolverTransport {
             .bind(host: v6 ? "::" : "0.0.0.0", port: 0)
         sockets[v6] = made
         made.assumeIsolated().whenFailure { [self] _ in sockets[v6] = nil }
+        // NIO closes a datagram channel on a send error such as ENETUNREACH or EPERM: the next query opens a new one.
+        made.assumeIsolated().whenSuccess { [self] channel in
+            channel.closeFuture.hop(to: loop).assumeIsolated().whenComplete { [self] _ in
+                if let current = sockets[v6], current === made { sockets[v6] = nil }
+            }
+        }
         return made
     }
 

@@ -9,7 +9,8 @@ import Darwin
 
 /// The three regions on Linux network namespaces (Scripts/regions): each region's client resolves from its own
 /// 198.18.N.100 address, which GeoIP places in the region's city, and is served by its region's edge; a SIGKILL'd
-/// edge leaves the answers within the 2 s failover target and comes back when restarted; nothing is left behind.
+/// edge leaves the answers within the 2 s failover target and comes back when restarted, as does a region cut off the
+/// network; nothing is left behind.
 /// Needs root and working `ip netns` (skipped otherwise), plus iproute2, dig and curl.
 final class RegionSimulationTests: XCTestCase {
     static let regions = [("us-east", 1), ("eu-central", 2), ("ap-southeast", 3)]
@@ -74,6 +75,12 @@ final class RegionSimulationTests: XCTestCase {
         XCTAssertTrue(figure.contains("answered 198.18.1.10"), figure)
         // The 2 s target is a distribution (SWIMSimulationTests, p99 under 2 s); one sample gets half a second of slack.
         XCTAssertLessThanOrEqual(failover, 2.5, "failover target is 2 s, one sample")
+
+        // A whole region cut off (its edge's link to the router down): its users move away and come back.
+        XCTAssertTrue(has("FIGURE", "eu-central: cut-off of eu-central → client 198.18.2.100 answered 198.18.1.10"),
+                      "Frankfurt's users were not moved away from a cut-off site")
+        XCTAssertTrue(has("FIGURE", "eu-central: reconnection of eu-central → client 198.18.2.100 answered 198.18.2.10"),
+                      "Frankfurt's users did not come back after the site was reconnected")
 
         XCTAssertTrue(lines.contains { $0.hasPrefix("teardown:") && $0.contains("no lsim- namespace left") }, "no teardown check line")
         XCTAssertEqual(lsimNamespaces(), [], "lsim- namespaces left after the run")

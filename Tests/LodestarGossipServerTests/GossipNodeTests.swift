@@ -102,6 +102,26 @@ final class GossipNodeTests: XCTestCase {
               + "leave seen after \(String(format: "%.2f", left ?? -1)) s")
     }
 
+    /// A send error NIO treats as fatal (here an IPv6 peer for an IPv4 socket; on a real network ENETUNREACH when a
+    /// route is withdrawn, EPERM from a firewall) closes the socket: the node opens it again and carries on.
+    func test_aSendErrorThatClosesTheSocketReopensIt() async throws {
+        let c = try await cluster(["dns", "edge-a"])
+        let dns = try XCTUnwrap(c["dns"]?.node)
+        _ = await eventually(3) { self.status(dns, of: "edge-a") == .alive }
+        dns.join(peers: [SWIMNodeID("ghost"): try SocketAddress(ipAddress: "::1", port: 9)])
+        let reopened = await eventually(3) { dns.stats.socketReopens.load(ordering: .relaxed) >= 1 }
+        XCTAssertNotNil(reopened, "the socket was not reopened (reopens: \(dns.stats.socketReopens.load(ordering: .relaxed)))")
+        let state = EdgeState(mode: .draining, requestsPerSecond: 1, cacheHitRatio: 0, capacity: 10)
+        try XCTUnwrap(c["edge-a"]?.node).publish(state.encoded(), announce: true)
+        let spread = await eventually(3) {
+            dns.members.first { $0.node == "edge-a" }.flatMap { EdgeState(decoding: $0.metadata.bytes) } == state
+        }
+        XCTAssertNotNil(spread, "the reopened node no longer hears edge-a")
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        XCTAssertEqual(status(dns, of: "edge-a"), .alive, "edge-a must not be suspected by a node that can still talk")
+        XCTAssertEqual(status(try XCTUnwrap(c["edge-a"]?.node), of: "dns"), .alive, "edge-a still hears the DNS node")
+    }
+
     func test_forgedReplayedAndGarbageDatagramsAreDroppedWithoutEffect() async throws {
         let c = try await cluster(["dns", "edge-a"])
         let dns = try XCTUnwrap(c["dns"]?.node)
