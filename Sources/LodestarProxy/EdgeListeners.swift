@@ -186,7 +186,7 @@ final class EdgeListeners: Sendable {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // A client that sends its request and then shuts its sending side still gets the answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)

@@ -50,7 +50,7 @@ final class LoopPool {
         let tls = runtime.tlsContext
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(runtime.pool.connectTimeoutMs)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 256 * 1024)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

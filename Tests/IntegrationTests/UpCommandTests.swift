@@ -3,26 +3,34 @@ import XCTest
 
 /// `lodestar up`: the DNS server, the three edges and the sample origin of the default topology in one process.
 final class UpCommandTests: XCTestCase {
-    func test_upServesDigAndCurlThroughTheChosenEdgeAndStopsOnSIGINT() throws {
-        let binary = try IntegrationEnvironment.lodestarBinary()
-        let dig = try IntegrationEnvironment.dig()
+    /// The default topology on free loopback ports, written to a new folder (removed at the end of the test).
+    private func prepare() throws -> (path: String, folder: URL, dnsPort: UInt16, edgePort: UInt16, admins: [UInt16]) {
         let dnsPort = try FreePort.find(), edgePort = try FreePort.find(), originPort = try FreePort.find()
         var topology = try IntegrationEnvironment.defaultTopology()
         // As shipped, the zone signs with no key file configured: `up` makes one for the run.
         try topology.edit("dns") { $0["listen"] = ["127.0.0.1:\(dnsPort)"]; $0["dnssec"] = ["keys": [Any]()] }
         var edges = topology["edges"] as? [[String: Any]] ?? []
+        var admins: [UInt16] = []
         for i in edges.indices {
             let address = (edges[i]["addresses"] as? [String])?.first ?? "127.0.0.1"
             edges[i]["listen"] = ["\(address):\(edgePort)"]
-            edges[i]["admin"] = "127.0.0.1:\(try FreePort.find())"
+            admins.append(try FreePort.find())
+            edges[i]["admin"] = "127.0.0.1:\(admins[i])"
         }
         topology["edges"] = edges
         try topology.pointEveryPool(at: "127.0.0.1:\(originPort)")
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lodestar-up-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("topology.json").path
         try JSONSerialization.data(withJSONObject: topology).write(to: URL(fileURLWithPath: path))
+        return (path, folder, dnsPort, edgePort, admins)
+    }
+
+    func test_upServesDigAndCurlThroughTheChosenEdgeAndStopsOnSIGINT() throws {
+        let binary = try IntegrationEnvironment.lodestarBinary()
+        let dig = try IntegrationEnvironment.dig()
+        let (path, folder, dnsPort, edgePort, _) = try prepare()
         let logPath = folder.appendingPathComponent("up.log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -89,5 +97,48 @@ final class UpCommandTests: XCTestCase {
         kill(p.processIdentifier, SIGINT)
         XCTAssertTrue(waitForExit(p, timeout: 10), "lodestar up did not stop on SIGINT\n\(output())")
         XCTAssertEqual(p.terminationStatus, 0, output())
+    }
+
+    /// As a user without privileges (nobody, no capabilities), as a packaged service runs: every TCP listener accepts
+    /// (setting a socket option that needs CAP_NET_ADMIN on accepted sockets once made every connection fail there).
+    func test_upServesAsAnUnprivilegedUser() throws {
+        guard geteuid() == 0 else { throw XCTSkip("needs root to drop to nobody") }
+        guard let setpriv = IntegrationEnvironment.which("setpriv") else { throw XCTSkip("setpriv (util-linux) not found") }
+        let binary = try IntegrationEnvironment.lodestarBinary()
+        let dig = try IntegrationEnvironment.dig()
+        let (path, folder, dnsPort, edgePort, admins) = try prepare()
+        chmod(folder.path, 0o777)  // the drain state file is written beside the topology
+        let logPath = folder.appendingPathComponent("up.log").path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: setpriv)
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                       binary.path, "up", "--topology", path]
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        defer { if p.isRunning { stopProcess(p, grace: 2) } }
+        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        var answer = ""
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, answer.isEmpty {
+            let r = try runCommand(dig, ["@127.0.0.1", "-p", "\(dnsPort)", "+short", "+time=1", "+tries=1", "www.example.test"], timeout: 5)
+            let text = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            answer = text.split(separator: ".").count == 4 && !text.contains(" ") ? text : ""
+            if answer.isEmpty { usleep(200_000) }
+        }
+        XCTAssertFalse(answer.isEmpty, "no UDP answer\n\(output())")
+        guard !answer.isEmpty else { return }
+        let tcp = try runCommand(dig, ["@127.0.0.1", "-p", "\(dnsPort)", "+tcp", "+short", "+time=2", "+tries=1", "www.example.test"], timeout: 5)
+        XCTAssertEqual(tcp.stdout.trimmingCharacters(in: .whitespacesAndNewlines), answer, "DNS over TCP as nobody\n\(output())")
+        let curl = try runCommand("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--resolve",
+                                                    "www.example.test:\(edgePort):\(answer)", "http://www.example.test:\(edgePort)/"], timeout: 10)
+        XCTAssertEqual(curl.stdout, "200", "the edge as nobody\n\(output())")
+        let admin = try runCommand("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                                                     "http://127.0.0.1:\(admins[0])/healthz"], timeout: 10)
+        XCTAssertEqual(admin.stdout, "200", "the admin endpoint as nobody\n\(output())")
+        let status = try String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)
+        XCTAssertTrue(status.contains("Uid:\t65534"), "not running as nobody:\n\(status)")
     }
 }
