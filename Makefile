@@ -4,7 +4,7 @@
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
 APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils unbound dnsperf pkg-config curl openssl iproute2 iptables python3-yaml docker-compose chromium \
-                nghttp2-client
+                nghttp2-client docker.io debootstrap
 # Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets, fnfqueue (Scripts/nfq-delay.py: the
 # region simulation's latency without netem); grpcio and protobuf (the gRPC
 # echo stubs in Tests/IntegrationTests/grpc were generated for grpcio-tools 1.85.1 / protobuf 7).
@@ -14,7 +14,7 @@ PY_MODULES := dns:dnspython h2:h2 websockets:websockets fnfqueue:fnfqueue
 TOOLS := $(CURDIR)/.build/tools/usr/bin
 BENCH_PACKAGES := gdnsd dnsperf gcc
 
-.PHONY: run test deps build release geo check bench bench-edge bench-cache fuzz clean
+.PHONY: run test deps build release geo check regions regions-containers bench bench-edge bench-cache fuzz clean
 
 ## run: the default topology on loopback: DNS on :5300, three edges on 127.0.x.1:8080, the sample origin on :8000
 run: deps release
@@ -60,6 +60,14 @@ geo: build
 
 check: build
 	.build/debug/lodestar check $(TOPOLOGY)
+
+## regions: the three regions on network namespaces with inter-region latency, through the failover scenario (root)
+regions: build
+	Scripts/regions
+
+## regions-containers: the same in Docker containers (starts dockerd if needed; docs/regions-in-containers.md)
+regions-containers: build
+	Scripts/regions --containers
 
 ## bench: lodestar dns vs gdnsd with dnsperf and the ECS load generator
 bench:
