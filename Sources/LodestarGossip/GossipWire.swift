@@ -152,6 +152,16 @@ public enum GossipWire {
         return w.bytes
     }
 
+    /// The size `encode` would give the message (header, body and tag; no signing), for accounting in simulations.
+    public static func encodedSize(_ message: SWIMMessage, from sender: SWIMNodeID) -> Int {
+        var w = WireWriter()
+        w.byte(version)
+        _ = w.string(sender.name)
+        w.u64(0)
+        _ = encodeMessage(message, into: &w)
+        return w.bytes.count + tagBytes
+    }
+
     /// Encodes a message as one packet, or, for a full-state sync too large for one, as several: the state split over
     /// sync packets that each fit, the first keeping the message's reply flag and its piggybacked gossip, the rest
     /// marked as replies (so a receiver merges them all but answers only once). Empty when even one entry cannot fit.

@@ -17,7 +17,7 @@ extension SWIMInstance {
             if update.status == .suspect, records[update.node]?.status == .suspect { return }
         }
         if update.node == myself {
-            applyAboutMyself(update, from: sender)
+            applyAboutMyself(update, from: sender, now: t)
             return
         }
         guard let record = records[update.node] else {
@@ -136,7 +136,9 @@ extension SWIMInstance {
     /// clusters under loss. Clusters of up to ten members keep the configured timeouts.
     mutating func startSuspicion(of node: SWIMNodeID, origin: SWIMNodeID, now t: Int64) {
         let expected = Swift.min(settings.suspicionConfirmationsExpected, Swift.max(0, liveMemberCount - 2))
-        let scale = Self.suspicionScale(members: liveMemberCount)
+        // Lodestar addition: also × the local health multiplier, so a node that sees its own probes fail (overload, or
+        // heavy loss) gives suspicions longer to be refuted (1 on a healthy network: detection unchanged).
+        let scale = Self.suspicionScale(members: liveMemberCount) * Double(localHealthMultiplier)
         suspicions[node] = SuspicionTimer(
             origin: origin, startedAt: t, expected: expected,
             minimum: Int64(Double(settings.suspicionTimeoutMin.swimNanoseconds) * scale),
@@ -148,7 +150,7 @@ extension SWIMInstance {
 
     /// SWIM §4.2 refutation: suspicion (or a claim of death/leave) about this node at ≥ its incarnation is answered by
     /// a higher incarnation; Lifeguard §3.1 counts a refuted suspicion against local health.
-    mutating func applyAboutMyself(_ update: SWIMGossip, from sender: SWIMNodeID?) {
+    mutating func applyAboutMyself(_ update: SWIMGossip, from sender: SWIMNodeID?, now t: Int64) {
         guard myStatus != .left else { return }
         if update.status != .alive, update.incarnation < incarnation, let sender {
             // The sender still holds an already refuted verdict: owe it our current incarnation directly.
@@ -164,6 +166,12 @@ extension SWIMInstance {
             guard update.incarnation >= incarnation else { return }
             incarnation = update.incarnation + 1
             if update.status == .suspect { adjustHealth(by: 1) }
+            // Lodestar addition: the teller hears the refutation on our reply, and for as long as a suspicion could
+            // last every message this node sends carries it first, so a member that talks to us cannot miss it
+            // however busy the gossip queue is (the buddy system, turned round).
+            if let sender { correctionsOwed.insert(sender) }
+            refutingUntil = t + Int64(Double(settings.suspicionTimeoutMax.swimNanoseconds)
+                * Self.suspicionScale(members: liveMemberCount) * Double(localHealthMultiplier))
         }
         queue.enqueue(selfGossip())
     }

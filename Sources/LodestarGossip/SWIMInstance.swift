@@ -36,6 +36,7 @@ public struct SWIMInstance: Sendable {
     private struct Relay: Sendable {
         var prober: SWIMNodeID
         var proberSequence: UInt64
+        var target: SWIMNodeID
         var deadline: Int64
     }
 
@@ -59,6 +60,12 @@ public struct SWIMInstance: Sendable {
     var queue = SWIMGossipQueue()
     /// Members that told us a refuted verdict about ourselves; the next message to each carries our alive update.
     var correctionsOwed: Set<SWIMNodeID> = []
+    /// Checks of suspects before a verdict (sequence → suspect), answered by an ack with that sequence.
+    private var verifications: [UInt64: SWIMNodeID] = [:]
+    /// After refuting a verdict about itself, until this time every message carries this node's alive update.
+    var refutingUntil = Int64.min
+    /// The time of the input being handled (onTick/onMessage), for decisions deep in sending.
+    private var clock = Int64.min
 
     /// Creates the instance; `seeds` (e.g. from the topology) start as alive at incarnation 0 and the first probe is due at `now`.
     public init(settings: SWIMSettings = SWIMSettings(), myself: SWIMNodeID, seeds: [SWIMNodeID], now: Duration) {
@@ -118,6 +125,10 @@ public struct SWIMInstance: Sendable {
         for relay in relays.values { deadline = Swift.min(deadline, relay.deadline) }
         for timer in suspicions.values { deadline = Swift.min(deadline, timer.deadline) }
         if myStatus != .left {
+            let lead = 2 * scaled(settings.pingTimeout)  // the check before a verdict
+            for timer in suspicions.values where !timer.verifying {
+                deadline = Swift.min(deadline, timer.deadline - lead)
+            }
             for timer in suspicions.values where !timer.recheckSent {
                 deadline = Swift.min(deadline, timer.recheckAt)
             }
@@ -136,6 +147,7 @@ public struct SWIMInstance: Sendable {
     /// Advances timers: relay nacks, suspicion timeouts (SWIM §4.2), the probe of this period (SWIM §3.1) and full sync.
     public mutating func onTick(now: Duration, rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
         let t = now.swimNanoseconds
+        clock = t
         var out: [SWIMDirective] = []
 
         // Lifeguard §3.1: a relay that heard no ack answers nack so the prober can tell its own health.
@@ -145,8 +157,20 @@ public struct SWIMInstance: Sendable {
             send(.nack(sequence: relay.proberSequence), to: relay.prober, into: &out)
         }
 
+        // Lodestar addition: shortly before its verdict (two ping timeouts) this node checks the suspect itself — a
+        // direct ping and up to 16 indirect probes at once. An answer restarts the suspicion (see `onMessage`), so only
+        // a member this node cannot reach is declared dead, and a live one on a lossy network is not killed by stale
+        // rumour; a real crash is declared at the same time as before.
+        let lead = 2 * scaled(settings.pingTimeout)
+        let due = suspicions.filter { !$0.value.verifying && $0.value.deadline - lead <= t }.keys.sorted()
+        for node in due where myStatus != .left && records[node]?.status == .suspect {
+            guard var timer = suspicions[node] else { continue }
+            timer.verify(until: Swift.max(timer.deadline, t + lead))
+            suspicions[node] = timer
+            verify(node, rng: &rng, into: &out)
+        }
         // SWIM §4.2: an unrefuted suspicion becomes dead at its (Lifeguard-shrunk) deadline.
-        let expired = suspicions.filter { $0.value.deadline <= t }.keys.sorted()
+        let expired = suspicions.filter { $0.value.deadline <= t && ($0.value.verifying || myStatus == .left) }.keys.sorted()
         for node in expired {
             guard let record = records[node], record.status == .suspect else { suspicions[node] = nil; continue }
             apply(SWIMGossip(node: node, status: .dead, incarnation: record.incarnation, origin: myself),
@@ -165,6 +189,9 @@ public struct SWIMInstance: Sendable {
 
         if var current = probe {
             if !current.indirectSent && t >= current.directDeadline {
+                // Lodestar addition: a second direct ping (same sequence) goes with the indirect probes, as memberlist
+                // sends its TCP fallback ping; on a lossy network it halves the probes that fail on the direct path.
+                sendPing(sequence: current.sequence, to: current.target, into: &out)
                 current.expectedNacks = sendIndirectProbes(for: current, rng: &rng, into: &out)
                 current.indirectSent = true
                 probe = current
@@ -192,6 +219,7 @@ public struct SWIMInstance: Sendable {
     public mutating func onMessage(_ message: SWIMMessage, from sender: SWIMNodeID, now: Duration,
                                    rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
         let t = now.swimNanoseconds
+        clock = t
         var out: [SWIMDirective] = []
         for update in message.gossip {
             apply(update, fromSync: false, sender: sender, now: t, rng: &rng, into: &out)
@@ -206,7 +234,7 @@ public struct SWIMInstance: Sendable {
             } else if myStatus != .left {
                 let relaySequence = takeSequence()
                 relays[relaySequence] = Relay(
-                    prober: sender, proberSequence: sequence,
+                    prober: sender, proberSequence: sequence, target: target,
                     deadline: t + scaled(settings.indirectPingTimeout))
                 sendPing(sequence: relaySequence, to: target, into: &out)
             }
@@ -214,9 +242,20 @@ public struct SWIMInstance: Sendable {
         case .ack(let sequence):
             if let current = probe, current.sequence == sequence {
                 probe = nil
-                adjustHealth(by: -1)  // Lifeguard §3.1: a successful probe lowers the score
+                // Lifeguard §3.1: a successful probe lowers the score. Lodestar addition: one answered only after the
+                // direct timeout (second ping or a relay) raises it — the direct round trip failed. Below about 25 %
+                // loss the direct answers win and the multiplier stays 1; above, it grows, so probes slow down and
+                // suspicions wait longer while the network drops this much.
+                adjustHealth(by: current.indirectSent ? 1 : -1)
+                if let timer = suspicions[current.target], records[current.target]?.status == .suspect {
+                    // A suspect answered this node's own probe: alive now, whatever the rumour. Its suspicion starts
+                    // over (our ping told it; its refutation should follow) rather than running out.
+                    startSuspicion(of: current.target, origin: timer.firstSuspector, now: t)
+                }
             } else if let relay = relays.removeValue(forKey: sequence) {
-                send(.ack(sequence: relay.proberSequence), to: relay.prober, into: &out)
+                // Lodestar addition: the forwarded ack carries what the target just told us about itself, so a prober
+                // checking a suspect through relays hears its refutation as surely as over the direct path.
+                send(.ack(sequence: relay.proberSequence), to: relay.prober, first: aliveRecord(of: relay.target), into: &out)
             }
 
         case .nack(let sequence):
@@ -232,6 +271,11 @@ public struct SWIMInstance: Sendable {
             if !isReply {
                 send(.sync(state: fullState(), isReply: true), to: sender, into: &out)
             }
+        }
+        if case .ack(let sequence) = message.kind, let node = verifications.removeValue(forKey: sequence),
+           let timer = suspicions[node], records[node]?.status == .suspect {
+            // The suspect answered the check before the verdict: it is alive now; its suspicion starts over.
+            startSuspicion(of: node, origin: timer.firstSuspector, now: t)
         }
         if correctionsOwed.contains(sender) {
             // No reply went back (ack, nack, sync reply): carry the correction on a ping of its own.
@@ -288,6 +332,18 @@ public struct SWIMInstance: Sendable {
         return out
     }
 
+    /// Sends this node's current state and payload straight to `targets` (an edge's DNS nodes), each on a ping of its
+    /// own carrying it first, so they have a new payload one message later however busy dissemination is (payload
+    /// refreshes yield to membership changes in the gossip queue). Everyone else still gets it by gossip.
+    public mutating func sendPayload(to targets: [SWIMNodeID]) -> [SWIMDirective] {
+        var out: [SWIMDirective] = []
+        let mine = selfGossip()
+        for target in targets where target != myself && records[target]?.status.isLive == true {
+            send(.ping(sequence: takeSequence()), to: target, first: mine, into: &out)
+        }
+        return out
+    }
+
     // MARK: - Probing (SWIM §3.1, §4.3)
 
     /// SWIM §4.3: round-robin over a shuffled list, so each live member is probed within n periods.
@@ -328,7 +384,10 @@ public struct SWIMInstance: Sendable {
     private mutating func sendIndirectProbes(for probe: Probe, rng: inout some RandomNumberGenerator,
                                              into out: inout [SWIMDirective]) -> Int {
         let candidates = known.filter { $0 != probe.target && records[$0]?.status == .alive }
-        let relays = pickRandom(settings.indirectProbeCount, from: candidates, rng: &rng)
+        // Lodestar addition: k × the local health multiplier (at most 16). The multiplier grows only when this node's
+        // direct probes keep failing (heavy loss or overload); more paths then keep live members from being suspected.
+        let k = Swift.min(settings.indirectProbeCount * localHealthMultiplier, Swift.max(settings.indirectProbeCount, 16))
+        let relays = pickRandom(k, from: candidates, rng: &rng)
         for relay in relays {
             send(.pingRequest(sequence: probe.sequence, target: probe.target), to: relay, into: &out)
         }
@@ -344,9 +403,22 @@ public struct SWIMInstance: Sendable {
         guard let record = records[failed.target], record.status.isLive else { return }
         apply(SWIMGossip(node: failed.target, status: .suspect, incarnation: record.incarnation, origin: myself),
               fromSync: false, now: t, rng: &rng, into: &out)
+
         // Lifeguard §3.2 relies on the suspect hearing of it quickly: tell it directly (one extra ping, ack unused).
         if records[failed.target]?.status == .suspect {
             sendPing(sequence: takeSequence(), to: failed.target, into: &out)
+        }
+    }
+
+    /// The check before a verdict: a direct ping and k indirect probes at once, under a sequence of their own.
+    private mutating func verify(_ node: SWIMNodeID, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
+        let sequence = takeSequence()
+        if verifications.count > 64 { verifications.removeAll() }  // answers that never came; bounded
+        verifications[sequence] = node
+        sendPing(sequence: sequence, to: node, into: &out)
+        let candidates = known.filter { $0 != node && records[$0]?.status == .alive }
+        for relay in pickRandom(Swift.max(settings.indirectProbeCount, 16), from: candidates, rng: &rng) {
+            send(.pingRequest(sequence: sequence, target: node), to: relay, into: &out)
         }
     }
 
@@ -371,18 +443,29 @@ public struct SWIMInstance: Sendable {
         }
     }
 
-    private mutating func send(_ kind: SWIMMessage.Kind, to target: SWIMNodeID, into out: inout [SWIMDirective]) {
+    /// A member's current record as an alive update, if it is alive.
+    private func aliveRecord(of node: SWIMNodeID) -> SWIMGossip? {
+        guard let record = records[node], record.status == .alive else { return nil }
+        return SWIMGossip(node: node, status: .alive, incarnation: record.incarnation, metadata: record.metadata, origin: myself)
+    }
+
+    private mutating func send(_ kind: SWIMMessage.Kind, to target: SWIMNodeID, first: SWIMGossip? = nil,
+                               into out: inout [SWIMDirective]) {
         var gossip: [SWIMGossip] = []
         var room = settings.maxGossipPerMessage
+        if let first, room > 1 {
+            gossip.append(first)
+            room -= 1
+        }
         var buddy = verdict(about: target)
-        if buddy == nil, correctionsOwed.remove(target) != nil {
+        if buddy == nil, correctionsOwed.remove(target) != nil || clock < refutingUntil {
             buddy = selfGossip()
         }
         if let buddy, room > 0 {
             gossip.append(buddy)
             room -= 1
         }
-        gossip += queue.take(max: room, limit: retransmitLimit, skipping: buddy?.node)
+        gossip += queue.take(max: room, limit: retransmitLimit, skipping: buddy?.node ?? first?.node)
         out.append(.send(SWIMMessage(kind, gossip: gossip), to: target))
     }
 

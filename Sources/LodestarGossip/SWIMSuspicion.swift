@@ -42,9 +42,19 @@ struct SuspicionTimer: Sendable {
         self.deadline = startedAt + SWIMSuspicion.timeoutNanoseconds(min: minimum, max: maximum, confirmations: 0, expected: expected)
     }
 
+    /// The deadline passed and this node is probing the suspect itself before declaring it dead.
+    private(set) var verifying = false
+
+    /// Holds the verdict until `deadline` while this node's own probe of the suspect runs.
+    mutating func verify(until deadline: Int64) {
+        verifying = true
+        self.deadline = deadline
+    }
+
     /// Records an independent confirmation; returns false if `origin` already counted.
     mutating func confirm(_ origin: SWIMNodeID) -> Bool {
         guard suspectors.insert(origin).inserted else { return false }
+        guard !verifying else { return true }
         deadline = startedAt + SWIMSuspicion.timeoutNanoseconds(
             min: minimum, max: maximum, confirmations: suspectors.count - 1, expected: expected)
         return true

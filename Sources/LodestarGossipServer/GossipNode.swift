@@ -170,12 +170,16 @@ public final class GossipNode: @unchecked Sendable {
 
     /// Publishes a new payload (e.g. an encoded `EdgeState`), spread with the next messages; with `announce`, also
     /// pinged at once to up to 16 live members (for changes the DNS tier must see now, like a drain).
-    public func publish(_ bytes: [UInt8], announce: Bool = false) {
+    /// `directTo` members (an edge's DNS nodes) get it at once in a message of its own, whatever else is gossiped.
+    public func publish(_ bytes: [UInt8], announce: Bool = false, directTo: [SWIMNodeID] = []) {
         loop.execute { [self] in
             if announce {
                 run(instance.updateMetadataAndAnnounce(bytes, fanout: 16, rng: &rng))
             } else {
                 instance.updateMetadata(bytes)
+            }
+            if !directTo.isEmpty {
+                run(instance.sendPayload(to: directTo))
             }
             publishSnapshot()
         }

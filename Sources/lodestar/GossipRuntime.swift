@@ -18,10 +18,13 @@ final class GossipRuntime: Sendable {
     private let publisher = Mutex<RepeatedTask?>(nil)
     /// An edge's state meter (nil for a DNS node).
     private let meter = Mutex<EdgeStateMeter?>(nil)
+    /// The DNS nodes an edge sends its state to directly.
+    let dnsNodes: [SWIMNodeID]
 
-    private init(node: GossipNode, group: MultiThreadedEventLoopGroup) {
+    private init(node: GossipNode, group: MultiThreadedEventLoopGroup, dnsNodes: [SWIMNodeID]) {
         self.node = node
         self.group = group
+        self.dnsNodes = dnsNodes
     }
 
     /// Starts the member `id` at `address` and joins the topology's other members. Throws (nothing left running)
@@ -44,7 +47,8 @@ final class GossipRuntime: Sendable {
         }
         node.join(peers: peers)
         GossipMetrics.register(node, on: metrics)
-        return GossipRuntime(node: node, group: group)
+        return GossipRuntime(node: node, group: group,
+                             dnsNodes: topology.gossipMembers.filter { !$0.isEdge && $0.id != id }.map { SWIMNodeID($0.id) })
     }
 
     /// The DNS node's member: every change of the members' states is turned into edge health for the answers.
@@ -84,10 +88,13 @@ final class GossipRuntime: Sendable {
         let runtime = try await start(topology, id: edge.id, address: address, logger: logger,
                                       metrics: server.metricsHub) { _ in }
         let meter = EdgeStateMeter(server: server, capacity: edge.capacity)
-        runtime.node.publish(meter.state(draining: draining.isSet).encoded())
+        // The DNS nodes get every report straight away; gossip carries it to the other edges (issue 19 §3: at a
+        // thousand members payload refreshes wait behind membership changes, and the DNS tier must not wait).
+        let dnsNodes = runtime.dnsNodes
+        runtime.node.publish(meter.state(draining: draining.isSet).encoded(), directTo: dnsNodes)
         let node = runtime.node
         let task = runtime.group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            node.publish(meter.state(draining: draining.isSet).encoded())
+            node.publish(meter.state(draining: draining.isSet).encoded(), directTo: dnsNodes)
         }
         runtime.publisher.withLock { $0 = task }
         runtime.meter.withLock { $0 = meter }
@@ -97,7 +104,9 @@ final class GossipRuntime: Sendable {
     /// Publishes the edge's state now and pings it to the other members (e.g. when draining starts or ends), without
     /// waiting for the next second.
     func publishNow(draining: Bool) {
-        if let meter = meter.withLock({ $0 }) { node.publish(meter.state(draining: draining).encoded(), announce: true) }
+        if let meter = meter.withLock({ $0 }) {
+            node.publish(meter.state(draining: draining).encoded(), announce: true, directTo: dnsNodes)
+        }
     }
 
     /// Announces the leave, stops the member and its event loop.

@@ -15,19 +15,36 @@ final class GossipScaleTests: XCTestCase {
         let losses = (ProcessInfo.processInfo.environment["LODESTAR_GOSSIP_LOSSES"] ?? "0,0.1,0.3").split(separator: ",").compactMap { Double($0) }
         let seeds = (ProcessInfo.processInfo.environment["LODESTAR_GOSSIP_SEEDS"] ?? "1").split(separator: ",").compactMap { UInt64($0) }
         let settings = RuntimeTimingTests.runtime(period: 300)
-        print("GOSSIP-SCALE members | loss | first suspect s | all dead s | false suspect incidents/views | false death incidents/views | msgs/member/s | wall s")
+        print("GOSSIP-SCALE members | loss | seeds | first suspect s p50/p99 | all dead s p50/p99 | false suspicions | false deaths "
+              + "| msgs/member/s | bytes/member/s | payload to 3 DNS nodes s p50/p99 | wall s")
         for n in sizes {
             for loss in losses {
-                for seed in seeds {
-                    let start = Date()
-                    let run = SWIMSimulation.runCrash(nodeCount: n, loss: loss, seed: seed, settings: settings)
-                    print(String(format: "GOSSIP-SCALE %5d | %3.0f%% | %@ | %@ | %d / %d | %d / %d | %.1f | %.1f", n, loss * 100,
-                                 run.firstSuspect.map { String(format: "%.2f", $0) } ?? "-",
-                                 run.allDead.map { String(format: "%.2f", $0) } ?? "not within 60 s",
-                                 run.falseSuspicionIncidents, run.falseSuspicionViews, run.falseDeathIncidents, run.falseDeathViews,
-                                 run.messagesPerMemberPerSecond, Date().timeIntervalSince(start)))
-                }
+                let start = Date()
+                let runs = seeds.map { SWIMSimulation.runCrash(nodeCount: n, loss: loss, seed: $0, settings: settings, reports: true) }
+                let propagation = runs.flatMap(\.propagation)
+                let arrived = propagation.compactMap { $0 }
+                let missing = propagation.count - arrived.count
+                print(String(format: "GOSSIP-SCALE %5d | %3.0f%% | %d | %@ | %@ | %d | %d | %.1f | %.0f | %@%@ | %.1f", n, loss * 100,
+                             runs.count, Self.quantiles(runs.map(\.firstSuspect)), Self.quantiles(runs.map(\.allDead)),
+                             runs.map(\.falseSuspicionIncidents).reduce(0, +), runs.map(\.falseDeathIncidents).reduce(0, +),
+                             runs.map(\.messagesPerMemberPerSecond).reduce(0, +) / Double(runs.count),
+                             runs.map(\.bytesPerMemberPerSecond).reduce(0, +) / Double(runs.count),
+                             Self.quantiles(arrived), missing > 0 ? " (\(missing) of \(propagation.count) never)" : "",
+                             Date().timeIntervalSince(start)))
+                print(String(format: "GOSSIP-SCALE   mean local health multiplier at the crash %.2f",
+                             runs.map(\.meanHealthMultiplier).reduce(0, +) / Double(runs.count)))
             }
         }
+    }
+
+    /// "p50 / p99" of the values (nearest rank); a nil (never happened within the run) counts as worst.
+    static func quantiles(_ values: [Double?]) -> String {
+        guard !values.isEmpty else { return "-" }
+        let sorted = values.map { $0 ?? .infinity }.sorted()
+        func rank(_ q: Double) -> String {
+            let v = sorted[Swift.min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1)]
+            return v.isFinite ? String(format: "%.2f", v) : "never"
+        }
+        return "\(rank(0.5)) / \(rank(0.99))"
     }
 }

@@ -164,7 +164,10 @@ final class SWIMRuleTests: XCTestCase {
             guard let deadline = node.nextTickDeadline else { break }
             now = max(now, deadline)
             let out = sends(node.onTick(now: now, rng: &rng))
-            if out.contains(where: { if case .ping = $0.0.kind { true } else { false } }) { probeStarts.append(now) }
+            // A probe starts with a ping alone; the second direct ping goes out with the ping-reqs.
+            let pings = out.contains { if case .ping = $0.0.kind { true } else { false } }
+            let requests = out.contains { if case .pingRequest = $0.0.kind { true } else { false } }
+            if pings && !requests { probeStarts.append(now) }
             if probeStarts.count >= 4 { break }
         }
         XCTAssertGreaterThan(node.localHealthMultiplier, 1)
@@ -222,11 +225,36 @@ final class SWIMRuleTests: XCTestCase {
         var node = makeInstance()
         deliver([g(b, .suspect, 0, origin: a)], to: &node, at: .seconds(1))
         guard let deadline = node.suspicionDeadline(of: b) else { return XCTFail("no timer") }
+        // Two ping timeouts before the verdict the node checks the suspect itself (a ping and ping-reqs, one sequence).
+        let lead = SWIMSettings().pingTimeout * 2
+        XCTAssertEqual(node.nextTickDeadline.map { $0 <= deadline - lead }, true, "the check is due before the verdict")
+        let check = sends(node.onTick(now: deadline - lead, rng: &rng))
+        XCTAssertTrue(check.contains { if case .ping = $0.0.kind { $0.1 == b } else { false } }, "\(check)")
+        XCTAssertTrue(check.contains { if case .pingRequest(_, let target) = $0.0.kind { target == b } else { false } }, "\(check)")
         _ = node.onTick(now: deadline - .milliseconds(1), rng: &rng)
         XCTAssertEqual(node.member(b)?.status, .suspect)
         let changes = statusChanges(node.onTick(now: deadline, rng: &rng))
-        XCTAssertEqual(node.member(b)?.status, .dead)
+        XCTAssertEqual(node.member(b)?.status, .dead, "no answer to the check: dead at the deadline")
         XCTAssertTrue(changes.contains(SWIMStatusChange(node: b, previous: .suspect, current: .dead, incarnation: 0)))
+    }
+
+    /// Lodestar addition: a suspect that answers the check before the verdict is not declared dead on rumour; its
+    /// suspicion starts over (a lossy network delays the refutation, it does not kill a live member).
+    func test_suspectThatAnswersTheCheckIsNotDeclaredDead() {
+        var node = makeInstance()
+        deliver([g(b, .suspect, 0, origin: a)], to: &node, at: .seconds(1))
+        guard let deadline = node.suspicionDeadline(of: b) else { return XCTFail("no timer") }
+        let lead = SWIMSettings().pingTimeout * 2
+        let check = sends(node.onTick(now: deadline - lead, rng: &rng))
+        guard let sequence = check.compactMap({ if case .ping(let s) = $0.0.kind, $0.1 == b { s } else { nil } }).first else {
+            return XCTFail("no check ping: \(check)")
+        }
+        // The answer comes back through a relay (an ack with the check's sequence).
+        _ = node.onMessage(SWIMMessage(.ack(sequence: sequence)), from: c, now: deadline - lead / 2, rng: &rng)
+        _ = node.onTick(now: deadline, rng: &rng)
+        XCTAssertEqual(node.member(b)?.status, .suspect, "answered the check: not dead")
+        let restarted = try? XCTUnwrap(node.suspicionDeadline(of: b))
+        XCTAssertGreaterThan(restarted ?? .zero, deadline, "its suspicion started over")
     }
 
     func test_pingToSuspectCarriesTheSuspicion_LifeguardBuddySystem() {

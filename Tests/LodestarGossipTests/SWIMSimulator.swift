@@ -80,6 +80,11 @@ final class SWIMSimulation {
     private(set) var crashed: [Bool]
     private(set) var now: Int64 = 0
     private(set) var messagesSent = 0
+    /// Bytes the messages would take on the wire (GossipWire.encodedSize), counted while `countBytes` is on.
+    private(set) var bytesSent = 0
+    var countBytes = false
+    /// Called when a node reports a member's new payload: observer, member, payload version, time (ns).
+    var onMetadata: ((_ observer: Int, _ node: SWIMNodeID, _ version: UInt64, _ time: Int64) -> Void)?
     private(set) var messagesDropped = 0
     private var rng: SeededRNG
     private var events = EventHeap()
@@ -155,6 +160,7 @@ final class SWIMSimulation {
             case .send(let message, let to):
                 guard !crashed[i], let j = indexOf[to] else { continue }
                 messagesSent += 1
+                if countBytes { bytesSent += GossipWire.encodedSize(message, from: ids[i]) }
                 if configuration.lossRate > 0 && Double.random(in: 0..<1, using: &rng) < configuration.lossRate {
                     messagesDropped += 1
                     continue
@@ -167,8 +173,8 @@ final class SWIMSimulation {
                 events.push(time: now + latency, .deliver(to: j, from: i, message))
             case .statusChanged(let change):
                 onObservation?(Observation(observer: i, change: change, time: now))
-            case .metadataChanged:
-                break
+            case .metadataChanged(let node, let metadata):
+                onMetadata?(i, node, metadata.version, now)
             }
         }
     }
@@ -210,10 +216,19 @@ extension SWIMSimulation {
         var falseDeathViews = 0
         /// Messages sent per member per second during the 10 s warm-up (all alive).
         var messagesPerMemberPerSecond = 0.0
+        /// Bytes sent per member per second during the warm-up.
+        var bytesPerMemberPerSecond = 0.0
+        /// Seconds from each published payload report until all three DNS nodes (members 0, 1 and 2) have it or a newer
+        /// one; nil entries had not arrived when the run ended.
+        var propagation: [Double?] = []
+        /// Mean local health multiplier of the members at the crash (Lifeguard §3.1; 1 = healthy).
+        var meanHealthMultiplier = 0.0
     }
 
     /// One crash experiment: 10 s warm-up, crash one member, run until every live member marks it dead (≤ 60 s).
-    static func runCrash(nodeCount: Int = 50, loss: Double, seed: UInt64, settings: SWIMSettings = SWIMSettings()) -> CrashRun {
+    /// With `reports`, members publish load reports during the warm-up as edges do (see below).
+    static func runCrash(nodeCount: Int = 50, loss: Double, seed: UInt64, settings: SWIMSettings = SWIMSettings(),
+                         reports: Bool = false) -> CrashRun {
         var configuration = SWIMSimulation.Configuration()
         configuration.settings = settings
         configuration.nodeCount = nodeCount
@@ -252,12 +267,50 @@ extension SWIMSimulation {
                 break
             }
         }
+        // Payload reports as `lodestar edge` sends them: from 4 s every member but the DNS nodes (members 0, 1, 2)
+        // publishes a new report once a second (staggered), gossiped and sent straight to the DNS nodes. Each report
+        // is timed until all three DNS nodes hold it (or a newer one from the same member).
+        let dnsNodes = Array(0..<Swift.min(3, nodeCount))
+        let dnsIDs = dnsNodes.map { sim.ids[$0] }
+        var pending: [SWIMNodeID: [(version: UInt64, at: Int64, seen: Set<Int>)]] = [:]
+        var samples: [Double] = []
+        sim.onMetadata = { observer, node, version, time in
+            guard dnsNodes.contains(observer), var list = pending[node] else { return }
+            for k in list.indices where version >= list[k].version { list[k].seen.insert(observer) }
+            for entry in list where entry.seen.count == dnsNodes.count { samples.append(Double(time - entry.at) / 1e9) }
+            list.removeAll { $0.seen.count == dnsNodes.count }
+            pending[node] = list.isEmpty ? nil : list
+        }
+        sim.run(until: .seconds(4))
+        sim.countBytes = true
+        let bytesFrom = sim.bytesSent
+        var t = Int64.seconds(4)
+        var slot = 0
+        while reports && t < crashAt - .seconds(1) {
+            t += 100_000_000
+            sim.run(until: t)
+            for i in stride(from: slot, to: nodeCount, by: 10) where !dnsNodes.contains(i) {
+                sim.perform(i) { node, _, _ in
+                    node.updateMetadata([UInt8(truncatingIfNeeded: t / 100_000_000)])
+                    return node.sendPayload(to: dnsIDs)
+                }
+                // Timed up to 3 s before the crash: each timed report is followed by two more, as in a running edge.
+                if t <= crashAt - .seconds(3) {
+                    pending[sim.ids[i], default: []].append((sim.nodes[i].myMetadata.version, t, []))
+                }
+            }
+            slot = (slot + 1) % 10
+        }
         sim.run(until: crashAt)
+        sim.countBytes = false
+        run.bytesPerMemberPerSecond = Double(sim.bytesSent - bytesFrom) / Double(nodeCount) / 6
         run.messagesPerMemberPerSecond = Double(sim.messagesSent) / Double(nodeCount) / 10
+        run.meanHealthMultiplier = Double(sim.nodes.map(\.localHealthMultiplier).reduce(0, +)) / Double(nodeCount)
         crashedYet = true
         sim.crash(victim)
         sim.run(until: crashAt + .seconds(60)) { deadSeenBy.count == nodeCount - 1 }
         if deadSeenBy.count == nodeCount - 1 { run.allDead = Double(lastDead - crashAt) / 1e9 }
+        run.propagation = samples.map { Optional($0) } + Array(repeating: nil, count: pending.values.map(\.count).reduce(0, +))
         run.falseSuspicionIncidents = suspicionIncidents.count
         run.falseDeathIncidents = deathIncidents.count
         return run
