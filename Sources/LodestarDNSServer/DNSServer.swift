@@ -180,7 +180,8 @@ public final class DNSServer: Sendable {
     /// The Prometheus families and the decision table.
     public let metrics: DNSMetrics
     let box: AuthorityBox
-    let configuration: Configuration
+    /// The settings it was made with.
+    public let configuration: Configuration
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     let limiter: SharedRateLimiter

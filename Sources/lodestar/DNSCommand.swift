@@ -12,6 +12,8 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
+import UnixSignals
 
 /// `lodestar dns`: the authoritative GeoDNS server.
 struct DNSCommand: AsyncParsableCommand {
@@ -49,76 +51,23 @@ struct DNSCommand: AsyncParsableCommand {
     func run() async throws {
         logging.bootstrap()
         let logger = logging.logger("lodestar.dns")
-
-        let loaded = try DNSNodeState.select(node, in: try loadTopologyOrExit(topology))
         guard queryLogSample >= 0 else { throw ValidationError("--query-log-sample must be 0 or more") }
-        let adminToken = try adminTokenOrExit(loaded, path: topology)
+        let loaded = try DNSNodeState.select(node, in: try loadTopologyOrExit(topology))
         let hub = ProcessMetrics.hub()
-        let health = LiveHealthView()
-        let state = DNSNodeState(topologyPath: topology, geoOverride: geo, flagDown: Set(down), health: health, logger: logger)
-        state.node = node
-        state.attachDrains(for: loaded)
-        let version = state.version(for: loaded)
-        let initial = try state.build(from: loaded, version: version)
-        let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
-                                    hub: hub)
-
-        let box = AuthorityBox(initial)
-        state.box = box
-        state.tracker = tracker
-        let config = try serverConfiguration(loaded, metrics: hub)
-        let server = DNSServer(authority: box, configuration: config, logger: logger)
+        // Everything that can be refused is refused here, before a socket is bound.
+        let dns = try DNSNode(topology: loaded, path: topology, node: node, geoOverride: geo, flagDown: Set(down),
+                              configuration: serverConfiguration(loaded, metrics: hub),
+                              adminToken: adminTokenOrExit(loaded, path: topology), hub: hub, logger: logger)
         do {
-            try await server.start()
-        } catch {
+            try await dns.start()
+        } catch NodeStartError.listen(let error) {
             logger.critical("cannot listen", metadata: ["error": "\(error)"])
             throw ExitCode(1)
-        }
-        logger.info("serving", metadata: ["zone": "\(loaded.zone.name)", "node": "\(loaded.dns.nodeId)", "version": "\(version)",
-                                          "geo": "\(state.geoPath(for: loaded))", "threads": "\(config.threads)"])
-        let gossip: GossipRuntime?
-        do {
-            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub, state: state)
         } catch {
-            printError("\(topology): \(error)")
-            await server.shutdown()
+            printError("\(error)")
             throw ExitCode(1)
         }
-        DNSAdmin.registerHealthMetrics(hub: hub, state: state, box: box)
-        var admin: (any Channel)?
-        let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        if let address = loaded.dns.admin {
-            do {
-                admin = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,
-                                                server: server, gossip: gossip, tracker: tracker, hub: hub)
-                logger.info("admin listening", metadata: ["address": "\(address)"])
-            } catch {
-                printError("\(topology): dns.admin: cannot listen on \(address): \(error)")
-                await gossip?.leave()
-                await server.shutdown()
-                throw ExitCode(1)
-            }
-        }
-
-        let signals = SignalWatcher()
-        let stop = AsyncStream<Void>.makeStream()
-        signals.on(SIGHUP) {
-            let result = state.reload(source: "SIGHUP")
-            if result.ok, let fresh = state.currentTopology, fresh.dns.listen != loaded.dns.listen && listen.isEmpty {
-                logger.warning("reload: dns.listen changed; listeners change only on restart")
-            }
-        }
-        signals.on(SIGINT) { stop.continuation.yield() }
-        signals.on(SIGTERM) { stop.continuation.yield() }
-        let downWatch = state.watchDownFile(every: .seconds(1))
-
-        for await _ in stop.stream { break }
-        downWatch.cancel()
-        logger.info("stopping", metadata: ["stats": "\(server.stats.summary)"])
-        try? await admin?.close()
-        try? await adminGroup.shutdownGracefully()
-        await gossip?.leave()
-        await server.shutdown()
+        try await ServiceGroup(services: [dns], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }
 

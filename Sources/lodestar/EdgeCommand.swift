@@ -6,6 +6,8 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
+import UnixSignals
 import Synchronization
 
 /// `lodestar edge`: one edge node's HTTP(S) reverse proxy in front of the topology's origin pools.
@@ -35,106 +37,23 @@ struct EdgeCommand: AsyncParsableCommand {
         configured[metadataKey: "edge"] = "\(node)"
         let logger = configured
         let loaded = try loadTopologyOrExit(topology)
-        let adminToken = try adminTokenOrExit(loaded, path: topology)
-        let hub = ProcessMetrics.hub()
-        let server: EdgeServer
-        let version = ConfigTracker.version(topologyPath: topology, geoPath: nil)
-        let tracker = ConfigTracker(role: "edge", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
-                                    hub: hub)
-        let draining = DrainFlag()
-        let gossipBox = Mutex<GossipRuntime?>(nil)
-        let path = topology
-        let reloadLock = NSLock()
+        let edge: EdgeNode
         do {
-            server = try EdgeServer(topology: loaded, edgeId: node, threads: threads, logger: logger, metrics: hub)
-            var hooks = AdminHooks()
-            hooks.reload = { reloadLock.withLock { EdgeCommand.reload(server, path: path, tracker: tracker, logger: logger, source: "admin API") } }
-            hooks.drain = { on, reason in
-                guard let gossip = gossipBox.withLock({ $0 }) else { return "{\"error\":\"no gossip\"}" }
-                if on { draining.set(reason: reason) } else { draining.clear() }
-                gossip.publishNow(draining: on)
-                if on { server.nudgeClients() }
-                logger.notice(on ? "draining (admin API)" : "drain ended (admin API)", metadata: ["reason": "\(reason)"])
-                return "{" + draining.statusJSON + "}\n"
-            }
-            hooks.status = { tracker.statusJSON + "," + draining.statusJSON }
-            hooks.ready = { !draining.isSet }
-            server.configureAdmin(token: adminToken, hooks: hooks)
-            try await server.start()
+            // Everything that can be refused is refused here, before a socket is bound.
+            edge = try EdgeNode(topology: loaded, path: topology, node: node, threads: threads,
+                                adminToken: adminTokenOrExit(loaded, path: topology), hub: ProcessMetrics.hub(),
+                                parentPid: parentPid, logger: logger)
+            try await edge.start()
         } catch let e as EdgeStartError {
             printError("\(topology): \(e.description)")
             throw ExitCode(1)
-        }
-        logger.info("edge serving", metadata: ["routes": "\(loaded.routes.count)", "pools": "\(loaded.pools.count)", "version": "\(version)"])
-        let gossip: GossipRuntime?
-        do {
-            if let edge = loaded.edge(node) {
-                gossip = try await GossipRuntime.startEdge(loaded, edge: edge, server: server, draining: draining, logger: logger)
-            } else {
-                gossip = nil
-            }
-        } catch {
-            printError("\(topology): \(error)")
-            await server.shutdown(grace: .zero)
+        } catch NodeStartError.other(let message) {
+            printError(message)
             throw ExitCode(1)
         }
-        if let gossip {
-            gossipBox.withLock { $0 = gossip }
-        } else {
-            var hooks = server.adminHooks
-            hooks.drain = nil
-            server.configureAdmin(token: adminToken, hooks: hooks)
-        }
-
-        let signals = SignalWatcher()
-        let stop = AsyncStream<Void>.makeStream()
-        signals.on(SIGHUP) {
-            _ = reloadLock.withLock { EdgeCommand.reload(server, path: path, tracker: tracker, logger: logger, source: "SIGHUP") }
-        }
-        let terminated = Mutex(false)
-        signals.on(SIGINT) { stop.continuation.yield() }
-        signals.on(SIGTERM) {
-            terminated.withLock { $0 = true }
-            stop.continuation.yield()
-        }
-        var orphanWatch: (any DispatchSourceTimer)?
-        if let parentPid {
-            // A child of `lodestar up` must not outlive it (even when it was killed with SIGKILL).
-            let timer = DispatchSource.makeTimerSource(queue: .global())
-            timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-            timer.setEventHandler {
-                if getppid() != parentPid { stop.continuation.yield() }
-            }
-            timer.resume()
-            orphanWatch = timer
-        }
-        for await _ in stop.stream { break }
-        orphanWatch?.cancel()
-        if let gossip, terminated.withLock({ $0 }) {
-            // Self-reported drain: the DNS tier stops sending users at once; those already sent (for up to the
-            // answers' TTL) are still served; then the edge leaves the cluster and stops.
-            draining.set(reason: "SIGTERM")
-            gossip.publishNow(draining: true)
-            server.nudgeClients()
-            let seconds = loaded.drainSeconds
-            logger.notice("draining: serving until DNS answers naming this edge have expired", metadata: ["seconds": "\(seconds)"])
-            try? await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)
-        }
-        logger.info("stopping", metadata: ["stats": "\(server.stats.snapshot.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
-        await gossip?.leave()
-        await server.shutdown()
-    }
-
-    /// Re-reads the topology for SIGHUP and `POST /reload`; a bad file is refused and the running configuration kept.
-    static func reload(_ server: EdgeServer, path: String, tracker: ConfigTracker, logger: Logger,
-                       source: String) -> (ok: Bool, message: String) {
-        tracker.reload(source: source, topologyPath: path, logger: logger) {
-            let fresh = try Topology.load(path: path)
-            try server.reload(fresh)
-            let version = ConfigTracker.version(topologyPath: path, geoPath: nil)
-            return (.init(version: version, serial: fresh.zone.soa.serial, loadedAt: Date()),
-                    "\(fresh.routes.count) routes, \(fresh.pools.count) pools")
-        }
+        // SIGTERM: graceful (drains when gossiping); SIGINT: cancellation (stops at once, requests in flight finish).
+        try await ServiceGroup(services: [edge], gracefulShutdownSignals: [.sigterm], cancellationSignals: [.sigint],
+                               logger: logger).run()
     }
 }
 

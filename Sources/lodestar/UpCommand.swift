@@ -10,6 +10,8 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
+import UnixSignals
 
 /// `lodestar up`: the whole system of a topology on one machine — the DNS server, every edge that has listeners, and a
 /// sample origin on each loopback origin address — in one process, until Ctrl-C.
@@ -36,131 +38,29 @@ struct UpCommand: AsyncParsableCommand {
         logging.bootstrap()
         let logger = logging.logger("lodestar.up")
         let loaded = try loadTopologyOrExit(topology)
-        let adminToken = try adminTokenOrExit(loaded, path: topology)
-        let hub = ProcessMetrics.hub()
-        let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var adminChannel: (any Channel)?
-
-        var rows = [(String, String, String)]()
-        let originGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var originChannels = [any Channel]()
-        var edges = [EdgeServer]()
-        var children = [Process]()
-        var dnsServer: DNSServer?
-        var dnsState: DNSNodeState?
-        var gossip: GossipRuntime?
-
-        func stopAll() async {
-            try? await adminChannel?.close()
-            try? await adminGroup.shutdownGracefully()
-            EdgeChildren.stop(children)
-            await gossip?.leave()
-            for e in edges { await e.shutdown(grace: .seconds(2)) }
-            await dnsServer?.shutdown()
-            for c in originChannels { try? await c.close() }
-            try? await originGroup.shutdownGracefully()
-        }
-
+        let up = UpRun(topology: loaded, path: topology, adminToken: try adminTokenOrExit(loaded, path: topology),
+                       logLevel: logLevel, logFormat: logFormat, logger: logger)
         do {
-            if !noOrigins {
-                var seen = Set<ListenAddress>()
-                for pool in loaded.pools {
-                    for server in pool.servers {
-                        guard let address = server.address, address.host.isLoopback, seen.insert(address).inserted else { continue }
-                        let name = "origin-\(seen.count)"
-                        originChannels.append(try await SampleOrigin.start(listen: address, name: name, group: originGroup))
-                        rows.append(("origin", name, "http://\(address)"))
-                    }
-                }
-            }
-            if let g = loaded.gossip, g.keyFile == nil, (ProcessInfo.processInfo.environment[g.keyEnvironment] ?? "").isEmpty {
-                // A key for this run only: the in-process DNS node and the edge children (which inherit it) share it.
-                var rng = SystemRandomNumberGenerator()
-                let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
-                setenv(g.keyEnvironment, key, 1)
-            }
-            let health = LiveHealthView()
-            let state = DNSNodeState(topologyPath: topology, geoOverride: nil, flagDown: [], health: health, logger: logger)
-            if let sec = loaded.dns.dnssec, sec.keys.isEmpty {
-                // A zone key for this run only (as the gossip key): its DS is printed below.
-                state.runKeys = [DNSSECKey.generate()]
-            }
-            dnsState = state
-            state.attachDrains(for: loaded)
-            let version = state.version(for: loaded)
-            let box = AuthorityBox(try state.build(from: loaded, version: version))
-            let tracker = ConfigTracker(role: "dns", initial: .init(version: version, serial: loaded.zone.soa.serial, loadedAt: Date()),
-                                        hub: hub)
-            state.box = box
-            state.tracker = tracker
-            var config = DNSServer.Configuration(
-                listen: loaded.dns.listen, threads: 1, tcpIdleTimeout: .seconds(Int64(loaded.dns.tcpIdleTimeoutSeconds)),
-                maxTCPConnections: loaded.dns.maxTCPConnections, rateLimit: loaded.dns.rateLimit,
-                packetCacheEntries: loaded.dns.packetCacheEntries)
-            config.metrics = hub
-            let dns = DNSServer(authority: box, configuration: config, logger: logger)
-            _ = try await dns.start()
-            dnsServer = dns
-            DNSAdmin.registerHealthMetrics(hub: hub, state: state, box: box)
-            gossip = try await GossipRuntime.startDNS(loaded, health: health, logger: logger, metrics: hub, state: state)
-            var dnsListens = loaded.dns.listen.map { "\($0) udp+tcp" }
-            if let address = loaded.dns.admin {
-                adminChannel = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,
-                                                       server: dns, gossip: gossip, tracker: tracker, hub: hub)
-                dnsListens.append("admin http://\(address) (status page)")
-            }
-            if let g = loaded.dns.gossip, gossip != nil { dnsListens.append("gossip udp \(g)") }
-            rows.append(("dns", loaded.dns.nodeId, dnsListens.joined(separator: ", ")))
-            for edge in loaded.edges where !edge.listen.isEmpty {
-                var whereabouts = edge.listen.map { ($0.tls == nil ? "http://" : "https://") + $0.address.description }
-                    + (edge.admin.map { ["admin http://\($0)"] } ?? [])
-                if gossip != nil {
-                    let child = try EdgeChildren.start(edge: edge, topology: topology, logLevel: logLevel, logFormat: logFormat)
-                    children.append(child)
-                    try EdgeChildren.waitUntilListening(child, edge: edge)
-                    whereabouts.append("pid \(child.processIdentifier)")
-                } else {
-                    var edgeLogger = logger
-                    edgeLogger[metadataKey: "edge"] = "\(edge.id)"
-                    let server = try EdgeServer(topology: loaded, edgeId: edge.id, threads: 1, logger: edgeLogger, metrics: hub)
-                    server.configureAdmin(token: adminToken, hooks: AdminHooks())
-                    try await server.start()
-                    edges.append(server)
-                }
-                rows.append(("edge", edge.id, whereabouts.joined(separator: ", ")))
-            }
+            if !noOrigins { try await up.startOrigins() }
+            up.makeGossipKeyIfNone()
+            let dns = try await up.startDNS()
+            try await up.startEdges(gossip: dns.gossip != nil)
         } catch {
-            await stopAll()
-            if let e = error as? EdgeStartError { printError("\(topology): \(e.description)") } else { printError("\(topology): \(error)") }
+            await up.stopAll()
+            switch error {
+            case let e as EdgeStartError: printError("\(topology): \(e.description)")
+            case NodeStartError.other(let message): printError(message)
+            default: printError("\(topology): \(error)")
+            }
             throw ExitCode(1)
         }
-
-        var text = Self.table(rows) + "\n"
-        let zoneKeys = dnsState?.box?.authority.signer?.keys.map(\.key) ?? []
-        if let service = loaded.services.first, let dnsAddress = loaded.dns.listen.first,
-           let edge = loaded.edges.first(where: { !$0.listen.isEmpty }), let port = edge.listen.first?.address.port {
-            let server = dnsAddress.host.isIPv4 ? dnsAddress.host.description : "\(dnsAddress.host)"
-            text += """
-
-            Try:
-              dig @\(server) -p \(dnsAddress.port) \(service.fqdn)
-              dig @\(server) -p \(dnsAddress.port) \(service.fqdn) +subnet=81.2.69.0/24
-              curl --resolve \(service.fqdn):\(port):$(dig @\(server) -p \(dnsAddress.port) +short \(service.fqdn)) http://\(service.fqdn):\(port)/
-
-            \(Self.dnssecHint(loaded, keys: zoneKeys, server: server, port: dnsAddress.port))Ctrl-C stops everything.
-
-            """
-        }
-
         // Written at once, unbuffered: the table must show even when stdout is a pipe.
-        FileHandle.standardOutput.write(Data(text.utf8))
-
-        let signals = SignalWatcher()
-        let stop = AsyncStream<Void>.makeStream()
-        signals.on(SIGINT) { stop.continuation.yield() }
-        signals.on(SIGTERM) { stop.continuation.yield() }
-        for await _ in stop.stream { break }
-        await stopAll()
+        FileHandle.standardOutput.write(Data(up.greeting().utf8))
+        // The DNS node serves until SIGINT/SIGTERM (and reloads on SIGHUP); then the rest stops too.
+        if let dns = up.dnsNode {
+            try await ServiceGroup(services: [dns], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        }
+        await up.stopAll()
     }
 
     /// The DNSSEC lines of the greeting: the DS of the zone's keys (those the running signer holds: the key files, or
