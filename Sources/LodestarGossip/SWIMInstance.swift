@@ -160,17 +160,23 @@ public struct SWIMInstance: Sendable {
         // Lodestar addition: shortly before its verdict (two ping timeouts) this node checks the suspect itself — a
         // direct ping and up to 16 indirect probes at once. An answer restarts the suspicion (see `onMessage`), so only
         // a member this node cannot reach is declared dead, and a live one on a lossy network is not killed by stale
-        // rumour; a real crash is declared at the same time as before.
+        // rumour; a real crash is declared at the same time as before. While its own probes show loss (LHM > 1) a
+        // node checks twice, the second when the first went unanswered.
         let lead = 2 * scaled(settings.pingTimeout)
-        let due = suspicions.filter { !$0.value.verifying && $0.value.deadline - lead <= t }.keys.sorted()
+        let needed = localHealthMultiplier > 1 ? 2 : 1
+        let due = suspicions.filter { entry in
+            let timer = entry.value
+            return timer.checks < needed && (timer.checks == 0 ? timer.deadline - lead <= t : timer.deadline <= t)
+        }.keys.sorted()
         for node in due where myStatus != .left && records[node]?.status == .suspect {
             guard var timer = suspicions[node] else { continue }
-            timer.verify(until: Swift.max(timer.deadline, t + lead))
+            timer.check(until: Swift.max(timer.deadline, t + lead))
             suspicions[node] = timer
             verify(node, rng: &rng, into: &out)
         }
         // SWIM §4.2: an unrefuted suspicion becomes dead at its (Lifeguard-shrunk) deadline.
-        let expired = suspicions.filter { $0.value.deadline <= t && ($0.value.verifying || myStatus == .left) }.keys.sorted()
+        let expired = suspicions.filter { $0.value.deadline <= t && ($0.value.checks >= needed || myStatus == .left) }
+            .keys.sorted()
         for node in expired {
             guard let record = records[node], record.status == .suspect else { suspicions[node] = nil; continue }
             apply(SWIMGossip(node: node, status: .dead, incarnation: record.incarnation, origin: myself),

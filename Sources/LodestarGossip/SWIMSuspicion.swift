@@ -42,12 +42,14 @@ struct SuspicionTimer: Sendable {
         self.deadline = startedAt + SWIMSuspicion.timeoutNanoseconds(min: minimum, max: maximum, confirmations: 0, expected: expected)
     }
 
-    /// The deadline passed and this node is probing the suspect itself before declaring it dead.
-    private(set) var verifying = false
+    /// How many checks of the suspect this node has sent before its verdict (see `SWIMInstance.onTick`).
+    private(set) var checks = 0
+    /// A check is out or done: confirmations no longer move the deadline.
+    var verifying: Bool { checks > 0 }
 
-    /// Holds the verdict until `deadline` while this node's own probe of the suspect runs.
-    mutating func verify(until deadline: Int64) {
-        verifying = true
+    /// Holds the verdict until `deadline` while this node's own check of the suspect runs.
+    mutating func check(until deadline: Int64) {
+        checks += 1
         self.deadline = deadline
     }
 
