@@ -108,27 +108,15 @@ do_start() {
     fi
 }
 
-do_cut() {
-    local r=$1 t0 what
+do_site() {   # cut|restore REGION: the region's edge site off the network, or back on it
+    local step=$1 r=$2 t0 what
     t0=$(now)
-    if what=$(region_cut "$r"); then
-        CLOCK_EVENT="cut-off of $r"
+    if what=$("region_$step" "$r"); then
+        if [[ $step == cut ]]; then CLOCK_EVENT="cut-off of $r"; else CLOCK_EVENT="reconnection of $r"; fi
         CLOCK_T0=$t0
-        step_result PASS "$t0" "cut $r: $what"
+        step_result PASS "$t0" "$step $r: $what"
     else
-        step_result FAIL "$t0" "cut $r: $what"
-    fi
-}
-
-do_restore() {
-    local r=$1 t0 what
-    t0=$(now)
-    if what=$(region_restore "$r"); then
-        CLOCK_EVENT="reconnection of $r"
-        CLOCK_T0=$t0
-        step_result PASS "$t0" "restore $r: $what"
-    else
-        step_result FAIL "$t0" "restore $r: $what"
+        step_result FAIL "$t0" "$step $r: $what"
     fi
 }
 
@@ -218,8 +206,7 @@ run_scenario() {
             fetch) do_fetch "${w[@]:1}" ;;
             kill) do_kill "${w[1]}" ;;
             start) do_start "${w[1]}" ;;
-            cut) do_cut "${w[1]}" ;;
-            restore) do_restore "${w[1]}" ;;
+            cut | restore) do_site "$cmd" "${w[1]}" ;;
             wait-answer) do_wait_answer "${w[@]:1}" ;;
             stable) do_stable "${w[@]:1}" ;;
             rtt) do_rtt "${w[1]}" ;;

@@ -27,22 +27,26 @@ final class UpCommandTests: XCTestCase {
         return (path, folder, dnsPort, edgePort, admins)
     }
 
+    /// Starts `executable` with its output in `log`; stopped at the end of the test. Returns it and a reader of the log.
+    private func launch(_ executable: URL, _ arguments: [String], log: URL) throws -> (Process, () -> String) {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = arguments
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        try? handle.close()
+        addTeardownBlock { if p.isRunning { stopProcess(p, grace: 2) } }
+        return (p, { (try? String(contentsOf: log, encoding: .utf8)) ?? "" })
+    }
+
     func test_upServesDigAndCurlThroughTheChosenEdgeAndStopsOnSIGINT() throws {
         let binary = try IntegrationEnvironment.lodestarBinary()
         let dig = try IntegrationEnvironment.dig()
         let (path, folder, dnsPort, edgePort, _) = try prepare()
-        let logPath = folder.appendingPathComponent("up.log").path
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = ["up", "--topology", path]
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        defer { if p.isRunning { stopProcess(p, grace: 2) } }
-        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        let (p, output) = try launch(binary, ["up", "--topology", path], log: folder.appendingPathComponent("up.log"))
 
         // DNS: an EU client is sent to the eu-central edge.
         var answer = ""
@@ -108,18 +112,10 @@ final class UpCommandTests: XCTestCase {
         let dig = try IntegrationEnvironment.dig()
         let (path, folder, dnsPort, edgePort, admins) = try prepare()
         chmod(folder.path, 0o777)  // the drain state file is written beside the topology
-        let logPath = folder.appendingPathComponent("up.log").path
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: setpriv)
-        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                       binary.path, "up", "--topology", path]
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        defer { if p.isRunning { stopProcess(p, grace: 2) } }
-        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        let (p, output) = try launch(URL(fileURLWithPath: setpriv),
+                                     ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                                      binary.path, "up", "--topology", path],
+                                     log: folder.appendingPathComponent("up.log"))
         var answer = ""
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline, answer.isEmpty {
