@@ -92,7 +92,8 @@ PY
     dns_ready=$(elapsed "$t0")
     compiled=$(sed -n 's/.*msg="answer engine compiled".*stats="\([^"]*\)".*/\1/p' "$WORK/dns-$r.log" | head -n1)
     dns_rss=$(kib "$dpid" VmRSS)
-    log "  dns: answering after ${dns_ready} s, RSS $(mib "$dns_rss") MiB; $compiled"
+    engine_mib=$(grep -o '[0-9.]* MiB$' <<<"$compiled" || true)
+    log "  dns: answering after ${dns_ready} s, RSS $(mib "$dns_rss") MiB; answer engine $(cut -d: -f1 <<<"$compiled"), ${engine_mib:-? MiB}"
     taskset -c 0 "$WORK/ecsload" -s 127.0.0.1 -p "$dport" -f "$WORK/subnets.txt" -q "$WORK/queries.txt" -d 2 -c 100 -k 4 >/dev/null
     c0=$(ticks "$dpid")
     taskset -c 0 "$WORK/ecsload" -s 127.0.0.1 -p "$dport" -f "$WORK/subnets.txt" -q "$WORK/queries.txt" -d "$DURATION" -c 100 -k 4 >"$WORK/load-$r.out"
@@ -100,7 +101,7 @@ PY
     qps=$(sed -n 's/^RESULT .*qps=\([^ ]*\).*/\1/p' "$WORK/load-$r.out")
     recv=$(sed -n 's/^RESULT .*received=\([^ ]*\).*/\1/p' "$WORK/load-$r.out")
     p99=$(sed -n 's/^RESULT .*p99_ms=\([^ ]*\).*/\1/p' "$WORK/load-$r.out")
-    cpuq=$(awk -v t="$used" -v hz="$CLK_TCK" -v n="$recv" 'BEGIN { printf "%.2f", n > 0 ? t / hz * 1e6 / n : 0 }')
+    cpuq=$(awk -v t="$used" -v hz="$CLK_TCK" -v n="$recv" 'BEGIN { printf "%.2f", (n > 0 ? t / hz * 1e6 / n : 0) }')
     dns_hwm=$(kib "$dpid" VmHWM)
     log "  dns under load: $qps QPS, $cpuq us CPU per query, p99 $p99 ms, peak RSS $(mib "$dns_hwm") MiB"
     kill "$dpid"; wait "$dpid" 2>/dev/null || true

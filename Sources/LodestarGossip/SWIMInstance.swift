@@ -160,10 +160,10 @@ public struct SWIMInstance: Sendable {
         // Lodestar addition: shortly before its verdict (two ping timeouts) this node checks the suspect itself — a
         // direct ping and up to 16 indirect probes at once. An answer restarts the suspicion (see `onMessage`), so only
         // a member this node cannot reach is declared dead, and a live one on a lossy network is not killed by stale
-        // rumour; a real crash is declared at the same time as before. While its own probes show loss (LHM > 1) a
-        // node checks twice, the second when the first went unanswered.
+        // rumour; a real crash is declared at the same time as before. While its own probes show loss a node checks
+        // up to three times (as many as its LHM), each when the one before went unanswered.
         let lead = 2 * scaled(settings.pingTimeout)
-        let needed = localHealthMultiplier > 1 ? 2 : 1
+        let needed = Swift.min(3, localHealthMultiplier)
         let due = suspicions.filter { entry in
             let timer = entry.value
             return timer.checks < needed && (timer.checks == 0 ? timer.deadline - lead <= t : timer.deadline <= t)
