@@ -125,9 +125,10 @@ public struct SWIMInstance: Sendable {
         for relay in relays.values { deadline = Swift.min(deadline, relay.deadline) }
         for timer in suspicions.values { deadline = Swift.min(deadline, timer.deadline) }
         if myStatus != .left {
-            let lead = 2 * scaled(settings.pingTimeout)  // the check before a verdict
-            for timer in suspicions.values where !timer.verifying {
-                deadline = Swift.min(deadline, timer.deadline - lead)
+            let lead = 2 * scaled(settings.pingTimeout)  // the checks before a verdict
+            let needed = Swift.max(2, Swift.min(3, localHealthMultiplier))
+            for timer in suspicions.values where timer.checks < needed {
+                deadline = Swift.min(deadline, timer.deadline - Int64(needed - timer.checks) * lead)
             }
             for timer in suspicions.values where !timer.recheckSent {
                 deadline = Swift.min(deadline, timer.recheckAt)
@@ -157,20 +158,20 @@ public struct SWIMInstance: Sendable {
             send(.nack(sequence: relay.proberSequence), to: relay.prober, into: &out)
         }
 
-        // Lodestar addition: shortly before its verdict (two ping timeouts) this node checks the suspect itself — a
-        // direct ping and up to 16 indirect probes at once. An answer restarts the suspicion (see `onMessage`), so only
-        // a member this node cannot reach is declared dead, and a live one on a lossy network is not killed by stale
-        // rumour; a real crash is declared at the same time as before. While its own probes show loss a node checks
-        // up to three times (as many as its LHM), each when the one before went unanswered.
+        // Lodestar addition: before its verdict this node checks the suspect itself — a direct ping and up to 16
+        // indirect probes at once — at least twice, and up to three times while its own probes show loss (LHM); the
+        // checks are spaced two ping timeouts apart and end at the deadline, so a real crash is declared when it was
+        // before. An answer restarts the suspicion (see `onMessage`): only a member this node cannot reach is declared
+        // dead, and a live one on a lossy network is not killed by stale rumour.
         let lead = 2 * scaled(settings.pingTimeout)
-        let needed = Swift.min(3, localHealthMultiplier)
+        let needed = Swift.max(2, Swift.min(3, localHealthMultiplier))
         let due = suspicions.filter { entry in
-            let timer = entry.value
-            return timer.checks < needed && (timer.checks == 0 ? timer.deadline - lead <= t : timer.deadline <= t)
+            entry.value.checks < needed && entry.value.deadline - Int64(needed - entry.value.checks) * lead <= t
         }.keys.sorted()
         for node in due where myStatus != .left && records[node]?.status == .suspect {
             guard var timer = suspicions[node] else { continue }
-            timer.check(until: Swift.max(timer.deadline, t + lead))
+            // Each check, the last one included, gets its window before the verdict.
+            timer.check(until: Swift.max(timer.deadline, t + Int64(needed - timer.checks) * lead))
             suspicions[node] = timer
             verify(node, rng: &rng, into: &out)
         }

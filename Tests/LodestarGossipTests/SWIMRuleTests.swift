@@ -222,15 +222,23 @@ final class SWIMRuleTests: XCTestCase {
     }
 
     func test_suspectIsDeclaredDeadAtSuspicionTimeout_SWIM_4_2() {
-        var node = makeInstance()
+        // Local health held at 1 (this lone instance's own probes all go unanswered, which would raise it and add a
+        // third check): two checks, the second ending at the deadline.
+        var settings = SWIMSettings()
+        settings.localHealthMaxMultiplier = 1
+        var node = makeInstance(settings: settings)
         deliver([g(b, .suspect, 0, origin: a)], to: &node, at: .seconds(1))
         guard let deadline = node.suspicionDeadline(of: b) else { return XCTFail("no timer") }
-        // Two ping timeouts before the verdict the node checks the suspect itself (a ping and ping-reqs, one sequence).
+        // Before the verdict the node checks the suspect itself twice, two ping timeouts apart, the second ending at
+        // the deadline (each a ping and ping-reqs under one sequence).
         let lead = SWIMSettings().pingTimeout * 2
-        XCTAssertEqual(node.nextTickDeadline.map { $0 <= deadline - lead }, true, "the check is due before the verdict")
-        let check = sends(node.onTick(now: deadline - lead, rng: &rng))
-        XCTAssertTrue(check.contains { if case .ping = $0.0.kind { $0.1 == b } else { false } }, "\(check)")
-        XCTAssertTrue(check.contains { if case .pingRequest(_, let target) = $0.0.kind { target == b } else { false } }, "\(check)")
+        XCTAssertEqual(node.nextTickDeadline.map { $0 <= deadline - lead * 2 }, true, "the first check is due before the verdict")
+        for at in [deadline - lead * 2, deadline - lead] {
+            let check = sends(node.onTick(now: at, rng: &rng))
+            XCTAssertTrue(check.contains { if case .ping = $0.0.kind { $0.1 == b } else { false } }, "\(check)")
+            XCTAssertTrue(check.contains { if case .pingRequest(_, let target) = $0.0.kind { target == b } else { false } }, "\(check)")
+        }
+        XCTAssertEqual(node.suspicionDeadline(of: b), deadline, "the checks do not move the verdict of a crash")
         _ = node.onTick(now: deadline - .milliseconds(1), rng: &rng)
         XCTAssertEqual(node.member(b)?.status, .suspect)
         let changes = statusChanges(node.onTick(now: deadline, rng: &rng))
@@ -245,7 +253,7 @@ final class SWIMRuleTests: XCTestCase {
         deliver([g(b, .suspect, 0, origin: a)], to: &node, at: .seconds(1))
         guard let deadline = node.suspicionDeadline(of: b) else { return XCTFail("no timer") }
         let lead = SWIMSettings().pingTimeout * 2
-        let check = sends(node.onTick(now: deadline - lead, rng: &rng))
+        let check = sends(node.onTick(now: deadline - lead * 2, rng: &rng))
         guard let sequence = check.compactMap({ if case .ping(let s) = $0.0.kind, $0.1 == b { s } else { nil } }).first else {
             return XCTFail("no check ping: \(check)")
         }
