@@ -61,7 +61,7 @@ public struct SWIMInstance: Sendable {
     /// Members that told us a refuted verdict about ourselves; the next message to each carries our alive update.
     var correctionsOwed: Set<SWIMNodeID> = []
     /// Checks of suspects before a verdict (sequence → suspect), answered by an ack with that sequence.
-    private var verifications: [UInt64: SWIMNodeID] = [:]
+    var verifications: [UInt64: SWIMNodeID] = [:]
     /// After refuting a verdict about itself, until this time every message carries this node's alive update.
     var refutingUntil = Int64.min
     /// The time of the input being handled (onTick/onMessage), for decisions deep in sending.
@@ -125,10 +125,9 @@ public struct SWIMInstance: Sendable {
         for relay in relays.values { deadline = Swift.min(deadline, relay.deadline) }
         for timer in suspicions.values { deadline = Swift.min(deadline, timer.deadline) }
         if myStatus != .left {
-            let lead = 2 * scaled(settings.pingTimeout)  // the checks before a verdict
-            let needed = Swift.max(2, Swift.min(3, localHealthMultiplier))
-            for timer in suspicions.values where timer.checks < needed {
-                deadline = Swift.min(deadline, timer.deadline - Int64(needed - timer.checks) * lead)
+            let checks = verdictChecks
+            for timer in suspicions.values {
+                if let at = checks.nextCheck(of: timer) { deadline = Swift.min(deadline, at) }
             }
             for timer in suspicions.values where !timer.recheckSent {
                 deadline = Swift.min(deadline, timer.recheckAt)
@@ -158,31 +157,7 @@ public struct SWIMInstance: Sendable {
             send(.nack(sequence: relay.proberSequence), to: relay.prober, into: &out)
         }
 
-        // Lodestar addition: before its verdict this node checks the suspect itself — a direct ping and up to 16
-        // indirect probes at once — at least twice, and up to three times while its own probes show loss (LHM); the
-        // checks are spaced two ping timeouts apart and end at the deadline, so a real crash is declared when it was
-        // before. An answer restarts the suspicion (see `onMessage`): only a member this node cannot reach is declared
-        // dead, and a live one on a lossy network is not killed by stale rumour.
-        let lead = 2 * scaled(settings.pingTimeout)
-        let needed = Swift.max(2, Swift.min(3, localHealthMultiplier))
-        let due = suspicions.filter { entry in
-            entry.value.checks < needed && entry.value.deadline - Int64(needed - entry.value.checks) * lead <= t
-        }.keys.sorted()
-        for node in due where myStatus != .left && records[node]?.status == .suspect {
-            guard var timer = suspicions[node] else { continue }
-            // Each check, the last one included, gets its window before the verdict.
-            timer.check(until: Swift.max(timer.deadline, t + Int64(needed - timer.checks) * lead))
-            suspicions[node] = timer
-            verify(node, rng: &rng, into: &out)
-        }
-        // SWIM §4.2: an unrefuted suspicion becomes dead at its (Lifeguard-shrunk) deadline.
-        let expired = suspicions.filter { $0.value.deadline <= t && ($0.value.checks >= needed || myStatus == .left) }
-            .keys.sorted()
-        for node in expired {
-            guard let record = records[node], record.status == .suspect else { suspicions[node] = nil; continue }
-            apply(SWIMGossip(node: node, status: .dead, incarnation: record.incarnation, origin: myself),
-                  fromSync: false, now: t, rng: &rng, into: &out)
-        }
+        checkSuspectsAndDeclareDead(now: t, rng: &rng, into: &out)
 
         guard myStatus != .left else { return out }
 
@@ -254,11 +229,7 @@ public struct SWIMInstance: Sendable {
                 // loss the direct answers win and the multiplier stays 1; above, it grows, so probes slow down and
                 // suspicions wait longer while the network drops this much.
                 adjustHealth(by: current.indirectSent ? 1 : -1)
-                if let timer = suspicions[current.target], records[current.target]?.status == .suspect {
-                    // A suspect answered this node's own probe: alive now, whatever the rumour. Its suspicion starts
-                    // over (our ping told it; its refutation should follow) rather than running out.
-                    startSuspicion(of: current.target, origin: timer.firstSuspector, now: t)
-                }
+                suspectAnswered(current.target, now: t)
             } else if let relay = relays.removeValue(forKey: sequence) {
                 // Lodestar addition: the forwarded ack carries what the target just told us about itself, so a prober
                 // checking a suspect through relays hears its refutation as surely as over the direct path.
@@ -279,10 +250,8 @@ public struct SWIMInstance: Sendable {
                 send(.sync(state: fullState(), isReply: true), to: sender, into: &out)
             }
         }
-        if case .ack(let sequence) = message.kind, let node = verifications.removeValue(forKey: sequence),
-           let timer = suspicions[node], records[node]?.status == .suspect {
-            // The suspect answered the check before the verdict: it is alive now; its suspicion starts over.
-            startSuspicion(of: node, origin: timer.firstSuspector, now: t)
+        if case .ack(let sequence) = message.kind, let node = verifications.removeValue(forKey: sequence) {
+            suspectAnswered(node, now: t)  // the check before the verdict was answered
         }
         if correctionsOwed.contains(sender) {
             // No reply went back (ack, nack, sync reply): carry the correction on a ping of its own.
@@ -390,13 +359,20 @@ public struct SWIMInstance: Sendable {
     /// SWIM §3.1: ask k random alive members (not the target) to probe it; returns how many were asked.
     private mutating func sendIndirectProbes(for probe: Probe, rng: inout some RandomNumberGenerator,
                                              into out: inout [SWIMDirective]) -> Int {
-        let candidates = known.filter { $0 != probe.target && records[$0]?.status == .alive }
         // Lodestar addition: k × the local health multiplier (at most 16). The multiplier grows only when this node's
         // direct probes keep failing (heavy loss or overload); more paths then keep live members from being suspected.
         let k = Swift.min(settings.indirectProbeCount * localHealthMultiplier, Swift.max(settings.indirectProbeCount, 16))
-        let relays = pickRandom(k, from: candidates, rng: &rng)
+        return askRelays(k, toProbe: probe.target, sequence: probe.sequence, rng: &rng, into: &out)
+    }
+
+    /// SWIM §3.1 ping-req: asks up to `count` random alive members (not the target) to probe `target` under
+    /// `sequence`; returns how many were asked.
+    mutating func askRelays(_ count: Int, toProbe target: SWIMNodeID, sequence: UInt64,
+                            rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) -> Int {
+        let candidates = known.filter { $0 != target && records[$0]?.status == .alive }
+        let relays = pickRandom(count, from: candidates, rng: &rng)
         for relay in relays {
-            send(.pingRequest(sequence: probe.sequence, target: probe.target), to: relay, into: &out)
+            send(.pingRequest(sequence: sequence, target: target), to: relay, into: &out)
         }
         return relays.count
     }
@@ -410,28 +386,15 @@ public struct SWIMInstance: Sendable {
         guard let record = records[failed.target], record.status.isLive else { return }
         apply(SWIMGossip(node: failed.target, status: .suspect, incarnation: record.incarnation, origin: myself),
               fromSync: false, now: t, rng: &rng, into: &out)
-
         // Lifeguard §3.2 relies on the suspect hearing of it quickly: tell it directly (one extra ping, ack unused).
         if records[failed.target]?.status == .suspect {
             sendPing(sequence: takeSequence(), to: failed.target, into: &out)
         }
     }
 
-    /// The check before a verdict: a direct ping and k indirect probes at once, under a sequence of their own.
-    private mutating func verify(_ node: SWIMNodeID, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
-        let sequence = takeSequence()
-        if verifications.count > 64 { verifications.removeAll() }  // answers that never came; bounded
-        verifications[sequence] = node
-        sendPing(sequence: sequence, to: node, into: &out)
-        let candidates = known.filter { $0 != node && records[$0]?.status == .alive }
-        for relay in pickRandom(Swift.max(settings.indirectProbeCount, 16), from: candidates, rng: &rng) {
-            send(.pingRequest(sequence: sequence, target: node), to: relay, into: &out)
-        }
-    }
-
     // MARK: - Sending
 
-    private mutating func sendPing(sequence: UInt64, to target: SWIMNodeID, into out: inout [SWIMDirective]) {
+    mutating func sendPing(sequence: UInt64, to target: SWIMNodeID, into out: inout [SWIMDirective]) {
         send(.ping(sequence: sequence), to: target, into: &out)
     }
 
@@ -456,7 +419,7 @@ public struct SWIMInstance: Sendable {
         return SWIMGossip(node: node, status: .alive, incarnation: record.incarnation, metadata: record.metadata, origin: myself)
     }
 
-    private mutating func send(_ kind: SWIMMessage.Kind, to target: SWIMNodeID, first: SWIMGossip? = nil,
+    mutating func send(_ kind: SWIMMessage.Kind, to target: SWIMNodeID, first: SWIMGossip? = nil,
                                into out: inout [SWIMDirective]) {
         var gossip: [SWIMGossip] = []
         var room = settings.maxGossipPerMessage
@@ -496,7 +459,7 @@ public struct SWIMInstance: Sendable {
 
     // MARK: - Helpers
 
-    private mutating func takeSequence() -> UInt64 {
+    mutating func takeSequence() -> UInt64 {
         defer { nextSequence &+= 1 }
         return nextSequence
     }
@@ -507,7 +470,7 @@ public struct SWIMInstance: Sendable {
     }
 
     /// Lifeguard §3.1: `duration` × local health multiplier, in nanoseconds.
-    private func scaled(_ duration: Duration) -> Int64 {
+    func scaled(_ duration: Duration) -> Int64 {
         duration.swimNanoseconds * Int64(localHealthMultiplier)
     }
 
