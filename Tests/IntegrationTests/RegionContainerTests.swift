@@ -31,13 +31,8 @@ final class RegionContainerTests: XCTestCase {
         }
         XCTAssertFalse(r.timedOut, "the container scenario did not finish within 420 s")
         XCTAssertEqual(r.status, 0, "the container scenario failed")
-        let lines = output.split(separator: "\n").map(String.init)
-        func line(_ prefix: String, _ needle: String) -> String? {
-            lines.first { $0.hasPrefix(prefix) && $0.contains(needle) }
-        }
-        func seconds(_ figure: String?) -> Double? {
-            figure?.components(separatedBy: " after ").last.flatMap { Double($0.split(separator: " ").first ?? "") }
-        }
+        let out = ScenarioOutput(output)
+        let line = out.line, seconds = ScenarioOutput.seconds
         for (region, n) in Self.regions {
             XCTAssertNotNil(line("PASS", "resolve \(region): client 198.18.\(n).200 → www.example.test = 198.18.\(n).10"),
                             "\(region)'s client was not answered with its own edge")
@@ -47,7 +42,7 @@ final class RegionContainerTests: XCTestCase {
                             "\(region): the answered edge is not the nearest by measured RTT")
         }
         XCTAssertNil(line("latency:", "SKIPPED"), "no inter-region delay")
-        XCTAssertFalse(lines.contains { $0.hasPrefix("FAIL") }, "a step failed")
+        XCTAssertFalse(out.failed, "a step failed")
 
         let killed = line("FIGURE", "eu-central: SIGKILL of edge-eu-central → client 198.18.2.200 answered 198.18.1.10")
         let failover = try XCTUnwrap(seconds(killed), "no failover figure after docker kill")
@@ -62,9 +57,7 @@ final class RegionContainerTests: XCTestCase {
                         "Frankfurt's users did not come back after the site was reconnected")
         XCTAssertNotNil(line("teardown:", "left no lsim container, network or app image"), "docker-compose down left something behind")
 
-        for l in lines where l.hasPrefix("FIGURE ") || l.hasPrefix("latency") || l.hasPrefix("teardown:") || l.hasPrefix("image:") {
-            print("EDGE-FIGURES: containers: " + l.replacingOccurrences(of: "FIGURE ", with: ""))
-        }
+        out.printFigures(tag: "containers", extra: ["image:"])
         #endif
     }
 }

@@ -45,10 +45,8 @@ final class RegionSimulationTests: XCTestCase {
 
         XCTAssertFalse(r.timedOut, "Scripts/regions did not finish within 120 s")
         XCTAssertEqual(r.status, 0, "Scripts/regions failed")
-        let lines = output.split(separator: "\n").map(String.init)
-        func has(_ prefix: String, _ needle: String) -> Bool {
-            lines.contains { $0.hasPrefix(prefix) && $0.contains(needle) }
-        }
+        let out = ScenarioOutput(output)
+        let has = out.has
         for (region, n) in Self.regions {
             XCTAssertTrue(has("PASS", "resolve \(region): client 198.18.\(n).100 → www.example.test = 198.18.\(n).10"),
                           "no PASS line for \(region)'s client getting its own edge")
@@ -57,21 +55,20 @@ final class RegionSimulationTests: XCTestCase {
         }
         XCTAssertTrue(has("PASS", "resolve eu-central: client 198.18.2.100 → www.example.test = 198.18.1.10"),
                       "Frankfurt was not sent to the next nearest region (us-east) while its edge was down")
-        XCTAssertFalse(lines.contains { $0.hasPrefix("FAIL") }, "a step failed")
+        XCTAssertFalse(out.failed, "a step failed")
         // Inter-region delay is there (netem, or NFQUEUE and Scripts/nfq-delay.py on kernels without netem), so every
         // client's measured RTT ranks its own region's edge first and the DNS answer agrees.
-        XCTAssertFalse(lines.contains { $0.hasPrefix("latency:") && $0.contains("SKIPPED") }, "no inter-region delay")
-        XCTAssertTrue(lines.contains { $0.hasPrefix("latency") && $0.contains("client eu-central") }, "no latency line")
+        XCTAssertFalse(has("latency:", "SKIPPED"), "no inter-region delay")
+        XCTAssertTrue(has("latency", "client eu-central"), "no latency line")
         for (region, n) in Self.regions {
             XCTAssertTrue(has("PASS", "rtt \(region): the answered edge 198.18.\(n).10 has the smallest RTT"),
                           "\(region): the answered edge is not the nearest by RTT")
         }
 
         // The failover figure: "FIGURE eu-central: SIGKILL of edge-eu-central → client … answered 198.18.1.10 after X s".
-        let failoverLine = lines.first { $0.hasPrefix("FIGURE eu-central: SIGKILL of edge-eu-central") }
-        let figure = try XCTUnwrap(failoverLine, "no failover figure")
-        let seconds = figure.components(separatedBy: " after ").last.flatMap { Double($0.split(separator: " ").first ?? "") }
-        let failover = try XCTUnwrap(seconds, "cannot read the failover time in: \(figure)")
+        let figure = try XCTUnwrap(out.lines.first { $0.hasPrefix("FIGURE eu-central: SIGKILL of edge-eu-central") },
+                                   "no failover figure")
+        let failover = try XCTUnwrap(ScenarioOutput.seconds(figure), "cannot read the failover time in: \(figure)")
         XCTAssertTrue(figure.contains("answered 198.18.1.10"), figure)
         // The 2 s target is a distribution (SWIMSimulationTests, p99 under 2 s); one sample gets half a second of slack.
         XCTAssertLessThanOrEqual(failover, 2.5, "failover target is 2 s, one sample")
@@ -82,12 +79,10 @@ final class RegionSimulationTests: XCTestCase {
         XCTAssertTrue(has("FIGURE", "eu-central: reconnection of eu-central → client 198.18.2.100 answered 198.18.2.10"),
                       "Frankfurt's users did not come back after the site was reconnected")
 
-        XCTAssertTrue(lines.contains { $0.hasPrefix("teardown:") && $0.contains("no lsim- namespace left") }, "no teardown check line")
+        XCTAssertTrue(has("teardown:", "no lsim- namespace left"), "no teardown check line")
         XCTAssertEqual(lsimNamespaces(), [], "lsim- namespaces left after the run")
 
-        for line in lines where line.hasPrefix("FIGURE ") || line.hasPrefix("latency") || line.hasPrefix("teardown:") {
-            print("EDGE-FIGURES: regions: " + line.replacingOccurrences(of: "FIGURE ", with: ""))
-        }
+        out.printFigures(tag: "regions")
         #endif
     }
 }
