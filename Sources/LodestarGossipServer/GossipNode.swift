@@ -153,6 +153,10 @@ public final class GossipNode: @unchecked Sendable {
         }
     }
 
+    /// Addresses a send failed to (no route, a firewall): for a second datagrams to them are dropped here, as a lossy
+    /// network would drop them, rather than written — such an error closes the socket, and each close (and reopen)
+    /// loses the other peers' packets too. Event-loop confined.
+    private var unreachableUntil: [SocketAddress: NIODeadline] = [:]
     /// The last error the socket reported (on the event loop), named when an error closes it.
     fileprivate var lastSocketError: (any Error)?
     private var lastReopenLog: NIODeadline?
@@ -264,6 +268,13 @@ public final class GossipNode: @unchecked Sendable {
             stats.unsent.add(1, ordering: .relaxed)
             return
         }
+        if let until = unreachableUntil[address] {
+            guard until <= .now() else {
+                stats.unsent.add(1, ordering: .relaxed)
+                return
+            }
+            unreachableUntil[address] = nil
+        }
         // A full-state sync of a large cluster does not fit one datagram: it goes as several.
         let packets = GossipWire.encodeAll(message, from: myself, keyring: keyring) {
             sequence.next(nowMs: Self.wallMilliseconds())
@@ -281,6 +292,7 @@ public final class GossipNode: @unchecked Sendable {
             written.futureResult.whenFailure { [self] error in
                 if case ChannelError.ioOnClosedChannel = error { return }
                 lastSocketError = error  // kept to name it if it closed the socket
+                unreachableUntil[address] = .now() + .seconds(1)
             }
             channel.write(AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: bytes)), promise: written)
         }
