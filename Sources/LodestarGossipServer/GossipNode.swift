@@ -113,6 +113,7 @@ public final class GossipNode: @unchecked Sendable {
     /// would leave the node deaf and mute for good. Such a close reopens the socket on the same address.
     private func adopt(_ ch: any Channel) {
         channel = ch
+        socketGeneration += 1
         ch.closeFuture.whenComplete { [self] _ in
             loop.execute { [self] in
                 guard let current = channel, current === ch, ticker != nil else { return }  // stop() closed it
@@ -153,16 +154,21 @@ public final class GossipNode: @unchecked Sendable {
         }
     }
 
-    /// Addresses a send failed to (no route, a firewall): for a second datagrams to them are dropped here, as a lossy
+    /// Addresses a send failed to (no route, a firewall): for a while datagrams to them are dropped here, as a lossy
     /// network would drop them, rather than written — such an error closes the socket, and each close (and reopen)
-    /// loses the other peers' packets too. Event-loop confined.
-    private var unreachableUntil: [SocketAddress: NIODeadline] = [:]
+    /// loses the other peers' packets too. The pause doubles with each failure in a row (1 s, then 2 s) and ends when
+    /// an authenticated datagram arrives from the address. Event-loop confined.
+    private var unreachable: [SocketAddress: (until: NIODeadline, pause: Int64)] = [:]
     /// The last error the socket reported (on the event loop), named when an error closes it.
     fileprivate var lastSocketError: (any Error)?
     private var lastReopenLog: NIODeadline?
     /// The address the socket was bound to (with the port picked for a port of 0), reused when reopening.
     private var boundAddress: SocketAddress?
     private var reopensUnlogged = 0
+    /// Counts the sockets the node has had; the one whose fatal send error has been blamed on its address (see
+    /// `writeFailed`).
+    private var socketGeneration = 0
+    private var blamedSocket: Int?
 
     /// Learns peers' addresses and asks them for a full-state exchange (SWIM join through seeds).
     public func join(peers: [SWIMNodeID: SocketAddress]) {
@@ -239,6 +245,7 @@ public final class GossipNode: @unchecked Sendable {
         guard packet.sender != myself else { return stats.drop(.malformed) }
         stats.packetsIn.add(1, ordering: .relaxed)
         addresses[packet.sender] = envelope.remoteAddress  // authenticated: the sender holds a key
+        if !unreachable.isEmpty { unreachable[envelope.remoteAddress] = nil }
         heard.withLock { $0[packet.sender] = .now() }
         run(instance.onMessage(packet.message, from: packet.sender, now: Self.now(), rng: &rng))
     }
@@ -268,12 +275,13 @@ public final class GossipNode: @unchecked Sendable {
             stats.unsent.add(1, ordering: .relaxed)
             return
         }
-        if let until = unreachableUntil[address] {
-            guard until <= .now() else {
-                stats.unsent.add(1, ordering: .relaxed)
-                return
-            }
-            unreachableUntil[address] = nil
+        if let mark = unreachable[address], mark.until > .now() {
+            stats.unsent.add(1, ordering: .relaxed)
+            return
+        }
+        if case .v6 = address, case .v4 = boundAddress {
+            stats.unsent.add(1, ordering: .relaxed)  // cannot leave an IPv4 socket; NIO would close it on EAFNOSUPPORT
+            return
         }
         // A full-state sync of a large cluster does not fit one datagram: it goes as several.
         let packets = GossipWire.encodeAll(message, from: myself, keyring: keyring) {
@@ -289,14 +297,33 @@ public final class GossipNode: @unchecked Sendable {
             stats.packetsOut.add(1, ordering: .relaxed)
             stats.bytesOut.add(bytes.count, ordering: .relaxed)
             let written = channel.eventLoop.makePromise(of: Void.self)
+            let socket = socketGeneration
             written.futureResult.whenFailure { [self] error in
-                if case ChannelError.ioOnClosedChannel = error { return }
-                lastSocketError = error  // kept to name it if it closed the socket
-                unreachableUntil[address] = .now() + .seconds(1)
+                writeFailed(error, to: address, on: socket)
             }
             channel.write(AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: bytes)), promise: written)
         }
         channel.flush()
+    }
+
+    /// Marks the address of a failed send unreachable. An error NIO survives (EHOSTUNREACH) fails that write alone;
+    /// a fatal one closes the socket and fails every pending write with the same error, the culprit first — so only
+    /// the first fatal failure on a socket is blamed, not the peers whose datagrams were queued behind it.
+    private func writeFailed(_ error: any Error, to address: SocketAddress, on socket: Int) {
+        switch error {
+        case ChannelError.ioOnClosedChannel, ChannelError.writeMessageTooLarge:
+            return
+        case ChannelError.writeHostUnreachable:
+            break
+        default:
+            lastSocketError = error  // kept to name it when the node reopens the socket
+            guard blamedSocket != socket else { return }
+            blamedSocket = socket
+        }
+        let now = NIODeadline.now()
+        if unreachable.count >= 4096 { unreachable = unreachable.filter { $0.value.until > now } }  // bounded
+        let pause = unreachable[address].map { min(2, $0.pause * 2) } ?? 1
+        unreachable[address] = (now + .seconds(pause), pause)
     }
 
     private func publishSnapshot() {
