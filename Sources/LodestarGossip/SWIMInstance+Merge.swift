@@ -105,6 +105,7 @@ extension SWIMInstance {
             queue.enqueue(update)
             // Heard from another member: this node's next probe checks it (see `nextProbeTarget`).
             if update.origin != myself, probe?.target != update.node, !confirmFirst.contains(update.node) {
+                if confirmFirst.count >= Self.confirmFirstLimit { confirmFirst.removeFirst() }
                 confirmFirst.append(update.node)
             }
         }
