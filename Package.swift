@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -100,11 +101,48 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The admin endpoints: the HTTP/1.1 listener, the token guard and the edge's and DNS node's routers.
+        .target(
+            name: "LodestarAdmin",
+            dependencies: [
+                "LodestarProxy", "LodestarCache", "LodestarDNS", "LodestarDNSServer", "LodestarGeo", "LodestarSelection",
+                "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarStatusPage", "LodestarTopology",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LodestarAdminTests",
+            dependencies: ["LodestarAdmin", "LodestarProxy", "LodestarCache", "LodestarTopology",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // The node runtimes (swift-service-lifecycle Services): DNSNode and EdgeNode, their state, gossip and reloads.
+        .target(
+            name: "LodestarNode",
+            dependencies: [
+                "LodestarAdmin", "LodestarTopology", "LodestarGeo", "LodestarSelection", "LodestarDNS", "LodestarDNSServer",
+                "LodestarProxy", "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarStatusPage",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "lodestar",
             dependencies: [
                 "LodestarTopology", "LodestarGeo", "LodestarSelection", "LodestarDNS", "LodestarDNSServer", "LodestarProxy",
                 "LodestarGossip", "LodestarGossipServer", "LodestarMetrics", "LodestarLogging", "LodestarStatusPage",
+                "LodestarAdmin", "LodestarNode",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,4 +1,5 @@
 import Foundation
+import LodestarProxy
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
@@ -63,7 +64,13 @@ public struct AdminHooks: Sendable {
     public init() {}
 }
 
-extension AdminHTTP {
+/// The admin listeners' HTTP/1.1 endpoint: each complete request is answered whole by a router.
+public enum AdminHTTP {
+    /// Binds `address`; the channel closes when the group shuts down.
+    public static func bind(_ address: ListenAddress, group: any EventLoopGroup,
+                            respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
+        try await SimpleHTTPServer.bind(address, group: group, respond: respond)
+    }
     /// The decoded `key=value` pairs of a request target's query (last one wins).
     public static func query(_ uri: String) -> [String: String] {
         guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [:] }

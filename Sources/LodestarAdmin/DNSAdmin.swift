@@ -13,15 +13,30 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
+/// What the DNS admin endpoint asks of the node it serves (LodestarNode's `DNSNodeState`).
+public protocol DNSAdminSource: AnyObject, Sendable {
+    /// The health the answers use (gossip and operator marks).
+    var health: LiveHealthView { get }
+    /// Why the operator marks an edge down (`--down`, the down file, drains); empty when not marked.
+    func operatorReasons(edge id: String) -> [String]
+    /// The operator drains in force, with who set them and when.
+    func drainList() -> [StatusSnapshot.Drain]
+    /// Starts (`on`) or ends a drain of an edge or a region; the drains in force after it, or why it was refused.
+    func drain(_ on: Bool, edge: String?, region: String?, reason: String) -> Result<[StatusSnapshot.Drain], DrainError>
+    /// Re-reads the topology (and GeoIP database): whether it was taken, and a message.
+    func reload(source: String) -> (ok: Bool, message: String)
+}
+
 /// The DNS node's admin API: `GET /` (the status page), `/healthz`, `/readyz`, `/status` (JSON: configuration
 /// version, every edge's health and why, operator drains, gossip members, the top answer decisions), `/explain`
 /// (what a client would be answered), `/metrics` (Prometheus), and
 /// `POST /drain|/undrain?edge=ID|region=ID[&reason=…]` (an operator override the answers honour at once, like
 /// gdnsd's admin state) and `POST /reload`. Binds only where `dns.admin` says; see `AdminGuard` for who may call it.
-enum DNSAdmin {
-    static func bind(_ address: ListenAddress, group: any EventLoopGroup, token: String?, state: DNSNodeState,
-                     box: AuthorityBox, server: DNSServer, gossip: GossipRuntime?, tracker: ConfigTracker,
-                     hub: MetricsHub) async throws -> any Channel {
+public enum DNSAdmin {
+    /// Binds the endpoint at `address`; `config` gives the configuration in force for `/status`.
+    public static func bind(_ address: ListenAddress, group: any EventLoopGroup, token: String?, state: any DNSAdminSource,
+                            box: AuthorityBox, server: DNSServer, gossip: GossipNode?,
+                            config: @escaping @Sendable () -> StatusSnapshot.Config, hub: MetricsHub) async throws -> any Channel {
         let guardian = AdminGuard(listener: address, token: token)
         let rates = AnswerRates(decisions: server.metrics.decisions)
         let decisions = server.metrics.decisions
@@ -42,7 +57,7 @@ enum DNSAdmin {
             if let refused = guardian.refusal(head, path: path, allocator: allocator) { return refused }
             let query = AdminHTTP.query(head.uri)
             func current() -> StatusSnapshot {
-                snapshot(state: state, box: box, server: server, gossip: gossip?.node, tracker: tracker, rates: rates,
+                snapshot(state: state, box: box, server: server, gossip: gossip, config: config(), rates: rates,
                          probeIntervalMs: probeMs)
             }
             switch (head.method, path) {
@@ -86,7 +101,7 @@ enum DNSAdmin {
     }
 
     /// `lodestar_dns_edge_state{edge,region,state}`: the health each edge is answered with (read at every scrape).
-    static func registerHealthMetrics(hub: MetricsHub, state: DNSNodeState, box: AuthorityBox) {
+    public static func registerHealthMetrics(hub: MetricsHub, state: any DNSAdminSource, box: AuthorityBox) {
         let gauge = StateGauge(hub, name: "lodestar_dns_edge_state",
                                help: "The health the DNS answers use for each edge: 1 for its current state.",
                                subjectLabel: "edge", states: ["healthy", "suspect", "overloaded", "down"])
@@ -106,8 +121,8 @@ enum DNSAdmin {
     }
 
     /// What the node knows now, for `/status` and the page.
-    static func snapshot(state: DNSNodeState, box: AuthorityBox, server: DNSServer, gossip: GossipNode?,
-                         tracker: ConfigTracker, rates: AnswerRates, probeIntervalMs: Int) -> StatusSnapshot {
+    static func snapshot(state: any DNSAdminSource, box: AuthorityBox, server: DNSServer, gossip: GossipNode?,
+                         config: StatusSnapshot.Config, rates: AnswerRates, probeIntervalMs: Int) -> StatusSnapshot {
         let topology = box.authority.topology
         let health = state.health
         let edgeIds = Set(topology.edges.map(\.id))
@@ -178,7 +193,7 @@ enum DNSAdmin {
         let st = server.stats
         return StatusSnapshot(
             node: topology.dns.nodeId, zone: topology.zone.name, serial: topology.zone.soa.serial, generatedAt: iso(Date()),
-            config: tracker.status, cluster: cluster,
+            config: config, cluster: cluster,
             regions: topology.regions.map { .init(id: $0.id, name: $0.name, latitude: $0.latitude, longitude: $0.longitude) },
             edges: Dictionary(topology.edges.map { ($0.id, health.health(ofEdge: $0.id).description) }, uniquingKeysWith: { a, _ in a }),
             edgeDetails: details, operatorDown: health.operatorDown.sorted(), drains: state.drainList(),

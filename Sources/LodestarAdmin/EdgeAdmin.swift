@@ -1,5 +1,6 @@
 import Foundation
 import LodestarCache
+import LodestarProxy
 import LodestarMetrics
 import LodestarTopology
 import Logging
@@ -7,16 +8,19 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// The edge's admin endpoint: `GET /healthz` (200 healthy, 503 degraded), `GET /status` (JSON) and
-/// `GET /metrics` (Prometheus text) and `POST /cache/purge?url=…|prefix=…`. Binds only where the
-/// topology says (`edges[].admin`, loopback in the default topology).
-enum AdminServer {
-    static func bind(_ address: ListenAddress, group: any EventLoopGroup, shared: EdgeShared, path: String) async throws -> any Channel {
+/// The edge's admin endpoint: `GET /healthz` (200 healthy, 503 degraded), `/readyz`, `GET /status` (JSON),
+/// `GET /metrics` (Prometheus text), `POST /drain|/undrain|/reload` (through the process's hooks) and
+/// `POST /cache/purge?url=…|prefix=…`. Binds only where the topology says (`edges[].admin`, loopback in the default
+/// topology); see `AdminGuard` for who may call it.
+public enum EdgeAdmin {
+    /// Binds the endpoint at `address` for `server`; `path` names the setting in errors (`edges[N].admin`).
+    public static func bind(_ address: ListenAddress, group: any EventLoopGroup, server: EdgeServer, token: String?,
+                            hooks: AdminHooks, path: String) async throws -> any Channel {
+        let guardian = AdminGuard(listener: address, token: token)
         do {
-            return try await SimpleHTTPServer.bind(address, group: group) { head, allocator in
-                let guardian = AdminGuard(listener: address, token: shared.adminToken)
+            return try await AdminHTTP.bind(address, group: group) { head, allocator in
                 if let refused = guardian.refusal(head, path: AdminHTTP.path(head.uri), allocator: allocator) { return refused }
-                return answer(head, shared: shared, allocator: allocator)
+                return answer(head, server: server, hooks: hooks, allocator: allocator)
             }
         } catch {
             throw EdgeStartError(description: "\(path): cannot listen on \(address): \(EdgeServer.describe(error))")
@@ -24,9 +28,8 @@ enum AdminServer {
     }
 
     /// One admin answer (after the guard let the request through).
-    static func answer(_ h: HTTPRequestHead, shared: EdgeShared, allocator: ByteBufferAllocator) -> SimpleResponse {
-        let status = shared.status(now: NIODeadline.now().uptimeNanoseconds)
-        let hooks = shared.adminHooks
+    static func answer(_ h: HTTPRequestHead, server: EdgeServer, hooks: AdminHooks, allocator: ByteBufferAllocator) -> SimpleResponse {
+        let status = server.status()
         let path = AdminHTTP.path(h.uri)
         let (code, type, body): (HTTPResponseStatus, String, String)
         switch (h.method, path) {
@@ -37,9 +40,9 @@ enum AdminServer {
             (code, type, body) = !ready ? (.serviceUnavailable, "text/plain", "draining\n")
                 : status.degraded ? (.serviceUnavailable, "text/plain", "degraded\n") : (.ok, "text/plain", "ready\n")
         case (.GET, "/status"), (.HEAD, "/status"):
-            (code, type, body) = (.ok, "application/json", status.json(stats: shared.stats.snapshot, extra: hooks.status?()))
+            (code, type, body) = (.ok, "application/json", server.statusJSON(extra: hooks.status?()))
         case (.GET, "/metrics"), (.HEAD, "/metrics"):
-            (code, type, body) = (.ok, MetricsHub.contentType, metrics(shared: shared))
+            (code, type, body) = (.ok, MetricsHub.contentType, server.metricsHub.exposition())
         case (.POST, "/drain"), (.POST, "/undrain"):
             guard let drain = hooks.drain else {
                 (code, type, body) = (.notImplemented, "text/plain", "this edge takes no part in gossip: there is no one to tell about a drain\n")
@@ -56,7 +59,7 @@ enum AdminServer {
             (code, type, body) = (result.ok ? .ok : .unprocessableEntity, "text/plain", result.message + "\n")
         case (.POST, "/cache/purge"), (.DELETE, "/cache/purge"):
             (code, type, body) = purge(query: h.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? "",
-                                       cache: shared.cache)
+                                       cache: server.cache)
         case (_, "/cache/purge"):
             (code, type, body) = (.methodNotAllowed, "text/plain", "use POST /cache/purge?url=URL or ?prefix=URL\n")
         case (_, "/drain"), (_, "/undrain"), (_, "/reload"):
@@ -89,11 +92,6 @@ enum AdminServer {
             return (.ok, "application/json", "{\"purged\":\(cache.purge(prefix: key)),\"prefix\":\(jsonString(key))}\n")
         }
         return (.badRequest, "text/plain", "give url=http://host/path or prefix=http://host/path (percent-encoded)\n")
-    }
-
-    /// The process's metrics in the Prometheus text format (this edge's families, and any other role's in the process).
-    static func metrics(shared: EdgeShared) -> String {
-        shared.metricsHub.exposition()
     }
 
     /// A JSON string literal.

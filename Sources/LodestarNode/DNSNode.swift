@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LodestarAdmin
 import LodestarDNS
 import LodestarDNSServer
 import LodestarMetrics
@@ -12,10 +13,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// Why a node (DNS or edge) could not start; `listen` failures of the DNS listeners are logged as "cannot listen".
-enum NodeStartError: Error, CustomStringConvertible {
+package enum NodeStartError: Error, CustomStringConvertible {
     case listen(any Error)
     case other(String)
-    var description: String {
+    package var description: String {
         switch self {
         case .listen(let error): "cannot listen: \(error)"
         case .other(let message): message
@@ -27,25 +28,25 @@ enum NodeStartError: Error, CustomStringConvertible {
 /// `lodestar up`. Creating it builds the answer engine from the topology (a bad database, zone or key is refused
 /// there, before any socket is bound); `start` binds DNS, gossip and the admin endpoint; `run` serves SIGHUP reloads
 /// and the down file until graceful shutdown, then stops everything it started.
-final class DNSNode: ServiceLifecycle.Service, @unchecked Sendable {
-    let topology: Topology
-    let path: String
-    let state: DNSNodeState
-    let box: AuthorityBox
-    let tracker: ConfigTracker
-    let server: DNSServer
-    let version: String
+package final class DNSNode: ServiceLifecycle.Service, @unchecked Sendable {
+    package let topology: Topology
+    package let path: String
+    package let state: DNSNodeState
+    package let box: AuthorityBox
+    package let tracker: ConfigTracker
+    package let server: DNSServer
+    package let version: String
     private let hub: MetricsHub
     private let adminToken: String?
     private let logger: Logger
     private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private(set) var gossip: GossipRuntime?
+    package private(set) var gossip: GossipRuntime?
     private var admin: (any Channel)?
     private let stopped = Mutex(false)
 
     /// Builds the node's state and answer engine. `runKey`: when the topology signs without key files, make the key
     /// for this run now (as `lodestar up` does, printing its DS) rather than with a warning at the first build.
-    init(topology: Topology, path: String, node: String?, geoOverride: String? = nil, flagDown: Set<String> = [],
+    package init(topology: Topology, path: String, node: String?, geoOverride: String? = nil, flagDown: Set<String> = [],
          runKey: Bool = false, configuration: DNSServer.Configuration, adminToken: String?, hub: MetricsHub,
          logger: Logger) throws {
         self.topology = topology
@@ -68,7 +69,7 @@ final class DNSNode: ServiceLifecycle.Service, @unchecked Sendable {
     }
 
     /// Binds the DNS listeners, joins gossip and opens the admin endpoint; on a failure closes what it opened.
-    func start() async throws {
+    package func start() async throws {
         do {
             try await server.start()
         } catch {
@@ -86,7 +87,7 @@ final class DNSNode: ServiceLifecycle.Service, @unchecked Sendable {
         guard let address = topology.dns.admin else { return }
         do {
             admin = try await DNSAdmin.bind(address, group: adminGroup, token: adminToken, state: state, box: box,
-                                            server: server, gossip: gossip, tracker: tracker, hub: hub)
+                                            server: server, gossip: gossip?.node, config: { [tracker] in tracker.status }, hub: hub)
             logger.info("admin listening", metadata: ["address": "\(address)"])
         } catch {
             await gossip?.leave()
@@ -97,7 +98,7 @@ final class DNSNode: ServiceLifecycle.Service, @unchecked Sendable {
 
     /// Serves until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`): SIGHUP reloads the topology, the
     /// down file is re-read every second. Then it stops.
-    func run() async throws {
+    package func run() async throws {
         let signals = SignalWatcher()
         let listenOverridden = server.configuration.listen != topology.dns.listen
         signals.on(SIGHUP) { [state, topology, logger] in
@@ -113,7 +114,7 @@ final class DNSNode: ServiceLifecycle.Service, @unchecked Sendable {
     }
 
     /// Closes the admin endpoint, leaves gossip and stops the DNS server (once; later calls return at once).
-    func stop() async {
+    package func stop() async {
         guard stopped.withLock({ let was = $0; $0 = true; return !was }) else { return }
         logger.info("stopping", metadata: ["stats": "\(server.stats.summary)"])
         try? await admin?.close()

@@ -4,36 +4,36 @@ import Logging
 
 /// A DNS node's operator drains: the `OperatorDrains` table the DNS nodes gossip and merge (whichever node an operator
 /// asks, all of them agree), kept in a small state file so a restarted node comes back with them.
-final class DrainBook: @unchecked Sendable {
-    let nodeId: String
+package final class DrainBook: @unchecked Sendable {
+    package let nodeId: String
     /// The state file (`dns.stateFile`, or `<nodeId>.state.json` beside the topology).
-    let path: String
+    package let path: String
     private let logger: Logger
     private let lock = NSLock()
     private var table = OperatorDrains()
     /// Called with the encoded table after every change made here or learned from a peer (the gossip runtime
     /// publishes it).
-    var onChange: (@Sendable ([UInt8]) -> Void)?
+    package var onChange: (@Sendable ([UInt8]) -> Void)?
 
     /// Undrains are remembered this long (ms) so they reach every node before they are forgotten.
-    static let tombstoneMs: UInt64 = 10 * 60 * 1000
+    package static let tombstoneMs: UInt64 = 10 * 60 * 1000
 
-    init(nodeId: String, path: String, logger: Logger) {
+    package init(nodeId: String, path: String, logger: Logger) {
         self.nodeId = nodeId
         self.path = path
         self.logger = logger
         load()
     }
 
-    static func nowMs() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+    package static func nowMs() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
 
     /// The drains in force.
-    var active: [String: OperatorDrains.Entry] { lock.withLock { table.active } }
+    package var active: [String: OperatorDrains.Entry] { lock.withLock { table.active } }
     /// The table as gossiped.
-    var encoded: [UInt8] { lock.withLock { table.encoded() } }
+    package var encoded: [UInt8] { lock.withLock { table.encoded() } }
 
     /// An operator's drain (`active`) or undrain of `target`, asked of this node.
-    func set(_ target: String, active: Bool, reason: String) {
+    package func set(_ target: String, active: Bool, reason: String) {
         let bytes = lock.withLock { () -> [UInt8] in
             table.set(target, active: active, reason: reason, now: Self.nowMs(), by: nodeId)
             return table.encoded()
@@ -44,7 +44,7 @@ final class DrainBook: @unchecked Sendable {
 
     /// Merges a peer's gossiped table; true when it changed anything here.
     @discardableResult
-    func merge(_ bytes: [UInt8], from peer: String) -> Bool {
+    package func merge(_ bytes: [UInt8], from peer: String) -> Bool {
         guard let other = OperatorDrains(decoding: bytes) else { return false }
         let (changed, newer) = lock.withLock { () -> (Bool, [String]) in
             let before = table.entries
@@ -58,7 +58,7 @@ final class DrainBook: @unchecked Sendable {
     }
 
     /// Forgets old undrains; true when the table changed.
-    func forgetOldUndrains() {
+    package func forgetOldUndrains() {
         let changed = lock.withLock { () -> Bool in
             let n = table.entries.count
             table.forgetUndrains(olderThan: Self.tombstoneMs, now: Self.nowMs())

@@ -1,9 +1,11 @@
 import Dispatch
 import Foundation
+import LodestarAdmin
 import LodestarProxy
 import LodestarTopology
 import Logging
 import NIOCore
+import NIOPosix
 import LodestarMetrics
 import ServiceLifecycle
 import Synchronization
@@ -13,8 +15,8 @@ import Synchronization
 /// listeners and joins gossip; `run` serves SIGHUP reloads until the `ServiceGroup` shuts it down. A graceful shutdown
 /// (SIGTERM) drains first when the edge gossips — the DNS tier stops sending users, those already sent are served for
 /// `gossip.drainSeconds` — and a cancellation (SIGINT) stops at once, letting requests in flight finish.
-final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
-    let server: EdgeServer
+package final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
+    package let server: EdgeServer
     private let topology: Topology
     private let path: String
     private let node: String
@@ -25,10 +27,12 @@ final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
     private let reloadLock = NSLock()
     private let logger: Logger
     private let adminToken: String?
+    private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let admin = Mutex<(any Channel)?>(nil)
     /// The `lodestar up` that started this edge: when it is gone, the edge stops (even after a SIGKILL of it).
     private let parentPid: Int32?
 
-    init(topology: Topology, path: String, node: String, threads: Int?, adminToken: String?, hub: MetricsHub,
+    package init(topology: Topology, path: String, node: String, threads: Int?, adminToken: String?, hub: MetricsHub,
          parentPid: Int32?, logger: Logger) throws {
         self.topology = topology
         self.path = path
@@ -40,13 +44,15 @@ final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
         tracker = ConfigTracker(role: "edge", initial: .init(version: version, serial: topology.zone.soa.serial, loadedAt: Date()),
                                 hub: hub)
         server = try EdgeServer(topology: topology, edgeId: node, threads: threads, logger: logger, metrics: hub)
-        server.configureAdmin(token: adminToken, hooks: adminHooks())
     }
 
-    /// The admin API's reload, drain and status hooks.
-    private func adminHooks() -> AdminHooks {
+    /// The admin API's reload, drain (only when gossiping: there is no one to tell otherwise) and status hooks.
+    private func adminHooks(gossiping: Bool) -> AdminHooks {
         var hooks = AdminHooks()
         hooks.reload = { [self] in reloadLock.withLock { reload(source: "admin API") } }
+        hooks.status = { [tracker, draining] in tracker.statusJSON + "," + draining.statusJSON }
+        hooks.ready = { [draining] in !draining.isSet }
+        guard gossiping else { return hooks }
         hooks.drain = { [self] on, reason in
             guard let gossip = gossipBox.withLock({ $0 }) else { return "{\"error\":\"no gossip\"}" }
             if on { draining.set(reason: reason) } else { draining.clear() }
@@ -55,13 +61,11 @@ final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
             logger.notice(on ? "draining (admin API)" : "drain ended (admin API)", metadata: ["reason": "\(reason)"])
             return "{" + draining.statusJSON + "}\n"
         }
-        hooks.status = { [tracker, draining] in tracker.statusJSON + "," + draining.statusJSON }
-        hooks.ready = { [draining] in !draining.isSet }
         return hooks
     }
 
     /// Opens the listeners and joins gossip; on a failure closes what it opened.
-    func start() async throws {
+    package func start() async throws {
         try await server.start()
         logger.info("edge serving", metadata: ["routes": "\(topology.routes.count)", "pools": "\(topology.pools.count)",
                                                "version": "\(version)"])
@@ -74,15 +78,28 @@ final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
             await server.shutdown(grace: .zero)
             throw NodeStartError.other("\(path): \(error)")
         }
-        if gossipBox.withLock({ $0 }) == nil {
-            var hooks = server.adminHooks
-            hooks.drain = nil
-            server.configureAdmin(token: adminToken, hooks: hooks)
+        guard let index = topology.edges.firstIndex(where: { $0.id == node }), let address = topology.edges[index].admin else { return }
+        do {
+            let channel = try await EdgeAdmin.bind(address, group: adminGroup, server: server, token: adminToken,
+                                                   hooks: adminHooks(gossiping: gossipBox.withLock { $0 } != nil),
+                                                   path: "edges[\(index)].admin")
+            admin.withLock { $0 = channel }
+            logger.info("admin listening", metadata: ["address": "\(address)"])
+        } catch {
+            await gossipBox.withLock({ $0 })?.leave()
+            await server.shutdown(grace: .zero)
+            throw error
         }
     }
 
+    /// Closes the admin endpoint (its requests in flight are dropped with it).
+    private func closeAdmin() async {
+        if let channel = admin.withLock({ c in defer { c = nil }; return c }) { try? await channel.close() }
+        try? await adminGroup.shutdownGracefully()
+    }
+
     /// Serves until the group shuts down (drains first) or is cancelled, or the parent `lodestar up` is gone.
-    func run() async throws {
+    package func run() async throws {
         let signals = SignalWatcher()
         signals.on(SIGHUP) { [self] in _ = reloadLock.withLock { reload(source: "SIGHUP") } }
         let graceful = await withTaskGroup(of: Bool.self) { group in
@@ -103,6 +120,9 @@ final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
         await Task { [self] in await finish(drain: graceful) }.value
     }
 
+    /// Stops at once without draining (an in-process edge of `lodestar up`): requests in flight may finish.
+    package func stop() async { await finish(drain: false) }
+
     /// Drains first when asked to and gossiping (DNS stops sending users; those already sent are served until their
     /// answers' TTL has passed), then leaves gossip and stops the server (requests in flight may finish).
     private func finish(drain: Bool) async {
@@ -115,12 +135,13 @@ final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
             try? await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)
         }
         logger.info("stopping", metadata: ["stats": "\(server.stats.snapshot.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"])
+        await closeAdmin()
         await gossipBox.withLock({ $0 })?.leave()
         await server.shutdown()
     }
 
     /// Re-reads the topology for SIGHUP and `POST /reload`; a bad file is refused and the running configuration kept.
-    func reload(source: String) -> (ok: Bool, message: String) {
+    package func reload(source: String) -> (ok: Bool, message: String) {
         tracker.reload(source: source, topologyPath: path, logger: logger) { [server, path] in
             let fresh = try Topology.load(path: path)
             try server.reload(fresh)

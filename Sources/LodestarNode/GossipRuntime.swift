@@ -1,4 +1,5 @@
 import Foundation
+import LodestarAdmin
 import LodestarGeo
 import LodestarSelection
 import LodestarGossip
@@ -12,14 +13,14 @@ import NIOPosix
 import Synchronization
 
 /// A process's gossip member (DNS node or edge) with its own event loop, started from the topology's gossip section.
-final class GossipRuntime: Sendable {
-    let node: GossipNode
-    let group: MultiThreadedEventLoopGroup
+package final class GossipRuntime: Sendable {
+    package let node: GossipNode
+    package let group: MultiThreadedEventLoopGroup
     private let publisher = Mutex<RepeatedTask?>(nil)
     /// An edge's state meter (nil for a DNS node).
     private let meter = Mutex<EdgeStateMeter?>(nil)
     /// The DNS nodes an edge sends its state to directly.
-    let dnsNodes: [SWIMNodeID]
+    package let dnsNodes: [SWIMNodeID]
 
     private init(node: GossipNode, group: MultiThreadedEventLoopGroup, dnsNodes: [SWIMNodeID]) {
         self.node = node
@@ -29,7 +30,7 @@ final class GossipRuntime: Sendable {
 
     /// Starts the member `id` at `address` and joins the topology's other members. Throws (nothing left running)
     /// when there is no usable key or the address cannot be bound.
-    static func start(_ topology: Topology, id: String, address: ListenAddress, logger: Logger, metrics: MetricsHub,
+    package static func start(_ topology: Topology, id: String, address: ListenAddress, logger: Logger, metrics: MetricsHub,
                       onChange: @escaping @Sendable ([SWIMMember]) -> Void) async throws -> GossipRuntime {
         guard let settings = topology.gossip else { throw GossipCluster.SetupError(description: "gossip: no gossip section") }
         let keyring = try GossipCluster.keyring(settings)
@@ -54,7 +55,7 @@ final class GossipRuntime: Sendable {
     /// The DNS node's member: every change of the members' states is turned into edge health for the answers.
     /// It also publishes the node's operator drains every second (and at once on a change) and takes the other DNS
     /// nodes' drains into `state`, so a drain asked of any DNS node holds on all of them.
-    static func startDNS(_ topology: Topology, health: LiveHealthView, logger: Logger,
+    package static func startDNS(_ topology: Topology, health: LiveHealthView, logger: Logger,
                          metrics: MetricsHub, state: DNSNodeState) async throws -> GossipRuntime? {
         guard let settings = topology.gossip, let address = topology.dns.gossip else { return nil }
         let edgeIds = Set(topology.edges.map(\.id))
@@ -82,7 +83,7 @@ final class GossipRuntime: Sendable {
     }
 
     /// An edge's member: publishes its `EdgeState` every second (and at once when `draining` is set).
-    static func startEdge(_ topology: Topology, edge: Edge, server: EdgeServer, draining: DrainFlag,
+    package static func startEdge(_ topology: Topology, edge: Edge, server: EdgeServer, draining: DrainFlag,
                           logger: Logger) async throws -> GossipRuntime? {
         guard topology.gossip != nil, let address = edge.gossip else { return nil }
         let runtime = try await start(topology, id: edge.id, address: address, logger: logger,
@@ -103,14 +104,14 @@ final class GossipRuntime: Sendable {
 
     /// Publishes the edge's state now and pings it to the other members (e.g. when draining starts or ends), without
     /// waiting for the next second.
-    func publishNow(draining: Bool) {
+    package func publishNow(draining: Bool) {
         if let meter = meter.withLock({ $0 }) {
             node.publish(meter.state(draining: draining).encoded(), announce: true, directTo: dnsNodes)
         }
     }
 
     /// Announces the leave, stops the member and its event loop.
-    func leave() async {
+    package func leave() async {
         publisher.withLock { $0?.cancel() }
         await node.leave()
         try? await group.shutdownGracefully()
@@ -118,16 +119,16 @@ final class GossipRuntime: Sendable {
 }
 
 /// Whether the edge is draining (SIGTERM, or the admin API), why and since when; read by the state publisher.
-final class DrainFlag: Sendable {
+package final class DrainFlag: Sendable {
     private let state = Mutex<(on: Bool, reason: String, since: Date?)>((false, "", nil))
     /// Whether draining is on.
-    var isSet: Bool { state.withLock { $0.on } }
+    package var isSet: Bool { state.withLock { $0.on } }
     /// Starts draining.
-    func set(reason: String = "SIGTERM") { state.withLock { $0 = (true, reason, Date()) } }
+    package func set(reason: String = "SIGTERM") { state.withLock { $0 = (true, reason, Date()) } }
     /// Ends a drain (the admin API's undrain).
-    func clear() { state.withLock { $0 = (false, "", nil) } }
+    package func clear() { state.withLock { $0 = (false, "", nil) } }
     /// `"drain":{…}` for `/status`.
-    var statusJSON: String {
+    package var statusJSON: String {
         let s = state.withLock { $0 }
         guard s.on else { return "\"drain\":{\"draining\":false}" }
         return "\"drain\":{\"draining\":true,\"reason\":\(json(s.reason)),\"since\":\(json(iso(s.since ?? Date())))}"
@@ -135,19 +136,19 @@ final class DrainFlag: Sendable {
 }
 
 /// Turns an edge's counters into the `EdgeState` it publishes (requests per second over the interval since the last call).
-final class EdgeStateMeter: Sendable {
+package final class EdgeStateMeter: Sendable {
     private let server: EdgeServer
     private let capacity: Int
     private let last = Mutex<(requests: Int, at: NIODeadline)>((0, .now()))
 
-    init(server: EdgeServer, capacity: Int) {
+    package init(server: EdgeServer, capacity: Int) {
         self.server = server
         self.capacity = capacity
         last.withLock { $0 = (server.stats.requests.load(ordering: .relaxed), .now()) }
     }
 
     /// The edge's state now.
-    func state(draining: Bool) -> EdgeState {
+    package func state(draining: Bool) -> EdgeState {
         let status = server.status()
         let servers = status.pools.reduce(0) { $0 + $1.servers.count }
         let available = status.pools.reduce(0) { $0 + $1.available }

@@ -126,7 +126,7 @@ public final class EdgeCache: Sendable {
     static func key(host: String, uri: String) -> String { host + uri }
 
     /// The key for a URL given to the purge API (`http://host[:port]/path?q` or `host/path`); nil when it has no path.
-    static func key(url: String) -> String? {
+    package static func key(url: String) -> String? {
         var rest = Substring(url)
         if let (length, _) = HTTPText.httpScheme(url) { rest = rest.dropFirst(length) }
         guard let slash = rest.firstIndex(of: "/") else { return nil }
@@ -210,7 +210,7 @@ public final class EdgeCache: Sendable {
 
     /// Removes every variant of `key` from both tiers; returns how many were removed from memory (and disk).
     @discardableResult
-    func purge(key: String) -> Int {
+    package func purge(key: String) -> Int {
         var n = memory.purge(key: key)
         if let disk { n += disk.purge(key: key) }
         stats.invalidations.add(n, ordering: .relaxed)
@@ -219,7 +219,7 @@ public final class EdgeCache: Sendable {
 
     /// Removes every entry whose key starts with `prefix` from both tiers.
     @discardableResult
-    func purge(prefix: String) -> Int {
+    package func purge(prefix: String) -> Int {
         var n = memory.purge(prefix: prefix)
         if let disk { n += disk.purge(prefix: prefix) }
         stats.invalidations.add(n, ordering: .relaxed)

@@ -13,9 +13,11 @@ import Synchronization
 /// Why an edge could not start.
 public struct EdgeStartError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
-/// `lodestar edge`: the HTTP(S) listeners, per-loop upstream pools, active health checks and the admin endpoint of one edge.
+/// `lodestar edge`: the HTTP(S) listeners, per-loop upstream pools and active health checks of one edge (its admin
+/// endpoint is LodestarAdmin's `EdgeAdmin`, bound by the node).
 public final class EdgeServer: Sendable {
     public let edge: Edge
     /// Position of the edge in the topology's `edges` (for error paths).
@@ -25,8 +27,6 @@ public final class EdgeServer: Sendable {
     private let loops: [ObjectIdentifier: LoopStateBox]
     /// The client listeners (bound at start, changed by reloads).
     private let listeners: EdgeListeners
-    /// The admin endpoint's channel.
-    private let adminChannel = Mutex<(any Channel)?>(nil)
     /// Idle-connection sweepers, one per loop.
     private let sweepers: [RepeatedTask]
     /// Active health checks of the pools in force.
@@ -79,7 +79,7 @@ public final class EdgeServer: Sendable {
         resolver.configure(topology)
     }
 
-    /// Binds every listener and the admin endpoint, and starts the health checks. Throws (with nothing left bound) on failure.
+    /// Binds every listener and starts the health checks (the admin endpoint is LodestarAdmin's `EdgeAdmin`). Throws (with nothing left bound) on failure.
     public func start() async throws {
         do {
             // Origin names are looked up before the first request can arrive (bounded by the resolver's timeouts).
@@ -87,11 +87,6 @@ public final class EdgeServer: Sendable {
             try? await resolver.settled(timeout: .milliseconds(Int64(settings.timeoutMs * settings.attempts + 500))).get()
             originAddressesChanged()
             try await listeners.bindAll(edge.listen)
-            if let admin = edge.admin {
-                let ch = try await AdminServer.bind(admin, group: group, shared: shared, path: "edges[\(edgeIndex)].admin")
-                adminChannel.withLock { $0 = ch }
-                shared.logger.info("admin listening", metadata: ["address": "\(admin)"])
-            }
         } catch {
             await shutdown()
             throw error
@@ -174,7 +169,7 @@ public final class EdgeServer: Sendable {
     }
 
     /// A socket error as the system words it (`Address already in use`), anything else as Swift prints it.
-    static func describe(_ error: any Error) -> String {
+    package static func describe(_ error: any Error) -> String {
         if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
         return "\(error)"
     }
@@ -293,15 +288,13 @@ public final class EdgeServer: Sendable {
         }
     }
 
-    /// The edge's health as gossip will publish it.
-    /// Sets the admin API's token and hooks (before `start()`).
-    public func configureAdmin(token: String?, hooks: AdminHooks) {
-        shared.adminToken = token
-        shared.adminHooks = hooks
+    /// `/status` of the admin API: pools, servers, counters and cache, with `extra` JSON members appended.
+    public func statusJSON(extra: String?) -> String {
+        status().json(stats: shared.stats.snapshot, extra: extra)
     }
 
-    /// The admin hooks in force.
-    public var adminHooks: AdminHooks { shared.adminHooks }
+    /// The edge's shared cache (nil: no route caches).
+    public var cache: EdgeCache? { shared.cache }
 
     /// The Prometheus hub this edge registers on.
     public var metricsHub: MetricsHub { shared.metricsHub }
@@ -326,7 +319,6 @@ public final class EdgeServer: Sendable {
         // streams have; HTTP/1.1 ones close when idle (answers meanwhile say `Connection: close`).
         quiescing.initiateShutdown(promise: nil)
         await listeners.closeAll()
-        if let admin = adminChannel.withLock({ c in defer { c = nil }; return c }) { try? await admin.close() }
         let deadline = NIODeadline.now() + grace
         while shared.stats.connections.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(nanoseconds: 50_000_000)

@@ -75,18 +75,6 @@ final class EdgeShared: Sendable {
     /// Response header the compressor's predicate reads (and removes): "do not compress this one".
     static let noCompressMarker = "x-lodestar-no-compress"
 
-    private let hooks = Mutex(AdminHooks())
-    private let token = Mutex<String?>(nil)
-    /// What the admin API may do beyond reading (set by the process before it starts).
-    var adminHooks: AdminHooks {
-        get { hooks.withLock { $0 } }
-        set { hooks.withLock { $0 = newValue } }
-    }
-    /// The admin API's bearer token (nil: none).
-    var adminToken: String? {
-        get { token.withLock { $0 } }
-        set { token.withLock { $0 = newValue } }
-    }
     /// The Prometheus families of this edge and the hub `/metrics` renders.
     let metrics: EdgeMetrics
     var metricsHub: MetricsHub { metrics.hub }

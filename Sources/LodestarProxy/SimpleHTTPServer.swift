@@ -48,22 +48,13 @@ public enum AdminJSON {
     }
 }
 
-/// A small HTTP/1.1 endpoint for admin listeners of other roles (the DNS node's): each complete request is answered
-/// whole by `respond`.
-public enum AdminHTTP {
-    /// Binds `address`; the channel closes when the group shuts down.
-    public static func bind(_ address: ListenAddress, group: any EventLoopGroup,
-                            respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
-        try await SimpleHTTPServer.bind(address, group: group, respond: respond)
-    }
-}
-
 /// Binds a small HTTP/1.1 server that answers each request, once it is complete, with `respond` (NIO's pipeline
-/// with its error handling: bad requests get 400). For endpoints, not for the proxy path.
-enum SimpleHTTPServer {
+/// with its error handling: bad requests get 400). For endpoints (the admin listeners of LodestarAdmin, the sample
+/// origin), not for the proxy path.
+package enum SimpleHTTPServer {
     /// `http2Stream`: when set, the listener also takes h2c with prior knowledge and this sets up each HTTP/2 stream
     /// (after swift-nio-http2's HTTP/1 codec); nil: HTTP/1.1 only.
-    static func bind(_ address: ListenAddress, group: any EventLoopGroup, upgraders: @escaping @Sendable () -> [any HTTPServerProtocolUpgrader & Sendable] = { [] },
+    package static func bind(_ address: ListenAddress, group: any EventLoopGroup, upgraders: @escaping @Sendable () -> [any HTTPServerProtocolUpgrader & Sendable] = { [] },
                      http2Stream: (@Sendable (any Channel) throws -> Void)? = nil,
                      respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)

@@ -1,9 +1,12 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import LodestarTopology
+import NIOCore
+import NIOHTTP1
 
 /// `lodestar ctl`: calls a running node's admin API (the DNS node's by default, or an edge's with `--edge`).
-struct CtlCommand: ParsableCommand {
+struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
         abstract: "Call a running node's admin API: status, metrics, health, reload, drain, undrain, purge.",
@@ -57,7 +60,7 @@ struct CtlCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for the answer.")
     var timeout: Double = 10
 
-    func run() throws {
+    func run() async throws {
         let (address, token) = try target()
         var query = [(String, String)]()
         let (method, path): (String, String)
@@ -85,8 +88,9 @@ struct CtlCommand: ParsableCommand {
             if let prefix { query.append(("prefix", prefix)) }
         }
         let target = path + (query.isEmpty ? "" : "?" + query.map { "\($0.0)=\(Self.percentEncode($0.1))" }.joined(separator: "&"))
-        let response = try AdminClient.request(method: method, address: address, target: target, token: token, timeout: timeout)
-        FileHandle.standardOutput.write(response.body)
+        let response = try await AdminClient.request(method: method, address: address, target: target, token: token,
+                                                     timeout: timeout)
+        FileHandle.standardOutput.write(Data(response.body))
         if response.status >= 400 {
             printError("\(method) \(path): HTTP \(response.status)")
             throw ExitCode(response.status == 401 ? 3 : 1)
@@ -134,70 +138,26 @@ struct CtlCommand: ParsableCommand {
     }
 }
 
-/// A minimal blocking HTTP/1.1 client for the admin API (one request, `Connection: close`).
+/// The admin API over AsyncHTTPClient: one request, its status and whole body.
 enum AdminClient {
-    /// The status and body of one request.
+    /// Bodies larger than this are refused (a `/metrics` page is well under it).
+    static let maxBody = 64 << 20
+
     static func request(method: String, address: ListenAddress, target: String, token: String?,
-                        timeout: Double) throws -> (status: Int, body: Data) {
+                        timeout: Double) async throws -> (status: Int, body: [UInt8]) {
         let host = address.host.isIPv4 ? address.host.description : "[\(address.host)]"
-        var request = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(address.port)\r\nConnection: close\r\nContent-Length: 0\r\n"
-        if let token { request += "Authorization: Bearer \(token)\r\n" }
-        request += "\r\n"
-        let family = address.host.isIPv4 ? AF_INET : AF_INET6
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ValidationError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let connected: Int32
-        if address.host.isIPv4 {
-            var sa = sockaddr_in()
-            sa.sin_family = sa_family_t(AF_INET)
-            sa.sin_port = in_port_t(UInt16(address.port).bigEndian)
-            inet_pton(AF_INET, address.host.description, &sa.sin_addr)
-            connected = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        } else {
-            var sa = sockaddr_in6()
-            sa.sin6_family = sa_family_t(AF_INET6)
-            sa.sin6_port = in_port_t(UInt16(address.port).bigEndian)
-            inet_pton(AF_INET6, address.host.description, &sa.sin6_addr)
-            connected = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        var request = HTTPClientRequest(url: "http://\(host):\(address.port)\(target)")
+        request.method = .RAW(value: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let deadline = TimeAmount.milliseconds(Int64(max(0.001, timeout) * 1000))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: deadline)
+            let body = try await response.body.collect(upTo: maxBody)
+            return (Int(response.status.code), Array(buffer: body))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw ValidationError("no answer from \(address) within \(timeout) s")
+        } catch {
+            throw ValidationError("cannot reach \(address): \(error)")
         }
-        guard connected == 0 else { throw ValidationError("cannot connect to \(address): \(String(cString: strerror(errno)))") }
-        let bytes = Array(request.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw ValidationError("write to \(address) failed") }
-            sent += n
-        }
-        var received = Data()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        // Read to the end of the head, then Content-Length bytes (or to the close).
-        var expected: Int?
-        while true {
-            if let split = received.range(of: Data("\r\n\r\n".utf8)) {
-                if expected == nil {
-                    let head = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
-                    let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-                        .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
-                    expected = length.map { split.upperBound + $0 } ?? Int.max
-                }
-                if let expected, received.count >= expected { break }
-            }
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            guard n > 0 else { throw ValidationError("no answer from \(address) within \(timeout) s") }
-            received.append(contentsOf: chunk[0..<n])
-        }
-        guard let split = received.range(of: Data("\r\n\r\n".utf8)) else { throw ValidationError("\(address): not an HTTP answer") }
-        let headText = String(decoding: received[..<split.lowerBound], as: UTF8.self)
-        let statusLine = headText.split(separator: "\r\n").first ?? ""
-        let parts = statusLine.split(separator: " ")
-        guard parts.count >= 2, let status = Int(parts[1]) else { throw ValidationError("\(address): not an HTTP answer") }
-        return (status, Data(received[split.upperBound...]))
     }
 }

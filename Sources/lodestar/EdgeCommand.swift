@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import LodestarNode
 import LodestarProxy
 import LodestarTopology
 import Logging

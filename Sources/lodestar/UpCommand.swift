@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LodestarNode
 import LodestarDNS
 import LodestarDNSServer
 import LodestarGeo
@@ -105,18 +106,18 @@ enum EdgeChildren {
     }
 
     /// Waits (at most 15 s) until the child accepts connections on its first listener; throws if it exits first.
-    static func waitUntilListening(_ p: Process, edge: Edge) throws {
+    static func waitUntilListening(_ p: Process, edge: Edge) async throws {
         guard let address = edge.listen.first?.address else { return }
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             guard p.isRunning else {
                 throw UpError(description: "edge \(edge.id) exited (status \(p.terminationStatus)) before listening")
             }
-            if (try? AdminClient.request(method: "GET", address: edge.admin ?? address, target: "/healthz", token: nil,
+            if (try? await AdminClient.request(method: "GET", address: edge.admin ?? address, target: "/healthz", token: nil,
                                          timeout: 1)) != nil {
                 return
             }
-            usleep(50_000)
+            try await Task.sleep(nanoseconds: 50_000_000)
         }
         throw UpError(description: "edge \(edge.id) did not listen within 15 s")
     }

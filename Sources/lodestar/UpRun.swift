@@ -1,4 +1,5 @@
 import Foundation
+import LodestarNode
 import LodestarDNS
 import LodestarDNSServer
 import LodestarMetrics
@@ -21,10 +22,10 @@ final class UpRun: @unchecked Sendable {
     private let hub = ProcessMetrics.hub()
     private let originGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var originChannels: [any Channel] = []
-    private var edges: [EdgeServer] = []
+    private var edges: [EdgeNode] = []
     private var children: [Process] = []
     private var rows: [(String, String, String)] = []
-    private(set) var dnsNode: DNSNode?
+    private(set) var dnsNode: LodestarNode.DNSNode?
 
     init(topology: Topology, path: String, adminToken: String?, logLevel: String, logFormat: String, logger: Logger) {
         self.topology = topology
@@ -59,13 +60,13 @@ final class UpRun: @unchecked Sendable {
     }
 
     /// The DNS node on one thread; a zone key for this run when none is configured (its DS is in the greeting).
-    func startDNS() async throws -> DNSNode {
+    func startDNS() async throws -> LodestarNode.DNSNode {
         let d = topology.dns
         var config = DNSServer.Configuration(
             listen: d.listen, threads: 1, tcpIdleTimeout: .seconds(Int64(d.tcpIdleTimeoutSeconds)),
             maxTCPConnections: d.maxTCPConnections, rateLimit: d.rateLimit, packetCacheEntries: d.packetCacheEntries)
         config.metrics = hub
-        let dns = try DNSNode(topology: topology, path: path, node: nil, runKey: true, configuration: config,
+        let dns = try LodestarNode.DNSNode(topology: topology, path: path, node: nil, runKey: true, configuration: config,
                               adminToken: adminToken, hub: hub, logger: logger)
         try await dns.start()
         dnsNode = dns
@@ -84,15 +85,15 @@ final class UpRun: @unchecked Sendable {
             if gossip {
                 let child = try EdgeChildren.start(edge: edge, topology: path, logLevel: logLevel, logFormat: logFormat)
                 children.append(child)
-                try EdgeChildren.waitUntilListening(child, edge: edge)
+                try await EdgeChildren.waitUntilListening(child, edge: edge)
                 whereabouts.append("pid \(child.processIdentifier)")
             } else {
                 var edgeLogger = logger
                 edgeLogger[metadataKey: "edge"] = "\(edge.id)"
-                let server = try EdgeServer(topology: topology, edgeId: edge.id, threads: 1, logger: edgeLogger, metrics: hub)
-                server.configureAdmin(token: adminToken, hooks: AdminHooks())
-                try await server.start()
-                edges.append(server)
+                let node = try EdgeNode(topology: topology, path: path, node: edge.id, threads: 1, adminToken: adminToken,
+                                        hub: hub, parentPid: nil, logger: edgeLogger)
+                try await node.start()
+                edges.append(node)
             }
             rows.append(("edge", edge.id, whereabouts.joined(separator: ", ")))
         }
@@ -122,7 +123,7 @@ final class UpRun: @unchecked Sendable {
     /// Stops the edge children and in-process edges, the DNS node and the origins.
     func stopAll() async {
         EdgeChildren.stop(children)
-        for e in edges { await e.shutdown(grace: .seconds(2)) }
+        for e in edges { await e.stop() }
         await dnsNode?.stop()
         for c in originChannels { try? await c.close() }
         try? await originGroup.shutdownGracefully()

@@ -5,41 +5,65 @@ import NIOCore
 import NIOHTTP1
 import XCTest
 
+@testable import LodestarAdmin
 @testable import LodestarProxy
 
-/// The admin endpoint's answers without sockets: the token guard, purge parsing, drain/reload hooks, cache keys from URLs.
+/// The edge admin endpoint's answers without sockets: the token guard, purge parsing, drain/reload hooks, cache keys
+/// from URLs.
 final class AdminAnswerTests: XCTestCase {
-    func shared(caching: Bool) throws -> EdgeShared {
-        let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
-        let shared = EdgeShared(config: try EdgeConfig(topology: t, edgeId: "e1"), logger: Logger(label: "test"))
-        if caching { shared.cache = try EdgeCache(settings: CacheSettings(memoryBytes: 1 << 20), edgeId: "e1", logger: shared.logger) }
-        return shared
+    static let topologyJSON = """
+    {
+      "zone": {"name": "example.test", "soa": {"primary": "ns1.example.test", "contact": "hostmaster.example.test", "serial": 1},
+               "nameservers": [{"name": "ns1.example.test", "addresses": ["127.0.0.1"]}]},
+      "regions": [{"id": "r", "latitude": 0, "longitude": 0}],
+      "edges": [{"id": "e1", "region": "r", "addresses": ["127.0.0.1"], "listen": ["127.0.0.1:8080"]}],
+      "services": {"www": {"edges": ["e1"]}},
+      "dns": {"nodeId": "d", "listen": ["127.0.0.1:5300"], "geoDatabase": "x.mmdb"},
+      "origins": {"web": {"servers": ["127.0.0.1:9001"]}},
+      "routes": [{"hosts": ["www.example.test"], "pathPrefix": "/", "pool": "web"}]
+    }
+    """
+    private var servers: [EdgeServer] = []
+
+    override func tearDown() async throws {
+        for s in servers { await s.shutdown(grace: .zero) }
+        servers = []
+    }
+
+    /// An edge that is built but never started (no socket), with a cache or none.
+    func server(caching: Bool) throws -> EdgeServer {
+        let t = try Topology.decode(Data(Self.topologyJSON.utf8), file: "t.json")
+        let server = try EdgeServer(topology: t, edgeId: "e1", threads: 1, logger: Logger(label: "test"))
+        servers.append(server)
+        server.shared.cache = caching
+            ? try EdgeCache(settings: CacheSettings(memoryBytes: 1 << 20), edgeId: "e1", logger: server.shared.logger) : nil
+        return server
     }
 
     /// The answer to one request, through the guard of a listener at `listener` with `token`, sending `bearer`.
-    func ask(_ method: HTTPMethod, _ uri: String, _ shared: EdgeShared, listener: String = "127.0.0.1:9101",
-             token: String? = nil, bearer: String? = nil) -> (Int, String) {
+    func ask(_ method: HTTPMethod, _ uri: String, _ server: EdgeServer, hooks: AdminHooks = AdminHooks(),
+             listener: String = "127.0.0.1:9101", token: String? = nil, bearer: String? = nil) -> (Int, String) {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
         if let bearer { head.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         let guardian = AdminGuard(listener: ListenAddress(listener)!, token: token)
         if let refused = guardian.refusal(head, path: AdminHTTP.path(uri), allocator: ByteBufferAllocator()) {
             return (Int(refused.status.code), String(buffer: refused.body))
         }
-        let r = AdminServer.answer(head, shared: shared, allocator: ByteBufferAllocator())
+        let r = EdgeAdmin.answer(head, server: server, hooks: hooks, allocator: ByteBufferAllocator())
         return (Int(r.status.code), String(buffer: r.body))
     }
 
     func test_purgeNeedsPOSTAndAURL() throws {
-        let s = try shared(caching: true)
+        let s = try server(caching: true)
         XCTAssertEqual(ask(.GET, "/cache/purge?url=http://www.example.test/a", s).0, 405)
         XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s).0, 200)
         XCTAssertEqual(ask(.POST, "/cache/purge", s).0, 400)
-        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", try shared(caching: false)).0, 404,
+        XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", try server(caching: false)).0, 404,
                        "an edge whose routes do not cache has nothing to purge")
     }
 
     func test_offLoopbackEverythingButProbesNeedsTheBearerToken() throws {
-        let s = try shared(caching: true)
+        let s = try server(caching: true)
         let token = "0123456789abcdef0123"
         for uri in ["/status", "/metrics"] {
             XCTAssertEqual(ask(.GET, uri, s, listener: "192.0.2.10:9101", token: token).0, 401, uri)
@@ -57,7 +81,7 @@ final class AdminAnswerTests: XCTestCase {
     }
 
     func test_onLoopbackReadsAreOpenAndChangesNeedTheTokenWhenOneIsSet() throws {
-        let s = try shared(caching: true)
+        let s = try server(caching: true)
         let token = "0123456789abcdef0123"
         XCTAssertEqual(ask(.GET, "/status", s, token: token).0, 200)
         XCTAssertEqual(ask(.POST, "/cache/purge?url=http://www.example.test/a", s, token: token).0, 401)
@@ -67,7 +91,7 @@ final class AdminAnswerTests: XCTestCase {
     }
 
     func test_drainAndReloadNeedTheirHooks() throws {
-        let s = try shared(caching: false)
+        let s = try server(caching: false)
         XCTAssertEqual(ask(.POST, "/drain", s).0, 501, "an edge without gossip cannot tell DNS about a drain")
         XCTAssertEqual(ask(.POST, "/reload", s).0, 501)
         XCTAssertEqual(ask(.GET, "/drain", s).0, 405)
@@ -79,15 +103,14 @@ final class AdminAnswerTests: XCTestCase {
         }
         hooks.ready = { drained.last?.0 != true }
         hooks.reload = { (false, "bad file") }
-        s.adminHooks = hooks
-        XCTAssertEqual(ask(.GET, "/readyz", s).0, 200)
-        XCTAssertEqual(ask(.POST, "/drain?reason=kernel%20upgrade", s).0, 200)
+        XCTAssertEqual(ask(.GET, "/readyz", s, hooks: hooks).0, 200)
+        XCTAssertEqual(ask(.POST, "/drain?reason=kernel%20upgrade", s, hooks: hooks).0, 200)
         XCTAssertEqual(drained.last?.0, true)
         XCTAssertEqual(drained.last?.1, "kernel upgrade")
-        XCTAssertEqual(ask(.GET, "/readyz", s).0, 503, "a draining edge is not ready")
-        XCTAssertEqual(ask(.POST, "/undrain", s).0, 200)
+        XCTAssertEqual(ask(.GET, "/readyz", s, hooks: hooks).0, 503, "a draining edge is not ready")
+        XCTAssertEqual(ask(.POST, "/undrain", s, hooks: hooks).0, 200)
         XCTAssertEqual(drained.last?.0, false)
-        XCTAssertEqual(ask(.POST, "/reload", s).0, 422)
+        XCTAssertEqual(ask(.POST, "/reload", s, hooks: hooks).0, 422)
     }
 
     func test_bearerComparison() {
@@ -104,6 +127,6 @@ final class AdminAnswerTests: XCTestCase {
         XCTAssertEqual(EdgeCache.key(url: "[::1]:80/x"), "[::1]/x")
         XCTAssertNil(EdgeCache.key(url: "http://www.example.test"), "no path")
         XCTAssertNil(EdgeCache.key(url: "/only-a-path"))
-        XCTAssertEqual(AdminServer.jsonString("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"")
+        XCTAssertEqual(EdgeAdmin.jsonString("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"")
     }
 }
