@@ -14,13 +14,15 @@ final class GossipScaleTests: XCTestCase {
         let sizes = spec.split(separator: ",").compactMap { Int($0) }
         let losses = (ProcessInfo.processInfo.environment["LODESTAR_GOSSIP_LOSSES"] ?? "0,0.1,0.3").split(separator: ",").compactMap { Double($0) }
         let seeds = (ProcessInfo.processInfo.environment["LODESTAR_GOSSIP_SEEDS"] ?? "1").split(separator: ",").compactMap { UInt64($0) }
+        let window = Int(ProcessInfo.processInfo.environment["LODESTAR_GOSSIP_WINDOW"] ?? "") ?? 60
         let settings = RuntimeTimingTests.runtime(period: 300)
         print("GOSSIP-SCALE members | loss | seeds | first suspect s p50/p99 | all dead s p50/p99 | false suspicions | false deaths "
               + "| msgs/member/s | bytes/member/s | payload to 3 DNS nodes s p50/p99 | wall s")
         for n in sizes {
             for loss in losses {
                 let start = Date()
-                let runs = seeds.map { SWIMSimulation.runCrash(nodeCount: n, loss: loss, seed: $0, settings: settings, reports: true) }
+                let runs = seeds.map { SWIMSimulation.runCrash(nodeCount: n, loss: loss, seed: $0, settings: settings, reports: true,
+                                                              window: window) }
                 let propagation = runs.flatMap(\.propagation)
                 let arrived = propagation.compactMap { $0 }
                 let missing = propagation.count - arrived.count

@@ -225,10 +225,11 @@ extension SWIMSimulation {
         var meanHealthMultiplier = 0.0
     }
 
-    /// One crash experiment: 10 s warm-up, crash one member, run until every live member marks it dead (≤ 60 s).
+    /// One crash experiment: 10 s warm-up, crash one member, run until every live member marks it dead (at most
+    /// `window` seconds, 60 by default).
     /// With `reports`, members publish load reports during the warm-up as edges do (see below).
     static func runCrash(nodeCount: Int = 50, loss: Double, seed: UInt64, settings: SWIMSettings = SWIMSettings(),
-                         reports: Bool = false) -> CrashRun {
+                         reports: Bool = false, window: Int = 60) -> CrashRun {
         var configuration = SWIMSimulation.Configuration()
         configuration.settings = settings
         configuration.nodeCount = nodeCount
@@ -308,7 +309,7 @@ extension SWIMSimulation {
         run.meanHealthMultiplier = Double(sim.nodes.map(\.localHealthMultiplier).reduce(0, +)) / Double(nodeCount)
         crashedYet = true
         sim.crash(victim)
-        sim.run(until: crashAt + .seconds(60)) { deadSeenBy.count == nodeCount - 1 }
+        sim.run(until: crashAt + .seconds(Double(window))) { deadSeenBy.count == nodeCount - 1 }
         if deadSeenBy.count == nodeCount - 1 { run.allDead = Double(lastDead - crashAt) / 1e9 }
         run.propagation = samples.map { Optional($0) } + Array(repeating: nil, count: pending.values.map(\.count).reduce(0, +))
         run.falseSuspicionIncidents = suspicionIncidents.count
