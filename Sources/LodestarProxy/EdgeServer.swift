@@ -71,7 +71,10 @@ public final class EdgeServer: Sendable {
         self.loops = loops
         self.sweepers = sweepers
         self.checker = Mutex([])
-        let quiescing = ServerQuiescingHelper(group: group)
+        // The helper's own promise lives on the process-wide group: when no listener was ever bound (a start that
+        // failed, a server built and dropped) its deinit fails that promise, which must not land on a loop of
+        // `group`, shut down by then (NIO warns, and will trap).
+        let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         self.quiescing = quiescing
         self.listeners = EdgeListeners(shared: shared, group: group, loops: loops, quiescing: quiescing, open: open, edgeIndex: index)
         self.resolver = OriginResolver(loop: group.next(), logger: logger)
