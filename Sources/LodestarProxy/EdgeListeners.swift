@@ -51,16 +51,14 @@ final class EdgeListeners: Sendable {
     private let shared: EdgeShared
     private let group: MultiThreadedEventLoopGroup
     private let loops: [ObjectIdentifier: LoopStateBox]
-    private let quiescing: ServerQuiescingHelper
     private let open: ConnectionSet
     private let edgeIndex: Int
 
     init(shared: EdgeShared, group: MultiThreadedEventLoopGroup, loops: [ObjectIdentifier: LoopStateBox],
-         quiescing: ServerQuiescingHelper, open: ConnectionSet, edgeIndex: Int) {
+         open: ConnectionSet, edgeIndex: Int) {
         self.shared = shared
         self.group = group
         self.loops = loops
-        self.quiescing = quiescing
         self.open = open
         self.edgeIndex = edgeIndex
     }
@@ -176,16 +174,10 @@ final class EdgeListeners: Sendable {
     private func bootstrap(_ slot: PipelineSlot) -> ServerBootstrap {
         let shared = self.shared
         let limits = shared.config.settings.limits
-        let quiescing = self.quiescing
         let openConnections = self.open
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // A client that sends its request and then shuts its sending side still gets the answer.

@@ -31,8 +31,6 @@ public final class EdgeServer: Sendable {
     private let sweepers: [RepeatedTask]
     /// Active health checks of the pools in force.
     private let checker: Mutex<[RepeatedTask]>
-    /// Tells every client connection to finish up at shutdown (HTTP/2: GOAWAY; HTTP/1.1: close when idle).
-    private let quiescing: ServerQuiescingHelper
     /// Open client connections, for `nudgeClients()`.
     private let open = ConnectionSet()
     /// Addresses of origin servers given by name.
@@ -71,12 +69,7 @@ public final class EdgeServer: Sendable {
         self.loops = loops
         self.sweepers = sweepers
         self.checker = Mutex([])
-        // The helper's own promise lives on the process-wide group: when no listener was ever bound (a start that
-        // failed, a server built and dropped) its deinit fails that promise, which must not land on a loop of
-        // `group`, shut down by then (NIO warns, and will trap).
-        let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
-        self.quiescing = quiescing
-        self.listeners = EdgeListeners(shared: shared, group: group, loops: loops, quiescing: quiescing, open: open, edgeIndex: index)
+        self.listeners = EdgeListeners(shared: shared, group: group, loops: loops, open: open, edgeIndex: index)
         self.resolver = OriginResolver(loop: group.next(), logger: logger)
         resolver.onChange { [weak self] in self?.originAddressesChanged() }
         resolver.configure(topology)
@@ -318,10 +311,11 @@ public final class EdgeServer: Sendable {
         shared.startDraining()
         resolver.shutdown()
         for t in checker.withLock({ $0 }) + sweepers { t.cancel() }
-        // Listeners close and every open connection is told to finish: HTTP/2 ones send GOAWAY and end when their
-        // streams have; HTTP/1.1 ones close when idle (answers meanwhile say `Connection: close`).
-        quiescing.initiateShutdown(promise: nil)
+        // Every listener closes, then every open connection (of any listener) is told to finish: HTTP/2 ones send
+        // GOAWAY and end when their streams have; HTTP/1.1 ones close when idle (answers meanwhile say
+        // `Connection: close`).
         await listeners.closeAll()
+        nudgeClients()
         let deadline = NIODeadline.now() + grace
         while shared.stats.connections.load(ordering: .relaxed) > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(nanoseconds: 50_000_000)

@@ -137,6 +137,31 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
     }
 
+    /// SIGTERM of an edge with two listeners: a client of the second one gets the graceful GOAWAY too (the shutdown
+    /// tells every open connection, not only those of the first listener) and its stream in flight completes.
+    func test_sigtermSendsGoawayOnEveryListener() throws {
+        try requirePythonModules(["hpack", "hyperframe"])
+        let origin = try startOrigin("o1", delayMs: 1500)
+        let second = try freePort()
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()]) { t in
+            Self.acceptH2C(&t)
+            var edges = t["edges"] as? [[String: Any]] ?? []
+            var listen = edges.first?["listen"] as? [Any] ?? []
+            listen.append(["address": "127.0.0.1:\(second)", "protocols": ["http/1.1", "h2c"]])
+            if !edges.isEmpty { edges[0]["listen"] = listen }
+            t["edges"] = edges
+        }
+        guard let pid = edge.pid else { throw IntegrationError("no edge pid") }
+        let client = try ScriptProcess(python: "h2_graceful.py", ["\(second)", "www.example.test", "/echo?slow=1"],
+                                       folder: workFolder, name: "h2-graceful-second")
+        addTeardownBlock { client.stop() }
+        try client.waitFor("sent", timeout: 10)
+        usleep(300_000)  // the request is at the origin
+        kill(pid, SIGTERM)
+        assertGracefulGoaway(client, "h2 graceful shutdown, second listener")
+        XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
+    }
+
     /// A drain through the admin API (the edge keeps serving while DNS moves users away) sends HTTP/2 clients a
     /// graceful GOAWAY, so they reconnect (and re-resolve) for their next requests; the stream in flight completes.
     func test_drainSendsGoawayToHTTP2Clients() throws {
