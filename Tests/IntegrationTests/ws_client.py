@@ -21,24 +21,33 @@ def open_ws(url, host, path_headers=False):
                    close_timeout=5)
 
 
+STEP = "connect"  # what the echo was doing, reported with an error
+
+
 def echo(url, host):
+    global STEP
     report = {}
     with open_ws(url, host) as ws:
+        STEP = "headers message"
         report["headers"] = json.loads(ws.recv(timeout=10)) if url.rstrip("/").endswith("/headers") else None
         for i in range(10_000):
+            STEP = f"echo of message {i}"
             msg = f"message {i} " + "x" * (i % 64)
             ws.send(msg)
             got = ws.recv(timeout=10)
             if got != msg:
                 raise SystemExit(f"message {i}: sent {msg!r}, got {got!r}")
         report["echoed"] = 10_000
+        STEP = "1 MiB message"
         big = bytes((i * 7919) & 0xFF for i in range(1 << 20))
         ws.send(big)
         back = ws.recv(timeout=20)
         report["big"] = len(back) if back == big else -1
+        STEP = "ping"
         t = time.monotonic()
         ws.ping(b"lodestar").wait(timeout=5)
         report["pong_ms"] = round((time.monotonic() - t) * 1000, 2)
+        STEP = "close"
         ws.close(code=1000, reason="done")
         report["close_code"] = ws.close_code
         report["close_rcvd"] = ws.protocol.close_rcvd.code if ws.protocol.close_rcvd else None
@@ -74,4 +83,4 @@ if __name__ == "__main__":
     try:
         {"echo": echo, "refused": refused, "hold": hold}[mode](url, host)
     except Exception as e:  # the test shows what went wrong
-        print(json.dumps({"error": repr(e)}))
+        print(json.dumps({"error": repr(e), "step": STEP}))
