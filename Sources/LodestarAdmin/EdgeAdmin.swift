@@ -40,7 +40,7 @@ public enum EdgeAdmin {
             (code, type, body) = !ready ? (.serviceUnavailable, "text/plain", "draining\n")
                 : status.degraded ? (.serviceUnavailable, "text/plain", "degraded\n") : (.ok, "text/plain", "ready\n")
         case (.GET, "/status"), (.HEAD, "/status"):
-            (code, type, body) = (.ok, "application/json", server.statusJSON(extra: hooks.status?()))
+            (code, type, body) = (.ok, "application/json", status.json(stats: server.stats.snapshot, extra: hooks.status?()))
         case (.GET, "/metrics"), (.HEAD, "/metrics"):
             (code, type, body) = (.ok, MetricsHub.contentType, server.metricsHub.exposition())
         case (.POST, "/drain"), (.POST, "/undrain"):

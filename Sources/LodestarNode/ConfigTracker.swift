@@ -1,14 +1,13 @@
 import Crypto
-import LodestarStatusPage
 import Foundation
+import LodestarAdmin
 import LodestarMetrics
+import LodestarStatusPage
 import LodestarTopology
 import Logging
 import Metrics
 import Prometheus
 import Synchronization
-
-import LodestarAdmin
 
 /// What configuration a process runs: a version digest, when it was loaded, and how reloads went. Feeds `/status`,
 /// `CH TXT config.lodestar.` and the `lodestar_config_*` metrics.
@@ -37,7 +36,6 @@ package final class ConfigTracker: Sendable {
 
     /// The configuration in force.
     package var current: Loaded { state.withLock { $0.current } }
-
 
     /// Records a reload that was taken.
     package func taken(_ loaded: Loaded) {

@@ -284,11 +284,6 @@ public final class EdgeServer: Sendable {
         }
     }
 
-    /// `/status` of the admin API: pools, servers, counters and cache, with `extra` JSON members appended.
-    public func statusJSON(extra: String?) -> String {
-        status().json(stats: shared.stats.snapshot, extra: extra)
-    }
-
     /// The edge's shared cache (nil: no route caches).
     public var cache: EdgeCache? { shared.cache }
 
