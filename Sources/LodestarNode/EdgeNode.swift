@@ -27,8 +27,8 @@ package final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
     private let reloadLock = NSLock()
     private let logger: Logger
     private let adminToken: String?
-    private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private let admin = Mutex<(any Channel)?>(nil)
+    /// The admin endpoint and the thread it runs on, made only when the edge has `edges[].admin`.
+    private let admin = Mutex<(channel: any Channel, group: MultiThreadedEventLoopGroup)?>(nil)
     /// The `lodestar up` that started this edge: when it is gone, the edge stops (even after a SIGKILL of it).
     private let parentPid: Int32?
 
@@ -79,13 +79,15 @@ package final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
             throw NodeStartError.other("\(path): \(error)")
         }
         guard let index = topology.edges.firstIndex(where: { $0.id == node }), let address = topology.edges[index].admin else { return }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
-            let channel = try await EdgeAdmin.bind(address, group: adminGroup, server: server, token: adminToken,
+            let channel = try await EdgeAdmin.bind(address, group: group, server: server, token: adminToken,
                                                    hooks: adminHooks(gossiping: gossipBox.withLock { $0 } != nil),
                                                    path: "edges[\(index)].admin")
-            admin.withLock { $0 = channel }
+            admin.withLock { $0 = (channel, group) }
             logger.info("admin listening", metadata: ["address": "\(address)"])
         } catch {
+            try? await group.shutdownGracefully()
             await gossipBox.withLock({ $0 })?.leave()
             await server.shutdown(grace: .zero)
             throw error
@@ -94,8 +96,9 @@ package final class EdgeNode: ServiceLifecycle.Service, @unchecked Sendable {
 
     /// Closes the admin endpoint (its requests in flight are dropped with it).
     private func closeAdmin() async {
-        if let channel = admin.withLock({ c in defer { c = nil }; return c }) { try? await channel.close() }
-        try? await adminGroup.shutdownGracefully()
+        guard let (channel, group) = admin.withLock({ a in defer { a = nil }; return a }) else { return }
+        try? await channel.close()
+        try? await group.shutdownGracefully()
     }
 
     /// Serves until the group shuts down (drains first) or is cancelled, or the parent `lodestar up` is gone.
