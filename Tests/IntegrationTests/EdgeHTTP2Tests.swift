@@ -126,15 +126,23 @@ final class EdgeHTTP2Tests: EdgeTestCase {
     func test_sigtermSendsGoawayAndFinishesTheStreamInFlight() throws {
         try requirePythonModules(["hpack", "hyperframe"])
         let (edge, _) = try startH2CEdge(originDelayMs: 1500)
+        try sigtermWithAStreamInFlight(edge, port: edge.port, label: "h2 graceful shutdown")
+    }
+
+    /// An h2c client on `port` sends a slow request; once it is at the origin the edge gets SIGTERM: the client sees a
+    /// graceful GOAWAY and its answer, and the edge exits once its streams are done.
+    private func sigtermWithAStreamInFlight(_ edge: EdgeNode, port: UInt16, label: String,
+                                            file: StaticString = #filePath, line: UInt = #line) throws {
         guard let pid = edge.pid else { throw IntegrationError("no edge pid") }
-        let client = try ScriptProcess(python: "h2_graceful.py", ["\(edge.port)", "www.example.test", "/echo?slow=1"],
-                                       folder: workFolder, name: "h2-graceful")
+        let client = try ScriptProcess(python: "h2_graceful.py", ["\(port)", "www.example.test", "/echo?slow=1"],
+                                       folder: workFolder, name: "h2-graceful-\(port)")
         addTeardownBlock { client.stop() }
         try client.waitFor("sent", timeout: 10)
         usleep(300_000)  // the request is at the origin
         kill(pid, SIGTERM)
-        assertGracefulGoaway(client, "h2 graceful shutdown")
-        XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
+        assertGracefulGoaway(client, label, file: file, line: line)
+        XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done",
+                        file: file, line: line)
     }
 
     /// SIGTERM of an edge with two listeners: a client of the second one gets the graceful GOAWAY too (the shutdown
@@ -151,15 +159,7 @@ final class EdgeHTTP2Tests: EdgeTestCase {
             if !edges.isEmpty { edges[0]["listen"] = listen }
             t["edges"] = edges
         }
-        guard let pid = edge.pid else { throw IntegrationError("no edge pid") }
-        let client = try ScriptProcess(python: "h2_graceful.py", ["\(second)", "www.example.test", "/echo?slow=1"],
-                                       folder: workFolder, name: "h2-graceful-second")
-        addTeardownBlock { client.stop() }
-        try client.waitFor("sent", timeout: 10)
-        usleep(300_000)  // the request is at the origin
-        kill(pid, SIGTERM)
-        assertGracefulGoaway(client, "h2 graceful shutdown, second listener")
-        XCTAssertNotNil(eventually(timeout: 8) { !edge.isRunning }, "the edge exits once its streams are done")
+        try sigtermWithAStreamInFlight(edge, port: second, label: "h2 graceful shutdown, second listener")
     }
 
     /// A drain through the admin API (the edge keeps serving while DNS moves users away) sends HTTP/2 clients a
