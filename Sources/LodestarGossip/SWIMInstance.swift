@@ -49,10 +49,10 @@ public struct SWIMInstance: Sendable {
     /// so the round-robin keeps going however many suspicions are heard (at most `confirmFirstLimit` are kept).
     var confirmFirst: [SWIMNodeID] = []
     /// True when the last probe came from `confirmFirst`: the next one comes from the round-robin.
-    private var lastProbeConfirmed = false
+    var lastProbeConfirmed = false
     /// How many heard suspects `confirmFirst` keeps (the oldest goes first).
     static let confirmFirstLimit = 16
-    private var probeIndex = 0
+    var probeIndex = 0
     var probe: Probe?
     private var relays: [UInt64: Relay] = [:]
     private var nextSequence: UInt64 = 1
@@ -325,40 +325,7 @@ public struct SWIMInstance: Sendable {
         return out
     }
 
-    // MARK: - Probing (SWIM §3.1, §4.3)
-
-    /// SWIM §4.3: round-robin over a shuffled list, so each live member is probed within n periods.
-    private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> SWIMNodeID? {
-        // Lodestar addition to Lifeguard §3.2: a suspicion heard from another member is checked by this node's next
-        // probe (direct, then k indirect), so a real crash gathers its independent confirmations within about one
-        // period instead of waiting for each member's round-robin to come round. Same probes, reordered. Only every
-        // other probe: in a large cluster under heavy loss suspicions are heard faster than probes are sent, and
-        // taking them all starved the round-robin (5,000 members at 30 % loss never probed a crashed member).
-        if !lastProbeConfirmed {
-            while !confirmFirst.isEmpty {
-                let suspect = confirmFirst.removeFirst()
-                if records[suspect]?.status == .suspect {
-                    lastProbeConfirmed = true
-                    return suspect
-                }
-            }
-        }
-        lastProbeConfirmed = false
-        var attempts = 0
-        while attempts <= probeOrder.count + 1 {
-            attempts += 1
-            if probeIndex >= probeOrder.count {
-                probeOrder = known.filter { records[$0]?.status.isLive == true }
-                probeOrder.shuffle(using: &rng)
-                probeIndex = 0
-                if probeOrder.isEmpty { return nil }
-            }
-            let candidate = probeOrder[probeIndex]
-            probeIndex += 1
-            if records[candidate]?.status.isLive == true { return candidate }
-        }
-        return nil
-    }
+    // MARK: - Probing (SWIM §3.1, §4.3); the choice of target is in SWIMInstance+ProbeOrder.swift
 
     private mutating func startProbe(now t: Int64, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
         nextProbeAt = t + scaled(settings.probeInterval)
