@@ -86,11 +86,15 @@ final class TunnelCore {
 
     func received(_ bytes: ByteBuffer) {
         tunnel?.relayed(bytes.readableBytes, fromClient: isClient)
-        guard let partner, partner.core.context != nil else {
+        guard let partner, let peer = partner.core.context else {
             early.append(bytes)
             return
         }
+        // Flushed at once, not at the read-complete: bytes an HTTP decoder kept past the upgrade (often the origin's
+        // first frame, in the same read as its 101) reach this side as the decoder leaves the pipeline, on a later
+        // turn of the loop, with no read-complete after them.
         partner.send(bytes)
+        peer.flush()
     }
 
     func readComplete() { partner?.core.context?.flush() }
@@ -129,13 +133,18 @@ final class TunnelCore {
         tunnel?.sideClosed()
     }
 
-    /// Hands over what was read before the partner joined its pipeline.
+    /// Hands over what was read before the partner joined its pipeline. Then this side reads again: a read an HTTP
+    /// handler held back (for backpressure) left the pipeline with that handler.
     func partnerReady() {
-        guard let partner, partner.core.context != nil else { return }
+        guard let partner, let peer = partner.core.context else { return }
         for b in early { partner.send(b) }
-        if !early.isEmpty { partner.core.context?.flush() }
+        if !early.isEmpty { peer.flush() }
         early.removeAll()
-        if partner.core.closed { context?.close(promise: nil) }
+        if partner.core.closed {
+            context?.close(promise: nil)
+        } else if let context {
+            read(context: context)
+        }
     }
 }
 

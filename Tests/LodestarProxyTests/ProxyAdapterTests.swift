@@ -132,6 +132,56 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertEqual(ended.value?.1, 5)
     }
 
+    /// The origin's first WebSocket frame often comes in the same read as its 101: the response decoder keeps it and
+    /// hands it on as it leaves the pipeline (a turn of the loop later), with no read-complete after it. It must still
+    /// be flushed to the client (before, it sat in the client's write buffer until the next flush, and a client
+    /// waiting for that frame stalled: EdgeWebSocketTests' rare 10 s timeout at "headers message").
+    func test_tunnelFlushesWhatCameWithTheUpgrade() throws {
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(loop: loop), origin = EmbeddedChannel(loop: loop)
+        _ = try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        try origin.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
+        try origin.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws")))
+        _ = try origin.readOutbound(as: HTTPClientRequestPart.self)
+        let frame = "\u{81}\u{05}hello"
+        try origin.writeInbound(ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+                                                   "Connection: Upgrade\r\n\r\n" + frame))
+        guard case .head(let head)? = try origin.readInbound(as: HTTPClientResponsePart.self) else {
+            return XCTFail("the decoder reads the 101's head")
+        }
+        XCTAssertEqual(head.status, .switchingProtocols)
+        let tunnel = Tunnel { _ in }
+        try ProxyHandler.becomeTunnel(client.pipeline, handler: tunnel.client)
+        try ProxyHandler.becomeTunnel(origin.pipeline, handler: tunnel.origin)
+        tunnel.client.core.partnerReady()
+        tunnel.origin.core.partnerReady()
+        loop.run()  // the decoder leaves the pipeline on the loop's next turn, handing on what it kept
+        XCTAssertEqual(try client.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, frame,
+                       "the frame that came with the 101 is flushed to the client")
+    }
+
+    /// A read an HTTP handler held back (the client could not take more) leaves the pipeline with the handler: the
+    /// tunnel reads again once both sides are in place.
+    func test_tunnelReadsAgainAfterAHeldRead() throws {
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(loop: loop), origin = EmbeddedChannel(loop: loop)
+        _ = try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let reads = ReadCounter()
+        let upstream = UpstreamHandler()
+        try origin.pipeline.syncOperations.addHandlers([reads, upstream])
+        upstream.holdReads = true
+        origin.read()
+        XCTAssertEqual(reads.count, 0, "the upstream handler holds the read")
+        let tunnel = Tunnel { _ in }
+        try ProxyHandler.becomeTunnel(client.pipeline, handler: tunnel.client)
+        try ProxyHandler.becomeTunnel(origin.pipeline, handler: tunnel.origin)
+        tunnel.client.core.partnerReady()
+        tunnel.origin.core.partnerReady()
+        XCTAssertGreaterThanOrEqual(reads.count, 1, "the origin side reads again")
+    }
+
     func test_tunnelIdleTimeoutClosesBothSides() throws {
         let loop = EmbeddedEventLoop()
         let client = EmbeddedChannel(loop: loop), origin = EmbeddedChannel(loop: loop)
@@ -156,6 +206,17 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertTrue(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.excessiveContinuationFrames()))
         XCTAssertFalse(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.noSuchStream(streamID: 3)), "a stream error")
         XCTAssertFalse(HTTP2ConnectionGuard.endsConnection(NIOHTTP2Errors.missingPseudoHeader(":path")))
+    }
+}
+
+/// Counts the reads that reach it on their way to the socket.
+private final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
     }
 }
 
