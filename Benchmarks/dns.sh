@@ -47,7 +47,7 @@
 #          PIN=1 LOADGEN_CPUS=0 SERVER_CPUS=1 (2 CPUs; more: lower half / upper half)
 #          GDNSD_UDP_THREADS=N LODESTAR_THREADS=N (default: number of server CPUs)
 #          GDNSD_AUTO_DC_LIMIT=8 (gdnsd's auto_dc_limit, capped at the datacenters; lodestar keeps 8 groups)
-#          LODESTAR_BIN=path (else: swift build -c release --scratch-path .build-bench)
+#          LODESTAR_BIN=path (else: swift build -c release -Xswiftc -enforce-exclusivity=unchecked --scratch-path .build-bench)
 #          PORTS=18400-18479 (servers listen on the first free port of the range, 127.0.0.1, UDP and TCP)
 #          READY_TIMEOUT=120 (s for a server to answer after start) ORACLE_MAX=200 (differences looked up
 #          with mmdblookup) KEEP=1 (keep the temp dir: configs, logs, answer files)
@@ -232,8 +232,8 @@ gcc -O2 -Wall -o "$WORK/ecsload" "$HERE/ecsload.c"
 
 if [ "$want_lodestar" = 1 ]; then
     if [ -z "${LODESTAR_BIN:-}" ]; then
-        log "== building lodestar: swift build -c release --scratch-path .build-bench --product lodestar"
-        if ! (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product lodestar >"$WORK/swift-build.log" 2>&1); then
+        log "== building lodestar: ${RELEASE_BUILD[*]} --scratch-path .build-bench --product lodestar"
+        if ! (cd "$ROOT" && "${RELEASE_BUILD[@]}" --scratch-path .build-bench --product lodestar >"$WORK/swift-build.log" 2>&1); then
             tail -n 40 "$WORK/swift-build.log" >&2
             die "swift build failed (full log: $WORK/swift-build.log; set LODESTAR_BIN=... or SERVERS=gdnsd)"
         fi

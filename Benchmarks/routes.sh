@@ -25,7 +25,7 @@ if [ "${SAVE:-0}" = 1 ]; then
     exec > >(tee "$HERE/results/$(date +%Y-%m-%d)-routes.txt") 2>&1
 fi
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-[ -x "$BIN" ] || (cd "$ROOT" && swift build -c release --product lodestar)
+[ -x "$BIN" ] || (cd "$ROOT" && make release)
 WORK=$(mktemp -d /tmp/lodestar-routes.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

@@ -28,7 +28,7 @@ if [ "${1:-}" = --save ]; then
     "$0" 2>&1 | tee "$out"
     exit "${PIPESTATUS[0]}"
 fi
-[ -x "$LODESTAR_BIN" ] || die "no lodestar binary at $LODESTAR_BIN (swift build -c release --product lodestar, or LODESTAR_BIN=...)"
+[ -x "$LODESTAR_BIN" ] || die "no lodestar binary at $LODESTAR_BIN (make release, or LODESTAR_BIN=...)"
 command -v gcc >/dev/null || die "gcc is needed for ecsload"
 case $GEO in
     sample) export GEO_DB="$ROOT/GeoData/lodestar-sample.mmdb" ;;

@@ -18,6 +18,10 @@ DIE_STATUS=1                  # the exit status of die
 NEED_APT_GET=0                # 1: install_missing stops with a message when there is no apt-get
 export PATH="$PATH:/usr/sbin:/sbin"
 
+# The release build the benchmarks run, with the flags of the Makefile's `release` (runtime exclusivity checks off in
+# every module, SwiftNIO's too; debug builds and `make test` keep them): "${RELEASE_BUILD[@]}" --scratch-path ...
+RELEASE_BUILD=(swift build -c release -Xswiftc -enforce-exclusivity=unchecked)
+
 log() { printf '%s\n' "$*" >&2; }
 die() { printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2; exit "$DIE_STATUS"; }
 usage() { sed -n '2,/^set -euo/p' "$BENCH_SELF" | sed '$d; s/^# \{0,1\}//'; }

@@ -75,9 +75,9 @@ find_lodestar() {
             [ -n "$LODESTAR_BIN" ] || die "--no-build: no release binary in .build-bench/ or .build/ (set LODESTAR_BIN=...)"
         else
             command -v swift >/dev/null || die "swift not found (set LODESTAR_BIN=... or $hint)"
-            log "== building lodestar: swift build -c release --scratch-path .build-bench --product lodestar"
+            log "== building lodestar: ${RELEASE_BUILD[*]} --scratch-path .build-bench --product lodestar"
             build_log=$(mktemp "/tmp/lodestar-$BENCH_TAG-build.XXXXXX")
-            if ! (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product lodestar >"$build_log" 2>&1); then
+            if ! (cd "$ROOT" && "${RELEASE_BUILD[@]}" --scratch-path .build-bench --product lodestar >"$build_log" 2>&1); then
                 tail -n 40 "$build_log" >&2
                 die "swift build failed (full log: $build_log; set LODESTAR_BIN=... or $hint)"
             fi
