@@ -52,16 +52,25 @@ enum HeaderRewriter {
         var host: String?
         var trailers = false
         for (name, value) in head.headers {
-            if nameEquals(name, "te") && value.lowercased().split(separator: ",").contains(where: { $0.trimmingSpaces() == "trailers" }) {
+            let kind = KnownHeader(name)
+            if kind == .te && value.lowercased().split(separator: ",").contains(where: { $0.trimmingSpaces() == "trailers" }) {
                 trailers = true
             }
-            if isListed(name, in: hopByHop) || (!extra.isEmpty && isListed(name, in: extra)) { continue }
-            if nameEquals(name, "expect") || nameEquals(name, "content-length") { continue }
-            if nameEquals(name, "x-forwarded-for") { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value; continue }
-            if nameEquals(name, "via") { via = via.map { "\($0), \(value)" } ?? value; continue }
-            if nameEquals(name, "x-forwarded-proto") || nameEquals(name, "x-forwarded-host") { continue }
+            switch kind {
+            case .hopByHop, .te, .expect, .contentLength, .xForwardedProto, .xForwardedHost: continue
+            default: break
+            }
+            if !extra.isEmpty && isListed(name, in: extra) { continue }
+            if kind == .xForwardedFor {
+                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
+                continue
+            }
+            if kind == .via {
+                via = via.map { "\($0), \(value)" } ?? value
+                continue
+            }
             if nameEquals(name, config.requestIdHeader) { continue }
-            if nameEquals(name, "host") { host = value }
+            if kind == .host { host = value }
             if !route.requestRemove.isEmpty && isListed(name, in: route.requestRemove) { continue }
             out.add(name: name, value: value)
         }
@@ -98,13 +107,17 @@ enum HeaderRewriter {
         var via: String?
         let expose = route.route.exposeOriginServer
         for (name, value) in head.headers {
+            let kind = KnownHeader(name)
             // Transfer-Encoding goes too: the client connection is framed anew by the encoder.
-            if isListed(name, in: hopByHop) || (!extra.isEmpty && isListed(name, in: extra)) { continue }
-            if !expose && nameEquals(name, "server") { continue }
-            if nameEquals(name, "via") { via = via.map { "\($0), \(value)" } ?? value; continue }
+            if kind == .hopByHop || kind == .te || (!extra.isEmpty && isListed(name, in: extra)) { continue }
+            if !expose && kind == .server { continue }
+            if kind == .via {
+                via = via.map { "\($0), \(value)" } ?? value
+                continue
+            }
             if nameEquals(name, config.requestIdHeader) { continue }
             if !route.responseRemove.isEmpty && isListed(name, in: route.responseRemove) { continue }
-            if let origin, let publicBase, nameEquals(name, "location") || nameEquals(name, "content-location"),
+            if let origin, let publicBase, kind == .location || kind == .contentLocation,
                let rewritten = rewriteOriginURL(value, origin: origin, publicBase: publicBase) {
                 out.add(name: name, value: rewritten)
                 continue
@@ -145,6 +158,50 @@ enum HeaderRewriter {
         guard !u.isEmpty, u.count <= 128 else { return false }
         return u.allSatisfy { b in
             (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 95 || b == 46 || b == 58
+        }
+    }
+}
+
+/// The header names the rewriter treats specially, told apart in one pass over the name: its length picks the few
+/// names it could be, then one case-insensitive comparison (per header, instead of one comparison per special name).
+enum KnownHeader: Equatable {
+    /// Hop-by-hop (RFC 9110 §7.6.1 and `Keep-Alive`/`Proxy-Connection`), other than `TE`.
+    case hopByHop
+    case te, expect, contentLength, xForwardedFor, xForwardedProto, xForwardedHost, via, host, server, location
+    case contentLocation, other
+
+    init(_ name: String) {
+        var name = name
+        self = name.withUTF8 { Self.classify($0) }
+    }
+
+    private static func classify(_ b: UnsafeBufferPointer<UInt8>) -> KnownHeader {
+        func its(_ lower: StaticString) -> Bool {
+            guard lower.utf8CodeUnitCount == b.count else { return false }
+            let l = lower.utf8Start
+            for i in 0..<b.count {
+                let x = b[i]
+                if ((x >= 65 && x <= 90) ? x | 0x20 : x) != l[i] { return false }
+            }
+            return true
+        }
+        switch b.count {
+        case 2: return its("te") ? .te : .other
+        case 3: return its("via") ? .via : .other
+        case 4: return its("host") ? .host : .other
+        case 6: return its("expect") ? .expect : its("server") ? .server : .other
+        case 7: return its("trailer") || its("upgrade") ? .hopByHop : .other
+        case 8: return its("location") ? .location : .other
+        case 10: return its("connection") || its("keep-alive") ? .hopByHop : .other
+        case 14: return its("content-length") ? .contentLength : .other
+        case 15: return its("x-forwarded-for") ? .xForwardedFor : .other
+        case 16:
+            if its("proxy-connection") { return .hopByHop }
+            return its("content-location") ? .contentLocation : its("x-forwarded-host") ? .xForwardedHost : .other
+        case 17: return its("transfer-encoding") ? .hopByHop : its("x-forwarded-proto") ? .xForwardedProto : .other
+        case 18: return its("proxy-authenticate") ? .hopByHop : .other
+        case 19: return its("proxy-authorization") ? .hopByHop : .other
+        default: return .other
         }
     }
 }

@@ -85,6 +85,24 @@ final class ProxyRulesTests: XCTestCase {
         XCTAssertEqual(framed.version, .http1_1, "origins are spoken to in HTTP/1.1")
     }
 
+    func test_knownHeadersAreToldApartInAnyCase() {
+        for name in HeaderRewriter.hopByHop {
+            XCTAssertEqual(KnownHeader(name), name == "te" ? .te : .hopByHop, name)
+            XCTAssertEqual(KnownHeader(name.uppercased()), name == "te" ? .te : .hopByHop, name.uppercased())
+        }
+        let named: [(String, KnownHeader)] = [
+            ("Expect", .expect), ("Content-Length", .contentLength), ("X-Forwarded-For", .xForwardedFor),
+            ("x-forwarded-PROTO", .xForwardedProto), ("X-Forwarded-Host", .xForwardedHost), ("VIA", .via), ("Host", .host),
+            ("Server", .server), ("Location", .location), ("Content-Location", .contentLocation),
+        ]
+        for (name, kind) in named { XCTAssertEqual(KnownHeader(name), kind, name) }
+        // Same lengths as known names, other letters; and names a byte longer or shorter.
+        for name in ["tf", "vie", "hosts", "hos", "expecT1", "servel", "trailez", "locatioN_", "connectioN", "keep_alive",
+                     "content-lengtx", "x-forwarded-fox", "proxy-connectiom", "transfer-encodinf", "cookie", "", "ü"] {
+            XCTAssertEqual(KnownHeader(name), name == "connectioN" ? .hopByHop : .other, name)
+        }
+    }
+
     func test_clientResponseHidesTheOrigin() throws {
         let c = try config()
         let web = try XCTUnwrap(c.route(host: "www.example.test", path: "/"))
