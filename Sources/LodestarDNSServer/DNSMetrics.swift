@@ -26,7 +26,7 @@ public final class DNSMetrics: Sendable {
     let truncated: Counter
     let rateLimited: [Counter]
     let malformed: [Counter]
-    let duration: [DurationHistogram]
+    let duration: [BatchDurationHistogramFamily.Series]
     /// Answers by (client country/continent, edge) since start: the "top decisions" of `/status`.
     public let decisions = DecisionTable()
 
@@ -57,10 +57,9 @@ public final class DNSMetrics: Sendable {
         let buckets: [Duration] = [.microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
                                    .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5),
                                    .milliseconds(25), .milliseconds(100)]
-        duration = ["udp", "tcp"].map {
-            hub.durationHistogram("lodestar_dns_response_duration_seconds", [("transport", $0)],
-                                  buckets: buckets, help: "Time from a query's arrival to its answer being written.")
-        }
+        let durations = hub.batchDurationHistogram("lodestar_dns_response_duration_seconds", buckets: buckets,
+                                                   help: "Time from a query's arrival to its answer being written.")
+        duration = ["udp", "tcp"].map { durations.makeSeries([("transport", $0)]) }
         let cacheHits = MirroredCounter(hub, name: "lodestar_dns_packet_cache_hits_total", labels: [("transport", "udp")],
                                         help: "UDP answers served from the packet cache.")
         let tcpOpen = hub.gauge("lodestar_dns_tcp_connections", [("state", "open")], help: "Open TCP connections.")
@@ -128,8 +127,7 @@ public final class DNSMetrics: Sendable {
 
     /// Records how long one query took (`count` queries that took as long).
     func recordDuration(_ d: Duration, transport: DNSTransport, count: Int = 1) {
-        let histogram = duration[transport == .udp ? 0 : 1]
-        for _ in 0..<max(0, count) { histogram.record(d) }
+        duration[transport == .udp ? 0 : 1].record(d, count: count)
     }
 
     /// A question type's mnemonic (a fixed set, so the label's cardinality is bounded).

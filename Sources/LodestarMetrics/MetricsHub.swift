@@ -8,6 +8,7 @@ public final class MetricsHub: Sendable {
     /// The registry `/metrics` renders.
     public let registry: PrometheusCollectorRegistry
     private let collectors = Mutex<[@Sendable () -> Void]>([])
+    private let ownFamilies = Mutex<[BatchDurationHistogramFamily]>([])
 
     /// A hub over `registry` (a new one by default).
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -22,7 +23,14 @@ public final class MetricsHub: Sendable {
     /// The Prometheus text exposition (format 0.0.4) of everything registered, after running the collectors.
     public func exposition() -> String {
         for collect in collectors.withLock({ $0 }) { collect() }
-        return registry.emitToString()
+        return registry.emitToString() + ownFamilies.withLock { $0 }.map { $0.exposition() }.joined()
+    }
+
+    /// A batch duration histogram family, rendered after the registry's families (its name must be none of theirs).
+    public func batchDurationHistogram(_ name: String, buckets: [Duration], help: String) -> BatchDurationHistogramFamily {
+        let family = BatchDurationHistogramFamily(name: name, help: help, bounds: buckets)
+        ownFamilies.withLock { $0.append(family) }
+        return family
     }
 
     /// The content type of `exposition()`.

@@ -68,6 +68,15 @@ final class UDPAnswererTests: XCTestCase {
         XCTAssertTrue(text.contains("lodestar_dns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} \(sent + 2)"),
                       text.split(separator: "\n").filter { $0.contains("queries_total") }.joined(separator: "\n"))
         XCTAssertTrue(text.contains("lodestar_dns_client_subnet_total{ecs=\"present\"} \(sent)"))
+        // Every answered query's time, each batch's 50 us standing for each query of it (the full path's 2 with them).
+        let answered = sent + 2
+        XCTAssertTrue(text.contains("# TYPE lodestar_dns_response_duration_seconds histogram\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_bucket{transport=\"udp\",le=\"0.000025\"} 0\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_bucket{transport=\"udp\",le=\"0.00005\"} \(answered)\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_bucket{transport=\"udp\",le=\"+Inf\"} \(answered)\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_count{transport=\"udp\"} \(answered)\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_sum{transport=\"udp\"} 1.0001\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_count{transport=\"tcp\"} 0\n"), text)
     }
 
     /// The loop on a real loopback socket: a query is answered, a datagram longer than a slot is dropped and counted
