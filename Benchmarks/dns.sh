@@ -31,6 +31,8 @@
 #                -runN when it exists; RESULT_FILE=path to choose)
 # Env:     DURATION=10 (measured s per run) WARMUP=1 (s, same load, not measured) ROUNDS=1 (repeat, the
 #          server order alternating; medians shown, RSS the highest peak)
+#          (with ROUNDS >= 2 the summary adds "CPU paired": each round's lodestar/gdnsd CPU-per-query ratio, the
+#          two runs seconds apart, and their median: steadier than the ratio of the medians when the load drifts)
 #          INFLIGHT=100 SOCKETS=4 TIMEOUT_MS=1000 (queries in flight, UDP sockets, lost after)
 #          SERVERS="gdnsd lodestar" (also: lodestar-nocache, lodestar with --packet-cache 0)
 #          WORKLOADS="plain fixed-ecs ecs" (also: plain-ecsload)
@@ -607,10 +609,11 @@ if awk -v l="$LOADAVG" 'BEGIN { exit !(l > 0.5) }'; then
     log "   WARNING: load average $LOADAVG before the run: other processes compete for the CPUs, figures will be noisy"
 fi
 for r in $(seq 1 "$ROUNDS"); do
-    # alternate the order each round so neither server always runs first
+    # alternate the order each round so neither server always runs first; the servers take turns per workload, so
+    # the two runs a per-round ratio compares are seconds apart (the machine's load drifts over minutes)
     if [ $((r % 2)) = 1 ]; then order=$SERVERS; else order=$(printf '%s\n' $SERVERS | tac | tr '\n' ' '); fi
-    for s in $order; do
-        for w in $WORKLOADS; do bench_workload "$w" "$s" "$r"; done
+    for w in $WORKLOADS; do
+        for s in $order; do bench_workload "$w" "$s" "$r"; done
     done
 done
 if [ "$SIGNED" = 1 ] && [ "$want_lodestar" = 1 ]; then
@@ -762,6 +765,17 @@ sfmt='%-22s | %-16s | %11s | %11s | %8s | %-8s | %s\n'
 printf "$sfmt" "workload" "figure" "gdnsd" "lodestar" "ratio" "target" "result"
 printf '%s\n' "-----------------------+------------------+-------------+-------------+----------+----------+-------"
 PASSES=0; MISSES=0
+PAIRED_NOTE=""
+paired() { # array-name workload -> each round's lodestar/gdnsd ratio (the two runs of a round are seconds apart)
+    local -n arr=$1
+    local r out=""
+    for r in $(seq 1 "$ROUNDS"); do out+="$(ratio "${arr[$2|lodestar|$r]:-}" "${arr[$2|gdnsd|$r]:-}") "; done
+    echo "${out% }"
+}
+paired_median() { # array-name workload -> the median of `paired`
+    paired "$1" "$2" | tr ' ' '\n' | grep -v n/a | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 row() { # workload figure g l ratio target-op target-value
     local res="-" tgt="-"
     if [ -n "$6" ]; then res=$(verdict "$5" "$6" "$7"); tgt="$6 $7"; fi
@@ -779,6 +793,10 @@ if [ "$both" = 1 ]; then
         case $w in *-rate) qop="" ;; *) qop=">=" ;; esac
         row "$lbl" "QPS" "$gq" "$lq" "$(ratio "$lq" "$gq")" "$qop" "$T_QPS"
         row "" "CPU us/query" "$gc" "$lc" "$(ratio "$lc" "$gc")" "<=" "$T_CPU"
+        if [ "$ROUNDS" -ge 2 ]; then
+            row "" "CPU paired median" "-" "-" "$(paired_median CPUQ "$w")" "" ""
+            PAIRED_NOTE+="  $(wlabel "$w"): lodestar/gdnsd CPU per query, round by round: $(paired CPUQ "$w")"$'\n'
+        fi
         row "" "p99 ms" "$gp" "$lp" "$(ratio "$lp" "$gp")" "" ""
         row "" "peak RSS MiB" "$gr" "$lr" "$(ratio "$lr" "$gr")" "<=" "$T_RSS"
         if [ "$gs" != "-" ] && [ "$gs" != n/a ]; then
@@ -835,6 +853,7 @@ if [ "$SIGNED" = 1 ] && [ -n "${QPS[ecs-do|lodestar-signed|1]:-}" ]; then
     done
 fi
 echo ""
+[ -z "$PAIRED_NOTE" ] || printf 'per round (the runs compared are seconds apart):\n%s\n' "$PAIRED_NOTE"
 echo "targets: QPS >= ${T_QPS}x and CPU/query <= ${T_CPU}x gdnsd's (plain, fixed ECS, many-subnet ECS); average ECS scope"
 echo "no longer than gdnsd's (a shorter prefix is a wider scope); peak RSS <= ${T_RSS}x gdnsd's; scale: CPU/query with"
 echo "the most edges within ${T_SCALE}x of the fewest. $PASSES PASS, $MISSES MISS. CPU/query is the figure to judge by:"
