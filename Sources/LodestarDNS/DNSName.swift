@@ -10,6 +10,13 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible {
     /// Wraps wire bytes that the caller has validated (labels ≤ 63, total ≤ 255, ending in 0).
     public init(wire: [UInt8]) { self.wire = wire }
 
+    /// The wire bytes in one call (the synthesized conformance fed them to the hasher one by one, with the count):
+    /// names key the zone's tables and every RRL bucket. Equal names have equal bytes, and the bytes delimit
+    /// themselves (length-prefixed labels, a final 0), so the count adds nothing.
+    public func hash(into hasher: inout Hasher) {
+        wire.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
     /// Builds a name from dotted text (`www.example.test` or with a trailing dot); nil when a label is empty or too long.
     public init?(_ text: String) {
         var out = [UInt8]()
