@@ -4,10 +4,6 @@ import NIOHTTP1
 
 /// Header rewriting between client and origin (RFC 9110 §7.6: hop-by-hop fields, Via; de-facto X-Forwarded-*).
 enum HeaderRewriter {
-    /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1 and the de-facto `Keep-Alive`/`Proxy-Connection`).
-    static let hopByHop: [String] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                                     "upgrade", "proxy-authorization", "proxy-authenticate"]
-
     /// ASCII case-insensitive equality of a header name with a lower-case name.
     @inline(__always)
     static func nameEquals(_ name: String, _ lower: String) -> Bool { HTTPText.nameEquals(name, lower) }
@@ -109,7 +105,7 @@ enum HeaderRewriter {
         for (name, value) in head.headers {
             let kind = KnownHeader(name)
             // Transfer-Encoding goes too: the client connection is framed anew by the encoder.
-            if kind == .hopByHop || kind == .te || (!extra.isEmpty && isListed(name, in: extra)) { continue }
+            if kind.isHopByHop || (!extra.isEmpty && isListed(name, in: extra)) { continue }
             if !expose && kind == .server { continue }
             if kind == .via {
                 via = via.map { "\($0), \(value)" } ?? value
@@ -165,10 +161,15 @@ enum HeaderRewriter {
 /// The header names the rewriter treats specially, told apart in one pass over the name: its length picks the few
 /// names it could be, then one case-insensitive comparison (per header, instead of one comparison per special name).
 enum KnownHeader: Equatable {
-    /// Hop-by-hop (RFC 9110 §7.6.1 and `Keep-Alive`/`Proxy-Connection`), other than `TE`.
+    /// Hop-by-hop (RFC 9110 §7.6.1 and the de-facto `Keep-Alive`/`Proxy-Connection`: `Connection`, `Keep-Alive`,
+    /// `Proxy-Connection`, `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-Authorization`, `Proxy-Authenticate`),
+    /// other than `TE`, which an HTTP/2 origin may be sent.
     case hopByHop
     case te, expect, contentLength, xForwardedFor, xForwardedProto, xForwardedHost, via, host, server, location
     case contentLocation, other
+
+    /// A field that describes one connection and is never forwarded as it is (`TE` included).
+    var isHopByHop: Bool { self == .hopByHop || self == .te }
 
     init(_ name: String) {
         var name = name

@@ -262,8 +262,8 @@ extension ProxyHandler {
         var trailers = HTTPHeaders()
         for (name, value) in headers {
             if HeaderRewriter.nameEquals(name, "content-type") { kept.add(name: name, value: value); continue }
-            if HeaderRewriter.nameEquals(name, "content-length") || HeaderRewriter.isListed(name, in: HeaderRewriter.hopByHop)
-                || (!route.route.exposeOriginServer && HeaderRewriter.nameEquals(name, "server"))
+            let kind = KnownHeader(name)
+            if kind == .contentLength || kind.isHopByHop || (!route.route.exposeOriginServer && kind == .server)
                 || HeaderRewriter.isListed(name, in: route.responseRemove) { continue }
             trailers.add(name: name, value: value)
         }

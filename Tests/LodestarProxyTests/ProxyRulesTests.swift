@@ -86,7 +86,11 @@ final class ProxyRulesTests: XCTestCase {
     }
 
     func test_knownHeadersAreToldApartInAnyCase() {
-        for name in HeaderRewriter.hopByHop {
+        // RFC 9110 §7.6.1's connection fields, with the de-facto Keep-Alive and Proxy-Connection.
+        let hopByHop = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+                        "proxy-authorization", "proxy-authenticate"]
+        for name in hopByHop {
+            XCTAssertTrue(KnownHeader(name).isHopByHop, name)
             XCTAssertEqual(KnownHeader(name), name == "te" ? .te : .hopByHop, name)
             XCTAssertEqual(KnownHeader(name.uppercased()), name == "te" ? .te : .hopByHop, name.uppercased())
         }
