@@ -97,8 +97,6 @@ final class TunnelCore {
         peer.flush()
     }
 
-    func readComplete() { partner?.core.context?.flush() }
-
     /// Reads wait while the partner's socket cannot take more.
     func read(context: ChannelHandlerContext) {
         if let peer = partner?.core.context, !peer.channel.isWritable {
@@ -165,7 +163,6 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Tunnel
 
     func handlerRemoved(context: ChannelHandlerContext) { core.context = nil }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { core.received(unwrapInboundIn(data)) }
-    func channelReadComplete(context: ChannelHandlerContext) { core.readComplete() }
     func read(context: ChannelHandlerContext) { core.read(context: context) }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -219,7 +216,6 @@ final class StreamTunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, 
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) { core.readComplete() }
     func read(context: ChannelHandlerContext) { core.read(context: context) }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
