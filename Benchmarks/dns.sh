@@ -658,8 +658,11 @@ agg() { # median|max  array-name  key-prefix -> over rounds
     if [ "$how" = max ]; then
         printf '%s\n' "${vals[@]}" | sort -g | tail -n1
     else
-        printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        printf '%s\n' "${vals[@]}" | median
     fi
+}
+median() { # numbers on stdin, one a line -> their median ("n/a" for none)
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 agree() { # kind server-a server-b [file-tag] -> "same total pct" from the helper's AGREE line
     local kind=$1 a=$2 b=$3 tag=${4:-} line
@@ -773,8 +776,7 @@ paired() { # array-name workload -> each round's lodestar/gdnsd ratio (the two r
     echo "${out% }"
 }
 paired_median() { # array-name workload -> the median of `paired`
-    paired "$1" "$2" | tr ' ' '\n' | grep -v n/a | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    paired "$1" "$2" | tr ' ' '\n' | grep -v n/a | median | awk '$1 == "n/a" { print; next } { printf "%.2f\n", $1 }'
 }
 row() { # workload figure g l ratio target-op target-value
     local res="-" tgt="-"
