@@ -107,6 +107,7 @@ extension SWIMInstance {
             if update.origin != myself, probe?.target != update.node, !confirmFirst.contains(update.node) {
                 if confirmFirst.count >= Self.confirmFirstLimit { confirmFirst.removeFirst() }
                 confirmFirst.append(update.node)
+                hurryProbe(now: t)
             }
         }
     }

@@ -32,4 +32,16 @@ extension SWIMInstance {
         }
         return nil
     }
+
+    /// Lodestar addition: when a suspicion heard from another member waits in `confirmFirst` and this period's probe is
+    /// answered, the next probe (the check of that suspect) starts now rather than at the period's end, but never
+    /// sooner than half a period after the last one began: a crash gathers its confirmations up to a period sooner,
+    /// and probes never come more than twice as often as the round-robin's. Only at local health multiplier 1: a node
+    /// whose own probes fail keeps Lifeguard's slower pace.
+    mutating func hurryProbe(now t: Int64) {
+        guard probe == nil, myStatus != .left, !lastProbeConfirmed, nextProbeAt > t, localHealthMultiplier == 1,
+              confirmFirst.contains(where: { records[$0]?.status == .suspect }) else { return }
+        let earliest = probeStartedAt == Int64.min ? t : probeStartedAt + scaled(settings.probeInterval) / 2
+        nextProbeAt = Swift.max(t, Swift.min(nextProbeAt, earliest))
+    }
 }

@@ -40,8 +40,22 @@ extension SWIMInstance {
             .keys.sorted()
         for node in expired {
             guard let record = records[node], record.status == .suspect else { suspicions[node] = nil; continue }
-            apply(SWIMGossip(node: node, status: .dead, incarnation: record.incarnation, origin: myself),
-                  fromSync: false, now: t, rng: &rng, into: &out)
+            let death = SWIMGossip(node: node, status: .dead, incarnation: record.incarnation, origin: myself)
+            apply(death, fromSync: false, now: t, rng: &rng, into: &out)
+            announce(death, rng: &rng, into: &out)
+        }
+    }
+
+    /// Lodestar addition: tells `verdictFanout` random live members (not the subject) of `gossip` at once, each on a
+    /// ping of its own carrying it first (the acks are not awaited). Suspicions, confirmations and deaths then spread
+    /// in a round trip rather than with the next protocol period's messages. Piggybacking still carries them as well.
+    mutating func announce(_ gossip: SWIMGossip, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
+        // Only while this node's own probes succeed (local health multiplier 1): under heavy loss the extra pings
+        // would spread false suspicions wider and faster, and the confirmation probes they set off would fail too.
+        guard settings.verdictFanout > 0, localHealthMultiplier == 1 else { return }
+        let candidates = known.filter { $0 != gossip.node && records[$0]?.status == .alive }
+        for target in pickRandom(settings.verdictFanout, from: candidates, rng: &rng) {
+            send(.ping(sequence: takeSequence()), to: target, first: gossip, into: &out)
         }
     }
 

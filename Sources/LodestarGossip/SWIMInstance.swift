@@ -56,7 +56,9 @@ public struct SWIMInstance: Sendable {
     var probe: Probe?
     private var relays: [UInt64: Relay] = [:]
     private var nextSequence: UInt64 = 1
-    private var nextProbeAt: Int64
+    var nextProbeAt: Int64
+    /// When the probe of the current period started (a heard suspicion may start the next one early; see `hurryProbe`).
+    var probeStartedAt = Int64.min
     private var nextSyncAt: Int64
     /// Lifeguard §3.1 local health score, 0 … S−1; the multiplier is score + 1.
     private var healthScore = 0
@@ -235,6 +237,7 @@ public struct SWIMInstance: Sendable {
                 // suspicions wait longer while the network drops this much.
                 adjustHealth(by: current.indirectSent ? 1 : -1)
                 suspectAnswered(current.target, now: t)
+                hurryProbe(now: t)
             } else if let relay = relays.removeValue(forKey: sequence) {
                 // Lodestar addition: the forwarded ack carries what the target just told us about itself, so a prober
                 // checking a suspect through relays hears its refutation as surely as over the direct path.
@@ -329,6 +332,7 @@ public struct SWIMInstance: Sendable {
 
     private mutating func startProbe(now t: Int64, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
         nextProbeAt = t + scaled(settings.probeInterval)
+        probeStartedAt = t
         guard let target = nextProbeTarget(rng: &rng) else { return }
         let sequence = takeSequence()
         probe = Probe(target: target, sequence: sequence,
@@ -364,11 +368,14 @@ public struct SWIMInstance: Sendable {
         let missing = failed.expectedNacks > 0 ? Swift.max(0, failed.expectedNacks - failed.nacks) : 1
         adjustHealth(by: missing)
         guard let record = records[failed.target], record.status.isLive else { return }
-        apply(SWIMGossip(node: failed.target, status: .suspect, incarnation: record.incarnation, origin: myself),
-              fromSync: false, now: t, rng: &rng, into: &out)
+        let suspicion = SWIMGossip(node: failed.target, status: .suspect, incarnation: record.incarnation, origin: myself)
+        let counted = suspicions[failed.target]?.suspectors.contains(myself) == true
+        apply(suspicion, fromSync: false, now: t, rng: &rng, into: &out)
         // Lifeguard §3.2 relies on the suspect hearing of it quickly: tell it directly (one extra ping, ack unused).
         if records[failed.target]?.status == .suspect {
             sendPing(sequence: takeSequence(), to: failed.target, into: &out)
+            // A new suspicion, or this node's confirmation of one it heard: straight to a few members.
+            if !counted { announce(suspicion, rng: &rng, into: &out) }
         }
     }
 
@@ -454,7 +461,7 @@ public struct SWIMInstance: Sendable {
         duration.swimNanoseconds * Int64(localHealthMultiplier)
     }
 
-    private func pickRandom(_ count: Int, from candidates: [SWIMNodeID], rng: inout some RandomNumberGenerator) -> [SWIMNodeID] {
+    func pickRandom(_ count: Int, from candidates: [SWIMNodeID], rng: inout some RandomNumberGenerator) -> [SWIMNodeID] {
         guard count > 0, !candidates.isEmpty else { return [] }
         var pool = candidates
         let take = Swift.min(count, pool.count)

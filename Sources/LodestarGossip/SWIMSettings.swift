@@ -42,6 +42,12 @@ public struct SWIMSettings: Sendable, Hashable {
     /// How many random live members receive the `left` announcement directly on `leave` (it is also piggybacked). Default 3.
     public var leaveFanout: Int = 3
 
+    /// Lodestar addition: how many random live members a node tells directly, on a ping of their own, when its own
+    /// probe raises a suspicion, confirms one, or its verdict declares a member dead (it is also piggybacked as usual).
+    /// A crash then gathers its confirmations and reaches every member within a round trip instead of a protocol period
+    /// or two. 0 leaves it all to piggybacking (memberlist's behaviour). Default 3.
+    public var verdictFanout: Int = 3
+
     /// All defaults.
     public init() {}
 }

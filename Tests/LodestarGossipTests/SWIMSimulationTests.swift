@@ -72,19 +72,22 @@ final class SWIMSimulationTests: XCTestCase {
     }
 
     /// The failover target (2 s) in the clusters the tests and the quick start run: 4 to 7 members at the runtime's
-    /// 300 ms period. Over 200 crashes each, every live member marks the victim dead within 2 s in at least 97.5 % of
-    /// runs (the rest comes from the round-robin: a victim probed last by every member is first suspected after ~1 s).
+    /// 300 ms period. Over 200 crashes each, every live member marks the victim dead within 2 s in at least 98.5 % of
+    /// runs, half of them within 1.3 s (the tail comes from the round-robin: a victim probed last by every member is
+    /// first suspected after a second or more). Verdicts told at once and heard suspicions checked early
+    /// (`verdictFanout`, `hurryProbe`) took the 4-member p99 from 2.28 s to 1.69 s.
     func test_smallClusterCrashIsDeadEverywhereWithin2sAt300ms() {
         for n in [4, 5, 7] {
             let runs = (UInt64(1)...200).map {
                 SWIMSimulation.runCrash(nodeCount: n, loss: 0, seed: $0, settings: RuntimeTimingTests.runtime(period: 300))
             }
             let dead = runs.map { $0.allDead ?? .infinity }.sorted()
+            let suspected = runs.map { $0.firstSuspect ?? .infinity }.sorted()
             let within = dead.filter { $0 <= 2.0 }.count
-            print(String(format: "SWIM-FAILOVER %d members, 300 ms: dead everywhere median %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s; %d/200 within 2 s",
-                         n, dead[100], dead[180], dead[198], dead[199], within))
-            XCTAssertGreaterThanOrEqual(within, 195, "\(n) members: crashes dead everywhere within 2 s")
-            XCTAssertLessThanOrEqual(dead[100], 1.5, "\(n) members: median time to dead everywhere")
+            print(String(format: "SWIM-FAILOVER %d members, 300 ms: dead everywhere median %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s; %d/200 within 2 s; first suspicion median %.2f s, max %.2f s",
+                         n, dead[100], dead[180], dead[198], dead[199], within, suspected[100], suspected[199]))
+            XCTAssertGreaterThanOrEqual(within, 197, "\(n) members: crashes dead everywhere within 2 s")
+            XCTAssertLessThanOrEqual(dead[100], 1.3, "\(n) members: median time to dead everywhere")
             XCTAssertEqual(runs.map(\.falseDeathViews).reduce(0, +), 0, "\(n) members: no false death without loss")
         }
     }
