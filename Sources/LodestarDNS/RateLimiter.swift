@@ -1,46 +1,19 @@
 import LodestarTopology
 
-/// Response rate limiting in the manner of NSD and Knot RRL: a token bucket per (client prefix, response class),
-/// in a fixed table (no allocation per query; colliding keys take the slot over). Time comes in as a parameter.
-public struct ResponseRateLimiter: Sendable {
-    /// What to do with a response.
-    public enum Decision: Sendable, Equatable {
-        /// Send it as built.
-        case send
-        /// Send nothing.
-        case drop
-        /// Send an empty truncated (TC=1) response so a real client retries over TCP.
-        case slip
-    }
-
-    struct Bucket {
-        var key: Int = 0
-        var tokens: Double = 0
-        var lastSeconds: Double = 0
-        var limited: Int = 0
-    }
-
+/// The bucket key of a response for response rate limiting: a keyed hash of the client's prefix and the response
+/// class (positive answers per query name; NXDOMAIN, errors and refusals per client prefix only, so random-subdomain
+/// floods share one bucket). Computed outside any lock; one seed per server, so clients cannot aim at a bucket.
+public struct RateLimitKey: Sendable {
     public let settings: RateLimitSettings
-    private var table: [Bucket]
-    private let mask: Int
-    private let seed: Int
+    let seed: Int
 
-    /// `tableSize` is rounded up to a power of two.
-    public init(settings: RateLimitSettings, tableSize: Int = 1 << 16, seed: Int = Int.random(in: Int.min...Int.max)) {
+    public init(settings: RateLimitSettings, seed: Int = Int.random(in: Int.min...Int.max)) {
         self.settings = settings
-        var size = 1
-        while size < max(16, tableSize) { size <<= 1 }
-        table = Array(repeating: Bucket(), count: size)
-        mask = size - 1
         self.seed = seed
     }
 
-    /// Decides for one response to `client` at time `now` (seconds, any monotonic origin).
-    /// Positive answers are bucketed per query name; NXDOMAIN, errors and refusals per client prefix only,
-    /// so random-subdomain floods share one bucket.
-    public mutating func decide(client: IPAddress, kind: ResponseKind, qname: DNSName, now: Double) -> Decision {
-        guard settings.enabled else { return .send }
-        if settings.exemptLoopback && client.isLoopback { return .send }
+    /// The key of one response to `client`.
+    public func key(client: IPAddress, kind: ResponseKind, qname: DNSName) -> UInt64 {
         let prefix = client.masked(to: client.isIPv4 ? settings.ipv4PrefixLength : settings.ipv6PrefixLength)
         var h = Hasher()
         h.combine(seed)
@@ -54,24 +27,83 @@ public struct ResponseRateLimiter: Sendable {
         case .refused, .error:
             h.combine(2)
         }
-        let key = h.finalize()
-        let index = key & mask
-        let rate = Double(settings.responsesPerSecond)
+        return UInt64(bitPattern: Int64(h.finalize()))
+    }
+}
+
+/// Response rate limiting in the manner of NSD and Knot RRL: a token bucket per (client prefix, response class),
+/// in a fixed table (no allocation per query; colliding keys take the slot over). Time comes in as a parameter.
+public struct ResponseRateLimiter: Sendable {
+    /// What to do with a response.
+    public enum Decision: Sendable, Equatable {
+        /// Send it as built.
+        case send
+        /// Send nothing.
+        case drop
+        /// Send an empty truncated (TC=1) response so a real client retries over TCP.
+        case slip
+    }
+
+    /// 16 bytes, four to a cache line: a 32-bit tag of the key (never 0, so an empty slot matches no key), the tokens,
+    /// the last refill in milliseconds (wrapping; differences are taken modulo 2^32) and the responses limited so far.
+    struct Bucket {
+        var tag: UInt32 = 0
+        var tokens: Float = 0
+        var lastMillis: UInt32 = 0
+        var limited: UInt32 = 0
+    }
+
+    public var settings: RateLimitSettings { keys.settings }
+    let keys: RateLimitKey
+    private var table: [Bucket]
+    private let mask: Int
+
+    /// `tableSize` is rounded up to a power of two.
+    public init(settings: RateLimitSettings, tableSize: Int = 1 << 16, seed: Int = Int.random(in: Int.min...Int.max)) {
+        self.init(keys: RateLimitKey(settings: settings, seed: seed), tableSize: tableSize)
+    }
+
+    /// A table of `tableSize` buckets (rounded up to a power of two) for keys made by `keys`.
+    public init(keys: RateLimitKey, tableSize: Int) {
+        self.keys = keys
+        var size = 1
+        while size < max(16, tableSize) { size <<= 1 }
+        table = Array(repeating: Bucket(), count: size)
+        mask = size - 1
+    }
+
+    /// Decides for one response to `client` at time `now` (seconds, any monotonic origin).
+    public mutating func decide(client: IPAddress, kind: ResponseKind, qname: DNSName, now: Double) -> Decision {
+        guard settings.enabled else { return .send }
+        if settings.exemptLoopback && client.isLoopback { return .send }
+        return decide(key: keys.key(client: client, kind: kind, qname: qname), now: now)
+    }
+
+    /// Decides for one response whose bucket key is `key` (from `RateLimitKey`) at time `now` (seconds).
+    public mutating func decide(key: UInt64, now: Double) -> Decision {
+        let index = Int(truncatingIfNeeded: key) & mask
+        let tag = UInt32(truncatingIfNeeded: key >> 32) | 1
+        let millis = UInt32(truncatingIfNeeded: Int64(max(0, now) * 1000))
+        let rate = Float(settings.responsesPerSecond)
         var b = table[index]
-        if b.key != key {
-            b = Bucket(key: key, tokens: rate, lastSeconds: now, limited: 0)
+        if b.tag != tag {
+            b = Bucket(tag: tag, tokens: rate, lastMillis: millis, limited: 0)
         } else {
-            let elapsed = max(0, now - b.lastSeconds)
-            b.tokens = min(rate, b.tokens + elapsed * rate)
-            b.lastSeconds = now
+            // Callers on several threads read their clocks before taking the lock: a slightly older `now` than the
+            // bucket's (a "negative" difference) refills nothing and leaves the bucket's time where it is.
+            let difference = millis &- b.lastMillis
+            if difference < UInt32.max / 2 {
+                b.tokens = min(rate, b.tokens + Float(difference) / 1000 * rate)
+                b.lastMillis = millis
+            }
         }
         let decision: Decision
         if b.tokens >= 1 {
             b.tokens -= 1
             decision = .send
         } else {
-            b.limited += 1
-            decision = settings.slip > 0 && b.limited % settings.slip == 0 ? .slip : .drop
+            b.limited &+= 1
+            decision = settings.slip > 0 && b.limited % UInt32(clamping: settings.slip) == 0 ? .slip : .drop
         }
         table[index] = b
         return decision

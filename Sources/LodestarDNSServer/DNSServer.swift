@@ -125,23 +125,40 @@ struct PacketCache {
     }
 }
 
-/// The shared, thread-safe rate limiter (one table for all event loops, so SO_REUSEPORT spreading cannot multiply the limit).
+/// The rate limiter all UDP threads share (one set of buckets, so SO_REUSEPORT spreading cannot multiply the limit),
+/// in 16 shards under locks of their own: the key is hashed outside any lock and picks the shard by its top bits, so
+/// threads rarely meet on a lock and never all on one. Time comes from the caller (its batch's clock reading).
 final class SharedRateLimiter: Sendable {
-    private let limiter: Mutex<ResponseRateLimiter>
-    let enabled: Bool
+    /// One shard's lock and buckets, padded so that two shards' locks never share a cache line.
+    final class Shard: Sendable {
+        let buckets: Mutex<ResponseRateLimiter>
+        private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
 
-    init(settings: RateLimitSettings) {
-        limiter = Mutex(ResponseRateLimiter(settings: settings))
-        enabled = settings.enabled
-        exemptLoopback = settings.exemptLoopback
+        init(_ limiter: ResponseRateLimiter) { buckets = Mutex(limiter) }
     }
 
+    static let shardCount = 16
+    let enabled: Bool
     let exemptLoopback: Bool
+    private let keys: RateLimitKey
+    private let shards: [Shard]
 
-    func decide(client: IPAddress, kind: ResponseKind, qname: DNSName) -> ResponseRateLimiter.Decision {
+    /// `tableSize` buckets in all (65,536 by default, 1 MiB), split evenly over the shards.
+    init(settings: RateLimitSettings, tableSize: Int = 1 << 16) {
+        let keys = RateLimitKey(settings: settings)
+        self.keys = keys
+        enabled = settings.enabled
+        exemptLoopback = settings.exemptLoopback
+        let perShard = max(16, tableSize / Self.shardCount)
+        shards = (0..<Self.shardCount).map { _ in Shard(ResponseRateLimiter(keys: keys, tableSize: perShard)) }
+    }
+
+    /// Decides for one response to `client`; `now` in seconds (any monotonic origin shared by the callers).
+    func decide(client: IPAddress, kind: ResponseKind, qname: DNSName, now: Double) -> ResponseRateLimiter.Decision {
         guard enabled, !(exemptLoopback && client.isLoopback) else { return .send }
-        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        return limiter.withLock { $0.decide(client: client, kind: kind, qname: qname, now: now) }
+        let key = keys.key(client: client, kind: kind, qname: qname)
+        let shard = shards[Int(truncatingIfNeeded: key >> 60) & (Self.shardCount - 1)]
+        return shard.buckets.withLock { $0.decide(key: key, now: now) }
     }
 }
 

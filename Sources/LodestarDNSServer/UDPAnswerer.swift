@@ -85,7 +85,7 @@ struct UDPAnswerer {
             if let key { cache.store(key, response) }
             entry = PacketCache.Entry(response)
         }
-        switch rateLimit(client, kind: entry.kind, qname: entry.qname) {
+        switch rateLimit(client, kind: entry.kind, qname: entry.qname, at: start) {
         case .send:
             stats.record(rcode: entry.rcode, truncated: entry.truncated)
             metrics.record(entry.facts, transport: .udp, local: &counters)
@@ -110,8 +110,10 @@ struct UDPAnswerer {
     }
 
     /// Response rate limiting for one answer, with drops and slips counted.
-    private func rateLimit(_ client: IPAddress, kind: ResponseKind, qname: DNSName) -> ResponseRateLimiter.Decision {
-        let decision = limiter.decide(client: client, kind: kind, qname: qname)
+    private func rateLimit(_ client: IPAddress, kind: ResponseKind, qname: DNSName,
+                           at start: NIODeadline) -> ResponseRateLimiter.Decision {
+        let now = Double(start.uptimeNanoseconds) / 1e9
+        let decision = limiter.decide(client: client, kind: kind, qname: qname, now: now)
         switch decision {
         case .send:
             break
@@ -149,7 +151,7 @@ struct UDPAnswerer {
               let answer = authority.fastRespond(to: packet, from: client, health: health, random: &random, picks: &picks,
                                                  into: out) else { return .declined }
         var length = answer.length
-        switch rateLimit(client, kind: .answer, qname: answer.qname) {
+        switch rateLimit(client, kind: .answer, qname: answer.qname, at: start) {
         case .send:
             break
         case .drop:

@@ -30,6 +30,24 @@ final class RateLimiterTests: XCTestCase {
         XCTAssertEqual(rrl.decide(client: client, kind: .answer, qname: qname, now: 10.5), .send, "half a second refills 2.5 tokens")
     }
 
+    func test_anOlderClockReadingRefillsNothing() {
+        var rrl = ResponseRateLimiter(settings: settings, seed: 1)
+        let client = IPAddress("203.0.113.7")!
+        for _ in 0..<5 { _ = rrl.decide(client: client, kind: .answer, qname: qname, now: 10) }
+        XCTAssertNotEqual(rrl.decide(client: client, kind: .answer, qname: qname, now: 9.9), .send, "time went back")
+        XCTAssertEqual(rrl.decide(client: client, kind: .answer, qname: qname, now: 10.5), .send)
+    }
+
+    func test_millisecondClockWrapsWithoutAFreeRefill() {
+        var rrl = ResponseRateLimiter(settings: settings, seed: 1)
+        let client = IPAddress("203.0.113.7")!
+        // 2^32 ms is 4,294,967.296 s: the bucket's clock wraps between these two readings, half a second apart.
+        for _ in 0..<5 { _ = rrl.decide(client: client, kind: .answer, qname: qname, now: 4_294_967.0) }
+        XCTAssertNotEqual(rrl.decide(client: client, kind: .answer, qname: qname, now: 4_294_967.0), .send)
+        let after = (0..<4).map { _ in rrl.decide(client: client, kind: .answer, qname: qname, now: 4_294_967.5) }
+        XCTAssertEqual(after.filter { $0 == .send }.count, 2, "half a second across the wrap refills 2.5 tokens: \(after)")
+    }
+
     func test_nxdomainsShareOneBucketWhateverTheName() {
         var rrl = ResponseRateLimiter(settings: settings, seed: 1)
         let client = IPAddress("203.0.113.7")!
