@@ -229,8 +229,13 @@ extension SWIMSimulation {
     /// `window` seconds, 60 by default).
     /// With `reports`, members publish load reports during the warm-up as edges do (see below).
     static func runCrash(nodeCount: Int = 50, loss: Double, seed: UInt64, settings: SWIMSettings = SWIMSettings(),
-                         reports: Bool = false, window: Int = 60) -> CrashRun {
+                         reports: Bool = false, window: Int = 60,
+                         latencyMillis: ClosedRange<Int64>? = nil) -> CrashRun {
         var configuration = SWIMSimulation.Configuration()
+        if let latencyMillis {
+            configuration.minLatencyNanos = latencyMillis.lowerBound * 1_000_000
+            configuration.maxLatencyNanos = latencyMillis.upperBound * 1_000_000
+        }
         configuration.settings = settings
         configuration.nodeCount = nodeCount
         configuration.lossRate = loss
