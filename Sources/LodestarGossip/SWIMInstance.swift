@@ -25,9 +25,13 @@ public struct SWIMInstance: Sendable {
     struct Probe: Sendable {
         var target: SWIMNodeID
         var sequence: UInt64
+        var startedAt: Int64
         var directDeadline: Int64
         var endsAt: Int64
         var indirectSent = false
+        /// The second direct ping's and the relays' sequences (each its own, so an ack tells which path answered).
+        var secondSequence: UInt64 = 0
+        var relaySequence: UInt64 = 0
         var expectedNacks = 0
         var nacks = 0
     }
@@ -69,6 +73,8 @@ public struct SWIMInstance: Sendable {
     var correctionsOwed: Set<SWIMNodeID> = []
     /// Checks of suspects before a verdict (sequence → suspect), answered by an ack with that sequence.
     var verifications: [UInt64: SWIMNodeID] = [:]
+    /// Smoothed round trip to each member that answered a probe (see SWIMInstance+RoundTrip.swift).
+    var roundTrips: [SWIMNodeID: Int64] = [:]
     /// After refuting a verdict about itself, until this time every message carries this node's alive update.
     var refutingUntil = Int64.min
     /// The time of the input being handled (onTick/onMessage), for decisions deep in sending.
@@ -180,7 +186,9 @@ public struct SWIMInstance: Sendable {
             if !current.indirectSent && t >= current.directDeadline {
                 // Lodestar addition: a second direct ping (same sequence) goes with the indirect probes, as memberlist
                 // sends its TCP fallback ping; on a lossy network it halves the probes that fail on the direct path.
-                sendPing(sequence: current.sequence, to: current.target, into: &out)
+                current.secondSequence = takeSequence()
+                current.relaySequence = takeSequence()
+                sendPing(sequence: current.secondSequence, to: current.target, into: &out)
                 current.expectedNacks = sendIndirectProbes(for: current, rng: &rng, into: &out)
                 current.indirectSent = true
                 probe = current
@@ -224,13 +232,15 @@ public struct SWIMInstance: Sendable {
                 let relaySequence = takeSequence()
                 relays[relaySequence] = Relay(
                     prober: sender, proberSequence: sequence, target: target,
-                    deadline: t + scaled(settings.indirectPingTimeout))
+                    deadline: t + relayTimeout(to: target))
                 sendPing(sequence: relaySequence, to: target, into: &out)
             }
 
         case .ack(let sequence):
-            if let current = probe, current.sequence == sequence {
+            if let current = probe, let sentAt = current.sentAt(ofAck: sequence) {
                 probe = nil
+                // A direct answer measures the path; a relayed one (sentAt nil) does not.
+                if let sentAt { recordRoundTrip(t - sentAt, to: current.target) }
                 // Lifeguard §3.1: a successful probe lowers the score. Lodestar addition: one answered only after the
                 // direct timeout (second ping or a relay) raises it — the direct round trip failed. Below about 25 %
                 // loss the direct answers win and the multiplier stays 1; above, it grows, so probes slow down and
@@ -245,7 +255,7 @@ public struct SWIMInstance: Sendable {
             }
 
         case .nack(let sequence):
-            if var current = probe, current.sequence == sequence {
+            if var current = probe, current.indirectSent, current.relaySequence == sequence {
                 current.nacks += 1
                 probe = current
             }
@@ -335,8 +345,9 @@ public struct SWIMInstance: Sendable {
         probeStartedAt = t
         guard let target = nextProbeTarget(rng: &rng) else { return }
         let sequence = takeSequence()
-        probe = Probe(target: target, sequence: sequence,
-                      directDeadline: t + scaled(settings.pingTimeout), endsAt: nextProbeAt)
+        let (direct, ends) = probeTimes(of: target, from: t)
+        nextProbeAt = Swift.max(nextProbeAt, ends)
+        probe = Probe(target: target, sequence: sequence, startedAt: t, directDeadline: direct, endsAt: nextProbeAt)
         sendPing(sequence: sequence, to: target, into: &out)
     }
 
@@ -346,7 +357,7 @@ public struct SWIMInstance: Sendable {
         // Lodestar addition: k × the local health multiplier (at most 16). The multiplier grows only when this node's
         // direct probes keep failing (heavy loss or overload); more paths then keep live members from being suspected.
         let k = Swift.min(settings.indirectProbeCount * localHealthMultiplier, Swift.max(settings.indirectProbeCount, 16))
-        return askRelays(k, toProbe: probe.target, sequence: probe.sequence, rng: &rng, into: &out)
+        return askRelays(k, toProbe: probe.target, sequence: probe.relaySequence, rng: &rng, into: &out)
     }
 
     /// SWIM §3.1 ping-req: asks up to `count` random alive members (not the target) to probe `target` under

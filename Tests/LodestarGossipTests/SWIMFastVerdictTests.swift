@@ -21,11 +21,11 @@ extension SWIMRuleTests {
         settings.verdictFanout = fanout
         var node = makeInstance(seeds: [a, b, c, "d", "e"], settings: settings)
         let out = sends(node.onTick(now: .zero, rng: &rng))
-        guard case .ping(let sequence)? = out.first?.0.kind, let target = out.first?.1 else { return nil }
+        guard case .ping? = out.first?.0.kind, let target = out.first?.1 else { return nil }
         let relays = sends(node.onTick(now: settings.pingTimeout, rng: &rng)).compactMap { message, to in
-            if case .pingRequest = message.kind { to } else { nil }
+            if case .pingRequest(let sequence, _) = message.kind { (to, sequence) } else { nil }
         }
-        for relay in relays {
+        for (relay, sequence) in relays {
             _ = node.onMessage(SWIMMessage(.nack(sequence: sequence)), from: relay, now: settings.pingTimeout * 2, rng: &rng)
         }
         let end = node.onTick(now: settings.probeInterval, rng: &rng)
