@@ -13,11 +13,8 @@ extension SWIMInstance {
 
     mutating func recordRoundTrip(_ sample: Int64, to node: SWIMNodeID) {
         guard sample >= 0 else { return }
-        if let old = roundTrips[node] {
-            roundTrips[node] = old + (sample - old) / 8
-        } else if roundTrips.count < 4096 || records[node] != nil {
-            roundTrips[node] = sample
-        }
+        // One entry per member probed, like `records` (members are never forgotten either).
+        roundTrips[node] = roundTrips[node].map { $0 + (sample - $0) / 8 } ?? sample
     }
 
     /// 1.5 × the smoothed round trip plus 5 ms: long enough for an answer on that path, jitter included.
