@@ -1,0 +1,169 @@
+import NIOCore
+
+/// One indexed variant (its file holds the response) plus its place in the LRU list.
+struct DiskIndexEntry {
+    var key: String
+    var secondaryKey: String
+    /// The response's combined `Vary` value (nil when absent).
+    var vary: String?
+    /// For choosing the newest of several matching variants.
+    var responseTime: Int64
+    var name: DiskEntryName
+    /// The file size, charged against the capacity.
+    var size: Int
+    /// A store-unique number: lets IO done outside the lock tell whether the entry was replaced meanwhile.
+    var generation: UInt64
+    var prev: Int = DiskIndex.none
+    var next: Int = DiskIndex.none
+}
+
+/// The disk store's index under the lock: entries in a slot array, a doubly linked LRU list over slot indices
+/// (head = most recent), an index from primary key to its variants' slots and one from file name to slot.
+struct DiskIndex {
+    static let none = -1
+
+    let capacity: Int
+    var slots: [DiskIndexEntry?] = []
+    var freeSlots: [Int] = []
+    var index: [String: [Int]] = [:]
+    var byName: [DiskEntryName: Int] = [:]
+    var head = DiskIndex.none
+    var tail = DiskIndex.none
+    var count = 0
+    var bytes = 0
+    var hits = 0
+    var misses = 0
+    var stores = 0
+    var evictions = 0
+    var purges = 0
+    var corruptDropped = 0
+    var writeErrors = 0
+    var nextGeneration: UInt64 = 1
+    /// Counts purge calls; `store` compares it before and after writing its file.
+    var purgeEpoch: UInt64 = 0
+    /// The most recent purge calls (epoch after the call, key or prefix), oldest first, at most `purgeLogLimit`.
+    var purgeLog: [(epoch: UInt64, pattern: String, isPrefix: Bool)] = []
+    static let purgeLogLimit = 64
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// The slot of the variant selected by a request (RFC 9111 §4.1); the latest `responseTime` wins ties.
+    func select(key: String, requestHeaders: HTTPFields) -> Int? {
+        guard let candidates = index[key] else { return nil }
+        var computed: [String?: String?] = [:]
+        var best: Int?
+        var bestTime = Int64.min
+        for slot in candidates {
+            guard let entry = slots[slot] else { continue }
+            let requestKey: String?
+            if let cached = computed[entry.vary] {
+                requestKey = cached
+            } else {
+                requestKey = VaryKey.secondaryKey(vary: entry.vary, requestHeaders: requestHeaders)
+                computed[entry.vary] = .some(requestKey)
+            }
+            if requestKey == entry.secondaryKey, best == nil || entry.responseTime >= bestTime {
+                best = slot
+                bestTime = entry.responseTime
+            }
+        }
+        return best
+    }
+
+    /// Adds an entry at the head of the LRU list; returns its slot.
+    mutating func insert(_ entry: DiskIndexEntry) -> Int {
+        var entry = entry
+        entry.prev = DiskIndex.none
+        entry.next = head
+        let slot: Int
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            slots[slot] = entry
+        } else {
+            slot = slots.count
+            slots.append(entry)
+        }
+        if head != DiskIndex.none { slots[head]?.prev = slot }
+        head = slot
+        if tail == DiskIndex.none { tail = slot }
+        index[entry.key, default: []].append(slot)
+        byName[entry.name] = slot
+        count += 1
+        bytes += entry.size
+        return slot
+    }
+
+    /// Unlinks and frees a slot, updating both indexes and the byte total (the file is the caller's business).
+    mutating func remove(_ slot: Int) {
+        guard let entry = slots[slot] else { return }
+        unlink(slot)
+        slots[slot] = nil
+        freeSlots.append(slot)
+        if var list = index[entry.key] {
+            list.removeAll { $0 == slot }
+            index[entry.key] = list.isEmpty ? nil : list
+        }
+        if byName[entry.name] == slot { byName[entry.name] = nil }
+        count -= 1
+        bytes -= entry.size
+    }
+
+    /// Takes a slot out of the LRU list (leaving the entry in place).
+    mutating func unlink(_ slot: Int) {
+        guard let entry = slots[slot] else { return }
+        if entry.prev != DiskIndex.none { slots[entry.prev]?.next = entry.next } else { head = entry.next }
+        if entry.next != DiskIndex.none { slots[entry.next]?.prev = entry.prev } else { tail = entry.prev }
+        slots[slot]?.prev = DiskIndex.none
+        slots[slot]?.next = DiskIndex.none
+    }
+
+    /// Marks a slot most recently used.
+    mutating func moveToFront(_ slot: Int) {
+        guard slot != head, slots[slot] != nil else { return }
+        unlink(slot)
+        slots[slot]?.next = head
+        if head != DiskIndex.none { slots[head]?.prev = slot }
+        head = slot
+        if tail == DiskIndex.none { tail = slot }
+    }
+
+    /// Evicts from the LRU tail until within capacity, never evicting `keep`; returns the evicted file names.
+    mutating func evict(keeping keep: Int) -> [DiskEntryName] {
+        var victims: [DiskEntryName] = []
+        while bytes > capacity, tail != DiskIndex.none, tail != keep {
+            guard let entry = slots[tail] else { break }
+            victims.append(entry.name)
+            remove(tail)
+            evictions += 1
+        }
+        return victims
+    }
+
+    /// Records a purge call (by key or by prefix) in the purge log.
+    mutating func logPurge(_ pattern: String, isPrefix: Bool) {
+        purgeEpoch &+= 1
+        if purgeLog.count == DiskIndex.purgeLogLimit { purgeLog.removeFirst() }
+        purgeLog.append((purgeEpoch, pattern, isPrefix))
+    }
+
+    /// Whether a purge covering `key` ran after `epoch`; true when the log no longer reaches back that far.
+    func purged(key: String, since epoch: UInt64) -> Bool {
+        guard purgeEpoch != epoch else { return false }
+        guard let oldest = purgeLog.first, oldest.epoch <= epoch &+ 1 else { return true }
+        return purgeLog.contains { $0.epoch > epoch && ($0.isPrefix ? key.hasPrefix($0.pattern) : key == $0.pattern) }
+    }
+
+    /// Removes every variant of a key, counting them as purges; returns their file names.
+    mutating func purge(key: String) -> [DiskEntryName] {
+        guard let list = index[key] else { return [] }
+        var names: [DiskEntryName] = []
+        for slot in list {
+            if let entry = slots[slot] { names.append(entry.name) }
+            remove(slot)
+        }
+        purges += names.count
+        return names
+    }
+}
