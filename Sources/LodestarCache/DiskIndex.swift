@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One indexed variant (its file holds the response) plus its place in the LRU list.
-struct DiskIndexEntry {
+struct DiskIndexEntry: SlotLinked, StoredVariant {
     var key: String
     var secondaryKey: String
     /// The response's combined `Vary` value (nil when absent).
@@ -13,14 +13,13 @@ struct DiskIndexEntry {
     var size: Int
     /// A store-unique number: lets IO done outside the lock tell whether the entry was replaced meanwhile.
     var generation: UInt64
-    var prev: Int = DiskIndex.none
-    var next: Int = DiskIndex.none
+    var prev: Int = SlotLRUNone
+    var next: Int = SlotLRUNone
 }
 
-/// The disk store's index under the lock: entries in a slot array, a doubly linked LRU list over slot indices
-/// (head = most recent), an index from primary key to its variants' slots and one from file name to slot.
-struct DiskIndex {
-    static let none = -1
+/// The disk store's index under the lock (`SlotLRU`), plus one index from file name to slot.
+struct DiskIndex: SlotLRU {
+    static let none = SlotLRUNone
 
     let capacity: Int
     var slots: [DiskIndexEntry?] = []
@@ -49,46 +48,9 @@ struct DiskIndex {
         self.capacity = capacity
     }
 
-    /// The slot of the variant selected by a request (RFC 9111 §4.1); the latest `responseTime` wins ties.
-    func select(key: String, requestHeaders: HTTPFields) -> Int? {
-        guard let candidates = index[key] else { return nil }
-        var computed: [String?: String?] = [:]
-        var best: Int?
-        var bestTime = Int64.min
-        for slot in candidates {
-            guard let entry = slots[slot] else { continue }
-            let requestKey: String?
-            if let cached = computed[entry.vary] {
-                requestKey = cached
-            } else {
-                requestKey = VaryKey.secondaryKey(vary: entry.vary, requestHeaders: requestHeaders)
-                computed[entry.vary] = .some(requestKey)
-            }
-            if requestKey == entry.secondaryKey, best == nil || entry.responseTime >= bestTime {
-                best = slot
-                bestTime = entry.responseTime
-            }
-        }
-        return best
-    }
-
     /// Adds an entry at the head of the LRU list; returns its slot.
     mutating func insert(_ entry: DiskIndexEntry) -> Int {
-        var entry = entry
-        entry.prev = DiskIndex.none
-        entry.next = head
-        let slot: Int
-        if let reused = freeSlots.popLast() {
-            slot = reused
-            slots[slot] = entry
-        } else {
-            slot = slots.count
-            slots.append(entry)
-        }
-        if head != DiskIndex.none { slots[head]?.prev = slot }
-        head = slot
-        if tail == DiskIndex.none { tail = slot }
-        index[entry.key, default: []].append(slot)
+        let slot = link(entry)
         byName[entry.name] = slot
         count += 1
         bytes += entry.size
@@ -97,36 +59,10 @@ struct DiskIndex {
 
     /// Unlinks and frees a slot, updating both indexes and the byte total (the file is the caller's business).
     mutating func remove(_ slot: Int) {
-        guard let entry = slots[slot] else { return }
-        unlink(slot)
-        slots[slot] = nil
-        freeSlots.append(slot)
-        if var list = index[entry.key] {
-            list.removeAll { $0 == slot }
-            index[entry.key] = list.isEmpty ? nil : list
-        }
+        guard let entry = free(slot) else { return }
         if byName[entry.name] == slot { byName[entry.name] = nil }
         count -= 1
         bytes -= entry.size
-    }
-
-    /// Takes a slot out of the LRU list (leaving the entry in place).
-    mutating func unlink(_ slot: Int) {
-        guard let entry = slots[slot] else { return }
-        if entry.prev != DiskIndex.none { slots[entry.prev]?.next = entry.next } else { head = entry.next }
-        if entry.next != DiskIndex.none { slots[entry.next]?.prev = entry.prev } else { tail = entry.prev }
-        slots[slot]?.prev = DiskIndex.none
-        slots[slot]?.next = DiskIndex.none
-    }
-
-    /// Marks a slot most recently used.
-    mutating func moveToFront(_ slot: Int) {
-        guard slot != head, slots[slot] != nil else { return }
-        unlink(slot)
-        slots[slot]?.next = head
-        if head != DiskIndex.none { slots[head]?.prev = slot }
-        head = slot
-        if tail == DiskIndex.none { tail = slot }
     }
 
     /// Evicts from the LRU tail until within capacity, never evicting `keep`; returns the evicted file names.

@@ -211,21 +211,22 @@ public final class MemoryStore: Sendable {
 }
 
 /// One stored variant plus its place in the LRU list.
-struct MemoryStoreEntry {
+struct MemoryStoreEntry: SlotLinked, StoredVariant {
     var key: String
     var secondaryKey: String
     /// The response's combined `Vary` value at store time (nil when absent).
     var vary: String?
     var response: CachedResponse
     var cost: Int
-    var prev: Int = MemoryStoreState.none
-    var next: Int = MemoryStoreState.none
+    var prev: Int = SlotLRUNone
+    var next: Int = SlotLRUNone
+
+    var responseTime: Int64 { response.responseTime }
 }
 
-/// The store's state under the lock: entries in a slot array, a doubly linked LRU list over slot indices
-/// (head = most recent), and an index from primary key to its variants' slots.
-struct MemoryStoreState {
-    static let none = -1
+/// The store's state under the lock: its slots, LRU list and key index (`SlotLRU`) and its counters.
+struct MemoryStoreState: SlotLRU {
+    static let none = SlotLRUNone
 
     let capacity: Int
     var slots: [MemoryStoreEntry?] = []
@@ -250,46 +251,9 @@ struct MemoryStoreState {
         index[key]?.first { slots[$0]?.secondaryKey == secondaryKey }
     }
 
-    /// The slot of the variant selected by a request (RFC 9111 §4.1); the latest `responseTime` wins ties.
-    func select(key: String, requestHeaders: HTTPFields) -> Int? {
-        guard let candidates = index[key] else { return nil }
-        var computed: [String?: String?] = [:]
-        var best: Int?
-        var bestTime = Int64.min
-        for slot in candidates {
-            guard let entry = slots[slot] else { continue }
-            let requestKey: String?
-            if let cached = computed[entry.vary] {
-                requestKey = cached
-            } else {
-                requestKey = VaryKey.secondaryKey(vary: entry.vary, requestHeaders: requestHeaders)
-                computed[entry.vary] = .some(requestKey)
-            }
-            if requestKey == entry.secondaryKey, best == nil || entry.response.responseTime >= bestTime {
-                best = slot
-                bestTime = entry.response.responseTime
-            }
-        }
-        return best
-    }
-
     /// Adds an entry at the head of the LRU list; returns its slot.
     mutating func insert(_ entry: MemoryStoreEntry) -> Int {
-        var entry = entry
-        entry.prev = MemoryStoreState.none
-        entry.next = head
-        let slot: Int
-        if let reused = freeSlots.popLast() {
-            slot = reused
-            slots[slot] = entry
-        } else {
-            slot = slots.count
-            slots.append(entry)
-        }
-        if head != MemoryStoreState.none { slots[head]?.prev = slot }
-        head = slot
-        if tail == MemoryStoreState.none { tail = slot }
-        index[entry.key, default: []].append(slot)
+        let slot = link(entry)
         count += 1
         bytes += entry.cost
         return slot
@@ -297,35 +261,9 @@ struct MemoryStoreState {
 
     /// Unlinks and frees a slot, updating the key index and byte total.
     mutating func remove(_ slot: Int) {
-        guard let entry = slots[slot] else { return }
-        unlink(slot)
-        slots[slot] = nil
-        freeSlots.append(slot)
-        if var list = index[entry.key] {
-            list.removeAll { $0 == slot }
-            index[entry.key] = list.isEmpty ? nil : list
-        }
+        guard let entry = free(slot) else { return }
         count -= 1
         bytes -= entry.cost
-    }
-
-    /// Takes a slot out of the LRU list (leaving the entry in place).
-    mutating func unlink(_ slot: Int) {
-        guard let entry = slots[slot] else { return }
-        if entry.prev != MemoryStoreState.none { slots[entry.prev]?.next = entry.next } else { head = entry.next }
-        if entry.next != MemoryStoreState.none { slots[entry.next]?.prev = entry.prev } else { tail = entry.prev }
-        slots[slot]?.prev = MemoryStoreState.none
-        slots[slot]?.next = MemoryStoreState.none
-    }
-
-    /// Marks a slot most recently used.
-    mutating func moveToFront(_ slot: Int) {
-        guard slot != head, slots[slot] != nil else { return }
-        unlink(slot)
-        slots[slot]?.next = head
-        if head != MemoryStoreState.none { slots[head]?.prev = slot }
-        head = slot
-        if tail == MemoryStoreState.none { tail = slot }
     }
 
     /// Evicts from the LRU tail until within capacity, never evicting `keep`.
