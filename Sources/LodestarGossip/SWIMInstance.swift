@@ -184,8 +184,9 @@ public struct SWIMInstance: Sendable {
 
         if var current = probe {
             if !current.indirectSent && t >= current.directDeadline {
-                // Lodestar addition: a second direct ping (same sequence) goes with the indirect probes, as memberlist
-                // sends its TCP fallback ping; on a lossy network it halves the probes that fail on the direct path.
+                // Lodestar addition: a second direct ping goes with the indirect probes, as memberlist sends its TCP
+                // fallback ping; on a lossy network it halves the probes that fail on the direct path. It and the
+                // relays have sequences of their own, so an ack tells which path answered (SWIMInstance+RoundTrip).
                 current.secondSequence = takeSequence()
                 current.relaySequence = takeSequence()
                 sendPing(sequence: current.secondSequence, to: current.target, into: &out)
