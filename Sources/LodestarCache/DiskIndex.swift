@@ -15,6 +15,8 @@ struct DiskIndexEntry: SlotLinked, StoredVariant {
     var generation: UInt64
     var prev: Int = SlotLRUNone
     var next: Int = SlotLRUNone
+
+    var charge: Int { size }
 }
 
 /// The disk store's index under the lock (`SlotLRU`), plus one index from file name to slot.
@@ -48,21 +50,17 @@ struct DiskIndex: SlotLRU {
         self.capacity = capacity
     }
 
-    /// Adds an entry at the head of the LRU list; returns its slot.
+    /// Adds an entry at the head of the LRU list (`link`) and to the file-name index; returns its slot.
     mutating func insert(_ entry: DiskIndexEntry) -> Int {
         let slot = link(entry)
         byName[entry.name] = slot
-        count += 1
-        bytes += entry.size
         return slot
     }
 
-    /// Unlinks and frees a slot, updating both indexes and the byte total (the file is the caller's business).
+    /// Frees a slot (`free`) and its file-name index entry (the file is the caller's business).
     mutating func remove(_ slot: Int) {
         guard let entry = free(slot) else { return }
         if byName[entry.name] == slot { byName[entry.name] = nil }
-        count -= 1
-        bytes -= entry.size
     }
 
     /// Evicts from the LRU tail until within capacity, never evicting `keep`; returns the evicted file names.

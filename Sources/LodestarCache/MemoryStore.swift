@@ -137,9 +137,9 @@ public final class MemoryStore: Sendable {
         response.facts = StoredFacts(response.info)
         return state.withLock { s -> Bool in
             if let old = s.variant(key: key, secondaryKey: secondary) {
-                s.remove(old)
+                s.free(old)
             }
-            let slot = s.insert(
+            let slot = s.link(
                 MemoryStoreEntry(key: key, secondaryKey: secondary, vary: vary, response: response, cost: cost))
             s.stores += 1
             s.evict(keeping: slot)
@@ -158,7 +158,7 @@ public final class MemoryStore: Sendable {
             guard let slot = s.select(key: key, requestHeaders: requestHeaders),
                   var entry = s.slots[slot]
             else { return false }
-            s.remove(slot)
+            s.free(slot)
             body(&entry.response)
             entry.response.facts = StoredFacts(entry.response.info)
             let vary = HeaderFields.combined("vary", in: entry.response.headers)
@@ -170,12 +170,12 @@ public final class MemoryStore: Sendable {
                 return false
             }
             if let clash = s.variant(key: key, secondaryKey: secondary) {
-                s.remove(clash)
+                s.free(clash)
             }
             entry.vary = vary
             entry.secondaryKey = secondary
             entry.cost = cost
-            let newSlot = s.insert(entry)
+            let newSlot = s.link(entry)
             s.evict(keeping: newSlot)
             return true
         }
@@ -222,6 +222,7 @@ struct MemoryStoreEntry: SlotLinked, StoredVariant {
     var next: Int = SlotLRUNone
 
     var responseTime: Int64 { response.responseTime }
+    var charge: Int { cost }
 }
 
 /// The store's state under the lock: its slots, LRU list and key index (`SlotLRU`) and its counters.
@@ -251,25 +252,10 @@ struct MemoryStoreState: SlotLRU {
         index[key]?.first { slots[$0]?.secondaryKey == secondaryKey }
     }
 
-    /// Adds an entry at the head of the LRU list; returns its slot.
-    mutating func insert(_ entry: MemoryStoreEntry) -> Int {
-        let slot = link(entry)
-        count += 1
-        bytes += entry.cost
-        return slot
-    }
-
-    /// Unlinks and frees a slot, updating the key index and byte total.
-    mutating func remove(_ slot: Int) {
-        guard let entry = free(slot) else { return }
-        count -= 1
-        bytes -= entry.cost
-    }
-
     /// Evicts from the LRU tail until within capacity, never evicting `keep`.
     mutating func evict(keeping keep: Int) {
         while bytes > capacity, tail != MemoryStoreState.none, tail != keep {
-            remove(tail)
+            free(tail)
             evictions += 1
         }
     }
@@ -277,7 +263,7 @@ struct MemoryStoreState: SlotLRU {
     /// Removes every variant of a key, counting them as purges.
     mutating func purge(key: String) -> Int {
         guard let list = index[key] else { return 0 }
-        for slot in list { remove(slot) }
+        for slot in list { free(slot) }
         purges += list.count
         return list.count
     }

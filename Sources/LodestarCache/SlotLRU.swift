@@ -8,8 +8,9 @@ protocol SlotLinked {
 let SlotLRUNone = -1
 
 /// A store's index under its lock: entries in a slot array (freed slots are reused), a doubly linked LRU list over
-/// slot indices (head = most recent) and an index from primary key to its variants' slots. The memory and the disk
-/// store keep different entries and extra indexes; the list and the choice of variant are this one code.
+/// slot indices (head = most recent), an index from primary key to its variants' slots, and the entry count and bytes
+/// charged. The memory and the disk store keep different entries and counters, and the disk store one more index;
+/// the list, the accounting and the choice of variant are this one code.
 protocol SlotLRU {
     associatedtype Entry: SlotLinked & StoredVariant
     var slots: [Entry?] { get set }
@@ -17,6 +18,8 @@ protocol SlotLRU {
     var head: Int { get set }
     var tail: Int { get set }
     var index: [String: [Int]] { get set }
+    var count: Int { get set }
+    var bytes: Int { get set }
 }
 
 /// What choosing among a key's variants reads of each (RFC 9111 §4.1).
@@ -26,10 +29,14 @@ protocol StoredVariant {
     /// The response's combined `Vary` value at store time (nil when absent).
     var vary: String? { get }
     var responseTime: Int64 { get }
+    /// The bytes charged against the store's capacity.
+    var charge: Int { get }
 }
 
 extension SlotLRU {
-    /// Puts `entry` in a free slot (or a new one) at the head of the LRU list and in the key index; returns its slot.
+    /// Puts `entry` in a free slot (or a new one) at the head of the LRU list and in the key index, and charges it;
+    /// returns its slot.
+    @discardableResult
     mutating func link(_ entry: Entry) -> Int {
         var entry = entry
         entry.prev = SlotLRUNone
@@ -47,10 +54,13 @@ extension SlotLRU {
         head = slot
         if tail == SlotLRUNone { tail = slot }
         index[entry.key, default: []].append(slot)
+        count += 1
+        bytes += entry.charge
         return slot
     }
 
-    /// Takes a slot out of the LRU list and the key index and frees it; returns what it held.
+    /// Takes a slot out of the LRU list and the key index, frees it and its charge; returns what it held.
+    @discardableResult
     mutating func free(_ slot: Int) -> Entry? {
         guard let entry = slots[slot] else { return nil }
         unlink(slot)
@@ -60,6 +70,8 @@ extension SlotLRU {
             list.removeAll { $0 == slot }
             index[entry.key] = list.isEmpty ? nil : list
         }
+        count -= 1
+        bytes -= entry.charge
         return entry
     }
 
