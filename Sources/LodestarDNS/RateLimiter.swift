@@ -12,6 +12,11 @@ public struct RateLimitKey: Sendable {
         self.seed = seed
     }
 
+    /// Whether responses to `client` are limited at all (limiting on, and not a loopback client when those are exempt).
+    public func limits(_ client: IPAddress) -> Bool {
+        settings.enabled && !(settings.exemptLoopback && client.isLoopback)
+    }
+
     /// The key of one response to `client`.
     public func key(client: IPAddress, kind: ResponseKind, qname: DNSName) -> UInt64 {
         let prefix = client.masked(to: client.isIPv4 ? settings.ipv4PrefixLength : settings.ipv6PrefixLength)
@@ -74,8 +79,7 @@ public struct ResponseRateLimiter: Sendable {
 
     /// Decides for one response to `client` at time `now` (seconds, any monotonic origin).
     public mutating func decide(client: IPAddress, kind: ResponseKind, qname: DNSName, now: Double) -> Decision {
-        guard settings.enabled else { return .send }
-        if settings.exemptLoopback && client.isLoopback { return .send }
+        guard keys.limits(client) else { return .send }
         return decide(key: keys.key(client: client, kind: kind, qname: qname), now: now)
     }
 

@@ -138,8 +138,6 @@ final class SharedRateLimiter: Sendable {
     }
 
     static let shardCount = 16
-    let enabled: Bool
-    let exemptLoopback: Bool
     private let keys: RateLimitKey
     private let shards: [Shard]
 
@@ -147,15 +145,13 @@ final class SharedRateLimiter: Sendable {
     init(settings: RateLimitSettings, tableSize: Int = 1 << 16) {
         let keys = RateLimitKey(settings: settings)
         self.keys = keys
-        enabled = settings.enabled
-        exemptLoopback = settings.exemptLoopback
         let perShard = max(16, tableSize / Self.shardCount)
         shards = (0..<Self.shardCount).map { _ in Shard(ResponseRateLimiter(keys: keys, tableSize: perShard)) }
     }
 
     /// Decides for one response to `client`; `now` in seconds (any monotonic origin shared by the callers).
     func decide(client: IPAddress, kind: ResponseKind, qname: DNSName, now: Double) -> ResponseRateLimiter.Decision {
-        guard enabled, !(exemptLoopback && client.isLoopback) else { return .send }
+        guard keys.limits(client) else { return .send }
         let key = keys.key(client: client, kind: kind, qname: qname)
         let shard = shards[Int(truncatingIfNeeded: key >> 60) & (Self.shardCount - 1)]
         return shard.buckets.withLock { $0.decide(key: key, now: now) }
