@@ -1,4 +1,5 @@
-/// SWIM §4.3: which member the next probe goes to (the round-robin, and the heard suspects that go between).
+/// SWIM §4.3: which member the next probe goes to (the round-robin, and the heard suspects that go between), and the
+/// random members that relays, announcements and leaves go to.
 extension SWIMInstance {
     /// SWIM §4.3: round-robin over a shuffled list, so each live member is probed within n periods.
     mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> SWIMNodeID? {
@@ -43,5 +44,25 @@ extension SWIMInstance {
               confirmFirst.contains(where: { records[$0]?.status == .suspect }) else { return }
         let earliest = probeStartedAt == Int64.min ? t : probeStartedAt + scaled(settings.probeInterval) / 2
         nextProbeAt = Swift.max(t, Swift.min(nextProbeAt, earliest))
+    }
+
+    /// Pings up to `count` random alive members other than `except`, each on a ping of its own with `first` ahead of
+    /// its piggybacked gossip (the acks are not awaited): news that should not wait for the next probe.
+    mutating func pingRandomAliveMembers(_ count: Int, except: SWIMNodeID? = nil, first: SWIMGossip? = nil,
+                                         rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
+        let candidates = known.filter { $0 != except && records[$0]?.status == .alive }
+        for target in pickRandom(count, from: candidates, rng: &rng) {
+            send(.ping(sequence: takeSequence()), to: target, first: first, into: &out)
+        }
+    }
+
+    func pickRandom(_ count: Int, from candidates: [SWIMNodeID], rng: inout some RandomNumberGenerator) -> [SWIMNodeID] {
+        guard count > 0, !candidates.isEmpty else { return [] }
+        var pool = candidates
+        let take = Swift.min(count, pool.count)
+        for i in 0..<take {
+            pool.swapAt(i, Int.random(in: i..<pool.count, using: &rng))
+        }
+        return Array(pool[0..<take])
     }
 }

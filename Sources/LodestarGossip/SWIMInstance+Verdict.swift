@@ -52,11 +52,8 @@ extension SWIMInstance {
     mutating func announce(_ gossip: SWIMGossip, rng: inout some RandomNumberGenerator, into out: inout [SWIMDirective]) {
         // Only while this node's own probes succeed (local health multiplier 1): under heavy loss the extra pings
         // would spread false suspicions wider and faster, and the confirmation probes they set off would fail too.
-        guard settings.verdictFanout > 0, localHealthMultiplier == 1 else { return }
-        let candidates = known.filter { $0 != gossip.node && records[$0]?.status == .alive }
-        for target in pickRandom(settings.verdictFanout, from: candidates, rng: &rng) {
-            send(.ping(sequence: takeSequence()), to: target, first: gossip, into: &out)
-        }
+        guard localHealthMultiplier == 1 else { return }
+        pingRandomAliveMembers(settings.verdictFanout, except: gossip.node, first: gossip, rng: &rng, into: &out)
     }
 
     /// A suspect answered this node (its own probe, or a check): alive now, whatever the rumour. Its suspicion starts

@@ -302,10 +302,7 @@ public struct SWIMInstance: Sendable {
         probe = nil
         queue.enqueue(selfGossip())
         var out: [SWIMDirective] = []
-        let targets = pickRandom(settings.leaveFanout, from: known.filter { records[$0]?.status == .alive }, rng: &rng)
-        for target in targets {
-            sendPing(sequence: takeSequence(), to: target, into: &out)
-        }
+        pingRandomAliveMembers(settings.leaveFanout, rng: &rng, into: &out)
         return out
     }
 
@@ -321,9 +318,7 @@ public struct SWIMInstance: Sendable {
                                                   rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
         updateMetadata(bytes)
         var out: [SWIMDirective] = []
-        for target in pickRandom(fanout, from: known.filter { records[$0]?.status == .alive }, rng: &rng) {
-            sendPing(sequence: takeSequence(), to: target, into: &out)
-        }
+        pingRandomAliveMembers(fanout, rng: &rng, into: &out)
         return out
     }
 
@@ -347,7 +342,7 @@ public struct SWIMInstance: Sendable {
         guard let target = nextProbeTarget(rng: &rng) else { return }
         let sequence = takeSequence()
         let (direct, ends) = probeTimes(of: target, from: t)
-        nextProbeAt = Swift.max(nextProbeAt, ends)
+        nextProbeAt = ends  // the period's end, or later for a far member (never sooner)
         probe = Probe(target: target, sequence: sequence, startedAt: t, directDeadline: direct, endsAt: nextProbeAt)
         sendPing(sequence: sequence, to: target, into: &out)
     }
@@ -471,16 +466,6 @@ public struct SWIMInstance: Sendable {
     /// Lifeguard §3.1: `duration` × local health multiplier, in nanoseconds.
     func scaled(_ duration: Duration) -> Int64 {
         duration.swimNanoseconds * Int64(localHealthMultiplier)
-    }
-
-    func pickRandom(_ count: Int, from candidates: [SWIMNodeID], rng: inout some RandomNumberGenerator) -> [SWIMNodeID] {
-        guard count > 0, !candidates.isEmpty else { return [] }
-        var pool = candidates
-        let take = Swift.min(count, pool.count)
-        for i in 0..<take {
-            pool.swapAt(i, Int.random(in: i..<pool.count, using: &rng))
-        }
-        return Array(pool[0..<take])
     }
 }
 
