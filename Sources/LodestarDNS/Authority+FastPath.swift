@@ -151,7 +151,7 @@ extension Authority {
         for index in picks {
             let c = Int(index)
             guard c + 1 < bounds.count else { return nil }
-            answers += (bounds[c + 1] - bounds[c]) / (v4 ? 1 : 2)
+            answers += v4 ? bounds[c + 1] - bounds[c] : (bounds[c + 1] - bounds[c]) >> 1
         }
         // With DO and a signed zone: the RRSIGs of this RRset, kept per choice (made as the full path makes them).
         var signatures: [[UInt8]] = []

@@ -106,10 +106,10 @@ public final class AnswerEngine: Sendable {
     public func locationIndex(of client: IPAddress) -> UInt32? {
         let value: UInt32?
         switch client {
-        case .v4(let v): value = locationsV4.find(v)?.value
+        case .v4(let v): value = locationsV4.lookup(v)?.value
         case .v6(let hi, let lo):
             let key = UInt128(hi) << 64 | UInt128(lo)
-            value = locationsV6.find(key).flatMap { r in Self.alias(key, value: r.value).map { locationsV4.find($0.v4)?.value } ?? r.value }
+            value = locationsV6.lookup(key).flatMap { r in Self.alias(key, value: r.value).map { locationsV4.lookup($0.v4)?.value } ?? r.value }
         }
         guard let value, value != Self.noLocation, Int(value) < locations.count else { return nil }
         return value
@@ -141,21 +141,18 @@ public final class AnswerEngine: Sendable {
         let classIndex: UInt32, scope: Int
         switch client {
         case .v4(let v):
-            guard let r = compiled.v4.find(v) else { return nil }
-            classIndex = r.value
-            scope = RangeTable<UInt32>.scope(of: v, first: r.first, last: r.last)
+            guard let r = compiled.v4.lookup(v) else { return nil }
+            (classIndex, scope) = r
         case .v6(let hi, let lo):
             let key = UInt128(hi) << 64 | UInt128(lo)
-            guard let r = compiled.v6.find(key) else { return nil }
+            guard let r = compiled.v6.lookup(key) else { return nil }
             if let (v4, length) = Self.alias(key, value: r.value) {
-                guard let r4 = (compiled.v4ForAliases ?? compiled.v4).find(v4) else { return nil }
+                guard let r4 = (compiled.v4ForAliases ?? compiled.v4).lookup(v4) else { return nil }
                 classIndex = r4.value
                 // Inside the IPv4 range, and inside what is left of the alias when an IPv6 override cut into it.
-                scope = max(length + RangeTable<UInt32>.scope(of: v4, first: r4.first, last: r4.last),
-                            RangeTable<UInt128>.scope(of: key, first: r.first, last: r.last))
+                scope = max(length + r4.scope, r.scope)
             } else {
-                classIndex = r.value
-                scope = RangeTable<UInt128>.scope(of: key, first: r.first, last: r.last)
+                (classIndex, scope) = r
             }
         }
         guard Int(classIndex) < compiled.classes.count else { return nil }

@@ -1,7 +1,8 @@
 /// Address ranges that tile one address space, each with a 32-bit value: the ranges as (start, value) pairs sorted by
 /// start, in one array so that a probe reads the start and the value from the same cache line, and an index over the
-/// top 16 bits, so a lookup is one short binary search inside one bucket. Built by appending ranges in address order;
-/// adjacent ranges with the same value merge.
+/// top 16 bits. A bucket of the index that one range covers whole holds that range's value and scope itself, so most
+/// lookups read one word (on GeoLite2-City about nine queries in ten); the others search from the bucket's first range.
+/// Built by appending ranges in address order; adjacent ranges with the same value merge.
 public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
     /// One range: its first address and its value.
     struct Entry: Sendable {
@@ -10,8 +11,13 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
     }
 
     private(set) var entries: [Entry] = []
-    /// For each value of the top 16 bits, the range holding the first address with those bits (65,537 entries).
+    /// For each value of the top 16 bits (65,536 words): with `wholeBucket` set, one range covers the bucket and the
+    /// word holds its value (low 26 bits) and the scope it gives every key of the bucket (5 bits above); else the
+    /// position of the range holding the bucket's first address.
     private var index: [UInt32] = []
+    static var wholeBucket: UInt32 { 0x8000_0000 }
+    /// Values below this fit in a whole bucket's word.
+    static var packedValueLimit: UInt32 { 1 << 26 }
 
     public init() {}
 
@@ -33,34 +39,52 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
         // Exact capacity: the tables live as long as the configuration.
         entries = entries.withUnsafeBufferPointer { Array($0) }
         let shift = Key.bitWidth - 16
-        var out = [UInt32](repeating: 0, count: 65_537)
+        var out = [UInt32](repeating: 0, count: 65_536)
         var j = 0
         for bucket in 0..<65_536 {
             let first = Key(truncatingIfNeeded: bucket) << shift
+            let last = first | (Key.max >> 16)
             while j + 1 < entries.count, entries[j + 1].start <= first { j += 1 }
             out[bucket] = UInt32(j)
+            guard j < entries.count, entries[j].value < Self.packedValueLimit,
+                  j + 1 == entries.count || entries[j + 1].start > last else { continue }
+            // Every key of the bucket shares its top 16 bits, and the range's neighbours lie outside the bucket, so
+            // the first bit where a key and a neighbour differ is among those 16: one scope (at most 16) for all keys.
+            let scope = Self.scope(of: first, first: entries[j].start, last: rangeEnd(j))
+            out[bucket] = Self.wholeBucket | UInt32(scope) << 26 | entries[j].value
         }
-        out[65_536] = UInt32(max(0, entries.count - 1))
         index = out
     }
 
-    /// The range holding `key`: its position, value, first and last address.
+    /// The last address of the range at `position`.
     @inline(__always)
-    public func find(_ key: Key) -> (position: Int, value: UInt32, first: Key, last: Key)? {
-        index.withUnsafeBufferPointer { index in
-            entries.withUnsafeBufferPointer { entries -> (position: Int, value: UInt32, first: Key, last: Key)? in
-                guard !entries.isEmpty, index.count == 65_537 else { return nil }
-                let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
-                var lo = Int(index[bucket]), hi = Int(index[bucket + 1])
-                // The index was built from these entries: every position it holds is inside them.
-                guard hi < entries.count else { return nil }
-                // The last range whose start is at or below `key`.
+    private func rangeEnd(_ position: Int) -> Key { position + 1 < entries.count ? entries[position + 1].start - 1 : Key.max }
+
+    /// The value of the range holding `key`, and the widest prefix around `key` inside that range (`scope(of:)`).
+    @inline(__always)
+    public func lookup(_ key: Key) -> (value: UInt32, scope: Int)? {
+        index.withUnsafeBufferPointer { index -> (value: UInt32, scope: Int)? in
+            guard index.count == 65_536 else { return nil }
+            let word = index[Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))]
+            if word & Self.wholeBucket != 0 { return (word & (Self.packedValueLimit - 1), Int(word >> 26 & 0x1F)) }
+            return entries.withUnsafeBufferPointer { entries -> (value: UInt32, scope: Int)? in
+                let n = entries.count
+                var lo = Int(word)
+                // The index was built from these entries: the position is inside them, its range starts at or below
+                // every key of the bucket. Gallop to a bound past `key`, then search between.
+                guard lo < n else { return nil }
+                var step = 1
+                while lo + step < n, entries[lo + step].start <= key {
+                    lo += step
+                    step <<= 1
+                }
+                var hi = min(lo + step, n) - 1
                 while lo < hi {
                     let mid = (lo + hi + 1) >> 1
                     if entries[mid].start <= key { lo = mid } else { hi = mid - 1 }
                 }
-                let last = lo + 1 < entries.count ? entries[lo + 1].start - 1 : Key.max
-                return (lo, entries[lo].value, entries[lo].start, last)
+                let last = lo + 1 < n ? entries[lo + 1].start - 1 : Key.max
+                return (entries[lo].value, Self.scope(of: key, first: entries[lo].start, last: last))
             }
         }
     }
