@@ -41,28 +41,29 @@ final class FastService: Sendable {
 /// The services the fast path may answer, found by a hash of the question name folded to lower case. Only services
 /// whose answer is the engine's alone qualify: no other record at the name and no delegation above it.
 struct FastServiceTable: Sendable {
-    private let byHash: [UInt64: FastService]
+    /// The services; a query refers to one by its position (a plain integer, so a read query copies as plain bytes).
+    private let services: [FastService]
+    private let byHash: [UInt64: Int]
     /// The same as a list when it is short: a few comparisons beat hashing the key.
-    private let few: [(UInt64, FastService)]
+    private let few: [(UInt64, Int)]
 
     init(authority nodes: [DNSName: Authority.Node], delegations: Set<DNSName>, apex: DNSName, engine: AnswerEngine?) {
         var byHash: [UInt64: FastService] = [:]
         var collided = Set<UInt64>()
-        guard let engine else {
-            self.byHash = [:]
-            few = []
-            return
-        }
-        for (name, node) in nodes {
-            guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name),
-                  Authority.delegation(covering: name, among: delegations, apex: apex) == nil else { continue }
-            let hash = FastServiceTable.hash(name.wire)
-            if byHash[hash] != nil { collided.insert(hash) }
-            byHash[hash] = FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine)
+        if let engine {
+            for (name, node) in nodes {
+                guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name),
+                      Authority.delegation(covering: name, among: delegations, apex: apex) == nil else { continue }
+                let hash = FastServiceTable.hash(name.wire)
+                if byHash[hash] != nil { collided.insert(hash) }
+                byHash[hash] = FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine)
+            }
         }
         for h in collided { byHash[h] = nil }  // two names, one hash: both take the full path
-        self.byHash = byHash
-        few = byHash.count <= 4 ? byHash.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : []
+        let sorted = byHash.sorted { $0.key < $1.key }
+        services = sorted.map(\.value)
+        self.byHash = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($0.element.key, $0.offset) })
+        few = sorted.count <= 4 ? sorted.enumerated().map { ($0.element.key, $0.offset) } : []
     }
 
     /// FNV-1a over bytes folded to lower case (ASCII letters only, as DNS compares names).
@@ -76,22 +77,26 @@ struct FastServiceTable: Sendable {
 
     static func hash(_ wire: [UInt8]) -> UInt64 { wire.reduce(seed, fold) }
 
-    var isEmpty: Bool { byHash.isEmpty }
+    var isEmpty: Bool { services.isEmpty }
 
-    /// The service whose name equals `packet[start..<end]` (case-insensitively), if any.
-    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> FastService? {
-        let found: FastService?
-        if byHash.count <= 4 {
+    /// The service at a position `find` returned (nil for one from another table).
+    @inline(__always)
+    func service(at position: Int) -> FastService? { position >= 0 && position < services.count ? services[position] : nil }
+
+    /// The position of the service whose name equals `packet[start..<end]` (case-insensitively), if any.
+    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
+        let found: Int?
+        if services.count <= 4 {
             found = few.first { $0.0 == hash }?.1
         } else {
             found = byHash[hash]
         }
-        guard let s = found, s.wire.count == end - start else { return nil }
+        guard let position = found, let s = service(at: position), s.wire.count == end - start else { return nil }
         for k in 0..<s.wire.count {
             let b = packet[start + k]
             if (b &- 0x41 < 26 ? b | 0x20 : b) != s.wire[k] { return nil }
         }
-        return s
+        return position
     }
 }
 
@@ -113,9 +118,11 @@ public struct FastAnswer {
 }
 
 /// A query the fast path can answer, read in place.
-private struct FastQuery {
+struct FastQuery {
     var questionEnd = 0
-    var service: FastService
+    /// The service's position in the authority's `FastServiceTable`, and its engine slot.
+    var service: Int
+    var slot: Int
     var family: EdgeSelector.Family
     var hasOPT = false
     var payload = 512
@@ -127,7 +134,27 @@ private struct FastQuery {
     var ecsAddress: IPAddress?
 }
 
+/// A query read by `Authority.planFast`, to be answered by `fastRespond(plan:…)` from the same packet and authority.
+public struct FastPlan {
+    let query: FastQuery
+    /// Where the client is placed: the ECS address, else the source.
+    let located: IPAddress
+}
+
 extension Authority {
+    /// Reads a query the fast path may answer (nil for anything else; `fastRespond` then declines it too).
+    public func planFast(_ packet: UnsafeRawBufferPointer, from client: IPAddress) -> FastPlan? {
+        guard engine != nil, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
+        return FastPlan(query: q, located: (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client)
+    }
+
+    /// Calls `body` with the address of the first word the engine reads for `plan` (see
+    /// `AnswerEngine.withIndexWord`), for a prefetch.
+    @inline(__always)
+    public func withIndexWord(of plan: FastPlan, _ body: (UnsafeRawPointer) -> Void) {
+        engine?.withIndexWord(slot: plan.query.slot, client: plan.located, body)
+    }
+
     /// Answers the most common query — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID — in
     /// place: the packet is read without copying, the engine chooses from its compiled classes with health from
     /// `health`, and the response is written to `out`, byte for byte what `respond` would send. `out` may be the
@@ -137,9 +164,16 @@ extension Authority {
     public func fastRespond<R: RandomNumberGenerator>(to packet: UnsafeRawBufferPointer, from client: IPAddress,
                                                       health: AnswerEngine.HealthSnapshot, random: inout R,
                                                       picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
-        guard let engine, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
-        let located = (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client
-        let service = q.service
+        guard let plan = planFast(packet, from: client) else { return nil }
+        return fastRespond(plan: plan, packet: packet, health: health, random: &random, picks: &picks, into: out)
+    }
+
+    /// `fastRespond(to:…)` for a query already read by `planFast` from `packet` with this authority.
+    public func fastRespond<R: RandomNumberGenerator>(plan: FastPlan, packet: UnsafeRawBufferPointer,
+                                                      health: AnswerEngine.HealthSnapshot, random: inout R,
+                                                      picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
+        let q = plan.query, located = plan.located
+        guard let engine, let service = fastServices.service(at: q.service) else { return nil }
         guard let choice = engine.choose(slot: service.slot, client: located, family: q.family, want: service.answerCount,
                                          failClosed: service.failClosed, health: health, random: &random, into: &picks),
               let first = picks.first else { return nil }
@@ -203,7 +237,7 @@ extension Authority {
         if q.hasOPT { writeOPT(&w, q, scope: choice.scope) }
         guard !w.overflowed, w.count == length else { return nil }
         return FastAnswer(length: w.count, qtype: rrType, hadClientSubnet: q.ecsLength > 0, reusable: choice.deterministic,
-                          qname: q.service.name, slot: q.service.slot, firstEdge: first, located: located)
+                          qname: service.name, slot: service.slot, firstEdge: first, located: located)
     }
 
     /// The RRset a fast answer writes, as records (for signing it the first time).
@@ -279,11 +313,12 @@ extension Authority {
             i += len + 1
             if len == 0 { break }
         }
-        guard i + 4 <= n, let service = fastServices.find(hash, p, 12, i) else { return nil }
+        guard i + 4 <= n, let position = fastServices.find(hash, p, 12, i),
+              let service = fastServices.service(at: position) else { return nil }
         let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
         guard p[i + 2] == 0, p[i + 3] == 1, qtype == RRType.a || qtype == RRType.aaaa else { return nil }
         i += 4
-        var q = FastQuery(questionEnd: i, service: service, family: qtype == RRType.a ? .v4 : .v6)
+        var q = FastQuery(questionEnd: i, service: position, slot: service.slot, family: qtype == RRType.a ? .v4 : .v6)
         guard p[11] == 1 else { return i == n ? q : nil }
         guard readOPT(p, at: i, into: &q) else { return nil }
         return q

@@ -1,3 +1,4 @@
+import CLodestarNet
 import LodestarDNS
 import LodestarSelection
 import LodestarTopology
@@ -25,6 +26,8 @@ struct UDPAnswerer {
     /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
     private var tallyAuthority: Authority?
     private var burst = 0
+    /// The authority the batch's first pass read its plans with (`prepare`).
+    private var planAuthority: Authority?
     /// Queries answered, and datagrams received, in the current batch.
     private var answered = 0
     private var received = 0
@@ -50,15 +53,40 @@ struct UDPAnswerer {
         picks.reserveCapacity(16)
     }
 
+    /// What the first pass over a batch read of a datagram: nothing yet, a query the fast path will not answer, or one
+    /// it will (its plan).
+    enum Prepared {
+        case unread
+        case declined
+        case fast(FastPlan)
+    }
+
+    /// The first pass over a batch, datagram by datagram: reads the query for the fast path and prefetches the first
+    /// word of the engine's table its answer reads, so that the batch's cache misses overlap instead of each stalling
+    /// its own answer.
+    mutating func prepare(_ packet: UnsafeRawBufferPointer, from client: IPAddress) -> Prepared {
+        let authority = reader.current()
+        planAuthority = authority
+        guard let plan = authority.planFast(packet, from: client) else { return .declined }
+        authority.withIndexWord(of: plan) { lodestar_prefetch($0) }
+        return .fast(plan)
+    }
+
     /// Answers one datagram from `client`, received in a batch that arrived at `start`, writing the response to `out`:
     /// its length, or nil to send nothing (a packet that is no query, a rate-limited drop, or a response larger than
     /// `out`). `out` may be the packet's own memory (the reply over its query): every path reads the query before
     /// writing. The time to the answer is recorded per batch (`endOfBatch`): every query of a batch waits for its send.
     mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
-                         into out: UnsafeMutableRawBufferPointer) -> Int? {
+                         into out: UnsafeMutableRawBufferPointer, prepared: Prepared = .unread) -> Int? {
         received += 1
         let authority = reader.current()
-        switch answerFast(authority, packet, client: client, start: start, into: out) {
+        var plan: FastPlan?
+        switch prepared {
+        case .fast(let p) where planAuthority === authority: plan = p
+        case .declined where planAuthority === authority: plan = nil
+        default: plan = authority.planFast(packet, from: client)  // not read yet, or read before a reload
+        }
+        switch answerFast(authority, packet, plan: plan, client: client, start: start, into: out) {
         case .sent(let length): return length
         case .withheld: return nil
         case .declined: break
@@ -141,15 +169,17 @@ struct UDPAnswerer {
     }
 
     /// The fast path: a service's A/AAAA written straight to `out`.
-    private mutating func answerFast(_ authority: Authority, _ packet: UnsafeRawBufferPointer, client: IPAddress,
-                                     start: NIODeadline, into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
+    private mutating func answerFast(_ authority: Authority, _ packet: UnsafeRawBufferPointer, plan: FastPlan?,
+                                     client: IPAddress, start: NIODeadline,
+                                     into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
+        guard let plan else { return .declined }
         if fastAuthority !== authority || fastHealth.map({ $0.generation != authority.healthGeneration }) ?? true {
             fastAuthority = authority
             fastHealth = authority.fastHealthSnapshot()
         }
         guard let health = fastHealth,
-              let answer = authority.fastRespond(to: packet, from: client, health: health, random: &random, picks: &picks,
-                                                 into: out) else { return .declined }
+              let answer = authority.fastRespond(plan: plan, packet: packet, health: health, random: &random,
+                                                 picks: &picks, into: out) else { return .declined }
         var length = answer.length
         switch rateLimit(client, kind: .answer, qname: answer.qname, at: start) {
         case .send:

@@ -52,6 +52,17 @@ extension AnswerEngine {
         return walk.choose(want: want, failClosed: failClosed, scope: scope, random: &random, into: &picks)
     }
 
+    /// Calls `body` with the address of the first word `choose` reads for `client` in service `slot` (its table's
+    /// index word), so that a batch of queries can prefetch them all before the first is answered: on a large
+    /// database each is otherwise a cache miss. Not called for an unknown slot.
+    public func withIndexWord(slot: Int, client: IPAddress, _ body: (UnsafeRawPointer) -> Void) {
+        guard slot >= 0, slot < slots.count else { return }
+        switch client {
+        case .v4(let v): slots[slot].v4.withIndexWord(for: v, body)
+        case .v6(let hi, let lo): slots[slot].v6.withIndexWord(for: UInt128(hi) << 64 | UInt128(lo), body)
+        }
+    }
+
     /// The edge behind a candidate index of service `slot` (as written by `choose`).
     public func edge(slot: Int, candidate: UInt16) -> Edge? {
         guard slot >= 0, slot < slots.count, Int(candidate) < slots[slot].candidates.count else { return nil }

@@ -89,6 +89,16 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
         }
     }
 
+    /// Calls `body` with the address of the index word `lookup(key)` reads first, e.g. to prefetch it a few queries
+    /// ahead (the address is valid inside `body` only); not called before `finish`.
+    @inline(__always)
+    public func withIndexWord(for key: Key, _ body: (UnsafeRawPointer) -> Void) {
+        index.withUnsafeBufferPointer { index in
+            guard index.count == 65_536, let base = index.baseAddress else { return }
+            body(UnsafeRawPointer(base + Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))))
+        }
+    }
+
     /// The widest prefix around `key` that lies inside `first...last` (RFC 7871 scope of a merged range).
     @inlinable
     public static func scope(of key: Key, first: Key, last: Key) -> Int {

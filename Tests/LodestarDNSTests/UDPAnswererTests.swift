@@ -81,6 +81,55 @@ final class UDPAnswererTests: XCTestCase {
 
     /// The loop on a real loopback socket: a query is answered, a datagram longer than a slot is dropped and counted
     /// (not answered from its first 4,096 bytes), and the loop goes on answering; stop() ends the thread.
+    /// The socket loop's two passes (`prepare` reads and prefetches every query of a batch, then `answer`) give the
+    /// bytes a single pass gives; and a reload between the passes is honoured: the plans read with the old authority
+    /// (which name a service by its place in that authority's table) are read again with the new one.
+    func test_preparedAnswersMatchAndAReloadBetweenPassesIsHonoured() throws {
+        let topology = try Fixture.topology()
+        let db = try FastPathTests.database()
+        let engine = try AnswerEngine.compile(database: db, topology: topology)
+        let box = AuthorityBox(Authority(topology: topology, geo: db, health: StaticHealthView(), engine: engine))
+        func worker() -> UDPAnswerer {
+            UDPAnswerer(box: box, stats: DNSServerStats(), limiter: SharedRateLimiter(settings: RateLimitSettings()),
+                        cacheEntries: 0, metrics: DNSMetrics(hub: MetricsHub(), stats: DNSServerStats()),
+                        logger: Logger(label: "test"), queryLogSample: 0)
+        }
+        let queries: [[UInt8]] = ["81.2.69.0/24", "8.8.8.0/24", "133.1.0.0/16", "2a00:1450::/32"].map {
+            Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs($0)]))
+        } + [Fixture.query("www.example.test", RRType.aaaa, edns: nil), Fixture.query("mail.example.test", edns: nil), [1, 2, 3]]
+        func run(_ w: inout UDPAnswerer, prepared: Bool, reloadBetween: Authority? = nil) -> [[UInt8]?] {
+            var slots = queries.map { $0 + [UInt8](repeating: 0, count: UDPSocketLoop.slotSize - $0.count) }
+            var plans: [UDPAnswerer.Prepared] = []
+            if prepared {
+                for (i, q) in queries.enumerated() {
+                    plans.append(slots[i].withUnsafeBytes { w.prepare(UnsafeRawBufferPointer(rebasing: $0[0..<q.count]), from: IPAddress("9.9.9.9")!) })
+                }
+            }
+            if let reloadBetween { box.replace(with: reloadBetween) }
+            return queries.indices.map { i in
+                let n = slots[i].withUnsafeMutableBytes { s in
+                    w.answer(UnsafeRawBufferPointer(rebasing: s[0..<queries[i].count]), from: IPAddress("9.9.9.9")!,
+                             start: .now(), into: s, prepared: prepared ? plans[i] : .unread)
+                }
+                return n.map { Array(slots[i].prefix($0)) }
+            }
+        }
+        var single = worker(), twoPass = worker()
+        let expected = run(&single, prepared: false)
+        XCTAssertEqual(run(&twoPass, prepared: true), expected)
+        XCTAssertEqual(expected.compactMap { $0 }.count, queries.count - 1)  // all but the datagram that is no query
+        // Between the passes the zone is reloaded without `www` (renamed `web`; the other services stay): the queries
+        // read as `www` must now be answered NXDOMAIN, not from whichever service took its place in the table.
+        let renamed = try Topology.decode(Data(Fixture.topologyJSON.replacingOccurrences(of: "\"www\": {", with: "\"web\": {").utf8),
+                                          file: "renamed.json")
+        let reloaded = Authority(topology: renamed, geo: db, health: StaticHealthView(),
+                                 engine: try AnswerEngine.compile(database: db, topology: renamed))
+        let afterReload = run(&twoPass, prepared: true, reloadBetween: reloaded)
+        XCTAssertEqual(try DNSMessage(decoding: try XCTUnwrap(afterReload[0])).header.rcode, 3)
+        var fresh = worker()
+        XCTAssertEqual(afterReload, run(&fresh, prepared: false))
+    }
+
     func test_socketLoopAnswersDropsOversizeDatagramsAndStops() async throws {
         let (answerer, _, stats, _) = try worker()
         let loop = try UDPSocketLoop(host: "127.0.0.1", port: 0)
