@@ -40,8 +40,12 @@ extension ProxyHandler {
         shared.metrics.recordTunnelOpened()
         let idle = TimeAmount.milliseconds(Int64(config.settings.tunnels.idleTimeoutMs))
         // Holds this handler (still the origin connection's owner, which ignores the rest of the 101) until then.
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute { bound.value.joinOrigin(ex, up, tunnel, idle: idle) }
+        // The exchange, connection and tunnel are loop-bound too: they go to the next turn of this same loop.
+        let bound = NIOLoopBound((handler: self, ex: ex, up: up, tunnel: tunnel), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let held = bound.value
+            held.handler.joinOrigin(held.ex, held.up, held.tunnel, idle: idle)
+        }
     }
 
     /// The origin's side of a tunnel whose client side is in place.
