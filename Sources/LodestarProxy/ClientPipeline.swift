@@ -113,21 +113,26 @@ struct ClientPipeline: Sendable {
         try ops.addHandler(FlushCoalescer(), position: .first)
         let pipeline = self
         let boundInfo = NIOLoopBound(info, eventLoop: channel.eventLoop)
+        // One timer for the connection's streams, ended with the connection.
+        let ticker = NIOLoopBound(StreamTicker(loop: channel.eventLoop), eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { _ in ticker.value.stop() }
         _ = try ops.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: h2Connection,
             streamConfiguration: h2Stream, streamDelegate: manager.http2StreamDelegate,
             position: .last
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
+                // Named: a handler added without a name gets one made for it, an allocation per stream.
                 let sops = stream.pipeline.syncOperations
-                try sops.addHandler(ExtendedConnect())
-                try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try sops.addHandler(ExtendedConnect(), name: "h2-connect")
+                try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
                 if pipeline.compression.enabled {
                     try sops.addHandler(HTTPResponseCompressor(
-                        responseCompressionPredicate: EdgeServer.compressionPredicate(pipeline.compression)))
+                        responseCompressionPredicate: EdgeServer.compressionPredicate(pipeline.compression)), name: "gzip")
                 }
-                try sops.addHandler(ProxyHandler(shared: pipeline.shared, loop: state, info: boundInfo.value, mode: .http2,
-                                                 compressing: pipeline.compression.enabled))
+                try sops.addHandler(ProxyHandler(shared: pipeline.shared, loop: state, info: boundInfo.value,
+                                                 mode: .http2(ticker.value), compressing: pipeline.compression.enabled),
+                                    name: "proxy")
             }
         }
         // After the HTTP/2 handler: they read frames.

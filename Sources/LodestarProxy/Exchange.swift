@@ -39,10 +39,10 @@ final class ActivityTracker: ChannelInboundHandler {
     }
 }
 
-/// What a `ProxyHandler` serves: an HTTP/1.1 connection or one HTTP/2 stream.
+/// What a `ProxyHandler` serves: an HTTP/1.1 connection, or one HTTP/2 stream ticked by its connection's ticker.
 enum ClientMode {
     case http1(ActivityTracker)
-    case http2
+    case http2(StreamTicker)
 }
 
 extension HTTPRequestHead {

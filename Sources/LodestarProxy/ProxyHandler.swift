@@ -57,6 +57,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let limits = config.settings.limits
         let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs)
         let tick = Int64(max(50, min(1000, smallest / 4)))
+        if case .http2(let ticker) = mode { return ticker.join(self, interval: .milliseconds(tick)) }
         let bound = NIOLoopBound(WeakHandler(self), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(tick), delay: .milliseconds(tick)) { _ in
             bound.value.handler?.tick()
@@ -64,6 +65,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if case .http2(let ticker) = mode { ticker.leave(self) }
         timer?.cancel()
         timer = nil
         self.context = nil

@@ -1,0 +1,45 @@
+import Foundation
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOEmbedded
+import XCTest
+
+@testable import LodestarProxy
+
+/// The HTTP/2 connection's one timer for its streams: a stream's handler joins when added to its channel and leaves
+/// when removed, one repeating task ticks them all, and closing the connection ends it.
+final class StreamTickerTests: XCTestCase {
+    private func streamHandler(_ ticker: StreamTicker, loop: EmbeddedEventLoop) throws -> (ProxyHandler, EmbeddedChannel) {
+        let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
+        let config = try EdgeConfig(topology: t, edgeId: "e1")
+        let shared = EdgeShared(config: config, logger: Logger(label: "test"))
+        let box = LoopStateBox(LoopState(config: config, eventLoop: loop, cache: nil))
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.7", port: 40000), scheme: "http")
+        let handler = ProxyHandler(shared: shared, loop: box, info: info, mode: .http2(ticker), compressing: false)
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(handler, name: "proxy")
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        return (handler, channel)
+    }
+
+    func test_streamsJoinAndLeaveOneTimer() throws {
+        let loop = EmbeddedEventLoop()
+        let ticker = StreamTicker(loop: loop)
+        let (first, a) = try streamHandler(ticker, loop: loop)
+        let (_, b) = try streamHandler(ticker, loop: loop)
+        XCTAssertEqual(ticker.count, 2, "each stream's handler joins as it is added")
+        try a.pipeline.syncOperations.removeHandler(first).wait()
+        XCTAssertEqual(ticker.count, 1, "a removed handler leaves")
+        // The timer keeps ticking the stream left (an idle stream: a tick changes nothing and does not fail).
+        loop.advanceTime(by: .seconds(5))
+        XCTAssertEqual(ticker.count, 1)
+        XCTAssertTrue(b.isActive, "an idle stream's tick leaves it open")
+        ticker.stop()
+        XCTAssertEqual(ticker.count, 0, "stopping forgets every stream")
+        let (_, c) = try streamHandler(ticker, loop: loop)
+        XCTAssertEqual(ticker.count, 0, "a stopped ticker (closed connection) takes no new stream")
+        _ = try? b.finish()
+        _ = try? c.finish()
+    }
+}
