@@ -116,6 +116,8 @@ struct ClientPipeline: Sendable {
         // One timer for the connection's streams, ended with the connection.
         let ticker = NIOLoopBound(StreamTicker(loop: channel.eventLoop), eventLoop: channel.eventLoop)
         channel.closeFuture.whenComplete { _ in ticker.value.stop() }
+        // Stateless, so one serves every stream of the connection.
+        let connect = NIOLoopBound(ExtendedConnect(), eventLoop: channel.eventLoop)
         _ = try ops.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: h2Connection,
             streamConfiguration: h2Stream, streamDelegate: manager.http2StreamDelegate,
@@ -124,7 +126,7 @@ struct ClientPipeline: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 // Named: a handler added without a name gets one made for it, an allocation per stream.
                 let sops = stream.pipeline.syncOperations
-                try sops.addHandler(ExtendedConnect(), name: "h2-connect")
+                try sops.addHandler(connect.value, name: "h2-connect")
                 try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
                 if pipeline.compression.enabled {
                     try sops.addHandler(HTTPResponseCompressor(

@@ -21,14 +21,15 @@ extension ProxyHandler {
                 self.perform(ex.machine.timedOut(), ex)
             }
         }
-        let step = ex.machine.start(pick: picker(ex))
+        let step = withPicker(ex) { ex.machine.start(pick: $0) }
         perform(step, ex)
     }
 
-    /// The pool's balancer as the machine's `pick`: available servers, not in `exclude`.
-    func picker(_ ex: Exchange) -> ([Int]) -> Int? {
+    /// Calls `body` with the pool's balancer as the machine's `pick` (available servers, not in `exclude`); passed
+    /// down, not returned, so the closure needs no allocation.
+    func withPicker<R>(_ ex: Exchange, _ body: (([Int]) -> Int?) -> R) -> R {
         let now = NIODeadline.now().uptimeNanoseconds
-        return { exclude in ex.pool.pick(uri: ex.head.uri, now: now, exclude: exclude) }
+        return body { exclude in ex.pool.pick(uri: ex.head.uri, now: now, exclude: exclude) }
     }
 
     /// Carries out one step of the upstream machine: its health outcome first, then its action.
@@ -93,7 +94,7 @@ extension ProxyHandler {
                     "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.pool.runtime.labels[server])", "error": "\(error)"])
                 var timedOut = false
                 if case .connectTimeout = error as? ChannelError { timedOut = true }
-                self.perform(ex.machine.connectFailed(timedOut: timedOut, pick: self.picker(ex)), ex)
+                self.perform(self.withPicker(ex) { ex.machine.connectFailed(timedOut: timedOut, pick: $0) }, ex)
             }
         }
     }
@@ -245,8 +246,9 @@ extension ProxyHandler {
                     "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")",
                     "error": "\(error.map { "\($0)" } ?? "connection closed")"])
             }
-            perform(ex.machine.closedBeforeResponse(reusedConnection: connection.uses > 1, bodyReplayable: !ex.replay.overflowed,
-                                                    pick: picker(ex)), ex)
+            let reused = connection.uses > 1, replayable = !ex.replay.overflowed
+            perform(withPicker(ex) { ex.machine.closedBeforeResponse(reusedConnection: reused, bodyReplayable: replayable,
+                                                                     pick: $0) }, ex)
             return
         }
         // Mid-response: the client cannot be told except by closing.
