@@ -33,16 +33,7 @@ final class RangeTableTests: XCTestCase {
         }
     }
 
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49EB_311C_E133
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Seeded = AnswerEngineTests.Seeded
 
     /// Random ranges: a few wide ones (whole buckets) and clusters of narrow ones (crowded buckets).
     func build<Key: FixedWidthInteger & UnsignedInteger & Sendable>(_: Key.Type, random: inout Seeded)
