@@ -74,40 +74,8 @@ extension Authority {
         key.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[12..<i]))
         var dependsOnSource = true
         if hasOPT {
-            // Root owner, TYPE 41, CLASS = payload, TTL = ext-rcode/version/flags, RDLENGTH, options.
-            guard i + 11 <= n, packet[i] == 0, packet[i + 1] == 0, packet[i + 2] == 41 else { return nil }
-            let payload = Int(packet[i + 3]) << 8 | Int(packet[i + 4])
-            let limit = transport == .udp ? min(max(512, payload), maxUDPPayload) : 65535
-            key.append(1)
-            key.append(UInt8(limit >> 8))
-            key.append(UInt8(limit & 0xFF))
-            key.append(packet[i + 6])  // version
-            key.append(packet[i + 7] & 0x80)  // DO
-            let rdlen = Int(packet[i + 9]) << 8 | Int(packet[i + 10])
-            var o = i + 11
-            guard o + rdlen == n else { return nil }
-            var sawECS = false
-            while o < n {
-                guard o + 4 <= n else { return nil }
-                let code = UInt16(packet[o]) << 8 | UInt16(packet[o + 1])
-                let len = Int(packet[o + 2]) << 8 | Int(packet[o + 3])
-                guard o + 4 + len <= n else { return nil }
-                switch code {
-                case EDNSOptionCode.nsid:
-                    key.append(3)
-                case EDNSOptionCode.clientSubnet:
-                    guard !sawECS else { return nil }
-                    sawECS = true
-                    key.append(8)
-                    key.append(UInt8(truncatingIfNeeded: len))
-                    key.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[(o + 4)..<(o + 4 + len)]))
-                    // SOURCE PREFIX-LENGTH > 0: the subnet, not the source address, locates the client.
-                    if len >= 3, packet[o + 6] > 0 { dependsOnSource = false }
-                default:
-                    break
-                }
-                o += 4 + len
-            }
+            guard let ecsLocates = appendOPT(packet, at: i, transport: transport, to: &key) else { return nil }
+            dependsOnSource = !ecsLocates
         } else {
             guard i == n else { return nil }
             key.append(0)
@@ -126,6 +94,48 @@ extension Authority {
             key.append(0)
         }
         return AnswerKey(bytes: key)
+    }
+
+    /// The key's part from the query's OPT record at `i` (the last record): the payload limit, version and DO, NSID
+    /// and the ECS option. Returns whether an ECS option with a source prefix locates the client (then the source
+    /// address is not part of the key), or nil for a malformed OPT or two ECS options.
+    private func appendOPT(_ packet: UnsafeRawBufferPointer, at i: Int, transport: DNSTransport, to key: inout [UInt8]) -> Bool? {
+        let n = packet.count
+        // Root owner, TYPE 41, CLASS = payload, TTL = ext-rcode/version/flags, RDLENGTH, options.
+        guard i + 11 <= n, packet[i] == 0, packet[i + 1] == 0, packet[i + 2] == 41 else { return nil }
+        let payload = Int(packet[i + 3]) << 8 | Int(packet[i + 4])
+        let limit = transport == .udp ? min(max(512, payload), maxUDPPayload) : 65535
+        key.append(1)
+        key.append(UInt8(limit >> 8))
+        key.append(UInt8(limit & 0xFF))
+        key.append(packet[i + 6])  // version
+        key.append(packet[i + 7] & 0x80)  // DO
+        let rdlen = Int(packet[i + 9]) << 8 | Int(packet[i + 10])
+        var o = i + 11
+        guard o + rdlen == n else { return nil }
+        var sawECS = false, ecsLocates = false
+        while o < n {
+            guard o + 4 <= n else { return nil }
+            let code = UInt16(packet[o]) << 8 | UInt16(packet[o + 1])
+            let len = Int(packet[o + 2]) << 8 | Int(packet[o + 3])
+            guard o + 4 + len <= n else { return nil }
+            switch code {
+            case EDNSOptionCode.nsid:
+                key.append(3)
+            case EDNSOptionCode.clientSubnet:
+                guard !sawECS else { return nil }
+                sawECS = true
+                key.append(8)
+                key.append(UInt8(truncatingIfNeeded: len))
+                key.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[(o + 4)..<(o + 4 + len)]))
+                // SOURCE PREFIX-LENGTH > 0: the subnet, not the source address, locates the client.
+                if len >= 3, packet[o + 6] > 0 { ecsLocates = true }
+            default:
+                break
+            }
+            o += 4 + len
+        }
+        return ecsLocates
     }
 
     /// The health view's change counter (see `HealthView.generation`).
