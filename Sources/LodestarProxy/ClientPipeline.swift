@@ -118,6 +118,7 @@ struct ClientPipeline: Sendable {
         channel.closeFuture.whenComplete { _ in ticker.value.stop() }
         // Stateless, so one serves every stream of the connection.
         let connect = NIOLoopBound(ExtendedConnect(), eventLoop: channel.eventLoop)
+        let ids = NIOLoopBound(UnindexedHeader(state.state.config.settings.requestIdHeader), eventLoop: channel.eventLoop)
         _ = try ops.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: h2Connection,
             streamConfiguration: h2Stream, streamDelegate: manager.http2StreamDelegate,
@@ -127,6 +128,7 @@ struct ClientPipeline: Sendable {
                 // Named: a handler added without a name gets one made for it, an allocation per stream.
                 let sops = stream.pipeline.syncOperations
                 try sops.addHandler(connect.value, name: "h2-connect")
+                try sops.addHandler(ids.value, name: "h2-unindexed")
                 try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
                 if pipeline.compression.enabled {
                     try sops.addHandler(HTTPResponseCompressor(
@@ -348,5 +350,26 @@ final class ExtendedConnect: ChannelInboundHandler {
             i += 3
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The response field that differs on every HTTP/2 response (the request id) is sent without HPACK indexing
+/// (RFC 7541 §6.2.2): indexed, each value would enter the connection's dynamic table, push out the fields that do
+/// repeat (content type, `Via`, the cache status) and leave every encode searching a table of request ids. Keeps no
+/// state but the name, so one serves every stream of a connection.
+final class UnindexedHeader: ChannelOutboundHandler {
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+    /// The field's name as HTTP/2 carries it (lower case).
+    let name: String
+
+    init(_ name: String) { self.name = name.lowercased() }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .headers(var h) = unwrapOutboundIn(data), let value = h.headers.first(name: name) else {
+            return context.write(data, promise: promise)
+        }
+        h.headers.replaceOrAdd(name: name, value: value, indexing: .nonIndexable)
+        context.write(wrapOutboundOut(.headers(h)), promise: promise)
     }
 }

@@ -3,6 +3,8 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHPACK
+import NIOHTTP2
 import XCTest
 
 @testable import LodestarProxy
@@ -41,5 +43,28 @@ final class StreamTickerTests: XCTestCase {
         XCTAssertEqual(ticker.count, 0, "a stopped ticker (closed connection) takes no new stream")
         _ = try? b.finish()
         _ = try? c.finish()
+    }
+}
+
+/// The request id leaves an HTTP/2 stream without HPACK indexing; every other field and frame passes as it was.
+final class UnindexedHeaderTests: XCTestCase {
+    func test_requestIdIsSentWithoutIndexingAndTheRestUnchanged() throws {
+        let channel = EmbeddedChannel(handler: UnindexedHeader("X-Request-ID"))
+        var headers = HPACKHeaders()
+        headers.add(name: ":status", value: "200")
+        headers.add(name: "content-type", value: "text/plain")
+        headers.add(name: "x-request-id", value: "abc-1")
+        try channel.writeOutbound(HTTP2Frame.FramePayload.headers(.init(headers: headers)))
+        guard case .headers(let sent)? = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) else {
+            return XCTFail("no HEADERS written")
+        }
+        let fields = sent.headers.map { ($0.name, $0.value, $0.indexable) }
+        XCTAssertEqual(fields.map(\.0), [":status", "content-type", "x-request-id"])
+        XCTAssertEqual(fields.map(\.1), ["200", "text/plain", "abc-1"])
+        XCTAssertEqual(fields.map(\.2), [.indexable, .indexable, .nonIndexable])
+        // DATA passes untouched.
+        try channel.writeOutbound(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: "x")))))
+        guard case .data? = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) else { return XCTFail("no DATA") }
+        XCTAssertTrue(try channel.finish().isClean)
     }
 }
