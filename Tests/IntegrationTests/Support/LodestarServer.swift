@@ -340,22 +340,35 @@ final class LodestarServer {
     }
 }
 
-/// A loopback port free for both UDP and TCP right now.
+/// A loopback port free for both UDP and TCP right now, chosen below the kernel's ephemeral range: a client socket
+/// is never given it. (A port from the ephemeral range, as `bind(0)` hands out, can later be a client's source port:
+/// dig, whose UDP sockets set SO_REUSEPORT as the server's do, once drew the server's own port, and its query, from
+/// and to 127.0.0.1 on that port, came back to its own connected socket as if it were the answer.)
 enum FreePort {
     static func find() throws -> UInt16 {
-        for _ in 0..<20 {
+        let firstEphemeral = ephemeralRangeStart()
+        let low = 10_000, high = max(low + 1_000, firstEphemeral) - 1
+        for _ in 0..<200 {
+            let port = UInt16(Int.random(in: low...high))
             let udp = socket(AF_INET, SocketType.datagram, 0)
             guard udp >= 0 else { throw IntegrationError("socket: errno \(errno)") }
             defer { close(udp) }
-            var addr = SocketAddress.loopbackV4(port: 0)
+            var addr = SocketAddress.loopbackV4(port: port)
             guard SocketAddress.bind(udp, &addr) == 0 else { continue }
-            guard let port = SocketAddress.localPort(udp), port != 0 else { continue }
             let tcp = socket(AF_INET, SocketType.stream, 0)
             guard tcp >= 0 else { throw IntegrationError("socket: errno \(errno)") }
             defer { close(tcp) }
             var tcpAddr = SocketAddress.loopbackV4(port: port)
             if SocketAddress.bind(tcp, &tcpAddr) == 0 { return port }
         }
-        throw IntegrationError("no free loopback port found")
+        throw IntegrationError("no free loopback port found below \(firstEphemeral)")
+    }
+
+    /// The first port of /proc/sys/net/ipv4/ip_local_port_range (32768 when it cannot be read).
+    static func ephemeralRangeStart() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+              let first = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first,
+              let value = Int(first), value > 11_000 else { return 32_768 }
+        return value
     }
 }
