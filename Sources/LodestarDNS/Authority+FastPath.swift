@@ -83,8 +83,8 @@ struct FastServiceTable: Sendable {
     @inline(__always)
     func service(at position: Int) -> FastService? { position >= 0 && position < services.count ? services[position] : nil }
 
-    /// The position of the service whose name equals `packet[start..<end]` (case-insensitively), if any.
-    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
+    /// The service whose name equals `packet[start..<end]` (case-insensitively), with its position, if any.
+    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> (position: Int, service: FastService)? {
         let found: Int?
         if services.count <= 4 {
             found = few.first { $0.0 == hash }?.1
@@ -96,7 +96,7 @@ struct FastServiceTable: Sendable {
             let b = packet[start + k]
             if (b &- 0x41 < 26 ? b | 0x20 : b) != s.wire[k] { return nil }
         }
-        return position
+        return (position, s)
     }
 }
 
@@ -313,8 +313,7 @@ extension Authority {
             i += len + 1
             if len == 0 { break }
         }
-        guard i + 4 <= n, let position = fastServices.find(hash, p, 12, i),
-              let service = fastServices.service(at: position) else { return nil }
+        guard i + 4 <= n, let (position, service) = fastServices.find(hash, p, 12, i) else { return nil }
         let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
         guard p[i + 2] == 0, p[i + 3] == 1, qtype == RRType.a || qtype == RRType.aaaa else { return nil }
         i += 4
