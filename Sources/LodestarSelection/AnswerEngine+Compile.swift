@@ -136,7 +136,7 @@ struct ServiceBuilder {
                 let mask: UInt32 = o.prefix.length == 0 ? 0 : ~UInt32(0) << (32 - o.prefix.length)
                 v4 = v4.painting(first: a & mask, last: a | ~mask, value: value)
             case .v6(let hi, let lo):
-                let a = UInt128(hi) << 64 | UInt128(lo)
+                let a = AnswerEngine.key(hi, lo)
                 let mask: UInt128 = o.prefix.length == 0 ? 0 : ~UInt128(0) << (128 - o.prefix.length)
                 v6 = v6.painting(first: a & mask, last: a | ~mask, value: value)
             }

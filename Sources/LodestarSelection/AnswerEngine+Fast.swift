@@ -59,7 +59,7 @@ extension AnswerEngine {
         guard slot >= 0, slot < slots.count else { return }
         switch client {
         case .v4(let v): slots[slot].v4.withIndexWord(for: v, body)
-        case .v6(let hi, let lo): slots[slot].v6.withIndexWord(for: UInt128(hi) << 64 | UInt128(lo), body)
+        case .v6(let hi, let lo): slots[slot].v6.withIndexWord(for: Self.key(hi, lo), body)
         }
     }
 

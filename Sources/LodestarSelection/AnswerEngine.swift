@@ -93,6 +93,10 @@ public final class AnswerEngine: Sendable {
     /// looked up in the IPv4 table.
     static let aliasBase: UInt32 = 0xFFFF_FF00
 
+    /// An IPv6 address as the key of the IPv6 tables.
+    @inline(__always)
+    static func key(_ hi: UInt64, _ lo: UInt64) -> UInt128 { UInt128(hi) << 64 | UInt128(lo) }
+
     /// The IPv4 address an aliased IPv6 key stands for, and the alias prefix length; nil when `value` is no alias.
     @inline(__always)
     static func alias(_ key: UInt128, value: UInt32) -> (v4: UInt32, length: Int)? {
@@ -108,7 +112,7 @@ public final class AnswerEngine: Sendable {
         switch client {
         case .v4(let v): value = locationsV4.lookup(v)?.value
         case .v6(let hi, let lo):
-            let key = UInt128(hi) << 64 | UInt128(lo)
+            let key = Self.key(hi, lo)
             value = locationsV6.lookup(key).flatMap { r in Self.alias(key, value: r.value).map { locationsV4.lookup($0.v4)?.value } ?? r.value }
         }
         guard let value, value != Self.noLocation, Int(value) < locations.count else { return nil }
@@ -144,7 +148,7 @@ public final class AnswerEngine: Sendable {
             guard let r = compiled.v4.lookup(v) else { return nil }
             (classIndex, scope) = r
         case .v6(let hi, let lo):
-            let key = UInt128(hi) << 64 | UInt128(lo)
+            let key = Self.key(hi, lo)
             guard let r = compiled.v6.lookup(key) else { return nil }
             if let (v4, length) = Self.alias(key, value: r.value) {
                 guard let r4 = (compiled.v4ForAliases ?? compiled.v4).lookup(v4) else { return nil }

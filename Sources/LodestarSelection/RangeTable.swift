@@ -56,6 +56,10 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
         index = out
     }
 
+    /// The index bucket of `key`: its top 16 bits.
+    @inline(__always)
+    static func bucket(of key: Key) -> Int { Int(truncatingIfNeeded: key >> (Key.bitWidth - 16)) }
+
     /// The last address of the range at `position`.
     @inline(__always)
     private func rangeEnd(_ position: Int) -> Key { position + 1 < entries.count ? entries[position + 1].start - 1 : Key.max }
@@ -65,7 +69,7 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
     public func lookup(_ key: Key) -> (value: UInt32, scope: Int)? {
         index.withUnsafeBufferPointer { index -> (value: UInt32, scope: Int)? in
             guard index.count == 65_536 else { return nil }
-            let word = index[Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))]
+            let word = index[Self.bucket(of: key)]
             if word & Self.wholeBucket != 0 { return (word & (Self.packedValueLimit - 1), Int(word >> 26 & 0x1F)) }
             return entries.withUnsafeBufferPointer { entries -> (value: UInt32, scope: Int)? in
                 let n = entries.count
@@ -95,7 +99,7 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
     public func withIndexWord(for key: Key, _ body: (UnsafeRawPointer) -> Void) {
         index.withUnsafeBufferPointer { index in
             guard index.count == 65_536, let base = index.baseAddress else { return }
-            body(UnsafeRawPointer(base + Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))))
+            body(UnsafeRawPointer(base + Self.bucket(of: key)))
         }
     }
 
