@@ -108,13 +108,20 @@ final class UDPSocketLoop: @unchecked Sendable {
             input.deallocate(); names.deallocate(); inVectors.deallocate(); outVectors.deallocate()
             received.deallocate(); replies.deallocate()
         }
+        // Slot i of the input: its bytes (the reply is written there), and the datagram received in it.
+        func slot(_ i: Int) -> UnsafeMutableRawBufferPointer {
+            UnsafeMutableRawBufferPointer(rebasing: input[(i * Self.slotStride)..<(i * Self.slotStride + Self.slotSize)])
+        }
+        func datagram(_ i: Int) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: slot(i)[0..<min(Int(received[i].len), Self.slotSize)])
+        }
         var clients = [IPAddress?](repeating: nil, count: batch)
         var prepared = [UDPAnswerer.Prepared](repeating: .unread, count: batch)
         let waitForOne = lodestar_msg_waitforone()
         var failures = 0
         while !stopping.load(ordering: .acquiring) {
             for i in 0..<batch {
-                inVectors[i] = iovec(iov_base: input.baseAddress.map { $0 + i * Self.slotStride }, iov_len: Self.slotSize)
+                inVectors[i] = iovec(iov_base: slot(i).baseAddress, iov_len: Self.slotSize)
                 received[i] = lodestar_mmsghdr()
                 received[i].hdr.msg_name = UnsafeMutableRawPointer(names + i)
                 received[i].hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -141,24 +148,21 @@ final class UDPSocketLoop: @unchecked Sendable {
             // footprint, not two.
             for i in 0..<count {
                 clients[i] = nil
-                let length = Int(received[i].len)
                 guard received[i].hdr.msg_flags & Int32(MSG_TRUNC) == 0,
                       let client = Self.ipAddress(names[i], length: received[i].hdr.msg_namelen) else { continue }
                 clients[i] = client
-                prepared[i] = worker.prepare(UnsafeRawBufferPointer(start: input.baseAddress.map { $0 + i * Self.slotStride },
-                                                                    count: min(length, Self.slotSize)), from: client)
+                prepared[i] = worker.prepare(datagram(i), from: client)
             }
             var replyCount = 0
             for i in 0..<count {
-                guard let client = clients[i], let base = input.baseAddress else {
+                guard let client = clients[i] else {
                     worker.dropMalformed()
                     continue
                 }
-                let packet = UnsafeRawBufferPointer(start: base + i * Self.slotStride, count: min(Int(received[i].len), Self.slotSize))
-                let slot = UnsafeMutableRawBufferPointer(start: base + i * Self.slotStride, count: Self.slotSize)
-                guard let written = worker.answer(packet, from: client, start: start, into: slot, prepared: prepared[i])
+                let out = slot(i)
+                guard let written = worker.answer(datagram(i), from: client, start: start, into: out, prepared: prepared[i])
                 else { continue }
-                outVectors[replyCount] = iovec(iov_base: slot.baseAddress, iov_len: written)
+                outVectors[replyCount] = iovec(iov_base: out.baseAddress, iov_len: written)
                 replies[replyCount] = lodestar_mmsghdr()
                 replies[replyCount].hdr.msg_name = UnsafeMutableRawPointer(names + i)
                 replies[replyCount].hdr.msg_namelen = received[i].hdr.msg_namelen
