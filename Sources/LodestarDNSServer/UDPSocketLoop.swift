@@ -17,10 +17,7 @@ import Glibc
 final class UDPSocketLoop: @unchecked Sendable {
     /// Bytes kept per received datagram (a longer query is truncated and answered FORMERR or dropped) and per reply
     /// (`dns.maxUDPPayload` is at most 4096).
-    static let slotSize = 4096
-    /// Distance between slots: a few cache lines more than a page, so the slots' first lines (where every datagram
-    /// and reply lies) fall in different cache sets instead of all in one.
-    static let slotStride = slotSize + 3 * 64
+    static let slotSize = UDPBatch.slotSize
     /// How often an idle loop wakes to see whether it must stop and to flush its tallies.
     static let idleWake = timeval(tv_sec: 0, tv_usec: 200_000)
 
@@ -98,37 +95,12 @@ final class UDPSocketLoop: @unchecked Sendable {
     }
 
     private func run(_ worker: inout UDPAnswerer, batch: Int, logger: Logger) {
-        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * Self.slotStride, alignment: 64)
-        let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
-        let inVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
-        let outVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
-        let received = UnsafeMutablePointer<lodestar_mmsghdr>.allocate(capacity: batch)
-        let replies = UnsafeMutablePointer<lodestar_mmsghdr>.allocate(capacity: batch)
-        defer {
-            input.deallocate(); names.deallocate(); inVectors.deallocate(); outVectors.deallocate()
-            received.deallocate(); replies.deallocate()
-        }
-        // Slot i of the input: its bytes (the reply is written there), and the datagram received in it.
-        func slot(_ i: Int) -> UnsafeMutableRawBufferPointer {
-            UnsafeMutableRawBufferPointer(rebasing: input[(i * Self.slotStride)..<(i * Self.slotStride + Self.slotSize)])
-        }
-        func datagram(_ i: Int) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(rebasing: slot(i)[0..<min(Int(received[i].len), Self.slotSize)])
-        }
-        var clients = [IPAddress?](repeating: nil, count: batch)
-        var prepared = [UDPAnswerer.Prepared](repeating: .unread, count: batch)
+        let b = UDPBatch(capacity: batch)
         let waitForOne = lodestar_msg_waitforone()
         var failures = 0
         while !stopping.load(ordering: .acquiring) {
-            for i in 0..<batch {
-                inVectors[i] = iovec(iov_base: slot(i).baseAddress, iov_len: Self.slotSize)
-                received[i] = lodestar_mmsghdr()
-                received[i].hdr.msg_name = UnsafeMutableRawPointer(names + i)
-                received[i].hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-                received[i].hdr.msg_iov = inVectors + i
-                received[i].hdr.msg_iovlen = 1
-            }
-            let count = Int(lodestar_recvmmsg(fd, received, UInt32(batch), waitForOne, nil))
+            b.resetForReceive()
+            let count = Int(lodestar_recvmmsg(fd, b.received, UInt32(batch), waitForOne, nil))
             if count <= 0 {
                 let code = errno
                 if count < 0, code != EAGAIN, code != EWOULDBLOCK, code != EINTR {
@@ -147,30 +119,21 @@ final class UDPSocketLoop: @unchecked Sendable {
             // pass: answer. The reply is written over its query, in the same slot (as gdnsd does): one cache
             // footprint, not two.
             for i in 0..<count {
-                clients[i] = nil
-                guard received[i].hdr.msg_flags & Int32(MSG_TRUNC) == 0,
-                      let client = Self.ipAddress(names[i], length: received[i].hdr.msg_namelen) else { continue }
-                clients[i] = client
-                prepared[i] = worker.prepare(datagram(i), from: client)
+                b.clients[i] = b.client(i)
+                if let client = b.clients[i] { b.prepared[i] = worker.prepare(b.datagram(i), from: client) }
             }
             var replyCount = 0
             for i in 0..<count {
-                guard let client = clients[i] else {
+                guard let client = b.clients[i] else {
                     worker.dropMalformed()
                     continue
                 }
-                let out = slot(i)
-                guard let written = worker.answer(datagram(i), from: client, start: start, into: out, prepared: prepared[i])
-                else { continue }
-                outVectors[replyCount] = iovec(iov_base: out.baseAddress, iov_len: written)
-                replies[replyCount] = lodestar_mmsghdr()
-                replies[replyCount].hdr.msg_name = UnsafeMutableRawPointer(names + i)
-                replies[replyCount].hdr.msg_namelen = received[i].hdr.msg_namelen
-                replies[replyCount].hdr.msg_iov = outVectors + replyCount
-                replies[replyCount].hdr.msg_iovlen = 1
+                guard let written = worker.answer(b.datagram(i), from: client, start: start, into: b.slot(i),
+                                                  prepared: b.prepared[i]) else { continue }
+                b.setReply(replyCount, slot: i, length: written)
                 replyCount += 1
             }
-            send(replies, count: replyCount)
+            send(b.replies, count: replyCount)
             worker.endOfBatch(force: false, elapsed: NIODeadline.now() - start)
         }
     }
