@@ -1,3 +1,4 @@
+import Glibc
 import LodestarGeo
 import LodestarSelection
 import LodestarTopology
@@ -35,6 +36,44 @@ final class FastService: Sendable {
             v6Bounds.append(v6.count)
         }
         (self.v4, self.v4Bounds, self.v6, self.v6Bounds) = (v4, v4Bounds, v6, v6Bounds)
+    }
+
+    /// The number of records the candidates `picks` give in an A (`v4`) or AAAA answer; nil for an index beyond them.
+    /// (Methods of the service, so its arrays are read borrowed, with no reference counting on the way.)
+    func recordCount(_ picks: [UInt16], v4: Bool) -> Int? {
+        let bounds = v4 ? v4Bounds : v6Bounds
+        var records = 0
+        for index in picks {
+            let c = Int(index)
+            guard c + 1 < bounds.count else { return nil }
+            records += v4 ? bounds[c + 1] - bounds[c] : (bounds[c + 1] - bounds[c]) >> 1
+        }
+        return records
+    }
+
+    /// Writes the A or AAAA records of the candidates `picks` (checked by `recordCount`), owner compressed to the
+    /// question's name.
+    func writeRecords(_ picks: [UInt16], v4: Bool, ttl: UInt32, into w: inout FastWriter) {
+        let bounds = v4 ? v4Bounds : v6Bounds
+        let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
+        for index in picks {
+            let c = Int(index)
+            guard c + 1 < bounds.count else { continue }
+            var k = bounds[c]
+            while k < bounds[c + 1] {
+                w.u16(0xC00C)
+                w.u16(rrType)
+                w.u16(RRClass.in)
+                w.u32(ttl)
+                if v4 {
+                    w.address(.v4(self.v4[k]))
+                    k += 1
+                } else {
+                    w.address(.v6(v6[k], v6[k + 1]))
+                    k += 2
+                }
+            }
+        }
     }
 }
 
@@ -91,7 +130,14 @@ struct FastServiceTable: Sendable {
         } else {
             found = byHash[hash]
         }
-        guard let position = found, let s = service(at: position), s.wire.count == end - start else { return nil }
+        guard let position = found, let s = service(at: position), s.wire.count == end - start, start >= 0,
+              end <= packet.count else { return nil }
+        // Most names arrive in lower case: one comparison of the bytes, then the folding loop only when it fails.
+        let exact = s.wire.withUnsafeBytes { wire in
+            guard let a = wire.baseAddress, let b = packet.baseAddress else { return false }
+            return memcmp(a, b + start, wire.count) == 0
+        }
+        if exact { return (position, s) }
         for k in 0..<s.wire.count {
             let b = packet[start + k]
             if (b &- 0x41 < 26 ? b | 0x20 : b) != s.wire[k] { return nil }
@@ -108,8 +154,9 @@ public struct FastAnswer {
     public var hadClientSubnet: Bool
     /// No random draw decided it.
     public var reusable: Bool
-    /// The service's lower-case name (for RRL buckets and the query log).
-    public var qname: DNSName
+    /// The service's position among the authority's fast services: `Authority.fastName(of:)` gives its lower-case name
+    /// (for RRL buckets and the query log) when it is needed, so an answer holds no reference.
+    public var service: Int
     /// The engine slot of the service and the candidate index of the first edge answered.
     public var slot: Int
     public var firstEdge: UInt16
@@ -148,11 +195,10 @@ extension Authority {
         return FastPlan(query: q, located: (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client)
     }
 
-    /// Calls `body` with the address of the first word the engine reads for `plan` (see
-    /// `AnswerEngine.withIndexWord`), for a prefetch.
+    /// The address of the first word the engine reads for `plan`, as a prefetch hint (`AnswerEngine.indexWordHint`).
     @inline(__always)
-    public func withIndexWord(of plan: FastPlan, _ body: (UnsafeRawPointer) -> Void) {
-        engine?.withIndexWord(slot: plan.query.slot, client: plan.located, body)
+    public func indexWordHint(of plan: FastPlan) -> UnsafeRawPointer? {
+        engine?.indexWordHint(slot: plan.query.slot, client: plan.located)
     }
 
     /// Answers the most common query — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID — in
@@ -179,14 +225,8 @@ extension Authority {
               let first = picks.first else { return nil }
         let ttl = choice.suspect ? min(service.ttl, UInt32(EdgeSelector.suspectTTLSeconds)) : service.ttl
         let v4 = q.family == .v4
-        let bounds = v4 ? service.v4Bounds : service.v6Bounds
         // Everything is decided before the first byte is written, so `out` may be the query's own buffer.
-        var answers = 0
-        for index in picks {
-            let c = Int(index)
-            guard c + 1 < bounds.count else { return nil }
-            answers += v4 ? bounds[c + 1] - bounds[c] : (bounds[c + 1] - bounds[c]) >> 1
-        }
+        guard let answers = service.recordCount(picks, v4: v4) else { return nil }
         // With DO and a signed zone: the RRSIGs of this RRset, kept per choice (made as the full path makes them).
         var signatures: [[UInt8]] = []
         if q.dnssecOK, let signer {
@@ -209,23 +249,7 @@ extension Authority {
         w.u16(q.hasOPT ? 1 : 0)
         w.bytes(packet, 12, q.questionEnd)
         let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
-        for index in picks {
-            let c = Int(index)
-            var k = bounds[c]
-            while k < bounds[c + 1] {
-                w.u16(0xC00C)
-                w.u16(rrType)
-                w.u16(RRClass.in)
-                w.u32(ttl)
-                if v4 {
-                    w.address(.v4(service.v4[k]))
-                    k += 1
-                } else {
-                    w.address(.v6(service.v6[k], service.v6[k + 1]))
-                    k += 2
-                }
-            }
-        }
+        service.writeRecords(picks, v4: v4, ttl: ttl, into: &w)
         for rdata in signatures {
             w.u16(0xC00C)
             w.u16(RRType.rrsig)
@@ -237,7 +261,7 @@ extension Authority {
         if q.hasOPT { writeOPT(&w, q, scope: choice.scope) }
         guard !w.overflowed, w.count == length else { return nil }
         return FastAnswer(length: w.count, qtype: rrType, hadClientSubnet: q.ecsLength > 0, reusable: choice.deterministic,
-                          qname: service.name, slot: service.slot, firstEdge: first, located: located)
+                          service: q.service, slot: service.slot, firstEdge: first, located: located)
     }
 
     /// The RRset a fast answer writes, as records (for signing it the first time).
@@ -402,13 +426,20 @@ struct FastWriter {
         u16(UInt16(v & 0xFFFF))
     }
 
+    /// Copies `p[start..<end]` (as much of it as `p` holds); nothing to copy when it already lies where it goes (a
+    /// reply written over its query keeps the query's ID and question in place).
     @inline(__always)
     mutating func bytes(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) {
-        var k = start
-        while k < end, k < p.count {
-            u8(p[k])
-            k += 1
+        let n = min(end, p.count) - start
+        guard n > 0, start >= 0 else { return }
+        guard n <= out.count - count, let destination = out.baseAddress, let source = p.baseAddress else {
+            overflowed = true
+            return
         }
+        if destination + count != source + start {
+            (destination + count).copyMemory(from: source + start, byteCount: n)
+        }
+        count += n
     }
 
     /// RDLENGTH and RDATA of an A or AAAA record.
@@ -432,6 +463,9 @@ extension Authority {
     /// The health of every compiled candidate now, for `fastRespond` (nil without a compiled engine). Take a new one
     /// when `healthGeneration` moves past the snapshot's `generation`.
     public func fastHealthSnapshot() -> AnswerEngine.HealthSnapshot? { engine?.healthSnapshot(of: health) }
+
+    /// The lower-case name a fast answer answered (the root for an answer of another authority).
+    public func fastName(of answer: FastAnswer) -> DNSName { fastServices.service(at: answer.service)?.name ?? .root }
 
     /// The decision record of a fast answer (edge, region and the client's GeoIP country and continent).
     public func decision(of answer: FastAnswer) -> AnswerDecision? { decision(ofKey: decisionKey(of: answer)) }

@@ -91,8 +91,8 @@ public final class DNSMetrics: Sendable {
                     local: inout LocalDNSCounters) {
         local.countQuery(qtype, 0, .udp, self)
         local.clientSubnetPending[hadClientSubnet ? 0 : 1] += 1
-        local.tally[edge, default: 0] += 1
-        if let decision { local.sampledDecisions[decision, default: 0] += weight }
+        local.tally.add(edge)
+        if let decision { local.sampledDecisions.add(decision, weight) }
     }
 
     /// Adds a worker's pending query counts to the shared counters (after each batch).
@@ -108,14 +108,19 @@ public final class DNSMetrics: Sendable {
     func flushTally(_ local: inout LocalDNSCounters, authority: Authority) {
         guard !local.tally.isEmpty || !local.sampledDecisions.isEmpty else { return }
         var edges: [(String, Int)] = []
-        for (key, n) in local.tally {
-            guard let d = authority.decision(ofKey: key) else { continue }
-            local.answer(d, self).increment(by: Int64(n))
+        var answers: [(AnswerDecision, Int)] = []
+        local.tally.forEach { key, n in
+            guard let d = authority.decision(ofKey: key) else { return }
+            answers.append((d, n))
             edges.append((d.edge, n))
         }
-        let sampled = local.sampledDecisions.compactMap { key, n in authority.decision(ofKey: key).map { ($0, n) } }
-        local.tally.removeAll(keepingCapacity: true)
-        local.sampledDecisions.removeAll(keepingCapacity: true)
+        for (d, n) in answers { local.answer(d, self).increment(by: Int64(n)) }
+        var sampled: [(AnswerDecision, Int)] = []
+        local.sampledDecisions.forEach { key, n in
+            if let d = authority.decision(ofKey: key) { sampled.append((d, n)) }
+        }
+        local.tally.removeAll()
+        local.sampledDecisions.removeAll()
         decisions.record(decisions: sampled, edgeTotals: edges)
     }
 
@@ -187,8 +192,8 @@ struct LocalDNSCounters {
     private var answerCounters: [DNSMetrics.EdgeKey: Counter] = [:]
     /// Fast answers not yet counted, by edge (`Authority.edgeKey`), and the sampled ones by decision
     /// (`Authority.decisionKey`, weighted), both of one authority.
-    var tally: [UInt64: Int] = [:]
-    var sampledDecisions: [UInt64: Int] = [:]
+    var tally = CountTable()
+    var sampledDecisions = CountTable()
     /// Fast answers not yet added to `lodestar_dns_client_subnet_total` (present, absent), and to the last query series.
     var clientSubnetPending = [0, 0]
     private var lastQueryPending = 0

@@ -150,6 +150,9 @@ final class SharedRateLimiter: Sendable {
     }
 
     /// Decides for one response to `client`; `now` in seconds (any monotonic origin shared by the callers).
+    /// Whether responses to `client` are limited at all (the fast path skips naming the bucket when not).
+    func limits(_ client: IPAddress) -> Bool { keys.limits(client) }
+
     func decide(client: IPAddress, kind: ResponseKind, qname: DNSName, now: Double) -> ResponseRateLimiter.Decision {
         guard keys.limits(client) else { return .send }
         let key = keys.key(client: client, kind: kind, qname: qname)

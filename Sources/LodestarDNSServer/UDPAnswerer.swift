@@ -39,7 +39,7 @@ struct UDPAnswerer {
     private var windowStart = NIODeadline.now()
     static let heavyPerWindow = 500
     /// Under heavy load one fast answer in this many is located for the decision table's country breakdown.
-    static let decisionSample = 16
+    static let decisionSample = 64
 
     init(box: AuthorityBox, stats: DNSServerStats, limiter: SharedRateLimiter, cacheEntries: Int, metrics: DNSMetrics,
          logger: Logger, queryLogSample: Int) {
@@ -68,7 +68,7 @@ struct UDPAnswerer {
         let authority = reader.current()
         planAuthority = authority
         guard let plan = authority.planFast(packet, from: client) else { return .declined }
-        authority.withIndexWord(of: plan) { lodestar_prefetch($0) }
+        if let word = authority.indexWordHint(of: plan) { lodestar_prefetch(word) }
         return .fast(plan)
     }
 
@@ -181,15 +181,18 @@ struct UDPAnswerer {
               let answer = authority.fastRespond(plan: plan, packet: packet, health: health, random: &random,
                                                  picks: &picks, into: out) else { return .declined }
         var length = answer.length
-        switch rateLimit(client, kind: .answer, qname: answer.qname, at: start) {
-        case .send:
-            break
-        case .drop:
-            return .withheld
-        case .slip:
-            let slip = Authority.slipResponse(for: Array(UnsafeRawBufferPointer(rebasing: out[0..<length])))
-            slip.withUnsafeBytes { out.copyMemory(from: $0) }
-            length = slip.count
+        // The name (a reference to count) is taken only when RRL applies to the client.
+        if limiter.limits(client) {
+            switch rateLimit(client, kind: .answer, qname: authority.fastName(of: answer), at: start) {
+            case .send:
+                break
+            case .drop:
+                return .withheld
+            case .slip:
+                let slip = Authority.slipResponse(for: Array(UnsafeRawBufferPointer(rebasing: out[0..<length])))
+                slip.withUnsafeBytes { out.copyMemory(from: $0) }
+                length = slip.count
+            }
         }
         stats.record(rcode: 0, truncated: false)
         if tallyAuthority !== authority {
@@ -217,8 +220,8 @@ struct UDPAnswerer {
             let elapsed = NIODeadline.now() - start
             let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
                                       decision: authority.decision(of: answer))
-            logger.logQuery(client: "\(client)", transport: .udp, qname: answer.qname.description, facts: facts,
-                            micros: elapsed.nanoseconds / 1000, cached: false)
+            logger.logQuery(client: "\(client)", transport: .udp, qname: authority.fastName(of: answer).description,
+                            facts: facts, micros: elapsed.nanoseconds / 1000, cached: false)
         }
         return .sent(length)
     }

@@ -47,19 +47,48 @@ extension AnswerEngine {
         guard slot >= 0, slot < slots.count, slot < health.perSlot.count else { return nil }
         let compiled = slots[slot]
         guard let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
-        var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family,
-                             health: .snapshot(health.perSlot[slot]))
+        let rankClass = compiled.classes[Int(classIndex)], snapshot = health.perSlot[slot]
+        if let choice = Self.chooseAmongSingles(compiled, rankClass, family: family, want: want, scope: scope,
+                                                 health: snapshot, into: &picks) {
+            return choice
+        }
+        var walk = ClassWalk(compiled: compiled, rankClass: rankClass, family: family, health: .snapshot(snapshot))
         return walk.choose(want: want, failClosed: failClosed, scope: scope, random: &random, into: &picks)
     }
 
-    /// Calls `body` with the address of the first word `choose` reads for `client` in service `slot` (its table's
-    /// index word), so that a batch of queries can prefetch them all before the first is answered: on a large
-    /// database each is otherwise a cache miss. Not called for an unknown slot.
-    public func withIndexWord(slot: Int, client: IPAddress, _ body: (UnsafeRawPointer) -> Void) {
-        guard slot >= 0, slot < slots.count else { return }
+    /// `ClassWalk.choose`'s answer in its most common case, with no walk state: every group it meets holds one
+    /// candidate, and neither shedding nor failing open takes part. It takes the first `want` candidates that fit
+    /// `family` and are up, then looks one up candidate further, as the walk does (a tie drawn there would make the
+    /// choice non-deterministic). nil when the case does not hold: then the walk decides, from the start.
+    private static func chooseAmongSingles(_ compiled: CompiledService, _ rankClass: RankClass, family: EdgeSelector.Family,
+                                           want: Int, scope: Int, health: [EdgeHealth],
+                                           into picks: inout [UInt16]) -> FastChoice? {
+        while !picks.isEmpty { picks.removeLast() }  // a few entries; `removeAll` takes a generic path
+        var suspect = false
+        for members in rankClass.groups {
+            guard members.count == 1 else { return nil }
+            let c = Int(members[0])
+            guard c < compiled.candidates.count, c < health.count else { return nil }
+            guard family == .v4 ? compiled.candidates[c].hasIPv4 : compiled.candidates[c].hasIPv6 else { continue }
+            let h = health[c]
+            if case .overloaded(let shed) = h, shed > 0 { return nil }
+            guard h.isUp else { continue }
+            if picks.count == want { break }  // the walk's look-ahead: one more up candidate, and no tie before it
+            picks.append(UInt16(c))
+            if h == .suspect { suspect = true }
+        }
+        guard !picks.isEmpty, picks.count == want || !rankClass.truncated else { return nil }
+        return FastChoice(scope: scope, deterministic: true, suspect: suspect, failedOpen: false)
+    }
+
+    /// The address of the first word `choose` reads for `client` in service `slot` (its table's index word), so that a
+    /// batch of queries can prefetch them all before the first is answered: on a large database each is otherwise a
+    /// cache miss. nil for an unknown slot. A prefetch hint only (`RangeTable.indexWordHint`): never read through it.
+    public func indexWordHint(slot: Int, client: IPAddress) -> UnsafeRawPointer? {
+        guard slot >= 0, slot < slots.count else { return nil }
         switch client {
-        case .v4(let v): slots[slot].v4.withIndexWord(for: v, body)
-        case .v6(let hi, let lo): slots[slot].v6.withIndexWord(for: Self.key(hi, lo), body)
+        case .v4(let v): return slots[slot].v4.indexWordHint(for: v)
+        case .v6(let hi, let lo): return slots[slot].v6.indexWordHint(for: Self.key(hi, lo))
         }
     }
 

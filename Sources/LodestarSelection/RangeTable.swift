@@ -93,13 +93,14 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
         }
     }
 
-    /// Calls `body` with the address of the index word `lookup(key)` reads first, e.g. to prefetch it a few queries
-    /// ahead (the address is valid inside `body` only); not called before `finish`.
+    /// The address of the index word `lookup(key)` reads first, to prefetch it a few queries ahead; nil before
+    /// `finish`. A hint only, never to be read through: it stays right while the table lives unchanged (its storage is
+    /// not copied or freed meanwhile), and a prefetch of a stale address is harmless.
     @inline(__always)
-    public func withIndexWord(for key: Key, _ body: (UnsafeRawPointer) -> Void) {
+    public func indexWordHint(for key: Key) -> UnsafeRawPointer? {
         index.withUnsafeBufferPointer { index in
-            guard index.count == 65_536, let base = index.baseAddress else { return }
-            body(UnsafeRawPointer(base + Self.bucket(of: key)))
+            guard index.count == 65_536, let base = index.baseAddress else { return nil }
+            return UnsafeRawPointer(base + Self.bucket(of: key))
         }
     }
 
