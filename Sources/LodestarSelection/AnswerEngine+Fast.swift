@@ -9,10 +9,15 @@ extension AnswerEngine {
         /// The generation the snapshot was taken at (read before the edges, so a change during the build moves past it).
         public let generation: UInt64
         let perSlot: [[EdgeHealth]]
+        /// The same in one array: slot `s`'s candidates at `flat[starts[s]..<starts[s + 1]]`.
+        let flat: [EdgeHealth]
+        let starts: [Int]
 
         init(generation: UInt64, perSlot: [[EdgeHealth]]) {
             self.generation = generation
             self.perSlot = perSlot
+            flat = perSlot.flatMap { $0 }
+            starts = perSlot.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.count) }
         }
     }
 
@@ -47,38 +52,13 @@ extension AnswerEngine {
         guard slot >= 0, slot < slots.count, slot < health.perSlot.count else { return nil }
         let compiled = slots[slot]
         guard let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
-        let rankClass = compiled.classes[Int(classIndex)], snapshot = health.perSlot[slot]
-        if let choice = Self.chooseAmongSingles(compiled, rankClass, family: family, want: want, scope: scope,
-                                                 health: snapshot, into: &picks) {
+        if let choice = compiled.chooseAmongSingles(Int(classIndex), family: family, want: want, scope: scope, health: health,
+                                                    slot: slot, into: &picks) {
             return choice
         }
-        var walk = ClassWalk(compiled: compiled, rankClass: rankClass, family: family, health: .snapshot(snapshot))
+        var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family,
+                             health: .snapshot(health.perSlot[slot]))
         return walk.choose(want: want, failClosed: failClosed, scope: scope, random: &random, into: &picks)
-    }
-
-    /// `ClassWalk.choose`'s answer in its most common case, with no walk state: every group it meets holds one
-    /// candidate, and neither shedding nor failing open takes part. It takes the first `want` candidates that fit
-    /// `family` and are up, then looks one up candidate further, as the walk does (a tie drawn there would make the
-    /// choice non-deterministic). nil when the case does not hold: then the walk decides, from the start.
-    private static func chooseAmongSingles(_ compiled: CompiledService, _ rankClass: RankClass, family: EdgeSelector.Family,
-                                           want: Int, scope: Int, health: [EdgeHealth],
-                                           into picks: inout [UInt16]) -> FastChoice? {
-        while !picks.isEmpty { picks.removeLast() }  // a few entries; `removeAll` takes a generic path
-        var suspect = false
-        for members in rankClass.groups {
-            guard members.count == 1 else { return nil }
-            let c = Int(members[0])
-            guard c < compiled.candidates.count, c < health.count else { return nil }
-            guard family == .v4 ? compiled.candidates[c].hasIPv4 : compiled.candidates[c].hasIPv6 else { continue }
-            let h = health[c]
-            if case .overloaded(let shed) = h, shed > 0 { return nil }
-            guard h.isUp else { continue }
-            if picks.count == want { break }  // the walk's look-ahead: one more up candidate, and no tie before it
-            picks.append(UInt16(c))
-            if h == .suspect { suspect = true }
-        }
-        guard !picks.isEmpty, picks.count == want || !rankClass.truncated else { return nil }
-        return FastChoice(scope: scope, deterministic: true, suspect: suspect, failedOpen: false)
     }
 
     /// The address of the first word `choose` reads for `client` in service `slot` (its table's index word), so that a
@@ -100,4 +80,74 @@ extension AnswerEngine {
 
     /// The number of candidates of service `slot`.
     public func candidateCount(slot: Int) -> Int { slot >= 0 && slot < slots.count ? slots[slot].candidates.count : 0 }
+}
+
+/// A class's entry in `CompiledService.singlesV4`/`singlesV6`: bit 31 the class is truncated, bits 8–30 where its
+/// fitting candidates start in `singleMembers`, bits 0–7 how many there are.
+enum SinglesCode {
+    /// The class has a group of several candidates (or too many to code): the walk decides.
+    static let walk = UInt32.max
+
+    static func build(classes: [AnswerEngine.RankClass], candidates: [AnswerEngine.Candidate])
+        -> (v4: [UInt32], v6: [UInt32], members: [UInt16]) {
+        var v4: [UInt32] = [], v6: [UInt32] = [], members: [UInt16] = []
+        v4.reserveCapacity(classes.count)
+        v6.reserveCapacity(classes.count)
+        for rankClass in classes {
+            guard rankClass.groups.allSatisfy({ $0.count == 1 }) else {
+                v4.append(walk)
+                v6.append(walk)
+                continue
+            }
+            for family in [EdgeSelector.Family.v4, .v6] {
+                let fitting = rankClass.groups.compactMap { group -> UInt16? in
+                    let c = Int(group[0])
+                    guard c < candidates.count, family == .v4 ? candidates[c].hasIPv4 : candidates[c].hasIPv6 else { return nil }
+                    return group[0]
+                }
+                var code = walk
+                if fitting.count <= 0xFF, members.count < 1 << 23 {
+                    code = (rankClass.truncated ? 1 << 31 : 0) | UInt32(members.count) << 8 | UInt32(fitting.count)
+                    members += fitting
+                }
+                if family == .v4 { v4.append(code) } else { v6.append(code) }
+            }
+        }
+        return (v4, v6, members)
+    }
+}
+
+extension AnswerEngine.CompiledService {
+    /// `ClassWalk.choose`'s answer for class `classIndex` in its most common case, with no walk: every group of the
+    /// class holds one candidate (so nothing is drawn), and none met is shedding; the first `want` candidates of the
+    /// family that are up, health from `slot`'s part of `health`. nil when the case does not hold or nothing is up
+    /// (failing open or closed): then the walk decides, from the start. A method of the service, so its arrays and the
+    /// snapshot's are read borrowed, with no reference counting on the way.
+    func chooseAmongSingles(_ classIndex: Int, family: EdgeSelector.Family, want: Int, scope: Int,
+                            health: AnswerEngine.HealthSnapshot, slot: Int,
+                            into picks: inout [UInt16]) -> AnswerEngine.FastChoice? {
+        let codes = family == .v4 ? singlesV4 : singlesV6
+        guard classIndex >= 0, classIndex < codes.count, slot >= 0, slot + 1 < health.starts.count else { return nil }
+        let code = codes[classIndex]
+        guard code != SinglesCode.walk else { return nil }
+        let truncated = code >> 31 != 0
+        var k = Int(code >> 8 & 0x7F_FFFF)
+        let end = k + Int(code & 0xFF)
+        let base = health.starts[slot], limit = health.starts[slot + 1]
+        guard end <= singleMembers.count, limit <= health.flat.count else { return nil }
+        while !picks.isEmpty { picks.removeLast() }  // a few entries; `removeAll` takes a generic path
+        var suspect = false
+        while k < end, picks.count < want {
+            let c = Int(singleMembers[k])
+            k += 1
+            guard base + c < limit else { return nil }
+            let h = health.flat[base + c]
+            if case .overloaded(let shed) = h, shed > 0 { return nil }
+            guard h.isUp else { continue }
+            picks.append(UInt16(c))
+            if h == .suspect { suspect = true }
+        }
+        guard !picks.isEmpty, picks.count == want || !truncated else { return nil }
+        return AnswerEngine.FastChoice(scope: scope, deterministic: true, suspect: suspect, failedOpen: false)
+    }
 }

@@ -35,6 +35,11 @@ public final class AnswerEngine: Sendable {
         /// The IPv4 classes without the IPv4 overrides, for IPv6 addresses that alias IPv4 ones (an IPv4 override does
         /// not match an IPv6 client); nil when there are no IPv4 overrides (`v4` serves).
         let v4ForAliases: RangeTable<UInt32>?
+        /// For the fast choice (`chooseAmongSingles`), per class and family: when every group of the class holds one
+        /// candidate, the candidates with an address of the family in rank order, as a range of `singleMembers`
+        /// (`SinglesCode`); `SinglesCode.walk` for any other class.
+        let singlesV4: [UInt32], singlesV6: [UInt32]
+        let singleMembers: [UInt16]
 
         init(candidates: [Candidate], classes: [RankClass], v4: RangeTable<UInt32>, v6: RangeTable<UInt128>,
              v4ForAliases: RangeTable<UInt32>?) {
@@ -43,6 +48,7 @@ public final class AnswerEngine: Sendable {
             self.v4 = v4
             self.v6 = v6
             self.v4ForAliases = v4ForAliases
+            (singlesV4, singlesV6, singleMembers) = SinglesCode.build(classes: classes, candidates: candidates)
         }
     }
 
