@@ -135,6 +135,11 @@ public final class DNSMetrics: Sendable {
         duration[transport == .udp ? 0 : 1].record(d, count: count)
     }
 
+    /// `recordDuration` in nanoseconds (the UDP loops' batches: no `Duration` arithmetic).
+    func recordDuration(nanoseconds: Int64, transport: DNSTransport, count: Int = 1) {
+        duration[transport == .udp ? 0 : 1].record(nanoseconds: nanoseconds, count: count)
+    }
+
     /// A question type's mnemonic (a fixed set, so the label's cardinality is bounded).
     static func typeName(_ t: UInt16) -> String {
         switch t {

@@ -229,14 +229,13 @@ struct UDPAnswerer {
     /// After a batch of datagrams, its time from arrival to sent (`elapsed`, nil when idle) is every answered query's
     /// time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
     /// once under light load (fewer than `heavyPerWindow` fast answers per 100 ms), else every 100 ms or 256 distinct
-    /// decisions.
-    mutating func endOfBatch(force: Bool, elapsed: TimeAmount? = nil) {
-        if let elapsed, answered > 0 { metrics.recordDuration(.nanoseconds(elapsed.nanoseconds), transport: .udp, count: answered) }
+    /// decisions. `now`: the clock when the batch ended (read once by a caller that has it).
+    mutating func endOfBatch(force: Bool, elapsed: TimeAmount? = nil, now: NIODeadline = .now()) {
+        if let elapsed, answered > 0 { metrics.recordDuration(nanoseconds: elapsed.nanoseconds, transport: .udp, count: answered) }
         answered = 0
         if received > 0 { stats.udpQueries.add(received, ordering: .relaxed) }
         received = 0
         metrics.flushCounts(&counters)
-        let now = NIODeadline.now()
         windowAnswers += burst
         burst = 0
         if now - windowStart >= .milliseconds(100) {

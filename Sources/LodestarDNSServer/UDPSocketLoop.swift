@@ -134,7 +134,8 @@ final class UDPSocketLoop: @unchecked Sendable {
                 replyCount += 1
             }
             send(b.replies, count: replyCount)
-            worker.endOfBatch(force: false, elapsed: NIODeadline.now() - start)
+            let end = NIODeadline.now()
+            worker.endOfBatch(force: false, elapsed: end - start, now: end)
         }
     }
 

@@ -10,30 +10,49 @@ public final class BatchDurationHistogramFamily: Sendable {
     public final class Series: Sendable {
         fileprivate let labels: String
         fileprivate let bounds: [Duration]
+        /// The bounds in nanoseconds: a batch is recorded with integer compares (`Duration`'s 128-bit arithmetic takes
+        /// generic paths).
+        private let boundNanoseconds: [Int64]
         fileprivate let state: Mutex<State>
 
         fileprivate struct State {
             /// Observations per bucket, not cumulative (the last one: above every bound).
             var perBucket: [Int]
-            var sum = Duration.zero
+            var sumNanoseconds: Int64 = 0
             var count = 0
+            var sum: Duration { .nanoseconds(sumNanoseconds) }
         }
 
         fileprivate init(labels: String, bounds: [Duration]) {
             self.labels = labels
             self.bounds = bounds
+            boundNanoseconds = bounds.map(Self.nanoseconds)
             state = Mutex(State(perBucket: Array(repeating: 0, count: bounds.count + 1)))
         }
 
         /// Records `count` observations of `duration`.
         public func record(_ duration: Duration, count: Int = 1) {
+            record(nanoseconds: Self.nanoseconds(duration), count: count)
+        }
+
+        /// Records `count` observations of `nanoseconds` (negative ones count as 0).
+        public func record(nanoseconds: Int64, count: Int = 1) {
             guard count > 0 else { return }
-            let bucket = bounds.firstIndex { duration <= $0 } ?? bounds.count
+            let d = max(0, nanoseconds)
+            let bucket = boundNanoseconds.firstIndex { d <= $0 } ?? boundNanoseconds.count
             state.withLock { s in
                 s.perBucket[bucket] += count
-                s.sum += duration * count
+                s.sumNanoseconds &+= d &* Int64(count)
                 s.count += count
             }
+        }
+
+        /// `duration` in whole nanoseconds, clamped to Int64.
+        static func nanoseconds(_ duration: Duration) -> Int64 {
+            let (seconds, attoseconds) = duration.components
+            let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+            guard !overflow else { return seconds < 0 ? .min : .max }
+            return scaled.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
         }
     }
 
