@@ -13,7 +13,9 @@
 #   plain-ecsload unsigned, and ecs-do (ecsload -D, the many-subnet ECS load with DO) against ecs unsigned: QPS,
 #   CPU/query and peak RSS side by side, target signed QPS >= 0.5x unsigned.
 # Scale row (--scale): one service of 3, 100 and 1,000 edges at random points (a generated topology, fixed
-#   seed), the ecs workload against each: lodestar, and gdnsd while it can take the datacenters (<= 254).
+#   seed), the ecs workload against each: lodestar, and gdnsd while it can take the datacenters (<= 254). With
+#   ROUNDS >= 2, lodestar runs the largest and the smallest size again ROUNDS-1 times (order alternating) and the
+#   size ratio is the median of the pairs.
 #
 # For each server and workload: QPS; server CPU per answered query (utime+stime of the server's
 # /proc/PID/stat over the measured run, divided by the queries answered: the figure to judge by, since
@@ -570,16 +572,16 @@ reload_under_load() { # server
     log "  reloads taken $RELOAD_DONE of $RELOADS; sent $RELOAD_SENT, received $RELOAD_RECV, lost $RELOAD_LOST"
 }
 
-bench_scale() { # edges server
-    local n=$1 s=$2 key="scale-$1|$2|1"
+bench_scale() { # edges server [round]
+    local n=$1 s=$2 r=${3:-1} key="scale-$1|$2|${3:-1}"
     log ""
-    log "== scale: $n edges, $s: ecs workload ($NSUBNETS subnets)"
+    log "== scale: $n edges, $s: ecs workload ($NSUBNETS subnets)$([ "$r" = 1 ] || echo ", round $r")"
     start_server "$s" "scale-$n" "scale-$n"
     run_ecsload "$WORK/warm.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$WARMUP"
     measure_begin
-    run_ecsload "$WORK/scale-$n-$s.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION"
-    store_ecsload "$key" "$WORK/scale-$n-$s.out"
-    onepass "$WORK/answers-scale-$n-$s.txt"
+    run_ecsload "$WORK/scale-$n-$s-$r.out" -f "$WORK/subnets.txt" -q "$WORK/queries-ecs.txt" -d "$DURATION"
+    store_ecsload "$key" "$WORK/scale-$n-$s-$r.out"
+    [ "$r" != 1 ] || onepass "$WORK/answers-scale-$n-$s.txt"
     kill -0 "$SERVER_PID" 2>/dev/null || die "$s died during the scale run ($n edges)"
     store_server "$key"
     stop_server
@@ -635,6 +637,15 @@ if [ "$SCALE" = 1 ]; then
             bench_scale "$n" "$s"
         done
     done
+    # The size ratio is judged on pairs: lodestar at the largest and the smallest size seconds apart, the order
+    # alternating, rounds 2..ROUNDS after the table's round 1 (one pair swings with the machine's load).
+    first=${SCALE_SIZES%% *}; last=${SCALE_SIZES##* }
+    if [ "$first" != "$last" ]; then
+        for r in $(seq 2 "$ROUNDS"); do
+            if [ $((r % 2)) = 0 ]; then bench_scale "$last" lodestar "$r"; bench_scale "$first" lodestar "$r"
+            else bench_scale "$first" lodestar "$r"; bench_scale "$last" lodestar "$r"; fi
+        done
+    fi
 fi
 LOADAVG_END=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -837,7 +848,14 @@ if [ "$SCALE" = 1 ]; then
         row "" "peak RSS MiB" "" "${RELOAD_RSS:-?}" "" "" ""
     fi
     if [ -n "${CPUQ[scale-$first|lodestar|1]:-}" ] && [ -n "${CPUQ[scale-$last|lodestar|1]:-}" ] && [ "$first" != "$last" ]; then
-        row "scale lodestar" "CPU/q $last:$first" "" "" "$(ratio "${CPUQ[scale-$last|lodestar|1]}" "${CPUQ[scale-$first|lodestar|1]}")" "<=" "$T_SCALE"
+        pairs=()
+        for r in $(seq 1 "$ROUNDS"); do
+            pr=$(ratio "${CPUQ[scale-$last|lodestar|$r]:-}" "${CPUQ[scale-$first|lodestar|$r]:-}")
+            [ "$pr" = n/a ] || pairs+=("$pr")
+        done
+        sm=$(printf '%s\n' "${pairs[@]}" | median | awk '$1 == "n/a" { print; next } { printf "%.2f\n", $1 }')
+        row "scale lodestar" "CPU/q $last:$first" "" "" "$sm" "<=" "$T_SCALE"
+        PAIRED_NOTE+="  scale, lodestar CPU per query at $last edges / at $first, pair by pair (median above): ${pairs[*]}"$'\n'
     fi
 fi
 if [ "$SIGNED" = 1 ] && [ -n "${QPS[ecs-do|lodestar-signed|1]:-}" ]; then

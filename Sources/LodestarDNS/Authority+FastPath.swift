@@ -201,6 +201,12 @@ extension Authority {
         engine?.indexWordHint(slot: plan.query.slot, client: plan.located)
     }
 
+    /// The address of what the engine reads after the index word for `plan`, as a second prefetch hint
+    /// (`AnswerEngine.secondHint`).
+    public func secondHint(of plan: FastPlan) -> UnsafeRawPointer? {
+        engine?.secondHint(slot: plan.query.slot, client: plan.located, family: plan.query.family)
+    }
+
     /// Answers the most common query — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID — in
     /// place: the packet is read without copying, the engine chooses from its compiled classes with health from
     /// `health`, and the response is written to `out`, byte for byte what `respond` would send. `out` may be the

@@ -72,6 +72,14 @@ struct UDPAnswerer {
         return .fast(plan)
     }
 
+    /// The second pass over a batch: with the first pass's index words now in cache, prefetches what each fast answer
+    /// reads next (its range entries or its class's list), so that those misses overlap too.
+    func prefetchAgain(_ prepared: Prepared) {
+        guard case .fast(let plan) = prepared, let authority = planAuthority,
+              let next = authority.secondHint(of: plan) else { return }
+        lodestar_prefetch(next)
+    }
+
     /// Answers one datagram from `client`, received in a batch that arrived at `start`, writing the response to `out`:
     /// its length, or nil to send nothing (a packet that is no query, a rate-limited drop, or a response larger than
     /// `out`). `out` may be the packet's own memory (the reply over its query): every path reads the query before

@@ -115,12 +115,15 @@ final class UDPSocketLoop: @unchecked Sendable {
                 continue
             }
             let start = NIODeadline.now()
-            // First pass: read each query and prefetch what its answer reads first (the misses overlap); second
-            // pass: answer. The reply is written over its query, in the same slot (as gdnsd does): one cache
-            // footprint, not two.
+            // First pass: read each query and prefetch what its answer reads first; second pass: prefetch what it
+            // reads next (the misses of a batch overlap instead of each stalling its answer); third pass: answer.
+            // The reply is written over its query, in the same slot (as gdnsd does): one cache footprint, not two.
             for i in 0..<count {
                 b.clients[i] = b.client(i)
                 if let client = b.clients[i] { b.prepared[i] = worker.prepare(b.datagram(i), from: client) }
+            }
+            if count > 1 {
+                for i in 0..<count where b.clients[i] != nil { worker.prefetchAgain(b.prepared[i]) }
             }
             var replyCount = 0
             for i in 0..<count {

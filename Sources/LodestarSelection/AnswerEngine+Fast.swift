@@ -72,6 +72,32 @@ extension AnswerEngine {
         }
     }
 
+    /// What `choose` reads after the index word (`indexWordHint`), to prefetch once that word is in cache: the range
+    /// entries its search starts from, or, when the word names the class alone, the class's entry of the walk-free
+    /// lists. nil when there is nothing to fetch (or an unknown slot). A hint only: never read through it.
+    public func secondHint(slot: Int, client: IPAddress, family: EdgeSelector.Family) -> UnsafeRawPointer? {
+        guard slot >= 0, slot < slots.count else { return nil }
+        let compiled = slots[slot]
+        let hint: RangeTable<UInt32>.SecondHint
+        switch client {
+        case .v4(let v): hint = compiled.v4.secondHint(for: v)
+        case .v6(let hi, let lo):
+            switch compiled.v6.secondHint(for: Self.key(hi, lo)) {
+            case .none: return nil
+            case .entries(let p): return p
+            case .value: return nil  // an IPv6 class may be an alias of IPv4 ones: not worth a second look here
+            }
+        }
+        switch hint {
+        case .none: return nil
+        case .entries(let p): return p
+        case .value(let classIndex):
+            let codes = family == .v4 ? compiled.singlesV4 : compiled.singlesV6
+            guard Int(classIndex) < codes.count else { return nil }
+            return codes.withUnsafeBufferPointer { $0.baseAddress.map { UnsafeRawPointer($0 + Int(classIndex)) } }
+        }
+    }
+
     /// The edge behind a candidate index of service `slot` (as written by `choose`).
     public func edge(slot: Int, candidate: UInt16) -> Edge? {
         guard slot >= 0, slot < slots.count, Int(candidate) < slots[slot].candidates.count else { return nil }

@@ -93,6 +93,29 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
         }
     }
 
+    /// What `lookup(key)` reads after the index word, for a second prefetch once that word is in cache: nil when the
+    /// word decides alone (a whole bucket: then its value, `.value`) or before `finish`, else the address of the range
+    /// entries the search starts from (`.entries`, a hint only, as `indexWordHint`).
+    @inline(__always)
+    public func secondHint(for key: Key) -> SecondHint {
+        index.withUnsafeBufferPointer { index -> SecondHint in
+            guard index.count == 65_536 else { return .none }
+            let word = index[Self.bucket(of: key)]
+            if word & Self.wholeBucket != 0 { return .value(word & (Self.packedValueLimit - 1)) }
+            return entries.withUnsafeBufferPointer { entries in
+                guard let base = entries.baseAddress, Int(word) < entries.count else { return .none }
+                return .entries(UnsafeRawPointer(base + Int(word)))
+            }
+        }
+    }
+
+    /// See `secondHint(for:)`.
+    public enum SecondHint {
+        case none
+        case value(UInt32)
+        case entries(UnsafeRawPointer)
+    }
+
     /// The address of the index word `lookup(key)` reads first, to prefetch it a few queries ahead; nil before
     /// `finish`. A hint only, never to be read through: it stays right while the table lives unchanged (its storage is
     /// not copied or freed meanwhile), and a prefetch of a stale address is harmless.

@@ -78,6 +78,15 @@ final class RangeTableTests: XCTestCase {
             let want = reference.answer(key)
             XCTAssertEqual(got.value, want.value, "value of \(key) (seed \(seed))")
             XCTAssertEqual(got.scope, want.scope, "scope of \(key) (seed \(seed))")
+            // The second prefetch hint: a whole bucket's value is the key's; else the search's first range, whose
+            // start is at or below the key (read here only to check it, with the table alive).
+            withExtendedLifetime(table) {
+                switch table.secondHint(for: key) {
+                case .value(let v): XCTAssertEqual(v, want.value, "whole-bucket hint of \(key) (seed \(seed))")
+                case .entries(let p): XCTAssertLessThanOrEqual(p.load(as: Key.self), key, "entries hint of \(key)")
+                case .none: XCTFail("no hint for \(key)")
+                }
+            }
         }
         // The scope formula itself, on a sample: the widest prefix whose every key lies in the key's range.
         for key in keys.prefix(seed <= 3 ? 60 : 0) where Key.bitWidth == 32 {
