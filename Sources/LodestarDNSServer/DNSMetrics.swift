@@ -73,8 +73,13 @@ public final class DNSMetrics: Sendable {
     }
 
     /// Counts one sent response (called on the event loop that sent it, through its `LocalDNSCounters`).
+    /// UDP's query count waits for the batch's `flushCounts`; TCP's is counted at once.
     func record(_ r: ResponseFacts, transport: DNSTransport, local: inout LocalDNSCounters) {
-        local.queries(r.qtype, r.rcode, transport, self).increment()
+        if transport == .udp {
+            local.countQuery(r.qtype, r.rcode, transport, self)
+        } else {
+            local.queries(r.qtype, r.rcode, transport, self).increment()
+        }
         if r.qtype != 0 { clientSubnet[r.hadClientSubnet ? 0 : 1].increment() }
         if r.rcode == 1 { malformed[1].increment() }
         if r.truncated { truncated.increment() }
@@ -193,7 +198,15 @@ struct ResponseFacts {
 /// One event loop's cache of counter handles, so the hot path takes no lock after a series' first use.
 struct LocalDNSCounters {
     private var queryCounters: [DNSMetrics.QueryKey: Counter] = [:]
-    private var lastQuery: (DNSMetrics.QueryKey, Counter)?
+    /// Query series in use, direct-mapped by (type, rcode, transport), each with the queries counted in it since the
+    /// last flush: traffic mixing a few types and rcodes finds its series with no hashing and takes no lock per query.
+    private struct Series {
+        var key: DNSMetrics.QueryKey
+        var counter: Counter?
+        var pending: Int
+    }
+    private var series = [Series](repeating: Series(key: DNSMetrics.QueryKey(transport: .udp, qtype: 0, rcode: 0),
+                                                     counter: nil, pending: 0), count: 16)
     private var answerCounters: [DNSMetrics.EdgeKey: Counter] = [:]
     /// Fast answers not yet counted, by edge (`Authority.edgeKey`), and the sampled ones by decision
     /// (`Authority.decisionKey`, weighted), both of one authority.
@@ -201,35 +214,36 @@ struct LocalDNSCounters {
     var sampledDecisions = CountTable()
     /// Fast answers not yet added to `lodestar_dns_client_subnet_total` (present, absent), and to the last query series.
     var clientSubnetPending = [0, 0]
-    private var lastQueryPending = 0
 
-    /// Counts a query in the last series used (added to the shared counter by `flushPendingQueries`).
+    /// Counts a query in its series, held back until `flushPendingQueries` (after each batch).
     mutating func countQuery(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) {
         let raw = DNSMetrics.QueryKey(transport: transport, qtype: qtype, rcode: rcode)
-        if let (lastKey, _) = lastQuery, lastKey == raw {
-            lastQueryPending += 1
+        let i = (Int(qtype) &* 7 &+ Int(rcode) &* 3 &+ (transport == .udp ? 0 : 5)) & (series.count - 1)
+        if series[i].counter != nil, series[i].key == raw {
+            series[i].pending += 1
             return
         }
-        _ = queries(qtype, rcode, transport, m)  // flushes what the series it replaces held back
-        lastQueryPending = 1
+        flush(i)  // the series this one replaces
+        series[i] = Series(key: raw, counter: queries(qtype, rcode, transport, m), pending: 1)
     }
 
-    /// Adds what `countQuery` held back to the last series' counter.
+    /// Adds what `countQuery` held back to the shared counters.
     mutating func flushPendingQueries() {
-        guard lastQueryPending > 0, let (_, counter) = lastQuery else { return }
-        counter.increment(by: Int64(lastQueryPending))
-        lastQueryPending = 0
+        for i in series.indices where series[i].pending > 0 { flush(i) }
     }
 
+    private mutating func flush(_ i: Int) {
+        guard series[i].pending > 0, let counter = series[i].counter else { return }
+        counter.increment(by: Int64(series[i].pending))
+        series[i].pending = 0
+    }
+
+    /// The shared counter of a query series (created on first use).
     mutating func queries(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) -> Counter {
-        // Most queries repeat the last series (the same type and rcode): no hashing for them.
-        let raw = DNSMetrics.QueryKey(transport: transport, qtype: qtype, rcode: rcode)
-        if let (lastKey, counter) = lastQuery, lastKey == raw { return counter }
-        flushPendingQueries()  // what `countQuery` held back belongs to the series being replaced
-        let key = DNSMetrics.QueryKey(transport: transport, qtype: qtypeBucket(qtype), rcode: rcode)
-        let c = queryCounters[key] ?? m.queries.counter(key)
+        let key = DNSMetrics.QueryKey(transport: transport, qtype: Self.qtypeBucket(qtype), rcode: rcode)
+        if let c = queryCounters[key] { return c }
+        let c = m.queries.counter(key)
         queryCounters[key] = c
-        lastQuery = (raw, c)
         return c
     }
 
@@ -242,7 +256,7 @@ struct LocalDNSCounters {
     }
 
     /// Folds unnamed types into one key (their label is "other" anyway).
-    private func qtypeBucket(_ t: UInt16) -> UInt16 { DNSMetrics.typeName(t) == "other" ? 65535 : t }
+    private static func qtypeBucket(_ t: UInt16) -> UInt16 { DNSMetrics.typeName(t) == "other" ? 65535 : t }
 }
 
 /// Answers by (client country, continent, edge), for `/status` and the status page: the recent ones (the current
