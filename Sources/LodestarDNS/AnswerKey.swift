@@ -47,6 +47,15 @@ extension Authority {
     /// The same over a received datagram in place (no copy). Every read below is preceded by a check against
     /// `packet.count`; the fuzzer drives this code through the `[UInt8]` overload under AddressSanitizer.
     public func answerKey(for packet: UnsafeRawBufferPointer, from client: IPAddress, transport: DNSTransport) -> AnswerKey? {
+        var key = [UInt8]()
+        return answerKey(for: packet, from: client, transport: transport, reusing: &key)
+    }
+
+    /// The same, written into `key`'s storage (emptied first): a caller that keeps one buffer and lets each key go
+    /// before the next (a lookup that misses, say) allocates nothing per query; a key kept (stored in a cache) shares
+    /// the storage, and the next write copies it.
+    public func answerKey(for packet: UnsafeRawBufferPointer, from client: IPAddress, transport: DNSTransport,
+                          reusing key: inout [UInt8]) -> AnswerKey? {
         let n = packet.count
         guard n >= 17 else { return nil }
         let flags = UInt16(packet[2]) << 8 | UInt16(packet[3])
@@ -54,8 +63,8 @@ extension Authority {
         guard packet[4] == 0, packet[5] == 1, packet[6] == 0, packet[7] == 0, packet[8] == 0, packet[9] == 0,
               packet[10] == 0, packet[11] <= 1 else { return nil }
         let hasOPT = packet[11] == 1
-        var key = [UInt8]()
-        key.reserveCapacity(n)
+        key.removeAll(keepingCapacity: true)
+        key.reserveCapacity(n + 24)
         key.append(UInt8(flags >> 8) & 0x01)  // RD
         key.append(UInt8(flags & 0xFF) & 0x10)  // CD
         key.append(transport == .udp ? 0 : 1)

@@ -77,10 +77,11 @@ public final class DNSMetrics: Sendable {
     func record(_ r: ResponseFacts, transport: DNSTransport, local: inout LocalDNSCounters) {
         if transport == .udp {
             local.countQuery(r.qtype, r.rcode, transport, self)
+            if r.qtype != 0 { local.clientSubnetPending[r.hadClientSubnet ? 0 : 1] += 1 }
         } else {
             local.queries(r.qtype, r.rcode, transport, self).increment()
+            if r.qtype != 0 { clientSubnet[r.hadClientSubnet ? 0 : 1].increment() }
         }
-        if r.qtype != 0 { clientSubnet[r.hadClientSubnet ? 0 : 1].increment() }
         if r.rcode == 1 { malformed[1].increment() }
         if r.truncated { truncated.increment() }
         if let d = r.decision {

@@ -23,6 +23,8 @@ struct UDPAnswerer {
     private var fastAuthority: Authority?
     private var fastHealth: AnswerEngine.HealthSnapshot?
     private var picks: [UInt16] = []
+    /// The packet cache's key is written here (no allocation per lookup unless the key is stored).
+    private var keyBuffer: [UInt8] = []
     /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
     private var tallyAuthority: Authority?
     private var burst = 0
@@ -103,7 +105,7 @@ struct UDPAnswerer {
         if cache.capacity > 0 {
             // A reload or a health change since the last datagram empties the cache before it is consulted.
             cache.sync(with: authority)
-            key = authority.answerKey(for: packet, from: client, transport: .udp)
+            key = authority.answerKey(for: packet, from: client, transport: .udp, reusing: &keyBuffer)
         }
         var entry: PacketCache.Entry
         var id: UInt16?

@@ -24,6 +24,26 @@ final class AnswerKeyTests: XCTestCase {
         XCTAssertNotEqual(base, key(a, Fixture.query("www.example.test"), "127.0.0.2"), "without ECS the source address locates")
     }
 
+    /// A key written into a reused buffer equals one built afresh, and a key kept (as the cache keeps it) is not
+    /// changed by the next key written into the same buffer.
+    func test_keysWrittenIntoAReusedBufferAreEqualAndKeptOnesStay() throws {
+        let a = try Fixture.authority()
+        var buffer: [UInt8] = []
+        let queries = [Fixture.query("www.example.test"), Fixture.query("mail.example.test", edns: nil),
+                       Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")])),
+                       Fixture.query("example.test", RRType.soa)]
+        var kept: [AnswerKey] = []
+        for q in queries + queries {
+            let reused = q.withUnsafeBytes {
+                a.answerKey(for: $0, from: IPAddress("10.1.2.3")!, transport: .udp, reusing: &buffer)
+            }
+            XCTAssertEqual(reused, key(a, q, "10.1.2.3"))
+            if let reused, kept.count < queries.count { kept.append(reused) }
+        }
+        for (q, k) in zip(queries, kept) { XCTAssertEqual(k, key(a, q, "10.1.2.3"), "a kept key changed") }
+        XCTAssertEqual(Set(kept).count, queries.count)
+    }
+
     func test_ecsKeyDoesNotDependOnSourceAddress() throws {
         let a = try Fixture.authority()
         let q = Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("81.2.69.0/24")]))
