@@ -117,8 +117,8 @@ struct ClientPipeline: Sendable {
         let ticker = NIOLoopBound(StreamTicker(loop: channel.eventLoop), eventLoop: channel.eventLoop)
         channel.closeFuture.whenComplete { _ in ticker.value.stop() }
         // Stateless, so one serves every stream of the connection.
-        let connect = NIOLoopBound(ExtendedConnect(), eventLoop: channel.eventLoop)
-        let ids = NIOLoopBound(UnindexedHeader(state.state.config.settings.requestIdHeader), eventLoop: channel.eventLoop)
+        let rewriter = NIOLoopBound(StreamFrameRewriter(requestIdHeader: state.state.config.settings.requestIdHeader),
+                                    eventLoop: channel.eventLoop)
         _ = try ops.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: h2Connection,
             streamConfiguration: h2Stream, streamDelegate: manager.http2StreamDelegate,
@@ -127,8 +127,7 @@ struct ClientPipeline: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 // Named: a handler added without a name gets one made for it, an allocation per stream.
                 let sops = stream.pipeline.syncOperations
-                try sops.addHandler(connect.value, name: "h2-connect")
-                try sops.addHandler(ids.value, name: "h2-unindexed")
+                try sops.addHandler(rewriter.value, name: "h2-frames")
                 try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
                 if pipeline.compression.enabled {
                     try sops.addHandler(HTTPResponseCompressor(
@@ -305,16 +304,29 @@ final class FlushCoalescer: ChannelOutboundHandler {
     }
 }
 
-/// RFC 8441 on an HTTP/2 stream: an extended CONNECT (`:method CONNECT`, `:protocol websocket`) becomes the request
-/// an HTTP/1.1 origin understands — GET with `Upgrade`/`Connection: upgrade` and a fresh `Sec-WebSocket-Key` — before
-/// swift-nio-http2's HTTP/1 codec (which has no place for `:protocol`). The route's `upgrade` list still decides, and
-/// `ProxyHandler` answers the client's stream with 200 when the origin switches protocols.
-final class ExtendedConnect: ChannelInboundHandler {
+/// The frames of one HTTP/2 stream, rewritten where swift-nio-http2's HTTP/1 codec and HPACK need help; one handler
+/// (one context per stream, not two), keeping no state but the field name, so one serves every stream of a connection.
+///
+/// In: RFC 8441 — an extended CONNECT (`:method CONNECT`, `:protocol websocket`) becomes the request an HTTP/1.1
+/// origin understands — GET with `Upgrade`/`Connection: upgrade` and a fresh `Sec-WebSocket-Key` — before the HTTP/1
+/// codec (which has no place for `:protocol`). The route's `upgrade` list still decides, and `ProxyHandler` answers the
+/// client's stream with 200 when the origin switches protocols.
+///
+/// Out: the response field that differs on every response (the request id) is sent without HPACK indexing (RFC 7541
+/// §6.2.2): indexed, each value would enter the connection's dynamic table, push out the fields that do repeat
+/// (content type, `Via`, the cache status) and leave every encode searching a table of request ids.
+final class StreamFrameRewriter: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
     /// Marks the rewritten head (a client cannot forge it: pseudo-header names are checked by the HTTP/2 layer, and
     /// the adapter drops a client's own copy of this field).
     static let marker = "x-lodestar-extended-connect"
+    /// The request id's name as HTTP/2 carries it (lower case).
+    let requestIdHeader: String
+
+    init(requestIdHeader: String) { self.requestIdHeader = requestIdHeader.lowercased() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .headers(var h) = unwrapInboundIn(data), h.headers.first(name: ":method") == "CONNECT",
@@ -337,6 +349,14 @@ final class ExtendedConnect: ChannelInboundHandler {
         context.fireChannelRead(wrapInboundOut(.headers(h)))
     }
 
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .headers(var h) = unwrapOutboundIn(data), let value = h.headers.first(name: requestIdHeader) else {
+            return context.write(data, promise: promise)
+        }
+        h.headers.replaceOrAdd(name: requestIdHeader, value: value, indexing: .nonIndexable)
+        context.write(wrapOutboundOut(.headers(h)), promise: promise)
+    }
+
     static func base64(_ bytes: [UInt8]) -> String {
         let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
         var out = [UInt8]()
@@ -350,26 +370,5 @@ final class ExtendedConnect: ChannelInboundHandler {
             i += 3
         }
         return String(decoding: out, as: UTF8.self)
-    }
-}
-
-/// The response field that differs on every HTTP/2 response (the request id) is sent without HPACK indexing
-/// (RFC 7541 §6.2.2): indexed, each value would enter the connection's dynamic table, push out the fields that do
-/// repeat (content type, `Via`, the cache status) and leave every encode searching a table of request ids. Keeps no
-/// state but the name, so one serves every stream of a connection.
-final class UnindexedHeader: ChannelOutboundHandler {
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-    /// The field's name as HTTP/2 carries it (lower case).
-    let name: String
-
-    init(_ name: String) { self.name = name.lowercased() }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .headers(var h) = unwrapOutboundIn(data), let value = h.headers.first(name: name) else {
-            return context.write(data, promise: promise)
-        }
-        h.headers.replaceOrAdd(name: name, value: value, indexing: .nonIndexable)
-        context.write(wrapOutboundOut(.headers(h)), promise: promise)
     }
 }

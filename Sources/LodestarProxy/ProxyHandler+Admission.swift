@@ -20,12 +20,12 @@ extension ProxyHandler {
             head.headers.replaceOrAdd(name: "Host", value: authority)
         }
         shared.stats.requests.add(1, ordering: .relaxed)
-        // An HTTP/2 extended CONNECT (RFC 8441) arrives rewritten as an upgrade request, marked by `ExtendedConnect`;
+        // An HTTP/2 extended CONNECT (RFC 8441) arrives rewritten as an upgrade request, marked by `StreamFrameRewriter`;
         // on HTTP/1.1 the marker means nothing and goes.
-        let marked = head.headers.contains(name: ExtendedConnect.marker)
+        let marked = head.headers.contains(name: StreamFrameRewriter.marker)
         let extendedConnect = isHTTP2 && marked
         // (Only when present: removing copies the head's fields, shared with the decoder's copy, on every request.)
-        if marked { head.headers.remove(name: ExtendedConnect.marker) }
+        if marked { head.headers.remove(name: StreamFrameRewriter.marker) }
         let state = loop.state
         let request = AdmissionRequest(
             method: head.method.rawValue, target: head.uri, isHTTP10: head.isHTTP10, isHTTP2: isHTTP2 && !extendedConnect,

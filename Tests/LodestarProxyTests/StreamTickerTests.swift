@@ -46,10 +46,11 @@ final class StreamTickerTests: XCTestCase {
     }
 }
 
-/// The request id leaves an HTTP/2 stream without HPACK indexing; every other field and frame passes as it was.
-final class UnindexedHeaderTests: XCTestCase {
+/// `StreamFrameRewriter`: the request id leaves an HTTP/2 stream without HPACK indexing, every other field and frame
+/// passing as it was; an extended CONNECT arrives as the HTTP/1.1 upgrade request an origin understands.
+final class StreamFrameRewriterTests: XCTestCase {
     func test_requestIdIsSentWithoutIndexingAndTheRestUnchanged() throws {
-        let channel = EmbeddedChannel(handler: UnindexedHeader("X-Request-ID"))
+        let channel = EmbeddedChannel(handler: StreamFrameRewriter(requestIdHeader: "X-Request-ID"))
         var headers = HPACKHeaders()
         headers.add(name: ":status", value: "200")
         headers.add(name: "content-type", value: "text/plain")
@@ -65,6 +66,40 @@ final class UnindexedHeaderTests: XCTestCase {
         // DATA passes untouched.
         try channel.writeOutbound(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: "x")))))
         guard case .data? = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) else { return XCTFail("no DATA") }
+        XCTAssertTrue(try channel.finish().isClean)
+    }
+
+    func test_extendedConnectBecomesAnUpgradeRequestAndOtherHeadersPass() throws {
+        let channel = EmbeddedChannel(handler: StreamFrameRewriter(requestIdHeader: "X-Request-ID"))
+        var connect = HPACKHeaders()
+        for (n, v) in [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/ws"),
+                       (":authority", "edge.test"), (StreamFrameRewriter.marker, "forged"), ("sec-websocket-version", "13")] {
+            connect.add(name: n, value: v)
+        }
+        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: connect)))
+        guard case .headers(let got)? = try channel.readInbound(as: HTTP2Frame.FramePayload.self) else {
+            return XCTFail("no HEADERS read")
+        }
+        let h = got.headers
+        XCTAssertEqual(h.first(name: ":method"), "GET")
+        XCTAssertFalse(h.contains(name: ":protocol"))
+        XCTAssertEqual(h.first(name: ":path"), "/ws")
+        XCTAssertEqual(h.first(name: "connection"), "upgrade")
+        XCTAssertEqual(h.first(name: "upgrade"), "websocket")
+        XCTAssertEqual(h.first(name: "sec-websocket-version"), "13")
+        XCTAssertEqual(h[StreamFrameRewriter.marker], ["1"], "the client's own marker is dropped, ours added once")
+        let key = try XCTUnwrap(h.first(name: "sec-websocket-key"))
+        XCTAssertEqual(key.count, 24)
+        XCTAssertEqual(Data(base64Encoded: key)?.count, 16)
+        XCTAssertEqual(StreamFrameRewriter.base64(Array("hello".utf8)), "aGVsbG8=")
+        // A plain request passes untouched.
+        var get = HPACKHeaders()
+        for (n, v) in [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "edge.test")] { get.add(name: n, value: v) }
+        try channel.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: get)))
+        guard case .headers(let plain)? = try channel.readInbound(as: HTTP2Frame.FramePayload.self) else {
+            return XCTFail("no HEADERS read")
+        }
+        XCTAssertEqual(plain.headers.map(\.name), [":method", ":scheme", ":path", ":authority"])
         XCTAssertTrue(try channel.finish().isClean)
     }
 }
