@@ -8,17 +8,21 @@ extension AnswerEngine {
     public final class HealthSnapshot: Sendable {
         /// The generation the snapshot was taken at (read before the edges, so a change during the build moves past it).
         public let generation: UInt64
-        let perSlot: [[EdgeHealth]]
-        /// The same in one array: slot `s`'s candidates at `flat[starts[s]..<starts[s + 1]]`.
+        /// Every slot's candidates in one array: slot `s`'s at `flat[starts[s]..<starts[s + 1]]`.
         let flat: [EdgeHealth]
         let starts: [Int]
 
         init(generation: UInt64, perSlot: [[EdgeHealth]]) {
             self.generation = generation
-            self.perSlot = perSlot
             flat = perSlot.flatMap { $0 }
             starts = perSlot.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.count) }
         }
+
+        /// The number of slots the snapshot holds.
+        var slotCount: Int { starts.count - 1 }
+
+        /// Slot `slot`'s candidates (a valid slot: below `slotCount`).
+        func slot(_ slot: Int) -> ArraySlice<EdgeHealth> { flat[starts[slot]..<starts[slot + 1]] }
     }
 
     /// What a walk over a class decided besides the edges (written as candidate indices to the caller's buffer).
@@ -49,7 +53,7 @@ extension AnswerEngine {
     public func choose<R: RandomNumberGenerator>(slot: Int, client: IPAddress, family: EdgeSelector.Family, want: Int,
                                                 failClosed: Bool, health: HealthSnapshot, random: inout R,
                                                 into picks: inout [UInt16]) -> FastChoice? {
-        guard slot >= 0, slot < slots.count, slot < health.perSlot.count else { return nil }
+        guard slot >= 0, slot < slots.count, slot < health.slotCount else { return nil }
         let compiled = slots[slot]
         guard let (classIndex, scope) = Self.classify(client, in: compiled) else { return nil }
         if let choice = compiled.chooseAmongSingles(Int(classIndex), family: family, want: want, scope: scope, health: health,
@@ -57,7 +61,7 @@ extension AnswerEngine {
             return choice
         }
         var walk = ClassWalk(compiled: compiled, rankClass: compiled.classes[Int(classIndex)], family: family,
-                             health: .snapshot(health.perSlot[slot]))
+                             health: .snapshot(health.slot(slot)))
         return walk.choose(want: want, failClosed: failClosed, scope: scope, random: &random, into: &picks)
     }
 
@@ -78,20 +82,17 @@ extension AnswerEngine {
     public func secondHint(slot: Int, client: IPAddress, family: EdgeSelector.Family) -> UnsafeRawPointer? {
         guard slot >= 0, slot < slots.count else { return nil }
         let compiled = slots[slot]
-        let hint: RangeTable<UInt32>.SecondHint
+        let hint: RangeTableHint
         switch client {
         case .v4(let v): hint = compiled.v4.secondHint(for: v)
-        case .v6(let hi, let lo):
-            switch compiled.v6.secondHint(for: Self.key(hi, lo)) {
-            case .none: return nil
-            case .entries(let p): return p
-            case .value: return nil  // an IPv6 class may be an alias of IPv4 ones: not worth a second look here
-            }
+        case .v6(let hi, let lo): hint = compiled.v6.secondHint(for: Self.key(hi, lo))
         }
         switch hint {
         case .none: return nil
         case .entries(let p): return p
         case .value(let classIndex):
+            // An IPv6 table's value may be an alias of IPv4 ranges rather than a class: no second look there.
+            guard case .v4 = client else { return nil }
             let codes = family == .v4 ? compiled.singlesV4 : compiled.singlesV6
             guard Int(classIndex) < codes.count else { return nil }
             return codes.withUnsafeBufferPointer { $0.baseAddress.map { UnsafeRawPointer($0 + Int(classIndex)) } }
@@ -153,7 +154,7 @@ extension AnswerEngine.CompiledService {
                             health: AnswerEngine.HealthSnapshot, slot: Int,
                             into picks: inout [UInt16]) -> AnswerEngine.FastChoice? {
         let codes = family == .v4 ? singlesV4 : singlesV6
-        guard classIndex >= 0, classIndex < codes.count, slot >= 0, slot + 1 < health.starts.count else { return nil }
+        guard classIndex >= 0, classIndex < codes.count, slot >= 0, slot < health.slotCount else { return nil }
         let code = codes[classIndex]
         guard code != SinglesCode.walk else { return nil }
         let truncated = code >> 31 != 0

@@ -175,11 +175,11 @@ public final class AnswerEngine: Sendable {
 struct HealthSource {
     /// The live view, when there is no snapshot.
     let view: (any HealthView)?
-    /// The snapshot, by candidate index (empty with a view).
-    let snapshot: [EdgeHealth]
+    /// The snapshot's part for the service, by candidate index from its start (empty with a view).
+    let snapshot: ArraySlice<EdgeHealth>
 
     static func view(_ view: any HealthView) -> HealthSource { HealthSource(view: view, snapshot: []) }
-    static func snapshot(_ table: [EdgeHealth]) -> HealthSource { HealthSource(view: nil, snapshot: table) }
+    static func snapshot(_ table: ArraySlice<EdgeHealth>) -> HealthSource { HealthSource(view: nil, snapshot: table) }
 }
 
 /// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
@@ -214,7 +214,8 @@ struct ClassWalk {
 
     private func pick(_ i: UInt16) -> Pick {
         if let view = health.view { return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id)) }
-        return Pick(index: i, health: Int(i) < health.snapshot.count ? health.snapshot[Int(i)] : .healthy)
+        let s = health.snapshot
+        return Pick(index: i, health: Int(i) < s.count ? s[s.startIndex + Int(i)] : .healthy)
     }
 
     /// The next ranked candidate; nil at the end of the groups kept.

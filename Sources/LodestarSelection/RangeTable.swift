@@ -1,3 +1,10 @@
+/// What `RangeTable.secondHint(for:)` found after the index word (one type for both key widths).
+public enum RangeTableHint {
+    case none
+    case value(UInt32)
+    case entries(UnsafeRawPointer)
+}
+
 /// Address ranges that tile one address space, each with a 32-bit value: the ranges as (start, value) pairs sorted by
 /// start, in one array so that a probe reads the start and the value from the same cache line, and an index over the
 /// top 16 bits. A bucket of the index that one range covers whole holds that range's value and scope itself, so most
@@ -97,8 +104,8 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
     /// word decides alone (a whole bucket: then its value, `.value`) or before `finish`, else the address of the range
     /// entries the search starts from (`.entries`, a hint only, as `indexWordHint`).
     @inline(__always)
-    public func secondHint(for key: Key) -> SecondHint {
-        index.withUnsafeBufferPointer { index -> SecondHint in
+    public func secondHint(for key: Key) -> RangeTableHint {
+        index.withUnsafeBufferPointer { index -> RangeTableHint in
             guard index.count == 65_536 else { return .none }
             let word = index[Self.bucket(of: key)]
             if word & Self.wholeBucket != 0 { return .value(word & (Self.packedValueLimit - 1)) }
@@ -107,13 +114,6 @@ public struct RangeTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: S
                 return .entries(UnsafeRawPointer(base + Int(word)))
             }
         }
-    }
-
-    /// See `secondHint(for:)`.
-    public enum SecondHint {
-        case none
-        case value(UInt32)
-        case entries(UnsafeRawPointer)
     }
 
     /// The address of the index word `lookup(key)` reads first, to prefetch it a few queries ahead; nil before
