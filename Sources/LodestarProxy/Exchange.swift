@@ -159,10 +159,8 @@ final class Exchange {
     var start: NIODeadline { times.start }
 }
 
-/// The edge's per-connection request handler: checks, routes and forwards each request, streaming both bodies
-
-/// A weak reference that a loop-bound timer closure can hold.
-final class WeakHandler {
-    weak var handler: ProxyHandler?
-    init(_ handler: ProxyHandler) { self.handler = handler }
+/// A weak reference that a loop-bound timer or callback closure can hold, so that it keeps no handler or ticker alive.
+final class Weak<Object: AnyObject> {
+    weak var object: Object?
+    init(_ object: Object) { self.object = object }
 }

@@ -100,10 +100,10 @@ extension ProxyHandler {
             return dispatch(ex)
         }
         let loop = context.eventLoop
-        let handler = NIOLoopBound(WeakHandler(self), eventLoop: loop)
+        let handler = NIOLoopBound(Weak(self), eventLoop: loop)
         let waiter = NIOLoopBound(ex, eventLoop: loop)
         let claim = c.cache.claimOrWait(key: c.key) { outcome in
-            loop.execute { handler.value.handler?.fillEnded(waiter.value, outcome) }
+            loop.execute { handler.value.object?.fillEnded(waiter.value, outcome) }
         }
         if let claim {
             c.claim = claim

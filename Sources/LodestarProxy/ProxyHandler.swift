@@ -58,9 +58,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs)
         let tick = Int64(max(50, min(1000, smallest / 4)))
         if case .http2(let ticker) = mode { return ticker.join(self, interval: .milliseconds(tick)) }
-        let bound = NIOLoopBound(WeakHandler(self), eventLoop: context.eventLoop)
+        let bound = NIOLoopBound(Weak(self), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(tick), delay: .milliseconds(tick)) { _ in
-            bound.value.handler?.tick()
+            bound.value.object?.tick()
         }
     }
 

@@ -18,8 +18,9 @@ final class StreamTicker {
         guard !stopped else { return }
         members[ObjectIdentifier(handler)] = handler
         guard task == nil else { return }
-        let bound = NIOLoopBound(WeakTicker(self), eventLoop: loop)
-        task = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in bound.value.ticker?.fire() }
+        // Held weakly, so that the task does not keep a closed connection's ticker alive.
+        let bound = NIOLoopBound(Weak(self), eventLoop: loop)
+        task = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in bound.value.object?.fire() }
     }
 
     /// Removes a stream's handler (its stream ended or failed).
@@ -41,10 +42,4 @@ final class StreamTicker {
     private func fire() {
         for handler in members.values { handler.tick() }
     }
-}
-
-/// The ticker as the repeating task holds it, so that the task does not keep a closed connection's ticker alive.
-private final class WeakTicker {
-    weak var ticker: StreamTicker?
-    init(_ ticker: StreamTicker) { self.ticker = ticker }
 }
