@@ -76,8 +76,7 @@ public final class DNSMetrics: Sendable {
     /// UDP's query count waits for the batch's `flushCounts`; TCP's is counted at once.
     func record(_ r: ResponseFacts, transport: DNSTransport, local: inout LocalDNSCounters) {
         if transport == .udp {
-            local.countQuery(r.qtype, r.rcode, transport, self)
-            if r.qtype != 0 { local.clientSubnetPending[r.hadClientSubnet ? 0 : 1] += 1 }
+            local.countPending(r.qtype, r.rcode, hadClientSubnet: r.hadClientSubnet, self)
         } else {
             local.queries(r.qtype, r.rcode, transport, self).increment()
             if r.qtype != 0 { clientSubnet[r.hadClientSubnet ? 0 : 1].increment() }
@@ -95,8 +94,7 @@ public final class DNSMetrics: Sendable {
     /// with the weight it stands for.
     func recordFast(qtype: UInt16, hadClientSubnet: Bool, edge: UInt64, decision: UInt64?, weight: Int,
                     local: inout LocalDNSCounters) {
-        local.countQuery(qtype, 0, .udp, self)
-        local.clientSubnetPending[hadClientSubnet ? 0 : 1] += 1
+        local.countPending(qtype, 0, hadClientSubnet: hadClientSubnet, self)
         local.tally.add(edge)
         if let decision { local.sampledDecisions.add(decision, weight) }
     }
@@ -216,8 +214,15 @@ struct LocalDNSCounters {
     /// Fast answers not yet added to `lodestar_dns_client_subnet_total` (present, absent), and to the last query series.
     var clientSubnetPending = [0, 0]
 
+    /// Counts a UDP response — its query series, and ECS present or absent for a question (type not 0) — held back
+    /// until the batch's `flushCounts`.
+    mutating func countPending(_ qtype: UInt16, _ rcode: UInt16, hadClientSubnet: Bool, _ m: DNSMetrics) {
+        countQuery(qtype, rcode, .udp, m)
+        if qtype != 0 { clientSubnetPending[hadClientSubnet ? 0 : 1] += 1 }
+    }
+
     /// Counts a query in its series, held back until `flushPendingQueries` (after each batch).
-    mutating func countQuery(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) {
+    private mutating func countQuery(_ qtype: UInt16, _ rcode: UInt16, _ transport: DNSTransport, _ m: DNSMetrics) {
         let raw = DNSMetrics.QueryKey(transport: transport, qtype: qtype, rcode: rcode)
         let i = (Int(qtype) &* 7 &+ Int(rcode) &* 3 &+ (transport == .udp ? 0 : 5)) & (series.count - 1)
         if series[i].counter != nil, series[i].key == raw {
