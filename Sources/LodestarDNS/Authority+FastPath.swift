@@ -18,14 +18,19 @@ public struct FastAnswer {
     public var firstEdge: UInt16
     /// Where the client was placed (the ECS address, else the source).
     public var located: IPAddress
+
+    /// A static name's answer (`FastStatic`): no engine slot, no edge, no decision.
+    public var isStatic: Bool { slot < 0 }
 }
 
 /// A query the fast path can answer, read in place.
 struct FastQuery {
     var questionEnd = 0
-    /// The service's position in the authority's `FastServiceTable`, and its engine slot.
+    /// The name's position in the authority's `FastServiceTable`, and its engine slot (a service's; -1 for a static name).
     var service: Int
     var slot: Int
+    /// A static name's body answering the query (`FastStatic.bodies`), -1 for a service.
+    var staticBody = -1
     var family: EdgeSelector.Family
     var hasOPT = false
     var payload = 512
@@ -47,24 +52,26 @@ public struct FastPlan {
 extension Authority {
     /// Reads a query the fast path may answer (nil for anything else; `fastRespond` then declines it too).
     public func planFast(_ packet: UnsafeRawBufferPointer, from client: IPAddress) -> FastPlan? {
-        guard engine != nil, !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
+        guard !fastServices.isEmpty, let q = readFastQuery(packet) else { return nil }
         return FastPlan(query: q, located: (q.ecsSource > 0 ? q.ecsAddress : nil) ?? client)
     }
 
     /// The address of the first word the engine reads for `plan`, as a prefetch hint (`AnswerEngine.indexWordHint`).
     @inline(__always)
     public func indexWordHint(of plan: FastPlan) -> UnsafeRawPointer? {
-        engine?.indexWordHint(slot: plan.query.slot, client: plan.located)
+        guard plan.query.slot >= 0 else { return nil }
+        return engine?.indexWordHint(slot: plan.query.slot, client: plan.located)
     }
 
     /// The address of what the engine reads after the index word for `plan`, as a second prefetch hint
     /// (`AnswerEngine.secondHint`).
     public func secondHint(of plan: FastPlan) -> UnsafeRawPointer? {
-        engine?.secondHint(slot: plan.query.slot, client: plan.located, family: plan.query.family)
+        guard plan.query.slot >= 0 else { return nil }
+        return engine?.secondHint(slot: plan.query.slot, client: plan.located, family: plan.query.family)
     }
 
-    /// Answers the most common query — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID — in
-    /// place: the packet is read without copying, the engine chooses from its compiled classes with health from
+    /// Answers the most common queries — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID, and
+    /// a static name's records asked for in lower case (`FastStatic`, precompiled) — in place: the packet is read without copying, the engine chooses from its compiled classes with health from
     /// `health`, and the response is written to `out`, byte for byte what `respond` would send. `out` may be the
     /// packet's own memory: nothing is written until the answer is known to fit, and nothing is read after. Returns nil for
     /// anything else (another name or type, a malformed or unusual query, an answer that needs the reference path,
@@ -81,6 +88,7 @@ extension Authority {
                                                       health: AnswerEngine.HealthSnapshot, random: inout R,
                                                       picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
         let q = plan.query, located = plan.located
+        if q.staticBody >= 0 { return fastStaticRespond(q, packet: packet, client: located, into: out) }
         guard let engine, let service = fastServices.service(at: q.service) else { return nil }
         guard let choice = engine.choose(slot: service.slot, client: located, family: q.family, want: service.answerCount,
                                          failClosed: service.failClosed, health: health, random: &random, into: &picks),
@@ -127,7 +135,7 @@ extension Authority {
     }
 
     /// The response OPT: our payload size, DO echoed, NSID then ECS with the scope (RFC 7871 §7.2.1), as `finish` writes it.
-    private func writeOPT(_ w: inout FastWriter, _ q: FastQuery, scope: Int) {
+    func writeOPT(_ w: inout FastWriter, _ q: FastQuery, scope: Int) {
         w.u8(0)
         w.u16(RRType.opt)
         w.u16(UInt16(clamping: maxUDPPayload))
@@ -175,11 +183,20 @@ extension Authority {
             i += len + 1
             if len == 0 { break }
         }
-        guard i + 4 <= n, let (position, service) = fastServices.find(hash, p, 12, i) else { return nil }
+        guard i + 4 <= n, let (position, exact) = fastServices.find(hash, p, 12, i) else { return nil }
         let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
-        guard p[i + 2] == 0, p[i + 3] == 1, qtype == RRType.a || qtype == RRType.aaaa else { return nil }
+        guard p[i + 2] == 0, p[i + 3] == 1 else { return nil }
         i += 4
-        var q = FastQuery(questionEnd: i, service: position, slot: service.slot, family: qtype == RRType.a ? .v4 : .v6)
+        var q: FastQuery
+        if let service = fastServices.service(at: position) {
+            guard qtype == RRType.a || qtype == RRType.aaaa else { return nil }
+            q = FastQuery(questionEnd: i, service: position, slot: service.slot, family: qtype == RRType.a ? .v4 : .v6)
+        } else {
+            // A static name's answer was precompiled for the name in lower case: other spellings take the full path.
+            guard exact, let name = fastServices.staticName(at: position), let body = name.body(for: qtype) else { return nil }
+            q = FastQuery(questionEnd: i, service: position, slot: -1, family: .v4)
+            q.staticBody = body
+        }
         guard p[11] == 1 else { return i == n ? q : nil }
         guard readOPT(p, at: i, into: &q) else { return nil }
         return q
@@ -303,10 +320,12 @@ extension Authority {
     public func fastHealthSnapshot() -> AnswerEngine.HealthSnapshot? { engine?.healthSnapshot(of: health) }
 
     /// The lower-case name a fast answer answered (the root for an answer of another authority).
-    public func fastName(of answer: FastAnswer) -> DNSName { fastServices.service(at: answer.service)?.name ?? .root }
+    public func fastName(of answer: FastAnswer) -> DNSName { fastServices.name(at: answer.service) ?? .root }
 
     /// The decision record of a fast answer (edge, region and the client's GeoIP country and continent).
-    public func decision(of answer: FastAnswer) -> AnswerDecision? { decision(ofKey: decisionKey(of: answer)) }
+    public func decision(of answer: FastAnswer) -> AnswerDecision? {
+        answer.isStatic ? nil : decision(ofKey: decisionKey(of: answer))
+    }
 
     /// A fast answer's decision as one integer (service slot, first edge, client location), for per-loop tallies;
     /// `decision(ofKey:)` turns it back into the record with this authority's engine.

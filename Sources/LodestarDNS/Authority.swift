@@ -418,15 +418,23 @@ public final class Authority: Sendable {
 
     /// Adds in-zone addresses of MX exchanges and NS targets (RFC 1035 §3.3.9 additional section processing).
     func addGlue(_ ctx: inout AnswerContext) {
-        for rr in ctx.answers {
-            switch rr.rdata {
-            case .mx(_, let target), .ns(let target): appendAddresses(of: target, to: &ctx.additional)
-            default: break
-            }
+        for rr in ctx.answers { Self.appendGlue(of: rr, nodes: nodes, apex: apex, to: &ctx.additional) }
+    }
+
+    /// The glue of one answer record (an MX exchange's or NS target's in-zone addresses), added to `list` once each
+    /// (also how `FastStatic` precompiles it).
+    static func appendGlue(of rr: ResourceRecord, nodes: [DNSName: Node], apex: DNSName, to list: inout [ResourceRecord]) {
+        switch rr.rdata {
+        case .mx(_, let target), .ns(let target): appendAddresses(of: target, nodes: nodes, apex: apex, to: &list)
+        default: break
         }
     }
 
     func appendAddresses(of target: DNSName, to list: inout [ResourceRecord]) {
+        Self.appendAddresses(of: target, nodes: nodes, apex: apex, to: &list)
+    }
+
+    static func appendAddresses(of target: DNSName, nodes: [DNSName: Node], apex: DNSName, to list: inout [ResourceRecord]) {
         let t = target.lowercased
         guard t.isSubdomain(of: apex), let node = nodes[t], node.service == nil else { return }
         for type in [RRType.a, RRType.aaaa] {

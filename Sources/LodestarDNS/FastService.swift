@@ -99,32 +99,52 @@ final class FastService: Sendable {
     }
 }
 
-/// The services the fast path may answer, found by a hash of the question name folded to lower case. Only services
-/// whose answer is the engine's alone qualify: no other record at the name and no delegation above it.
+/// The names the fast path may answer, found by a hash of the question name folded to lower case: GSLB services whose
+/// answer is the engine's alone (no other record at the name, no delegation above it), then static names
+/// (`FastStatic`). A position below `serviceCount` is a service's, the rest a static name's.
 struct FastServiceTable: Sendable {
-    /// The services; a query refers to one by its position (a plain integer, so a read query copies as plain bytes).
+    /// The services, then the static names; a query refers to one by its position (a plain integer, so a read query
+    /// copies as plain bytes).
     private let services: [FastService]
-    private let byHash: [UInt64: Int]
-    /// The same as a list when it is short: a few comparisons beat hashing the key.
-    private let few: [(UInt64, Int)]
+    private let statics: [FastStatic]
+    /// Every name's lower-case wire bytes by position.
+    private let wires: [[UInt8]]
+    /// Open addressing over the name hashes (a power of two, at most half full): the hash, and its position (-1: empty).
+    private let keys: [UInt64]
+    private let positions: [Int32]
 
     init(authority nodes: [DNSName: Authority.Node], delegations: Set<DNSName>, apex: DNSName, engine: AnswerEngine?) {
-        var byHash: [UInt64: FastService] = [:]
+        var byHash: [UInt64: (FastService?, FastStatic?)] = [:]
         var collided = Set<UInt64>()
+        func add(_ wire: [UInt8], _ entry: (FastService?, FastStatic?)) {
+            let hash = FastServiceTable.hash(wire)
+            if byHash[hash] != nil { collided.insert(hash) }
+            byHash[hash] = entry
+        }
         if let engine {
             for (name, node) in nodes {
                 guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name),
                       Authority.delegation(covering: name, among: delegations, apex: apex) == nil else { continue }
-                let hash = FastServiceTable.hash(name.wire)
-                if byHash[hash] != nil { collided.insert(hash) }
-                byHash[hash] = FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine)
+                add(name.wire, (FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine), nil))
             }
         }
+        for s in FastStatic.compile(nodes: nodes, delegations: delegations, apex: apex) { add(s.wire, (nil, s)) }
         for h in collided { byHash[h] = nil }  // two names, one hash: both take the full path
         let sorted = byHash.sorted { $0.key < $1.key }
-        services = sorted.map(\.value)
-        self.byHash = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($0.element.key, $0.offset) })
-        few = sorted.count <= 4 ? sorted.enumerated().map { ($0.element.key, $0.offset) } : []
+        services = sorted.compactMap(\.value.0)
+        statics = sorted.compactMap(\.value.1)
+        wires = services.map(\.wire) + statics.map(\.wire)
+        let hashes = sorted.filter { $0.value.0 != nil }.map(\.key) + sorted.filter { $0.value.1 != nil }.map(\.key)
+        var size = 8
+        while size < 2 * hashes.count { size *= 2 }
+        var keys = [UInt64](repeating: 0, count: size), positions = [Int32](repeating: -1, count: size)
+        for (position, hash) in hashes.enumerated() {
+            var k = Int(truncatingIfNeeded: hash) & (size - 1)
+            while positions[k] >= 0 { k = (k + 1) & (size - 1) }
+            keys[k] = hash
+            positions[k] = Int32(position)
+        }
+        (self.keys, self.positions) = (keys, positions)
     }
 
     /// FNV-1a over bytes folded to lower case (ASCII letters only, as DNS compares names).
@@ -138,32 +158,48 @@ struct FastServiceTable: Sendable {
 
     static func hash(_ wire: [UInt8]) -> UInt64 { wire.reduce(seed, fold) }
 
-    var isEmpty: Bool { services.isEmpty }
+    var isEmpty: Bool { wires.isEmpty }
 
-    /// The service at a position `find` returned (nil for one from another table).
+    /// Positions below this are services'.
+    var serviceCount: Int { services.count }
+
+    /// The service at a position `find` returned (nil for a static name's, or one from another table).
     @inline(__always)
     func service(at position: Int) -> FastService? { position >= 0 && position < services.count ? services[position] : nil }
 
-    /// The service whose name equals `packet[start..<end]` (case-insensitively), with its position, if any.
-    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> (position: Int, service: FastService)? {
-        let found: Int?
-        if services.count <= 4 {
-            found = few.first { $0.0 == hash }?.1
-        } else {
-            found = byHash[hash]
+    /// The static name at a position `find` returned (nil for a service's, or one from another table).
+    @inline(__always)
+    func staticName(at position: Int) -> FastStatic? {
+        let k = position - services.count
+        return position >= 0 && k >= 0 && k < statics.count ? statics[k] : nil
+    }
+
+    /// The lower-case name at a position (nil for none).
+    func name(at position: Int) -> DNSName? { service(at: position)?.name ?? staticName(at: position)?.name }
+
+    /// The position of the name that equals `packet[start..<end]` case-insensitively, and whether it matched byte for
+    /// byte (the name arrived in lower case), if any.
+    func find(_ hash: UInt64, _ packet: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> (position: Int, exact: Bool)? {
+        let mask = keys.count - 1
+        var k = Int(truncatingIfNeeded: hash) & mask
+        var found = -1
+        while positions[k] >= 0 {
+            if keys[k] == hash {
+                found = Int(positions[k])
+                break
+            }
+            k = (k + 1) & mask
         }
-        guard let position = found, let s = service(at: position), s.wire.count == end - start, start >= 0,
-              end <= packet.count else { return nil }
-        // Most names arrive in lower case: one comparison of the bytes, then the folding loop only when it fails.
-        let exact = s.wire.withUnsafeBytes { wire in
-            guard let a = wire.baseAddress, let b = packet.baseAddress else { return false }
-            return memcmp(a, b + start, wire.count) == 0
+        guard found >= 0, found < wires.count, start >= 0, end <= packet.count else { return nil }
+        return wires[found].withUnsafeBytes { wire -> (Int, Bool)? in
+            guard wire.count == end - start, let a = wire.baseAddress, let b = packet.baseAddress else { return nil }
+            // Most names arrive in lower case: one comparison of the bytes, then the folding loop only when it fails.
+            if memcmp(a, b + start, wire.count) == 0 { return (found, true) }
+            for k in 0..<wire.count {
+                let c = packet[start + k]
+                if (c &- 0x41 < 26 ? c | 0x20 : c) != wire[k] { return nil }
+            }
+            return (found, false)
         }
-        if exact { return (position, s) }
-        for k in 0..<s.wire.count {
-            let b = packet[start + k]
-            if (b &- 0x41 < 26 ? b | 0x20 : b) != s.wire[k] { return nil }
-        }
-        return (position, s)
     }
 }

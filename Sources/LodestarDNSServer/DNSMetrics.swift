@@ -99,6 +99,11 @@ public final class DNSMetrics: Sendable {
         if let decision { local.sampledDecisions.add(decision, weight) }
     }
 
+    /// Counts a static name's fast answer (`FastStatic`): the query counters alone (no edge, no decision).
+    func recordStatic(qtype: UInt16, hadClientSubnet: Bool, local: inout LocalDNSCounters) {
+        local.countPending(qtype, 0, hadClientSubnet: hadClientSubnet, self)
+    }
+
     /// Adds a worker's pending query counts to the shared counters (after each batch).
     func flushCounts(_ local: inout LocalDNSCounters) {
         local.flushPendingQueries()

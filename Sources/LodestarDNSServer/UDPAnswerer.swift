@@ -178,7 +178,7 @@ struct UDPAnswerer {
         case declined
     }
 
-    /// The fast path: a service's A/AAAA written straight to `out`.
+    /// The fast path: a service's A/AAAA, or a static name's precompiled answer, written straight to `out`.
     private mutating func answerFast(_ authority: Authority, _ packet: UnsafeRawBufferPointer, plan: FastPlan?,
                                      client: IPAddress, start: NIODeadline,
                                      into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
@@ -205,6 +205,25 @@ struct UDPAnswerer {
             }
         }
         stats.record(rcode: 0, truncated: false)
+        burst += 1
+        answered += 1
+        if answer.isStatic {
+            metrics.recordStatic(qtype: answer.qtype, hadClientSubnet: answer.hadClientSubnet, local: &counters)
+        } else {
+            recordFast(answer, authority)
+        }
+        if sampler.take() {
+            let elapsed = NIODeadline.now() - start
+            let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
+                                      decision: authority.decision(of: answer))
+            logger.logQuery(client: "\(client)", transport: .udp, qname: authority.fastName(of: answer).description,
+                            facts: facts, micros: elapsed.nanoseconds / 1000, cached: false)
+        }
+        return .sent(length)
+    }
+
+    /// Counts a service's fast answer: its edge into the loop's tally, and its decision when sampled.
+    private mutating func recordFast(_ answer: FastAnswer, _ authority: Authority) {
         if tallyAuthority !== authority {
             // The tally's keys name this authority's engine slots: count what the previous one left first.
             if let previous = tallyAuthority { metrics.flushTally(&counters, authority: previous) }
@@ -224,16 +243,6 @@ struct UDPAnswerer {
         }
         metrics.recordFast(qtype: answer.qtype, hadClientSubnet: answer.hadClientSubnet, edge: authority.edgeKey(of: answer),
                            decision: weight > 0 ? authority.decisionKey(of: answer) : nil, weight: weight, local: &counters)
-        burst += 1
-        answered += 1
-        if sampler.take() {
-            let elapsed = NIODeadline.now() - start
-            let facts = ResponseFacts(rcode: 0, qtype: answer.qtype, truncated: false, hadClientSubnet: answer.hadClientSubnet,
-                                      decision: authority.decision(of: answer))
-            logger.logQuery(client: "\(client)", transport: .udp, qname: authority.fastName(of: answer).description,
-                            facts: facts, micros: elapsed.nanoseconds / 1000, cached: false)
-        }
-        return .sent(length)
     }
 
     /// After a batch of datagrams, its time from arrival to sent (`elapsed`, nil when idle) is every answered query's

@@ -6,7 +6,8 @@ import LodestarTopology
 import XCTest
 
 /// `Authority.fastRespond` against its oracle, `respond`: for random queries (names in random case — services, a
-/// CNAME to one, static names, names under a delegation —, A/AAAA/TXT/ANY, with or without EDNS, DO, NSID, ECS of
+/// CNAME to one, static names (apex, glue, a TXT too big for 512 bytes), names at and under a delegation —,
+/// A/AAAA/TXT/ANY/MX/NS/SOA/DNSKEY, with or without EDNS, DO, NSID, ECS of
 /// either family and any prefix, malformed ECS, unknown options, odd flags and counts) under random health, whatever
 /// the fast path answers is byte for byte what the full path sends, and what it declines the full path answers.
 final class FastPathTests: XCTestCase {
@@ -29,12 +30,14 @@ final class FastPathTests: XCTestCase {
 
     func randomQuery(_ rng: inout FastRandom) -> [UInt8] {
         let names = ["www.example.test", "WwW.Example.TEST", "two.example.test", "closed.example.test", "api.example.test",
-                     "mail.example.test", "x.sub.example.test", "nope.example.test", "www.example.com", "example.test"]
+                     "mail.example.test", "x.sub.example.test", "nope.example.test", "www.example.com", "example.test",
+                     "ns1.example.test", "big.example.test", "a.b.example.test", "ns.sub.example.test", "sub.example.test"]
         var name = names[Int.random(in: 0..<names.count, using: &rng)]
         if Int.random(in: 0..<4, using: &rng) == 0 {
             name = String(name.map { Bool.random(using: &rng) ? Character($0.uppercased()) : $0 })
         }
-        let types = [RRType.a, RRType.a, RRType.aaaa, RRType.aaaa, RRType.txt, RRType.any]
+        let types = [RRType.a, RRType.a, RRType.aaaa, RRType.aaaa, RRType.txt, RRType.any, RRType.mx, RRType.ns, RRType.soa,
+                     RRType.dnskey]
         var h = DNSHeader()
         h.id = UInt16.random(in: 0...UInt16.max, using: &rng)
         h.recursionDesired = Bool.random(using: &rng)
@@ -87,9 +90,9 @@ final class FastPathTests: XCTestCase {
         var rng = FastRandom(seed: 0xFA57)
         var picks: [UInt16] = []
         var out = [UInt8](repeating: 0, count: 4096)
-        var fast = 0, same = 0, drawn = 0, declined = 0
+        var fast = 0, same = 0, drawn = 0, declined = 0, statics = 0
         let states: [EdgeHealth] = [.healthy, .healthy, .healthy, .down, .suspect, .overloaded(shed: 0.5)]
-        for round in 0..<300 {
+        for round in 0..<400 {
             view.update(Dictionary(uniqueKeysWithValues: topology.edges.map { ($0.id, states[Int.random(in: 0..<states.count, using: &rng)]) }))
             let snapshot = engine.healthSnapshot(of: view)
             for _ in 0..<40 {
@@ -134,12 +137,19 @@ final class FastPathTests: XCTestCase {
                     continue
                 }
                 XCTAssertEqual(bytes, reference.bytes, label)
-                XCTAssertEqual(reference.decision?.edge, engine.edge(slot: answer.slot, candidate: answer.firstEdge)?.id, label)
+                if answer.isStatic {
+                    statics += 1
+                    XCTAssertNil(reference.decision, label)
+                    XCTAssertNil(authority.decision(of: answer), label)
+                } else {
+                    XCTAssertEqual(reference.decision?.edge, engine.edge(slot: answer.slot, candidate: answer.firstEdge)?.id, label)
+                }
                 if bytes == reference.bytes { same += 1 }
             }
         }
-        print("FAST-PATH\(signer == nil ? "" : " (signing)") \(fast) answered by the fast path (\(same) byte-identical, \(drawn) drawn), \(declined) declined")
-        XCTAssertGreaterThan(same, 1500, "the fast path answered too few queries for the comparison to mean much")
+        print("FAST-PATH\(signer == nil ? "" : " (signing)") \(fast) answered by the fast path (\(same) byte-identical, \(drawn) drawn, \(statics) static), \(declined) declined")
+        XCTAssertGreaterThan(statics, 300, "static names should be answered by the fast path too")
+        XCTAssertGreaterThan(same, 1200, "the fast path answered too few queries for the comparison to mean much")
         XCTAssertGreaterThan(declined, 3000, "the generator should make many queries the fast path declines")
     }
 
@@ -179,5 +189,65 @@ final class FastPathTests: XCTestCase {
             XCTAssertEqual(Array(out.prefix(answer.length)), full?.bytes, "\(packet)")
         }
         XCTAssertGreaterThan(answered, 1000)
+    }
+}
+
+/// Static names on the fast path (`FastStatic`): which spellings and queries it takes, and what it leaves to the full path.
+final class FastStaticTests: XCTestCase {
+    func answer(_ authority: Authority, _ name: String, _ type: UInt16, edns: Bool = false, doBit: Bool = false) throws -> (FastAnswer?, [UInt8]?) {
+        var m = DNSMessage(questions: [DNSQuestion(name: try XCTUnwrap(DNSName(name)), type: type, qclass: RRClass.in)])
+        m.header.id = 0x1234
+        if edns { m.additional.append(ResourceRecord(name: .root, type: RRType.opt, rclass: 1232, ttl: doBit ? 0x8000 : 0, rdata: .opt([]))) }
+        let packet = m.encoded()
+        var picks: [UInt16] = []
+        var out = [UInt8](repeating: 0, count: 1232)
+        var r = FastRandom(seed: 1)
+        let health = try XCTUnwrap(authority.fastHealthSnapshot())
+        let answer = packet.withUnsafeBytes { p in
+            out.withUnsafeMutableBytes { o in authority.fastRespond(to: p, from: IPAddress("8.8.8.8")!, health: health, random: &r, picks: &picks, into: o) }
+        }
+        return (answer, answer.map { Array(out.prefix($0.length)) })
+    }
+
+    func test_staticNamesInLowerCaseAreAnsweredAndOtherSpellingsAreLeftToTheFullPath() throws {
+        let topology = try Fixture.topology()
+        let db = try FastPathTests.database()
+        let engine = try AnswerEngine.compile(database: db, topology: topology)
+        let authority = Authority(topology: topology, geo: db, health: StaticHealthView(), engine: engine)
+        var r = FastRandom(seed: 1)
+        // The apex MX with its glue, as the full path sends it.
+        let (mx, mxBytes) = try answer(authority, "example.test", RRType.mx, edns: true)
+        let reference = try XCTUnwrap(authority.respond(to: {
+            var m = DNSMessage(questions: [DNSQuestion(name: DNSName("example.test")!, type: RRType.mx, qclass: RRClass.in)])
+            m.header.id = 0x1234
+            m.additional.append(ResourceRecord(name: .root, type: RRType.opt, rclass: 1232, ttl: 0, rdata: .opt([])))
+            return m.encoded()
+        }(), from: IPAddress("8.8.8.8")!, transport: .udp, random: &r))
+        XCTAssertEqual(mx?.isStatic, true)
+        XCTAssertEqual(mxBytes, reference.bytes)
+        let decoded = try DNSMessage(decoding: try XCTUnwrap(mxBytes))
+        XCTAssertEqual(decoded.answers.count, 1)
+        XCTAssertEqual(decoded.additional.map(\.type), [RRType.a, RRType.opt], "glue, then OPT")
+        XCTAssertEqual(authority.fastName(of: try XCTUnwrap(mx)), DNSName("example.test"))
+        // Declined: another spelling, a type the name lacks, a CNAME, a name under a delegation, a TXT over 512 bytes
+        // without EDNS (the full path truncates it), and everything at a service but A/AAAA.
+        XCTAssertNil(try answer(authority, "Example.Test", RRType.mx).0)
+        XCTAssertNil(try answer(authority, "mail.example.test", RRType.aaaa).0)
+        XCTAssertNil(try answer(authority, "api.example.test", RRType.a).0)
+        XCTAssertNil(try answer(authority, "ns.sub.example.test", RRType.a).0)
+        XCTAssertNil(try answer(authority, "big.example.test", RRType.txt).0)
+        XCTAssertNotNil(try answer(authority, "big.example.test", RRType.txt, edns: true).0)
+        XCTAssertNil(try answer(authority, "www.example.test", RRType.txt).0)
+    }
+
+    func test_aSignedZoneLeavesDOQueriesForStaticNamesToTheFullPath() throws {
+        let topology = try Fixture.topology()
+        let db = try FastPathTests.database()
+        let engine = try AnswerEngine.compile(database: db, topology: topology)
+        let signer = ZoneSigner(apex: DNSName("example.test")!, keys: [.init(.generate())])
+        let authority = Authority(topology: topology, geo: db, health: StaticHealthView(), engine: engine, signer: signer)
+        XCTAssertNil(try answer(authority, "mail.example.test", RRType.a, edns: true, doBit: true).0)
+        XCTAssertNotNil(try answer(authority, "mail.example.test", RRType.a, edns: true).0)
+        XCTAssertNotNil(try answer(authority, "example.test", RRType.dnskey).0, "DNSKEY without DO is a static answer")
     }
 }

@@ -76,15 +76,19 @@ final class UDPAnswererTests: XCTestCase {
             sent += 1
             if i % 32 == 31 { w.endOfBatch(force: false, elapsed: .microseconds(50)) }
         }
-        // The full path (a static name, twice: the second from the packet cache) and a datagram that is no query.
-        let mail = Fixture.query("mail.example.test", edns: nil)
+        // A static name in lower case (the fast path's precompiled answer, no cache), the full path (the same name in
+        // another spelling, twice: the second from the packet cache) and a datagram that is no query.
+        let lower = try XCTUnwrap(ask(&w, Fixture.query("mail.example.test", edns: nil)))
+        XCTAssertEqual(stats.cacheHits.load(ordering: .relaxed), 0)
+        let mail = Fixture.query("Mail.Example.Test", edns: nil)
         let first = try XCTUnwrap(ask(&w, mail)), second = try XCTUnwrap(ask(&w, mail))
         XCTAssertEqual(first, second)
         XCTAssertEqual(try DNSMessage(decoding: first).answerAddresses, ["127.0.0.25"])
+        XCTAssertEqual(try DNSMessage(decoding: lower).answerAddresses, ["127.0.0.25"])
         XCTAssertNil(ask(&w, [1, 2, 3]))
         w.endOfBatch(force: true, elapsed: .microseconds(50))
 
-        XCTAssertEqual(stats.udpQueries.load(ordering: .relaxed), sent + 3)
+        XCTAssertEqual(stats.udpQueries.load(ordering: .relaxed), sent + 4)
         XCTAssertEqual(stats.cacheHits.load(ordering: .relaxed), 1)
         let byEdge = metrics.decisions.byEdge()
         XCTAssertEqual(byEdge.values.reduce(0, +), sent, "answers per edge are exact: \(byEdge)")
@@ -94,17 +98,17 @@ final class UDPAnswererTests: XCTestCase {
         XCTAssertEqual(Double(sampled), Double(sent), accuracy: Double(sent) * 0.05, "the country breakdown stands for every answer: \(top)")
         XCTAssertTrue(Set(top.map(\.0.country)).isSuperset(of: ["GB", "US", "JP", "DE", "BR"]), "\(top)")
         let text = hub.exposition()
-        XCTAssertTrue(text.contains("lodestar_dns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} \(sent + 2)"),
+        XCTAssertTrue(text.contains("lodestar_dns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} \(sent + 3)"),
                       text.split(separator: "\n").filter { $0.contains("queries_total") }.joined(separator: "\n"))
         XCTAssertTrue(text.contains("lodestar_dns_client_subnet_total{ecs=\"present\"} \(sent)"))
-        // Every answered query's time, each batch's 50 us standing for each query of it (the full path's 2 with them).
-        let answered = sent + 2
+        // Every answered query's time, each batch's 50 us standing for each query of it (the last batch's 3 with them).
+        let answered = sent + 3
         XCTAssertTrue(text.contains("# TYPE lodestar_dns_response_duration_seconds histogram\n"), text)
         XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_bucket{transport=\"udp\",le=\"0.000025\"} 0\n"), text)
         XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_bucket{transport=\"udp\",le=\"0.00005\"} \(answered)\n"), text)
         XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_bucket{transport=\"udp\",le=\"+Inf\"} \(answered)\n"), text)
         XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_count{transport=\"udp\"} \(answered)\n"), text)
-        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_sum{transport=\"udp\"} 1.0001\n"), text)
+        XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_sum{transport=\"udp\"} 1.00015\n"), text)
         XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_count{transport=\"tcp\"} 0\n"), text)
     }
 
