@@ -183,7 +183,9 @@ struct UDPAnswerer {
                                      client: IPAddress, start: NIODeadline,
                                      into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
         guard let plan else { return .declined }
-        if fastAuthority !== authority || fastHealth.map({ $0.generation != authority.healthGeneration }) ?? true {
+        // A new authority takes a snapshot now; a health change (which reads the authority's health view, a protocol
+        // call) is looked for once a batch, in `endOfBatch`.
+        if fastAuthority !== authority || fastHealth == nil {
             fastAuthority = authority
             fastHealth = authority.fastHealthSnapshot()
         }
@@ -245,11 +247,14 @@ struct UDPAnswerer {
                            decision: weight > 0 ? authority.decisionKey(of: answer) : nil, weight: weight, local: &counters)
     }
 
-    /// After a batch of datagrams, its time from arrival to sent (`elapsed`, nil when idle) is every answered query's
-    /// time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
+    /// After a batch of datagrams, the fast path's health snapshot is renewed if health changed (the next batch answers
+    /// with it); the batch's time from arrival to sent (`elapsed`, nil when idle) is every answered query's time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
     /// once under light load (fewer than `heavyPerWindow` fast answers per 100 ms), else every 100 ms or 256 distinct
     /// decisions. `now`: the clock when the batch ended (read once by a caller that has it).
     mutating func endOfBatch(force: Bool, elapsed: TimeAmount? = nil, now: NIODeadline = .now()) {
+        if let authority = fastAuthority, let health = fastHealth, health.generation != authority.healthGeneration {
+            fastHealth = authority.fastHealthSnapshot()
+        }
         if let elapsed, answered > 0 { metrics.recordDuration(nanoseconds: elapsed.nanoseconds, transport: .udp, count: answered) }
         answered = 0
         if received > 0 { stats.udpQueries.add(received, ordering: .relaxed) }
