@@ -28,7 +28,7 @@ struct UDPAnswerer {
     /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
     private var tallyAuthority: Authority?
     private var burst = 0
-    /// The authority the batch's first pass read its plans with (`prepare`).
+    /// The authority `prepare(_:from:)` (one datagram at a time, outside a `Batch`) last read a plan with.
     private var planAuthority: Authority?
     /// Queries answered, and datagrams received, in the current batch.
     private var answered = 0
@@ -63,23 +63,57 @@ struct UDPAnswerer {
         case fast(FastPlan)
     }
 
+    /// What a whole batch is answered with, taken once at its start (`beginBatch`) and passed down borrowed: the
+    /// authority (a reload takes effect from the next batch) and the fast path's health snapshot for it.
+    struct Batch {
+        let authority: Authority
+        let health: AnswerEngine.HealthSnapshot?
+    }
+
+    /// Starts a batch: the current authority, and a health snapshot taken now if the authority is new.
+    mutating func beginBatch() -> Batch {
+        let authority = reader.current()
+        if fastAuthority !== authority || fastHealth == nil {
+            fastAuthority = authority
+            fastHealth = authority.fastHealthSnapshot()
+        }
+        return Batch(authority: authority, health: fastHealth)
+    }
+
     /// The first pass over a batch, datagram by datagram: reads the query for the fast path and prefetches the first
     /// word of the engine's table its answer reads, so that the batch's cache misses overlap instead of each stalling
     /// its own answer.
+    func prepare(_ packet: UnsafeRawBufferPointer, from client: IPAddress, in batch: Batch) -> Prepared {
+        guard let plan = batch.authority.planFast(packet, from: client) else { return .declined }
+        if let word = batch.authority.indexWordHint(of: plan) { lodestar_prefetch(word) }
+        return .fast(plan)
+    }
+
+    /// `prepare(_:from:in:)` with the authority current now (for a caller that answers datagram by datagram).
     mutating func prepare(_ packet: UnsafeRawBufferPointer, from client: IPAddress) -> Prepared {
         let authority = reader.current()
         planAuthority = authority
-        guard let plan = authority.planFast(packet, from: client) else { return .declined }
-        if let word = authority.indexWordHint(of: plan) { lodestar_prefetch(word) }
-        return .fast(plan)
+        return prepare(packet, from: client, in: Batch(authority: authority, health: nil))
     }
 
     /// The second pass over a batch: with the first pass's index words now in cache, prefetches what each fast answer
     /// reads next (its range entries or its class's list), so that those misses overlap too.
-    func prefetchAgain(_ prepared: Prepared) {
-        guard case .fast(let plan) = prepared, let authority = planAuthority,
-              let next = authority.secondHint(of: plan) else { return }
+    func prefetchAgain(_ prepared: Prepared, in batch: Batch) {
+        guard case .fast(let plan) = prepared, let next = batch.authority.secondHint(of: plan) else { return }
         lodestar_prefetch(next)
+    }
+
+    /// The third pass over a batch: answers a datagram `prepare(_:from:in:)` read with the same batch.
+    mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
+                         into out: UnsafeMutableRawBufferPointer, prepared: Prepared, in batch: Batch) -> Int? {
+        received += 1
+        let plan: FastPlan?
+        switch prepared {
+        case .fast(let p): plan = p
+        case .declined: plan = nil
+        case .unread: plan = batch.authority.planFast(packet, from: client)
+        }
+        return answer(packet, from: client, start: start, into: out, authority: batch.authority, health: batch.health, plan: plan)
     }
 
     /// Answers one datagram from `client`, received in a batch that arrived at `start`, writing the response to `out`:
@@ -96,7 +130,18 @@ struct UDPAnswerer {
         case .declined where planAuthority === authority: plan = nil
         default: plan = authority.planFast(packet, from: client)  // not read yet, or read before a reload
         }
-        switch answerFast(authority, packet, plan: plan, client: client, start: start, into: out) {
+        if fastAuthority !== authority || fastHealth == nil {
+            fastAuthority = authority
+            fastHealth = authority.fastHealthSnapshot()
+        }
+        return answer(packet, from: client, start: start, into: out, authority: authority, health: fastHealth, plan: plan)
+    }
+
+    /// Answers with `authority` (and its fast path with `health`), the query read as `plan` (nil: the fast path declines).
+    private mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
+                                 into out: UnsafeMutableRawBufferPointer, authority: Authority,
+                                 health: AnswerEngine.HealthSnapshot?, plan: FastPlan?) -> Int? {
+        switch answerFast(authority, packet, plan: plan, health: health, client: client, start: start, into: out) {
         case .sent(let length): return length
         case .withheld: return nil
         case .declined: break
@@ -180,16 +225,11 @@ struct UDPAnswerer {
 
     /// The fast path: a service's A/AAAA, or a static name's precompiled answer, written straight to `out`.
     private mutating func answerFast(_ authority: Authority, _ packet: UnsafeRawBufferPointer, plan: FastPlan?,
-                                     client: IPAddress, start: NIODeadline,
+                                     health: AnswerEngine.HealthSnapshot?, client: IPAddress, start: NIODeadline,
                                      into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
-        guard let plan else { return .declined }
-        // A new authority takes a snapshot now; a health change (which reads the authority's health view, a protocol
-        // call) is looked for once a batch, in `endOfBatch`.
-        if fastAuthority !== authority || fastHealth == nil {
-            fastAuthority = authority
-            fastHealth = authority.fastHealthSnapshot()
-        }
-        guard let health = fastHealth,
+        // The snapshot is the authority's (`beginBatch`); a health change, which reads the authority's health view (a
+        // protocol call), is looked for once a batch, in `endOfBatch`.
+        guard let plan, let health,
               let answer = authority.fastRespond(plan: plan, packet: packet, health: health, random: &random,
                                                  picks: &picks, into: out) else { return .declined }
         var length = answer.length

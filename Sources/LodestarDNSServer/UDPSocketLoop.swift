@@ -118,12 +118,14 @@ final class UDPSocketLoop: @unchecked Sendable {
             // First pass: read each query and prefetch what its answer reads first; second pass: prefetch what it
             // reads next (the misses of a batch overlap instead of each stalling its answer); third pass: answer.
             // The reply is written over its query, in the same slot (as gdnsd does): one cache footprint, not two.
+            // The batch is answered with one authority and health snapshot, held here and lent to each call.
+            let context = worker.beginBatch()
             for i in 0..<count {
                 b.clients[i] = b.client(i)
-                if let client = b.clients[i] { b.prepared[i] = worker.prepare(b.datagram(i), from: client) }
+                if let client = b.clients[i] { b.prepared[i] = worker.prepare(b.datagram(i), from: client, in: context) }
             }
             if count > 1 {
-                for i in 0..<count where b.clients[i] != nil { worker.prefetchAgain(b.prepared[i]) }
+                for i in 0..<count where b.clients[i] != nil { worker.prefetchAgain(b.prepared[i], in: context) }
             }
             var replyCount = 0
             for i in 0..<count {
@@ -132,7 +134,7 @@ final class UDPSocketLoop: @unchecked Sendable {
                     continue
                 }
                 guard let written = worker.answer(b.datagram(i), from: client, start: start, into: b.slot(i),
-                                                  prepared: b.prepared[i]) else { continue }
+                                                  prepared: b.prepared[i], in: context) else { continue }
                 b.setReply(replyCount, slot: i, length: written)
                 replyCount += 1
             }

@@ -147,9 +147,24 @@ final class UDPAnswererTests: XCTestCase {
                 return n.map { Array(slots[i].prefix($0)) }
             }
         }
-        var single = worker(), twoPass = worker()
+        var single = worker(), twoPass = worker(), batched = worker()
         let expected = run(&single, prepared: false)
         XCTAssertEqual(run(&twoPass, prepared: true), expected)
+        // The socket loop's way: one `Batch` (authority and health taken once) lent to all three passes.
+        var slots = queries.map { $0 + [UInt8](repeating: 0, count: UDPSocketLoop.slotSize - $0.count) }
+        let context = batched.beginBatch()
+        let plans = queries.indices.map { i in
+            slots[i].withUnsafeBytes { batched.prepare(UnsafeRawBufferPointer(rebasing: $0[0..<queries[i].count]), from: IPAddress("9.9.9.9")!, in: context) }
+        }
+        for plan in plans { batched.prefetchAgain(plan, in: context) }
+        let batchReplies = queries.indices.map { i -> [UInt8]? in
+            let n = slots[i].withUnsafeMutableBytes { s in
+                batched.answer(UnsafeRawBufferPointer(rebasing: s[0..<queries[i].count]), from: IPAddress("9.9.9.9")!,
+                               start: .now(), into: s, prepared: plans[i], in: context)
+            }
+            return n.map { Array(slots[i].prefix($0)) }
+        }
+        XCTAssertEqual(batchReplies, expected)
         XCTAssertEqual(expected.compactMap { $0 }.count, queries.count - 1)  // all but the datagram that is no query
         // Between the passes the zone is reloaded without `www` (renamed `web`; the other services stay): the queries
         // read as `www` must now be answered NXDOMAIN, not from whichever service took its place in the table.
