@@ -173,16 +173,14 @@ extension Authority {
         guard n >= 17, p[2] & 0xFA == 0,  // QR, opcode and TC zero
               p[4] == 0, p[5] == 1, p[6] == 0, p[7] == 0, p[8] == 0, p[9] == 0, p[10] == 0, p[11] <= 1 else { return nil }
         var i = 12
-        var hash = FastServiceTable.seed
         while true {
             guard i < n else { return nil }
             let len = Int(p[i])
             guard len <= 63, i - 12 + len + 1 < 255, i + len < n else { return nil }
-            hash = FastServiceTable.fold(hash, p[i])
-            for k in 0..<len { hash = FastServiceTable.fold(hash, p[i + 1 + k]) }
             i += len + 1
             if len == 0 { break }
         }
+        let hash = FastServiceTable.hash(p, 12, i)
         guard i + 4 <= n, let (position, exact) = fastServices.find(hash, p, 12, i) else { return nil }
         let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
         guard p[i + 2] == 0, p[i + 3] == 1 else { return nil }
