@@ -70,14 +70,20 @@ struct UDPAnswerer {
         let health: AnswerEngine.HealthSnapshot?
     }
 
-    /// Starts a batch: the current authority, and a health snapshot taken now if the authority is new.
+    /// Starts a batch: the current authority, and a health snapshot taken now if the authority or its health changed.
     mutating func beginBatch() -> Batch {
         let authority = reader.current()
-        if fastAuthority !== authority || fastHealth == nil {
+        return Batch(authority: authority, health: healthSnapshot(for: authority))
+    }
+
+    /// The fast path's health snapshot for `authority`: the one kept, or a new one for a new authority or after a
+    /// health change (which reads the authority's health view, a protocol call: once a batch, not once a query).
+    private mutating func healthSnapshot(for authority: Authority) -> AnswerEngine.HealthSnapshot? {
+        if fastAuthority !== authority || fastHealth.map({ $0.generation != authority.healthGeneration }) ?? true {
             fastAuthority = authority
             fastHealth = authority.fastHealthSnapshot()
         }
-        return Batch(authority: authority, health: fastHealth)
+        return fastHealth
     }
 
     /// The first pass over a batch, datagram by datagram: reads the query for the fast path and prefetches the first
@@ -130,11 +136,8 @@ struct UDPAnswerer {
         case .declined where planAuthority === authority: plan = nil
         default: plan = authority.planFast(packet, from: client)  // not read yet, or read before a reload
         }
-        if fastAuthority !== authority || fastHealth == nil {
-            fastAuthority = authority
-            fastHealth = authority.fastHealthSnapshot()
-        }
-        return answer(packet, from: client, start: start, into: out, authority: authority, health: fastHealth, plan: plan)
+        return answer(packet, from: client, start: start, into: out, authority: authority,
+                      health: healthSnapshot(for: authority), plan: plan)
     }
 
     /// Answers with `authority` (and its fast path with `health`), the query read as `plan` (nil: the fast path declines).
@@ -227,8 +230,7 @@ struct UDPAnswerer {
     private mutating func answerFast(_ authority: Authority, _ packet: UnsafeRawBufferPointer, plan: FastPlan?,
                                      health: AnswerEngine.HealthSnapshot?, client: IPAddress, start: NIODeadline,
                                      into out: UnsafeMutableRawBufferPointer) -> FastOutcome {
-        // The snapshot is the authority's (`beginBatch`); a health change, which reads the authority's health view (a
-        // protocol call), is looked for once a batch, in `endOfBatch`.
+        // The snapshot is the authority's, current when the batch began (`beginBatch`).
         guard let plan, let health,
               let answer = authority.fastRespond(plan: plan, packet: packet, health: health, random: &random,
                                                  picks: &picks, into: out) else { return .declined }
@@ -287,14 +289,11 @@ struct UDPAnswerer {
                            decision: weight > 0 ? authority.decisionKey(of: answer) : nil, weight: weight, local: &counters)
     }
 
-    /// After a batch of datagrams, the fast path's health snapshot is renewed if health changed (the next batch answers
-    /// with it); the batch's time from arrival to sent (`elapsed`, nil when idle) is every answered query's time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
+    /// After a batch of datagrams, its time from arrival to sent (`elapsed`, nil when idle) is every answered query's
+    /// time; and (also when idle, with `force`) the fast answers' tally reaches the counters and the decision table at
     /// once under light load (fewer than `heavyPerWindow` fast answers per 100 ms), else every 100 ms or 256 distinct
     /// decisions. `now`: the clock when the batch ended (read once by a caller that has it).
     mutating func endOfBatch(force: Bool, elapsed: TimeAmount? = nil, now: NIODeadline = .now()) {
-        if let authority = fastAuthority, let health = fastHealth, health.generation != authority.healthGeneration {
-            fastHealth = authority.fastHealthSnapshot()
-        }
         if let elapsed, answered > 0 { metrics.recordDuration(nanoseconds: elapsed.nanoseconds, transport: .udp, count: answered) }
         answered = 0
         if received > 0 { stats.udpQueries.add(received, ordering: .relaxed) }

@@ -35,6 +35,38 @@ final class UDPAnswererTests: XCTestCase {
         return n.map { Array(out.prefix($0)) }
     }
 
+    /// A health change (an edge drained, say) shows in the very next batch's answers, on the socket loop's batch path
+    /// and one datagram at a time alike: the snapshot is retaken when a batch begins, not after it.
+    func test_aHealthChangeShowsInTheNextBatch() throws {
+        let topology = try Fixture.topology()
+        let db = try FastPathTests.database()
+        let view = LiveHealthView()
+        let box = AuthorityBox(Authority(topology: topology, geo: db, health: view,
+                                         engine: try AnswerEngine.compile(database: db, topology: topology)))
+        var w = UDPAnswerer(box: box, stats: DNSServerStats(), limiter: SharedRateLimiter(settings: RateLimitSettings()),
+                            cacheEntries: 0, metrics: DNSMetrics(hub: MetricsHub(), stats: DNSServerStats()),
+                            logger: Logger(label: "test"), queryLogSample: 0)
+        let query = Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs("8.8.8.0/24")]))
+        func batch() throws -> [String] {
+            let context = w.beginBatch()
+            var slot = query + [UInt8](repeating: 0, count: UDPSocketLoop.slotSize - query.count)
+            let n = try XCTUnwrap(slot.withUnsafeMutableBytes { s -> Int? in
+                let packet = UnsafeRawBufferPointer(rebasing: s[0..<query.count])
+                let plan = w.prepare(packet, from: IPAddress("9.9.9.9")!, in: context)
+                return w.answer(packet, from: IPAddress("9.9.9.9")!, start: .now(), into: s, prepared: plan, in: context)
+            })
+            w.endOfBatch(force: false, elapsed: .microseconds(10))
+            return try DNSMessage(decoding: Array(slot.prefix(n))).answerAddresses
+        }
+        XCTAssertEqual(try batch(), ["127.0.1.1"])
+        _ = view.update(["edge-us": .down, "edge-eu": .healthy, "edge-ap": .healthy])
+        XCTAssertEqual(try batch(), ["127.0.2.1"], "the first batch after the change answers with it")
+        _ = view.update(["edge-us": .healthy, "edge-eu": .healthy, "edge-ap": .healthy])
+        XCTAssertEqual(try XCTUnwrap(ask(&w, query)).count, try XCTUnwrap(ask(&w, query)).count)
+        XCTAssertEqual(try DNSMessage(decoding: try XCTUnwrap(ask(&w, query))).answerAddresses, ["127.0.1.1"],
+                       "one datagram at a time sees it too")
+    }
+
     /// Query counts per series stay exact when types and rcodes mix (more series than the per-loop cache holds, so
     /// series replace each other between and within batches), on the fast path, the full path and the packet cache.
     func test_mixedTypesAndRcodesAreCountedExactly() throws {
