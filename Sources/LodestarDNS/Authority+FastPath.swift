@@ -71,11 +71,12 @@ extension Authority {
     }
 
     /// Answers the most common queries — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID, and
-    /// a static name's records asked for in lower case (`FastStatic`, precompiled) — in place: the packet is read without copying, the engine chooses from its compiled classes with health from
-    /// `health`, and the response is written to `out`, byte for byte what `respond` would send. `out` may be the
-    /// packet's own memory: nothing is written until the answer is known to fit, and nothing is read after. Returns nil for
-    /// anything else (another name or type, a malformed or unusual query, an answer that needs the reference path,
-    /// NODATA, or one that does not fit in `out` or the client's payload size): then `respond` must answer.
+    /// a static name's records asked for in lower case (`FastStatic`, precompiled) — in place: the packet is read
+    /// without copying, the engine chooses from its compiled classes with health from `health`, and the response is
+    /// written to `out`, byte for byte what `respond` would send. `out` may be the packet's own memory: nothing is
+    /// written until the answer is known to fit, and nothing is read after. Returns nil for anything else (another name
+    /// or type, a malformed or unusual query, an answer that needs the reference path, NODATA, or one that does not fit
+    /// in `out` or the client's payload size): then `respond` must answer.
     public func fastRespond<R: RandomNumberGenerator>(to packet: UnsafeRawBufferPointer, from client: IPAddress,
                                                       health: AnswerEngine.HealthSnapshot, random: inout R,
                                                       picks: inout [UInt16], into out: UnsafeMutableRawBufferPointer) -> FastAnswer? {
