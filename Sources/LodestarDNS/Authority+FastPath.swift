@@ -65,7 +65,7 @@ extension Authority {
 
     /// The address of what the engine reads after the index word for `plan`, as a second prefetch hint
     /// (`AnswerEngine.secondHint`).
-    public func secondHint(of plan: FastPlan) -> UnsafeRawPointer? {
+    public func secondHint(of plan: FastPlan) -> PrefetchHint? {
         guard plan.query.slot >= 0 else { return nil }
         return engine?.secondHint(slot: plan.query.slot, client: plan.located, family: plan.query.family)
     }

@@ -103,10 +103,15 @@ struct UDPAnswerer {
     }
 
     /// The second pass over a batch: with the first pass's index words now in cache, prefetches what each fast answer
-    /// reads next (its range entries or its class's list), so that those misses overlap too.
+    /// reads next (the first range entries its search probes, or its class's list), so that those misses overlap too.
     func prefetchAgain(_ prepared: Prepared, in batch: Batch) {
         guard case .fast(let plan) = prepared, let next = batch.authority.secondHint(of: plan) else { return }
-        lodestar_prefetch(next)
+        // Every cache line of the span (a search's first range entries: with many edges, a miss each otherwise).
+        var offset = 0
+        repeat {
+            lodestar_prefetch(next.address + offset)
+            offset += 64
+        } while offset < next.bytes
     }
 
     /// The third pass over a batch: answers a datagram `prepare(_:from:in:)` read with the same batch.

@@ -79,7 +79,7 @@ extension AnswerEngine {
     /// What `choose` reads after the index word (`indexWordHint`), to prefetch once that word is in cache: the range
     /// entries its search starts from, or, when the word names the class alone, the class's entry of the walk-free
     /// lists. nil when there is nothing to fetch (or an unknown slot). A hint only: never read through it.
-    public func secondHint(slot: Int, client: IPAddress, family: EdgeSelector.Family) -> UnsafeRawPointer? {
+    public func secondHint(slot: Int, client: IPAddress, family: EdgeSelector.Family) -> PrefetchHint? {
         guard slot >= 0, slot < slots.count else { return nil }
         let compiled = slots[slot]
         let hint: RangeTableHint
@@ -89,13 +89,15 @@ extension AnswerEngine {
         }
         switch hint {
         case .none: return nil
-        case .entries(let p): return p
+        case .entries(let p, let bytes): return PrefetchHint(address: p, bytes: bytes)
         case .value(let classIndex):
             // An IPv6 table's value may be an alias of IPv4 ranges rather than a class: no second look there.
             guard case .v4 = client else { return nil }
             let codes = family == .v4 ? compiled.singlesV4 : compiled.singlesV6
             guard Int(classIndex) < codes.count else { return nil }
-            return codes.withUnsafeBufferPointer { $0.baseAddress.map { UnsafeRawPointer($0 + Int(classIndex)) } }
+            return codes.withUnsafeBufferPointer {
+                $0.baseAddress.map { PrefetchHint(address: UnsafeRawPointer($0 + Int(classIndex)), bytes: 4) }
+            }
         }
     }
 

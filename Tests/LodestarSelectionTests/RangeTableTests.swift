@@ -83,7 +83,9 @@ final class RangeTableTests: XCTestCase {
             withExtendedLifetime(table) {
                 switch table.secondHint(for: key) {
                 case .value(let v): XCTAssertEqual(v, want.value, "whole-bucket hint of \(key) (seed \(seed))")
-                case .entries(let p): XCTAssertLessThanOrEqual(p.load(as: Key.self), key, "entries hint of \(key)")
+                case .entries(let p, let bytes):
+                    XCTAssertLessThanOrEqual(p.load(as: Key.self), key, "entries hint of \(key)")
+                    XCTAssertGreaterThanOrEqual(bytes, 64, "a hint spans the search's first probes")
                 case .none: XCTFail("no hint for \(key)")
                 }
             }
