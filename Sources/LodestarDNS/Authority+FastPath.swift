@@ -268,16 +268,26 @@ struct FastWriter {
         count += 1
     }
 
+    /// Two bytes, big-endian, with one bounds check (a store, not two byte writes).
     @inline(__always)
     mutating func u16(_ v: UInt16) {
-        u8(UInt8(v >> 8))
-        u8(UInt8(v & 0xFF))
+        guard out.count - count >= 2 else {
+            overflowed = true
+            return
+        }
+        out.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt16.self)
+        count += 2
     }
 
+    /// Four bytes, big-endian, with one bounds check.
     @inline(__always)
     mutating func u32(_ v: UInt32) {
-        u16(UInt16(v >> 16))
-        u16(UInt16(v & 0xFFFF))
+        guard out.count - count >= 4 else {
+            overflowed = true
+            return
+        }
+        out.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
     }
 
     /// Copies `p[start..<end]` (as much of it as `p` holds); nothing to copy when it already lies where it goes (a
