@@ -106,19 +106,10 @@ extension Authority {
             else { return nil }
             signatures = sigs
         }
-        let optLength = q.hasOPT ? 11 + (q.wantsNSID ? 4 + nodeIdBytes.count : 0) + (q.ecsLength > 0 ? 4 + q.ecsLength : 0) : 0
-        let length = q.questionEnd + answers * (v4 ? 16 : 28) + signatures.reduce(0) { $0 + 12 + $1.count } + optLength
-        let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
-        guard answers > 0, answers + signatures.count <= 0xFFFF, length <= limit, length <= out.count else { return nil }
-        let flags = 0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10)
+        let length = q.questionEnd + answers * (v4 ? 16 : 28) + signatures.reduce(0) { $0 + 12 + $1.count } + optLength(q)
+        guard answers > 0, answers + signatures.count <= 0xFFFF, fits(length, q, packet: packet, out: out) else { return nil }
         var w = FastWriter(out)
-        w.bytes(packet, 0, 2)
-        w.u16(flags)
-        w.u16(1)
-        w.u16(UInt16(answers + signatures.count))
-        w.u16(0)
-        w.u16(q.hasOPT ? 1 : 0)
-        w.bytes(packet, 12, q.questionEnd)
+        writeHeader(&w, packet, q, answers: UInt16(answers + signatures.count), additional: 0)
         let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
         service.writeRecords(picks, v4: v4, ttl: ttl, into: &w)
         for rdata in signatures {
@@ -133,6 +124,31 @@ extension Authority {
         guard !w.overflowed, w.count == length else { return nil }
         return FastAnswer(length: w.count, qtype: rrType, hadClientSubnet: q.ecsLength > 0, reusable: choice.deterministic,
                           service: q.service, slot: service.slot, firstEdge: first, located: located)
+    }
+
+    /// The bytes of the OPT record `writeOPT` writes for `q` (0 without EDNS).
+    func optLength(_ q: FastQuery) -> Int {
+        q.hasOPT ? 11 + (q.wantsNSID ? 4 + nodeIdBytes.count : 0) + (q.ecsLength > 0 ? 4 + q.ecsLength : 0) : 0
+    }
+
+    /// Whether a reply of `length` bytes to `q` fits the client's UDP payload size (512 without EDNS, else its own, at
+    /// least 512 and at most ours) and `out`, and `packet` holds a header to echo.
+    func fits(_ length: Int, _ q: FastQuery, packet: UnsafeRawBufferPointer, out: UnsafeMutableRawBufferPointer) -> Bool {
+        let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
+        return length <= limit && length <= out.count && packet.count >= 12
+    }
+
+    /// The reply's header — the query's ID; QR and AA with RD and CD echoed; one question, `answers` answers, no
+    /// authority, `additional` records and OPT when the query had one — then the question as sent.
+    func writeHeader(_ w: inout FastWriter, _ packet: UnsafeRawBufferPointer, _ q: FastQuery, answers: UInt16,
+                     additional: UInt16) {
+        w.bytes(packet, 0, 2)
+        w.u16(0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10))
+        w.u16(1)
+        w.u16(answers)
+        w.u16(0)
+        w.u16(additional + (q.hasOPT ? 1 : 0))
+        w.bytes(packet, 12, q.questionEnd)
     }
 
     /// The response OPT: our payload size, DO echoed, NSID then ECS with the scope (RFC 7871 §7.2.1), as `finish` writes it.

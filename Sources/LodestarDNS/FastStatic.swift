@@ -63,18 +63,10 @@ extension Authority {
         guard let name = fastServices.staticName(at: q.service), q.staticBody >= 0, q.staticBody < name.bodies.count,
               !(q.dnssecOK && signer != nil) else { return nil }
         let body = name.bodies[q.staticBody]
-        let optLength = q.hasOPT ? 11 + (q.wantsNSID ? 4 + nodeIdBytes.count : 0) + (q.ecsLength > 0 ? 4 + q.ecsLength : 0) : 0
-        let length = q.questionEnd + body.bytes.count + optLength
-        let limit = q.hasOPT ? min(max(512, q.payload), maxUDPPayload) : 512
-        guard length <= limit, length <= out.count, packet.count >= 4 else { return nil }
+        let length = q.questionEnd + body.bytes.count + optLength(q)
+        guard fits(length, q, packet: packet, out: out) else { return nil }
         var w = FastWriter(out)
-        w.bytes(packet, 0, 2)
-        w.u16(0x8400 | UInt16(packet[2] & 0x01) << 8 | UInt16(packet[3] & 0x10))
-        w.u16(1)
-        w.u16(body.answerCount)
-        w.u16(0)
-        w.u16(body.additionalCount + (q.hasOPT ? 1 : 0))
-        w.bytes(packet, 12, q.questionEnd)
+        writeHeader(&w, packet, q, answers: body.answerCount, additional: body.additionalCount)
         body.bytes.withUnsafeBytes { w.bytes($0, 0, $0.count) }
         if q.hasOPT { writeOPT(&w, q, scope: 0) }
         guard !w.overflowed, w.count == length else { return nil }

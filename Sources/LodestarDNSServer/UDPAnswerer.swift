@@ -28,8 +28,6 @@ struct UDPAnswerer {
     /// The authority whose engine the tally's decision keys refer to, fast answers since the last burst, last flush.
     private var tallyAuthority: Authority?
     private var burst = 0
-    /// The authority `prepare(_:from:)` (one datagram at a time, outside a `Batch`) last read a plan with.
-    private var planAuthority: Authority?
     /// Queries answered, and datagrams received, in the current batch.
     private var answered = 0
     private var received = 0
@@ -95,13 +93,6 @@ struct UDPAnswerer {
         return .fast(plan)
     }
 
-    /// `prepare(_:from:in:)` with the authority current now (for a caller that answers datagram by datagram).
-    mutating func prepare(_ packet: UnsafeRawBufferPointer, from client: IPAddress) -> Prepared {
-        let authority = reader.current()
-        planAuthority = authority
-        return prepare(packet, from: client, in: Batch(authority: authority, health: nil))
-    }
-
     /// The second pass over a batch: with the first pass's index words now in cache, prefetches what each fast answer
     /// reads next (the first range entries its search probes, or its class's list), so that those misses overlap too.
     func prefetchAgain(_ prepared: Prepared, in batch: Batch) {
@@ -131,18 +122,10 @@ struct UDPAnswerer {
     /// its length, or nil to send nothing (a packet that is no query, a rate-limited drop, or a response larger than
     /// `out`). `out` may be the packet's own memory (the reply over its query): every path reads the query before
     /// writing. The time to the answer is recorded per batch (`endOfBatch`): every query of a batch waits for its send.
+    /// (A batch of one: the socket loop answers its batches with `beginBatch` and the three passes.)
     mutating func answer(_ packet: UnsafeRawBufferPointer, from client: IPAddress, start: NIODeadline,
-                         into out: UnsafeMutableRawBufferPointer, prepared: Prepared = .unread) -> Int? {
-        received += 1
-        let authority = reader.current()
-        var plan: FastPlan?
-        switch prepared {
-        case .fast(let p) where planAuthority === authority: plan = p
-        case .declined where planAuthority === authority: plan = nil
-        default: plan = authority.planFast(packet, from: client)  // not read yet, or read before a reload
-        }
-        return answer(packet, from: client, start: start, into: out, authority: authority,
-                      health: healthSnapshot(for: authority), plan: plan)
+                         into out: UnsafeMutableRawBufferPointer) -> Int? {
+        answer(packet, from: client, start: start, into: out, prepared: .unread, in: beginBatch())
     }
 
     /// Answers with `authority` (and its fast path with `health`), the query read as `plan` (nil: the fast path declines).

@@ -144,12 +144,11 @@ final class UDPAnswererTests: XCTestCase {
         XCTAssertTrue(text.contains("lodestar_dns_response_duration_seconds_count{transport=\"tcp\"} 0\n"), text)
     }
 
-    /// The loop on a real loopback socket: a query is answered, a datagram longer than a slot is dropped and counted
-    /// (not answered from its first 4,096 bytes), and the loop goes on answering; stop() ends the thread.
-    /// The socket loop's two passes (`prepare` reads and prefetches every query of a batch, then `answer`) give the
-    /// bytes a single pass gives; and a reload between the passes is honoured: the plans read with the old authority
-    /// (which name a service by its place in that authority's table) are read again with the new one.
-    func test_preparedAnswersMatchAndAReloadBetweenPassesIsHonoured() throws {
+    /// The socket loop's passes over a batch (`beginBatch`, then `prepare` reads and prefetches every query, a second
+    /// prefetch, then `answer`) give the bytes one datagram at a time gives; and a reload is honoured: a batch is
+    /// answered wholly with the authority it began with (its plans name services by their place in that authority's
+    /// table, so a reload between its passes must not reach them), and the next batch with the new one.
+    func test_preparedAnswersMatchAndAReloadIsHonouredBatchByBatch() throws {
         let topology = try Fixture.topology()
         let db = try FastPathTests.database()
         let engine = try AnswerEngine.compile(database: db, topology: topology)
@@ -162,54 +161,49 @@ final class UDPAnswererTests: XCTestCase {
         let queries: [[UInt8]] = ["81.2.69.0/24", "8.8.8.0/24", "133.1.0.0/16", "2a00:1450::/32"].map {
             Fixture.query("www.example.test", edns: (1232, 0, [Fixture.ecs($0)]))
         } + [Fixture.query("www.example.test", RRType.aaaa, edns: nil), Fixture.query("mail.example.test", edns: nil), [1, 2, 3]]
-        func run(_ w: inout UDPAnswerer, prepared: Bool, reloadBetween: Authority? = nil) -> [[UInt8]?] {
+        let client = IPAddress("9.9.9.9")!
+        /// One datagram at a time, or as the socket loop does, one batch of all (with a reload between its passes).
+        func run(_ w: inout UDPAnswerer, batched: Bool, reloadBetween: Authority? = nil) -> [[UInt8]?] {
             var slots = queries.map { $0 + [UInt8](repeating: 0, count: UDPSocketLoop.slotSize - $0.count) }
-            var plans: [UDPAnswerer.Prepared] = []
-            if prepared {
-                for (i, q) in queries.enumerated() {
-                    plans.append(slots[i].withUnsafeBytes { w.prepare(UnsafeRawBufferPointer(rebasing: $0[0..<q.count]), from: IPAddress("9.9.9.9")!) })
+            func packet(_ i: Int, _ s: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer {
+                UnsafeRawBufferPointer(rebasing: s[0..<queries[i].count])
+            }
+            guard batched else {
+                return queries.indices.map { i in
+                    slots[i].withUnsafeMutableBytes { s in w.answer(packet(i, s), from: client, start: .now(), into: s) }
+                        .map { Array(slots[i].prefix($0)) }
                 }
             }
+            let context = w.beginBatch()
+            let plans = queries.indices.map { i in slots[i].withUnsafeMutableBytes { w.prepare(packet(i, $0), from: client, in: context) } }
+            for plan in plans { w.prefetchAgain(plan, in: context) }
             if let reloadBetween { box.replace(with: reloadBetween) }
             return queries.indices.map { i in
-                let n = slots[i].withUnsafeMutableBytes { s in
-                    w.answer(UnsafeRawBufferPointer(rebasing: s[0..<queries[i].count]), from: IPAddress("9.9.9.9")!,
-                             start: .now(), into: s, prepared: prepared ? plans[i] : .unread)
-                }
-                return n.map { Array(slots[i].prefix($0)) }
+                slots[i].withUnsafeMutableBytes { s in
+                    w.answer(packet(i, s), from: client, start: .now(), into: s, prepared: plans[i], in: context)
+                }.map { Array(slots[i].prefix($0)) }
             }
         }
-        var single = worker(), twoPass = worker(), batched = worker()
-        let expected = run(&single, prepared: false)
-        XCTAssertEqual(run(&twoPass, prepared: true), expected)
-        // The socket loop's way: one `Batch` (authority and health taken once) lent to all three passes.
-        var slots = queries.map { $0 + [UInt8](repeating: 0, count: UDPSocketLoop.slotSize - $0.count) }
-        let context = batched.beginBatch()
-        let plans = queries.indices.map { i in
-            slots[i].withUnsafeBytes { batched.prepare(UnsafeRawBufferPointer(rebasing: $0[0..<queries[i].count]), from: IPAddress("9.9.9.9")!, in: context) }
-        }
-        for plan in plans { batched.prefetchAgain(plan, in: context) }
-        let batchReplies = queries.indices.map { i -> [UInt8]? in
-            let n = slots[i].withUnsafeMutableBytes { s in
-                batched.answer(UnsafeRawBufferPointer(rebasing: s[0..<queries[i].count]), from: IPAddress("9.9.9.9")!,
-                               start: .now(), into: s, prepared: plans[i], in: context)
-            }
-            return n.map { Array(slots[i].prefix($0)) }
-        }
-        XCTAssertEqual(batchReplies, expected)
+        var single = worker(), batches = worker()
+        let expected = run(&single, batched: false)
+        XCTAssertEqual(run(&batches, batched: true), expected)
         XCTAssertEqual(expected.compactMap { $0 }.count, queries.count - 1)  // all but the datagram that is no query
-        // Between the passes the zone is reloaded without `www` (renamed `web`; the other services stay): the queries
-        // read as `www` must now be answered NXDOMAIN, not from whichever service took its place in the table.
+        // Between a batch's passes the zone is reloaded without `www` (renamed `web`; the other services stay): that
+        // batch is answered as it began, `www` from `www`'s edges (not from whichever service took its place in the
+        // new table); the next batch's queries for `www` are answered NXDOMAIN, as a fresh worker answers them.
         let renamed = try Topology.decode(Data(Fixture.topologyJSON.replacingOccurrences(of: "\"www\": {", with: "\"web\": {").utf8),
                                           file: "renamed.json")
         let reloaded = Authority(topology: renamed, geo: db, health: StaticHealthView(),
                                  engine: try AnswerEngine.compile(database: db, topology: renamed))
-        let afterReload = run(&twoPass, prepared: true, reloadBetween: reloaded)
+        XCTAssertEqual(run(&batches, batched: true, reloadBetween: reloaded), expected)
+        let afterReload = run(&batches, batched: true)
         XCTAssertEqual(try DNSMessage(decoding: try XCTUnwrap(afterReload[0])).header.rcode, 3)
         var fresh = worker()
-        XCTAssertEqual(afterReload, run(&fresh, prepared: false))
+        XCTAssertEqual(afterReload, run(&fresh, batched: false))
     }
 
+    /// The loop on a real loopback socket: a query is answered, a datagram longer than a slot is dropped and counted
+    /// (not answered from its first 4,096 bytes), and the loop goes on answering; stop() ends the thread.
     func test_socketLoopAnswersDropsOversizeDatagramsAndStops() async throws {
         let (answerer, _, stats, _) = try worker()
         let loop = try UDPSocketLoop(host: "127.0.0.1", port: 0)
