@@ -158,7 +158,8 @@ let package = Package(
         // libFuzzer target (see Fuzz/README.md); a normal build gives a corpus replayer.
         .executableTarget(
             name: "lodestar-fuzz",
-            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarSelection", "LodestarTopology", "LodestarGossip"],
+            dependencies: ["LodestarDNS", "LodestarGeo", "LodestarSelection", "LodestarTopology", "LodestarGossip",
+                           "LodestarEdge"],
             path: "Sources/LodestarFuzz",
             swiftSettings: swiftSettings
         ),

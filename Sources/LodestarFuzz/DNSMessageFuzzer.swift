@@ -5,7 +5,8 @@ import LodestarSelection
 import LodestarGossip
 import LodestarTopology
 
-// A libFuzzer target for the DNS message decoder and the whole answer path, and for the gossip packet decoder.
+// A libFuzzer target for the DNS message decoder and the whole answer path, the gossip packet decoder, and the
+// edge pass-through lane's HTTP/1.1 head reader and chunk scanner.
 // Fuzzing build (libFuzzer supplies main):
 //   swift build --scratch-path .build-fuzz --product lodestar-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 // Normal build: `lodestar-fuzz FILE...` replays inputs (corpus seeds or crash files) and exits 0 if none traps.
@@ -77,6 +78,7 @@ func fuzzGossip(_ bytes: [UInt8]) {
 /// Runs one input: decode (and re-encode round trip), then answer it over UDP and TCP; traps only on a real bug.
 func fuzzOne(_ bytes: [UInt8]) {
     fuzzGossip(bytes)
+    fuzzHTTP1(bytes)
     if let message = try? DNSMessage(decoding: bytes) {
         let again = try? DNSMessage(decoding: message.encoded())
         precondition(again == message, "decode → encode → decode changed the message")

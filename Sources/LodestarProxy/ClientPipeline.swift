@@ -24,6 +24,8 @@ struct ClientPipeline: Sendable {
     /// swift-nio-http2's settings for this edge's limits (built once, not per connection).
     let h2Connection: NIOHTTP2Handler.ConnectionConfiguration
     let h2Stream: NIOHTTP2Handler.StreamConfiguration
+    /// HTTP/1.1 connections start in the pass-through lane (`FastLane`).
+    let passThrough: Bool
 
     init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: NIOSSLContext?,
          settings: ProxySettings) {
@@ -40,6 +42,7 @@ struct ClientPipeline: Sendable {
         self.http2 = settings.http2
         self.h2Connection = Self.connectionConfiguration(settings.http2)
         self.h2Stream = Self.streamConfiguration(settings.http2)
+        self.passThrough = settings.passThrough
     }
 
     /// Sets up a newly accepted connection (on its event loop).
@@ -81,11 +84,23 @@ struct ClientPipeline: Sendable {
         try configureHTTP1(channel, info: info, state: state)
     }
 
-    /// HTTP/1.1: NIO's codec (pipelining is handled by `ProxyHandler`, which queues parts of later requests), gzip,
-    /// the request handler.
+    /// HTTP/1.1: the pass-through lane (`FastLane`), which sets up the full lane behind itself when a request needs
+    /// it; without it, the full lane at once.
     func configureHTTP1(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
+        guard passThrough else { return try configureFullHTTP1(channel, info: info, state: state, carry: nil) }
+        let pipeline = self
+        try channel.pipeline.syncOperations.addHandler(FastLane(
+            shared: shared, loop: state, info: info, compressing: compression.enabled) { channel, carry in
+                try pipeline.configureFullHTTP1(channel, info: info, state: state, carry: carry)
+            })
+    }
+
+    /// The full HTTP/1.1 lane: NIO's codec (pipelining is handled by `ProxyHandler`, which queues parts of later
+    /// requests), gzip, the request handler; `carry` is what the pass-through lane hands over when it steps aside.
+    func configureFullHTTP1(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox, carry: HandOver?) throws {
         let ops = channel.pipeline.syncOperations
         let tracker = ActivityTracker()
+        if let carry { tracker.firstByteAt = carry.firstByteAt }
         try ops.addHandler(tracker)
         // Headers were validated by the parsers they came through, so NIO's per-request helpers stay out. Bytes a
         // client sends after an upgrade request before the 101 are dropped (RFC 6455 §4.1: it must wait for it).
@@ -95,7 +110,13 @@ struct ClientPipeline: Sendable {
         if compression.enabled {
             try ops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: EdgeServer.compressionPredicate(compression)))
         }
-        try ops.addHandler(ProxyHandler(shared: shared, loop: state, info: info, mode: .http1(tracker), compressing: compression.enabled))
+        let handler = ProxyHandler(shared: shared, loop: state, info: info, mode: .http1(tracker), compressing: compression.enabled)
+        if let carry {
+            handler.presetVerdict = carry.verdict
+            handler.requestsServed = carry.requestsServed
+            handler.finishing = carry.finishing
+        }
+        try ops.addHandler(handler)
     }
 
     /// HTTP/2: swift-nio-http2's connection handler (settings, flow control, HPACK, flood limits), the connection

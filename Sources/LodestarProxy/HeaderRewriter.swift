@@ -2,6 +2,17 @@ import LodestarEdge
 import LodestarTopology
 import NIOHTTP1
 
+/// Where the rewriter writes fields: NIO's `HTTPHeaders`, or wire bytes (`WireHead`) in the pass-through lane.
+protocol HeaderSink {
+    mutating func add(name: String, value: String)
+    /// A field passed on as it is.
+    mutating func copy<F: HeaderFieldRef>(_ field: F)
+}
+
+extension HTTPHeaders: HeaderSink {
+    mutating func copy<F: HeaderFieldRef>(_ field: F) { add(name: field.name, value: field.value) }
+}
+
 /// Header rewriting between client and origin (RFC 9110 §7.6: hop-by-hop fields, Via; de-facto X-Forwarded-*).
 enum HeaderRewriter {
     /// ASCII case-insensitive equality of a header name with a lower-case name.
@@ -15,9 +26,10 @@ enum HeaderRewriter {
     }
 
     /// Lower-case tokens named in `Connection` fields (other than close/keep-alive, which are hop-by-hop anyway).
-    static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
+    static func connectionTokens<Fields: Sequence>(_ headers: Fields) -> [String] where Fields.Element: HeaderFieldRef {
         var out = [String]()
-        for (name, value) in headers where nameEquals(name, "connection") {
+        for field in headers where field.nameEquals("connection") {
+            let value = field.value
             if nameEquals(value, "keep-alive") || nameEquals(value, "close") { continue }  // the common case, no allocation
             for token in value.split(separator: ",") {
                 let t = token.trimmingSpaces().lowercased()
@@ -40,54 +52,76 @@ enum HeaderRewriter {
 
     static func upstreamRequest(_ head: HTTPRequestHead, route: CompiledRoute, config: EdgeConfig, client: String,
                                 scheme: String, requestId: String, framing: BodyFraming, http2: Bool = false) -> HTTPRequestHead {
-        let extra = connectionTokens(head.headers)
         var out = HTTPHeaders()
         out.reserveCapacity(head.headers.count + 6)
+        let request = RequestFacts(method: head.method.rawValue, viaHTTP2: head.version.major == 2, client: client,
+                                   scheme: scheme, requestId: requestId, framing: framing, originHTTP2: http2)
+        upstreamFields(head.headers.fieldRefs, request, route: route, config: config, into: &out)
+        return HTTPRequestHead(version: .http1_1, method: Self.wireMethod(head.method), uri: head.uri, headers: out)
+    }
+
+    /// What the request rules need besides the fields.
+    struct RequestFacts {
+        var method: String
+        /// The client spoke HTTP/2 (the `Via` entry says so).
+        var viaHTTP2: Bool
+        var client: String
+        var scheme: String
+        var requestId: String
+        var framing: BodyFraming
+        var originHTTP2: Bool
+    }
+
+    /// The request's fields as they go upstream, written into `out` (NIO's `HTTPHeaders` or the pass-through lane's
+    /// wire bytes): one home for the request rules whatever the lane.
+    static func upstreamFields<Fields: Sequence, Sink: HeaderSink>(
+        _ fields: Fields, _ r: RequestFacts, route: CompiledRoute, config: EdgeConfig, into out: inout Sink
+    ) where Fields.Element: HeaderFieldRef {
+        let extra = connectionTokens(fields)
         var forwardedFor: String?
         var via: String?
         var host: String?
         var trailers = false
-        for (name, value) in head.headers {
-            let kind = KnownHeader(name)
-            if kind == .te && value.lowercased().split(separator: ",").contains(where: { $0.trimmingSpaces() == "trailers" }) {
+        for field in fields {
+            let kind = field.kind
+            if kind == .te && field.value.lowercased().split(separator: ",").contains(where: { $0.trimmingSpaces() == "trailers" }) {
                 trailers = true
             }
             switch kind {
             case .hopByHop, .te, .expect, .contentLength, .xForwardedProto, .xForwardedHost: continue
             default: break
             }
-            if !extra.isEmpty && isListed(name, in: extra) { continue }
+            if !extra.isEmpty && field.isListed(in: extra) { continue }
             if kind == .xForwardedFor {
+                let value = field.value
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
             }
             if kind == .via {
+                let value = field.value
                 via = via.map { "\($0), \(value)" } ?? value
                 continue
             }
-            if nameEquals(name, config.requestIdHeader) { continue }
-            if kind == .host { host = value }
-            if !route.requestRemove.isEmpty && isListed(name, in: route.requestRemove) { continue }
-            out.add(name: name, value: value)
+            if field.nameEquals(config.requestIdHeader) { continue }
+            if kind == .host { host = field.value }
+            if !route.requestRemove.isEmpty && field.isListed(in: route.requestRemove) { continue }
+            out.copy(field)
         }
         for f in route.route.requestHeaders.set { out.add(name: f.name, value: f.value) }
-        out.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(client)" } ?? client)
-        out.add(name: "X-Forwarded-Proto", value: scheme)
+        out.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(r.client)" } ?? r.client)
+        out.add(name: "X-Forwarded-Proto", value: r.scheme)
         if let host { out.add(name: "X-Forwarded-Host", value: host) }
         // RFC 9110 §7.6.3: the protocol this hop received the message in.
-        let mine = head.version.major == 2 ? config.via2 : config.via
+        let mine = r.viaHTTP2 ? config.via2 : config.via
         out.add(name: "Via", value: via.map { "\($0), \(mine)" } ?? mine)
-        out.add(name: config.settings.requestIdHeader, value: requestId)
-        switch framing {
+        out.add(name: config.settings.requestIdHeader, value: r.requestId)
+        switch r.framing {
         case .length(let n): out.add(name: "Content-Length", value: String(n))
-        case .chunked: if !http2 { out.add(name: "Transfer-Encoding", value: "chunked") }
+        case .chunked: if !r.originHTTP2 { out.add(name: "Transfer-Encoding", value: "chunked") }
         case .none:
-            if head.method == .POST || head.method == .PUT || head.method == .PATCH { out.add(name: "Content-Length", value: "0") }
+            if r.method == "POST" || r.method == "PUT" || r.method == "PATCH" { out.add(name: "Content-Length", value: "0") }
         }
-        if trailers && http2 { out.add(name: "TE", value: "trailers") }
-        var up = HTTPRequestHead(version: .http1_1, method: Self.wireMethod(head.method), uri: head.uri, headers: out)
-        up.version = .http1_1
-        return up
+        if trailers && r.originHTTP2 { out.add(name: "TE", value: "trailers") }
     }
 
     /// The response head sent to the client. `keepAlive` says whether the client connection stays open.
@@ -97,42 +131,84 @@ enum HeaderRewriter {
     static func clientResponse(_ head: HTTPResponseHead, route: CompiledRoute, config: EdgeConfig, requestId: String,
                                clientVersion: HTTPVersion, keepAlive: Bool, origin: String? = nil,
                                publicBase: String? = nil) -> HTTPResponseHead {
-        let extra = connectionTokens(head.headers)
         var out = HTTPHeaders()
         out.reserveCapacity(head.headers.count + 4)
-        var via: String?
-        let expose = route.route.exposeOriginServer
-        for (name, value) in head.headers {
-            let kind = KnownHeader(name)
-            // Transfer-Encoding goes too: the client connection is framed anew by the encoder.
-            if kind.isHopByHop || (!extra.isEmpty && isListed(name, in: extra)) { continue }
-            if !expose && kind == .server { continue }
-            if kind == .via {
-                via = via.map { "\($0), \(value)" } ?? value
-                continue
-            }
-            if nameEquals(name, config.requestIdHeader) { continue }
-            if !route.responseRemove.isEmpty && isListed(name, in: route.responseRemove) { continue }
-            if let origin, let publicBase, kind == .location || kind == .contentLocation,
-               let rewritten = rewriteOriginURL(value, origin: origin, publicBase: publicBase) {
-                out.add(name: name, value: rewritten)
-                continue
-            }
-            out.add(name: name, value: value)
-        }
-        for f in route.route.responseHeaders.set { out.add(name: f.name, value: f.value) }
-        let mine = head.version.major == 2 ? config.via2 : config.via
-        out.add(name: "Via", value: via.map { "\($0), \(mine)" } ?? mine)
-        out.add(name: config.settings.requestIdHeader, value: requestId)
+        let facts = ResponseRules(originHTTP2: head.version.major == 2, clientHTTP2: clientVersion.major == 2,
+                                  clientHTTP10: clientVersion.major == 1 && clientVersion.minor == 0, keepAlive: keepAlive,
+                                  requestId: requestId, origin: origin, publicBase: publicBase)
+        clientFields(head.headers.fieldRefs, facts, route: route, config: config, into: &out)
         if clientVersion.major == 2 {
             return HTTPResponseHead(version: .http2, status: head.status, headers: out)  // RFC 9113 §8.2.2
         }
-        if !keepAlive {
+        return HTTPResponseHead(version: clientVersion.minor == 0 ? .http1_0 : .http1_1, status: head.status, headers: out)
+    }
+
+    /// What the response rules need besides the fields. `origin` is the server's `host:port` and `publicBase` the
+    /// client-facing `scheme://host[:port]` (see `clientResponse`).
+    struct ResponseRules {
+        var originHTTP2: Bool
+        var clientHTTP2: Bool
+        var clientHTTP10: Bool
+        var keepAlive: Bool
+        var requestId: String
+        var origin: String?
+        var publicBase: String?
+    }
+
+    /// The response's fields as they go to the client, written into `out` (either lane): one home for the response
+    /// rules.
+    static func clientFields<Fields: Sequence, Sink: HeaderSink>(
+        _ fields: Fields, _ r: ResponseRules, route: CompiledRoute, config: EdgeConfig, into out: inout Sink
+    ) where Fields.Element: HeaderFieldRef {
+        let extra = connectionTokens(fields)
+        var via: String?
+        let expose = route.route.exposeOriginServer
+        for field in fields {
+            let kind = field.kind
+            // Transfer-Encoding goes too: the client connection is framed anew.
+            if kind.isHopByHop || (!extra.isEmpty && field.isListed(in: extra)) { continue }
+            if !expose && kind == .server { continue }
+            if kind == .via {
+                let value = field.value
+                via = via.map { "\($0), \(value)" } ?? value
+                continue
+            }
+            if field.nameEquals(config.requestIdHeader) { continue }
+            if !route.responseRemove.isEmpty && field.isListed(in: route.responseRemove) { continue }
+            if let origin = r.origin, let publicBase = r.publicBase, kind == .location || kind == .contentLocation,
+               let rewritten = rewriteOriginURL(field.value, origin: origin, publicBase: publicBase) {
+                out.add(name: field.name, value: rewritten)
+                continue
+            }
+            out.copy(field)
+        }
+        for f in route.route.responseHeaders.set { out.add(name: f.name, value: f.value) }
+        let mine = r.originHTTP2 ? config.via2 : config.via
+        out.add(name: "Via", value: via.map { "\($0), \(mine)" } ?? mine)
+        out.add(name: config.settings.requestIdHeader, value: r.requestId)
+        if r.clientHTTP2 { return }
+        if !r.keepAlive {
             out.add(name: "Connection", value: "close")
-        } else if clientVersion.minor == 0 {
+        } else if r.clientHTTP10 {
             out.add(name: "Connection", value: "keep-alive")
         }
-        return HTTPResponseHead(version: clientVersion.minor == 0 ? .http1_0 : .http1_1, status: head.status, headers: out)
+    }
+
+    /// The fields of an edge-made answer (error pages and refusals), either lane: a plain-text body of `bodyBytes`
+    /// (nil: a gRPC answer, whose status goes in trailers), the request id, `Via`, `extra` (`Retry-After`) and the
+    /// `Connection` field when one is due.
+    static func localFields<Sink: HeaderSink>(bodyBytes: Int?, requestId: String, config: EdgeConfig,
+                                              extra: [(String, String)], connection: String?, into out: inout Sink) {
+        if let bodyBytes {
+            out.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+            out.add(name: "Content-Length", value: String(bodyBytes))
+        } else {
+            out.add(name: "Content-Type", value: "application/grpc")
+        }
+        out.add(name: config.settings.requestIdHeader, value: requestId)
+        out.add(name: "Via", value: config.via)
+        for (n, v) in extra { out.add(name: n, value: v) }
+        if let connection { out.add(name: "Connection", value: connection) }
     }
 
     /// `http://ORIGIN/rest` or `https://ORIGIN/rest` (ORIGIN = `host:port`, or `host` alone when the port is the
@@ -174,6 +250,10 @@ enum KnownHeader: Equatable {
     init(_ name: String) {
         var name = name
         self = name.withUTF8 { Self.classify($0) }
+    }
+
+    init(bytes: UnsafeRawBufferPointer) {
+        self = Self.classify(bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     private static func classify(_ b: UnsafeBufferPointer<UInt8>) -> KnownHeader {

@@ -11,6 +11,8 @@ final class LoopPool {
     let runtime: PoolRuntime
     let eventLoop: any EventLoop
     private var idle: [[UpstreamConnection]]
+    /// Idle connections of the pass-through lane (bytes, no codec), per server.
+    private var rawIdle: [[RawConnection]]
     private var roundRobin: SmoothWeightedRoundRobin
     private var leastStart = 0
     /// HTTP/2 sessions per server (several when one is full or going away) and the connect in progress.
@@ -22,31 +24,36 @@ final class LoopPool {
         self.runtime = runtime
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: runtime.servers.count)
+        self.rawIdle = Array(repeating: [], count: runtime.servers.count)
         self.sessions = Array(repeating: [], count: runtime.servers.count)
         self.waiting = Array(repeating: [], count: runtime.servers.count)
         self.roundRobin = SmoothWeightedRoundRobin(weights: runtime.weights)
     }
 
-    /// The pool's bootstraps (HTTP/1.1 codec or bare) per TLS name, made on first use and kept.
+    /// The pool's bootstraps (HTTP/1.1 codec, bytes or bare) per TLS name, made on first use and kept.
     private var bootstraps: [BootstrapKey: ClientBootstrap] = [:]
 
+    /// What a connection's pipeline ends with: the HTTP/1.1 client codec and `UpstreamHandler`, the pass-through
+    /// lane's `RawUpstreamHandler`, or nothing (an HTTP/2 session adds its own).
+    private enum Ending: Hashable { case http1, raw, bare }
+
     private struct BootstrapKey: Hashable {
-        var http1: Bool
+        var ending: Ending
         var serverName: String?
     }
 
-    /// A TCP (+ TLS) bootstrap for `server`; `http1` adds the HTTP/1.1 client codec and the handler. Made on first use,
-    /// so a pool on an embedded event loop (adapter tests) needs no sockets, and kept for the pool's later connections
-    /// (one per TLS name: servers found by different names are verified against their own).
-    private func bootstrap(http1: Bool, server: Int) -> ClientBootstrap {
-        let key = BootstrapKey(http1: http1, serverName: runtime.tlsContext == nil ? nil : runtime.tlsServerName(server))
+    /// A TCP (+ TLS) bootstrap for `server`. Made on first use, so a pool on an embedded event loop (adapter tests)
+    /// needs no sockets, and kept for the pool's later connections (one per TLS name: servers found by different
+    /// names are verified against their own).
+    private func bootstrap(_ ending: Ending, server: Int) -> ClientBootstrap {
+        let key = BootstrapKey(ending: ending, serverName: runtime.tlsContext == nil ? nil : runtime.tlsServerName(server))
         if let made = bootstraps[key] { return made }
-        let made = makeBootstrap(http1: http1, serverName: key.serverName)
+        let made = makeBootstrap(ending, serverName: key.serverName)
         bootstraps[key] = made
         return made
     }
 
-    private func makeBootstrap(http1: Bool, serverName: String?) -> ClientBootstrap {
+    private func makeBootstrap(_ ending: Ending, serverName: String?) -> ClientBootstrap {
         let tls = runtime.tlsContext
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(runtime.pool.connectTimeoutMs)))
@@ -59,7 +66,11 @@ final class LoopPool {
                         try ops.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                         try ops.addHandler(OriginHandshake(eventLoop: channel.eventLoop))
                     }
-                    guard http1 else { return }
+                    switch ending {
+                    case .bare: return
+                    case .raw: return try ops.addHandler(RawUpstreamHandler())
+                    case .http1: break
+                    }
                     // Interim (1xx) responses are forwarded, so the edge can relay 103 Early Hints and friends; bytes
                     // after a 101 are kept for the tunnel.
                     try ops.addHandler(HTTPRequestEncoder())
@@ -101,7 +112,7 @@ final class LoopPool {
     func connect(server: Int) -> EventLoopFuture<UpstreamConnection>.Isolated {
         if runtime.pool.protocol != .http1 { return stream(server: server) }
         let address = runtime.servers[server].address
-        return bootstrap(http1: true, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
+        return bootstrap(.http1, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
             .flatMap { channel in Self.handshaken(channel, requireH2: false) }
             .flatMapThrowing { [self] channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
@@ -109,6 +120,61 @@ final class LoopPool {
                 handler.connection = c
                 return c
             }
+    }
+
+    // MARK: The pass-through lane's connections
+
+    /// An idle pass-through connection to `server` (most recently used first), if any.
+    func takeRawIdle(server: Int, now: NIODeadline = .now()) -> RawConnection? {
+        while let c = rawIdle[server].popLast() {
+            if c.channel.isActive && !c.isClosed && c.idleUntil > now { return c }
+            c.channel.close(promise: nil)
+        }
+        return nil
+    }
+
+    /// A new pass-through connection to `server` (HTTP/1.1 pools only).
+    func connectRaw(server: Int) -> EventLoopFuture<RawConnection>.Isolated {
+        let address = runtime.servers[server].address
+        return bootstrap(.raw, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
+            .flatMap { channel in Self.handshaken(channel, requireH2: false) }
+            .flatMapThrowing { [self] channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: RawUpstreamHandler.self)
+                let c = RawConnection(channel: channel, handler: handler, server: server, pool: self)
+                handler.connection = c
+                return c
+            }
+    }
+
+    /// Returns a pass-through connection after its exchange: kept when `reusable` (the request went whole, the
+    /// response ended cleanly and the origin keeps the connection), closed otherwise. `keepAliveTimeout` as in
+    /// `release`.
+    func releaseRaw(_ c: RawConnection, reusable: Bool, keepAliveTimeout: Int?) {
+        c.owner = nil
+        c.handler.holdReads = false
+        guard reusable, let limit = idleLimit(keepAliveTimeout), !c.isClosed, c.channel.isActive else {
+            c.channel.close(promise: nil)
+            return
+        }
+        if rawIdle[c.server].count >= runtime.pool.maxIdlePerServer, let oldest = rawIdle[c.server].first {
+            rawIdle[c.server].removeFirst()
+            oldest.channel.close(promise: nil)
+        }
+        c.idleUntil = .now() + .milliseconds(limit)
+        rawIdle[c.server].append(c)
+    }
+
+    /// Drops a closed idle pass-through connection.
+    func forgetRaw(_ c: RawConnection) {
+        rawIdle[c.server].removeAll { $0 === c }
+    }
+
+    /// How long a returned connection may stay idle (ms), or nil when it is not kept at all.
+    private func idleLimit(_ keepAliveTimeout: Int?) -> Int64? {
+        let poolLimit = Int64(runtime.pool.idleTimeoutMs)
+        let limit = keepAliveTimeout.map { min(poolLimit, Int64($0) * 800) } ?? poolLimit
+        guard runtime.pool.maxIdlePerServer > 0, !retired, limit > 0 else { return nil }
+        return limit
     }
 
     /// A stream on a session to `server` with room for it, connecting one when there is none (exchanges that ask
@@ -128,7 +194,7 @@ final class LoopPool {
     private func connectSession(server: Int) {
         let address = runtime.servers[server].address
         let secure = runtime.tlsContext != nil
-        bootstrap(http1: false, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
+        bootstrap(.bare, server: server).connect(host: address.host.description, port: address.port).assumeIsolated()
             .flatMap { channel in Self.handshaken(channel, requireH2: secure) }
             .whenComplete { [self] result in
                 let waiters = waiting[server]
@@ -173,9 +239,7 @@ final class LoopPool {
             return
         }
         c.handler.holdReads = false
-        let poolLimit = Int64(runtime.pool.idleTimeoutMs)
-        let limit = keepAliveTimeout.map { min(poolLimit, Int64($0) * 800) } ?? poolLimit
-        guard !c.isClosed, c.channel.isActive, runtime.pool.maxIdlePerServer > 0, !retired, limit > 0 else {
+        guard let limit = idleLimit(keepAliveTimeout), !c.isClosed, c.channel.isActive else {
             c.channel.close(promise: nil)
             return
         }
@@ -215,6 +279,11 @@ final class LoopPool {
             // Closed after leaving the list: a close calls back into `forget`.
             for c in expired { c.channel.close(promise: nil) }
         }
+        for s in rawIdle.indices where rawIdle[s].contains(where: { $0.idleUntil <= now }) {
+            let expired = rawIdle[s].filter { $0.idleUntil <= now }
+            rawIdle[s].removeAll { $0.idleUntil <= now }
+            for c in expired { c.channel.close(promise: nil) }
+        }
     }
 
     /// Drops a closed idle connection.
@@ -235,6 +304,9 @@ final class LoopPool {
         for list in sessions { for s in list { s.closeWhenIdle() } }
         for list in idle { for c in list { c.channel.close(promise: nil) } }
         idle = Array(repeating: [], count: idle.count)
+        let raw = rawIdle
+        rawIdle = Array(repeating: [], count: rawIdle.count)
+        for list in raw { for c in list { c.channel.close(promise: nil) } }
     }
 }
 

@@ -33,7 +33,9 @@ extension ProxyHandler {
             fieldCount: head.headers.count, client: info.client, now: NIODeadline.now().uptimeNanoseconds,
             openTunnels: shared.openTunnels.load(ordering: .relaxed))
         let admitted: Admitted
-        switch state.config.admission.admit(request) {
+        let verdict = presetVerdict ?? state.config.admission.admit(request)
+        presetVerdict = nil
+        switch verdict {
         case .reject(let r):
             switch r.kind {
             case .rateLimited: shared.stats.rateLimited.add(1, ordering: .relaxed)

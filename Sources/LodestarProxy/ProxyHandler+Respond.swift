@@ -71,18 +71,10 @@ extension ProxyHandler {
         let rid = requestId ?? shared.makeRequestId()
         let grpc = GRPC.isGRPC(contentType: head.headers.first(name: "content-type"))
         var headers = HTTPHeaders()
-        if grpc {
-            headers.add(name: "Content-Type", value: "application/grpc")
-        } else {
-            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
-        }
-        headers.add(name: config.settings.requestIdHeader, value: rid)
-        headers.add(name: "Via", value: config.via)
-        for (n, v) in extra { headers.add(name: n, value: v) }
-        if isHTTP2 {}  // RFC 9113 §8.2.2: no connection-specific fields
-        else if close { headers.add(name: "Connection", value: "close") }
-        else if head.isHTTP10 { headers.add(name: "Connection", value: "keep-alive") }
+        // RFC 9113 §8.2.2: no connection-specific fields on HTTP/2.
+        let connection = isHTTP2 ? nil : close ? "close" : head.isHTTP10 ? "keep-alive" : nil
+        HeaderRewriter.localFields(bodyBytes: grpc ? nil : body.utf8.count, requestId: rid, config: config, extra: extra,
+                                   connection: connection, into: &headers)
         let response = HTTPResponseHead(version: head.responseVersion, status: grpc ? .ok : status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         var trailers: HTTPHeaders?

@@ -41,6 +41,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Answers from now on say `Connection: close` (shutdown or drain asked the client to move on, or the parser
     /// stops after this request); unlike `closing`, the connection's timers still run until then.
     var finishing = false
+    /// Admission's verdict on the next request, made by the pass-through lane before it stepped aside.
+    var presetVerdict: Admission.Verdict?
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, mode: ClientMode, compressing: Bool) {
         self.shared = shared

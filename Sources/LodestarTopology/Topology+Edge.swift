@@ -446,11 +446,16 @@ public struct ProxySettings: Sendable, Equatable {
     public var tunnels: TunnelLimits
     /// How origin servers given by name are resolved.
     public var resolver: ResolverSettings
+    /// HTTP/1.1 requests without a body to routes that do not cache go through as bytes (the pass-through lane), with
+    /// the same rules; off: every request takes the full HTTP/1 codec path.
+    public var passThrough: Bool
 
     public init(threads: Int = 0, limits: ProxyLimits = ProxyLimits(), rateLimit: RequestRateLimitSettings = RequestRateLimitSettings(),
                 compression: CompressionSettings = CompressionSettings(), requestIdHeader: String = "X-Request-ID",
                 accessLog: Bool = true, cache: CacheSettings = CacheSettings(), http2: HTTP2Limits = HTTP2Limits(),
-                tunnels: TunnelLimits = TunnelLimits(), resolver: ResolverSettings = ResolverSettings()) {
+                tunnels: TunnelLimits = TunnelLimits(), resolver: ResolverSettings = ResolverSettings(),
+                passThrough: Bool = true) {
+        self.passThrough = passThrough
         self.resolver = resolver
         self.http2 = http2
         self.tunnels = tunnels

@@ -319,7 +319,7 @@ extension TopologyParser {
 
     func parseProxy(_ node: JSONNode) -> ProxySettings? {
         guard let f = node.object(allowed: ["threads", "limits", "rateLimit", "compression", "requestIdHeader", "accessLog",
-                                            "cache", "http2", "tunnels", "resolver"]) else { return nil }
+                                            "cache", "http2", "tunnels", "resolver", "passThrough"]) else { return nil }
         let d = ProxySettings()
         let threads = f["threads"].map { $0.int(in: 0...256) } ?? d.threads
         let limits = f["limits"].map(parseLimits) ?? d.limits
@@ -335,10 +335,12 @@ extension TopologyParser {
         let http2 = f["http2"].map(parseHTTP2) ?? d.http2
         let tunnels = f["tunnels"].map(parseTunnels) ?? d.tunnels
         let resolver = f["resolver"].map(parseResolver) ?? d.resolver
+        let passThrough = f["passThrough"].map { $0.bool() } ?? d.passThrough
         guard let threads, let limits, let rate, let comp, let rid, let log, let cache, let http2, let tunnels,
-              let resolver else { return nil }
+              let resolver, let passThrough else { return nil }
         return ProxySettings(threads: threads, limits: limits, rateLimit: rate, compression: comp, requestIdHeader: rid,
-                             accessLog: log, cache: cache, http2: http2, tunnels: tunnels, resolver: resolver)
+                             accessLog: log, cache: cache, http2: http2, tunnels: tunnels, resolver: resolver,
+                             passThrough: passThrough)
     }
 
     /// `proxy.http2`: limits of HTTP/2 client connections (RFC 9113 §6.5.2 settings and flood bounds).

@@ -82,6 +82,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
         XCTAssertEqual(t.routes, [])
         XCTAssertEqual(t.proxy, ProxySettings())
         XCTAssertFalse(t.proxy.rateLimit.enabled)
+        XCTAssertTrue(t.proxy.passThrough, "the pass-through lane is on unless turned off")
     }
 
     func test_badEdgeSectionsNameFileFieldAndReason() {
@@ -92,7 +93,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             doc["edges"] = edges
             doc["origins"] = ["web": ["servers": [], "balance": "random"], "bad name!": ["servers": ["127.0.0.1:1"]]]
             doc["routes"] = [["hosts": [], "pathPrefix": "api", "pool": "nope", "deny": [[:]]]]
-            doc["proxy"] = ["limits": ["maxHeaderCount": 1], "requestIdHeader": "X Bad", "color": "red"]
+            doc["proxy"] = ["limits": ["maxHeaderCount": 1], "requestIdHeader": "X Bad", "color": "red", "passThrough": "yes"]
         }
         let expected = [
             "t.json: edges[0].listen[0]: \"127.0.1.1\" is not ADDRESS:PORT or [ADDRESS]:PORT",
@@ -105,9 +106,10 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             "t.json: routes[0].pathPrefix: a path prefix starts with \"/\"",
             "t.json: routes[0].pool: unknown origin pool \"nope\"",
             "t.json: routes[0].deny[0]: a deny rule needs methods, path or header",
-            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, http2, limits, rateLimit, requestIdHeader, resolver, threads, tunnels)",
+            "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, http2, limits, passThrough, rateLimit, requestIdHeader, resolver, threads, tunnels)",
             "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
             "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
+            "t.json: proxy.passThrough: expected true or false",
         ]
         for line in expected {
             XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")

@@ -1,0 +1,190 @@
+/// How an HTTP/1.1 response body is delimited (RFC 9112 §6.3).
+public enum ResponseFraming: Equatable, Sendable {
+    /// No body (a HEAD request, 1xx, 204, 304).
+    case none
+    /// `Content-Length` bytes.
+    case length(Int64)
+    /// `Transfer-Encoding: chunked`.
+    case chunked
+    /// Until the origin closes the connection.
+    case close
+}
+
+/// What the pass-through lane needs to know of a response head.
+public struct ResponseFacts: Equatable, Sendable {
+    public var framing: ResponseFraming
+    /// The origin keeps the connection open after this response (HTTP/1.1, no `Connection: close`, one clear length).
+    public var reusable: Bool
+    /// Seconds from the origin's `Keep-Alive: timeout=`.
+    public var keepAliveTimeout: Int?
+
+    /// The facts of `head` (read from `bytes`) as the answer to a request (`isHEAD`: the request's method was HEAD);
+    /// nil when the head cannot be relayed safely (an unreadable or contradictory `Content-Length`).
+    public init?(_ head: HTTP1Wire.Response, bytes b: UnsafeRawBufferPointer, isHEAD: Bool) {
+        var length: Int64?
+        var codings: [Substring] = []
+        var close = false
+        var keepAliveTimeout: Int?
+        for f in head.fields {
+            switch f.name.count {
+            case 14 where HTTP1Wire.bytes(b, f.name, equal: "content-length"):
+                guard let n = Self.contentLength(b, f.value), length == nil || length == n else { return nil }
+                length = n
+            case 17 where HTTP1Wire.bytes(b, f.name, equal: "transfer-encoding"):
+                codings += HTTP1Wire.string(b, f.value).split(separator: ",").map { $0.trimmingSpaces() }
+            case 10 where HTTP1Wire.bytes(b, f.name, equal: "connection"):
+                // The usual values without making a string.
+                if HTTP1Wire.bytes(b, f.value, equal: "keep-alive") { continue }
+                if HTTP1Wire.bytes(b, f.value, equal: "close") { close = true; continue }
+                let tokens = HTTP1Wire.string(b, f.value).split(separator: ",")
+                if tokens.contains(where: { HTTPText.nameEquals(String($0.trimmingSpaces()), "close") }) { close = true }
+            case 10 where HTTP1Wire.bytes(b, f.name, equal: "keep-alive"):
+                keepAliveTimeout = HTTPText.keepAliveTimeout(HTTP1Wire.string(b, f.value))
+            default:
+                break
+            }
+        }
+        self.keepAliveTimeout = keepAliveTimeout
+        var clean = true
+        if isHEAD || head.status < 200 || head.status == 204 || head.status == 304 {
+            framing = .none
+        } else if !codings.isEmpty {
+            // Chunked last: the end is known. Anything else ends with the connection (RFC 9112 §6.3 ¶4); a length
+            // beside a coding is a smuggling pattern, so the connection is not kept either way.
+            let chunked = codings.count == 1 && HTTPText.nameEquals(String(codings[0]), "chunked")
+            framing = chunked ? .chunked : .close
+            clean = chunked && length == nil
+        } else if let length {
+            framing = .length(length)
+        } else {
+            framing = .close
+        }
+        reusable = clean && !close && head.minorVersion == 1 && framing != .close
+    }
+
+    /// 1*DIGIT, at most 18 of them.
+    static func contentLength(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int64? {
+        guard !range.isEmpty, range.count <= 18 else { return nil }
+        var n: Int64 = 0
+        for i in range {
+            let c = b[i]
+            guard c >= 48 && c <= 57 else { return nil }
+            n = n * 10 + Int64(c - 48)
+        }
+        return n
+    }
+}
+
+/// Finds the end of a chunked body (RFC 9112 §7.1) in bytes relayed as they are: chunk sizes, extensions, data,
+/// the last chunk and the trailer section. Strict: hex sizes of at most 15 digits, CRLF line ends, bounded extension
+/// and trailer lengths.
+public struct ChunkedScanner: Sendable {
+    enum State: Sendable { case size, extensions, sizeLF, data, dataCR, dataLF, trailerStart, trailerLine, trailerLF, lastLF, done }
+
+    var state = State.size
+    var remaining: UInt64 = 0
+    var digits = 0
+    var lineBytes = 0
+    var trailerBytes = 0
+
+    static let maxLineBytes = 4096
+    static let maxTrailerBytes = 16384
+
+    public init() {}
+
+    /// The body has ended (its last chunk and trailer section were scanned).
+    public var isDone: Bool { state == .done }
+
+    /// Scans `bytes`: how many of them belong to the body (fewer than all when it ends inside them), nil when the
+    /// framing is broken.
+    public mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            if state == .data {
+                let take = Int(min(remaining, UInt64(n - i)))
+                i += take
+                remaining -= UInt64(take)
+                if remaining == 0 { state = .dataCR }
+                continue
+            }
+            guard step(bytes[i]) else { return nil }
+            i += 1
+            if state == .done { return i }
+        }
+        return n
+    }
+
+    /// One byte outside chunk data.
+    private mutating func step(_ c: UInt8) -> Bool {
+        switch state {
+        case .size:
+            if let v = Self.hexValue(c) {
+                guard digits < 15 else { return false }
+                remaining = remaining << 4 | UInt64(v)
+                digits += 1
+                return true
+            }
+            guard digits > 0 else { return false }
+            if c == 13 { state = .sizeLF; return true }
+            guard c == UInt8(ascii: ";") || c == 32 || c == 9 else { return false }
+            state = .extensions
+            lineBytes = 0
+            return true
+        case .extensions:
+            if c == 13 { state = .sizeLF; return true }
+            lineBytes += 1
+            return c != 10 && c != 0 && lineBytes <= Self.maxLineBytes
+        case .sizeLF:
+            guard c == 10 else { return false }
+            digits = 0
+            if remaining == 0 {
+                state = .trailerStart
+            } else {
+                state = .data
+            }
+            return true
+        case .dataCR:
+            guard c == 13 else { return false }
+            state = .dataLF
+            return true
+        case .dataLF:
+            guard c == 10 else { return false }
+            state = .size
+            remaining = 0
+            return true
+        case .trailerStart:
+            if c == 13 { state = .lastLF; return true }
+            state = .trailerLine
+            return countTrailer(c)
+        case .trailerLine:
+            if c == 13 { state = .trailerLF; return true }
+            return countTrailer(c)
+        case .trailerLF:
+            guard c == 10 else { return false }
+            state = .trailerStart
+            return true
+        case .lastLF:
+            guard c == 10 else { return false }
+            state = .done
+            return true
+        case .data, .done:
+            return false
+        }
+    }
+
+    private mutating func countTrailer(_ c: UInt8) -> Bool {
+        trailerBytes += 1
+        return c != 10 && c != 0 && trailerBytes <= Self.maxTrailerBytes
+    }
+
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 65...70: return c - 55
+        case 97...102: return c - 87
+        default: return nil
+        }
+    }
+}

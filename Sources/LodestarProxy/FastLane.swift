@@ -1,0 +1,285 @@
+import LodestarEdge
+import LodestarTopology
+import Logging
+import NIOCore
+import Synchronization
+
+/// What the pass-through lane hands the full HTTP/1.1 lane when it steps aside.
+struct HandOver {
+    /// Admission's verdict on the request that made the lane step aside (nil: the strict reader did not take its head,
+    /// so the full parser reads it first). The full lane uses it for that request instead of admitting it again, so a
+    /// rate-limit token is taken once.
+    var verdict: Admission.Verdict?
+    var requestsServed: Int
+    var finishing: Bool
+    /// When the first byte of the head in progress arrived (the slowloris clock keeps running).
+    var firstByteAt: NIODeadline?
+}
+
+/// The pass-through lane of an HTTP/1.1 client connection: the common request — HTTP/1.1 in origin-form, no body, no
+/// upgrade, a route that does not cache, an HTTP/1.1 origin pool, nothing to compress — goes through as bytes, with no
+/// HTTP codec on either side (as nginx and HAProxy relay). Its head is read by `HTTP1Wire` (strict), admitted by the
+/// same `Admission`, its fields rewritten by the same `HeaderRewriter` rules, its upstream phase driven by the same
+/// `UpstreamExchange`; the response head is read, rewritten and written anew, its body relayed as it comes (a length
+/// counted down, chunks scanned by `ChunkedScanner`, a body ended by the origin's close chunked for the client).
+///
+/// Any other request makes the lane step aside for good, at a request boundary: it sets up the full lane (NIO's
+/// HTTP/1 codec, gzip, `ProxyHandler`) behind itself, hands it the bytes not yet answered and admission's verdict
+/// (`HandOver`), and leaves the pipeline. Edge-made answers of the full lane (refusals, 404s) are thus the same.
+final class FastLane: ChannelDuplexHandler, RemovableChannelHandler, RawUpstreamOwner {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let shared: EdgeShared
+    let loop: LoopStateBox
+    let info: ConnectionInfo
+    let compressing: Bool
+    /// Sets up the full lane behind this handler.
+    let stepAside: (any Channel, HandOver) throws -> Void
+    var context: ChannelHandlerContext?
+    var config: EdgeConfig { loop.state.config }
+    /// Bytes read and not yet answered (the head in progress, pipelined requests).
+    var input: ByteBuffer?
+    var exchange: FastExchange?
+    var readPending = false
+    var inputClosed = false
+    var closing = false
+    /// Answers from now on say `Connection: close` (shutdown or drain).
+    var finishing = false
+    var requestsServed = 0
+    var idleSince = NIODeadline.now()
+    /// The time of the event being handled (read once per event, not per use).
+    var now = NIODeadline.now()
+    var firstByteAt: NIODeadline?
+    var timer: RepeatedTask?
+    /// Pipelined bytes held while a request is answered; reads stop past this.
+    static let maxHeldBytes = 65536
+
+    init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool,
+         stepAside: @escaping (any Channel, HandOver) throws -> Void) {
+        self.shared = shared
+        self.loop = loop
+        self.info = info
+        self.compressing = compressing
+        self.stepAside = stepAside
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let limits = config.settings.limits
+        let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs)
+        let tick = Int64(max(50, min(1000, smallest / 4)))
+        let bound = NIOLoopBound(Weak(self), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(tick), delay: .milliseconds(tick)) { _ in
+            bound.value.object?.tick()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if closing { return }
+        now = .now()
+        if exchange == nil && input == nil && firstByteAt == nil { firstByteAt = now }
+        if input == nil { input = bytes } else { input?.writeBuffer(&bytes) }
+        if exchange == nil { processInput(context: context) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let ex = exchange {
+            // The client went away mid-exchange: the upstream connection cannot be reused.
+            abortUpstream(ex)
+            finish(ex, status: ex.status == 0 ? 499 : ex.status, note: "client closed")
+            exchange = nil
+        }
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Shutdown or drain: idle between requests closes now; busy, or about to send a first request, is
+            // answered with `Connection: close`.
+            if exchange == nil && (input?.readableBytes ?? 0) == 0 && requestsServed > 0 && firstByteAt == nil {
+                closing = true
+                context.close(promise: nil)
+            } else {
+                finishing = true
+            }
+            return
+        }
+        if case .inputClosed = event as? ChannelEvent {
+            // The client sent all it will send: the request in progress is answered, then the connection closes.
+            inputClosed = true
+            if exchange == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.upstream?.handler.holdReads = !context.channel.isWritable
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if (input?.readableBytes ?? 0) > Self.maxHeldBytes { readPending = true } else { context.read() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Requests
+
+    /// Starts the next request held in `input`, if its head is complete; steps aside for one the lane does not take.
+    func processInput(context: ChannelHandlerContext) {
+        while exchange == nil, !closing, let bytes = input, bytes.readableBytes > 0 {
+            let limits = config.settings.limits
+            let wire = HTTP1Wire.Limits(maxBytes: limits.maxRequestLineBytes + limits.maxHeaderBytes,
+                                        maxFields: limits.maxHeaderCount)
+            switch bytes.withUnsafeReadableBytes({ HTTP1Wire.readRequest($0, limits: wire) }) {
+            case .incomplete: return
+            case .unusual: return handOver(nil)
+            case .head(let head): if !begin(head, context: context) { return }
+            }
+        }
+        if input?.readableBytes == 0 { input = nil }
+        if readPending && (input?.readableBytes ?? 0) <= Self.maxHeldBytes {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// Admission, then the exchange; false when the request is not the lane's (it stepped aside).
+    private func begin(_ head: HTTP1Wire.Request, context: ChannelHandlerContext) -> Bool {
+        let state = loop.state
+        let request = AdmissionRequest(
+            method: head.method, target: head.target, isHTTP10: false, isHTTP2: false, fields: head.fields,
+            fieldCount: head.fields.count, client: info.client, now: now.uptimeNanoseconds,
+            openTunnels: shared.openTunnels.load(ordering: .relaxed))
+        let verdict = state.config.admission.admit(request)
+        guard case .proceed(let admitted) = verdict, let route = takes(admitted, head, state) else {
+            handOver(verdict)
+            return false
+        }
+        input?.moveReaderIndex(forwardBy: head.length)
+        firstByteAt = nil
+        shared.stats.requests.add(1, ordering: .relaxed)
+        let ridName = state.config.requestIdHeader
+        var requestId: String?
+        var keepAlive = true
+        for (name, value) in head.fields {
+            if HTTPText.nameEquals(name, "connection") && Self.says(value, "close") { keepAlive = false }
+            if requestId == nil && HeaderRewriter.nameEquals(name, ridName),
+               HeaderRewriter.isAcceptableRequestId(value) {
+                requestId = value
+            }
+        }
+        let ex = FastExchange(head: head, route: route, pool: state.pools[route.poolIndex],
+                              requestId: requestId ?? shared.makeRequestId(), keepAlive: keepAlive, now: now)
+        exchange = ex
+        dispatch(ex)
+        return true
+    }
+
+    /// The route, when the lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, nothing the
+    /// compressor or gRPC would change.
+    private func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState) -> CompiledRoute? {
+        guard a.framing == .none, a.upgrade == nil, !a.closeAfter, !a.expectContinue else { return nil }
+        let route = state.config.routes[a.route]
+        guard !(route.route.cache.enabled && state.cache != nil),
+              state.config.pools[route.poolIndex].pool.protocol == .http1 else { return nil }
+        for (name, value) in head.fields {
+            switch name.utf8.count {
+            case 15 where compressing && HTTPText.nameEquals(name, "accept-encoding"): return nil
+            case 12 where HTTPText.nameEquals(name, "content-type") && GRPC.isGRPC(contentType: value): return nil
+            case StreamFrameRewriter.marker.utf8.count where HTTPText.nameEquals(name, StreamFrameRewriter.marker): return nil
+            default: continue
+            }
+        }
+        return route
+    }
+
+    /// `value`, a comma-separated list, names `token` (lower case).
+    static func says(_ value: String, _ token: String) -> Bool {
+        if HTTPText.nameEquals(value, token) { return true }
+        return value.split(separator: ",").contains { HTTPText.nameEquals(String($0.trimmingSpaces()), token) }
+    }
+
+    /// Steps aside for the full lane: it is set up behind this handler and given what was read and not answered.
+    func handOver(_ verdict: Admission.Verdict?) {
+        guard let context else { return }
+        timer?.cancel()
+        timer = nil
+        let carry = HandOver(verdict: verdict, requestsServed: requestsServed, finishing: finishing,
+                             firstByteAt: firstByteAt)
+        do {
+            try stepAside(context.channel, carry)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        let bytes = input
+        input = nil
+        closing = true  // nothing more is read here
+        if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
+        context.fireChannelReadComplete()
+        if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+        if readPending {
+            readPending = false
+            context.read()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// Ready for the next request: pipelined bytes go on, or the connection closes when the client is done sending.
+    func becomeIdle(context: ChannelHandlerContext) {
+        idleSince = now
+        if let held = input, held.readableBytes > 0 { firstByteAt = idleSince }
+        processInput(context: context)
+        if inputClosed && exchange == nil { context.close(promise: nil) }
+    }
+
+    // MARK: Timers
+
+    func tick() {
+        guard let context, !closing else { return }
+        now = .now()
+        let limits = config.settings.limits
+        if let ex = exchange {
+            // An origin that stopped answering, not counting time the edge holds its reads for a slow client.
+            if let up = ex.upstream, !up.handler.holdReads,
+               now - ex.times.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                perform(ex.machine.timedOut(), ex)
+            }
+            return
+        }
+        if let first = firstByteAt {
+            if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                answerLocally(status: 408, body: "request head timed out\n", close: true, method: "GET", target: "-")
+            }
+        } else {
+            let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs
+            if now - idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
+                closing = true
+                context.close(promise: nil)
+            }
+        }
+    }
+}

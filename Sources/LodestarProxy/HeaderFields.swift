@@ -1,0 +1,78 @@
+import LodestarEdge
+import NIOCore
+import NIOHTTP1
+
+/// One header field as the rewriter reads it: its name told apart and compared without making a string, its value
+/// made into one only where a rule reads it. Two kinds: a field held as strings (NIO's `HTTPHeaders`, admission's
+/// fields) and a field still in the bytes it arrived in (`WireField`, the pass-through lane's responses).
+protocol HeaderFieldRef {
+    var kind: KnownHeader { get }
+    func nameEquals(_ lower: String) -> Bool
+    var name: String { get }
+    var value: String { get }
+    /// Writes the field as an HTTP/1.1 line (`name: value` CRLF).
+    func write(into buffer: inout ByteBuffer)
+}
+
+extension HeaderFieldRef {
+    func isListed(in lowerNames: [String]) -> Bool {
+        for n in lowerNames where nameEquals(n) { return true }
+        return false
+    }
+}
+
+/// A field held as strings.
+struct StringField: HeaderFieldRef {
+    let name: String
+    let value: String
+
+    var kind: KnownHeader { KnownHeader(name) }
+    func nameEquals(_ lower: String) -> Bool { HTTPText.nameEquals(name, lower) }
+
+    func write(into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeInteger(0x3A20 as UInt16)  // ": "
+        buffer.writeString(value)
+        buffer.writeInteger(0x0D0A as UInt16)
+    }
+}
+
+/// A field in the bytes it arrived in (valid while those bytes are: inside `withUnsafeReadableBytes`).
+struct WireField: HeaderFieldRef {
+    let bytes: UnsafeRawBufferPointer
+    let field: HTTP1Wire.Field
+
+    var kind: KnownHeader { KnownHeader(bytes: UnsafeRawBufferPointer(rebasing: bytes[field.name])) }
+
+    func nameEquals(_ lower: String) -> Bool {
+        guard field.name.count == lower.utf8.count else { return false }
+        var i = field.name.lowerBound
+        for y in lower.utf8 {
+            let x = bytes[i]
+            if ((x >= 65 && x <= 90) ? x | 0x20 : x) != y { return false }
+            i += 1
+        }
+        return true
+    }
+
+    var name: String { HTTP1Wire.string(bytes, field.name) }
+    var value: String { HTTP1Wire.string(bytes, field.value) }
+
+    /// The line as it came (the name's spelling and the value's bytes kept).
+    func write(into buffer: inout ByteBuffer) {
+        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[field.line]))
+        buffer.writeInteger(0x0D0A as UInt16)
+    }
+}
+
+extension HTTPHeaders {
+    /// The fields as the rewriter reads them (no copy).
+    var fieldRefs: LazyMapSequence<HTTPHeaders, StringField> { lazy.map { StringField(name: $0.name, value: $0.value) } }
+}
+
+extension Array where Element == (name: String, value: String) {
+    /// The fields as the rewriter reads them (no copy).
+    var fieldRefs: LazyMapSequence<[(name: String, value: String)], StringField> {
+        lazy.map { StringField(name: $0.name, value: $0.value) }
+    }
+}

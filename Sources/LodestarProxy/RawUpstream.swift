@@ -1,0 +1,132 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives what a pass-through upstream connection reads while it serves one exchange (on the connection's loop).
+protocol RawUpstreamOwner: AnyObject {
+    func rawRead(_ bytes: ByteBuffer)
+    func rawReadComplete()
+    func rawWritabilityChanged(_ writable: Bool)
+    func rawClosed(_ connection: RawConnection, error: (any Error)?)
+}
+
+/// The last handler of a pass-through upstream channel (HTTP/1.1 as bytes, no codec): hands what it reads to the
+/// owner and lets the owner hold reads (backpressure from a slow client).
+final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    weak var connection: RawConnection?
+    private var readPending = false
+    /// Reads are held while the client cannot take more.
+    var holdReads = false {
+        didSet {
+            if !holdReads && readPending, let context {
+                readPending = false
+                context.read()
+            }
+        }
+    }
+    private(set) var context: ChannelHandlerContext?
+    private var failure: (any Error)?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let owner = connection?.owner {
+            owner.rawRead(unwrapInboundIn(data))
+        } else {
+            // Bytes on an idle pooled connection: the origin is misbehaving; drop the connection.
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection?.owner?.rawReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection?.owner?.rawWritabilityChanged(context.channel.isWritable)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdReads { readPending = true } else { context.read() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failure = failure ?? error
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection?.closed(error: failure)
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection to an origin server that the pass-through lane writes and reads as bytes.
+final class RawConnection {
+    let channel: any Channel
+    let handler: RawUpstreamHandler
+    let server: Int
+    unowned let pool: LoopPool
+    /// The exchange using the connection, nil while idle in the pool.
+    weak var owner: (any RawUpstreamOwner)?
+    /// Until when the idle connection may be taken again.
+    var idleUntil = NIODeadline.distantPast
+    /// Requests sent on this connection (a failure on a reused connection may be retried).
+    var uses = 0
+    private(set) var isClosed = false
+
+    init(channel: any Channel, handler: RawUpstreamHandler, server: Int, pool: LoopPool) {
+        self.channel = channel
+        self.handler = handler
+        self.server = server
+        self.pool = pool
+    }
+
+    func closed(error: (any Error)?) {
+        guard !isClosed else { return }
+        isClosed = true
+        if let owner {
+            owner.rawClosed(self, error: error)
+        } else {
+            pool.forgetRaw(self)
+        }
+    }
+}
+
+/// Writes a message head as HTTP/1.1 bytes: the rewriter's sink in the pass-through lane.
+struct WireHead: HeaderSink {
+    var buffer: ByteBuffer
+
+    init(allocator: ByteBufferAllocator, capacity: Int) {
+        buffer = allocator.buffer(capacity: capacity)
+    }
+
+    mutating func add(name: String, value: String) {
+        StringField(name: name, value: value).write(into: &buffer)
+    }
+
+    mutating func copy<F: HeaderFieldRef>(_ field: F) { field.write(into: &buffer) }
+
+    /// `METHOD SP target SP HTTP/1.1 CRLF`.
+    mutating func requestLine(method: String, target: String) {
+        buffer.writeString(method)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(target)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+    }
+
+    /// `HTTP/1.1 SP status SP reason CRLF` (the reason phrase SwiftNIO writes for the code).
+    mutating func statusLine(_ status: Int) {
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(status))
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
+        buffer.writeInteger(0x0D0A as UInt16)
+    }
+
+    /// The blank line that ends the head.
+    mutating func end() { buffer.writeInteger(0x0D0A as UInt16) }
+}

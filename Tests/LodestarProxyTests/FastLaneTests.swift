@@ -1,0 +1,201 @@
+import Foundation
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOEmbedded
+import Synchronization
+import XCTest
+
+@testable import LodestarProxy
+
+/// The pass-through lane (`FastLane`) driven through `EmbeddedChannel`s: a client connection and an origin
+/// connection on one embedded loop, bytes in and out, no sockets.
+final class FastLaneTests: XCTestCase {
+    private struct Rig {
+        let client: EmbeddedChannel
+        let origin: EmbeddedChannel
+        let pool: LoopPool
+        let shared: EdgeShared
+    }
+
+    /// A client connection set up as `ClientPipeline.configureHTTP1` does, and one idle origin connection in the
+    /// "web" pool (the lane takes it instead of connecting).
+    private func rig() throws -> Rig {
+        let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
+        let config = try EdgeConfig(topology: t, edgeId: "e1")
+        let shared = EdgeShared(config: config, logger: Logger(label: "test"))
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(loop: loop)
+        let box = LoopStateBox(LoopState(config: config, eventLoop: loop, cache: nil))
+        let pipeline = ClientPipeline(shared: shared, loops: [ObjectIdentifier(loop): box],
+                                      listener: EdgeListener(address: ListenAddress("127.0.0.1:8080")!), tls: nil,
+                                      settings: config.settings)
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.7", port: 40000), scheme: "http")
+        try pipeline.configureHTTP1(client, info: info, state: box)
+        _ = try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        let pool = try XCTUnwrap(box.state.pools.first { $0.runtime.pool.name == "web" })
+        let origin = try idleOrigin(in: pool, loop: loop)
+        return Rig(client: client, origin: origin, pool: pool, shared: shared)
+    }
+
+    private func idleOrigin(in pool: LoopPool, loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
+        let origin = EmbeddedChannel(loop: loop)
+        let handler = RawUpstreamHandler()
+        try origin.pipeline.syncOperations.addHandler(handler)
+        _ = try origin.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9001)).wait()
+        let conn = RawConnection(channel: origin, handler: handler, server: 0, pool: pool)
+        handler.connection = conn
+        pool.releaseRaw(conn, reusable: true, keepAliveTimeout: nil)
+        return origin
+    }
+
+    private func text(_ channel: EmbeddedChannel) throws -> String {
+        var out = ""
+        while let b = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: b) }
+        return out
+    }
+
+    private func lines(_ head: String) -> [String] {
+        head.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+    }
+
+    func test_aRequestGoesThroughAsBytesWithTheSameRules() throws {
+        let r = try rig()
+        try r.client.writeInbound(ByteBuffer(string:
+            "GET /page?q=1 HTTP/1.1\r\nHost: www.example.test\r\nCookie: a=b\r\nX-Forwarded-For: 198.51.100.1\r\n"
+            + "Connection: keep-alive\r\nX-Request-ID: client-id-7\r\n\r\n"))
+        let request = try text(r.origin)
+        let sent = lines(request)
+        XCTAssertEqual(sent.first, "GET /page?q=1 HTTP/1.1")
+        XCTAssertTrue(sent.contains("Host: www.example.test"), request)
+        XCTAssertFalse(request.contains("Cookie"), "the route removes Cookie: \(request)")
+        XCTAssertFalse(request.lowercased().contains("connection:"), "hop-by-hop: \(request)")
+        XCTAssertTrue(sent.contains("X-Edge: 1"), request)
+        XCTAssertTrue(sent.contains("X-Forwarded-For: 198.51.100.1, 192.0.2.7"), request)
+        XCTAssertTrue(sent.contains("X-Forwarded-Proto: http"), request)
+        XCTAssertTrue(sent.contains("X-Forwarded-Host: www.example.test"), request)
+        XCTAssertTrue(sent.contains("Via: 1.1 e1"), request)
+        XCTAssertTrue(request.lowercased().contains("\r\nx-request-id: client-id-7\r\n"), "a plain client id is kept: \(request)")
+        XCTAssertTrue(request.hasSuffix("\r\n\r\n"))
+
+        // The answer, split over reads, its body after the head.
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nServer: origin/1\r\nX-Powered-By: php\r\n"))
+        XCTAssertEqual(try text(r.client), "", "nothing before the whole head")
+        try r.origin.writeInbound(ByteBuffer(string: "Location: http://127.0.0.1:9001/next\r\nContent-Length: 5\r\n\r\nhel"))
+        try r.origin.writeInbound(ByteBuffer(string: "lo"))
+        let answer = try text(r.client)
+        let got = lines(answer)
+        XCTAssertEqual(got.first, "HTTP/1.1 200 OK")
+        XCTAssertFalse(answer.contains("origin/1"), "the origin's Server is hidden: \(answer)")
+        XCTAssertFalse(answer.contains("X-Powered-By"), "the route removes it: \(answer)")
+        XCTAssertTrue(got.contains("X-Served-By: edge"), answer)
+        XCTAssertTrue(got.contains("Via: 1.1 e1"), answer)
+        XCTAssertTrue(answer.lowercased().contains("\r\nx-request-id: client-id-7\r\n"), answer)
+        XCTAssertTrue(got.contains("Content-Length: 5"), answer)
+        XCTAssertTrue(answer.hasSuffix("\r\n\r\nhello"), answer)
+        XCTAssertEqual(r.shared.stats.responses2xx.load(ordering: .relaxed), 1)
+        // Back in the pool for the next request.
+        let again = try XCTUnwrap(r.pool.takeRawIdle(server: 0))
+        XCTAssertTrue(again.channel === r.origin)
+        XCTAssertNil(again.owner)
+        _ = try? r.client.finish()
+    }
+
+    func test_chunkedAndCloseDelimitedBodiesAndPipelinedRequests() throws {
+        let r = try rig()
+        // Two requests in one read: the second waits for the first answer.
+        try r.client.writeInbound(ByteBuffer(string:
+            "GET /a HTTP/1.1\r\nHost: www.example.test\r\n\r\nHEAD /b HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))
+        XCTAssertEqual(lines(try text(r.origin)).first, "GET /a HTTP/1.1", "one request at a time")
+        let chunked = "4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n"
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+        for c in chunked { try r.origin.writeInbound(ByteBuffer(string: String(c))) }
+        let first = try text(r.client)
+        XCTAssertTrue(lines(first).contains("Transfer-Encoding: chunked"), first)
+        XCTAssertTrue(first.hasSuffix("\r\n\r\n" + chunked), "chunks relayed as they are: \(first)")
+        // The pipelined HEAD went out on the same origin connection once the first answer ended.
+        XCTAssertEqual(lines(try text(r.origin)).first, "HEAD /b HTTP/1.1")
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"))
+        let second = try text(r.client)
+        XCTAssertTrue(lines(second).contains("Content-Length: 100"), second)
+        XCTAssertTrue(second.hasSuffix("\r\n\r\n"), "no body after a HEAD answer: \(second)")
+
+        // A body that ends with the origin's close: chunked for the client, whose connection stays open.
+        try r.client.writeInbound(ByteBuffer(string: "GET /c HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))
+        XCTAssertEqual(lines(try text(r.origin)).first, "GET /c HTTP/1.1")
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nabc"))
+        try r.origin.writeInbound(ByteBuffer(string: "defghijklmnopq"))
+        r.origin.pipeline.fireChannelInactive()
+        let third = try text(r.client)
+        XCTAssertTrue(lines(third).contains("Transfer-Encoding: chunked"), third)
+        XCTAssertTrue(third.hasSuffix("\r\n\r\n3\r\nabc\r\ne\r\ndefghijklmnopq\r\n0\r\n\r\n"), third)
+        XCTAssertTrue(r.client.isActive)
+        XCTAssertNil(r.pool.takeRawIdle(server: 0), "a connection that ended its body by closing is not kept")
+        XCTAssertEqual(r.shared.stats.responses2xx.load(ordering: .relaxed), 3)
+        _ = try? r.client.finish()
+    }
+
+    /// A request the lane does not take: it sets up the full lane, hands it the bytes and admission's verdict, and
+    /// leaves; the full lane answers it and every later request of the connection.
+    func test_theLaneStepsAsideForTheFullLane() throws {
+        let r = try rig()
+        try r.client.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))
+        _ = try text(r.origin)
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 204 No Content\r\n\r\n"))
+        XCTAssertTrue(try text(r.client).hasPrefix("HTTP/1.1 204 No Content\r\n"))
+        XCTAssertNotNil(try? r.client.pipeline.syncOperations.handler(type: FastLane.self))
+        // Unrouted: admission's 404 comes from the full lane, with the lane's verdict (the request counted once).
+        try r.client.writeInbound(ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: other.test\r\n\r\nGET /y HTTP/1.1\r\nHost: oth"))
+        XCTAssertNil(try? r.client.pipeline.syncOperations.handler(type: FastLane.self), "the lane left")
+        XCTAssertNotNil(try? r.client.pipeline.syncOperations.handler(type: ProxyHandler.self))
+        XCTAssertTrue(try text(r.client).hasPrefix("HTTP/1.1 404 Not Found\r\n"))
+        try r.client.writeInbound(ByteBuffer(string: "er.test\r\n\r\n"))
+        XCTAssertTrue(try text(r.client).hasPrefix("HTTP/1.1 404 Not Found\r\n"), "a request split over the hand-over")
+        XCTAssertEqual(r.shared.stats.requests.load(ordering: .relaxed), 3)
+        XCTAssertEqual(r.shared.stats.responses4xx.load(ordering: .relaxed), 2)
+        _ = try? r.client.finish()
+    }
+
+    /// A redirect to the origin itself names the edge instead; other fields keep the origin's spelling and spacing.
+    func test_redirectsToTheOriginAreRewrittenAndOtherLinesKeptAsSent() throws {
+        let r = try rig()
+        try r.client.writeInbound(ByteBuffer(string: "GET /old HTTP/1.1\r\nHost: www.example.test:8080\r\n\r\n"))
+        _ = try text(r.origin)
+        try r.origin.writeInbound(ByteBuffer(string:
+            "HTTP/1.1 301 Moved Permanently\r\nlocation: http://127.0.0.1:9001/new?x=1\r\nX-Odd:  two  spaces\r\n"
+            + "Via: 1.0 inner\r\nContent-Length: 0\r\n\r\n"))
+        let answer = try text(r.client)
+        let got = lines(answer)
+        XCTAssertEqual(got.first, "HTTP/1.1 301 Moved Permanently")
+        XCTAssertTrue(got.contains("location: http://www.example.test:8080/new?x=1"), answer)
+        XCTAssertTrue(got.contains("X-Odd:  two  spaces"), answer)
+        XCTAssertTrue(got.contains("Via: 1.0 inner, 1.1 e1"), "one Via, the edge's entry added: \(answer)")
+        XCTAssertFalse(answer.contains("127.0.0.1:9001"), answer)
+        _ = try? r.client.finish()
+    }
+
+    func test_anUnreadableAnswerIs502AndTheOriginConnectionCloses() throws {
+        let r = try rig()
+        try r.client.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))
+        _ = try text(r.origin)
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab"))
+        let answer = try text(r.client)
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), answer)
+        XCTAssertTrue(answer.contains("Content-Type: text/plain; charset=utf-8"), answer)
+        XCTAssertTrue(answer.hasSuffix("invalid response from the origin\n"), answer)
+        XCTAssertFalse(r.origin.isActive, "the origin connection is not reused")
+        XCTAssertTrue(r.client.isActive, "a bodiless request's error page keeps the client connection")
+        _ = try? r.client.finish()
+    }
+
+    func test_theClientsCloseEndsTheExchangeAndTheOriginConnection() throws {
+        let r = try rig()
+        try r.client.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))
+        _ = try text(r.origin)
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+        _ = try text(r.client)
+        r.client.pipeline.fireChannelInactive()
+        XCTAssertFalse(r.origin.isActive, "a half-relayed origin connection cannot be reused")
+        XCTAssertNil(r.pool.takeRawIdle(server: 0))
+    }
+}
