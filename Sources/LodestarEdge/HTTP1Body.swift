@@ -86,6 +86,8 @@ public struct ChunkedScanner: Sendable {
     var digits = 0
     var lineBytes = 0
     var trailerBytes = 0
+    /// Chunk data bytes scanned so far (the body's length without its framing).
+    public private(set) var dataBytes: Int64 = 0
 
     static let maxLineBytes = 4096
     static let maxTrailerBytes = 16384
@@ -105,6 +107,7 @@ public struct ChunkedScanner: Sendable {
                 let take = Int(min(remaining, UInt64(n - i)))
                 i += take
                 remaining -= UInt64(take)
+                dataBytes += Int64(take)
                 if remaining == 0 { state = .dataCR }
                 continue
             }

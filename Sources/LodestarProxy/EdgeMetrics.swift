@@ -71,7 +71,12 @@ public final class EdgeMetrics: Sendable {
 
     /// Records the time from sending a request to an origin to its response head.
     func recordUpstream(pool: String, nanoseconds: Int64) {
-        let h = upstream.withLock { table -> DurationHistogram in
+        upstreamHistogram(pool: pool).record(.nanoseconds(nanoseconds))
+    }
+
+    /// The upstream-latency histogram of `pool`.
+    func upstreamHistogram(pool: String) -> DurationHistogram {
+        upstream.withLock { table -> DurationHistogram in
             if let h = table[pool] { return h }
             let made = hub.durationHistogram("lodestar_edge_upstream_duration_seconds", [edgeLabel, ("pool", pool)],
                                              buckets: Self.latencyBuckets,
@@ -79,7 +84,6 @@ public final class EdgeMetrics: Sendable {
             table[pool] = made
             return made
         }
-        h.record(.nanoseconds(nanoseconds))
     }
 
     static let latencyBuckets: [Duration] = [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
@@ -100,6 +104,8 @@ public final class EdgeMetrics: Sendable {
         }
         let requests = mirrored("lodestar_edge_requests_total", [], "Requests received.")
         let sent = mirrored("lodestar_edge_sent_bytes_total", [], "Response body bytes sent.")
+        let passThrough = mirrored("lodestar_edge_pass_through_total", [],
+                                   "Requests that took the HTTP/1.1 pass-through lane (no HTTP codec; a part of requests).")
         let rejectHelp = "Requests refused by the edge itself: rate limit, deny rules (filter), protocol errors, timeouts."
         let rejected: [(MirroredCounter, EdgeStats.Field)] = [
             (mirrored("lodestar_edge_rejected_total", [("reason", "rate_limited")], rejectHelp), .rateLimited),
@@ -117,6 +123,7 @@ public final class EdgeMetrics: Sendable {
         hub.addCollector {
             requests.sync(to: s.requests.load(ordering: .relaxed))
             sent.sync(to: s.bytesOut.load(ordering: .relaxed))
+            passThrough.sync(to: s.passThrough.load(ordering: .relaxed))
             for (counter, field) in rejected { counter.sync(to: s.value(field)) }
             connections.set(to: Double(s.connections.load(ordering: .relaxed)))
         }
@@ -245,4 +252,30 @@ final class TLSHandshakeCounter: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+}
+
+/// The series one pool's exchanges on one event loop count into, looked up once and kept (loop-confined: no lock and
+/// no hashing of route names per request, as `EdgeMetrics.record` and `recordUpstream` take).
+final class PoolSeries {
+    private var histogram: DurationHistogram?
+    private var responses: [(route: ObjectIdentifier, status: Int, counter: Counter)] = []
+    /// Kept series at most (routes × status codes seen); past it, the shared path.
+    static let limit = 64
+
+    /// One response of `route` (with the status sent) and, when the origin answered, its latency.
+    func record(_ metrics: EdgeMetrics, route: CompiledRoute, pool: String, status: Int, upstreamNanoseconds: Int64?) {
+        let id = ObjectIdentifier(route)
+        if let kept = responses.first(where: { $0.route == id && $0.status == status }) {
+            kept.counter.increment()
+        } else if responses.count < Self.limit {
+            let counter = metrics.responses.counter(EdgeMetrics.ResponseKey(route: route.label, code: status))
+            responses.append((id, status, counter))
+            counter.increment()
+        } else {
+            metrics.record(route: route.label, status: status)
+        }
+        guard let ns = upstreamNanoseconds else { return }
+        if histogram == nil { histogram = metrics.upstreamHistogram(pool: pool) }
+        histogram?.record(.nanoseconds(ns))
+    }
 }

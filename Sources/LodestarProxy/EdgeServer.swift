@@ -99,17 +99,11 @@ public final class EdgeServer: Sendable {
                 head.headers.remove(name: EdgeShared.noCompressMarker)
                 return .doNotCompress
             }
-            guard head.status.mayHaveResponseBody, head.status != .partialContent,
-                  head.headers[canonicalForm: "content-encoding"].isEmpty,
-                  let type = head.headers.first(name: "content-type") else { return .doNotCompress }
-            let mediaType = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces().lowercased() } ?? ""
-            let compressible = types.contains { t in
-                t.hasSuffix("/*") ? mediaType.hasPrefix(t.dropLast()) : mediaType == t
+            guard compressible(status: Int(head.status.code), contentType: head.headers.first(name: "content-type"),
+                               encoded: !head.headers[canonicalForm: "content-encoding"].isEmpty, types: types) else {
+                return .doNotCompress
             }
-            guard compressible else { return .doNotCompress }
-            if !head.headers[canonicalForm: "vary"].contains(where: { $0.lowercased() == "accept-encoding" || $0 == "*" }) {
-                head.headers.add(name: "Vary", value: "Accept-Encoding")
-            }
+            if !variesOnEncoding(head.headers[canonicalForm: "vary"]) { head.headers.add(name: "Vary", value: "Accept-Encoding") }
             if let len = head.headers.first(name: "content-length").flatMap(Int.init), len < minBytes { return .doNotCompress }
             if head.headers[canonicalForm: "cache-control"].contains(where: { $0.lowercased() == "no-transform" }) {
                 return .doNotCompress
@@ -118,6 +112,19 @@ public final class EdgeServer: Sendable {
             head.headers.remove(name: "content-length")  // the encoder frames the gzip stream itself
             return .compressIfPossible
         }
+    }
+
+    /// A response the edge compresses for a client that asks (so its answer varies on `Accept-Encoding`): a status
+    /// with a body other than 206, not already encoded, of a type in `types` (`text/*` style wildcards allowed).
+    static func compressible(status: Int, contentType: String?, encoded: Bool, types: [String]) -> Bool {
+        guard status >= 200, status != 204, status != 304, status != 206, !encoded, let type = contentType else { return false }
+        let mediaType = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces().lowercased() } ?? ""
+        return types.contains { t in t.hasSuffix("/*") ? mediaType.hasPrefix(t.dropLast()) : mediaType == t }
+    }
+
+    /// `Vary` already names `Accept-Encoding` (or `*`); `values` are its comma-separated items.
+    static func variesOnEncoding<S: Sequence>(_ values: S) -> Bool where S.Element: StringProtocol {
+        values.contains { $0.lowercased() == "accept-encoding" || $0 == "*" }
     }
 
     /// TLS 1.2+ context; with several certificates, SNI picks one (the first is the default).

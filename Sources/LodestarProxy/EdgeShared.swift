@@ -9,6 +9,8 @@ import Foundation
 /// Counters of an edge, updated from every event loop.
 public final class EdgeStats: Sendable {
     public let requests = Atomic<Int>(0)
+    /// Requests answered by the HTTP/1.1 pass-through lane (a part of `requests`).
+    public let passThrough = Atomic<Int>(0)
     public let responses2xx = Atomic<Int>(0)
     public let responses3xx = Atomic<Int>(0)
     public let responses4xx = Atomic<Int>(0)
@@ -35,7 +37,8 @@ public final class EdgeStats: Sendable {
 
     /// Name/value pairs for the status page and logs.
     public var snapshot: [(String, Int)] {
-        [("requests", requests.load(ordering: .relaxed)), ("responses_2xx", responses2xx.load(ordering: .relaxed)),
+        [("requests", requests.load(ordering: .relaxed)), ("pass_through", passThrough.load(ordering: .relaxed)),
+         ("responses_2xx", responses2xx.load(ordering: .relaxed)),
          ("responses_3xx", responses3xx.load(ordering: .relaxed)), ("responses_4xx", responses4xx.load(ordering: .relaxed)),
          ("responses_5xx", responses5xx.load(ordering: .relaxed)), ("bytes_out", bytesOut.load(ordering: .relaxed)),
          ("rate_limited", rateLimited.load(ordering: .relaxed)), ("denied", denied.load(ordering: .relaxed)),

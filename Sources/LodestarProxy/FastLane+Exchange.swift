@@ -237,14 +237,29 @@ extension FastLane {
         let chunked = framing == .chunked || framing == .close
         var relocates = head.status >= 300 && head.status < 400
         var lengthToDrop = false
+        // What the compressor's rules read (see `EdgeServer.compressionPredicate`): on an edge that compresses, an
+        // answer that could be compressed says it varies on Accept-Encoding, as the full lane's would.
+        var contentType: String?
+        var encoded = false
+        var vary: [Substring] = []
         for f in head.fields {
             switch f.name.count {
             case 16 where HTTP1Wire.bytes(b, f.name, equal: "content-location"): relocates = true
-            // A length beside a transfer coding is not passed on: the body goes chunked.
-            case 14 where chunked && HTTP1Wire.bytes(b, f.name, equal: "content-length"): lengthToDrop = true
+            // A length beside a transfer coding is not passed on (the body goes chunked), nor on a status without
+            // a body (1xx, 204, 304), as NIO's encoder frames the full lane's answers (RFC 9110 §8.6).
+            case 14 where HTTP1Wire.bytes(b, f.name, equal: "content-length"):
+                lengthToDrop = chunked || head.status < 200 || head.status == 204 || head.status == 304
+            case 12 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-type"):
+                contentType = HTTP1Wire.string(b, f.value)
+            case 16 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-encoding"): encoded = true
+            case 4 where compressing && HTTP1Wire.bytes(b, f.name, equal: "vary"):
+                vary += HTTP1Wire.string(b, f.value).split(separator: ",").map { $0.trimmingSpaces() }
             default: continue
             }
         }
+        let varies = compressing && EdgeServer.compressible(status: head.status, contentType: contentType, encoded: encoded,
+                                                              types: config.settings.compression.types)
+            && !EdgeServer.variesOnEncoding(vary)
         if relocates, let server = ex.server, let host = ex.field("host") {
             rules.origin = ex.pool.runtime.labels[server]
             rules.publicBase = info.scheme + "://" + host
@@ -258,6 +273,7 @@ extension FastLane {
         } else {
             HeaderRewriter.clientFields(fields, rules, route: ex.route, config: config, into: &wire)
         }
+        if varies { wire.add(name: "Vary", value: "Accept-Encoding") }
         if chunked { wire.add(name: "Transfer-Encoding", value: "chunked") }
         wire.end()
         context.write(wrapOutboundOut(wire.buffer), promise: nil)
@@ -277,13 +293,16 @@ extension FastLane {
             if bytes.readableBytes > 0 { ex.reusable = false }
             return completeExchange(ex, context: context)
         case .chunked:
+            let before = ex.scanner.dataBytes
             guard let used = bytes.withUnsafeReadableBytes({ ex.scanner.scan($0) }) else {
                 shared.logger.warning("origin sent a broken chunked body", metadata: [
                     "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")"])
                 return perform(UpstreamExchange.Step(action: .abortClient(reason: "broken chunked body from the origin"),
                                                      health: ex.server.map { ($0, false) }), ex)
             }
-            if used > 0, let body = bytes.readSlice(length: used) { send(body, ex, context: context) }
+            // Relayed with its framing; counted as the body it carries (as the full lane counts).
+            if used > 0, let body = bytes.readSlice(length: used) { context.write(wrapOutboundOut(body), promise: nil) }
+            ex.bytesOut += ex.scanner.dataBytes - before
             guard ex.scanner.isDone else { break }
             if bytes.readableBytes > 0 { ex.reusable = false }
             return completeExchange(ex, context: context)
@@ -426,10 +445,9 @@ extension FastLane {
     func finish(_ ex: FastExchange, status: Int, note: String?) {
         shared.stats.record(status: status)
         shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
-        shared.metrics.record(route: ex.route.label, status: status)
-        if let s = ex.times.upstreamStart, let head = ex.times.upstreamHead {
-            shared.metrics.recordUpstream(pool: ex.pool.runtime.pool.name, nanoseconds: (head - s).nanoseconds)
-        }
+        let latency = ex.times.upstreamStart.flatMap { s in ex.times.upstreamHead.map { ($0 - s).nanoseconds } }
+        ex.pool.series.record(shared.metrics, route: ex.route, pool: ex.pool.runtime.pool.name, status: status,
+                              upstreamNanoseconds: latency)
         guard config.settings.accessLog else { return }
         let upstreamMs = ex.times.upstreamStart.map { s in ((ex.times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
         shared.accessLog(method: ex.method, uri: ex.target, status: status, bytes: ex.bytesOut, client: info.clientText,

@@ -179,6 +179,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler, RawUpstream
         input?.moveReaderIndex(forwardBy: head.length)
         firstByteAt = nil
         shared.stats.requests.add(1, ordering: .relaxed)
+        shared.stats.passThrough.add(1, ordering: .relaxed)
         let ridName = state.config.requestIdHeader
         var requestId: String?
         var keepAlive = true

@@ -10,6 +10,8 @@ import NIOSSL
 final class LoopPool {
     let runtime: PoolRuntime
     let eventLoop: any EventLoop
+    /// This pool's metric series on this loop.
+    let series = PoolSeries()
     private var idle: [[UpstreamConnection]]
     /// Idle connections of the pass-through lane (bytes, no codec), per server.
     private var rawIdle: [[RawConnection]]

@@ -64,10 +64,9 @@ extension ProxyHandler {
     func finish(_ ex: Exchange, status: Int, note: String?) {
         shared.stats.record(status: status)
         shared.stats.bytesOut.add(Int(ex.bytes.out), ordering: .relaxed)
-        shared.metrics.record(route: ex.route.label, status: status)
-        if let s = ex.times.upstreamStart, let head = ex.times.upstreamHead {
-            shared.metrics.recordUpstream(pool: ex.pool.runtime.pool.name, nanoseconds: (head - s).nanoseconds)
-        }
+        let latency = ex.times.upstreamStart.flatMap { s in ex.times.upstreamHead.map { ($0 - s).nanoseconds } }
+        ex.pool.series.record(shared.metrics, route: ex.route, pool: ex.pool.runtime.pool.name, status: status,
+                              upstreamNanoseconds: latency)
         let upstreamMs = ex.times.upstreamStart.map { s in ((ex.times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
         if config.settings.accessLog {
             shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytes.out,

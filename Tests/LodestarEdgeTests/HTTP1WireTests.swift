@@ -131,6 +131,9 @@ final class HTTP1WireTests: XCTestCase {
             XCTAssertEqual(r?.done, true, "split \(split)")
             XCTAssertEqual(r?.used, body.utf8.count, "split \(split): the bytes after the body are not the body's")
         }
+        var counted = ChunkedScanner()
+        _ = Array(body.utf8).withUnsafeBytes { counted.scan($0) }
+        XCTAssertEqual(counted.dataBytes, 5 + 26, "the data without its framing")
         XCTAssertEqual(scanAll("0\r\n\r\n")?.done, true)
         XCTAssertEqual(scanAll("A\r\n0123456789\r\n")?.done, false, "no last chunk yet")
         XCTAssertEqual(scanAll("a\r\n0123456789\r\n0\r\n\r\n")?.done, true, "lower-case hex")

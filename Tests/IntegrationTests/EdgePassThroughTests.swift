@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// The HTTP/1.1 pass-through lane against the full HTTP/1.1 path: two edges over the same origin, one with
+/// `proxy.passThrough` on (the default) and one with it off, asked the same requests on keep-alive connections. Every
+/// answer must be the same — status, body, and every header but the per-request ones — and the lane must really
+/// have answered them (its counter in /status).
+final class EdgePassThroughTests: EdgeTestCase {
+    /// Requests the lane takes: different origin framings (length, chunked in pieces, a body ended by the origin's
+    /// close is not among the origin's endpoints), an interim 103, HEAD, 204/404 statuses, a redirect to the origin,
+    /// hop-by-hop fields both ways, the origin's own Keep-Alive timeout.
+    private let laneRequests: [(method: String, target: String, headers: [(String, String)])] = [
+        ("GET", "/echo?x=1", [("X-Forwarded-For", "198.51.100.9"), ("Via", "1.0 client-proxy"), ("X-Internal", "drop me"),
+                              ("Cookie", "a=b"), ("Accept", "*/*"), ("X-Request-ID", "plain-id-1")]),
+        ("GET", "/bytes/1000", []),
+        ("GET", "/bytes/300000", []),
+        ("GET", "/stream/2500000?chunked=1", []),
+        ("GET", "/stream/1500000", []),
+        ("HEAD", "/bytes/4096", []),
+        ("GET", "/status/204", []),
+        ("GET", "/status/304", []),
+        ("GET", "/status/404", []),
+        ("GET", "/status/503", []),
+        ("GET", "/redirect", []),
+        ("GET", "/reply-headers", [("Connection", "X-Foo"), ("X-Foo", "1")]),
+        ("GET", "/interim?code=103", []),
+        ("GET", "/keepalive/5/bytes/10", []),
+        ("GET", "/gzip", []),
+        ("DELETE", "/echo", []),
+    ]
+
+    private func startPair() throws -> (lane: EdgeNode, full: EdgeNode) {
+        let origin = try startOrigin("o1")
+        let rules: [String: Any] = ["requestHeaders": ["set": ["X-Edge-Route": "main"], "remove": ["X-Internal"]],
+                                    "responseHeaders": ["set": ["X-Served-By": "lodestar"], "remove": ["X-Powered-By"]]]
+        let lane = try startEdge(pools: ["web": pool([origin])], routes: [route(extra: rules)])
+        let full = try startEdge(pools: ["web": pool([origin])], routes: [route(extra: rules)],
+                                 proxy: ["passThrough": false])
+        return (lane, full)
+    }
+
+    /// An answer with what differs per request taken out: the request id and dates (and the origin's echo of them).
+    private func normalized(_ r: EdgeReply, port: UInt16) -> String {
+        let skip: Set<String> = ["date", "x-request-id", "last-modified"]
+        var fields = r.headers.filter { !skip.contains($0.name.lowercased()) }
+            .map { "\($0.name.lowercased()): \($0.value)" }.sorted()
+        var body = r.text
+        if var json = r.json {
+            fields.removeAll { $0.hasPrefix("content-length:") }  // the echo's length follows its timing field
+            // The origin echoes the request: its id and the edge's own port differ between the two edges.
+            json["seconds"] = nil
+            if let headers = json["headers"] as? [[String]] {
+                json["headers"] = headers.filter { $0.first?.lowercased() != "x-request-id" }
+                    .map { $0.map { $0.replacingOccurrences(of: ":\(port)", with: ":PORT") } }
+            }
+            body = (try? String(decoding: JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)) ?? body
+        } else if r.body.count > 4096 {
+            body = "\(r.body.count) bytes, sum \(r.body.reduce(0) { ($0 &* 31) &+ Int($1) })"
+        }
+        return "\(r.status) \(r.reason)\n" + fields.joined(separator: "\n").replacingOccurrences(of: ":\(port)", with: ":PORT")
+            + "\n\n" + body
+    }
+
+    private func ask(_ edge: EdgeNode, _ requests: [(method: String, target: String, headers: [(String, String)])],
+                     host: String = "www.example.test") throws -> [String] {
+        let c = try EdgeConnection(port: edge.port)
+        var out: [String] = []
+        for r in requests {
+            try c.send(EdgeRequest.make(r.method, r.target, host: host, headers: r.headers))
+            var reply = try c.readResponse(timeout: 20, bodyless: r.method == "HEAD")
+            while reply.status < 200 {  // interim answers, then the final one
+                out.append(normalized(reply, port: edge.port))
+                reply = try c.readResponse(timeout: 20, bodyless: r.method == "HEAD")
+            }
+            out.append(normalized(reply, port: edge.port))
+        }
+        return out
+    }
+
+    private func passThroughCount(_ edge: EdgeNode) throws -> Int {
+        (try edge.status()["stats"] as? [String: Any])?["pass_through"] as? Int ?? -1
+    }
+
+    func test_passThrough_answersAsTheFullPathDoes() throws {
+        let (lane, full) = try startPair()
+        let a = try ask(lane, laneRequests)
+        let b = try ask(full, laneRequests)
+        XCTAssertEqual(a.count, laneRequests.count + 1, "one interim answer besides the final ones")
+        XCTAssertEqual(a.count, b.count)
+        for (x, y) in zip(a, b) where x != y {
+            let xs = Set(x.split(separator: "\n")), ys = Set(y.split(separator: "\n"))
+            XCTFail("\(x.prefix(12)): the lane and the full path differ: lane only \(xs.subtracting(ys)), full path only \(ys.subtracting(xs))")
+        }
+        XCTAssertTrue(a[0].contains("198.51.100.9, 127.0.0.1"), "the origin saw the forwarding fields: \(a[0])")
+        XCTAssertTrue(a.contains { $0.hasPrefix("302") && $0.contains("location: http://www.example.test/target") },
+                      "a redirect to the origin is renamed: \(a)")
+        XCTAssertTrue(a.contains { $0.hasPrefix("103") }, "the interim answer is relayed")
+        XCTAssertTrue(a[3].contains("transfer-encoding: chunked"), a[3])
+        XCTAssertEqual(try passThroughCount(lane), laneRequests.count, "every request took the lane")
+        XCTAssertEqual(try passThroughCount(full), 0)
+    }
+
+    /// A request the lane does not take moves its connection to the full path; answers stay the same, and what
+    /// follows on that connection goes the full way.
+    func test_passThrough_stepsAsideMidConnection() throws {
+        let (lane, full) = try startPair()
+        let mixed: [(method: String, target: String, headers: [(String, String)])] = [
+            ("GET", "/bytes/100", []),
+            ("GET", "/echo", [("Expect", "100-continue"), ("Content-Length", "0")]),  // a body framing: the full path
+            ("GET", "/bytes/200", []),
+        ]
+        let a = try ask(lane, mixed)
+        let b = try ask(full, mixed)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(try passThroughCount(lane), 1, "only the first request took the lane")
+        // Refused requests come from the full path too, with the lane's verdict, on a fresh connection.
+        let c = try EdgeConnection(port: lane.port)
+        try c.send(EdgeRequest.make("GET", "/x", host: nil))
+        let refused = try c.readResponse()
+        XCTAssertEqual(refused.status, 400, "\(refused)")
+        XCTAssertTrue(refused.text.contains("exactly one Host header"), "\(refused)")
+        XCTAssertEqual(try passThroughCount(lane), 1)
+    }
+}
