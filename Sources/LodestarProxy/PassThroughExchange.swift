@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// One request going through the pass-through lane.
+/// One request going through a pass-through lane (an HTTP/1.1 connection's or an HTTP/2 stream's).
 final class FastExchange {
     let method: String
     let target: String
@@ -13,8 +13,10 @@ final class FastExchange {
     let pool: LoopPool
     let requestId: String
     let isHEAD: Bool
-    /// The client keeps the connection (no `Connection: close` in its request).
+    /// The client keeps the connection (no `Connection: close` in its request; always on an HTTP/2 stream).
     let clientKeepAlive: Bool
+    /// The client speaks HTTP/2 (its `Via` entry and response head say so).
+    let http2: Bool
     var machine: UpstreamExchange
     var times: ExchangeTimes
     var upstream: RawConnection?
@@ -32,7 +34,8 @@ final class FastExchange {
     var bytesOut: Int64 = 0
 
     init(head: HTTP1Wire.Request, route: CompiledRoute, pool: LoopPool, requestId: String, keepAlive: Bool,
-         now: NIODeadline) {
+         now: NIODeadline, http2: Bool = false) {
+        self.http2 = http2
         times = ExchangeTimes(now: now)
         method = head.method
         target = head.target
@@ -53,9 +56,49 @@ final class FastExchange {
     }
 }
 
-/// The pass-through lane's upstream phase: the same `UpstreamExchange` machine as the full lane, carried out on
-/// byte connections.
-extension FastLane {
+/// The client side of a pass-through exchange: an HTTP/1.1 connection (`FastLane`) or an HTTP/2 stream
+/// (`StreamLane`). The upstream side — the `UpstreamExchange` machine on `RawConnection`s, the origin's response
+/// head read as bytes, health, metrics and the access log — is one implementation for both (the extension below);
+/// each client writes the answer in its own protocol.
+protocol PassThroughClient: RawUpstreamOwner {
+    var shared: EdgeShared { get }
+    var config: EdgeConfig { get }
+    var info: ConnectionInfo { get }
+    /// The time of the event being handled.
+    var now: NIODeadline { get set }
+    var exchange: FastExchange? { get set }
+    /// The client can take more now (else the origin's reads are held).
+    var clientWritable: Bool { get }
+    /// The client is still there to be answered.
+    var clientAttached: Bool { get }
+    /// An answer may keep the client's connection (not shutting down or draining; always on an HTTP/2 stream).
+    var mayKeepAlive: Bool { get }
+    /// Writes a response head (interim or final) in the client's protocol; `framing`: how the origin's body comes.
+    func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
+                           framing: ResponseFraming, keepAlive: Bool)
+    /// Relays body bytes of the origin's framing (`ex.framing`): true at the body's end (bytes after it left in
+    /// `bytes`), false for more to come, nil when the origin's framing is broken.
+    func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool?
+    func flushClient()
+    /// The whole response went out: the client side ends it (the next request, a closed connection, END_STREAM).
+    func responseEnded(_ ex: FastExchange)
+    /// An edge-made answer (no response head went out yet).
+    func answerError(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?)
+    /// The response began and cannot be finished: the client side ends abruptly.
+    func abortClient()
+}
+
+/// What a head read from the origin's bytes means for those bytes.
+enum HeadOutcome {
+    case incomplete
+    /// The exchange ended (an invalid answer).
+    case stop
+    /// A head of `length` bytes was taken (interim or final).
+    case next(length: Int)
+}
+
+/// The upstream phase, the same for both clients: the `UpstreamExchange` machine carried out on byte connections.
+extension PassThroughClient {
     func dispatch(_ ex: FastExchange) {
         let ns = now.uptimeNanoseconds
         perform(ex.machine.start { exclude in ex.pool.pick(uri: ex.target, now: ns, exclude: exclude) }, ex)
@@ -78,14 +121,13 @@ extension FastLane {
             abortUpstream(ex)
             finish(ex, status: ex.status == 0 ? 502 : ex.status, note: reason)
             exchange = nil
-            closing = true
-            context?.close(promise: nil)
+            abortClient()
         case .sendRequest, .relay, .tunnel, .complete, .none:
             break
         }
     }
 
-    private func connect(_ ex: FastExchange, server: Int) {
+    func connect(_ ex: FastExchange, server: Int) {
         ex.times.upstreamStart = now
         let health = ex.pool.runtime.health
         health.begin(server)
@@ -95,7 +137,7 @@ extension FastLane {
             self.now = .now()
             switch result {
             case .success(let conn):
-                guard self.exchange === ex, self.context != nil else {
+                guard self.exchange === ex, self.clientAttached else {
                     health.end(server)
                     ex.pool.releaseRaw(conn, reusable: true, keepAliveTimeout: nil)
                     return
@@ -121,7 +163,7 @@ extension FastLane {
     }
 
     /// Sends the request head (rewritten by the same rules as the full lane's) on the connection.
-    private func attach(_ conn: RawConnection, _ ex: FastExchange) {
+    func attach(_ conn: RawConnection, _ ex: FastExchange) {
         guard ex.machine.connected().action == .sendRequest else {
             return ex.pool.releaseRaw(conn, reusable: true, keepAliveTimeout: nil)
         }
@@ -131,19 +173,19 @@ extension FastLane {
         ex.times.lastUpstreamActivity = now
         var wire = WireHead(allocator: conn.channel.allocator, capacity: 512)
         wire.requestLine(method: ex.method, target: ex.target)
-        let facts = HeaderRewriter.RequestFacts(method: ex.method, viaHTTP2: false, client: info.clientText,
+        let facts = HeaderRewriter.RequestFacts(method: ex.method, viaHTTP2: ex.http2, client: info.clientText,
                                                 scheme: info.scheme, requestId: ex.requestId, framing: .none,
                                                 originHTTP2: false)
         HeaderRewriter.upstreamFields(ex.fields.fieldRefs, facts, route: ex.route, config: config, into: &wire)
         wire.end()
         conn.channel.writeAndFlush(wire.buffer, promise: nil)
-        conn.handler.holdReads = !(context?.channel.isWritable ?? true)
+        conn.handler.holdReads = !clientWritable
     }
 
     // MARK: The response
 
     func rawRead(_ incoming: ByteBuffer) {
-        guard let ex = exchange, let context else { return }
+        guard let ex = exchange, clientAttached else { return }
         now = .now()
         ex.times.lastUpstreamActivity = now
         var bytes = incoming
@@ -153,20 +195,32 @@ extension FastLane {
                 bytes = held
                 ex.headBytes = nil
             }
-            guard readResponseHead(ex, &bytes, context: context) else { return }
+            guard readResponseHead(ex, &bytes) else { return }
         }
-        if exchange === ex { relayBody(ex, &bytes, context: context) }
+        guard exchange === ex else { return }
+        guard let ended = relayBody(ex, &bytes) else {
+            shared.logger.warning("origin sent a broken chunked body", metadata: [
+                "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")"])
+            return perform(UpstreamExchange.Step(action: .abortClient(reason: "broken chunked body from the origin"),
+                                                 health: ex.server.map { ($0, false) }), ex)
+        }
+        if ended {
+            if bytes.readableBytes > 0 { ex.reusable = false }  // bytes after the body: the connection is not kept
+            completeExchange(ex)
+        } else if !clientWritable {
+            ex.upstream?.handler.holdReads = true
+        }
     }
 
     /// Reads interim heads and the final head; false when there is nothing more to do with these bytes.
-    private func readResponseHead(_ ex: FastExchange, _ bytes: inout ByteBuffer, context: ChannelHandlerContext) -> Bool {
+    func readResponseHead(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool {
         let limits = HTTP1Wire.Limits(maxBytes: 65536, maxFields: 256)
         while !ex.headDone {
             let outcome: HeadOutcome = bytes.withUnsafeReadableBytes { b in
                 switch HTTP1Wire.readResponse(b, limits: limits) {
                 case .incomplete: return .incomplete
                 case .unusual: return invalidResponse(ex, why: "unreadable head")
-                case .head(let head): return startResponse(head, b, ex, context: context)
+                case .head(let head): return startResponse(head, b, ex)
                 }
             }
             switch outcome {
@@ -180,21 +234,11 @@ extension FastLane {
         return true
     }
 
-    /// What a head read from the origin's bytes means for those bytes.
-    enum HeadOutcome {
-        case incomplete
-        /// The exchange ended (an invalid answer).
-        case stop
-        /// A head of `length` bytes was taken (interim or final).
-        case next(length: Int)
-    }
-
     /// An interim head is relayed (103 Early Hints, 102; never 100, the edge's business); a final one starts the
     /// response: the machine's verdict, the framing, the client's head.
-    private func startResponse(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
-                               context: ChannelHandlerContext) -> HeadOutcome {
+    func startResponse(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange) -> HeadOutcome {
         if head.status < 200 && head.status != 101 {
-            if head.status != 100 { writeHead(head, b, ex, framing: .none, keepAlive: true, context: context) }
+            if head.status != 100 { writeResponseHead(head, b, ex, framing: .none, keepAlive: true) }
             return .next(length: head.length)
         }
         guard let facts = ResponseFacts(head, bytes: b, isHEAD: ex.isHEAD) else {
@@ -215,119 +259,21 @@ extension FastLane {
         ex.reusable = facts.reusable
         ex.keepAliveTimeout = facts.keepAliveTimeout
         if case .length(let n) = facts.framing { ex.remaining = n }
-        ex.keepAlive = ex.clientKeepAlive && !closing && !finishing && !shared.isDraining
-        writeHead(head, b, ex, framing: facts.framing, keepAlive: ex.keepAlive, context: context)
+        ex.keepAlive = ex.clientKeepAlive && mayKeepAlive
+        writeResponseHead(head, b, ex, framing: facts.framing, keepAlive: ex.keepAlive)
         return .next(length: head.length)
     }
 
     /// A head the lane cannot relay: the machine's verdict for an invalid response (502, counted against the server).
-    private func invalidResponse(_ ex: FastExchange, why: String) -> HeadOutcome {
+    func invalidResponse(_ ex: FastExchange, why: String) -> HeadOutcome {
         shared.logger.warning("origin sent an invalid response", metadata: [
             "why": "\(why)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")"])
         perform(ex.machine.responseHead(status: 0), ex)
         return .stop
     }
 
-    /// The client's response head: the status line, the response rules' fields (the lines kept as the origin sent
-    /// them), the framing of what follows.
-    private func writeHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
-                           framing: ResponseFraming, keepAlive: Bool, context: ChannelHandlerContext) {
-        var rules = HeaderRewriter.ResponseRules(originHTTP2: false, clientHTTP2: false, clientHTTP10: false,
-                                                 keepAlive: keepAlive, requestId: ex.requestId)
-        let chunked = framing == .chunked || framing == .close
-        var relocates = head.status >= 300 && head.status < 400
-        var lengthToDrop = false
-        // What the compressor's rules read (see `EdgeServer.compressionPredicate`): on an edge that compresses, an
-        // answer that could be compressed says it varies on Accept-Encoding, as the full lane's would.
-        var contentType: String?
-        var encoded = false
-        var vary: [Substring] = []
-        for f in head.fields {
-            switch f.name.count {
-            case 16 where HTTP1Wire.bytes(b, f.name, equal: "content-location"): relocates = true
-            // A length beside a transfer coding is not passed on (the body goes chunked), nor on a status without
-            // a body (1xx, 204, 304), as NIO's encoder frames the full lane's answers (RFC 9110 §8.6).
-            case 14 where HTTP1Wire.bytes(b, f.name, equal: "content-length"):
-                lengthToDrop = chunked || head.status < 200 || head.status == 204 || head.status == 304
-            case 12 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-type"):
-                contentType = HTTP1Wire.string(b, f.value)
-            case 16 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-encoding"): encoded = true
-            case 4 where compressing && HTTP1Wire.bytes(b, f.name, equal: "vary"):
-                vary += HTTP1Wire.string(b, f.value).split(separator: ",").map { $0.trimmingSpaces() }
-            default: continue
-            }
-        }
-        let varies = compressing && EdgeServer.compressible(status: head.status, contentType: contentType, encoded: encoded,
-                                                              types: config.settings.compression.types)
-            && !EdgeServer.variesOnEncoding(vary)
-        if relocates, let server = ex.server, let host = ex.field("host") {
-            rules.origin = ex.pool.runtime.labels[server]
-            rules.publicBase = info.scheme + "://" + host
-        }
-        var wire = WireHead(allocator: context.channel.allocator, capacity: head.length + 128)
-        wire.statusLine(head.status)
-        let fields = head.fields.lazy.map { WireField(bytes: b, field: $0) }
-        if lengthToDrop {
-            let kept = fields.filter { !$0.nameEquals("content-length") }
-            HeaderRewriter.clientFields(kept, rules, route: ex.route, config: config, into: &wire)
-        } else {
-            HeaderRewriter.clientFields(fields, rules, route: ex.route, config: config, into: &wire)
-        }
-        if varies { wire.add(name: "Vary", value: "Accept-Encoding") }
-        if chunked { wire.add(name: "Transfer-Encoding", value: "chunked") }
-        wire.end()
-        context.write(wrapOutboundOut(wire.buffer), promise: nil)
-    }
-
-    /// Relays body bytes as the framing says, and completes the exchange at the body's end.
-    private func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
-        switch ex.framing {
-        case .none:
-            if bytes.readableBytes > 0 { ex.reusable = false }
-            return completeExchange(ex, context: context)
-        case .length:
-            let n = Int(min(ex.remaining, Int64(bytes.readableBytes)))
-            if n > 0, let body = bytes.readSlice(length: n) { send(body, ex, context: context) }
-            ex.remaining -= Int64(n)
-            guard ex.remaining == 0 else { break }
-            if bytes.readableBytes > 0 { ex.reusable = false }
-            return completeExchange(ex, context: context)
-        case .chunked:
-            let before = ex.scanner.dataBytes
-            guard let used = bytes.withUnsafeReadableBytes({ ex.scanner.scan($0) }) else {
-                shared.logger.warning("origin sent a broken chunked body", metadata: [
-                    "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")"])
-                return perform(UpstreamExchange.Step(action: .abortClient(reason: "broken chunked body from the origin"),
-                                                     health: ex.server.map { ($0, false) }), ex)
-            }
-            // Relayed with its framing; counted as the body it carries (as the full lane counts).
-            if used > 0, let body = bytes.readSlice(length: used) { context.write(wrapOutboundOut(body), promise: nil) }
-            ex.bytesOut += ex.scanner.dataBytes - before
-            guard ex.scanner.isDone else { break }
-            if bytes.readableBytes > 0 { ex.reusable = false }
-            return completeExchange(ex, context: context)
-        case .close:
-            guard bytes.readableBytes > 0 else { break }
-            // Until the origin closes: chunked for the client, so its connection can stay open.
-            var size = context.channel.allocator.buffer(capacity: 12)
-            size.writeString(String(bytes.readableBytes, radix: 16))
-            size.writeInteger(0x0D0A as UInt16)
-            context.write(wrapOutboundOut(size), promise: nil)
-            send(bytes, ex, context: context)
-            var crlf = context.channel.allocator.buffer(capacity: 2)
-            crlf.writeInteger(0x0D0A as UInt16)
-            context.write(wrapOutboundOut(crlf), promise: nil)
-        }
-        if !context.channel.isWritable { ex.upstream?.handler.holdReads = true }
-    }
-
-    private func send(_ body: ByteBuffer, _ ex: FastExchange, context: ChannelHandlerContext) {
-        ex.bytesOut += Int64(body.readableBytes)
-        context.write(wrapOutboundOut(body), promise: nil)
-    }
-
     func rawReadComplete() {
-        context?.flush()
+        flushClient()
         // A response still coming: have its data acknowledged at once (see `ProxyHandler.quickAck`).
         if let up = exchange?.upstream, exchange?.headDone == true { ProxyHandler.quickAck(up.channel) }
     }
@@ -335,7 +281,7 @@ extension FastLane {
     func rawWritabilityChanged(_ writable: Bool) {}
 
     func rawClosed(_ connection: RawConnection, error: (any Error)?) {
-        guard let ex = exchange, ex.upstream === connection, let context else { return }
+        guard let ex = exchange, ex.upstream === connection, clientAttached else { return }
         now = .now()
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         ex.upstream = nil
@@ -353,7 +299,7 @@ extension FastLane {
         }
         if ex.framing == .close && error == nil {
             ex.reusable = false
-            return completeExchange(ex, context: context)
+            return completeExchange(ex)
         }
         var step = ex.machine.closedMidResponse()
         if step.action == .none { step = UpstreamExchange.Step(action: .abortClient(reason: "origin closed mid-response")) }
@@ -361,36 +307,17 @@ extension FastLane {
     }
 
     /// The response ended: the connection goes back to the pool (or closes), the request is logged, and the client
-    /// connection waits for the next request or closes.
-    private func completeExchange(_ ex: FastExchange, context: ChannelHandlerContext) {
+    /// side ends the response.
+    func completeExchange(_ ex: FastExchange) {
         _ = ex.machine.responseEnded(requestEnded: true, originKeepsAlive: ex.reusable)
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         if let up = ex.upstream {
             ex.upstream = nil
             ex.pool.releaseRaw(up, reusable: ex.reusable, keepAliveTimeout: ex.keepAliveTimeout)
         }
-        if ex.framing == .close {
-            var last = context.channel.allocator.buffer(capacity: 5)
-            last.writeStaticString("0\r\n\r\n")
-            context.write(wrapOutboundOut(last), promise: nil)
-        }
         finish(ex, status: ex.status, note: nil)
         exchange = nil
-        requestsServed += 1
-        endResponse(keepAlive: ex.keepAlive, context: context)
-    }
-
-    /// After a whole answer: the next request, or a close once the answer is written.
-    func endResponse(keepAlive: Bool, context: ChannelHandlerContext) {
-        if keepAlive {
-            context.flush()
-            becomeIdle(context: context)
-        } else {
-            closing = true
-            let written = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
-            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        responseEnded(ex)
     }
 
     func abortUpstream(_ ex: FastExchange) {
@@ -404,41 +331,14 @@ extension FastLane {
     }
 
     /// Ends an exchange with an edge-made error page (or, once the response has begun, a closed connection).
-    private func failExchange(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {
+    func failExchange(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {
         abortUpstream(ex)
         exchange = nil
         guard !ex.headDone else {
             finish(ex, status: status, note: "failed mid-response")
-            closing = true
-            context?.close(promise: nil)
-            return
+            return abortClient()
         }
-        answerLocally(status: status, body: reason + "\n", close: !ex.clientKeepAlive, method: ex.method, target: ex.target,
-                      extra: retryAfter.map { [("Retry-After", String($0))] } ?? [], requestId: ex.requestId,
-                      start: ex.times.start)
-    }
-
-    /// An edge-made answer, as the full lane's `ProxyHandler.local` makes it (same fields, log line and counters).
-    func answerLocally(status: Int, body: String, close: Bool, method: String, target: String,
-                       extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil) {
-        guard let context else { return }
-        let close = close || closing || finishing || shared.isDraining
-        let rid = requestId ?? shared.makeRequestId()
-        var wire = WireHead(allocator: context.channel.allocator, capacity: 256 + body.utf8.count)
-        wire.statusLine(status)
-        HeaderRewriter.localFields(bodyBytes: body.utf8.count, requestId: rid, config: config, extra: extra,
-                                   connection: close ? "close" : nil, into: &wire)
-        wire.end()
-        if method != "HEAD" { wire.buffer.writeString(body) }
-        context.write(wrapOutboundOut(wire.buffer), promise: nil)
-        if config.settings.accessLog {
-            shared.accessLog(method: method, uri: target, status: status, bytes: 0, client: info.clientText, upstream: nil,
-                             start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
-        }
-        shared.stats.record(status: status)
-        shared.metrics.record(route: "-", status: status)
-        requestsServed += 1
-        endResponse(keepAlive: !close, context: context)
+        answerError(ex, status: status, reason: reason, retryAfter: retryAfter)
     }
 
     /// Counters, metrics and the access log line of an exchange.
@@ -453,5 +353,55 @@ extension FastLane {
         shared.accessLog(method: ex.method, uri: ex.target, status: status, bytes: ex.bytesOut, client: info.clientText,
                          upstream: ex.server.map { ex.pool.runtime.labels[$0] }, start: ex.times.start,
                          upstreamMs: upstreamMs, requestId: ex.requestId, note: note)
+    }
+}
+
+extension PassThroughClient {
+    /// The fields of the client's response head from the origin's `head` (read from `b`) into `sink`: the response
+    /// rules (`HeaderRewriter.clientFields`: the lines kept as the origin sent them), `Location` rewritten when it
+    /// names the origin, no `Content-Length` where the client's framing differs (a transfer coding or a body ended
+    /// by the close: the client gets it chunked or in DATA frames) or where the status has no body (1xx, 204, 304, as
+    /// NIO's encoder frames the full lane's answers, RFC 9110 §8.6), and — on an edge that compresses — `Vary:
+    /// Accept-Encoding` on an answer that could be compressed, as the full lane's compressor rules add it.
+    func responseFields<Sink: HeaderSink>(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
+                                          framing: ResponseFraming, keepAlive: Bool, compressing: Bool,
+                                          into sink: inout Sink) {
+        var rules = HeaderRewriter.ResponseRules(originHTTP2: false, clientHTTP2: ex.http2, clientHTTP10: false,
+                                                 keepAlive: keepAlive, requestId: ex.requestId)
+        let reframed = framing == .chunked || framing == .close
+        var relocates = head.status >= 300 && head.status < 400
+        var lengthToDrop = false
+        var contentType: String?
+        var encoded = false
+        var vary: [Substring] = []
+        for f in head.fields {
+            switch f.name.count {
+            case 16 where HTTP1Wire.bytes(b, f.name, equal: "content-location"): relocates = true
+            case 14 where HTTP1Wire.bytes(b, f.name, equal: "content-length"):
+                lengthToDrop = reframed || head.status < 200 || head.status == 204 || head.status == 304
+            case 12 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-type"):
+                contentType = HTTP1Wire.string(b, f.value)
+            case 16 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-encoding"): encoded = true
+            case 4 where compressing && HTTP1Wire.bytes(b, f.name, equal: "vary"):
+                vary += HTTP1Wire.string(b, f.value).split(separator: ",").map { $0.trimmingSpaces() }
+            default: continue
+            }
+        }
+        if relocates, let server = ex.server, let host = ex.field("host") {
+            rules.origin = ex.pool.runtime.labels[server]
+            rules.publicBase = info.scheme + "://" + host
+        }
+        let fields = head.fields.lazy.map { WireField(bytes: b, field: $0) }
+        if lengthToDrop {
+            HeaderRewriter.clientFields(fields.filter { !$0.nameEquals("content-length") }, rules, route: ex.route,
+                                        config: config, into: &sink)
+        } else {
+            HeaderRewriter.clientFields(fields, rules, route: ex.route, config: config, into: &sink)
+        }
+        if compressing && EdgeServer.compressible(status: head.status, contentType: contentType, encoded: encoded,
+                                                  types: config.settings.compression.types)
+            && !EdgeServer.variesOnEncoding(vary) {
+            sink.add(name: "Vary", value: "Accept-Encoding")
+        }
     }
 }

@@ -1,0 +1,123 @@
+import LodestarEdge
+import LodestarTopology
+import NIOCore
+import Synchronization
+
+/// The HTTP/1.1 client side of the pass-through lane: the answer written as HTTP/1.1 bytes.
+extension FastLane: PassThroughClient {
+    var clientWritable: Bool { context?.channel.isWritable ?? true }
+    var clientAttached: Bool { context != nil }
+    var mayKeepAlive: Bool { !closing && !finishing && !shared.isDraining }
+
+    /// The status line, the response rules' fields, and the client's framing (chunked when the origin's body is
+    /// chunked or ends with its close).
+    func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
+                           framing: ResponseFraming, keepAlive: Bool) {
+        guard let context else { return }
+        var wire = WireHead(allocator: context.channel.allocator, capacity: head.length + 128)
+        wire.statusLine(head.status)
+        responseFields(head, b, ex, framing: framing, keepAlive: keepAlive, compressing: compressing, into: &wire)
+        if framing == .chunked || framing == .close { wire.add(name: "Transfer-Encoding", value: "chunked") }
+        wire.end()
+        context.write(wrapOutboundOut(wire.buffer), promise: nil)
+    }
+
+    /// A length counted down, chunks relayed as they are (the scanner finds their end), a body ended by the origin's
+    /// close chunked for the client.
+    func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool? {
+        guard let context else { return true }
+        switch ex.framing {
+        case .none:
+            return true
+        case .length:
+            let n = Int(min(ex.remaining, Int64(bytes.readableBytes)))
+            if n > 0, let body = bytes.readSlice(length: n) { send(body, ex, context: context) }
+            ex.remaining -= Int64(n)
+            return ex.remaining == 0
+        case .chunked:
+            let before = ex.scanner.dataBytes
+            guard let used = bytes.withUnsafeReadableBytes({ ex.scanner.scan($0) }) else { return nil }
+            // Relayed with its framing; counted as the body it carries (as the full lane counts).
+            if used > 0, let body = bytes.readSlice(length: used) { context.write(wrapOutboundOut(body), promise: nil) }
+            ex.bytesOut += ex.scanner.dataBytes - before
+            return ex.scanner.isDone
+        case .close:
+            guard bytes.readableBytes > 0 else { return false }
+            var size = context.channel.allocator.buffer(capacity: 12)
+            size.writeString(String(bytes.readableBytes, radix: 16))
+            size.writeInteger(0x0D0A as UInt16)
+            context.write(wrapOutboundOut(size), promise: nil)
+            send(bytes, ex, context: context)
+            bytes.moveReaderIndex(to: bytes.writerIndex)
+            var crlf = context.channel.allocator.buffer(capacity: 2)
+            crlf.writeInteger(0x0D0A as UInt16)
+            context.write(wrapOutboundOut(crlf), promise: nil)
+            return false
+        }
+    }
+
+    private func send(_ body: ByteBuffer, _ ex: FastExchange, context: ChannelHandlerContext) {
+        ex.bytesOut += Int64(body.readableBytes)
+        context.write(wrapOutboundOut(body), promise: nil)
+    }
+
+    func flushClient() { context?.flush() }
+
+    func responseEnded(_ ex: FastExchange) {
+        guard let context else { return }
+        if ex.framing == .close {
+            var last = context.channel.allocator.buffer(capacity: 5)
+            last.writeStaticString("0\r\n\r\n")
+            context.write(wrapOutboundOut(last), promise: nil)
+        }
+        requestsServed += 1
+        endResponse(keepAlive: ex.keepAlive, context: context)
+    }
+
+    func answerError(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {
+        answerLocally(status: status, body: reason + "\n", close: !ex.clientKeepAlive, method: ex.method, target: ex.target,
+                      extra: retryAfter.map { [("Retry-After", String($0))] } ?? [], requestId: ex.requestId,
+                      start: ex.times.start)
+    }
+
+    func abortClient() {
+        closing = true
+        context?.close(promise: nil)
+    }
+
+    /// After a whole answer: the next request, or a close once the answer is written.
+    func endResponse(keepAlive: Bool, context: ChannelHandlerContext) {
+        if keepAlive {
+            context.flush()
+            becomeIdle(context: context)
+        } else {
+            closing = true
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
+            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    /// An edge-made answer, as the full lane's `ProxyHandler.local` makes it (same fields, log line and counters).
+    func answerLocally(status: Int, body: String, close: Bool, method: String, target: String,
+                       extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil) {
+        guard let context else { return }
+        let close = close || closing || finishing || shared.isDraining
+        let rid = requestId ?? shared.makeRequestId()
+        var wire = WireHead(allocator: context.channel.allocator, capacity: 256 + body.utf8.count)
+        wire.statusLine(status)
+        HeaderRewriter.localFields(bodyBytes: body.utf8.count, requestId: rid, config: config, extra: extra,
+                                   connection: close ? "close" : nil, into: &wire)
+        wire.end()
+        if method != "HEAD" { wire.buffer.writeString(body) }
+        context.write(wrapOutboundOut(wire.buffer), promise: nil)
+        if config.settings.accessLog {
+            shared.accessLog(method: method, uri: target, status: status, bytes: 0, client: info.clientText, upstream: nil,
+                             start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
+        }
+        shared.stats.record(status: status)
+        shared.metrics.record(route: "-", status: status)
+        requestsServed += 1
+        endResponse(keepAlive: !close, context: context)
+    }
+}
