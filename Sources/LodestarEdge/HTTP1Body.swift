@@ -79,15 +79,15 @@ public struct ResponseFacts: Equatable, Sendable {
 /// the last chunk and the trailer section. Strict: hex sizes of at most 15 digits, CRLF line ends, bounded extension
 /// and trailer lengths.
 public struct ChunkedScanner: Sendable {
-    enum State: Sendable { case size, extensions, sizeLF, data, dataCR, dataLF, trailerStart, trailerLine, trailerLF, lastLF, done }
+    @usableFromInline enum State: Sendable { case size, extensions, sizeLF, data, dataCR, dataLF, trailerStart, trailerLine, trailerLF, lastLF, done }
 
-    var state = State.size
+    @usableFromInline var state = State.size
     var remaining: UInt64 = 0
     var digits = 0
     var lineBytes = 0
     var trailerBytes = 0
     /// Chunk data bytes scanned so far (the body's length without its framing).
-    public private(set) var dataBytes: Int64 = 0
+    public internal(set) var dataBytes: Int64 = 0
 
     static let maxLineBytes = 4096
     static let maxTrailerBytes = 16384
@@ -100,15 +100,20 @@ public struct ChunkedScanner: Sendable {
     /// Scans `bytes`: how many of them belong to the body (fewer than all when it ends inside them), nil when the
     /// framing is broken.
     public mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        scan(bytes) { _ in }
+    }
+
+    /// Scans `bytes` as `scan(_:)` does and hands each run of chunk data in them to `data` (offsets into `bytes`):
+    /// the body without its framing.
+    @inlinable
+    public mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void) -> Int? {
         var i = 0
         let n = bytes.count
         while i < n {
-            if state == .data {
-                let take = Int(min(remaining, UInt64(n - i)))
+            if inData {
+                let take = takeData(n - i)
+                if take > 0 { data(i..<(i + take)) }
                 i += take
-                remaining -= UInt64(take)
-                dataBytes += Int64(take)
-                if remaining == 0 { state = .dataCR }
                 continue
             }
             guard step(bytes[i]) else { return nil }
@@ -118,8 +123,22 @@ public struct ChunkedScanner: Sendable {
         return n
     }
 
+    @usableFromInline
+    var inData: Bool { state == .data }
+
+    /// Takes up to `available` bytes of the current chunk's data.
+    @usableFromInline
+    mutating func takeData(_ available: Int) -> Int {
+        let take = Int(min(remaining, UInt64(available)))
+        remaining -= UInt64(take)
+        dataBytes += Int64(take)
+        if remaining == 0 { state = .dataCR }
+        return take
+    }
+
     /// One byte outside chunk data.
-    private mutating func step(_ c: UInt8) -> Bool {
+    @usableFromInline
+    mutating func step(_ c: UInt8) -> Bool {
         switch state {
         case .size:
             if let v = Self.hexValue(c) {

@@ -32,6 +32,13 @@ public enum HTTP1Wire {
         public var fields: AdmissionFields
         /// Bytes of the head, blank line included.
         public var length: Int
+
+        public init(method: String, target: String, fields: AdmissionFields, length: Int) {
+            self.method = method
+            self.target = target
+            self.fields = fields
+            self.length = length
+        }
     }
 
     /// A field of a response head as byte offsets into the head (no strings made: the pass-through lane copies

@@ -1,3 +1,4 @@
+import LodestarEdge
 import LodestarTopology
 import Logging
 import NIOCore
@@ -149,19 +150,36 @@ struct ClientPipeline: Sendable {
                 // Named: a handler added without a name gets one made for it, an allocation per stream.
                 let sops = stream.pipeline.syncOperations
                 try sops.addHandler(rewriter.value, name: "h2-frames")
-                try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
-                if pipeline.compression.enabled {
-                    try sops.addHandler(HTTPResponseCompressor(
-                        responseCompressionPredicate: EdgeServer.compressionPredicate(pipeline.compression)), name: "gzip")
+                guard pipeline.passThrough else {
+                    return try pipeline.configureFullStream(stream, info: boundInfo.value, state: state,
+                                                            ticker: ticker.value, verdict: nil)
                 }
-                try sops.addHandler(ProxyHandler(shared: pipeline.shared, loop: state, info: boundInfo.value,
-                                                 mode: .http2(ticker.value), compressing: pipeline.compression.enabled),
-                                    name: "proxy")
+                let info = boundInfo.value, streamTicker = ticker.value
+                try sops.addHandler(StreamLane(shared: pipeline.shared, loop: state, info: info,
+                                               compressing: pipeline.compression.enabled, ticker: streamTicker) { channel, verdict in
+                    try pipeline.configureFullStream(channel, info: info, state: state, ticker: streamTicker, verdict: verdict)
+                }, name: "lane")
             }
         }
         // After the HTTP/2 handler: they read frames.
         try ops.addHandler(manager)
-        try ops.addHandler(HTTP2ConnectionGuard(shared: shared))
+        try ops.addHandler(HTTP2ConnectionGuard(shared: shared, ticker: ticker.value))
+    }
+
+    /// The full path of an HTTP/2 stream: swift-nio-http2's HTTP/1 codec, gzip, a `ProxyHandler` (with the
+    /// pass-through lane's admission verdict when it stepped aside).
+    func configureFullStream(_ stream: any Channel, info: ConnectionInfo, state: LoopStateBox, ticker: StreamTicker,
+                             verdict: Admission.Verdict?) throws {
+        let sops = stream.pipeline.syncOperations
+        try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
+        if compression.enabled {
+            try sops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: EdgeServer.compressionPredicate(compression)),
+                                name: "gzip")
+        }
+        let handler = ProxyHandler(shared: shared, loop: state, info: info, mode: .http2(ticker),
+                                   compressing: compression.enabled)
+        handler.presetVerdict = verdict
+        try sops.addHandler(handler, name: "proxy")
     }
 
     /// RFC 9113 §6.5.2 settings and the flood bounds from `proxy.http2`.
@@ -268,10 +286,27 @@ final class PrefaceSniffer: ChannelInboundHandler, RemovableChannelHandler {
 final class HTTP2ConnectionGuard: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     private let shared: EdgeShared
+    /// The connection's streams in progress (each stream's handler is a member while it lives).
+    private let ticker: StreamTicker
 
-    init(shared: EdgeShared) { self.shared = shared }
+    init(shared: EdgeShared, ticker: StreamTicker) {
+        self.shared = shared
+        self.ticker = ticker
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    /// The client shut its sending side (listeners allow half-closure for HTTP/1.1's sake): it can send no more
+    /// frames, so an idle connection closes now and a busy one finishes its streams behind a graceful GOAWAY. Left
+    /// alone, such a connection sat in CLOSE-WAIT until the idle timeout.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .inputClosed = event as? ChannelEvent else { return context.fireUserInboundEventTriggered(event) }
+        if ticker.count == 0 {
+            context.close(promise: nil)
+        } else {
+            context.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard Self.endsConnection(error) else { return }

@@ -172,7 +172,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
             fieldCount: head.fields.count, client: info.client, now: now.uptimeNanoseconds,
             openTunnels: shared.openTunnels.load(ordering: .relaxed))
         let verdict = state.config.admission.admit(request)
-        guard case .proceed(let admitted) = verdict, let route = takes(admitted, head, state) else {
+        guard case .proceed(let admitted) = verdict, let route = Self.takes(admitted, head, state, compressing: compressing) else {
             handOver(verdict)
             return false
         }
@@ -180,26 +180,29 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         firstByteAt = nil
         shared.stats.requests.add(1, ordering: .relaxed)
         shared.stats.passThrough.add(1, ordering: .relaxed)
-        let ridName = state.config.requestIdHeader
-        var requestId: String?
         var keepAlive = true
-        for (name, value) in head.fields {
-            if HTTPText.nameEquals(name, "connection") && Self.says(value, "close") { keepAlive = false }
-            if requestId == nil && HeaderRewriter.nameEquals(name, ridName),
-               HeaderRewriter.isAcceptableRequestId(value) {
-                requestId = value
-            }
+        for (name, value) in head.fields where HTTPText.nameEquals(name, "connection") && Self.says(value, "close") {
+            keepAlive = false
         }
         let ex = FastExchange(head: head, route: route, pool: state.pools[route.poolIndex],
-                              requestId: requestId ?? shared.makeRequestId(), keepAlive: keepAlive, now: now)
+                              requestId: Self.requestId(head.fields, state.config, shared), keepAlive: keepAlive, now: now)
         exchange = ex
         dispatch(ex)
         return true
     }
 
-    /// The route, when the lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, nothing the
-    /// compressor or gRPC would change.
-    private func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState) -> CompiledRoute? {
+    /// The client's request id when it sent a plain one, else a new one.
+    static func requestId(_ fields: AdmissionFields, _ config: EdgeConfig, _ shared: EdgeShared) -> String {
+        for (name, value) in fields where HeaderRewriter.nameEquals(name, config.requestIdHeader) {
+            if HeaderRewriter.isAcceptableRequestId(value) { return value }
+            break
+        }
+        return shared.makeRequestId()
+    }
+
+    /// The route, when a pass-through lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, nothing
+    /// the compressor or gRPC would change.
+    static func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState, compressing: Bool) -> CompiledRoute? {
         guard a.framing == .none, a.upgrade == nil, !a.closeAfter, !a.expectContinue else { return nil }
         let route = state.config.routes[a.route]
         guard !(route.route.cache.enabled && state.cache != nil),

@@ -360,8 +360,8 @@ extension PassThroughClient {
     /// The fields of the client's response head from the origin's `head` (read from `b`) into `sink`: the response
     /// rules (`HeaderRewriter.clientFields`: the lines kept as the origin sent them), `Location` rewritten when it
     /// names the origin, no `Content-Length` where the client's framing differs (a transfer coding or a body ended
-    /// by the close: the client gets it chunked or in DATA frames) or where the status has no body (1xx, 204, 304, as
-    /// NIO's encoder frames the full lane's answers, RFC 9110 §8.6), and — on an edge that compresses — `Vary:
+    /// by the close: the client gets it chunked or in DATA frames) or where the status has no body (1xx, 204, and 304
+    /// on HTTP/1.1, as the full path's encoders frame them, RFC 9110 §8.6), and — on an edge that compresses — `Vary:
     /// Accept-Encoding` on an answer that could be compressed, as the full lane's compressor rules add it.
     func responseFields<Sink: HeaderSink>(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                                           framing: ResponseFraming, keepAlive: Bool, compressing: Bool,
@@ -378,7 +378,7 @@ extension PassThroughClient {
             switch f.name.count {
             case 16 where HTTP1Wire.bytes(b, f.name, equal: "content-location"): relocates = true
             case 14 where HTTP1Wire.bytes(b, f.name, equal: "content-length"):
-                lengthToDrop = reframed || head.status < 200 || head.status == 204 || head.status == 304
+                lengthToDrop = reframed || head.status < 200 || head.status == 204 || (head.status == 304 && !ex.http2)
             case 12 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-type"):
                 contentType = HTTP1Wire.string(b, f.value)
             case 16 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-encoding"): encoded = true

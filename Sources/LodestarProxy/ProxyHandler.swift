@@ -8,7 +8,7 @@ import NIOHTTPCompression
 import Synchronization
 
 /// with backpressure in both directions.
-final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamOwner {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamOwner, StreamTicking {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart

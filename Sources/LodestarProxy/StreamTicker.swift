@@ -1,20 +1,25 @@
 import NIOCore
 
-/// One repeating timer for all the streams of an HTTP/2 connection: the `ProxyHandler` of each stream joins when it is
+/// A stream's handler with timeouts to check (`ProxyHandler`, `StreamLane`).
+protocol StreamTicking: AnyObject {
+    func tick()
+}
+
+/// One repeating timer for all the streams of an HTTP/2 connection: the handler of each stream joins when it is
 /// added to its stream channel and leaves when removed, and every tick calls `tick()` on each member (body, origin
 /// response and gRPC deadline timeouts). A timer per stream cost every HTTP/2 request a scheduled task — a timer-heap
 /// insert and cancel, a promise and a closure, about one allocation in eight on that path. Used on the connection's
 /// event loop only; stopped when the connection closes.
 final class StreamTicker {
     private let loop: any EventLoop
-    private var members: [ObjectIdentifier: ProxyHandler] = [:]
+    private var members: [ObjectIdentifier: any StreamTicking] = [:]
     private var task: RepeatedTask?
     private var stopped = false
 
     init(loop: any EventLoop) { self.loop = loop }
 
     /// Adds a stream's handler; the first one starts the timer, ticking every `interval` from then on.
-    func join(_ handler: ProxyHandler, interval: TimeAmount) {
+    func join(_ handler: any StreamTicking, interval: TimeAmount) {
         guard !stopped else { return }
         members[ObjectIdentifier(handler)] = handler
         guard task == nil else { return }
@@ -24,7 +29,7 @@ final class StreamTicker {
     }
 
     /// Removes a stream's handler (its stream ended or failed).
-    func leave(_ handler: ProxyHandler) { members[ObjectIdentifier(handler)] = nil }
+    func leave(_ handler: any StreamTicking) { members[ObjectIdentifier(handler)] = nil }
 
     /// Number of streams ticked.
     var count: Int { members.count }

@@ -54,6 +54,23 @@ final class EdgeHTTP2Tests: EdgeTestCase {
                       "\(metrics.split(separator: "\n").filter { $0.contains("http2") })")
     }
 
+    /// A client that finishes and closes its HTTP/2 connection is not kept waiting for the idle timeout: the edge
+    /// closes its side at once (the listener allows half-closure, so the client's FIN arrives as an event; left alone
+    /// such connections sat in CLOSE-WAIT for a minute).
+    func test_aClosedClientConnectionIsClosedAtOnce() throws {
+        let (edge, _) = try startH2CEdge()
+        let open = { (try edge.status()["stats"] as? [String: Any])?["connections"] as? Int ?? -1 }
+        let before = try open()  // (the start-up probe's connection may still be open)
+        for _ in 0..<3 {
+            let r = try curl(["--http2-prior-knowledge", "-H", "Host: www.example.test", "-o", "/dev/null",
+                              "http://127.0.0.1:\(edge.port)/bytes/10"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let took = try eventually(timeout: 5) { try open() <= before }
+        let left = try open()
+        XCTAssertNotNil(took, "open client connections after the clients left: \(left), before them \(before)")
+    }
+
     /// A TLS listener offers h2 and http/1.1 by ALPN: curl --http2 gets HTTP/2, --http1.1 gets HTTP/1.1.
     func test_tlsListenerNegotiatesH2ByALPN() throws {
         try makeCertificate(key: "a.key", cert: "a.pem", commonName: "a.example.test", san: "DNS:a.example.test")

@@ -3,6 +3,8 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHPACK
+import NIOHTTP2
 import Synchronization
 import XCTest
 
@@ -174,6 +176,64 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
+    /// An HTTP/2 stream's pass-through lane (`StreamLane`) on an embedded stream channel: HEADERS in, the origin's
+    /// HTTP/1.1 bytes out and back, HEADERS and DATA frames (chunks decoded) to the client.
+    func test_aStreamGoesThroughAsFramesAndBytes() throws {
+        let r = try rig()
+        let stream = EmbeddedChannel(loop: r.client.embeddedEventLoop)
+        let ticker = StreamTicker(loop: stream.eventLoop)
+        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
+        let handedOver = Box<Bool>(false)
+        try stream.pipeline.syncOperations.addHandler(StreamLane(
+            shared: r.shared, loop: state, info: info, compressing: false, ticker: ticker) { _, _ in handedOver.value = true })
+        _ = try stream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        var request = HPACKHeaders()
+        for (n, v) in [(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/s?x=1"),
+                       ("accept", "*/*"), ("cookie", "a=b")] { request.add(name: n, value: v) }
+        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
+        XCTAssertFalse(handedOver.value)
+        let sent = lines(try text(r.origin))
+        XCTAssertEqual(sent.first, "GET /s?x=1 HTTP/1.1")
+        XCTAssertEqual(sent.dropFirst().first, "host: www.example.test", ":authority became Host, first")
+        XCTAssertTrue(sent.contains("Via: 2 e1"), "\(sent)")
+        XCTAssertFalse(sent.contains { $0.lowercased().hasPrefix("cookie") }, "the route's rule: \(sent)")
+        try r.origin.writeInbound(ByteBuffer(string:
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nX-Powered-By: php\r\n\r\n5\r\nhe"))
+        try r.origin.writeInbound(ByteBuffer(string: "llo\r\n3;e=1\r\n, w\r\n0\r\n\r\n"))
+        var frames: [HTTP2Frame.FramePayload] = []
+        while let f = try stream.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(f) }
+        guard case .headers(let h)? = frames.first else { return XCTFail("no HEADERS: \(frames)") }
+        XCTAssertEqual(h.headers.first(name: ":status"), "200")
+        XCTAssertEqual(h.headers.first(name: "content-type"), "text/plain")
+        XCTAssertEqual(h.headers.first(name: "x-served-by"), "edge")
+        XCTAssertNil(h.headers.first(name: "transfer-encoding"), "no connection-specific field in HTTP/2")
+        XCTAssertNil(h.headers.first(name: "x-powered-by"))
+        XCTAssertFalse(h.endStream)
+        var body = ""
+        var ended = false
+        for case .data(let d) in frames.dropFirst() {
+            if case .byteBuffer(let b) = d.data { body += String(buffer: b) }
+            ended = ended || d.endStream
+        }
+        XCTAssertEqual(body, "hello, w", "the chunks' data without their framing")
+        XCTAssertTrue(ended, "END_STREAM at the end")
+        XCTAssertNotNil(r.pool.takeRawIdle(server: 0), "the origin connection is kept")
+
+        // A request with a body is the full path's: the lane hands the stream over.
+        let other = EmbeddedChannel(loop: r.client.embeddedEventLoop)
+        try other.pipeline.syncOperations.addHandler(StreamLane(
+            shared: r.shared, loop: state, info: info, compressing: false, ticker: ticker) { _, _ in handedOver.value = true })
+        var post = HPACKHeaders()
+        for (n, v) in [(":method", "POST"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/p")] {
+            post.add(name: n, value: v)
+        }
+        try other.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: post, endStream: false)))
+        XCTAssertTrue(handedOver.value)
+        XCTAssertNil(try? other.pipeline.syncOperations.handler(type: StreamLane.self), "the lane left the stream")
+        _ = try? r.client.finish()
+    }
+
     func test_anUnreadableAnswerIs502AndTheOriginConnectionCloses() throws {
         let r = try rig()
         try r.client.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))
@@ -198,4 +258,9 @@ final class FastLaneTests: XCTestCase {
         XCTAssertFalse(r.origin.isActive, "a half-relayed origin connection cannot be reused")
         XCTAssertNil(r.pool.takeRawIdle(server: 0))
     }
+}
+
+private final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
 }

@@ -1,0 +1,269 @@
+import LodestarEdge
+import LodestarTopology
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import Synchronization
+
+/// The pass-through lane of one HTTP/2 stream: a request without a body (HEADERS with END_STREAM; GET, HEAD,
+/// DELETE or TRACE, which get no framing fields in HTTP/1.1) that the HTTP/1.1 lane would take goes to an HTTP/1.1
+/// origin as bytes (`PassThroughClient`: the same admission, rules, upstream machine, metrics and log) and its answer
+/// comes back as HEADERS and DATA frames — no HTTP/1 part conversion on the stream, no HTTP/1 codec upstream.
+/// Any other stream (a body, gRPC, extended CONNECT, a caching route, something to compress, an h2/h2c pool) is handed
+/// to the full path: swift-nio-http2's HTTP/1 codec, gzip and a `ProxyHandler` are set up behind this handler, given
+/// the frame (and admission's verdict), and this handler leaves.
+final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThroughClient, StreamTicking {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    let shared: EdgeShared
+    let loop: LoopStateBox
+    let info: ConnectionInfo
+    let compressing: Bool
+    let ticker: StreamTicker
+    /// Sets up the full path behind this handler, with admission's verdict for the stream's request.
+    let stepAside: (any Channel, Admission.Verdict?) throws -> Void
+    var context: ChannelHandlerContext?
+    var config: EdgeConfig { loop.state.config }
+    var exchange: FastExchange?
+    var now = NIODeadline.now()
+    /// END_STREAM went out (HEADERS of a bodiless answer, or the last DATA).
+    private var ended = false
+    private var started = false
+
+    init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool, ticker: StreamTicker,
+         stepAside: @escaping (any Channel, Admission.Verdict?) throws -> Void) {
+        self.shared = shared
+        self.loop = loop
+        self.info = info
+        self.compressing = compressing
+        self.ticker = ticker
+        self.stepAside = stepAside
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let limits = config.settings.limits
+        let tick = Int64(max(50, min(1000, min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs) / 4)))
+        ticker.join(self, interval: .milliseconds(tick))
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ticker.leave(self)
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        guard !started, case .headers(let h) = payload else {
+            // Nothing but the request's HEADERS is expected on a stream this lane took (its request had END_STREAM).
+            return
+        }
+        started = true
+        now = .now()
+        guard h.endStream, let request = Self.request(h.headers) else { return handOver(nil, payload) }
+        let state = loop.state
+        let admission = AdmissionRequest(
+            method: request.method, target: request.target, isHTTP10: false, isHTTP2: true, fields: request.fields,
+            fieldCount: request.fields.count, client: info.client, now: now.uptimeNanoseconds,
+            openTunnels: shared.openTunnels.load(ordering: .relaxed))
+        let verdict = state.config.admission.admit(admission)
+        guard case .proceed(let admitted) = verdict,
+              let route = FastLane.takes(admitted, request, state, compressing: compressing) else {
+            return handOver(verdict, payload)
+        }
+        shared.stats.requests.add(1, ordering: .relaxed)
+        shared.stats.passThrough.add(1, ordering: .relaxed)
+        let ex = FastExchange(head: request, route: route, pool: state.pools[route.poolIndex],
+                              requestId: FastLane.requestId(request.fields, state.config, shared), keepAlive: true,
+                              now: now, http2: true)
+        exchange = ex
+        dispatch(ex)
+    }
+
+    /// The request of a HEADERS block as the full path's codec makes it: `host` from `:authority` first when the
+    /// block has none, then the regular fields; nil when this lane does not take it (a method that gets framing
+    /// fields in HTTP/1.1, a target not in origin-form, a pseudo-header missing or repeated).
+    static func request(_ headers: HPACKHeaders) -> HTTP1Wire.Request? {
+        var method: String?, path: String?, authority: String?
+        var fields = AdmissionFields()
+        fields.reserveCapacity(headers.count)
+        var hasHost = false
+        for (name, value, _) in headers {
+            if name.utf8.first == UInt8(ascii: ":") {
+                switch name {
+                case ":method": guard method == nil else { return nil }; method = value
+                case ":path": guard path == nil else { return nil }; path = value
+                case ":authority": guard authority == nil else { return nil }; authority = value
+                case ":scheme": continue
+                default: return nil
+                }
+                continue
+            }
+            if name == "host" { hasHost = true }
+            fields.append((name, value))
+        }
+        guard let method, let path, path.utf8.first == UInt8(ascii: "/") else { return nil }
+        switch method {
+        case "GET", "HEAD", "DELETE", "TRACE": break
+        default: return nil
+        }
+        if !hasHost {
+            guard let authority else { return nil }
+            fields.insert(("host", authority), at: 0)
+        }
+        return HTTP1Wire.Request(method: method, target: path, fields: fields, length: 0)
+    }
+
+    /// The full path takes the stream from here.
+    private func handOver(_ verdict: Admission.Verdict?, _ payload: HTTP2Frame.FramePayload) {
+        guard let context else { return }
+        do {
+            try stepAside(context.channel, verdict)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(wrapInboundOut(payload))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let ex = exchange {
+            // The client reset the stream or the connection went: the origin connection cannot be reused.
+            abortUpstream(ex)
+            finish(ex, status: ex.status == 0 ? 499 : ex.status, note: "client closed")
+            exchange = nil
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.upstream?.handler.holdReads = !context.channel.isWritable
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// An origin that stopped answering (not counting time its reads are held for a slow client).
+    func tick() {
+        guard let ex = exchange, let up = ex.upstream, !up.handler.holdReads else { return }
+        now = .now()
+        if now - ex.times.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
+            shared.stats.timeouts.add(1, ordering: .relaxed)
+            perform(ex.machine.timedOut(), ex)
+        }
+    }
+
+    // MARK: The client side of the exchange
+
+    var clientWritable: Bool { context?.channel.isWritable ?? true }
+    var clientAttached: Bool { context != nil }
+    var mayKeepAlive: Bool { true }
+
+    /// HEADERS: `:status` and the response rules' fields, lower case (RFC 9113 §8.2); END_STREAM when no body follows.
+    func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
+                           framing: ResponseFraming, keepAlive: Bool) {
+        guard let context else { return }
+        var sink = HPACKSink()
+        sink.headers.add(name: ":status", value: String(head.status))
+        responseFields(head, b, ex, framing: framing, keepAlive: true, compressing: compressing, into: &sink)
+        let last = head.status >= 200 && framing == .none
+        if last { ended = true }
+        context.write(wrapOutboundOut(.headers(.init(headers: sink.headers, endStream: last))), promise: nil)
+    }
+
+    /// DATA frames of the body without the origin's framing (chunks decoded); the last of a counted body ends the
+    /// stream.
+    func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool? {
+        guard let context else { return true }
+        switch ex.framing {
+        case .none:
+            return true
+        case .length:
+            let n = Int(min(ex.remaining, Int64(bytes.readableBytes)))
+            ex.remaining -= Int64(n)
+            if n > 0, let body = bytes.readSlice(length: n) { send(body, last: ex.remaining == 0, ex, context: context) }
+            return ex.remaining == 0
+        case .chunked:
+            var spans: [Range<Int>] = []
+            guard let used = bytes.withUnsafeReadableBytes({ ex.scanner.scan($0) { spans.append($0) } }) else { return nil }
+            let start = bytes.readerIndex
+            for span in spans {
+                if let body = bytes.getSlice(at: start + span.lowerBound, length: span.count) {
+                    send(body, last: false, ex, context: context)
+                }
+            }
+            bytes.moveReaderIndex(forwardBy: used)
+            return ex.scanner.isDone
+        case .close:
+            if bytes.readableBytes > 0 { send(bytes, last: false, ex, context: context) }
+            bytes.moveReaderIndex(to: bytes.writerIndex)
+            return false
+        }
+    }
+
+    private func send(_ body: ByteBuffer, last: Bool, _ ex: FastExchange, context: ChannelHandlerContext) {
+        ex.bytesOut += Int64(body.readableBytes)
+        if last { ended = true }
+        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: last))), promise: nil)
+    }
+
+    func flushClient() { context?.flush() }
+
+    func responseEnded(_ ex: FastExchange) {
+        guard let context else { return }
+        if !ended {
+            ended = true
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+        }
+        context.flush()
+    }
+
+    /// An edge-made answer as the full path's `ProxyHandler.local` makes it on a stream (same fields, log, counters).
+    func answerError(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {
+        guard let context else { return }
+        let body = reason + "\n"
+        var sink = HPACKSink()
+        sink.headers.add(name: ":status", value: String(status))
+        HeaderRewriter.localFields(bodyBytes: body.utf8.count, requestId: ex.requestId, config: config,
+                                   extra: retryAfter.map { [("Retry-After", String($0))] } ?? [], connection: nil,
+                                   into: &sink)
+        ended = true
+        if ex.isHEAD {
+            context.write(wrapOutboundOut(.headers(.init(headers: sink.headers, endStream: true))), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(.headers(.init(headers: sink.headers))), promise: nil)
+            let data = context.channel.allocator.buffer(string: body)
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data), endStream: true))), promise: nil)
+        }
+        context.flush()
+        if config.settings.accessLog {
+            shared.accessLog(method: ex.method, uri: ex.target, status: status, bytes: 0, client: info.clientText,
+                             upstream: nil, start: ex.times.start, upstreamMs: nil, requestId: ex.requestId, note: nil)
+        }
+        shared.stats.record(status: status)
+        shared.metrics.record(route: "-", status: status)
+    }
+
+    /// The stream is reset (closing a stream channel before its end sends RST_STREAM).
+    func abortClient() {
+        context?.close(promise: nil)
+    }
+}
+
+/// HPACK fields from the rewriter: names in lower case (RFC 9113 §8.2.1), values as they are.
+struct HPACKSink: HeaderSink {
+    var headers = HPACKHeaders()
+
+    mutating func add(name: String, value: String) {
+        headers.add(name: name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name, value: value)
+    }
+
+    mutating func copy<F: HeaderFieldRef>(_ field: F) { add(name: field.name, value: field.value) }
+}
