@@ -297,15 +297,13 @@ final class HTTP2ConnectionGuard: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
 
     /// The client shut its sending side (listeners allow half-closure for HTTP/1.1's sake): it can send no more
-    /// frames, so an idle connection closes now and a busy one finishes its streams behind a graceful GOAWAY. Left
-    /// alone, such a connection sat in CLOSE-WAIT until the idle timeout.
+    /// frames, so the connection closes once its open streams have sent their answers (at once when none is open).
+    /// Left alone, such a connection sat in CLOSE-WAIT until the idle timeout.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case .inputClosed = event as? ChannelEvent else { return context.fireUserInboundEventTriggered(event) }
-        if ticker.count == 0 {
-            context.close(promise: nil)
-        } else {
-            context.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        }
+        if ticker.count == 0 { return context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        ticker.whenEmpty = { bound.value.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -28,8 +28,17 @@ final class StreamTicker {
         task = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in bound.value.object?.fire() }
     }
 
+    /// Called once when the last stream leaves (set by the connection when its client stopped sending).
+    var whenEmpty: (() -> Void)?
+
     /// Removes a stream's handler (its stream ended or failed).
-    func leave(_ handler: any StreamTicking) { members[ObjectIdentifier(handler)] = nil }
+    func leave(_ handler: any StreamTicking) {
+        members[ObjectIdentifier(handler)] = nil
+        if members.isEmpty, let done = whenEmpty {
+            whenEmpty = nil
+            done()
+        }
+    }
 
     /// Number of streams ticked.
     var count: Int { members.count }
