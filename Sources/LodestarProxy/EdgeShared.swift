@@ -112,6 +112,15 @@ final class EdgeShared: Sendable {
         accessLogger.info("request", metadata: md)
     }
 
+    /// Counts and logs a failed connect to an origin server; true when it timed out.
+    func originConnectFailed(pool: PoolRuntime, server: Int, error: any Error) -> Bool {
+        stats.upstreamConnectFailures.add(1, ordering: .relaxed)
+        logger.warning("origin connect failed", metadata: [
+            "pool": "\(pool.pool.name)", "server": "\(pool.labels[server])", "error": "\(error)"])
+        if case .connectTimeout = error as? ChannelError { return true }
+        return false
+    }
+
     /// Logs health transitions of origin servers.
     func healthChanged(_ transition: HealthTransition, pool: PoolRuntime) {
         switch transition {

@@ -6,6 +6,16 @@ import NIOHTTP2
 import NIOPosix
 import NIOSSL
 
+/// A connection a pool keeps while idle (HTTP/1.1 with its codec, or the pass-through lane's bytes).
+protocol IdleKept: AnyObject {
+    var channel: any Channel { get }
+    var isClosed: Bool { get }
+    var idleUntil: NIODeadline { get set }
+}
+
+extension UpstreamConnection: IdleKept {}
+extension RawConnection: IdleKept {}
+
 /// Connection reuse and balancing state of one pool on one event loop (never touched from another thread).
 final class LoopPool {
     let runtime: PoolRuntime
@@ -102,12 +112,47 @@ final class LoopPool {
 
     /// An idle keep-alive connection to `server` (most recently used first), if any.
     func takeIdle(server: Int) -> UpstreamConnection? {
-        let now = NIODeadline.now()
-        while let c = idle[server].popLast() {
-            if c.channel.isActive && !c.isClosed && c.idleUntil > now { return c }
-            c.channel.close(promise: nil)
+        let (live, stale) = Self.takeLive(&idle[server], now: .now())
+        Self.close(stale)
+        return live
+    }
+
+    // The helpers below only take connections out of a list; the caller closes them once the list is no longer being
+    // changed (a close calls back into `forget`/`forgetRaw`, which changes the list: an overlapping access).
+
+    /// The most recently used connection of `list` still open and within its idle limit, and the others met on the
+    /// way (to be closed).
+    private static func takeLive<C: IdleKept>(_ list: inout [C], now: NIODeadline) -> (C?, [C]) {
+        var stale: [C] = []
+        while let c = list.popLast() {
+            if c.channel.isActive && !c.isClosed && c.idleUntil > now { return (c, stale) }
+            stale.append(c)
         }
-        return nil
+        return (nil, stale)
+    }
+
+    /// Keeps `c` at the end of `list` for `limit` ms; when the list is full its oldest connection leaves it (returned,
+    /// to be closed).
+    private func keep<C: IdleKept>(_ c: C, in list: inout [C], limit: Int64) -> C? {
+        var evicted: C?
+        if list.count >= runtime.pool.maxIdlePerServer, !list.isEmpty { evicted = list.removeFirst() }
+        c.idleUntil = .now() + .milliseconds(limit)
+        list.append(c)
+        return evicted
+    }
+
+    /// The connections of `lists` idle past their limit, taken out (to be closed).
+    private static func expired<C: IdleKept>(_ lists: inout [[C]], now: NIODeadline) -> [C] {
+        var out: [C] = []
+        for s in lists.indices where lists[s].contains(where: { $0.idleUntil <= now }) {
+            out += lists[s].filter { $0.idleUntil <= now }
+            lists[s].removeAll { $0.idleUntil <= now }
+        }
+        return out
+    }
+
+    private static func close<C: IdleKept>(_ connections: [C]) {
+        for c in connections { c.channel.close(promise: nil) }
     }
 
     /// A new connection to `server` (HTTP/1.1), or a new stream on an HTTP/2 session to it.
@@ -128,11 +173,9 @@ final class LoopPool {
 
     /// An idle pass-through connection to `server` (most recently used first), if any.
     func takeRawIdle(server: Int, now: NIODeadline = .now()) -> RawConnection? {
-        while let c = rawIdle[server].popLast() {
-            if c.channel.isActive && !c.isClosed && c.idleUntil > now { return c }
-            c.channel.close(promise: nil)
-        }
-        return nil
+        let (live, stale) = Self.takeLive(&rawIdle[server], now: now)
+        Self.close(stale)
+        return live
     }
 
     /// A new pass-through connection to `server` (HTTP/1.1 pools only).
@@ -158,12 +201,8 @@ final class LoopPool {
             c.channel.close(promise: nil)
             return
         }
-        if rawIdle[c.server].count >= runtime.pool.maxIdlePerServer, let oldest = rawIdle[c.server].first {
-            rawIdle[c.server].removeFirst()
-            oldest.channel.close(promise: nil)
-        }
-        c.idleUntil = .now() + .milliseconds(limit)
-        rawIdle[c.server].append(c)
+        let evicted = keep(c, in: &rawIdle[c.server], limit: limit)
+        evicted?.channel.close(promise: nil)
     }
 
     /// Drops a closed idle pass-through connection.
@@ -245,12 +284,8 @@ final class LoopPool {
             c.channel.close(promise: nil)
             return
         }
-        if idle[c.server].count >= runtime.pool.maxIdlePerServer, let oldest = idle[c.server].first {
-            idle[c.server].removeFirst()
-            oldest.channel.close(promise: nil)
-        }
-        c.idleUntil = .now() + .milliseconds(limit)
-        idle[c.server].append(c)
+        let evicted = keep(c, in: &idle[c.server], limit: limit)
+        evicted?.channel.close(promise: nil)
     }
 
     /// Gives a connection back after its response: kept when the request went whole and the origin keeps the
@@ -275,17 +310,10 @@ final class LoopPool {
             for session in sessions[s] where session.openStreams == 0 && now - session.idleSince > limit { session.close() }
             sessions[s].removeAll { !$0.isUsable && $0.openStreams == 0 }
         }
-        for s in idle.indices where idle[s].contains(where: { $0.idleUntil <= now }) {
-            let expired = idle[s].filter { $0.idleUntil <= now }
-            idle[s].removeAll { $0.idleUntil <= now }
-            // Closed after leaving the list: a close calls back into `forget`.
-            for c in expired { c.channel.close(promise: nil) }
-        }
-        for s in rawIdle.indices where rawIdle[s].contains(where: { $0.idleUntil <= now }) {
-            let expired = rawIdle[s].filter { $0.idleUntil <= now }
-            rawIdle[s].removeAll { $0.idleUntil <= now }
-            for c in expired { c.channel.close(promise: nil) }
-        }
+        let expiredConnections = Self.expired(&idle, now: now)
+        Self.close(expiredConnections)
+        let expiredRaw = Self.expired(&rawIdle, now: now)
+        Self.close(expiredRaw)
     }
 
     /// Drops a closed idle connection.

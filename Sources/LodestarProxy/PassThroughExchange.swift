@@ -150,11 +150,7 @@ extension PassThroughClient {
                     if let t = health.recordOutcome(server, success: false, now: now) { self.shared.healthChanged(t, pool: ex.pool.runtime) }
                     return
                 }
-                self.shared.stats.upstreamConnectFailures.add(1, ordering: .relaxed)
-                self.shared.logger.warning("origin connect failed", metadata: [
-                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.pool.runtime.labels[server])", "error": "\(error)"])
-                var timedOut = false
-                if case .connectTimeout = error as? ChannelError { timedOut = true }
+                let timedOut = self.shared.originConnectFailed(pool: ex.pool.runtime, server: server, error: error)
                 self.perform(ex.machine.connectFailed(timedOut: timedOut) { exclude in
                     ex.pool.pick(uri: ex.target, now: now, exclude: exclude)
                 }, ex)

@@ -89,11 +89,7 @@ extension ProxyHandler {
                     self.report(health.recordOutcome(server, success: false, now: NIODeadline.now().uptimeNanoseconds), ex.pool)
                     return
                 }
-                self.shared.stats.upstreamConnectFailures.add(1, ordering: .relaxed)
-                self.shared.logger.warning("origin connect failed", metadata: [
-                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.pool.runtime.labels[server])", "error": "\(error)"])
-                var timedOut = false
-                if case .connectTimeout = error as? ChannelError { timedOut = true }
+                let timedOut = self.shared.originConnectFailed(pool: ex.pool.runtime, server: server, error: error)
                 self.perform(self.withPicker(ex) { ex.machine.connectFailed(timedOut: timedOut, pick: $0) }, ex)
             }
         }

@@ -56,12 +56,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let limits = config.settings.limits
-        let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs)
-        let tick = Int64(max(50, min(1000, smallest / 4)))
-        if case .http2(let ticker) = mode { return ticker.join(self, interval: .milliseconds(tick)) }
+        let tick = clientTickInterval(config.settings.limits)
+        if case .http2(let ticker) = mode { return ticker.join(self, interval: tick) }
         let bound = NIOLoopBound(Weak(self), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(tick), delay: .milliseconds(tick)) { _ in
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in
             bound.value.object?.tick()
         }
     }

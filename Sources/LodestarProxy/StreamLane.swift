@@ -45,9 +45,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let limits = config.settings.limits
-        let tick = Int64(max(50, min(1000, min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs) / 4)))
-        ticker.join(self, interval: .milliseconds(tick))
+        ticker.join(self, interval: clientTickInterval(config.settings.limits))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
