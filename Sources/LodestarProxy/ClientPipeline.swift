@@ -149,15 +149,16 @@ struct ClientPipeline: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 // Named: a handler added without a name gets one made for it, an allocation per stream.
                 let sops = stream.pipeline.syncOperations
-                try sops.addHandler(rewriter.value, name: "h2-frames")
+                let info = boundInfo.value, streamTicker = ticker.value, frames = rewriter.value
                 guard pipeline.passThrough else {
-                    return try pipeline.configureFullStream(stream, info: boundInfo.value, state: state,
-                                                            ticker: ticker.value, verdict: nil)
+                    return try pipeline.configureFullStream(stream, info: info, state: state, ticker: streamTicker,
+                                                            rewriter: frames, verdict: nil)
                 }
-                let info = boundInfo.value, streamTicker = ticker.value
+                // The lane alone (it writes the request id unindexed itself); the frame rewriter joins the full path.
                 try sops.addHandler(StreamLane(shared: pipeline.shared, loop: state, info: info,
                                                compressing: pipeline.compression.enabled, ticker: streamTicker) { channel, verdict in
-                    try pipeline.configureFullStream(channel, info: info, state: state, ticker: streamTicker, verdict: verdict)
+                    try pipeline.configureFullStream(channel, info: info, state: state, ticker: streamTicker,
+                                                     rewriter: frames, verdict: verdict)
                 }, name: "lane")
             }
         }
@@ -166,11 +167,12 @@ struct ClientPipeline: Sendable {
         try ops.addHandler(HTTP2ConnectionGuard(shared: shared, ticker: ticker.value))
     }
 
-    /// The full path of an HTTP/2 stream: swift-nio-http2's HTTP/1 codec, gzip, a `ProxyHandler` (with the
-    /// pass-through lane's admission verdict when it stepped aside).
+    /// The full path of an HTTP/2 stream: the frame rewriter, swift-nio-http2's HTTP/1 codec, gzip, a `ProxyHandler`
+    /// (with the pass-through lane's admission verdict when it stepped aside).
     func configureFullStream(_ stream: any Channel, info: ConnectionInfo, state: LoopStateBox, ticker: StreamTicker,
-                             verdict: Admission.Verdict?) throws {
+                             rewriter: StreamFrameRewriter, verdict: Admission.Verdict?) throws {
         let sops = stream.pipeline.syncOperations
+        try sops.addHandler(rewriter, name: "h2-frames")
         try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
         if compression.enabled {
             try sops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: EdgeServer.compressionPredicate(compression)),

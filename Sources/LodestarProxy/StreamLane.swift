@@ -10,8 +10,8 @@ import Synchronization
 /// origin as bytes (`PassThroughClient`: the same admission, rules, upstream machine, metrics and log) and its answer
 /// comes back as HEADERS and DATA frames — no HTTP/1 part conversion on the stream, no HTTP/1 codec upstream.
 /// Any other stream (a body, gRPC, extended CONNECT, a caching route, something to compress, an h2/h2c pool) is handed
-/// to the full path: swift-nio-http2's HTTP/1 codec, gzip and a `ProxyHandler` are set up behind this handler, given
-/// the frame (and admission's verdict), and this handler leaves.
+/// to the full path: `StreamFrameRewriter`, swift-nio-http2's HTTP/1 codec, gzip and a `ProxyHandler` are set up
+/// behind this handler, given the frame (and admission's verdict), and this handler leaves.
 final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThroughClient, StreamTicking {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -168,7 +168,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                            framing: ResponseFraming, keepAlive: Bool) {
         guard let context else { return }
-        var sink = HPACKSink()
+        var sink = HPACKSink(requestIdHeader: config.requestIdHeader)
         sink.headers.add(name: ":status", value: String(head.status))
         responseFields(head, b, ex, framing: framing, keepAlive: true, compressing: compressing, into: &sink)
         let last = head.status >= 200 && framing == .none
@@ -227,7 +227,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     func answerError(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {
         guard let context else { return }
         let body = reason + "\n"
-        var sink = HPACKSink()
+        var sink = HPACKSink(requestIdHeader: config.requestIdHeader)
         sink.headers.add(name: ":status", value: String(status))
         HeaderRewriter.localFields(bodyBytes: body.utf8.count, requestId: ex.requestId, config: config,
                                    extra: retryAfter.map { [("Retry-After", String($0))] } ?? [], connection: nil,
@@ -255,12 +255,18 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     }
 }
 
-/// HPACK fields from the rewriter: names in lower case (RFC 9113 §8.2.1), values as they are.
+/// HPACK fields from the rewriter: names in lower case (RFC 9113 §8.2.1), values as they are; the request id (a
+/// value that differs on every response) without indexing, as `StreamFrameRewriter` sends it on the full path.
 struct HPACKSink: HeaderSink {
     var headers = HPACKHeaders()
+    /// The request id's name, lower case.
+    let requestIdHeader: String
+
+    init(requestIdHeader: String) { self.requestIdHeader = requestIdHeader }
 
     mutating func add(name: String, value: String) {
-        headers.add(name: name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name, value: value)
+        let lower = name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name
+        headers.add(name: lower, value: value, indexing: lower == requestIdHeader ? .nonIndexable : .indexable)
     }
 
     mutating func copy<F: HeaderFieldRef>(_ field: F) { add(name: field.name, value: field.value) }

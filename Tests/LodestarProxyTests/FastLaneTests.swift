@@ -210,6 +210,9 @@ final class FastLaneTests: XCTestCase {
         XCTAssertNil(h.headers.first(name: "transfer-encoding"), "no connection-specific field in HTTP/2")
         XCTAssertNil(h.headers.first(name: "x-powered-by"))
         XCTAssertFalse(h.endStream)
+        let rid = h.headers.filter { $0.name == "x-request-id" }
+        XCTAssertEqual(rid.count, 1)
+        XCTAssertEqual(rid.first?.indexable, .nonIndexable, "a value that differs on every answer stays out of HPACK's table")
         var body = ""
         var ended = false
         for case .data(let d) in frames.dropFirst() {
