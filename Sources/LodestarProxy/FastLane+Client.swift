@@ -26,21 +26,21 @@ extension FastLane: PassThroughClient {
     /// close chunked for the client.
     func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool? {
         guard let context else { return true }
-        switch ex.framing {
+        switch ex.answer.framing {
         case .none:
             return true
         case .length:
-            let n = Int(min(ex.remaining, Int64(bytes.readableBytes)))
+            let n = Int(min(ex.answer.remaining, Int64(bytes.readableBytes)))
             if n > 0, let body = bytes.readSlice(length: n) { send(body, ex, context: context) }
-            ex.remaining -= Int64(n)
-            return ex.remaining == 0
+            ex.answer.remaining -= Int64(n)
+            return ex.answer.remaining == 0
         case .chunked:
-            let before = ex.scanner.dataBytes
-            guard let used = bytes.withUnsafeReadableBytes({ ex.scanner.scan($0) }) else { return nil }
+            let before = ex.answer.scanner.dataBytes
+            guard let used = bytes.withUnsafeReadableBytes({ ex.answer.scanner.scan($0) }) else { return nil }
             // Relayed with its framing; counted as the body it carries (as the full lane counts).
             if used > 0, let body = bytes.readSlice(length: used) { context.write(wrapOutboundOut(body), promise: nil) }
-            ex.bytesOut += ex.scanner.dataBytes - before
-            return ex.scanner.isDone
+            ex.bytesOut += ex.answer.scanner.dataBytes - before
+            return ex.answer.scanner.isDone
         case .close:
             guard bytes.readableBytes > 0 else { return false }
             var size = context.channel.allocator.buffer(capacity: 12)
@@ -65,13 +65,13 @@ extension FastLane: PassThroughClient {
 
     func responseEnded(_ ex: FastExchange) {
         guard let context else { return }
-        if ex.framing == .close {
+        if ex.answer.framing == .close {
             var last = context.channel.allocator.buffer(capacity: 5)
             last.writeStaticString("0\r\n\r\n")
             context.write(wrapOutboundOut(last), promise: nil)
         }
         requestsServed += 1
-        endResponse(keepAlive: ex.keepAlive, context: context)
+        endResponse(keepAlive: ex.answer.keepAlive, context: context)
     }
 
     func answerError(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {

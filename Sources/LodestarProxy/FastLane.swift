@@ -101,7 +101,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         if let ex = exchange {
             // The client went away mid-exchange: the upstream connection cannot be reused.
             abortUpstream(ex)
-            finish(ex, status: ex.status == 0 ? 499 : ex.status, note: "client closed")
+            finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client closed")
             exchange = nil
         }
         context.fireChannelInactive()

@@ -20,17 +20,8 @@ final class FastExchange {
     var machine: UpstreamExchange
     var times: ExchangeTimes
     var upstream: RawConnection?
-    /// Response head bytes read so far (a head split over reads).
-    var headBytes: ByteBuffer?
-    var headDone = false
-    var status = 0
-    var framing = ResponseFraming.none
-    var remaining: Int64 = 0
-    var scanner = ChunkedScanner()
-    /// The origin keeps the connection after this response.
-    var reusable = false
-    var keepAliveTimeout: Int?
-    var keepAlive = true
+    /// The origin's answer as it is read.
+    var answer = Answer()
     var bytesOut: Int64 = 0
 
     init(head: HTTP1Wire.Request, route: CompiledRoute, pool: LoopPool, requestId: String, keepAlive: Bool,
@@ -50,6 +41,23 @@ final class FastExchange {
     }
 
     var server: Int? { machine.lastServer }
+
+    /// What is known of the origin's answer as it is read and relayed.
+    struct Answer {
+        /// Response head bytes read so far (a head split over reads).
+        var headBytes: ByteBuffer?
+        var headDone = false
+        var status = 0
+        var framing = ResponseFraming.none
+        /// Body bytes still to come of a counted body.
+        var remaining: Int64 = 0
+        var scanner = ChunkedScanner()
+        /// The origin keeps the connection after this response.
+        var reusable = false
+        var keepAliveTimeout: Int?
+        /// The client's connection stays open after this response.
+        var keepAlive = true
+    }
 
     func field(_ lower: String) -> String? {
         fields.first { HTTPText.nameEquals($0.name, lower) }?.value
@@ -76,7 +84,7 @@ protocol PassThroughClient: RawUpstreamOwner {
     /// Writes a response head (interim or final) in the client's protocol; `framing`: how the origin's body comes.
     func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                            framing: ResponseFraming, keepAlive: Bool)
-    /// Relays body bytes of the origin's framing (`ex.framing`): true at the body's end (bytes after it left in
+    /// Relays body bytes of the origin's framing (`ex.answer.framing`): true at the body's end (bytes after it left in
     /// `bytes`), false for more to come, nil when the origin's framing is broken.
     func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool?
     func flushClient()
@@ -119,7 +127,7 @@ extension PassThroughClient {
         case .abortClient(let reason):
             shared.stats.upstreamErrors.add(1, ordering: .relaxed)
             abortUpstream(ex)
-            finish(ex, status: ex.status == 0 ? 502 : ex.status, note: reason)
+            finish(ex, status: ex.answer.status == 0 ? 502 : ex.answer.status, note: reason)
             exchange = nil
             abortClient()
         case .sendRequest, .relay, .tunnel, .complete, .none:
@@ -185,11 +193,11 @@ extension PassThroughClient {
         now = .now()
         ex.times.lastUpstreamActivity = now
         var bytes = incoming
-        if !ex.headDone {
-            if var held = ex.headBytes {
+        if !ex.answer.headDone {
+            if var held = ex.answer.headBytes {
                 held.writeBuffer(&bytes)
                 bytes = held
-                ex.headBytes = nil
+                ex.answer.headBytes = nil
             }
             guard readResponseHead(ex, &bytes) else { return }
         }
@@ -201,7 +209,7 @@ extension PassThroughClient {
                                                  health: ex.server.map { ($0, false) }), ex)
         }
         if ended {
-            if bytes.readableBytes > 0 { ex.reusable = false }  // bytes after the body: the connection is not kept
+            if bytes.readableBytes > 0 { ex.answer.reusable = false }  // bytes after the body: the connection is not kept
             completeExchange(ex)
         } else if !clientWritable {
             ex.upstream?.handler.holdReads = true
@@ -211,7 +219,7 @@ extension PassThroughClient {
     /// Reads interim heads and the final head; false when there is nothing more to do with these bytes.
     func readResponseHead(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool {
         let limits = HTTP1Wire.Limits(maxBytes: 65536, maxFields: 256)
-        while !ex.headDone {
+        while !ex.answer.headDone {
             let outcome: HeadOutcome = bytes.withUnsafeReadableBytes { b in
                 switch HTTP1Wire.readResponse(b, limits: limits) {
                 case .incomplete: return .incomplete
@@ -221,7 +229,7 @@ extension PassThroughClient {
             }
             switch outcome {
             case .incomplete:
-                ex.headBytes = bytes
+                ex.answer.headBytes = bytes
                 return false
             case .stop: return false
             case .next(let length): bytes.moveReaderIndex(forwardBy: length)
@@ -248,15 +256,15 @@ extension PassThroughClient {
             return .stop
         }
         perform(step, ex)
-        ex.headDone = true
+        ex.answer.headDone = true
         ex.times.upstreamHead = ex.times.lastUpstreamActivity
-        ex.status = head.status
-        ex.framing = facts.framing
-        ex.reusable = facts.reusable
-        ex.keepAliveTimeout = facts.keepAliveTimeout
-        if case .length(let n) = facts.framing { ex.remaining = n }
-        ex.keepAlive = ex.clientKeepAlive && mayKeepAlive
-        writeResponseHead(head, b, ex, framing: facts.framing, keepAlive: ex.keepAlive)
+        ex.answer.status = head.status
+        ex.answer.framing = facts.framing
+        ex.answer.reusable = facts.reusable
+        ex.answer.keepAliveTimeout = facts.keepAliveTimeout
+        if case .length(let n) = facts.framing { ex.answer.remaining = n }
+        ex.answer.keepAlive = ex.clientKeepAlive && mayKeepAlive
+        writeResponseHead(head, b, ex, framing: facts.framing, keepAlive: ex.answer.keepAlive)
         return .next(length: head.length)
     }
 
@@ -271,7 +279,7 @@ extension PassThroughClient {
     func rawReadComplete() {
         flushClient()
         // A response still coming: have its data acknowledged at once (see `ProxyHandler.quickAck`).
-        if let up = exchange?.upstream, exchange?.headDone == true { ProxyHandler.quickAck(up.channel) }
+        if let up = exchange?.upstream, exchange?.answer.headDone == true { ProxyHandler.quickAck(up.channel) }
     }
 
     func rawWritabilityChanged(_ writable: Bool) {}
@@ -281,7 +289,7 @@ extension PassThroughClient {
         now = .now()
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         ex.upstream = nil
-        if !ex.headDone {
+        if !ex.answer.headDone {
             if error != nil || connection.uses <= 1 {
                 shared.logger.warning("origin closed before answering", metadata: [
                     "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")",
@@ -293,8 +301,8 @@ extension PassThroughClient {
             }
             return perform(step, ex)
         }
-        if ex.framing == .close && error == nil {
-            ex.reusable = false
+        if ex.answer.framing == .close && error == nil {
+            ex.answer.reusable = false
             return completeExchange(ex)
         }
         var step = ex.machine.closedMidResponse()
@@ -305,13 +313,13 @@ extension PassThroughClient {
     /// The response ended: the connection goes back to the pool (or closes), the request is logged, and the client
     /// side ends the response.
     func completeExchange(_ ex: FastExchange) {
-        _ = ex.machine.responseEnded(requestEnded: true, originKeepsAlive: ex.reusable)
+        _ = ex.machine.responseEnded(requestEnded: true, originKeepsAlive: ex.answer.reusable)
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         if let up = ex.upstream {
             ex.upstream = nil
-            ex.pool.releaseRaw(up, reusable: ex.reusable, keepAliveTimeout: ex.keepAliveTimeout)
+            ex.pool.releaseRaw(up, reusable: ex.answer.reusable, keepAliveTimeout: ex.answer.keepAliveTimeout)
         }
-        finish(ex, status: ex.status, note: nil)
+        finish(ex, status: ex.answer.status, note: nil)
         exchange = nil
         responseEnded(ex)
     }
@@ -330,7 +338,7 @@ extension PassThroughClient {
     func failExchange(_ ex: FastExchange, status: Int, reason: String, retryAfter: Int?) {
         abortUpstream(ex)
         exchange = nil
-        guard !ex.headDone else {
+        guard !ex.answer.headDone else {
             finish(ex, status: status, note: "failed mid-response")
             return abortClient()
         }

@@ -133,7 +133,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
         if let ex = exchange {
             // The client reset the stream or the connection went: the origin connection cannot be reused.
             abortUpstream(ex)
-            finish(ex, status: ex.status == 0 ? 499 : ex.status, note: "client closed")
+            finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client closed")
             exchange = nil
         }
         context.fireChannelInactive()
@@ -180,17 +180,17 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     /// stream.
     func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool? {
         guard let context else { return true }
-        switch ex.framing {
+        switch ex.answer.framing {
         case .none:
             return true
         case .length:
-            let n = Int(min(ex.remaining, Int64(bytes.readableBytes)))
-            ex.remaining -= Int64(n)
-            if n > 0, let body = bytes.readSlice(length: n) { send(body, last: ex.remaining == 0, ex, context: context) }
-            return ex.remaining == 0
+            let n = Int(min(ex.answer.remaining, Int64(bytes.readableBytes)))
+            ex.answer.remaining -= Int64(n)
+            if n > 0, let body = bytes.readSlice(length: n) { send(body, last: ex.answer.remaining == 0, ex, context: context) }
+            return ex.answer.remaining == 0
         case .chunked:
             var spans: [Range<Int>] = []
-            guard let used = bytes.withUnsafeReadableBytes({ ex.scanner.scan($0) { spans.append($0) } }) else { return nil }
+            guard let used = bytes.withUnsafeReadableBytes({ ex.answer.scanner.scan($0) { spans.append($0) } }) else { return nil }
             let start = bytes.readerIndex
             for span in spans {
                 if let body = bytes.getSlice(at: start + span.lowerBound, length: span.count) {
@@ -198,7 +198,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
                 }
             }
             bytes.moveReaderIndex(forwardBy: used)
-            return ex.scanner.isDone
+            return ex.answer.scanner.isDone
         case .close:
             if bytes.readableBytes > 0 { send(bytes, last: false, ex, context: context) }
             bytes.moveReaderIndex(to: bytes.writerIndex)
