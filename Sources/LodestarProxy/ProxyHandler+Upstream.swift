@@ -211,6 +211,10 @@ extension ProxyHandler {
             out.headers.add(name: "X-Cache", value: c.label)
             if c.notModifiedToClient { return }  // a 304 is sent when the body has been stored
         }
+        // A 204 has no body and no length (RFC 9110 §8.6): an origin's Content-Length on one would make an HTTP/2
+        // stream end short of its declared length, which swift-nio-http2 answers with a reset (HTTP/1.1's encoder
+        // drops it); the pass-through lanes drop it too.
+        if head.status == .noContent { out.headers.remove(name: "content-length") }
         // HTTP/1.0 clients learn the end of a gzip stream only from a close; HEAD has no body to compress.
         if compressing && (ex.head.isHTTP10 || ex.head.method == .HEAD) {
             out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
