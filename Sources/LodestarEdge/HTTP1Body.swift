@@ -35,9 +35,9 @@ public struct ResponseFacts: Equatable, Sendable {
             case 10 where HTTP1Wire.bytes(b, f.name, equal: "connection"):
                 // The usual values without making a string.
                 if HTTP1Wire.bytes(b, f.value, equal: "keep-alive") { continue }
-                if HTTP1Wire.bytes(b, f.value, equal: "close") { close = true; continue }
-                let tokens = HTTP1Wire.string(b, f.value).split(separator: ",")
-                if tokens.contains(where: { HTTPText.nameEquals(String($0.trimmingSpaces()), "close") }) { close = true }
+                if HTTP1Wire.bytes(b, f.value, equal: "close") || HTTPText.listNames(HTTP1Wire.string(b, f.value), "close") {
+                    close = true
+                }
             case 10 where HTTP1Wire.bytes(b, f.name, equal: "keep-alive"):
                 keepAliveTimeout = HTTPText.keepAliveTimeout(HTTP1Wire.string(b, f.value))
             default:

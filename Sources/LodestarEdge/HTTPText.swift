@@ -14,6 +14,13 @@ public enum HTTPText {
         return true
     }
 
+    /// A comma-separated field value (`Connection: keep-alive, close`) names `token` (lower case), in any case and
+    /// spacing; the common one-token value without splitting.
+    public static func listNames(_ value: String, _ token: String) -> Bool {
+        if nameEquals(value, token) { return true }
+        return value.split(separator: ",").contains { nameEquals(String($0.trimmingSpaces()), token) }
+    }
+
     /// For an `http://` or `https://` URL (scheme in any case): the length of that prefix and the scheme's default
     /// port as `:80`/`:443`; nil for anything else.
     public static func httpScheme(_ url: String) -> (length: Int, defaultPort: String)? {

@@ -112,6 +112,41 @@ final class EdgeShared: Sendable {
         accessLogger.info("request", metadata: md)
     }
 
+    /// Counters, metrics and the access-log line of a forwarded exchange, whichever path carried it.
+    func exchangeEnded(pool: LoopPool, route: CompiledRoute, times: ExchangeTimes, status: Int, bytesOut: Int64,
+                       method: String, uri: String, client: String, server: Int?, requestId: String, note: String?,
+                       cache: String? = nil, accessLog: Bool) {
+        stats.record(status: status)
+        stats.bytesOut.add(Int(bytesOut), ordering: .relaxed)
+        let latency = times.upstreamStart.flatMap { s in times.upstreamHead.map { ($0 - s).nanoseconds } }
+        pool.series.record(metrics, route: route, pool: pool.runtime.pool.name, status: status, upstreamNanoseconds: latency)
+        guard accessLog else { return }
+        let upstreamMs = times.upstreamStart.map { s in ((times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
+        self.accessLog(method: method, uri: uri, status: status, bytes: bytesOut, client: client,
+                       upstream: server.map { pool.runtime.labels[$0] }, start: times.start, upstreamMs: upstreamMs,
+                       requestId: requestId, note: note, cache: cache)
+    }
+
+    /// Counters, metrics (route "-") and the access-log line of an answer the edge made itself.
+    func localAnswered(method: String, uri: String, status: Int, client: String, start: NIODeadline, requestId: String,
+                       note: String?, accessLog: Bool) {
+        if accessLog {
+            self.accessLog(method: method, uri: uri, status: status, bytes: 0, client: client, upstream: nil, start: start,
+                           upstreamMs: nil, requestId: requestId, note: note)
+        }
+        stats.record(status: status)
+        metrics.record(route: "-", status: status)
+    }
+
+    /// Logs an origin connection that closed before any answer, unless it is the keep-alive race (a reused connection
+    /// closed without an error, which is not news); a TLS alert from the origin arrives here with its reason.
+    func originClosedEarly(pool: PoolRuntime, server: Int?, error: (any Error)?, uses: Int) {
+        guard error != nil || uses <= 1 else { return }
+        logger.warning("origin closed before answering", metadata: [
+            "pool": "\(pool.pool.name)", "server": "\(server.map { pool.labels[$0] } ?? "-")",
+            "error": "\(error.map { "\($0)" } ?? "connection closed")"])
+    }
+
     /// Counts and logs a failed connect to an origin server; true when it timed out.
     func originConnectFailed(pool: PoolRuntime, server: Int, error: any Error) -> Bool {
         stats.upstreamConnectFailures.add(1, ordering: .relaxed)

@@ -30,9 +30,7 @@ extension FastLane: PassThroughClient {
         case .none:
             return true
         case .length:
-            let n = Int(min(ex.answer.remaining, Int64(bytes.readableBytes)))
-            if n > 0, let body = bytes.readSlice(length: n) { send(body, ex, context: context) }
-            ex.answer.remaining -= Int64(n)
+            if let body = ex.answer.counted(&bytes) { send(body, ex, context: context) }
             return ex.answer.remaining == 0
         case .chunked:
             let before = ex.answer.scanner.dataBytes
@@ -111,12 +109,8 @@ extension FastLane: PassThroughClient {
         wire.end()
         if method != "HEAD" { wire.buffer.writeString(body) }
         context.write(wrapOutboundOut(wire.buffer), promise: nil)
-        if config.settings.accessLog {
-            shared.accessLog(method: method, uri: target, status: status, bytes: 0, client: info.clientText, upstream: nil,
-                             start: start ?? .now(), upstreamMs: nil, requestId: rid, note: nil)
-        }
-        shared.stats.record(status: status)
-        shared.metrics.record(route: "-", status: status)
+        shared.localAnswered(method: method, uri: target, status: status, client: info.clientText, start: start ?? .now(),
+                             requestId: rid, note: nil, accessLog: config.settings.accessLog)
         requestsServed += 1
         endResponse(keepAlive: !close, context: context)
     }

@@ -92,18 +92,9 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange == nil { processInput(context: context) }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.fireChannelReadComplete()
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
-        if let ex = exchange {
-            // The client went away mid-exchange: the upstream connection cannot be reused.
-            abortUpstream(ex)
-            finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client closed")
-            exchange = nil
-        }
+        clientGone()
         context.fireChannelInactive()
     }
 
@@ -164,62 +155,18 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Admission, then the exchange; false when the request is not the lane's (it stepped aside).
     private func begin(_ head: HTTP1Wire.Request, context: ChannelHandlerContext) -> Bool {
-        let state = loop.state
-        let request = AdmissionRequest(
-            method: head.method, target: head.target, isHTTP10: false, isHTTP2: false, fields: head.fields,
-            fieldCount: head.fields.count, client: info.client, now: now.uptimeNanoseconds,
-            openTunnels: shared.openTunnels.load(ordering: .relaxed))
-        let verdict = state.config.admission.admit(request)
-        guard case .proceed(let admitted) = verdict, let route = Self.takes(admitted, head, state, compressing: compressing) else {
+        var keepAlive = true
+        for (name, value) in head.fields where HTTPText.nameEquals(name, "connection") && HTTPText.listNames(value, "close") {
+            keepAlive = false
+        }
+        if let verdict = start(head, http2: false, keepAlive: keepAlive, compressing: compressing, whenTaken: {
+            input?.moveReaderIndex(forwardBy: head.length)
+            firstByteAt = nil
+        }) {
             handOver(verdict)
             return false
         }
-        input?.moveReaderIndex(forwardBy: head.length)
-        firstByteAt = nil
-        shared.stats.requests.add(1, ordering: .relaxed)
-        shared.stats.passThrough.add(1, ordering: .relaxed)
-        var keepAlive = true
-        for (name, value) in head.fields where HTTPText.nameEquals(name, "connection") && Self.says(value, "close") {
-            keepAlive = false
-        }
-        let ex = FastExchange(head: head, route: route, pool: state.pools[route.poolIndex],
-                              requestId: Self.requestId(head.fields, state.config, shared), keepAlive: keepAlive, now: now)
-        exchange = ex
-        dispatch(ex)
         return true
-    }
-
-    /// The client's request id when it sent a plain one, else a new one.
-    static func requestId(_ fields: AdmissionFields, _ config: EdgeConfig, _ shared: EdgeShared) -> String {
-        for (name, value) in fields where HeaderRewriter.nameEquals(name, config.requestIdHeader) {
-            if HeaderRewriter.isAcceptableRequestId(value) { return value }
-            break
-        }
-        return shared.makeRequestId()
-    }
-
-    /// The route, when a pass-through lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, nothing
-    /// the compressor or gRPC would change.
-    static func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState, compressing: Bool) -> CompiledRoute? {
-        guard a.framing == .none, a.upgrade == nil, !a.closeAfter, !a.expectContinue else { return nil }
-        let route = state.config.routes[a.route]
-        guard !(route.route.cache.enabled && state.cache != nil),
-              state.config.pools[route.poolIndex].pool.protocol == .http1 else { return nil }
-        for (name, value) in head.fields {
-            switch name.utf8.count {
-            case 15 where compressing && HTTPText.nameEquals(name, "accept-encoding"): return nil
-            case 12 where HTTPText.nameEquals(name, "content-type") && GRPC.isGRPC(contentType: value): return nil
-            case StreamFrameRewriter.marker.utf8.count where HTTPText.nameEquals(name, StreamFrameRewriter.marker): return nil
-            default: continue
-            }
-        }
-        return route
-    }
-
-    /// `value`, a comma-separated list, names `token` (lower case).
-    static func says(_ value: String, _ token: String) -> Bool {
-        if HTTPText.nameEquals(value, token) { return true }
-        return value.split(separator: ",").contains { HTTPText.nameEquals(String($0.trimmingSpaces()), token) }
     }
 
     /// Steps aside for the full lane: it is set up behind this handler and given what was read and not answered.
@@ -262,15 +209,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, !closing else { return }
         now = .now()
         let limits = config.settings.limits
-        if let ex = exchange {
-            // An origin that stopped answering, not counting time the edge holds its reads for a slow client.
-            if let up = ex.upstream, !up.handler.holdReads,
-               now - ex.times.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
-                shared.stats.timeouts.add(1, ordering: .relaxed)
-                perform(ex.machine.timedOut(), ex)
-            }
-            return
-        }
+        if exchange != nil { return checkOriginTimeout() }
         if let first = firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)

@@ -57,6 +57,14 @@ final class FastExchange {
         var keepAliveTimeout: Int?
         /// The client's connection stays open after this response.
         var keepAlive = true
+
+        /// The next part of a counted body from `bytes` (at most what is still to come), nil when none is there.
+        mutating func counted(_ bytes: inout ByteBuffer) -> ByteBuffer? {
+            let n = Int(min(remaining, Int64(bytes.readableBytes)))
+            guard n > 0, let part = bytes.readSlice(length: n) else { return nil }
+            remaining -= Int64(n)
+            return part
+        }
     }
 
     func field(_ lower: String) -> String? {
@@ -70,6 +78,8 @@ final class FastExchange {
 /// each client writes the answer in its own protocol.
 protocol PassThroughClient: RawUpstreamOwner {
     var shared: EdgeShared { get }
+    /// The configuration of this loop (an exchange keeps the pool it started with).
+    var loop: LoopStateBox { get }
     var config: EdgeConfig { get }
     var info: ConnectionInfo { get }
     /// The time of the event being handled.
@@ -105,8 +115,77 @@ enum HeadOutcome {
     case next(length: Int)
 }
 
-/// The upstream phase, the same for both clients: the `UpstreamExchange` machine carried out on byte connections.
+/// The request phase and the client's departure, the same for both clients; then the upstream phase: the
+/// `UpstreamExchange` machine carried out on byte connections.
 extension PassThroughClient {
+    /// Admits `request` and, when a lane takes it, starts its exchange (after `whenTaken`, the client's own
+    /// bookkeeping) and returns nil; else returns admission's verdict, for the full path to carry out.
+    func start(_ request: HTTP1Wire.Request, http2: Bool, keepAlive: Bool, compressing: Bool,
+               whenTaken: () -> Void) -> Admission.Verdict? {
+        let state = loop.state
+        let admission = AdmissionRequest(
+            method: request.method, target: request.target, isHTTP10: false, isHTTP2: http2, fields: request.fields,
+            fieldCount: request.fields.count, client: info.client, now: now.uptimeNanoseconds,
+            openTunnels: shared.openTunnels.load(ordering: .relaxed))
+        let verdict = state.config.admission.admit(admission)
+        guard case .proceed(let admitted) = verdict,
+              let route = Self.takes(admitted, request, state, compressing: compressing) else { return verdict }
+        whenTaken()
+        shared.stats.requests.add(1, ordering: .relaxed)
+        shared.stats.passThrough.add(1, ordering: .relaxed)
+        let ex = FastExchange(head: request, route: route, pool: state.pools[route.poolIndex],
+                              requestId: Self.requestId(request.fields, state.config, shared), keepAlive: keepAlive,
+                              now: now, http2: http2)
+        exchange = ex
+        dispatch(ex)
+        return nil
+    }
+
+    /// The route, when a pass-through lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, nothing
+    /// the compressor or gRPC would change.
+    static func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState, compressing: Bool) -> CompiledRoute? {
+        guard a.framing == .none, a.upgrade == nil, !a.closeAfter, !a.expectContinue else { return nil }
+        let route = state.config.routes[a.route]
+        guard !(route.route.cache.enabled && state.cache != nil),
+              state.config.pools[route.poolIndex].pool.protocol == .http1 else { return nil }
+        for (name, value) in head.fields {
+            switch name.utf8.count {
+            case 15 where compressing && HTTPText.nameEquals(name, "accept-encoding"): return nil
+            case 12 where HTTPText.nameEquals(name, "content-type") && GRPC.isGRPC(contentType: value): return nil
+            case StreamFrameRewriter.marker.utf8.count where HTTPText.nameEquals(name, StreamFrameRewriter.marker): return nil
+            default: continue
+            }
+        }
+        return route
+    }
+
+    /// The client's request id when it sent a plain one, else a new one.
+    static func requestId(_ fields: AdmissionFields, _ config: EdgeConfig, _ shared: EdgeShared) -> String {
+        for (name, value) in fields where HeaderRewriter.nameEquals(name, config.requestIdHeader) {
+            if HeaderRewriter.isAcceptableRequestId(value) { return value }
+            break
+        }
+        return shared.makeRequestId()
+    }
+
+    /// The client went away mid-exchange: the upstream connection cannot be reused; the exchange is logged as 499
+    /// (or the status already sent).
+    func clientGone() {
+        guard let ex = exchange else { return }
+        abortUpstream(ex)
+        finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client closed")
+        exchange = nil
+    }
+
+    /// An origin that stopped answering (not counting time the edge holds its reads for a slow client) times out
+    /// (`now` read by the caller).
+    func checkOriginTimeout() {
+        guard let ex = exchange, let up = ex.upstream, !up.handler.holdReads,
+              now - ex.times.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) else { return }
+        shared.stats.timeouts.add(1, ordering: .relaxed)
+        perform(ex.machine.timedOut(), ex)
+    }
+
     func dispatch(_ ex: FastExchange) {
         let ns = now.uptimeNanoseconds
         perform(ex.machine.start { exclude in ex.pool.pick(uri: ex.target, now: ns, exclude: exclude) }, ex)
@@ -282,19 +361,13 @@ extension PassThroughClient {
         if let up = exchange?.upstream, exchange?.answer.headDone == true { ProxyHandler.quickAck(up.channel) }
     }
 
-    func rawWritabilityChanged(_ writable: Bool) {}
-
     func rawClosed(_ connection: RawConnection, error: (any Error)?) {
         guard let ex = exchange, ex.upstream === connection, clientAttached else { return }
         now = .now()
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         ex.upstream = nil
         if !ex.answer.headDone {
-            if error != nil || connection.uses <= 1 {
-                shared.logger.warning("origin closed before answering", metadata: [
-                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")",
-                    "error": "\(error.map { "\($0)" } ?? "connection closed")"])
-            }
+            shared.originClosedEarly(pool: ex.pool.runtime, server: ex.server, error: error, uses: connection.uses)
             let ns = now.uptimeNanoseconds
             let step = ex.machine.closedBeforeResponse(reusedConnection: connection.uses > 1, bodyReplayable: true) { exclude in
                 ex.pool.pick(uri: ex.target, now: ns, exclude: exclude)
@@ -347,16 +420,9 @@ extension PassThroughClient {
 
     /// Counters, metrics and the access log line of an exchange.
     func finish(_ ex: FastExchange, status: Int, note: String?) {
-        shared.stats.record(status: status)
-        shared.stats.bytesOut.add(Int(ex.bytesOut), ordering: .relaxed)
-        let latency = ex.times.upstreamStart.flatMap { s in ex.times.upstreamHead.map { ($0 - s).nanoseconds } }
-        ex.pool.series.record(shared.metrics, route: ex.route, pool: ex.pool.runtime.pool.name, status: status,
-                              upstreamNanoseconds: latency)
-        guard config.settings.accessLog else { return }
-        let upstreamMs = ex.times.upstreamStart.map { s in ((ex.times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
-        shared.accessLog(method: ex.method, uri: ex.target, status: status, bytes: ex.bytesOut, client: info.clientText,
-                         upstream: ex.server.map { ex.pool.runtime.labels[$0] }, start: ex.times.start,
-                         upstreamMs: upstreamMs, requestId: ex.requestId, note: note)
+        shared.exchangeEnded(pool: ex.pool, route: ex.route, times: ex.times, status: status, bytesOut: ex.bytesOut,
+                             method: ex.method, uri: ex.target, client: info.clientText, server: ex.server,
+                             requestId: ex.requestId, note: note, accessLog: config.settings.accessLog)
     }
 }
 

@@ -85,12 +85,9 @@ extension ProxyHandler {
         } else if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
-        if config.settings.accessLog {
-            shared.accessLog(method: head.method.rawValue, uri: head.uri, status: Int(status.code), bytes: 0, client: info.clientText,
-                             upstream: nil, start: start ?? .now(), upstreamMs: nil, requestId: rid, note: grpc ? "grpc" : nil)
-        }
-        shared.stats.record(status: Int(status.code))
-        shared.metrics.record(route: "-", status: Int(status.code))
+        shared.localAnswered(method: head.method.rawValue, uri: head.uri, status: Int(status.code), client: info.clientText,
+                             start: start ?? .now(), requestId: rid, note: grpc ? "grpc" : nil,
+                             accessLog: config.settings.accessLog)
         requestsServed += 1
         endLocal(context: context, own: ownContext, trailers: trailers, close: close, linger: linger)
     }

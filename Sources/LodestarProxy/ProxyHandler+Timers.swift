@@ -62,18 +62,10 @@ extension ProxyHandler {
     }
 
     func finish(_ ex: Exchange, status: Int, note: String?) {
-        shared.stats.record(status: status)
-        shared.stats.bytesOut.add(Int(ex.bytes.out), ordering: .relaxed)
-        let latency = ex.times.upstreamStart.flatMap { s in ex.times.upstreamHead.map { ($0 - s).nanoseconds } }
-        ex.pool.series.record(shared.metrics, route: ex.route, pool: ex.pool.runtime.pool.name, status: status,
-                              upstreamNanoseconds: latency)
-        let upstreamMs = ex.times.upstreamStart.map { s in ((ex.times.upstreamHead ?? .now()) - s).nanoseconds / 1000 }
-        if config.settings.accessLog {
-            shared.accessLog(method: ex.head.method.rawValue, uri: ex.head.uri, status: status, bytes: ex.bytes.out,
-                             client: info.clientText, upstream: ex.server.map { ex.pool.runtime.labels[$0] },
-                             start: ex.start, upstreamMs: upstreamMs, requestId: ex.requestId, note: note,
-                             cache: ex.cache?.label)
-        }
+        shared.exchangeEnded(pool: ex.pool, route: ex.route, times: ex.times, status: status, bytesOut: ex.bytes.out,
+                             method: ex.head.method.rawValue, uri: ex.head.uri, client: info.clientText, server: ex.server,
+                             requestId: ex.requestId, note: note, cache: ex.cache?.label,
+                             accessLog: config.settings.accessLog)
     }
 
     func report(_ transition: HealthTransition?, _ pool: LoopPool) {

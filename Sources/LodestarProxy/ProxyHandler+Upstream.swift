@@ -238,14 +238,8 @@ extension ProxyHandler {
         if let server = ex.server { ex.pool.runtime.health.end(server) }
         ex.upstream = nil
         if ex.responseHead == nil, case .sent = ex.machine.state {
-            // Closed before any answer: the machine says whether to send it again (see `UpstreamExchange`). A reused
-            // connection closed without an error is the keep-alive race, not news; anything else is logged with why
-            // (a TLS alert from the origin, such as "certificate required", arrives here).
-            if error != nil || connection.uses <= 1 {
-                shared.logger.warning("origin closed before answering", metadata: [
-                    "pool": "\(ex.pool.runtime.pool.name)", "server": "\(ex.server.map { ex.pool.runtime.labels[$0] } ?? "-")",
-                    "error": "\(error.map { "\($0)" } ?? "connection closed")"])
-            }
+            // Closed before any answer: the machine says whether to send it again (see `UpstreamExchange`).
+            shared.originClosedEarly(pool: ex.pool.runtime, server: ex.server, error: error, uses: connection.uses)
             let reused = connection.uses > 1, replayable = !ex.replay.overflowed
             perform(withPicker(ex) { ex.machine.closedBeforeResponse(reusedConnection: reused, bodyReplayable: replayable,
                                                                      pick: $0) }, ex)

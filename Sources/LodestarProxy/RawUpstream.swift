@@ -5,7 +5,6 @@ import NIOHTTP1
 protocol RawUpstreamOwner: AnyObject {
     func rawRead(_ bytes: ByteBuffer)
     func rawReadComplete()
-    func rawWritabilityChanged(_ writable: Bool)
     func rawClosed(_ connection: RawConnection, error: (any Error)?)
 }
 
@@ -44,10 +43,6 @@ final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         connection?.owner?.rawReadComplete()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        connection?.owner?.rawWritabilityChanged(context.channel.isWritable)
     }
 
     func read(context: ChannelHandlerContext) {

@@ -62,23 +62,9 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
         started = true
         now = .now()
         guard h.endStream, let request = Self.request(h.headers) else { return handOver(nil, payload) }
-        let state = loop.state
-        let admission = AdmissionRequest(
-            method: request.method, target: request.target, isHTTP10: false, isHTTP2: true, fields: request.fields,
-            fieldCount: request.fields.count, client: info.client, now: now.uptimeNanoseconds,
-            openTunnels: shared.openTunnels.load(ordering: .relaxed))
-        let verdict = state.config.admission.admit(admission)
-        guard case .proceed(let admitted) = verdict,
-              let route = FastLane.takes(admitted, request, state, compressing: compressing) else {
-            return handOver(verdict, payload)
+        if let verdict = start(request, http2: true, keepAlive: true, compressing: compressing, whenTaken: {}) {
+            handOver(verdict, payload)
         }
-        shared.stats.requests.add(1, ordering: .relaxed)
-        shared.stats.passThrough.add(1, ordering: .relaxed)
-        let ex = FastExchange(head: request, route: route, pool: state.pools[route.poolIndex],
-                              requestId: FastLane.requestId(request.fields, state.config, shared), keepAlive: true,
-                              now: now, http2: true)
-        exchange = ex
-        dispatch(ex)
     }
 
     /// The request of a HEADERS block as the full path's codec makes it: `host` from `:authority` first when the
@@ -130,12 +116,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let ex = exchange {
-            // The client reset the stream or the connection went: the origin connection cannot be reused.
-            abortUpstream(ex)
-            finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client closed")
-            exchange = nil
-        }
+        clientGone()  // the client reset the stream or the connection went
         context.fireChannelInactive()
     }
 
@@ -148,14 +129,10 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
         context.close(promise: nil)
     }
 
-    /// An origin that stopped answering (not counting time its reads are held for a slow client).
     func tick() {
-        guard let ex = exchange, let up = ex.upstream, !up.handler.holdReads else { return }
+        guard exchange != nil else { return }
         now = .now()
-        if now - ex.times.lastUpstreamActivity > .milliseconds(Int64(ex.pool.runtime.pool.responseTimeoutMs)) {
-            shared.stats.timeouts.add(1, ordering: .relaxed)
-            perform(ex.machine.timedOut(), ex)
-        }
+        checkOriginTimeout()
     }
 
     // MARK: The client side of the exchange
@@ -184,9 +161,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
         case .none:
             return true
         case .length:
-            let n = Int(min(ex.answer.remaining, Int64(bytes.readableBytes)))
-            ex.answer.remaining -= Int64(n)
-            if n > 0, let body = bytes.readSlice(length: n) { send(body, last: ex.answer.remaining == 0, ex, context: context) }
+            if let body = ex.answer.counted(&bytes) { send(body, last: ex.answer.remaining == 0, ex, context: context) }
             return ex.answer.remaining == 0
         case .chunked:
             var spans: [Range<Int>] = []
@@ -241,12 +216,8 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
             context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data), endStream: true))), promise: nil)
         }
         context.flush()
-        if config.settings.accessLog {
-            shared.accessLog(method: ex.method, uri: ex.target, status: status, bytes: 0, client: info.clientText,
-                             upstream: nil, start: ex.times.start, upstreamMs: nil, requestId: ex.requestId, note: nil)
-        }
-        shared.stats.record(status: status)
-        shared.metrics.record(route: "-", status: status)
+        shared.localAnswered(method: ex.method, uri: ex.target, status: status, client: info.clientText,
+                             start: ex.times.start, requestId: ex.requestId, note: nil, accessLog: config.settings.accessLog)
     }
 
     /// The stream is reset (closing a stream channel before its end sends RST_STREAM).
