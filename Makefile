@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 TOPOLOGY ?= topology.json
-APT_PACKAGES := libmaxminddb-dev mmdb-bin bind9-dnsutils unbound dnsperf pkg-config curl openssl iproute2 iptables python3-yaml docker-compose chromium \
+APT_PACKAGES := libmaxminddb-dev zlib1g-dev mmdb-bin bind9-dnsutils unbound dnsperf pkg-config curl openssl iproute2 iptables python3-yaml docker-compose chromium \
                 nghttp2-client docker.io debootstrap
 # Python clients the tests drive: dnspython, h2 (raw HTTP/2 attacks), websockets, fnfqueue (Scripts/nfq-delay.py: the
 # region simulation's latency without netem); grpcio and protobuf (the gRPC

@@ -33,6 +33,8 @@ let package = Package(
             pkgConfig: "libmaxminddb",
             providers: [.apt(["libmaxminddb-dev"])]
         ),
+        // zlib for the pass-through lanes' response compression (the full path's is swift-nio-extras').
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "LodestarTopology", swiftSettings: swiftSettings),
         // recvmmsg/sendmmsg for the DNS server's UDP loop (not in Swift's Glibc module).
         .target(name: "CLodestarNet"),
@@ -86,7 +88,7 @@ let package = Package(
         .target(
             name: "LodestarProxy",
             dependencies: [
-                "LodestarEdge", "LodestarTopology", "LodestarCache", "LodestarMetrics", "LodestarDNS",
+                "LodestarEdge", "LodestarTopology", "LodestarCache", "LodestarMetrics", "LodestarDNS", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -191,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LodestarProxyTests",
-            dependencies: ["LodestarProxy", "LodestarEdge", "LodestarTopology",
+            dependencies: ["LodestarProxy", "LodestarEdge", "LodestarTopology", "CZlib",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOHTTP2", package: "swift-nio-http2"),

@@ -90,28 +90,37 @@ public final class EdgeServer: Sendable {
         startHealthChecks()
     }
 
-    /// gzip only what is worth it: compressible types, big enough, not already encoded, not partial, not for HTTP/1.0.
+    /// gzip only what is worth it: compressible types, big enough, not already encoded, not partial, not for HTTP/1.0
+    /// or HEAD (their heads carry the marker); the rule is `compression`, which the pass-through lanes apply too.
     static func compressionPredicate(_ settings: CompressionSettings) -> HTTPResponseCompressor.ResponseCompressionPredicate {
-        let types = settings.types
-        let minBytes = settings.minBytes
         return { head, supported in
             if head.headers.contains(name: EdgeShared.noCompressMarker) {
                 head.headers.remove(name: EdgeShared.noCompressMarker)
                 return .doNotCompress
             }
-            guard compressible(status: Int(head.status.code), contentType: head.headers.first(name: "content-type"),
-                               encoded: !head.headers[canonicalForm: "content-encoding"].isEmpty, types: types) else {
-                return .doNotCompress
-            }
-            if !variesOnEncoding(head.headers[canonicalForm: "vary"]) { head.headers.add(name: "Vary", value: "Accept-Encoding") }
-            if let len = head.headers.first(name: "content-length").flatMap(Int.init), len < minBytes { return .doNotCompress }
-            if head.headers[canonicalForm: "cache-control"].contains(where: { $0.lowercased() == "no-transform" }) {
-                return .doNotCompress
-            }
-            guard supported else { return .doNotCompress }
+            let facts = CompressionFacts(
+                contentType: head.headers.first(name: "content-type"),
+                encoded: !head.headers[canonicalForm: "content-encoding"].isEmpty,
+                length: head.headers.first(name: "content-length").flatMap { Int64($0) },
+                noTransform: head.headers[canonicalForm: "cache-control"].contains { $0.lowercased() == "no-transform" },
+                vary: head.headers[canonicalForm: "vary"])
+            let decision = compression(status: Int(head.status.code), facts, accepts: supported, settings: settings)
+            if decision != .none && !variesOnEncoding(facts.vary) { head.headers.add(name: "Vary", value: "Accept-Encoding") }
+            guard decision == .compress else { return .doNotCompress }
             head.headers.remove(name: "content-length")  // the encoder frames the gzip stream itself
             return .compressIfPossible
         }
+    }
+
+    /// What the edge does with a response when it compresses (the full path's compressor and the lanes alike):
+    /// nothing for one it would never compress; `Vary: Accept-Encoding` alone for one it could compress but does not
+    /// now (shorter than `minBytes`, `no-transform`, or a client that accepts no coding); compress it otherwise.
+    static func compression(status: Int, _ f: CompressionFacts, accepts: Bool, settings: CompressionSettings) -> CompressionDecision {
+        guard compressible(status: status, contentType: f.contentType, encoded: f.encoded, types: settings.types) else {
+            return .none
+        }
+        if let length = f.length, length < Int64(settings.minBytes) { return .varyOnly }
+        return f.noTransform || !accepts ? .varyOnly : .compress
     }
 
     /// A response the edge compresses for a client that asks (so its answer varies on `Accept-Encoding`): a status
@@ -336,4 +345,24 @@ final class ConnectionSet: Sendable {
 final class LoopStateBox: @unchecked Sendable {
     var state: LoopState
     init(_ state: LoopState) { self.state = state }
+}
+
+/// What a response's head says that the compression rule reads.
+struct CompressionFacts {
+    var contentType: String?
+    /// It has a `Content-Encoding` already.
+    var encoded = false
+    /// Its `Content-Length`.
+    var length: Int64?
+    /// `Cache-Control: no-transform` (RFC 9111 §5.2.2.6).
+    var noTransform = false
+    /// The items of its `Vary`.
+    var vary: [Substring] = []
+}
+
+/// The compression rule's verdict for one response.
+enum CompressionDecision: Equatable {
+    case none
+    case varyOnly
+    case compress
 }

@@ -10,22 +10,29 @@ extension FastLane: PassThroughClient {
     var mayKeepAlive: Bool { !closing && !finishing && !shared.isDraining }
 
     /// The status line, the response rules' fields, and the client's framing (chunked when the origin's body is
-    /// chunked or ends with its close).
+    /// chunked or ends with its close, or when the edge compresses it).
     func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                            framing: ResponseFraming, keepAlive: Bool) {
         guard let context else { return }
         var wire = WireHead(allocator: context.channel.allocator, capacity: head.length + 128)
         wire.statusLine(head.status)
         responseFields(head, b, ex, framing: framing, keepAlive: keepAlive, compressing: compressing, into: &wire)
-        if framing == .chunked || framing == .close { wire.add(name: "Transfer-Encoding", value: "chunked") }
+        if framing == .chunked || framing == .close || ex.answer.deflater != nil {
+            wire.add(name: "Transfer-Encoding", value: "chunked")
+        }
         wire.end()
         context.write(wrapOutboundOut(wire.buffer), promise: nil)
     }
 
     /// A length counted down, chunks relayed as they are (the scanner finds their end), a body ended by the origin's
-    /// close chunked for the client.
+    /// close chunked for the client; a body the edge compresses goes out in chunks of its compressed form.
     func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool? {
         guard let context else { return true }
+        if let deflater = ex.answer.deflater {
+            guard let (out, ended) = compressedBody(ex, deflater, &bytes, allocator: context.channel.allocator) else { return nil }
+            chunk(out, context: context)
+            return ended
+        }
         switch ex.answer.framing {
         case .none:
             return true
@@ -40,18 +47,24 @@ extension FastLane: PassThroughClient {
             ex.bytesOut += ex.answer.scanner.dataBytes - before
             return ex.answer.scanner.isDone
         case .close:
-            guard bytes.readableBytes > 0 else { return false }
-            var size = context.channel.allocator.buffer(capacity: 12)
-            size.writeString(String(bytes.readableBytes, radix: 16))
-            size.writeInteger(0x0D0A as UInt16)
-            context.write(wrapOutboundOut(size), promise: nil)
-            send(bytes, ex, context: context)
+            ex.bytesOut += Int64(bytes.readableBytes)
+            chunk(bytes, context: context)
             bytes.moveReaderIndex(to: bytes.writerIndex)
-            var crlf = context.channel.allocator.buffer(capacity: 2)
-            crlf.writeInteger(0x0D0A as UInt16)
-            context.write(wrapOutboundOut(crlf), promise: nil)
             return false
         }
+    }
+
+    /// `body` as one chunk (none when it is empty: a zero-size chunk would end the body).
+    private func chunk(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        guard body.readableBytes > 0 else { return }
+        var size = context.channel.allocator.buffer(capacity: 12)
+        size.writeString(String(body.readableBytes, radix: 16))
+        size.writeInteger(0x0D0A as UInt16)
+        context.write(wrapOutboundOut(size), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
+        var crlf = context.channel.allocator.buffer(capacity: 2)
+        crlf.writeInteger(0x0D0A as UInt16)
+        context.write(wrapOutboundOut(crlf), promise: nil)
     }
 
     private func send(_ body: ByteBuffer, _ ex: FastExchange, context: ChannelHandlerContext) {
@@ -63,7 +76,12 @@ extension FastLane: PassThroughClient {
 
     func responseEnded(_ ex: FastExchange) {
         guard let context else { return }
-        if ex.answer.framing == .close {
+        if let deflater = ex.answer.deflater {  // a body ended by the origin's close: the encoder's last bytes
+            var out = context.channel.allocator.buffer(capacity: 0)
+            deflater.finish(into: &out)
+            chunk(out, context: context)
+        }
+        if ex.answer.framing == .close || ex.answer.deflater != nil {
             var last = context.channel.allocator.buffer(capacity: 5)
             last.writeStaticString("0\r\n\r\n")
             context.write(wrapOutboundOut(last), promise: nil)

@@ -17,6 +17,8 @@ final class FastExchange {
     let clientKeepAlive: Bool
     /// The client speaks HTTP/2 (its `Via` entry and response head say so).
     let http2: Bool
+    /// The coding the client accepts, when the edge compresses (never for HEAD, as on the full path).
+    let coding: ContentCoding?
     var machine: UpstreamExchange
     var times: ExchangeTimes
     var upstream: RawConnection?
@@ -25,8 +27,11 @@ final class FastExchange {
     var bytesOut: Int64 = 0
 
     init(head: HTTP1Wire.Request, route: CompiledRoute, pool: LoopPool, requestId: String, keepAlive: Bool,
-         now: NIODeadline, http2: Bool = false) {
+         now: NIODeadline, http2: Bool = false, compressing: Bool = false) {
         self.http2 = http2
+        coding = compressing && head.method != "HEAD"
+            ? ContentCoding.choose(acceptEncoding: head.fields.lazy.filter { HTTPText.nameEquals($0.name, "accept-encoding") }.map(\.value))
+            : nil
         times = ExchangeTimes(now: now)
         method = head.method
         target = head.target
@@ -57,6 +62,8 @@ final class FastExchange {
         var keepAliveTimeout: Int?
         /// The client's connection stays open after this response.
         var keepAlive = true
+        /// The encoder of a response the edge compresses.
+        var deflater: Deflater?
 
         /// The next part of a counted body from `bytes` (at most what is still to come), nil when none is there.
         mutating func counted(_ bytes: inout ByteBuffer) -> ByteBuffer? {
@@ -129,28 +136,27 @@ extension PassThroughClient {
             openTunnels: shared.openTunnels.load(ordering: .relaxed))
         let verdict = state.config.admission.admit(admission)
         guard case .proceed(let admitted) = verdict,
-              let route = Self.takes(admitted, request, state, compressing: compressing) else { return verdict }
+              let route = Self.takes(admitted, request, state) else { return verdict }
         whenTaken()
         shared.stats.requests.add(1, ordering: .relaxed)
         shared.stats.passThrough.add(1, ordering: .relaxed)
         let ex = FastExchange(head: request, route: route, pool: state.pools[route.poolIndex],
                               requestId: Self.requestId(request.fields, state.config, shared), keepAlive: keepAlive,
-                              now: now, http2: http2)
+                              now: now, http2: http2, compressing: compressing)
         exchange = ex
         dispatch(ex)
         return nil
     }
 
-    /// The route, when a pass-through lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, nothing
-    /// the compressor or gRPC would change.
-    static func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState, compressing: Bool) -> CompiledRoute? {
+    /// The route, when a pass-through lane takes the request: no body, no upgrade, no cache, an HTTP/1.1 pool, not
+    /// gRPC (a lane compresses what the full path would).
+    static func takes(_ a: Admitted, _ head: HTTP1Wire.Request, _ state: LoopState) -> CompiledRoute? {
         guard a.framing == .none, a.upgrade == nil, !a.closeAfter, !a.expectContinue else { return nil }
         let route = state.config.routes[a.route]
         guard !(route.route.cache.enabled && state.cache != nil),
               state.config.pools[route.poolIndex].pool.protocol == .http1 else { return nil }
         for (name, value) in head.fields {
             switch name.utf8.count {
-            case 15 where compressing && HTTPText.nameEquals(name, "accept-encoding"): return nil
             case 12 where HTTPText.nameEquals(name, "content-type") && GRPC.isGRPC(contentType: value): return nil
             case StreamFrameRewriter.marker.utf8.count where HTTPText.nameEquals(name, StreamFrameRewriter.marker): return nil
             default: continue
@@ -429,49 +435,94 @@ extension PassThroughClient {
 extension PassThroughClient {
     /// The fields of the client's response head from the origin's `head` (read from `b`) into `sink`: the response
     /// rules (`HeaderRewriter.clientFields`: the lines kept as the origin sent them), `Location` rewritten when it
-    /// names the origin, no `Content-Length` where the client's framing differs (a transfer coding or a body ended
-    /// by the close: the client gets it chunked or in DATA frames) or where the status has no body (1xx, 204, and 304
-    /// on HTTP/1.1, as the full path's encoders frame them, RFC 9110 §8.6), and — on an edge that compresses — `Vary:
-    /// Accept-Encoding` on an answer that could be compressed, as the full lane's compressor rules add it.
+    /// names the origin, no `Content-Length` where the client's framing differs (a transfer coding, a body ended by the
+    /// close, or one the edge compresses: the client gets it chunked or in DATA frames) or where the status has no
+    /// body (1xx, 204, and 304 on HTTP/1.1, as the full path's encoders frame them, RFC 9110 §8.6). On an edge that
+    /// compresses, the full path's compressor rules (`EdgeServer.compression`): `Vary: Accept-Encoding` on an answer
+    /// that could be compressed, and — when the client accepts a coding, the answer is long enough and not
+    /// `no-transform` — `Content-Encoding` and the encoder in `ex.answer.deflater`.
     func responseFields<Sink: HeaderSink>(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                                           framing: ResponseFraming, keepAlive: Bool, compressing: Bool,
                                           into sink: inout Sink) {
         var rules = HeaderRewriter.ResponseRules(originHTTP2: false, clientHTTP2: ex.http2, clientHTTP10: false,
                                                  keepAlive: keepAlive, requestId: ex.requestId)
         let reframed = framing == .chunked || framing == .close
+        let compressing = compressing && !ex.isHEAD
         var relocates = head.status >= 300 && head.status < 400
-        var lengthToDrop = false
-        var contentType: String?
-        var encoded = false
-        var vary: [Substring] = []
+        var hasLength = false
+        var facts = CompressionFacts()
         for f in head.fields {
             switch f.name.count {
             case 16 where HTTP1Wire.bytes(b, f.name, equal: "content-location"): relocates = true
             case 14 where HTTP1Wire.bytes(b, f.name, equal: "content-length"):
-                lengthToDrop = reframed || head.status < 200 || head.status == 204 || (head.status == 304 && !ex.http2)
+                hasLength = true
+                if compressing { facts.length = Int64(HTTP1Wire.string(b, f.value)) }
             case 12 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-type"):
-                contentType = HTTP1Wire.string(b, f.value)
-            case 16 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-encoding"): encoded = true
+                facts.contentType = HTTP1Wire.string(b, f.value)
+            case 16 where compressing && HTTP1Wire.bytes(b, f.name, equal: "content-encoding"): facts.encoded = true
             case 4 where compressing && HTTP1Wire.bytes(b, f.name, equal: "vary"):
-                vary += HTTP1Wire.string(b, f.value).split(separator: ",").map { $0.trimmingSpaces() }
+                facts.vary += HTTP1Wire.string(b, f.value).split(separator: ",").map { $0.trimmingSpaces() }
+            case 13 where compressing && HTTP1Wire.bytes(b, f.name, equal: "cache-control"):
+                facts.noTransform = facts.noTransform || HTTPText.listNames(HTTP1Wire.string(b, f.value), "no-transform")
             default: continue
             }
         }
+        let compression = compressing ? EdgeServer.compression(status: head.status, facts, accepts: ex.coding != nil,
+                                                               settings: config.settings.compression) : .none
+        if compression == .compress, let coding = ex.coding { ex.answer.deflater = Deflater(coding) }
         if relocates, let server = ex.server, let host = ex.field("host") {
             rules.origin = ex.pool.runtime.labels[server]
             rules.publicBase = info.scheme + "://" + host
         }
         let fields = head.fields.lazy.map { WireField(bytes: b, field: $0) }
+        let lengthToDrop = hasLength && (reframed || ex.answer.deflater != nil || head.status < 200 || head.status == 204
+                                         || (head.status == 304 && !ex.http2))
         if lengthToDrop {
             HeaderRewriter.clientFields(fields.filter { !$0.nameEquals("content-length") }, rules, route: ex.route,
                                         config: config, into: &sink)
         } else {
             HeaderRewriter.clientFields(fields, rules, route: ex.route, config: config, into: &sink)
         }
-        if compressing && EdgeServer.compressible(status: head.status, contentType: contentType, encoded: encoded,
-                                                  types: config.settings.compression.types)
-            && !EdgeServer.variesOnEncoding(vary) {
-            sink.add(name: "Vary", value: "Accept-Encoding")
+        if compression != .none && !EdgeServer.variesOnEncoding(facts.vary) { sink.add(name: "Vary", value: "Accept-Encoding") }
+        if let coding = ex.coding, ex.answer.deflater != nil { sink.add(name: "Content-Encoding", value: coding.token) }
+    }
+
+    /// The body's data in `bytes`, the origin's framing taken off, each part given to `part` as it is found: true at
+    /// the body's end (bytes after it left in `bytes`), false for more to come, nil when the framing is broken.
+    func bodyData(_ ex: FastExchange, _ bytes: inout ByteBuffer, _ part: (ByteBuffer) -> Void) -> Bool? {
+        switch ex.answer.framing {
+        case .none:
+            return true
+        case .length:
+            if let body = ex.answer.counted(&bytes) { part(body) }
+            return ex.answer.remaining == 0
+        case .chunked:
+            var spans: [Range<Int>] = []
+            guard let used = bytes.withUnsafeReadableBytes({ ex.answer.scanner.scan($0) { spans.append($0) } }) else { return nil }
+            let start = bytes.readerIndex
+            for span in spans {
+                if let body = bytes.getSlice(at: start + span.lowerBound, length: span.count) { part(body) }
+            }
+            bytes.moveReaderIndex(forwardBy: used)
+            return ex.answer.scanner.isDone
+        case .close:
+            if bytes.readableBytes > 0 { part(bytes) }
+            bytes.moveReaderIndex(to: bytes.writerIndex)
+            return false
         }
+    }
+
+    /// The compressed form of the body's data in `bytes` (`ex.answer.deflater`'s output; the stream finished at the
+    /// body's end, else flushed so a streamed answer is not held back), and whether the body ended (nil: broken
+    /// framing). The exchange counts the data before compression, as the full path counts it.
+    func compressedBody(_ ex: FastExchange, _ deflater: Deflater, _ bytes: inout ByteBuffer,
+                        allocator: ByteBufferAllocator) -> (ByteBuffer, ended: Bool)? {
+        var out = allocator.buffer(capacity: 0)
+        guard let ended = bodyData(ex, &bytes, { data in
+            ex.bytesOut += Int64(data.readableBytes)
+            deflater.compress(data, into: &out)
+        }) else { return nil }
+        if ended { deflater.finish(into: &out) } else { deflater.flush(into: &out) }
+        return (out, ended)
     }
 }

@@ -153,36 +153,23 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
         context.write(wrapOutboundOut(.headers(.init(headers: sink.headers, endStream: last))), promise: nil)
     }
 
-    /// DATA frames of the body without the origin's framing (chunks decoded); the last of a counted body ends the
-    /// stream.
+    /// DATA frames of the body without the origin's framing (chunks decoded), compressed when the edge compresses
+    /// it; the last frame ends the stream.
     func relayBody(_ ex: FastExchange, _ bytes: inout ByteBuffer) -> Bool? {
         guard let context else { return true }
-        switch ex.answer.framing {
-        case .none:
-            return true
-        case .length:
-            if let body = ex.answer.counted(&bytes) { send(body, last: ex.answer.remaining == 0, ex, context: context) }
-            return ex.answer.remaining == 0
-        case .chunked:
-            var spans: [Range<Int>] = []
-            guard let used = bytes.withUnsafeReadableBytes({ ex.answer.scanner.scan($0) { spans.append($0) } }) else { return nil }
-            let start = bytes.readerIndex
-            for span in spans {
-                if let body = bytes.getSlice(at: start + span.lowerBound, length: span.count) {
-                    send(body, last: false, ex, context: context)
-                }
-            }
-            bytes.moveReaderIndex(forwardBy: used)
-            return ex.answer.scanner.isDone
-        case .close:
-            if bytes.readableBytes > 0 { send(bytes, last: false, ex, context: context) }
-            bytes.moveReaderIndex(to: bytes.writerIndex)
-            return false
+        if let deflater = ex.answer.deflater {
+            guard let (out, ended) = compressedBody(ex, deflater, &bytes, allocator: context.channel.allocator) else { return nil }
+            if out.readableBytes > 0 || ended { frame(out, last: ended, context: context) }
+            return ended
+        }
+        let counted = ex.answer.framing != .chunked && ex.answer.framing != .close
+        return bodyData(ex, &bytes) { body in
+            ex.bytesOut += Int64(body.readableBytes)
+            frame(body, last: counted && ex.answer.remaining == 0, context: context)
         }
     }
 
-    private func send(_ body: ByteBuffer, last: Bool, _ ex: FastExchange, context: ChannelHandlerContext) {
-        ex.bytesOut += Int64(body.readableBytes)
+    private func frame(_ body: ByteBuffer, last: Bool, context: ChannelHandlerContext) {
         if last { ended = true }
         context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: last))), promise: nil)
     }
@@ -191,9 +178,10 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
 
     func responseEnded(_ ex: FastExchange) {
         guard let context else { return }
-        if !ended {
-            ended = true
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+        if !ended {  // a body ended by the origin's close (its encoder's last bytes when compressed), or none
+            var out = ByteBuffer()
+            ex.answer.deflater?.finish(into: &out)
+            frame(out, last: true, context: context)
         }
         context.flush()
     }

@@ -42,9 +42,13 @@ final class EdgePassThroughTests: EdgeTestCase {
 
     /// One request over h2c (curl, prior knowledge): the status line and fields as curl prints them, normalized as
     /// above, and the body's length and sum.
-    private func askH2(_ edge: EdgeNode, _ method: String, _ target: String, headers: [(String, String)]) throws -> String {
+    private func askH2(_ edge: EdgeNode, _ method: String, _ target: String, headers: [(String, String)],
+                       decode: Bool = false) throws -> String {
         guard let curl = IntegrationEnvironment.which("curl") else { throw IntegrationError("curl not found") }
         var args = ["-sS", "--max-time", "20", "--http2-prior-knowledge", "-D", "-", "-o", "body.bin", "-H", "Host: www.example.test"]
+        // curl asks for every coding it knows and decodes the answer (the codings' bytes may differ: one path
+        // compresses a whole answer at once, the other part by part as it comes).
+        if decode { args.append("--compressed") }
         for (n, v) in headers { args += ["-H", "\(n): \(v)"] }
         args += method == "HEAD" ? ["-I"] : ["-X", method]
         args.append("http://127.0.0.1:\(edge.port)\(target)")
@@ -56,6 +60,9 @@ final class EdgePassThroughTests: EdgeTestCase {
         var lines = r.stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         let status = lines.isEmpty ? "" : lines.removeFirst()
         var fields = lines.filter { line in !skip.contains(line.split(separator: ":").first.map { $0.lowercased() } ?? "") }
+        if decode && fields.contains(where: { $0.hasPrefix("content-encoding:") }) {
+            fields.removeAll { $0.hasPrefix("content-length:") }
+        }
         var summary = "\(body.count) bytes, sum \(body.reduce(0) { ($0 &* 31) &+ Int($1) })"
         if var json = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] {
             json["seconds"] = nil
@@ -150,6 +157,74 @@ final class EdgePassThroughTests: EdgeTestCase {
         XCTAssertTrue(a.contains { $0.hasPrefix("103") }, "the interim answer is relayed")
         XCTAssertTrue(a[3].contains("transfer-encoding: chunked"), a[3])
         XCTAssertEqual(try passThroughCount(lane), laneRequests.count, "every request took the lane")
+        XCTAssertEqual(try passThroughCount(full), 0)
+    }
+
+    /// Requests that ask for a coding, on an edge that compresses (the default): compressible answers of every origin
+    /// framing, answers too short, of another type, already encoded, for HEAD; gzip, deflate, q-values.
+    private let codingRequests: [(method: String, target: String, headers: [(String, String)])] = [
+        ("GET", "/text/4096", [("Accept-Encoding", "gzip")]),
+        ("GET", "/text/4096", [("Accept-Encoding", "deflate")]),
+        ("GET", "/text/4096", [("Accept-Encoding", "gzip;q=0, deflate;q=0.5")]),
+        ("GET", "/text/4096", [("Accept-Encoding", "br")]),
+        ("GET", "/text/4096", [("Accept-Encoding", "gzip, deflate, br, zstd")]),
+        ("GET", "/text/512", [("Accept-Encoding", "gzip")]),
+        ("GET", "/stream/300000?chunked=1&type=text/plain", [("Accept-Encoding", "gzip")]),
+        ("GET", "/stream/200000?type=text/plain", [("Accept-Encoding", "gzip")]),
+        ("GET", "/bytes/4096?type=image/png", [("Accept-Encoding", "gzip")]),
+        ("GET", "/gzip", [("Accept-Encoding", "gzip")]),
+        ("HEAD", "/text/4096", [("Accept-Encoding", "gzip")]),
+        ("GET", "/status/404", [("Accept-Encoding", "gzip")]),
+    ]
+
+    /// An answer compared by what it means: framing fields left out where the edge chose a coding (one path may send
+    /// a whole compressed answer with its length, the other chunked), the body decoded.
+    private func decoded(_ r: EdgeReply, port: UInt16) throws -> String {
+        let skip: Set<String> = ["date", "x-request-id", "last-modified"]
+        let coded = r.header("Content-Encoding") != nil
+        let fields = r.headers.filter { !skip.contains($0.name.lowercased()) }
+            .filter { !coded || !["content-length", "transfer-encoding"].contains($0.name.lowercased()) }
+            .map { "\($0.name.lowercased()): \($0.value)" }.sorted()
+        let body = coded ? try EdgeTools.inflate(r.body) : r.body
+        return "\(r.status)\n" + fields.joined(separator: "\n").replacingOccurrences(of: ":\(port)", with: ":PORT")
+            + "\n\n\(body.count) bytes, sum \(body.reduce(0) { ($0 &* 31) &+ Int($1) })"
+    }
+
+    /// The lanes compress as the full path does (the same coding, fields and decoded bytes), over HTTP/1.1 and h2c,
+    /// and they take these requests (a browser always asks for a coding).
+    func test_passThrough_compressesAsTheFullPathDoes() throws {
+        let (lane, full) = try startPair()
+        var h1: [[String]] = []
+        for edge in [lane, full] {
+            let c = try EdgeConnection(port: edge.port)
+            var out: [String] = []
+            for r in codingRequests {
+                try c.send(EdgeRequest.make(r.method, r.target, host: "www.example.test", headers: r.headers))
+                out.append(try decoded(try c.readResponse(timeout: 20, bodyless: r.method == "HEAD"), port: edge.port))
+            }
+            h1.append(out)
+        }
+        for (i, (x, y)) in zip(h1[0], h1[1]).enumerated() where x != y {
+            XCTFail("\(codingRequests[i].target) \(codingRequests[i].headers): lane\n\(x)\nfull path\n\(y)")
+        }
+        XCTAssertTrue(h1[0][0].contains("content-encoding: gzip"), h1[0][0])
+        XCTAssertTrue(h1[0][1].contains("content-encoding: deflate"), h1[0][1])
+        XCTAssertTrue(h1[0][2].contains("content-encoding: deflate"), h1[0][2])
+        XCTAssertFalse(h1[0][3].contains("content-encoding"), h1[0][3])
+        XCTAssertTrue(h1[0][6].contains("content-encoding: gzip") && h1[0][6].contains("300000 bytes"), h1[0][6])
+        XCTAssertTrue(h1[0][7].contains("content-encoding: gzip") && h1[0][7].contains("200000 bytes"), h1[0][7])
+        XCTAssertEqual(try passThroughCount(lane), codingRequests.count, "the lane took every request")
+        // Over h2c, curl asking for every coding it knows and decoding the answers.
+        let streams = codingRequests.filter { $0.method == "GET" }
+        for r in streams {
+            let a = try askH2(lane, r.method, r.target, headers: [], decode: true)
+            let b = try askH2(full, r.method, r.target, headers: [], decode: true)
+            if a != b {
+                let xs = Set(a.split(separator: "\n")), ys = Set(b.split(separator: "\n"))
+                XCTFail("h2 \(r.target): lane only \(xs.subtracting(ys)), full path only \(ys.subtracting(xs))")
+            }
+        }
+        XCTAssertEqual(try passThroughCount(lane), codingRequests.count + streams.count, "every stream took the lane")
         XCTAssertEqual(try passThroughCount(full), 0)
     }
 

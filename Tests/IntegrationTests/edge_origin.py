@@ -241,7 +241,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, body, query.get("type", "text/plain"), [("Content-Encoding", "gzip")])
         if first == "stream" and len(parts) > 1:
             self.drain_body(lambda b: None)
-            return self.stream(int(parts[1]), query.get("chunked") == "1")
+            return self.stream(int(parts[1]), query.get("chunked") == "1", query.get("type", "application/octet-stream"))
         if first == "redirect":
             self.drain_body(lambda b: None)
             host, port = self.server.server_address[:2]
@@ -341,13 +341,13 @@ class Handler(BaseHTTPRequestHandler):
             body = start + b"." * (n - len(start))
         self.reply(int(query.get("status", "200")), body, "text/plain", headers)
 
-    def stream(self, n, chunked):
+    def stream(self, n, chunked, ctype):
         block = pattern_block()
         big = pattern(PIECE + len(block))
         view = memoryview(big)
         if self.command == "HEAD":
-            return self.wfile.write(self.head_bytes(200, [("Content-Type", "application/octet-stream")], length=n))
-        self.wfile.write(self.head_bytes(200, [("Content-Type", "application/octet-stream")], length=n, chunked=chunked))
+            return self.wfile.write(self.head_bytes(200, [("Content-Type", ctype)], length=n))
+        self.wfile.write(self.head_bytes(200, [("Content-Type", ctype)], length=n, chunked=chunked))
         sent = 0
         while sent < n:
             k = min(PIECE, n - sent)

@@ -237,6 +237,100 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
+    /// The head (as text) and the body bytes written to `channel`.
+    private func answer(_ channel: EmbeddedChannel) throws -> (head: String, body: [UInt8]) {
+        var all: [UInt8] = []
+        while let b = try channel.readOutbound(as: ByteBuffer.self) { all += b.readableBytesView }
+        let end = (0..<max(0, all.count - 3)).first { all[$0] == 13 && all[$0 + 1] == 10 && all[$0 + 2] == 13 && all[$0 + 3] == 10 }
+        guard let end else { return (String(decoding: all, as: UTF8.self), []) }
+        return (String(decoding: all[..<end], as: UTF8.self), Array(all[(end + 4)...]))
+    }
+
+    /// The body of a chunked HTTP/1.1 answer without its framing (no chunk extensions or trailers expected).
+    private func dechunk(_ body: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [], rest = body
+        while let crlf = rest.firstIndex(of: 0x0D), let size = Int(String(decoding: rest[..<crlf], as: UTF8.self), radix: 16),
+              size > 0, rest.count >= crlf + 2 + size {
+            out += rest[(crlf + 2)..<(crlf + 2 + size)]
+            rest = Array(rest.dropFirst(crlf + 2 + size + 2))
+        }
+        return out
+    }
+
+    /// A client that asks for a coding gets a compressible answer compressed in the lane (as the full path's
+    /// compressor would: the client's coding, `Vary`, no length, chunked); the next answer on the connection, of a type
+    /// not compressed, goes as it came.
+    func test_aCompressibleAnswerIsCompressedInTheLane() throws {
+        let r = try rig()
+        try r.client.writeInbound(ByteBuffer(string:
+            "GET /page HTTP/1.1\r\nHost: www.example.test\r\nAccept-Encoding: gzip, deflate;q=0.5\r\n\r\n"))
+        XCTAssertTrue(try text(r.origin).contains("Accept-Encoding: gzip, deflate;q=0.5"), "the origin sees the client's field")
+        let page = String(repeating: "<p>lodestar</p>", count: 200)  // 3,000 bytes
+        try r.origin.writeInbound(ByteBuffer(string:
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: \(page.utf8.count)\r\n\r\n" + page.prefix(1000)))
+        try r.origin.writeInbound(ByteBuffer(string: String(page.dropFirst(1000))))
+        let (text, body) = try answer(r.client)
+        let head = lines(text)
+        XCTAssertTrue(head.contains("Content-Encoding: gzip"), text)
+        XCTAssertTrue(head.contains("Vary: Accept-Encoding"), text)
+        XCTAssertTrue(head.contains("Transfer-Encoding: chunked"), text)
+        XCTAssertFalse(head.contains { $0.hasPrefix("Content-Length") }, text)
+        XCTAssertEqual(body.suffix(7), Array("\r\n0\r\n\r\n".utf8), "the last chunk ends the answer")
+        let wire = dechunk(body)
+        XCTAssertLessThan(wire.count, 300)
+        XCTAssertEqual(String(decoding: try DeflaterTests.inflate(wire), as: UTF8.self), page)
+        XCTAssertNotNil(r.pool.takeRawIdle(server: 0).map { r.pool.releaseRaw($0, reusable: true, keepAliveTimeout: nil) },
+                        "the origin connection is kept")
+
+        try r.client.writeInbound(ByteBuffer(string: "GET /logo HTTP/1.1\r\nHost: www.example.test\r\nAccept-Encoding: gzip\r\n\r\n"))
+        _ = try self.text(r.origin)
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 2000\r\n\r\n"
+            + String(repeating: "x", count: 2000)))
+        let png = try self.text(r.client)
+        XCTAssertTrue(lines(png).contains("Content-Length: 2000"), png)
+        XCTAssertFalse(png.contains("Content-Encoding") || png.contains("Vary"), png)
+        XCTAssertEqual(r.shared.stats.passThrough.load(ordering: .relaxed), 2, "both went through the lane")
+        _ = try? r.client.finish()
+    }
+
+    /// A stream asking for a coding: DATA frames of the compressed body, END_STREAM on the encoder's last bytes
+    /// (the origin's body ended by its close).
+    func test_aStreamsAnswerIsCompressedInTheLane() throws {
+        let r = try rig()
+        let stream = EmbeddedChannel(loop: r.client.embeddedEventLoop)
+        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
+        try stream.pipeline.syncOperations.addHandler(StreamLane(
+            shared: r.shared, loop: state, info: info, compressing: true, ticker: StreamTicker(loop: stream.eventLoop)) { _, _ in
+                XCTFail("the lane takes it")
+            })
+        _ = try stream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        var request = HPACKHeaders()
+        for (n, v) in [(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/data.json"),
+                       ("accept-encoding", "gzip")] { request.add(name: n, value: v) }
+        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
+        _ = try text(r.origin)
+        let json = "[" + Array(repeating: "{\"edge\":\"e1\"}", count: 300).joined(separator: ",") + "]"
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"))
+        try r.origin.writeInbound(ByteBuffer(string: json))
+        r.origin.pipeline.fireChannelInactive()
+        var frames: [HTTP2Frame.FramePayload] = []
+        while let f = try stream.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(f) }
+        guard case .headers(let h)? = frames.first else { return XCTFail("no HEADERS: \(frames)") }
+        XCTAssertEqual(h.headers.first(name: "content-encoding"), "gzip")
+        XCTAssertEqual(h.headers.first(name: "vary"), "Accept-Encoding")
+        XCTAssertNil(h.headers.first(name: "content-length"))
+        var wire: [UInt8] = []
+        var ends = 0
+        for case .data(let d) in frames.dropFirst() {
+            if case .byteBuffer(let b) = d.data { wire += b.readableBytesView }
+            if d.endStream { ends += 1 }
+        }
+        XCTAssertEqual(ends, 1, "one END_STREAM")
+        XCTAssertEqual(String(decoding: try DeflaterTests.inflate(wire), as: UTF8.self), json)
+        _ = try? r.client.finish()
+    }
+
     func test_anUnreadableAnswerIs502AndTheOriginConnectionCloses() throws {
         let r = try rig()
         try r.client.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: www.example.test\r\n\r\n"))

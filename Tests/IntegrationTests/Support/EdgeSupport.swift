@@ -91,6 +91,20 @@ enum EdgeTools {
         return try Data(contentsOf: output)
     }
 
+    /// A gzip (RFC 1952) or zlib-wrapped deflate (RFC 1950, HTTP's `deflate`) body, decoded by Python's zlib.
+    static func inflate(_ data: Data) throws -> Data {
+        let input = scratchFile(), output = scratchFile()
+        try data.write(to: input)
+        defer {
+            try? FileManager.default.removeItem(at: input)
+            try? FileManager.default.removeItem(at: output)
+        }
+        let script = "import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(sys.argv[1], 'rb').read(), 47))"
+        let r = try runCommand("/bin/sh", ["-c", "python3 -c \"\(script)\" '\(input.path)' > '\(output.path)'"], timeout: 30)
+        guard r.status == 0 else { throw IntegrationError("inflate failed (\(r.status)): \(r.stderr)") }
+        return try Data(contentsOf: output)
+    }
+
     /// Resident set size of a process, in KiB (VmRSS of /proc/PID/status); nil when unreadable.
     static func rssKiB(pid: Int32) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }

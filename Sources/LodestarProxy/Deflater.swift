@@ -1,0 +1,68 @@
+import CZlib
+import LodestarEdge
+import NIOCore
+
+/// A streaming gzip or deflate encoder over zlib for the pass-through lanes: body parts in, compressed bytes out as
+/// they come; `flush` ends what was given so far on a byte boundary (Z_SYNC_FLUSH, so a streamed response is not held
+/// back), `finish` ends the stream. The same zlib settings as the full path's compressor (default level, 32 KiB
+/// window, memLevel 8).
+final class Deflater {
+    /// zlib keeps a pointer back to its stream: it lives at one address until `deinit`.
+    private let stream: UnsafeMutablePointer<z_stream>
+    private var ended = false
+
+    /// Nil when zlib cannot set the stream up (out of memory): the answer then goes uncompressed.
+    init?(_ coding: ContentCoding) {
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        // RFC 1952 gzip framing: window bits + 16; RFC 1950 zlib framing (HTTP's `deflate`, RFC 9110 §8.4.1.2): 15.
+        guard lodestar_deflate_init(stream, coding == .gzip ? 31 : 15) == Z_OK else {
+            stream.deallocate()
+            return nil
+        }
+    }
+
+    deinit {
+        deflateEnd(stream)
+        stream.deallocate()
+    }
+
+    /// Compresses `input` into `out` (zlib may keep some of it until `flush` or `finish`).
+    func compress(_ input: ByteBuffer, into out: inout ByteBuffer) {
+        run(input, Z_NO_FLUSH, into: &out)
+    }
+
+    /// Everything given so far, out.
+    func flush(into out: inout ByteBuffer) {
+        run(ByteBuffer(), Z_SYNC_FLUSH, into: &out)
+    }
+
+    /// The end of the stream (the gzip trailer); later calls write nothing.
+    func finish(into out: inout ByteBuffer) {
+        guard !ended else { return }
+        ended = true
+        run(ByteBuffer(), Z_FINISH, into: &out)
+    }
+
+    private func run(_ input: ByteBuffer, _ mode: Int32, into out: inout ByteBuffer) {
+        guard !ended || mode == Z_FINISH else { return }
+        input.withUnsafeReadableBytes { inBytes in
+            stream.pointee.next_in = UnsafeMutablePointer(mutating: inBytes.bindMemory(to: Bytef.self).baseAddress)
+            stream.pointee.avail_in = UInt32(inBytes.count)
+            var rc = Z_OK
+            repeat {
+                let room = Int(deflateBound(stream, UInt(stream.pointee.avail_in))) + 16
+                out.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { outBytes in
+                    stream.pointee.next_out = outBytes.bindMemory(to: Bytef.self).baseAddress
+                    stream.pointee.avail_out = UInt32(outBytes.count)
+                    rc = deflate(stream, mode)
+                    return outBytes.count - Int(stream.pointee.avail_out)
+                }
+                // Done: the stream ended, zlib could make no progress (Z_BUF_ERROR) or failed, or — short of the
+                // end — it took all the input and had room to spare.
+            } while rc == Z_OK && (mode == Z_FINISH || stream.pointee.avail_in > 0 || stream.pointee.avail_out == 0)
+            stream.pointee.next_in = nil
+            stream.pointee.next_out = nil
+        }
+    }
+}
