@@ -107,8 +107,17 @@ public struct ChunkedScanner: Sendable {
     /// the body without its framing.
     @inlinable
     public mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void) -> Int? {
+        scan(bytes, data: data, trailer: { _ in })
+    }
+
+    /// Scans as `scan(_:data:)` does and hands `trailer` the bytes in `bytes` that belong to the trailer section
+    /// (its field lines and the empty line that ends the body; at most one run per call).
+    @inlinable
+    public mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void,
+                              trailer: (Range<Int>) -> Void) -> Int? {
         var i = 0
         let n = bytes.count
+        var trailerFrom = -1
         while i < n {
             if inData {
                 let take = takeData(n - i)
@@ -116,15 +125,44 @@ public struct ChunkedScanner: Sendable {
                 i += take
                 continue
             }
+            if trailerFrom < 0 && inTrailer { trailerFrom = i }
             guard step(bytes[i]) else { return nil }
             i += 1
-            if state == .done { return i }
+            if state == .done { break }
         }
-        return n
+        if trailerFrom >= 0 { trailer(trailerFrom..<i) }
+        return i
     }
 
     @usableFromInline
     var inData: Bool { state == .data }
+
+    @usableFromInline
+    var inTrailer: Bool {
+        switch state {
+        case .trailerStart, .trailerLine, .trailerLF, .lastLF: true
+        default: false
+        }
+    }
+
+    /// The field lines of a trailer section as `scan` handed it over (CRLF-ended lines, the empty one last): names as
+    /// sent, values without surrounding spaces; a line that is not a valid field (RFC 9112 §5, §7.1.2) is left out.
+    public static func trailerFields(_ section: [UInt8]) -> [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        var start = 0
+        while start < section.count, let cr = section[start...].firstIndex(of: 13) {
+            let line = section[start..<cr]
+            start = cr + 2
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+                  line[..<colon].allSatisfy(RequestFraming.isTchar) else { continue }
+            var value = line[(colon + 1)...]
+            while let f = value.first, f == 32 || f == 9 { value = value.dropFirst() }
+            while let l = value.last, l == 32 || l == 9 { value = value.dropLast() }
+            guard value.allSatisfy({ $0 == 9 || ($0 >= 32 && $0 != 127) }) else { continue }
+            out.append((String(decoding: line[..<colon], as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        return out
+    }
 
     /// Takes up to `available` bytes of the current chunk's data.
     @usableFromInline

@@ -81,9 +81,14 @@ extension FastLane: PassThroughClient {
             deflater.finish(into: &out)
             chunk(out, context: context)
         }
-        if ex.answer.framing == .close || ex.answer.deflater != nil {
-            var last = context.channel.allocator.buffer(capacity: 5)
-            last.writeStaticString("0\r\n\r\n")
+        if ex.answer.framing == .close || ex.answer.deflater != nil {  // the last chunk, with the origin's trailers
+            var last = context.channel.allocator.buffer(capacity: 5 + ex.answer.trailerSection.count)
+            last.writeStaticString("0\r\n")
+            if ex.answer.trailerSection.count > 2 {
+                last.writeBytes(ex.answer.trailerSection)
+            } else {
+                last.writeStaticString("\r\n")
+            }
             context.write(wrapOutboundOut(last), promise: nil)
         }
         requestsServed += 1

@@ -9,7 +9,7 @@ import Synchronization
 /// DELETE or TRACE, which get no framing fields in HTTP/1.1) that the HTTP/1.1 lane would take goes to an HTTP/1.1
 /// origin as bytes (`PassThroughClient`: the same admission, rules, upstream machine, metrics and log) and its answer
 /// comes back as HEADERS and DATA frames — no HTTP/1 part conversion on the stream, no HTTP/1 codec upstream.
-/// Any other stream (a body, gRPC, extended CONNECT, a caching route, something to compress, an h2/h2c pool) is handed
+/// Any other stream (a body, gRPC, extended CONNECT, a caching route, an h2/h2c pool) is handed
 /// to the full path: `StreamFrameRewriter`, swift-nio-http2's HTTP/1 codec, gzip and a `ProxyHandler` are set up
 /// behind this handler, given the frame (and admission's verdict), and this handler leaves.
 final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThroughClient, StreamTicking {
@@ -159,7 +159,9 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
         guard let context else { return true }
         if let deflater = ex.answer.deflater {
             guard let (out, ended) = compressedBody(ex, deflater, &bytes, allocator: context.channel.allocator) else { return nil }
-            if out.readableBytes > 0 || ended { frame(out, last: ended, context: context) }
+            // The stream ends here unless trailers follow (`responseEnded` sends them).
+            let last = ended && ex.answer.trailerSection.count <= 2
+            if out.readableBytes > 0 || last { frame(out, last: last, context: context) }
             return ended
         }
         let counted = ex.answer.framing != .chunked && ex.answer.framing != .close
@@ -178,10 +180,19 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
 
     func responseEnded(_ ex: FastExchange) {
         guard let context else { return }
-        if !ended {  // a body ended by the origin's close (its encoder's last bytes when compressed), or none
+        if !ended {  // the encoder's last bytes when compressed, then END_STREAM on an empty DATA or the trailers
             var out = ByteBuffer()
             ex.answer.deflater?.finish(into: &out)
-            frame(out, last: true, context: context)
+            let trailers = ex.answer.http2Trailers
+            if trailers.isEmpty {
+                frame(out, last: true, context: context)
+            } else {
+                if out.readableBytes > 0 { frame(out, last: false, context: context) }
+                var fields = HPACKHeaders()
+                for (name, value) in trailers { fields.add(name: name, value: value) }
+                ended = true
+                context.write(wrapOutboundOut(.headers(.init(headers: fields, endStream: true))), promise: nil)
+            }
         }
         context.flush()
     }

@@ -241,7 +241,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, body, query.get("type", "text/plain"), [("Content-Encoding", "gzip")])
         if first == "stream" and len(parts) > 1:
             self.drain_body(lambda b: None)
-            return self.stream(int(parts[1]), query.get("chunked") == "1", query.get("type", "application/octet-stream"))
+            return self.stream(int(parts[1]), query.get("chunked") == "1", query.get("type", "application/octet-stream"),
+                               query.get("trailer") == "1")
         if first == "redirect":
             self.drain_body(lambda b: None)
             host, port = self.server.server_address[:2]
@@ -341,7 +342,7 @@ class Handler(BaseHTTPRequestHandler):
             body = start + b"." * (n - len(start))
         self.reply(int(query.get("status", "200")), body, "text/plain", headers)
 
-    def stream(self, n, chunked, ctype):
+    def stream(self, n, chunked, ctype, trailer=False):
         block = pattern_block()
         big = pattern(PIECE + len(block))
         view = memoryview(big)
@@ -360,7 +361,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.wfile.write(piece)
             sent += k
-        if chunked:
+        if chunked and trailer:  # ?trailer=1: a trailer section (a field, and a connection-specific one to drop)
+            self.wfile.write(b"0\r\nServer-Timing: total;dur=%d\r\nConnection: close-not\r\n\r\n" % n)
+        elif chunked:
             self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

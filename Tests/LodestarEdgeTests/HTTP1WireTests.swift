@@ -142,4 +142,36 @@ final class HTTP1WireTests: XCTestCase {
             XCTAssertNil(scanAll(bad), bad.debugDescription)
         }
     }
+
+    /// The trailer section is handed over whatever the reads' split, and its valid field lines are read.
+    func test_theTrailerSectionIsHandedOverAndRead() {
+        let body = "3\r\nabc\r\n0\r\nServer-Timing: db;dur=53 \r\nbad line\r\nX-Empty:\r\nBad\u{1}: v\r\nCtl: a\u{7}b\r\n\r\n"
+        let section = Array(body.utf8).dropFirst(Array("3\r\nabc\r\n0\r\n".utf8).count)
+        for split in [1, 2, 3, 7, 1000] {
+            var scanner = ChunkedScanner()
+            let bytes = Array((body + "NEXT").utf8)
+            var data: [UInt8] = [], trailer: [UInt8] = []
+            var start = 0
+            while start < bytes.count && !scanner.isDone {
+                let end = min(bytes.count, start + split)
+                let n = bytes[start..<end].withUnsafeBytes { b in
+                    scanner.scan(b, data: { data += b[$0] }, trailer: { trailer += b[$0] })
+                }
+                XCTAssertNotNil(n, "split \(split)")
+                start = end
+            }
+            XCTAssertTrue(scanner.isDone)
+            XCTAssertEqual(String(decoding: data, as: UTF8.self), "abc", "split \(split)")
+            XCTAssertEqual(trailer, Array(section), "split \(split): the section with its empty line, nothing after it")
+        }
+        let fields = ChunkedScanner.trailerFields(Array(section))
+        XCTAssertEqual(fields.map(\.name), ["Server-Timing", "X-Empty"], "invalid lines left out")
+        XCTAssertEqual(fields.first?.value, "db;dur=53")
+        XCTAssertEqual(fields.last?.value, "")
+        XCTAssertTrue(ChunkedScanner.trailerFields(Array("\r\n".utf8)).isEmpty, "no trailers")
+        var none = ChunkedScanner()
+        var handed = 0
+        _ = Array("0\r\n\r\n".utf8).withUnsafeBytes { none.scan($0, data: { _ in }, trailer: { handed += $0.count }) }
+        XCTAssertEqual(handed, 2, "just the empty line")
+    }
 }

@@ -143,6 +143,8 @@ struct EdgeReply: CustomStringConvertible, Sendable {
     var headers: [(name: String, value: String)]
     var body: Data
     var rawHead: String
+    /// The trailer section's field lines of a chunked body, as sent.
+    var trailers: [String] = []
 
     /// First value of a header (case-insensitive name).
     func header(_ name: String) -> String? { values(name).first }
@@ -374,7 +376,9 @@ final class EdgeConnection: @unchecked Sendable {
                     throw IntegrationError("bad chunk size line \(sizeText.debugDescription)")
                 }
                 if size == 0 {
-                    while let trailer = try read(until: Array("\r\n".utf8), deadline: deadline), !trailer.isEmpty {}
+                    while let trailer = try read(until: Array("\r\n".utf8), deadline: deadline), !trailer.isEmpty {
+                        reply.trailers.append(String(decoding: trailer, as: UTF8.self))
+                    }
                     break
                 }
                 body.append(contentsOf: try readExactly(size, deadline: deadline))
