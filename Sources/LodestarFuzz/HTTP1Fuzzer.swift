@@ -1,7 +1,8 @@
 import LodestarEdge
 
 /// The edge's pass-through lane reads request and response heads and scans chunked bodies from outside bytes: the
-/// input as a request head, a response head (with its framing facts) and a chunked body, whole and in pieces.
+/// input as a request head, a response head (with its framing facts) and a chunked body (with its trailer fields),
+/// whole and in pieces.
 func fuzzHTTP1(_ bytes: [UInt8]) {
     let limits = HTTP1Wire.Limits(maxBytes: 1024, maxFields: 16)
     bytes.withUnsafeBytes { b in
@@ -18,8 +19,13 @@ func fuzzHTTP1(_ bytes: [UInt8]) {
             _ = ResponseFacts(r, bytes: b, isHEAD: false)
         }
         var whole = ChunkedScanner()
-        let used = whole.scan(b)
+        var section: [UInt8] = []
+        let used = whole.scan(b, data: { precondition($0.upperBound <= b.count, "data outside the bytes") },
+                              trailer: { section += b[$0] })
         if let used { precondition(used <= b.count && (whole.isDone || used == b.count), "chunk scan overran") }
+        for f in ChunkedScanner.trailerFields(section) {
+            precondition(!f.name.isEmpty && !f.name.utf8.contains(58) && !f.value.utf8.contains(13), "a malformed trailer field")
+        }
         // The same bytes in pieces: the same verdict and the same end.
         var pieces = ChunkedScanner()
         var total = 0

@@ -5,13 +5,12 @@ import NIOCore
 import NIOHTTP1
 import NIOHPACK
 import NIOHTTP2
-import NIOHTTPCompression
 import NIOSSL
 import NIOTLS
 import Synchronization
 
 /// The handler chain of one client connection, composed in one place: [PROXY header] → [TLS → ALPN] or [h2c preface
-/// sniffer] → HTTP/1.1 codec or HTTP/2 connection handler → per request stream: [gzip] → `ProxyHandler`. Whatever the
+/// sniffer] → HTTP/1.1 codec or HTTP/2 connection handler → per request stream: `ProxyHandler` (which compresses). Whatever the
 /// client speaks, every request enters the same `ProxyHandler` as `HTTPServerRequestPart`s.
 struct ClientPipeline: Sendable {
     let shared: EdgeShared
@@ -97,7 +96,7 @@ struct ClientPipeline: Sendable {
     }
 
     /// The full HTTP/1.1 lane: NIO's codec (pipelining is handled by `ProxyHandler`, which queues parts of later
-    /// requests), gzip, the request handler; `carry` is what the pass-through lane hands over when it steps aside.
+    /// requests), the request handler; `carry` is what the pass-through lane hands over when it steps aside.
     func configureFullHTTP1(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox, carry: HandOver?) throws {
         let ops = channel.pipeline.syncOperations
         let tracker = ActivityTracker()
@@ -108,9 +107,6 @@ struct ClientPipeline: Sendable {
         try ops.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: false, withServerUpgrade: nil,
                                             withErrorHandling: false, withOutboundHeaderValidation: false,
                                             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: http1Limits)
-        if compression.enabled {
-            try ops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: EdgeServer.compressionPredicate(compression)))
-        }
         let handler = ProxyHandler(shared: shared, loop: state, info: info, mode: .http1(tracker), compressing: compression.enabled)
         if let carry {
             handler.presetVerdict = carry.verdict
@@ -167,17 +163,13 @@ struct ClientPipeline: Sendable {
         try ops.addHandler(HTTP2ConnectionGuard(shared: shared, ticker: ticker.value))
     }
 
-    /// The full path of an HTTP/2 stream: the frame rewriter, swift-nio-http2's HTTP/1 codec, gzip, a `ProxyHandler`
+    /// The full path of an HTTP/2 stream: the frame rewriter, swift-nio-http2's HTTP/1 codec, a `ProxyHandler`
     /// (with the pass-through lane's admission verdict when it stepped aside).
     func configureFullStream(_ stream: any Channel, info: ConnectionInfo, state: LoopStateBox, ticker: StreamTicker,
                              rewriter: StreamFrameRewriter, verdict: Admission.Verdict?) throws {
         let sops = stream.pipeline.syncOperations
         try sops.addHandler(rewriter, name: "h2-frames")
         try sops.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(), name: "h2-to-http1")
-        if compression.enabled {
-            try sops.addHandler(HTTPResponseCompressor(responseCompressionPredicate: EdgeServer.compressionPredicate(compression)),
-                                name: "gzip")
-        }
         let handler = ProxyHandler(shared: shared, loop: state, info: info, mode: .http2(ticker),
                                    compressing: compression.enabled)
         handler.presetVerdict = verdict

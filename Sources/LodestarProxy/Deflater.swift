@@ -2,21 +2,21 @@ import CZlib
 import LodestarEdge
 import NIOCore
 
-/// A streaming gzip or deflate encoder over zlib for the pass-through lanes: body parts in, compressed bytes out as
+/// The edge's streaming gzip or deflate encoder over zlib (the full path's and the lanes'): body parts in, compressed bytes out as
 /// they come; `flush` ends what was given so far on a byte boundary (Z_SYNC_FLUSH, so a streamed response is not held
-/// back), `finish` ends the stream. The same zlib settings as the full path's compressor (default level, 32 KiB
-/// window, memLevel 8).
+/// back), `finish` ends the stream. A 32 KiB window and zlib's default memory level; the level is
+/// `compression.level`.
 final class Deflater {
     /// zlib keeps a pointer back to its stream: it lives at one address until `deinit`.
     private let stream: UnsafeMutablePointer<z_stream>
     private var ended = false
 
     /// Nil when zlib cannot set the stream up (out of memory): the answer then goes uncompressed.
-    init?(_ coding: ContentCoding) {
+    init?(_ coding: ContentCoding, level: Int = 6) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         // RFC 1952 gzip framing: window bits + 16; RFC 1950 zlib framing (HTTP's `deflate`, RFC 9110 §8.4.1.2): 15.
-        guard lodestar_deflate_init(stream, coding == .gzip ? 31 : 15) == Z_OK else {
+        guard lodestar_deflate_init(stream, Int32(min(max(level, 1), 9)), coding == .gzip ? 31 : 15) == Z_OK else {
             stream.deallocate()
             return nil
         }

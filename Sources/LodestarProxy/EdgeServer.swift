@@ -5,7 +5,6 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOHTTP1
-import NIOHTTPCompression
 import NIOPosix
 import NIOSSL
 import Synchronization
@@ -90,29 +89,7 @@ public final class EdgeServer: Sendable {
         startHealthChecks()
     }
 
-    /// gzip only what is worth it: compressible types, big enough, not already encoded, not partial, not for HTTP/1.0
-    /// or HEAD (their heads carry the marker); the rule is `compression`, which the pass-through lanes apply too.
-    static func compressionPredicate(_ settings: CompressionSettings) -> HTTPResponseCompressor.ResponseCompressionPredicate {
-        return { head, supported in
-            if head.headers.contains(name: EdgeShared.noCompressMarker) {
-                head.headers.remove(name: EdgeShared.noCompressMarker)
-                return .doNotCompress
-            }
-            let facts = CompressionFacts(
-                contentType: head.headers.first(name: "content-type"),
-                encoded: !head.headers[canonicalForm: "content-encoding"].isEmpty,
-                length: head.headers.first(name: "content-length").flatMap { Int64($0) },
-                noTransform: head.headers[canonicalForm: "cache-control"].contains { $0.lowercased() == "no-transform" },
-                vary: head.headers[canonicalForm: "vary"])
-            let decision = compression(status: Int(head.status.code), facts, accepts: supported, settings: settings)
-            if decision != .none && !variesOnEncoding(facts.vary) { head.headers.add(name: "Vary", value: "Accept-Encoding") }
-            guard decision == .compress else { return .doNotCompress }
-            head.headers.remove(name: "content-length")  // the encoder frames the gzip stream itself
-            return .compressIfPossible
-        }
-    }
-
-    /// What the edge does with a response when it compresses (the full path's compressor and the lanes alike):
+    /// What the edge does with a response when it compresses (the full path and the lanes alike):
     /// nothing for one it would never compress; `Vary: Accept-Encoding` alone for one it could compress but does not
     /// now (shorter than `minBytes`, `no-transform`, or a client that accepts no coding); compress it otherwise.
     static func compression(status: Int, _ f: CompressionFacts, accepts: Bool, settings: CompressionSettings) -> CompressionDecision {

@@ -75,8 +75,6 @@ final class EdgeShared: Sendable {
     var isDraining: Bool { draining.load(ordering: .relaxed) }
     func startDraining() { draining.store(true, ordering: .relaxed) }
     private let idPrefix: String
-    /// Response header the compressor's predicate reads (and removes): "do not compress this one".
-    static let noCompressMarker = "x-lodestar-no-compress"
 
     /// The Prometheus families of this edge and the hub `/metrics` renders.
     let metrics: EdgeMetrics

@@ -4,7 +4,6 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Synchronization
 
 /// Who is on the other end of a client connection: the socket peer, or the PROXY protocol's source.
@@ -134,6 +133,8 @@ final class Exchange {
     let grpc: Bool
     /// A gRPC "trailers-only" response's status fields, sent as trailers at the end (see `relayResponseHead`).
     var deferredTrailers: HTTPHeaders?
+    /// The encoder of an answer the edge compresses (`compressHead`).
+    var deflater: Deflater?
 
     init(head: HTTPRequestHead, route: CompiledRoute, pool: LoopPool, requestId: String, framing: BodyFraming,
          upgrade: UpgradeRequest? = nil) {

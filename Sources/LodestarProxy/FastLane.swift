@@ -24,7 +24,7 @@ struct HandOver {
 /// counted down, chunks scanned by `ChunkedScanner`, a body ended by the origin's close chunked for the client).
 ///
 /// Any other request makes the lane step aside for good, at a request boundary: it sets up the full lane (NIO's
-/// HTTP/1 codec, gzip, `ProxyHandler`) behind itself, hands it the bytes not yet answered and admission's verdict
+/// HTTP/1 codec, `ProxyHandler`) behind itself, hands it the bytes not yet answered and admission's verdict
 /// (`HandOver`), and leaves the pipeline. Edge-made answers of the full lane (refusals, 404s) are thus the same.
 final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer

@@ -4,7 +4,6 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Synchronization
 
 /// The request phase: admission (`Admission`, pure) and the edge's own interim answers.
@@ -74,8 +73,8 @@ extension ProxyHandler {
         sendInterim(HTTPResponseHead(version: .http1_1, status: .continue), context: context)
     }
 
-    /// Writes an interim (1xx) response head now (past the compressor, which would take it for the final response).
+    /// Writes an interim (1xx) response head now.
     func sendInterim(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
-        writeBypassingCompressor(.head(head), context: context)
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
     }
 }

@@ -281,13 +281,11 @@ extension ProxyHandler {
             length = 0
         }
         if hasBody { out.headers.add(name: "Content-Length", value: String(length)) }
-        if compressing && (ex.head.isHTTP10 || ex.head.method == .HEAD || !hasBody) {
-            out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
-        }
+        if hasBody { compressHead(ex, &out.headers, status: out.status) }
         ex.responseHead = originHead
         ex.cache?.label = label
         context.write(wrapOutboundOut(.head(out)), promise: nil)
-        if hasBody && ex.head.method != .HEAD, !compressing, info.scheme == "http", let file = stored.attachment as? BodyFile,
+        if hasBody && ex.head.method != .HEAD, ex.deflater == nil, info.scheme == "http", let file = stored.attachment as? BodyFile,
            file.length == stored.bodyBytes, length > 0 {
             // Zero-copy: the kernel sends the pages of the body's memory file (the file lives until the write is done).
             var offset = 0
@@ -300,7 +298,7 @@ extension ProxyHandler {
             }
         }
         if hasBody && ex.head.method != .HEAD {
-            for part in body { context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
+            for part in body { writeBody(part, ex, context: context) }
             ex.bytes.out = Int64(length)
             ex.cache?.cache.stats.bytesServed.add(length, ordering: .relaxed)
         }

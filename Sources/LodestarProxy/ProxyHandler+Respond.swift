@@ -4,7 +4,6 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Synchronization
 
 /// Ending exchanges, local (edge-made) answers, and the connection's idle/pipelining bookkeeping.
@@ -12,6 +11,7 @@ extension ProxyHandler {
     /// Sends the end of the response, logs, and keeps the connection open for the next request or closes it.
     func endExchange(_ ex: Exchange, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
         let keepAlive = ex.keepAliveClient
+        finishBody(ex, context: context)
         finish(ex, status: Int(ex.responseHead?.status.code ?? 0), note: nil)
         exchange = nil
         requestsServed += 1
@@ -55,18 +55,12 @@ extension ProxyHandler {
     // MARK: Local answers
 
     /// Answers from the edge itself (errors, 403/404/429). `close` ends the connection after the answer.
-    /// `headless`: no request head was read (parser error, head timeout), so the answer must not pass the compressor,
-    /// which pairs each response with a request head it saw. A gRPC request gets a gRPC answer: 200 with
+    /// A gRPC request gets a gRPC answer: 200 with
     /// `grpc-status`/`grpc-message` trailers (never an HTML or text page).
     func local(_ head: HTTPRequestHead, status: HTTPResponseStatus, body: String, close: Bool,
                extra: [(String, String)] = [], requestId: String? = nil, start: NIODeadline? = nil,
-               route: CompiledRoute? = nil, headless: Bool = false, linger: Bool = false) {
-        guard let ownContext = context else { return }
-        var context = ownContext
-        if headless && compressing,
-           let cctx = try? ownContext.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
-            context = cctx
-        }
+               route: CompiledRoute? = nil, linger: Bool = false) {
+        guard let context else { return }
         let close = close || !clientKeepAlive(head)
         let rid = requestId ?? shared.makeRequestId()
         let grpc = GRPC.isGRPC(contentType: head.headers.first(name: "content-type"))
@@ -89,12 +83,11 @@ extension ProxyHandler {
                              start: start ?? .now(), requestId: rid, note: grpc ? "grpc" : nil,
                              accessLog: config.settings.accessLog)
         requestsServed += 1
-        endLocal(context: context, own: ownContext, trailers: trailers, close: close, linger: linger)
+        endLocal(context: context, trailers: trailers, close: close, linger: linger)
     }
 
     /// The end of a local answer: keep the connection for the next request, close it, or close it lingering.
-    private func endLocal(context: ChannelHandlerContext, own: ChannelHandlerContext, trailers: HTTPHeaders?, close: Bool,
-                          linger: Bool) {
+    private func endLocal(context: ChannelHandlerContext, trailers: HTTPHeaders?, close: Bool, linger: Bool) {
         guard close else {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             becomeIdle()
@@ -107,11 +100,11 @@ extension ProxyHandler {
             // Lingering close (as nginx does): stop sending, keep reading and dropping what the client still
             // sends for a moment, so the answer is not lost to a reset from unread request bytes.
             done.whenComplete { _ in
-                own.close(mode: .output).assumeIsolated().whenFailure { _ in own.close(promise: nil) }
-                own.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { own.close(promise: nil) }
+                context.close(mode: .output).assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+                context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
             }
         } else {
-            done.whenComplete { _ in own.close(promise: nil) }
+            done.whenComplete { _ in context.close(promise: nil) }
         }
     }
 
@@ -135,7 +128,6 @@ extension ProxyHandler {
         default: status = .badRequest
         }
         shared.stats.protocolErrors.add(1, ordering: .relaxed)
-        let headless = exchange == nil
         if let ex = exchange {
             abortUpstream(ex)
             exchange = nil
@@ -146,6 +138,6 @@ extension ProxyHandler {
             }
         }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true, headless: headless, linger: true)
+        local(head, status: status, body: "\(status.reasonPhrase.lowercased())\n", close: true, linger: true)
     }
 }

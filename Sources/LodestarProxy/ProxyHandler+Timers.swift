@@ -4,7 +4,6 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Synchronization
 
 /// Per-connection timers (head, body, keep-alive, origin response) and the access log.
@@ -50,7 +49,7 @@ extension ProxyHandler {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-                local(head, status: .requestTimeout, body: "request head timed out\n", close: true, headless: true)
+                local(head, status: .requestTimeout, body: "request head timed out\n", close: true)
             }
         } else {
             let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs

@@ -2,7 +2,6 @@ import LodestarEdge
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Synchronization
 
 extension ProxyHandler {
@@ -27,7 +26,7 @@ extension ProxyHandler {
         closing = true
         shared.stats.record(status: 101)
         shared.metrics.record(route: ex.route.label, status: 101)
-        writeBypassingCompressor(.head(out), context: context)
+        context.writeAndFlush(wrapOutboundOut(.head(out)), promise: nil)
         let tunnel = makeTunnel(ex)
         do {
             try Self.becomeTunnel(context.pipeline, handler: tunnel.client)
@@ -97,21 +96,11 @@ extension ProxyHandler {
         func remove<H: RemovableChannelHandler>(_ type: H.Type) {
             if let h = try? ops.handler(type: type) { ops.removeHandler(h, promise: nil) }
         }
-        remove(HTTPResponseCompressor.self)
         remove(ProxyHandler.self)
         remove(UpstreamHandler.self)
         remove(HTTPResponseEncoder.self)
         remove(HTTPRequestEncoder.self)
         remove(ByteToMessageHandler<HTTPRequestDecoder>.self)
         remove(ByteToMessageHandler<HTTPResponseDecoder>.self)
-    }
-
-    /// Writes a response part past the gzip compressor (interim heads, the 101), which would pair it with a request.
-    func writeBypassingCompressor(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
-        if compressing, let cctx = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self) {
-            cctx.writeAndFlush(wrapOutboundOut(part), promise: nil)
-        } else {
-            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
-        }
     }
 }

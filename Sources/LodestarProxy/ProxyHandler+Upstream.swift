@@ -4,7 +4,6 @@ import LodestarTopology
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Synchronization
 
 /// The upstream phase: dispatch, forwarding with backpressure, the response, failures — driven by `UpstreamExchange`.
@@ -171,7 +170,7 @@ extension ProxyHandler {
                 if c.notModifiedToClient { return }
             }
             ex.bytes.out += Int64(buffer.readableBytes)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            writeBody(buffer, ex, context: context)
             if !context.channel.isWritable { ex.upstream?.handler.holdReads = true }
         case .end(let trailers):
             if let c = ex.cache, cacheResponseEnd(ex, c) { return }
@@ -180,7 +179,7 @@ extension ProxyHandler {
     }
 
     /// The response filter on the head: the cache's turn (304 revalidation, stale on error), keep-alive, the header
-    /// rules (hop-by-hop, Via, request id, Location rewrite), X-Cache and gzip's marker; then it goes to the client.
+    /// rules (hop-by-hop, Via, request id, Location rewrite), X-Cache and compression; then it goes to the client.
     func relayResponseHead(_ ex: Exchange, _ original: HTTPResponseHead, context: ChannelHandlerContext) {
         if let c = ex.cache, cacheResponseHead(ex, c, original) { return }
         var head = original
@@ -215,15 +214,12 @@ extension ProxyHandler {
         // stream end short of its declared length, which swift-nio-http2 answers with a reset (HTTP/1.1's encoder
         // drops it); the pass-through lanes drop it too.
         if head.status == .noContent { out.headers.remove(name: "content-length") }
-        // HTTP/1.0 clients learn the end of a gzip stream only from a close; HEAD has no body to compress.
-        if compressing && (ex.head.isHTTP10 || ex.head.method == .HEAD) {
-            out.headers.add(name: EdgeShared.noCompressMarker, value: "1")
-        }
+        compressHead(ex, &out.headers, status: out.status)
         context.write(wrapOutboundOut(.head(out)), promise: nil)
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        if let context { flushAnswer(context: context) }
         // A response still coming after this read: have its data acknowledged now (see `quickAck`). A response that
         // arrived whole in one read (most small ones) costs nothing.
         if let up = exchange?.upstream, up.session == nil, exchange?.responseHead != nil { Self.quickAck(up.channel) }

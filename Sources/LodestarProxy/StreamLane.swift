@@ -10,7 +10,7 @@ import Synchronization
 /// origin as bytes (`PassThroughClient`: the same admission, rules, upstream machine, metrics and log) and its answer
 /// comes back as HEADERS and DATA frames — no HTTP/1 part conversion on the stream, no HTTP/1 codec upstream.
 /// Any other stream (a body, gRPC, extended CONNECT, a caching route, an h2/h2c pool) is handed
-/// to the full path: `StreamFrameRewriter`, swift-nio-http2's HTTP/1 codec, gzip and a `ProxyHandler` are set up
+/// to the full path: `StreamFrameRewriter`, swift-nio-http2's HTTP/1 codec and a `ProxyHandler` are set up
 /// behind this handler, given the frame (and admission's verdict), and this handler leaves.
 final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThroughClient, StreamTicking {
     typealias InboundIn = HTTP2Frame.FramePayload

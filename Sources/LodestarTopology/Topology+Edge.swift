@@ -412,6 +412,8 @@ public struct RequestRateLimitSettings: Sendable, Equatable {
 /// gzip of responses for clients that accept it.
 public struct CompressionSettings: Sendable, Equatable {
     public var enabled: Bool
+    /// zlib's compression level, 1 (fastest) to 9 (smallest); 6 is zlib's default.
+    public var level: Int
     /// Responses with a known length below this are sent as they are.
     public var minBytes: Int
     /// Compressible media types (`text/*` matches any text subtype).
@@ -420,8 +422,9 @@ public struct CompressionSettings: Sendable, Equatable {
     public static let defaultTypes = ["text/*", "application/json", "application/javascript", "application/xml",
                                       "application/xhtml+xml", "image/svg+xml", "application/wasm"]
 
-    public init(enabled: Bool = true, minBytes: Int = 1024, types: [String] = CompressionSettings.defaultTypes) {
+    public init(enabled: Bool = true, level: Int = 6, minBytes: Int = 1024, types: [String] = CompressionSettings.defaultTypes) {
         self.enabled = enabled
+        self.level = level
         self.minBytes = minBytes
         self.types = types
     }

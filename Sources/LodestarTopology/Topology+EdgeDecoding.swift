@@ -431,15 +431,16 @@ extension TopologyParser {
     }
 
     func parseCompression(_ node: JSONNode) -> CompressionSettings? {
-        guard let f = node.object(allowed: ["enabled", "minBytes", "types"]) else { return nil }
+        guard let f = node.object(allowed: ["enabled", "level", "minBytes", "types"]) else { return nil }
         let d = CompressionSettings()
         let enabled = f["enabled"].map { $0.bool() } ?? d.enabled
+        let level = f["level"].map { $0.int(in: 1...9) } ?? d.level
         let minBytes = f["minBytes"].map { $0.int(in: 0...(1 << 30)) } ?? d.minBytes
         var types: [String]? = d.types
         if let tn = f["types"], let tl = tn.array() {
             types = tl.compactMap { $0.string()?.lowercased() }
         } else if f["types"] != nil { types = nil }
-        guard let enabled, let minBytes, let types else { return nil }
-        return CompressionSettings(enabled: enabled, minBytes: minBytes, types: types)
+        guard let enabled, let level, let minBytes, let types else { return nil }
+        return CompressionSettings(enabled: enabled, level: level, minBytes: minBytes, types: types)
     }
 }

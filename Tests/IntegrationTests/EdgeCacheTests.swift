@@ -203,6 +203,30 @@ final class EdgeCacheTests: EdgeTestCase {
         XCTAssertEqual(serial(full), 1)
     }
 
+    /// The cache keeps the origin's bytes; each answer is compressed for its client as it leaves (a HIT too), and a
+    /// client that asks for no coding gets the stored bytes with their length.
+    func test_storedAnswersAreCompressedPerClient() throws {
+        let origin = try startOrigin("o")
+        let edge = try startCachingEdge(origin)
+        let target = "/cache/text?cc=max-age=60&n=6000"
+        let miss = try EdgeHTTP.get(port: edge.port, target, headers: [("Accept-Encoding", "gzip")])
+        let hit = try EdgeHTTP.get(port: edge.port, target, headers: [("Accept-Encoding", "deflate")])
+        let plain = try EdgeHTTP.get(port: edge.port, target)
+        XCTAssertEqual(miss.header("X-Cache"), "MISS", "\(miss)")
+        XCTAssertEqual(hit.header("X-Cache"), "HIT", "\(hit)")
+        XCTAssertEqual(plain.header("X-Cache"), "HIT", "\(plain)")
+        XCTAssertEqual(miss.header("Content-Encoding"), "gzip", "\(miss.rawHead)")
+        XCTAssertEqual(hit.header("Content-Encoding"), "deflate", "\(hit.rawHead)")
+        XCTAssertNil(plain.header("Content-Encoding"), "\(plain.rawHead)")
+        XCTAssertEqual(plain.header("Content-Length"), "6000", "the stored bytes, with their length")
+        XCTAssertNil(hit.header("Content-Length"), "a compressed HIT goes chunked: \(hit.rawHead)")
+        for r in [miss, hit, plain] { XCTAssertEqual(r.header("Vary"), "Accept-Encoding", "\(r.rawHead)") }
+        XCTAssertLessThan(hit.body.count, 1000)
+        XCTAssertEqual(try EdgeTools.inflate(miss.body), plain.body)
+        XCTAssertEqual(try EdgeTools.inflate(hit.body), plain.body, "the HIT decodes to the stored bytes")
+        XCTAssertEqual(try originCount(origin, "/cache/text"), 1)
+    }
+
     func test_rfc9111_4_1_varyKeepsVariantsApart() throws {
         let origin = try startOrigin("o")
         let edge = try startCachingEdge(origin)

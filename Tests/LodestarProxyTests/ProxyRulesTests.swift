@@ -3,7 +3,6 @@ import LodestarEdge
 import LodestarTopology
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import XCTest
 
 @testable import LodestarProxy
@@ -167,28 +166,27 @@ final class ProxyRulesTests: XCTestCase {
         XCTAssertFalse(HeaderRewriter.isAcceptableRequestId(""))
     }
 
+    /// The one compression rule (the full path and the lanes): nothing, `Vary` alone, or compress.
     func test_gzipOnlyWhatIsWorthIt() {
-        let predicate = EdgeServer.compressionPredicate(CompressionSettings(enabled: true, minBytes: 1024))
-        func decide(_ fields: [(String, String)], status: HTTPResponseStatus = .ok, supported: Bool = true)
-            -> (HTTPResponseCompressor.CompressionIntent, HTTPHeaders) {
-            var head = HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(fields))
-            let intent = predicate(&head, supported)
-            return (intent, head.headers)
+        let settings = CompressionSettings(enabled: true, minBytes: 1024)
+        func decide(_ type: String?, length: Int64? = nil, encoded: Bool = false, noTransform: Bool = false,
+                    status: Int = 200, accepts: Bool = true) -> CompressionDecision {
+            EdgeServer.compression(status: status, CompressionFacts(contentType: type, encoded: encoded, length: length,
+                                                                    noTransform: noTransform),
+                                   accepts: accepts, settings: settings)
         }
-        let big = decide([("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "5000")])
-        XCTAssertEqual(big.0, .compressIfPossible)
-        XCTAssertFalse(big.1.contains(name: "Content-Length"), "the gzip stream is framed anew")
-        XCTAssertEqual(big.1["Vary"], ["Accept-Encoding"])
-        XCTAssertEqual(decide([("Content-Type", "text/html"), ("Content-Length", "100")]).0, .doNotCompress, "too small")
-        XCTAssertEqual(decide([("Content-Type", "image/png"), ("Content-Length", "5000")]).0, .doNotCompress, "not compressible")
-        XCTAssertEqual(decide([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]).0, .doNotCompress, "already encoded")
-        XCTAssertEqual(decide([("Content-Type", "text/html"), ("Cache-Control", "no-transform")]).0, .doNotCompress)
-        XCTAssertEqual(decide([("Content-Type", "text/html")], status: .partialContent).0, .doNotCompress)
-        let unsupported = decide([("Content-Type", "text/html"), ("Content-Length", "5000")], supported: false)
-        XCTAssertEqual(unsupported.0, .doNotCompress)
-        XCTAssertEqual(unsupported.1["Content-Length"], ["5000"], "left alone when the client takes no gzip")
-        let marked = decide([("Content-Type", "text/html"), (EdgeShared.noCompressMarker, "1")])
-        XCTAssertEqual(marked.0, .doNotCompress)
-        XCTAssertFalse(marked.1.contains(name: EdgeShared.noCompressMarker), "the marker never leaves the edge")
+        XCTAssertEqual(decide("text/html; charset=utf-8", length: 5000), .compress)
+        XCTAssertEqual(decide("text/html"), .compress, "an unsized answer")
+        XCTAssertEqual(decide("Application/JSON"), .compress, "media types compare without case")
+        XCTAssertEqual(decide("text/html", length: 100), .varyOnly, "too small: not compressed, but it could be")
+        XCTAssertEqual(decide("text/html", noTransform: true), .varyOnly)
+        XCTAssertEqual(decide("text/html", length: 5000, accepts: false), .varyOnly, "the client takes no coding")
+        XCTAssertEqual(decide("image/png", length: 5000), .none, "not compressible")
+        XCTAssertEqual(decide(nil, length: 5000), .none, "no type")
+        XCTAssertEqual(decide("text/html", encoded: true), .none, "already encoded")
+        for status in [101, 204, 206, 304] { XCTAssertEqual(decide("text/html", status: status), .none, "\(status)") }
+        XCTAssertTrue(EdgeServer.variesOnEncoding(["Origin", "accept-encoding"]))
+        XCTAssertTrue(EdgeServer.variesOnEncoding(["*"]))
+        XCTAssertFalse(EdgeServer.variesOnEncoding(["Origin"]))
     }
 }

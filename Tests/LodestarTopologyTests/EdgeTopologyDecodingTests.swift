@@ -74,6 +74,9 @@ final class EdgeTopologyDecodingTests: XCTestCase {
         XCTAssertTrue(t.proxy.rateLimit.enabled, "a rateLimit section turns limiting on unless it says otherwise")
         XCTAssertEqual(t.proxy.rateLimit.burst, 10)
         XCTAssertFalse(t.proxy.compression.enabled)
+        XCTAssertEqual(t.proxy.compression.level, 6, "zlib's default level")
+        let fast = try decode { $0["proxy"] = ["compression": ["level": 1]] }
+        XCTAssertEqual(fast.proxy.compression.level, 1)
     }
 
     func test_sectionsAreOptional() throws {
@@ -93,7 +96,8 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             doc["edges"] = edges
             doc["origins"] = ["web": ["servers": [], "balance": "random"], "bad name!": ["servers": ["127.0.0.1:1"]]]
             doc["routes"] = [["hosts": [], "pathPrefix": "api", "pool": "nope", "deny": [[:]]]]
-            doc["proxy"] = ["limits": ["maxHeaderCount": 1], "requestIdHeader": "X Bad", "color": "red", "passThrough": "yes"]
+            doc["proxy"] = ["limits": ["maxHeaderCount": 1], "requestIdHeader": "X Bad", "color": "red", "passThrough": "yes",
+                            "compression": ["level": 10]]
         }
         let expected = [
             "t.json: edges[0].listen[0]: \"127.0.1.1\" is not ADDRESS:PORT or [ADDRESS]:PORT",
@@ -110,6 +114,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
             "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
             "t.json: proxy.passThrough: expected true or false",
+            "t.json: proxy.compression.level: 10 is out of range 1...9",
         ]
         for line in expected {
             XCTAssertTrue(found.contains(line), "missing: \(line)\nall issues:\n\(found.joined(separator: "\n"))")
