@@ -2,14 +2,16 @@ import CZlib
 import LodestarEdge
 import NIOCore
 
-/// The edge's streaming gzip or deflate encoder over zlib (the full path's and the lanes'): body parts in, compressed bytes out as
-/// they come; `flush` ends what was given so far on a byte boundary (Z_SYNC_FLUSH, so a streamed response is not held
-/// back), `finish` ends the stream. A 32 KiB window and zlib's default memory level; the level is
+/// The edge's streaming gzip or deflate encoder over zlib (the full path's and the lanes'): body parts in, compressed
+/// bytes out at each `flush`, which ends what was given so far on a byte boundary (Z_SYNC_FLUSH, so a streamed
+/// response is not held back), and at `finish`, which ends the stream. A 32 KiB window and zlib's default memory level; the level is
 /// `compression.level`.
 final class Deflater {
     /// zlib keeps a pointer back to its stream: it lives at one address until `deinit`.
     private let stream: UnsafeMutablePointer<z_stream>
     private var ended = false
+    /// Parts taken since the last flush.
+    private var pending: [ByteBuffer] = []
 
     /// Nil when zlib cannot set the stream up (out of memory): the answer then goes uncompressed.
     init?(_ coding: ContentCoding, level: Int = 6) {
@@ -27,25 +29,35 @@ final class Deflater {
         stream.deallocate()
     }
 
-    /// Compresses `input` into `out` (zlib may keep some of it until `flush` or `finish`).
-    func compress(_ input: ByteBuffer, into out: inout ByteBuffer) {
-        run(input, Z_NO_FLUSH, into: &out)
+    /// Takes `input` to compress at the next `flush` or `finish` (parts read together are compressed together, into
+    /// one buffer: as a whole answer that came in one read is compressed in one call).
+    func compress(_ input: ByteBuffer) {
+        guard !ended, input.readableBytes > 0 else { return }
+        pending.append(input)
     }
 
-    /// Everything given so far, out.
+    /// Everything given so far, compressed into `out`.
     func flush(into out: inout ByteBuffer) {
-        run(ByteBuffer(), Z_SYNC_FLUSH, into: &out)
+        guard !ended, !pending.isEmpty else { return }
+        drain(Z_SYNC_FLUSH, into: &out)
     }
 
-    /// The end of the stream (the gzip trailer); later calls write nothing.
+    /// Everything given so far and the end of the stream (the gzip trailer); later calls write nothing.
     func finish(into out: inout ByteBuffer) {
         guard !ended else { return }
+        drain(Z_FINISH, into: &out)
         ended = true
-        run(ByteBuffer(), Z_FINISH, into: &out)
+    }
+
+    private func drain(_ mode: Int32, into out: inout ByteBuffer) {
+        let total = pending.reduce(0) { $0 + $1.readableBytes }
+        out.reserveCapacity(minimumWritableBytes: Int(deflateBound(stream, UInt(total))) + 16)
+        if pending.isEmpty { run(ByteBuffer(), mode, into: &out) }
+        for (i, part) in pending.enumerated() { run(part, i == pending.count - 1 ? mode : Z_NO_FLUSH, into: &out) }
+        pending.removeAll(keepingCapacity: true)
     }
 
     private func run(_ input: ByteBuffer, _ mode: Int32, into out: inout ByteBuffer) {
-        guard !ended || mode == Z_FINISH else { return }
         input.withUnsafeReadableBytes { inBytes in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: inBytes.bindMemory(to: Bytef.self).baseAddress)
             stream.pointee.avail_in = UInt32(inBytes.count)

@@ -100,7 +100,7 @@ extension PassThroughClient {
         var out = allocator.buffer(capacity: 0)
         guard let ended = bodyData(ex, &bytes, { data in
             ex.bytesOut += Int64(data.readableBytes)
-            deflater.compress(data, into: &out)
+            deflater.compress(data)
         }) else { return nil }
         if ended { deflater.finish(into: &out) } else { deflater.flush(into: &out) }
         return (out, ended)

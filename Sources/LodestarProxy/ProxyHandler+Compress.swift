@@ -29,15 +29,13 @@ extension ProxyHandler {
         ex.deflater = deflater
     }
 
-    /// Writes a body part of `ex`'s answer, compressed when the exchange compresses (zlib may hold it until the next
-    /// `flushAnswer` or the end).
+    /// Writes a body part of `ex`'s answer; when the exchange compresses, the encoder takes it and the compressed
+    /// bytes go at the next `flushAnswer` or the end.
     func writeBody(_ buffer: ByteBuffer, _ ex: Exchange, context: ChannelHandlerContext) {
         guard let deflater = ex.deflater else {
             return context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
-        var out = context.channel.allocator.buffer(capacity: 0)
-        deflater.compress(buffer, into: &out)
-        if out.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(out))), promise: nil) }
+        deflater.compress(buffer)
     }
 
     /// Sends what was written so far: the encoder's held bytes first (a streamed answer is not held back).
