@@ -18,10 +18,15 @@
 #          with the origin, one catch-all route, access log and compression off). h2 row: the
 #          listener is TLS ({"address": ..., "tls": {"certificates": [...]}}: ALPN h2, http/1.1);
 #          h2c row: a plain listener with "protocols": ["http/1.1", "h2c"].
+# gz row   what a browser asks of a page: GET /gz/page.html (8 KiB of HTML, text/html) with
+#          `Accept-Encoding: gzip`, every proxy compressing at zlib level 6 (nginx: gzip on, gzip_comp_level 6,
+#          gzip_types text/html, gzip_min_length 1024, gzip_vary on; HAProxy: compression algo gzip, type
+#          text/html - its own encoder, libslz when built with it; lodestar: compression on, level 6).
 # TLS      a self-signed EC P-256 certificate for bench.test, made with the openssl CLI in the temp dir.
 # Pinning  this is a 2-core machine: the proxy under test gets CPU 0 for itself (taskset -c 0);
 #          the origin and the load generator share CPU 1 (taskset -c 1). PROXY_CPUS= / LOADGEN_CPUS= / PIN=0.
 # Load     HTTP/1.1 rows: wrk -t1 -c64 -d10s --latency http://127.0.0.1:18080/{1k,64k}.
+#          gz row: the same wrk with -H 'Accept-Encoding: gzip' on /gz/page.html.
 #          h2 row: h2load -t1 -c10 -m10 -D 10 --connect-to=127.0.0.1:18080 https://bench.test:18080/1k
 #          (nginx and lodestar); h2c row: h2load ... http://127.0.0.1:18080/1k (prior knowledge; lodestar).
 #          Each run is preceded by a 2 s warm-up run (not reported) and starts a fresh proxy process, so
@@ -34,7 +39,8 @@
 #
 # Usage:   Benchmarks/edge.sh [--no-build] [--save] [--only nginx|haproxy|lodestar[,...]]   (see Benchmarks/README.md)
 # Env:     DURATION=10 WARMUP=2 CONNECTIONS=64 WRK_THREADS=1 ROUNDS=1 BODIES="1k 64k"
-#          ROWS="h1 h2 h2c" (h1: the wrk rows, one per body; h2: HTTP/2 over TLS; h2c: HTTP/2 cleartext)
+#          ROWS="h1 h2 h2c gz" (h1: the wrk rows, one per body; h2: HTTP/2 over TLS; h2c: HTTP/2 cleartext;
+#          gz: a page compressed for the client)
 #          H2_CLIENTS=10 H2_STREAMS=10 H2_BODY=1k (h2load -c, -m and the path of the HTTP/2 rows)
 #          EDGE_BENCH_ONLY=nginx,haproxy,... (a subset of the proxies; same as --only; ratios need lodestar)
 #          LODESTAR_BIN=path (no build)  NO_BUILD=1 (use the newest existing release binary)
@@ -59,7 +65,7 @@ parse_args EDGE_BENCH_ONLY "nginx, haproxy or lodestar (or a comma list)" "--no-
 save_output
 
 load_settings 18080 18081 15399
-ROWS=${ROWS:-"h1 h2 h2c"}
+ROWS=${ROWS:-"h1 h2 h2c gz"}
 H2_CLIENTS=${H2_CLIENTS:-10}
 H2_STREAMS=${H2_STREAMS:-10}
 H2_BODY=${H2_BODY:-1k}
@@ -71,7 +77,7 @@ check_whole_numbers H2_CLIENTS H2_STREAMS
 [ "$H2_CLIENTS" -ge 1 ] || die "H2_CLIENTS must be >= 1"
 [ "$H2_STREAMS" -ge 1 ] || die "H2_STREAMS must be >= 1"
 [[ "$H2_BODY" =~ ^[0-9]+k$ ]] || die "H2_BODY: '$H2_BODY' is not a size like 1k (KiB)"
-for row in $ROWS; do case $row in h1 | h2 | h2c) ;; *) die "ROWS takes h1, h2, h2c (got '$row')" ;; esac; done
+for row in $ROWS; do case $row in h1 | h2 | h2c | gz) ;; *) die "ROWS takes h1, h2, h2c, gz (got '$row')" ;; esac; done
 
 # The rows: each body of BODIES over HTTP/1.1 (wrk; every proxy), h2 (HTTP/2 over TLS; nginx and lodestar),
 # h2c (HTTP/2 cleartext with prior knowledge; lodestar only, nginx 1.22 cannot take h2c and HTTP/1.1 on one port).
@@ -85,7 +91,7 @@ row_proxies() { # row -> the wanted proxies that run it
 }
 RUN_ROWS=""
 [[ " $ROWS " != *" h1 "* ]] || RUN_ROWS=$BODIES
-for row in h2 h2c; do
+for row in gz h2 h2c; do
     if [[ " $ROWS " == *" $row "* ]] && [ -n "$(row_proxies "$row")" ]; then RUN_ROWS="${RUN_ROWS:+$RUN_ROWS }$row"; fi
 done
 [ -n "$RUN_ROWS" ] || die "nothing to run: ROWS=\"$ROWS\" with the proxies $PROXIES (h2 takes nginx or lodestar, h2c lodestar)"
@@ -116,6 +122,14 @@ mkdir -p "$WORK/www" "$WORK/origin/tmp" "$WORK/proxy/tmp"
 read -ra sizes <<<"$BODIES"
 [[ " $BODIES " == *" $H2_BODY "* ]] || sizes+=("$H2_BODY")
 make_bodies "${sizes[@]}"
+if has_row gz; then  # the gz row's page: 8 KiB of HTML, as compressible as a real one (repeated markup, varied text)
+    mkdir -p "$WORK/www/gz"
+    awk 'BEGIN { srand(7); printf "<!doctype html><html><head><title>Lodestar</title></head><body><ul>\n";
+                 for (n = 0; n < 8000;) { l = sprintf("<li class=\"edge\"><a href=\"/edges/%d\">edge %d</a> in region %d, %d ms</li>\n", \
+                     int(rand() * 100000), int(rand() * 1000), int(rand() * 12), int(rand() * 300)); printf "%s", l; n += length(l) }
+                 print "</ul></body></html>" }' >"$WORK/www/gz/page.html"
+    chmod 644 "$WORK/www/gz/page.html"
+fi
 render "$HERE/edge/origin.nginx.conf" "$WORK/origin/nginx.conf"
 nginx_test origin
 ! has_row h2 || make_cert "$WORK/tls" "$TLS_NAME"
@@ -127,24 +141,38 @@ if want nginx; then
         render "$HERE/edge/proxy-h2.nginx.conf" "$WORK/proxy-h2/nginx.conf"
         nginx_test proxy-h2
     fi
+    if has_row gz; then  # the same proxy, compressing
+        mkdir -p "$WORK/proxy-gz/tmp"
+        render "$HERE/edge/proxy.nginx.conf" "$WORK/proxy-gz/nginx.conf" -e "s|$WORK/proxy/|$WORK/proxy-gz/|g" \
+            -e "s|gzip off;|gzip on; gzip_comp_level 6; gzip_types text/html; gzip_min_length 1024; gzip_vary on;|"
+        nginx_test proxy-gz
+    fi
 fi
 if want haproxy; then
     mkdir -p "$WORK/haproxy"
     render "$HERE/edge/haproxy.cfg" "$WORK/haproxy/haproxy.cfg"
     haproxy_test "$WORK/haproxy/haproxy.cfg"
+    if has_row gz; then
+        render "$HERE/edge/haproxy.cfg" "$WORK/haproxy/haproxy-gz.cfg" \
+            -e "s|^    default_backend origin|    default_backend origin\n    compression algo gzip\n    compression type text/html|"
+        haproxy_test "$WORK/haproxy/haproxy-gz.cfg"
+    fi
 fi
 # lodestar: one topology per kind of listener (relative certificate paths resolve against the topology's folder)
-declare -A TOPOLOGY=([h1]=topology.json [h2]=topology-h2.json [h2c]=topology-h2c.json)
+declare -A TOPOLOGY=([h1]=topology.json [h2]=topology-h2.json [h2c]=topology-h2c.json [gz]=topology-gz.json)
 declare -A LISTENER=(
     [h1]="\"127.0.0.1:$PROXY_PORT\""
     [h2]="{\"address\": \"127.0.0.1:$PROXY_PORT\", \"tls\": {\"certificates\": [{\"cert\": \"tls/c.pem\", \"key\": \"tls/c.key\", \"serverNames\": [\"$TLS_NAME\"]}]}}"
     [h2c]="{\"address\": \"127.0.0.1:$PROXY_PORT\", \"protocols\": [\"http/1.1\", \"h2c\"]}"
+    [gz]="\"127.0.0.1:$PROXY_PORT\""
 )
-row_mode() { case $1 in h2 | h2c) echo "$1" ;; *) echo h1 ;; esac; }
+row_mode() { case $1 in h2 | h2c | gz) echo "$1" ;; *) echo h1 ;; esac; }
 if want lodestar; then
-    for mode in h1 h2 h2c; do
+    for mode in h1 h2 h2c gz; do
         case $mode in h1) [ -n "$H1_ROWS" ] || continue ;; *) has_row "$mode" || continue ;; esac
-        render "$HERE/edge/topology.json" "$WORK/${TOPOLOGY[$mode]}" -e "s|@LISTEN@|${LISTENER[$mode]}|g"
+        gzip_on=()
+        [ "$mode" != gz ] || gzip_on=(-e 's|"compression": {"enabled": false}|"compression": {"enabled": true, "level": 6}|')
+        render "$HERE/edge/topology.json" "$WORK/${TOPOLOGY[$mode]}" -e "s|@LISTEN@|${LISTENER[$mode]}|g" "${gzip_on[@]}"
         # `lodestar check` validates the benchmark topology first: clearer than a failed start
         if ! "$LODESTAR_BIN" check "$WORK/${TOPOLOGY[$mode]}" >"$WORK/check-$mode.log" 2>&1; then
             cat "$WORK/check-$mode.log" >&2
@@ -172,10 +200,17 @@ launch_proxy() { # name -> started in the background on PROXY_PORT; PROXY_LOG (P
             "${PROXY_PIN[@]}" "$NGINX" -p "$WORK/proxy-h2" -e "$WORK/proxy-h2/error.log" -c "$WORK/proxy-h2/nginx.conf" -g 'daemon off;' \
                 >>"$PROXY_OUT" 2>&1 &
             ;;
-        haproxy/h1)
+        nginx/gz)
+            PROXY_LOG=$WORK/proxy-gz/error.log
+            "${PROXY_PIN[@]}" "$NGINX" -p "$WORK/proxy-gz" -e "$WORK/proxy-gz/error.log" -c "$WORK/proxy-gz/nginx.conf" \
+                -g 'daemon off;' >>"$WORK/proxy-gz/stdout.log" 2>&1 &
+            ;;
+        haproxy/h1 | haproxy/gz)
             # -db: foreground, one process (no master-worker); its messages go to stderr
             PROXY_LOG=$WORK/haproxy/haproxy.log
-            (cd "$WORK/haproxy" && exec "${PROXY_PIN[@]}" "$HAPROXY" -db -f "$WORK/haproxy/haproxy.cfg") >>"$PROXY_LOG" 2>&1 &
+            a=haproxy.cfg
+            [ "$MODE" != gz ] || a=haproxy-gz.cfg
+            (cd "$WORK/haproxy" && exec "${PROXY_PIN[@]}" "$HAPROXY" -db -f "$WORK/haproxy/$a") >>"$PROXY_LOG" 2>&1 &
             ;;
         lodestar/*)
             PROXY_LOG=$WORK/lodestar.log
@@ -195,9 +230,13 @@ H2_URL=""
 H2_CONNECT=""
 set_row() { # row -> MODE, how curl and h2load reach the proxy (PROXY_BASE PROXY_CURL H2_URL H2_CONNECT), CHECK_VERSION
     MODE=$(row_mode "$1")
+    WRK_EXTRA=()
     case $MODE in
         h1)
             PROXY_BASE=""; PROXY_CURL=(); CHECK_VERSION=1.1 ;;
+        gz)  # curl asks for gzip and decodes: the check compares the page, and `check_gzip` that it came compressed
+            PROXY_BASE=""; PROXY_CURL=(--compressed -H "Accept-Encoding: gzip"); CHECK_VERSION=1.1
+            WRK_EXTRA=(-H "Accept-Encoding: gzip") ;;
         h2)
             PROXY_BASE=https://$TLS_NAME:$PROXY_PORT
             PROXY_CURL=(--http2 --cacert "$WORK/tls/c.pem" --resolve "$TLS_NAME:$PROXY_PORT:127.0.0.1")
@@ -211,6 +250,7 @@ row_title() { # row -> what the progress lines call it
     case $1 in
         h2) echo "HTTP/2 over TLS (h2), /$H2_BODY ($(( ${H2_BODY%k} * 1024 )) bytes)" ;;
         h2c) echo "HTTP/2 cleartext, prior knowledge (h2c), /$H2_BODY ($(( ${H2_BODY%k} * 1024 )) bytes)" ;;
+        gz) echo "/gz/page.html ($(wc -c <"$WORK/www/gz/page.html") bytes of HTML) with Accept-Encoding: gzip" ;;
         *) echo "/$1 ($(( ${1%k} * 1024 )) bytes)" ;;
     esac
 }
@@ -220,13 +260,14 @@ bench() { # name row round
     key="$row|$name|$r"
     set_row "$row"
     body=$row
-    [ "$MODE" = h1 ] || body=$H2_BODY
+    case $MODE in h2 | h2c) body=$H2_BODY ;; gz) body=gz/page.html ;; esac
     log ""
     log "== round $r/$ROUNDS, $name, $(row_title "$row")"
     start_proxy "$name"
     log "  $name pid ${PROXY_ALL[*]} on 127.0.0.1:$PROXY_PORT"
     [ "$r" != 1 ] || check_body "$name" "$body" "$row" "$CHECK_VERSION"
-    if [ "$MODE" = h1 ]; then
+    [ "$r" != 1 ] || [ "$MODE" != gz ] || check_gzip "$name" "$body" "$row"
+    if [ "$MODE" = h1 ] || [ "$MODE" = gz ]; then
         out=$WORK/wrk-$name-$row-$r.txt
         run_wrk "$WORK/warmup-$name-$row-$r.txt" "$WARMUP" "$body"
         measure "$body" "$out"
@@ -253,6 +294,19 @@ bench() { # name row round
     stop_proxy
 }
 
+check_gzip() { # name path row: the answer to a client that asks for gzip came gzip-encoded, and smaller
+    local size enc
+    enc=$(curl -s -o "$WORK/gz-$1" -w '%{size_download}' -D "$WORK/gz-$1.head" -H "Accept-Encoding: gzip" --max-time 5 \
+        "http://127.0.0.1:$PROXY_PORT/$2" || true)
+    size=${enc:-0}
+    if grep -qi '^content-encoding: *gzip' "$WORK/gz-$1.head"; then
+        log "  GET /$2 with Accept-Encoding: gzip through $1: gzip, $size bytes on the wire"
+    else
+        log "  WARNING: GET /$2 with Accept-Encoding: gzip through $1: not gzip-encoded"
+        BAD_BODY[$1]="${BAD_BODY[$1]:-}$3 "
+    fi
+}
+
 # ---------------------------------------------------------------- run ----
 LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
 log ""
@@ -264,6 +318,9 @@ log "   $PIN_NOTE"
 log "   origin: nginx ($NGINX_VERSION) pid ${ORIGIN_ALL[*]} on 127.0.0.1:$ORIGIN_PORT; proxies on 127.0.0.1:$PROXY_PORT"
 ! want nginx || [ -z "$H1_ROWS" ] || log "   nginx: $NGINX -c $WORK/proxy/nginx.conf (worker_processes $PROXY_THREADS, upstream keepalive 64)"
 ! want nginx || ! has_row h2 || log "   nginx h2: $NGINX -c $WORK/proxy-h2/nginx.conf (listen ssl http2, worker_processes $PROXY_THREADS, upstream keepalive 128)"
+! want nginx || ! has_row gz || log "   nginx gz: $NGINX -c $WORK/proxy-gz/nginx.conf (gzip on, gzip_comp_level 6, gzip_types text/html)"
+! want haproxy || ! has_row gz || log "   haproxy gz: -f $WORK/haproxy/haproxy-gz.cfg (compression algo gzip, compression type text/html)"
+! want lodestar || ! has_row gz || log "   lodestar gz: --topology $WORK/${TOPOLOGY[gz]} (compression on, level 6)"
 ! want haproxy || [ -z "$H1_ROWS" ] || log "   haproxy: $HAPROXY ($HAPROXY_VERSION) -db -f $WORK/haproxy/haproxy.cfg (nbthread 1, http-reuse always)"
 ! want lodestar || log "   lodestar: $LODESTAR_BIN edge ${LODESTAR_ARGS[*]}$([ -z "$H2_ROWS" ] || printf ' (h2: --topology %s, h2c: --topology %s)' \
     "$WORK/${TOPOLOGY[h2]}" "$WORK/${TOPOLOGY[h2c]}")"

@@ -306,8 +306,9 @@ to_ms() { # wrk latency "512.00us" / "1.20ms" / "2.00s" / "1.00m" -> ms
 # the figures per run, by "body|proxy|round"
 # shellcheck disable=SC2034 # RSS: the script's
 declare -A RPS P50 P99 RSS ERR CPUP CPUQ BAD_BODY
+WRK_EXTRA=() # more wrk arguments for the row being run (edge.sh's gz row: an Accept-Encoding header)
 run_wrk() { # out duration body
-    "${LOADGEN_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2s" --latency "http://127.0.0.1:$PROXY_PORT/$3" >"$1" 2>&1 ||
+    "${LOADGEN_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2s" "${WRK_EXTRA[@]}" --latency "http://127.0.0.1:$PROXY_PORT/$3" >"$1" 2>&1 ||
         { cat "$1" >&2; die "wrk failed"; }
 }
 # the proxy's CPU ticks and the load-generator CPUs' jiffies around a measured run (RUN_C0/1, RUN_BUSY0/1, RUN_TOT0/1)
@@ -326,7 +327,7 @@ record_cpu() { # key requests -> CPUP CPUQ [key] (the proxy's % of one core over
     RUN_LOADGEN=$(awk -v b="$((RUN_BUSY1 - RUN_BUSY0))" -v t="$((RUN_TOT1 - RUN_TOT0))" 'BEGIN { if (t > 0) printf "%.0f", b / t * 100; else print "n/a" }')
 }
 measure() { # body out: the measured wrk run, with the proxy's CPU ticks and the load-generator CPUs' jiffies around it (RUN_*)
-    log "  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency http://127.0.0.1:$PROXY_PORT/$1"
+    log "  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s ${WRK_EXTRA[*]}${WRK_EXTRA[*]:+ }--latency http://127.0.0.1:$PROXY_PORT/$1"
     cpu_mark_start
     run_wrk "$2" "$DURATION" "$1"
     cpu_mark_end

@@ -78,19 +78,6 @@ enum EdgeTools {
         return String(hex)
     }
 
-    /// Decompresses gzip data with the gzip CLI.
-    static func gunzip(_ data: Data) throws -> Data {
-        let input = scratchFile(), output = scratchFile()
-        try data.write(to: input)
-        defer {
-            try? FileManager.default.removeItem(at: input)
-            try? FileManager.default.removeItem(at: output)
-        }
-        let r = try runCommand("/bin/sh", ["-c", "gzip -dc < '\(input.path)' > '\(output.path)'"], timeout: 30)
-        guard r.status == 0 else { throw IntegrationError("gzip -dc failed (\(r.status)): \(r.stderr)") }
-        return try Data(contentsOf: output)
-    }
-
     /// A gzip (RFC 1952) or zlib-wrapped deflate (RFC 1950, HTTP's `deflate`) body, decoded by Python's zlib.
     static func inflate(_ data: Data) throws -> Data {
         let input = scratchFile(), output = scratchFile()
