@@ -3,7 +3,7 @@
 #include <zlib.h>
 
 /// deflateInit2 is a macro (it passes the library version and the stream's size): a function Swift can call.
-static inline int lodestar_deflate_init(z_streamp stream, int level, int windowBits) {
-    return deflateInit2(stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY);
+static inline int lodestar_deflate_init(z_streamp stream, int level, int windowBits, int memLevel) {
+    return deflateInit2(stream, level, Z_DEFLATED, windowBits, memLevel, Z_DEFAULT_STRATEGY);
 }
 #endif

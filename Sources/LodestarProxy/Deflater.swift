@@ -13,15 +13,31 @@ final class Deflater {
     /// Parts taken since the last flush.
     private var pending: [ByteBuffer] = []
 
-    /// Nil when zlib cannot set the stream up (out of memory): the answer then goes uncompressed.
-    init?(_ coding: ContentCoding, level: Int = 6) {
+    /// Nil when zlib cannot set the stream up (out of memory): the answer then goes uncompressed. `length`: the
+    /// body's size when the origin said it; a small body gets a smaller window and hash table (as nginx sizes them):
+    /// the same output, less memory to set up and clear.
+    init?(_ coding: ContentCoding, level: Int = 6, length: Int64? = nil) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
-        // RFC 1952 gzip framing: window bits + 16; RFC 1950 zlib framing (HTTP's `deflate`, RFC 9110 §8.4.1.2): 15.
-        guard lodestar_deflate_init(stream, Int32(min(max(level, 1), 9)), coding == .gzip ? 31 : 15) == Z_OK else {
+        let (windowBits, memLevel) = Self.sizes(length)
+        // RFC 1952 gzip framing: window bits + 16; RFC 1950 zlib framing (HTTP's `deflate`, RFC 9110 §8.4.1.2).
+        let bits = coding == .gzip ? windowBits + 16 : windowBits
+        guard lodestar_deflate_init(stream, Int32(min(max(level, 1), 9)), bits, memLevel) == Z_OK else {
             stream.deallocate()
             return nil
         }
+    }
+
+    /// zlib's window bits and memory level for a body of `length` bytes: the 32 KiB window and memory level 8 unless
+    /// the body fits a smaller window (zlib's window is 262 bytes short of its size); never below 9 bits.
+    static func sizes(_ length: Int64?) -> (windowBits: Int32, memLevel: Int32) {
+        var bits: Int32 = 15, mem: Int32 = 8
+        guard let length, length > 0 else { return (bits, mem) }
+        while bits > 9 && length < (Int64(1) << (bits - 1)) - 262 {
+            bits -= 1
+            mem -= 1
+        }
+        return (bits, max(mem, 1))
     }
 
     deinit {

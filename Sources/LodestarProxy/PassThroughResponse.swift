@@ -43,7 +43,7 @@ extension PassThroughClient {
         let compression = compressing ? EdgeServer.compression(status: head.status, facts, accepts: ex.coding != nil,
                                                                settings: config.settings.compression) : .none
         if compression == .compress, let coding = ex.coding {
-            ex.answer.deflater = Deflater(coding, level: config.settings.compression.level)
+            ex.answer.deflater = Deflater(coding, level: config.settings.compression.level, length: facts.length)
         }
         if relocates, let server = ex.server, let host = ex.field("host") {
             rules.origin = ex.pool.runtime.labels[server]

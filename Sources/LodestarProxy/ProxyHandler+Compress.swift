@@ -23,7 +23,8 @@ extension ProxyHandler {
         let settings = config.settings.compression
         let decision = EdgeServer.compression(status: Int(status.code), facts, accepts: coding != nil, settings: settings)
         if decision != .none && !EdgeServer.variesOnEncoding(facts.vary) { headers.add(name: "Vary", value: "Accept-Encoding") }
-        guard decision == .compress, let coding, let deflater = Deflater(coding, level: settings.level) else { return }
+        guard decision == .compress, let coding,
+              let deflater = Deflater(coding, level: settings.level, length: facts.length) else { return }
         headers.remove(name: "content-length")
         headers.replaceOrAdd(name: "Content-Encoding", value: coding.token)
         ex.deflater = deflater

@@ -73,4 +73,22 @@ final class DeflaterTests: XCTestCase {
         d.finish(into: &out)
         XCTAssertEqual(try Self.inflate(Array(out.readableBytesView)), [])
     }
+
+    /// A small body gets a smaller window and hash table (as nginx sizes them); any input still decodes, even past
+    /// the length the window was sized for.
+    func test_theWindowFitsTheBody() throws {
+        XCTAssertTrue(Deflater.sizes(nil) == (15, 8))
+        XCTAssertTrue(Deflater.sizes(1 << 20) == (15, 8))
+        XCTAssertTrue(Deflater.sizes(8152) == (14, 7))
+        XCTAssertTrue(Deflater.sizes(1500) == (11, 4))
+        XCTAssertTrue(Deflater.sizes(10) == (9, 2), "never below 9 bits")
+        let input = text(50_000)
+        for length: Int64 in [10, 1500, 8152] {
+            let d = try XCTUnwrap(Deflater(.gzip, level: 1, length: length))
+            var out = ByteBuffer()
+            d.compress(ByteBuffer(bytes: input))
+            d.finish(into: &out)
+            XCTAssertEqual(try Self.inflate(Array(out.readableBytesView)), input, "sized for \(length)")
+        }
+    }
 }
