@@ -10,7 +10,7 @@ import NIOTLS
 import Synchronization
 
 /// The handler chain of one client connection, composed in one place: [PROXY header] → [TLS → ALPN] or [h2c preface
-/// sniffer] → HTTP/1.1 codec or HTTP/2 connection handler → per request stream: `ProxyHandler` (which compresses). Whatever the
+/// sniffer] (both watched by a `PreambleGuard` until the protocol is known) → HTTP/1.1 codec or HTTP/2 connection handler → per request stream: `ProxyHandler` (which compresses). Whatever the
 /// client speaks, every request enters the same `ProxyHandler` as `HTTPServerRequestPart`s.
 struct ClientPipeline: Sendable {
     let shared: EdgeShared
@@ -26,6 +26,8 @@ struct ClientPipeline: Sendable {
     let h2Stream: NIOHTTP2Handler.StreamConfiguration
     /// HTTP/1.1 connections start in the pass-through lane (`FastLane`).
     let passThrough: Bool
+    /// How long a connection may take to tell its protocol (TLS handshake and ALPN, the h2c preface): the head timeout.
+    let preambleTimeout: TimeAmount
 
     init(shared: EdgeShared, loops: [ObjectIdentifier: LoopStateBox], listener: EdgeListener, tls: NIOSSLContext?,
          settings: ProxySettings) {
@@ -43,6 +45,7 @@ struct ClientPipeline: Sendable {
         self.h2Connection = Self.connectionConfiguration(settings.http2)
         self.h2Stream = Self.streamConfiguration(settings.http2)
         self.passThrough = settings.passThrough
+        self.preambleTimeout = .milliseconds(Int64(settings.limits.headerTimeoutMs))
     }
 
     /// Sets up a newly accepted connection (on its event loop).
@@ -59,8 +62,11 @@ struct ClientPipeline: Sendable {
             try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
             if listener.protocols.contains(.h2) {
                 let pipeline = self
+                try ops.addHandler(PreambleGuard(shared: shared, timeout: preambleTimeout), name: PreambleGuard.name,
+                                   position: .first)
                 try ops.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
                     channel.eventLoop.makeCompletedFuture {
+                        PreambleGuard.lift(channel)
                         if case .negotiated("h2") = result {
                             try pipeline.configureHTTP2(channel, info: info, state: state)
                         } else {
@@ -72,7 +78,10 @@ struct ClientPipeline: Sendable {
             }
         } else if listener.protocols.contains(.h2c) {
             let pipeline = self
+            try ops.addHandler(PreambleGuard(shared: shared, timeout: preambleTimeout), name: PreambleGuard.name,
+                               position: .first)
             try ops.addHandler(PrefaceSniffer(allowHTTP1: listener.protocols.contains(.http1)) { channel, isHTTP2 in
+                PreambleGuard.lift(channel)
                 if isHTTP2 {
                     try pipeline.configureHTTP2(channel, info: info, state: state)
                 } else {
@@ -208,69 +217,6 @@ struct ClientPipeline: Sendable {
         errors.windowLength = .milliseconds(Int64(limits.floodWindowMs))
         s.streamErrorRateLimit = errors
         return s
-    }
-}
-
-/// On a cleartext listener that also takes h2c: reads until the first bytes tell the HTTP/2 connection preface
-/// (RFC 9113 §3.4, `PRI * HTTP/2.0␍␊␍␊SM␍␊␍␊`) from an HTTP/1.1 request, sets up that protocol, hands it the bytes read
-/// so far and leaves the pipeline.
-final class PrefaceSniffer: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-
-    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-    private let allowHTTP1: Bool
-    private let configure: (any Channel, Bool) throws -> Void
-    private var buffer: ByteBuffer?
-
-    init(allowHTTP1: Bool, configure: @escaping (any Channel, Bool) throws -> Void) {
-        self.allowHTTP1 = allowHTTP1
-        self.configure = configure
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
-        guard let seen = buffer else { return }
-        switch Self.classify(seen.readableBytesView) {
-        case .needMore: return
-        case .http2: decide(context: context, http2: true)
-        case .http1:
-            guard allowHTTP1 else { return context.close(promise: nil) }
-            decide(context: context, http2: false)
-        }
-    }
-
-    /// What the bytes so far say: the preface, something else, or too few bytes to tell.
-    enum Verdict: Equatable { case http2, http1, needMore }
-
-    static func classify(_ bytes: ByteBufferView) -> Verdict {
-        var i = preface.startIndex
-        for b in bytes {
-            guard i < preface.endIndex else { return .http2 }
-            if b != preface[i] { return .http1 }
-            i += 1
-        }
-        return i == preface.endIndex ? .http2 : .needMore
-    }
-
-    private func decide(context: ChannelHandlerContext, http2: Bool) {
-        do {
-            try configure(context.channel, http2)
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        let bytes = buffer
-        buffer = nil
-        if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
-        context.fireChannelReadComplete()
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        buffer = nil
-        context.fireChannelInactive()
     }
 }
 

@@ -196,4 +196,67 @@ final class EdgeLimitTests: EdgeTestCase {
         XCTAssertTrue(edge.isRunning, "the edge died")
         slow.removeAll()
     }
+
+    /// Clients that connect and send nothing, or the first bytes of a preamble, then leave or fall silent, on every
+    /// kind of listener: HTTP/1.1, HTTP/1.1 with h2c, h2c alone, TLS with ALPN, TLS for HTTP/1.1 alone, PROXY
+    /// protocol. One that left is
+    /// closed at once (well before the head timeout) and a silent one by headerTimeoutMs; the open-connection gauge
+    /// returns to where it was. (The h2c listener, the default one of `make run`, held both until shutdown: nothing
+    /// watched a connection before the preface told its protocol.)
+    func test_limits_silentOrVanishedClientsAreClosedOnEveryListener() throws {
+        try makeCertificate(key: "a.key", cert: "a.pem", commonName: "a.example.test", san: "DNS:a.example.test")
+        let origin = try startOrigin("o1")
+        let (both, h2cOnly, tls1) = (try freePort(), try freePort(), try freePort())
+        let certificates: [String: Any] = ["certificates": [["cert": "a.pem", "key": "a.key", "serverNames": ["a.example.test"]]]]
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()], proxy: ["limits": ["headerTimeoutMs": 1000]],
+                                 tls: certificates, proxyProtocol: true) { t in
+            var edges = t["edges"] as? [[String: Any]] ?? []
+            var listen = edges.first?["listen"] as? [Any] ?? []
+            listen.append(["address": "127.0.0.1:\(both)", "protocols": ["http/1.1", "h2c"]])
+            listen.append(["address": "127.0.0.1:\(h2cOnly)", "protocols": ["h2c"]])
+            listen.append(["address": "127.0.0.1:\(tls1)", "tls": certificates, "protocols": ["http/1.1"]])
+            if !edges.isEmpty { edges[0]["listen"] = listen }
+            t["edges"] = edges
+        }
+        guard let tls = edge.ports.tls, let proxy = edge.ports.proxy else { throw IntegrationError("no TLS or PROXY port") }
+        let open = { (try edge.status()["stats"] as? [String: Any])?["connections"] as? Int ?? -1 }
+        usleep(300_000)  // the start-up probe's connection has gone
+        let before = try open()
+        let listeners: [(String, UInt16, String)] = [
+            ("http/1.1", edge.port, "GET / HT"), ("http/1.1+h2c", both, "PRI * HTTP/2.0\r\n"), ("h2c", h2cOnly, "PRI * HT"),
+            ("tls", tls, "\u{16}\u{03}\u{01}\u{00}"), ("tls http/1.1", tls1, "\u{16}\u{03}\u{01}\u{00}"),
+            ("proxy", proxy, "PROXY TCP4 "),
+        ]
+        // The silent ones first, all at once: each must be closed within the head timeout and a tick or two.
+        let silentStart = Date()
+        var silent = [(String, EdgeConnection)]()
+        for (name, port, partial) in listeners {
+            silent.append(("\(name) silent", try EdgeConnection(port: port)))
+            let c = try EdgeConnection(port: port)
+            try c.send(partial)
+            silent.append(("\(name) partial then silent", c))
+        }
+        // Those that leave: closed at once.
+        for (name, port, partial) in listeners {
+            for sent in ["", partial] {
+                let c = try EdgeConnection(port: port)
+                if !sent.isEmpty { try c.send(sent) }
+                c.shutdownWrite()
+                let t0 = Date()
+                let closed = c.waitForClose(timeout: 0.8)
+                XCTAssertNotNil(closed, "\(name), \(sent.isEmpty ? "nothing" : "a partial preamble") sent, then the client left: "
+                                + "still open after 0.8 s")
+                if closed != nil { print(String(format: "%@ (%d bytes, then left): closed after %.0f ms", name, sent.utf8.count,
+                                                Date().timeIntervalSince(t0) * 1000)) }
+            }
+        }
+        for (name, c) in silent {
+            let closed = c.waitForClose(timeout: max(0.1, 4 - Date().timeIntervalSince(silentStart)))
+            XCTAssertNotNil(closed, "\(name): still open 4 s after connecting (headerTimeoutMs 1000)")
+            if closed != nil { print(String(format: "%@: closed %.2f s after connecting", name, Date().timeIntervalSince(silentStart))) }
+        }
+        let back = eventually(timeout: 2) { (try? open()) ?? -1 <= before }
+        XCTAssertNotNil(back, "open connections \((try? open()) ?? -1), before the clients \(before)")
+        XCTAssertTrue(edge.isRunning, "the edge died")
+    }
 }

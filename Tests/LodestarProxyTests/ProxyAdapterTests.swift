@@ -5,6 +5,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import NIOHTTP2
+import Synchronization
 import XCTest
 
 @testable import LodestarProxy
@@ -105,6 +106,48 @@ final class ProxyAdapterTests: XCTestCase {
             XCTAssertEqual(forwarded, input, "no byte lost or reordered")
             XCTAssertNil(try? channel.pipeline.syncOperations.handler(type: PrefaceSniffer.self), "the sniffer leaves")
         }
+    }
+
+    /// A connection on an h2c listener as `ClientPipeline.initialize` sets it up: the preamble guard and the sniffer.
+    private func h2cConnection() throws -> (EmbeddedChannel, EdgeShared) {
+        let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
+        let config = try EdgeConfig(topology: t, edgeId: "e1")
+        let shared = EdgeShared(config: config, logger: Logger(label: "test"))
+        let channel = EmbeddedChannel()
+        let box = LoopStateBox(LoopState(config: config, eventLoop: channel.eventLoop, cache: nil))
+        let listener = EdgeListener(address: ListenAddress("127.0.0.1:8080")!, protocols: [.http1, .h2c])
+        let pipeline = ClientPipeline(shared: shared, loops: [ObjectIdentifier(channel.eventLoop): box], listener: listener,
+                                      tls: nil, settings: config.settings)
+        try pipeline.initialize(channel)
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        return (channel, shared)
+    }
+
+    /// Before the preface tells the protocol: a client that stops sending is closed at once, one that has not told it
+    /// within the head timeout is closed then (a timeout); once told, the guard has left and its timer with it.
+    func test_preambleGuardClosesVanishedAndSilentClientsUntilTheProtocolIsKnown() throws {
+        let headTimeout = TimeAmount.milliseconds(Int64(try h2cConnection().1.config.settings.limits.headerTimeoutMs))
+
+        let (left, _) = try h2cConnection()
+        try left.writeInbound(ByteBuffer(string: "PRI * HT"))
+        left.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        left.embeddedEventLoop.run()
+        XCTAssertFalse(left.isActive, "a client that left before telling its protocol is closed at once")
+
+        let (silent, shared) = try h2cConnection()
+        try silent.writeInbound(ByteBuffer(string: "PRI * HT"))
+        silent.embeddedEventLoop.advanceTime(by: headTimeout - .milliseconds(1))
+        XCTAssertTrue(silent.isActive, "open until the head timeout")
+        silent.embeddedEventLoop.advanceTime(by: .milliseconds(2))
+        XCTAssertFalse(silent.isActive, "closed at the head timeout")
+        XCTAssertEqual(shared.stats.timeouts.load(ordering: .relaxed), 1)
+
+        let (told, _) = try h2cConnection()
+        try told.writeInbound(ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+        XCTAssertNil(try? told.pipeline.syncOperations.context(name: PreambleGuard.name), "the guard leaves")
+        told.embeddedEventLoop.advanceTime(by: headTimeout + .milliseconds(1))
+        XCTAssertTrue(told.isActive, "an HTTP/2 connection is the idle timeout's from now on")
+        _ = try? told.finish()
     }
 
     // MARK: Tunnel
