@@ -71,6 +71,37 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         XCTAssertNotNil(took, "open client connections after the clients left: \(left), before them \(before)")
     }
 
+    /// A connection that never opens a stream is closed at the idle timeout (`proxy.http2.idleTimeoutMs`) with a GOAWAY,
+    /// over h2c (the preface sniffed on a shared listener) and over TLS (h2 by ALPN); one whose client acknowledges
+    /// nothing, when the grace period (`gracefulShutdownMs`) after the GOAWAY ends. Before the fix, swift-nio-http2's
+    /// connection manager, added after the connection was active, never started its idle timer until a first stream
+    /// had closed: such a connection was held until shutdown.
+    func test_aConnectionWithoutStreamsIsClosedAtTheIdleTimeout() throws {
+        try makeCertificate(key: "a.key", cert: "a.pem", commonName: "a.example.test", san: "DNS:a.example.test")
+        let origin = try startOrigin("o1")
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route()], proxy: ["http2": ["idleTimeoutMs": 1000, "gracefulShutdownMs": 1500]],
+                                 tls: ["certificates": [["cert": "a.pem", "key": "a.key", "serverNames": ["a.example.test"]]]]) { t in
+            Self.acceptH2C(&t)
+        }
+        guard let tls = edge.ports.tls else { throw IntegrationError("no TLS port") }
+        let cafile = workFolder.appendingPathComponent("a.pem").path
+        let cases: [(String, UInt16, [String], ClosedRange<Double>)] = [
+            ("h2c", edge.port, [], 0.8...2.5),
+            ("h2 over TLS", tls, ["--tls", "a.example.test", cafile], 0.8...2.5),
+            // A client that acknowledges nothing (not the GOAWAY's PING): closed when the grace period ends.
+            ("h2c, no acknowledgements", edge.port, ["--no-ack"], 2.3...4.5),
+        ]
+        for (name, port, extra, expected) in cases {
+            let r = try runPythonJSON("h2_idle.py", ["\(port)", "--wait", "6"] + extra, timeout: 20)
+            print("h2 idle, \(name): \(r)")
+            XCTAssertEqual(r["protocol"] as? String, port == tls ? "h2" : "h2c", name)
+            let after = r["closed_after"] as? Double
+            XCTAssertNotNil(after, "\(name): still open 6 s after the preface (idleTimeoutMs 1000): \(r)")
+            if let after { XCTAssertTrue(expected.contains(after), "\(name): closed after \(after) s, expected \(expected): \(r)") }
+            XCTAssertEqual(r["goaway"] as? Bool, true, "\(name): no GOAWAY before the close: \(r)")
+        }
+    }
+
     /// A TLS listener offers h2 and http/1.1 by ALPN: curl --http2 gets HTTP/2, --http1.1 gets HTTP/1.1.
     func test_tlsListenerNegotiatesH2ByALPN() throws {
         try makeCertificate(key: "a.key", cert: "a.pem", commonName: "a.example.test", san: "DNS:a.example.test")

@@ -150,6 +150,35 @@ final class ProxyAdapterTests: XCTestCase {
         _ = try? told.finish()
     }
 
+    /// Added to a connection already active (HTTP/2 is set up after the preface or ALPN): the handlers after it hear
+    /// `channelActive` once; the first GOAWAY that goes out closes the connection a grace period later, acknowledged
+    /// or not, and other frames start nothing.
+    func test_http2ConnectionBoundsReplayActivationAndBoundTheGoawayGrace() throws {
+        final class ActiveCounter: ChannelInboundHandler {
+            typealias InboundIn = NIOAny
+            var count = 0
+            func channelActive(context: ChannelHandlerContext) { count += 1 }
+        }
+        let channel = EmbeddedChannel()
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        let counter = ActiveCounter()
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionBounds(grace: .seconds(2)))
+        try channel.pipeline.syncOperations.addHandler(counter)
+        channel.embeddedEventLoop.run()
+        XCTAssertEqual(counter.count, 1, "the activation is told once to the handlers after it")
+
+        try channel.writeOutbound(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: 1), ack: false)))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        XCTAssertTrue(channel.isActive, "a PING starts no deadline")
+        try channel.writeOutbound(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError,
+                                                                                       opaqueData: nil)))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1999))
+        XCTAssertTrue(channel.isActive, "open during the grace period")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(2))
+        XCTAssertFalse(channel.isActive, "closed when it ends")
+        XCTAssertEqual(counter.count, 1)
+    }
+
     // MARK: Tunnel
 
     func test_tunnelRelaysBothWaysCountsBytesAndEndsTogether() throws {

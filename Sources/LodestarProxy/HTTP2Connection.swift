@@ -1,0 +1,125 @@
+import LodestarTopology
+import Logging
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import Synchronization
+
+/// Between swift-nio-http2's handler and its connection manager: what the manager leaves undone on this edge.
+///
+/// - It starts its idle timer on `channelActive`, which has gone by when HTTP/2 is set up after the preface or ALPN:
+///   this tells it once, as it is added. (Without it, a connection that never opened a stream was never closed.)
+/// - After its first GOAWAY it waits for the client's PING acknowledgement before its grace period starts: a client
+///   that acknowledges nothing kept its connection. This closes the connection `grace` after the first GOAWAY that
+///   goes out (idle timeout, drain, shutdown), whatever the client does.
+final class HTTP2ConnectionBounds: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    private let grace: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(grace: TimeAmount) {
+        self.grace = grace
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }  // else the activation itself passes by
+        // Once the handlers after this one are in place (they are added in the same turn of the loop).
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.assumeIsolated().execute {
+            guard bound.value.channel.isActive else { return }
+            bound.value.fireChannelActive()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if deadline == nil, case .goAway = unwrapOutboundIn(data).payload {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            deadline = context.eventLoop.scheduleTask(in: grace) { bound.value.close(promise: nil) }
+        }
+        context.write(data, promise: promise)
+    }
+}
+
+/// Last handler of an HTTP/2 connection: swift-nio-http2 answers a connection error with GOAWAY and reports it here;
+/// this closes the connection (stream errors, reported the same way, leave it open). Floods — rapid reset,
+/// CONTINUATION, SETTINGS/PING, glitches — end in GOAWAY ENHANCE_YOUR_CALM and a closed socket.
+final class HTTP2ConnectionGuard: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    private let shared: EdgeShared
+    /// The connection's streams in progress (each stream's handler is a member while it lives).
+    private let ticker: StreamTicker
+
+    init(shared: EdgeShared, ticker: StreamTicker) {
+        self.shared = shared
+        self.ticker = ticker
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    /// The client shut its sending side (listeners allow half-closure for HTTP/1.1's sake): it can send no more
+    /// frames, so the connection closes once its open streams have sent their answers (at once when none is open).
+    /// Left alone, such a connection sat in CLOSE-WAIT until the idle timeout.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .inputClosed = event as? ChannelEvent else { return context.fireUserInboundEventTriggered(event) }
+        if ticker.count == 0 { return context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        ticker.whenEmpty = { bound.value.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard Self.endsConnection(error) else { return }
+        shared.stats.protocolErrors.add(1, ordering: .relaxed)
+        shared.logger.notice("HTTP/2 connection closed", metadata: ["error": "\(type(of: error))"])
+        context.flush()
+        context.close(promise: nil)
+    }
+
+    /// Errors swift-nio-http2 raises only as connection errors (RFC 9113 §5.4.1).
+    static func endsConnection(_ error: any Error) -> Bool {
+        if error is any NIOHPACKError { return true }
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveControlFrames,
+             is NIOHTTP2Errors.ExcessiveContinuationFrames, is NIOHTTP2Errors.ExcessiveEmptyDataFrames,
+             is NIOHTTP2Errors.ExcessiveStreamErrors, is NIOHTTP2Errors.ExcessiveNumberOfGlitches,
+             is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock, is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering,
+             is NIOHTTP2Errors.BadClientMagic, is NIOHTTP2Errors.MissingPreface, is NIOHTTP2Errors.UnableToParseFrame,
+             is NIOHTTP2Errors.FlowControlViolation, is NIOHTTP2Errors.ReceivedBadSettings, is NIOHTTP2Errors.InvalidSetting,
+             is NIOHTTP2Errors.MaxStreamsViolation, is NIOHTTP2Errors.InvalidFlowControlWindowSize:
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// Turns every flush of a loop tick into one: on a multiplexed connection each stream's response ends with a flush,
+/// and without this each would be its own write system call. Writes go on at once; the flush follows at the end of
+/// the tick.
+final class FlushCoalescer: ChannelOutboundHandler {
+    typealias OutboundIn = Any
+    private var pending = false
+
+    /// A close first sends what is waiting (a GOAWAY, the last frames).
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if pending {
+            pending = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        guard !pending else { return }
+        pending = true
+        context.eventLoop.assumeIsolated().execute {
+            self.pending = false
+            context.flush()
+        }
+    }
+}
