@@ -62,7 +62,7 @@ struct ClientPipeline: Sendable {
             try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
             if listener.protocols.contains(.h2) {
                 let pipeline = self
-                try ops.addHandler(PreambleGuard(shared: shared, timeout: preambleTimeout), name: PreambleGuard.name,
+                try ops.addHandler(PreambleGuard(stats: shared.stats, timeout: preambleTimeout), name: PreambleGuard.name,
                                    position: .first)
                 try ops.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -78,7 +78,7 @@ struct ClientPipeline: Sendable {
             }
         } else if listener.protocols.contains(.h2c) {
             let pipeline = self
-            try ops.addHandler(PreambleGuard(shared: shared, timeout: preambleTimeout), name: PreambleGuard.name,
+            try ops.addHandler(PreambleGuard(stats: shared.stats, timeout: preambleTimeout), name: PreambleGuard.name,
                                position: .first)
             try ops.addHandler(PrefaceSniffer(allowHTTP1: listener.protocols.contains(.http1)) { channel, isHTTP2 in
                 PreambleGuard.lift(channel)

@@ -4,26 +4,26 @@ import Synchronization
 
 /// Watches a connection until a protocol handler takes it over — while a TLS handshake and ALPN, or the h2c preface,
 /// still have to tell which one: closes it when the client stops sending (it can never make a request) or has not
-/// got that far within the head timeout (`limits.headerTimeoutMs`, counted as a timeout). From then on the protocol's
-/// own timers watch (the head timeout of HTTP/1.1, the idle timeout of HTTP/2). Without it a client that connected
-/// and said nothing held its connection until shutdown.
+/// got that far within the head timeout (the edge's `limits.headerTimeoutMs`, counted as a timeout in `stats`). From
+/// then on the protocol's own timers watch (the head timeout of HTTP/1.1, the idle timeout of HTTP/2). Without it a
+/// client that connected and said nothing held its connection until shutdown.
 final class PreambleGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     static let name = "preamble-guard"
-    private let shared: EdgeShared
+    private let stats: EdgeStats?
     private let timeout: TimeAmount
     private var timer: Scheduled<Void>?
 
-    init(shared: EdgeShared, timeout: TimeAmount) {
-        self.shared = shared
+    init(stats: EdgeStats?, timeout: TimeAmount) {
+        self.stats = stats
         self.timeout = timeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let stats = shared.stats
+        let stats = self.stats
         timer = context.eventLoop.scheduleTask(in: timeout) {
-            stats.timeouts.add(1, ordering: .relaxed)
+            stats?.timeouts.add(1, ordering: .relaxed)
             bound.value.close(promise: nil)
         }
     }

@@ -50,12 +50,16 @@ public enum AdminJSON {
 
 /// Binds a small HTTP/1.1 server that answers each request, once it is complete, with `respond` (NIO's pipeline
 /// with its error handling: bad requests get 400). For endpoints (the admin listeners of LodestarAdmin, the sample
-/// origin), not for the proxy path.
+/// origin), not for the proxy path. A connection must complete each request within `idleTimeout` of connecting or of
+/// its previous answer's last byte, or it is closed (silent clients, slowloris, idle keep-alive alike).
 package enum SimpleHTTPServer {
+    /// How long a connection may take to send a whole request, from its start or the end of the previous answer.
+    package static let defaultIdleTimeout = TimeAmount.seconds(30)
+
     /// `http2Stream`: when set, the listener also takes h2c with prior knowledge and this sets up each HTTP/2 stream
     /// (after swift-nio-http2's HTTP/1 codec); nil: HTTP/1.1 only.
     package static func bind(_ address: ListenAddress, group: any EventLoopGroup, upgraders: @escaping @Sendable () -> [any HTTPServerProtocolUpgrader & Sendable] = { [] },
-                     http2Stream: (@Sendable (any Channel) throws -> Void)? = nil,
+                     http2Stream: (@Sendable (any Channel) throws -> Void)? = nil, idleTimeout: TimeAmount = defaultIdleTimeout,
                      respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -63,10 +67,13 @@ package enum SimpleHTTPServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let http1: @Sendable (any Channel) throws -> Void = { channel in
-                        try configureHTTP1(channel, upgraders: upgraders(), respond: respond)
+                        try configureHTTP1(channel, upgraders: upgraders(), idleTimeout: idleTimeout, respond: respond)
                     }
                     guard let http2Stream else { return try http1(channel) }
-                    try channel.pipeline.syncOperations.addHandler(PrefaceSniffer(allowHTTP1: true) { channel, isHTTP2 in
+                    let ops = channel.pipeline.syncOperations
+                    try ops.addHandler(PreambleGuard(stats: nil, timeout: idleTimeout), name: PreambleGuard.name)
+                    try ops.addHandler(PrefaceSniffer(allowHTTP1: true) { channel, isHTTP2 in
+                        PreambleGuard.lift(channel)
                         guard isHTTP2 else { return try http1(channel) }
                         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                             mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
@@ -83,8 +90,9 @@ package enum SimpleHTTPServer {
 
     /// NIO's HTTP/1.1 server pipeline (with upgrades when given) and a `SimpleHTTPHandler`.
     static func configureHTTP1(_ channel: any Channel, upgraders list: [any HTTPServerProtocolUpgrader & Sendable],
+                               idleTimeout: TimeAmount,
                                respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) throws {
-        let handler = SimpleHTTPHandler(respond: respond)
+        let handler = SimpleHTTPHandler(idleTimeout: idleTimeout, respond: respond)
         let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
         let upgrade: NIOHTTPServerUpgradeSendableConfiguration? = list.isEmpty ? nil : (
             upgraders: list,
@@ -99,9 +107,32 @@ final class SimpleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     private let respond: @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse
+    private let idleTimeout: TimeAmount
     private var head: HTTPRequestHead?
+    /// Closes the connection when no whole request has come `idleTimeout` after the start or the last answer's end.
+    private var deadline: Scheduled<Void>?
+    /// Answers being written (pipelined requests): the deadline starts again when the last one is out.
+    private var writing = 0
+    private var removed = false
 
-    init(respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) { self.respond = respond }
+    init(idleTimeout: TimeAmount, respond: @escaping @Sendable (HTTPRequestHead, ByteBufferAllocator) -> SimpleResponse) {
+        self.idleTimeout = idleTimeout
+        self.respond = respond
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) {  // also after a WebSocket upgrade: the socket's own from then
+        removed = true
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: idleTimeout) { bound.value.close(promise: nil) }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -110,17 +141,30 @@ final class SimpleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let h = head else { return }
             head = nil
-            let r = respond(h, context.channel.allocator)
-            var head = r.head(version: h.version)
-            if !h.isKeepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
-            if h.isKeepAlive {
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            } else {
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-            }
+            deadline?.cancel()
+            deadline = nil
+            answer(h, context: context)
+        }
+    }
+
+    private func answer(_ h: HTTPRequestHead, context: ChannelHandlerContext) {
+        let r = respond(h, context.channel.allocator)
+        var head = r.head(version: h.version)
+        if !h.isKeepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if h.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        guard h.isKeepAlive else {
+            let channel = context.channel
+            written.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        writing += 1
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        written.whenComplete { _ in
+            let (handler, context) = bound.value
+            handler.writing -= 1
+            if handler.writing == 0 && !handler.removed && context.channel.isActive { handler.arm(context) }
         }
     }
 }

@@ -179,6 +179,43 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertEqual(counter.count, 1)
     }
 
+    /// The admin listeners' and sample origin's server: a connection must complete each request within the idle
+    /// timeout of its start or of the previous answer's end — silent, slowloris and idle keep-alive alike are closed.
+    func test_simpleServerClosesSilentSlowAndIdleConnections() throws {
+        let timeout = TimeAmount.seconds(5)
+        func connection() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel()
+            try SimpleHTTPServer.configureHTTP1(channel, upgraders: [], idleTimeout: timeout) { _, allocator in
+                SimpleResponse(status: .ok, contentType: "text/plain", body: allocator.buffer(string: "ok"))
+            }
+            _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9000)).wait()
+            return channel
+        }
+        let silent = try connection()
+        silent.embeddedEventLoop.advanceTime(by: timeout - .milliseconds(1))
+        XCTAssertTrue(silent.isActive)
+        silent.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        XCTAssertFalse(silent.isActive, "a silent connection is closed at the timeout")
+
+        let slow = try connection()
+        for part in ["GET / HT", "TP/1.1\r\n", "Host: a\r\n"] {
+            try slow.writeInbound(ByteBuffer(string: part))
+            slow.embeddedEventLoop.advanceTime(by: .seconds(2))
+        }
+        XCTAssertFalse(slow.isActive, "a request trickled in over more than the timeout")
+
+        let kept = try connection()
+        kept.embeddedEventLoop.advanceTime(by: .seconds(4))
+        try kept.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"))
+        var answer = ""
+        while let b = try kept.readOutbound(as: ByteBuffer.self) { answer += String(buffer: b) }
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 200"), answer)
+        kept.embeddedEventLoop.advanceTime(by: .seconds(4))
+        XCTAssertTrue(kept.isActive, "the timeout starts again after the answer")
+        kept.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertFalse(kept.isActive, "an idle keep-alive connection is closed at the timeout")
+    }
+
     // MARK: Tunnel
 
     func test_tunnelRelaysBothWaysCountsBytesAndEndsTogether() throws {
