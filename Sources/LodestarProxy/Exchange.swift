@@ -62,11 +62,25 @@ struct ExchangeTimes {
     var lastClientActivity: NIODeadline
     /// An absolute deadline (gRPC's `grpc-timeout`).
     var deadline: NIODeadline?
+    /// Since when the client has taken none of the answer (its connection or stream not writable); nil while it takes.
+    var clientBlockedSince: NIODeadline?
 
     init(now: NIODeadline = .now()) {
         start = now
         lastUpstreamActivity = now
         lastClientActivity = now
+    }
+
+    /// Notes whether the client can take bytes at `now` (writability is sampled at ticks and cleared whenever it comes
+    /// back); true when it has taken none for longer than `limitMs` (`limits.sendTimeoutMs`).
+    mutating func clientStalled(writable: Bool, now: NIODeadline, limitMs: Int) -> Bool {
+        guard !writable else {
+            clientBlockedSince = nil
+            return false
+        }
+        let since = clientBlockedSince ?? now
+        clientBlockedSince = since
+        return now - since > .milliseconds(Int64(limitMs))
     }
 }
 

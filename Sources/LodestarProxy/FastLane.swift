@@ -120,6 +120,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.times.clientBlockedSince = nil }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()
     }
@@ -209,7 +210,11 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, !closing else { return }
         now = .now()
         let limits = config.settings.limits
-        if exchange != nil { return checkOriginTimeout() }
+        if exchange != nil {
+            guard clientStalled() else { return checkOriginTimeout() }
+            closing = true
+            return context.close(promise: nil)
+        }
         if let first = firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)

@@ -185,6 +185,20 @@ extension PassThroughClient {
         exchange = nil
     }
 
+    /// A client that has taken none of the answer for `limits.sendTimeoutMs` (`now` read by the caller): the exchange
+    /// ends, logged with the status already sent; true when the caller must close the client's connection or stream.
+    func clientStalled() -> Bool {
+        guard let ex = exchange,
+              ex.times.clientStalled(writable: clientWritable, now: now, limitMs: config.settings.limits.sendTimeoutMs) else {
+            return false
+        }
+        shared.stats.timeouts.add(1, ordering: .relaxed)
+        abortUpstream(ex)
+        finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client send timeout")
+        exchange = nil
+        return true
+    }
+
     /// An origin that stopped answering (not counting time the edge holds its reads for a slow client) times out
     /// (`now` read by the caller).
     func checkOriginTimeout() {

@@ -15,6 +15,16 @@ extension ProxyHandler {
         let now = NIODeadline.now()
         let limits = config.settings.limits
         if let ex = exchange {
+            // A client that takes none of the answer (nginx's send_timeout): the exchange ends, the connection or stream closes.
+            if ex.times.clientStalled(writable: context.channel.isWritable, now: now, limitMs: limits.sendTimeoutMs) {
+                shared.stats.timeouts.add(1, ordering: .relaxed)
+                abortUpstream(ex)
+                exchange = nil
+                finish(ex, status: ex.responseHead.map { Int($0.status.code) } ?? 499, note: "client send timeout")
+                closing = true
+                context.close(promise: nil)
+                return
+            }
             // A client that stopped sending its body (not one we stopped reading because the origin is slow to take it).
             if ex.sentUpstream, ex.upstream != nil, !ex.requestEnded, ex.framing != .none, !readPending,
                now - ex.times.lastClientActivity > .milliseconds(Int64(limits.bodyTimeoutMs)) {

@@ -153,7 +153,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { exchange?.times.lastUpstreamActivity = .now() }
+        if context.channel.isWritable {
+            exchange?.times.lastUpstreamActivity = .now()
+            exchange?.times.clientBlockedSince = nil
+        }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()
     }

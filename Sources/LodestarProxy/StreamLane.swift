@@ -121,6 +121,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.times.clientBlockedSince = nil }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()
     }
@@ -132,6 +133,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     func tick() {
         guard exchange != nil else { return }
         now = .now()
+        if clientStalled() { return context?.close(promise: nil) ?? () }
         checkOriginTimeout()
     }
 

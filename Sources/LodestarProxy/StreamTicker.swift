@@ -5,7 +5,7 @@ import LodestarTopology
 /// How often a client connection's or stream's timeouts are checked: a quarter of the shortest of them, within
 /// 50 ms…1 s.
 func clientTickInterval(_ limits: ProxyLimits) -> TimeAmount {
-    let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs)
+    let smallest = min(limits.headerTimeoutMs, limits.keepAliveTimeoutMs, limits.bodyTimeoutMs, limits.sendTimeoutMs)
     return .milliseconds(Int64(max(50, min(1000, smallest / 4))))
 }
 

@@ -377,12 +377,15 @@ public struct ProxyLimits: Sendable, Equatable {
     public var keepAliveTimeoutMs: Int
     /// Longest pause while a client sends a body.
     public var bodyTimeoutMs: Int
+    /// Longest a client may take none of an answer's bytes (its connection, or its HTTP/2 stream, not writable
+    /// all along); then the exchange ends and the connection (the stream) is closed. nginx's `send_timeout`.
+    public var sendTimeoutMs: Int
     /// Concurrent client connections per edge; more are closed at once.
     public var maxConnections: Int
 
     public init(maxRequestLineBytes: Int = 8192, maxHeaderBytes: Int = 32_768, maxHeaderCount: Int = 100,
                 maxBodyBytes: Int64 = 1 << 30, headerTimeoutMs: Int = 10_000, keepAliveTimeoutMs: Int = 60_000,
-                bodyTimeoutMs: Int = 60_000, maxConnections: Int = 10_000) {
+                bodyTimeoutMs: Int = 60_000, sendTimeoutMs: Int = 60_000, maxConnections: Int = 10_000) {
         self.maxRequestLineBytes = maxRequestLineBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
@@ -390,6 +393,7 @@ public struct ProxyLimits: Sendable, Equatable {
         self.headerTimeoutMs = headerTimeoutMs
         self.keepAliveTimeoutMs = keepAliveTimeoutMs
         self.bodyTimeoutMs = bodyTimeoutMs
+        self.sendTimeoutMs = sendTimeoutMs
         self.maxConnections = maxConnections
     }
 }

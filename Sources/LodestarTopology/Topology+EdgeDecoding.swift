@@ -405,7 +405,8 @@ extension TopologyParser {
 
     func parseLimits(_ node: JSONNode) -> ProxyLimits? {
         guard let f = node.object(allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes",
-                                            "headerTimeoutMs", "keepAliveTimeoutMs", "bodyTimeoutMs", "maxConnections"]) else { return nil }
+                                            "headerTimeoutMs", "keepAliveTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs",
+                                            "maxConnections"]) else { return nil }
         let d = ProxyLimits()
         let line = f["maxRequestLineBytes"].map { $0.int(in: 256...1_048_576) } ?? d.maxRequestLineBytes
         let hb = f["maxHeaderBytes"].map { $0.int(in: 1024...1_048_576) } ?? d.maxHeaderBytes
@@ -414,10 +415,12 @@ extension TopologyParser {
         let ht = f["headerTimeoutMs"].map { $0.int(in: 100...600_000) } ?? d.headerTimeoutMs
         let ka = f["keepAliveTimeoutMs"].map { $0.int(in: 100...3_600_000) } ?? d.keepAliveTimeoutMs
         let bt = f["bodyTimeoutMs"].map { $0.int(in: 100...3_600_000) } ?? d.bodyTimeoutMs
+        let st = f["sendTimeoutMs"].map { $0.int(in: 100...3_600_000) } ?? d.sendTimeoutMs
         let mc = f["maxConnections"].map { $0.int(in: 1...1_000_000) } ?? d.maxConnections
-        guard let line, let hb, let hc, let body, let ht, let ka, let bt, let mc else { return nil }
+        guard let line, let hb, let hc, let body, let ht, let ka, let bt, let st, let mc else { return nil }
         return ProxyLimits(maxRequestLineBytes: line, maxHeaderBytes: hb, maxHeaderCount: hc, maxBodyBytes: body,
-                           headerTimeoutMs: ht, keepAliveTimeoutMs: ka, bodyTimeoutMs: bt, maxConnections: mc)
+                           headerTimeoutMs: ht, keepAliveTimeoutMs: ka, bodyTimeoutMs: bt, sendTimeoutMs: st,
+                           maxConnections: mc)
     }
 
     func parseRequestRate(_ node: JSONNode) -> RequestRateLimitSettings? {

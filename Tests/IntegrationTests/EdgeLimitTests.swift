@@ -259,4 +259,70 @@ final class EdgeLimitTests: EdgeTestCase {
         XCTAssertNotNil(back, "open connections \((try? open()) ?? -1), before the clients \(before)")
         XCTAssertTrue(edge.isRunning, "the edge died")
     }
+
+    /// A client that asks for a large answer and then takes none of it (its receive window stays shut) is cut off once
+    /// it has taken nothing for `sendTimeoutMs`, and the origin connection with it: over HTTP/1.1 its connection is
+    /// closed, over h2c its stream is reset (a stream whose window is never reopened); through the lanes and the full
+    /// path (`/expose/` is a caching route). Before, the edge held the client and the origin connection, and the
+    /// answer's buffers, for as long as the client liked: the origin timeout does not count while the edge itself holds
+    /// the origin's reads back.
+    func test_limits_aClientThatTakesNothingIsCutOffAtTheSendTimeout() throws {
+        try limitsClientThatTakesNothing(sendTimeoutMs: 2000, expectCutOff: true)
+    }
+
+    private func limitsClientThatTakesNothing(sendTimeoutMs: Int, expectCutOff: Bool) throws {
+        let origin = try startOrigin("o1")
+        let edge = try startEdge(pools: ["web": pool([origin], extra: ["responseTimeoutMs": 1000])],
+                                 routes: [route(pathPrefix: "/expose/", extra: ["cache": ["enabled": true]]), route()],
+                                 proxy: ["limits": ["sendTimeoutMs": sendTimeoutMs]]) { t in Self.acceptH2C(&t) }
+        let open = { (try edge.status()["stats"] as? [String: Any])?["connections"] as? Int ?? -1 }
+        usleep(300_000)
+        let before = try open()
+        var held = [EdgeConnection]()
+        for target in ["/bytes/30000000", "/expose/bytes/30000001"] {
+            let c = try EdgeConnection(port: edge.port, receiveBuffer: 4096)
+            held.append(c)
+            try c.send("GET \(target) HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
+            let closed = eventually(timeout: 8) { (try? open()) ?? 99 <= before }
+            print("HTTP/1.1 \(target), a client that reads nothing (sendTimeoutMs \(sendTimeoutMs)): "
+                  + (closed.map { String(format: "closed after %.1f s", $0) } ?? "open after 8 s"))
+            XCTAssertEqual(closed != nil, expectCutOff, "\(target): closed \(closed.map { "after \($0) s" } ?? "never")")
+        }
+        for target in ["/bytes/30000002", "/expose/bytes/30000003"] {
+            let r = try runPythonJSON("h2_idle.py", ["\(edge.port)", "--wait", "8", "--no-ack", "--get", target], timeout: 20)
+            print("h2c \(target), a client that opens no window (sendTimeoutMs \(sendTimeoutMs)): \(r)")
+            XCTAssertEqual(r["reset_after"] is Double, expectCutOff, "h2c \(target): \(r)")
+        }
+        let stats = try edge.status()["stats"] as? [String: Any]
+        XCTAssertEqual(stats?["pass_through"] as? Int, 2, "the lanes took /bytes/, the full path /expose/: \(stats ?? [:])")
+        // A slow reader that keeps taking bytes is not cut off: 10 MB (more than the kernel buffers) read 2.5 MB at a time
+        // with pauses of 1.5 s, so the edge's side stops being writable between bursts for longer, in all, than the
+        // send timeout.
+        for target in ["/bytes/10000000", "/expose/bytes/10000001"] {
+            let c = try EdgeConnection(port: edge.port, receiveBuffer: 4096)
+            try c.send("GET \(target) HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
+            var received = 0, bursts = 0, closed: EdgeCloseKind?
+            let t0 = Date()
+            while received < 10_000_000 && closed == nil && Date().timeIntervalSince(t0) < 60 {
+                var burst = 0
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while burst < 2_500_000 && closed == nil {
+                    var pfd = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
+                    guard poll(&pfd, 1, 2000) > 0 else { break }
+                    let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { closed = n == 0 ? .eof : .reset } else { burst += n }
+                }
+                received += burst
+                bursts += 1
+                if received < 10_000_000 { usleep(1_500_000) }
+            }
+            print(String(format: "HTTP/1.1 %@, a slow reader: %d bytes in %d bursts over %.1f s, %@", target, received, bursts,
+                         Date().timeIntervalSince(t0), closed.map { "closed (\($0))" } ?? "still open"))
+            XCTAssertGreaterThan(received, 10_000_000, "\(target): the whole answer reached the slow reader")
+            XCTAssertNil(closed, "\(target): the slow reader's connection was closed")
+            XCTAssertGreaterThan(Date().timeIntervalSince(t0), 3, "\(target): the reader was slow (longer than the send timeout)")
+        }
+        XCTAssertTrue(edge.isRunning, "the edge died")
+        withExtendedLifetime(held) {}
+    }
 }

@@ -1,8 +1,9 @@
-"""An HTTP/2 client that opens a connection and then opens no stream: the connection preface and an empty SETTINGS,
-then it only reads (acknowledging SETTINGS and PINGs, as a client does). Prints JSON: how many seconds passed before the edge closed the connection (null if it did not
-within --wait), and whether a GOAWAY came first.
+"""An HTTP/2 client that opens a connection and then opens no stream (or, with --get, one it never reads: its window is
+never reopened): the connection preface and an empty SETTINGS, then it only reads (acknowledging SETTINGS and PINGs,
+as a client does). Prints JSON: how many seconds passed before the edge closed the connection (null if it did not
+within --wait) or reset the stream of --get (it stops there), and whether a GOAWAY came.
 
-usage: h2_idle.py PORT [--tls SERVER_NAME CAFILE] [--wait SECONDS] [--no-ack]
+usage: h2_idle.py PORT [--tls SERVER_NAME CAFILE] [--wait SECONDS] [--no-ack] [--get PATH]
 """
 import argparse
 import json
@@ -24,12 +25,23 @@ def split_frame(buffer):
     return (buffer[3], buffer[4], buffer[9:9 + length]), buffer[9 + length:]
 
 
+def get_headers(path):
+    """A HEADERS frame on stream 1 ending it: GET http://www.example.test PATH, HPACK literals without indexing."""
+    def literal(name, value):
+        name, value = name.encode(), value.encode()
+        return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+    block = (literal(":method", "GET") + literal(":scheme", "http") + literal(":authority", "www.example.test")
+             + literal(":path", path))
+    return len(block).to_bytes(3, "big") + bytes([1, 5]) + (1).to_bytes(4, "big") + block
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
     parser.add_argument("--tls", nargs=2, metavar=("SERVER_NAME", "CAFILE"))
     parser.add_argument("--wait", type=float, default=10)
     parser.add_argument("--no-ack", action="store_true", help="acknowledge nothing (a client that has gone quiet)")
+    parser.add_argument("--get", metavar="PATH", help="open one stream: GET PATH (and never open its window)")
     args = parser.parse_args()
     sock = socket.create_connection(("127.0.0.1", args.port), timeout=5)
     protocol = "h2c"
@@ -38,11 +50,12 @@ def main():
         context.set_alpn_protocols(["h2"])
         sock = context.wrap_socket(sock, server_hostname=args.tls[0])
         protocol = sock.selected_alpn_protocol()
-    sock.sendall(PREFACE + EMPTY_SETTINGS)
+    sock.sendall(PREFACE + EMPTY_SETTINGS + (get_headers(args.get) if args.get else b""))
     start = time.monotonic()
     received = b""
     seen = []  # the types of the frames the edge sent
     closed_after = None
+    reset_after = None  # when the edge reset the stream --get opened
     sock.settimeout(0.2)
     while time.monotonic() - start < args.wait:
         try:
@@ -63,14 +76,19 @@ def main():
                 break
             kind, flags, payload = frame
             seen.append(kind)
+            if kind == 3 and reset_after is None:
+                reset_after = time.monotonic() - start
             if args.no_ack:
                 continue
             if kind == 4 and not flags & 1:
                 sock.sendall(bytes([0, 0, 0, 4, 1, 0, 0, 0, 0]))
             elif kind == 6 and not flags & 1:
                 sock.sendall(bytes([0, 0, 8, 6, 1, 0, 0, 0, 0]) + payload)
+        if reset_after is not None:
+            break
     goaway = 7 in seen
-    print(json.dumps({"protocol": protocol, "closed_after": closed_after, "goaway": goaway, "frames": seen}))
+    print(json.dumps({"protocol": protocol, "closed_after": closed_after, "reset_after": reset_after, "goaway": goaway,
+                      "frames": seen}))
 
 
 if __name__ == "__main__":

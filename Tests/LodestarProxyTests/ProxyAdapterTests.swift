@@ -216,6 +216,18 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertFalse(kept.isActive, "an idle keep-alive connection is closed at the timeout")
     }
 
+    /// The send timeout's clock: it runs only while the client cannot take bytes, and starts again when it can.
+    func test_clientStallRunsOnlyWhileTheClientTakesNothing() {
+        let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var times = ExchangeTimes(now: t0)
+        XCTAssertFalse(times.clientStalled(writable: false, now: t0 + .seconds(10), limitMs: 2000), "the clock starts now")
+        XCTAssertFalse(times.clientStalled(writable: false, now: t0 + .seconds(12), limitMs: 2000), "2 s: not over yet")
+        XCTAssertFalse(times.clientStalled(writable: true, now: t0 + .seconds(13), limitMs: 2000), "it took bytes")
+        XCTAssertNil(times.clientBlockedSince)
+        XCTAssertFalse(times.clientStalled(writable: false, now: t0 + .seconds(14), limitMs: 2000))
+        XCTAssertTrue(times.clientStalled(writable: false, now: t0 + .milliseconds(16_001), limitMs: 2000), "over 2 s since 14")
+    }
+
     // MARK: Tunnel
 
     func test_tunnelRelaysBothWaysCountsBytesAndEndsTogether() throws {

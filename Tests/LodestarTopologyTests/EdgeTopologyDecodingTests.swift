@@ -21,7 +21,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
         doc["routes"] = [["hosts": ["www.example.test", "*.example.test"], "pathPrefix": "/api", "pool": "web",
                           "requestHeaders": ["set": ["X-Edge": "1"], "remove": ["Cookie"]],
                           "deny": [["methods": ["trace"]], ["path": "/admin*"], ["header": "User-Agent", "value": "*bot*"]]]]
-        doc["proxy"] = ["threads": 2, "limits": ["maxBodyBytes": 1024, "headerTimeoutMs": 500],
+        doc["proxy"] = ["threads": 2, "limits": ["maxBodyBytes": 1024, "headerTimeoutMs": 500, "sendTimeoutMs": 15000],
                         "rateLimit": ["requestsPerSecond": 5, "burst": 10], "compression": ["enabled": false]]
         return doc
     }
@@ -70,6 +70,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
         XCTAssertEqual(t.proxy.threads, 2)
         XCTAssertEqual(t.proxy.limits.maxBodyBytes, 1024)
         XCTAssertEqual(t.proxy.limits.headerTimeoutMs, 500)
+        XCTAssertEqual(t.proxy.limits.sendTimeoutMs, 15000)
         XCTAssertEqual(t.proxy.limits.maxHeaderCount, 100, "default")
         XCTAssertTrue(t.proxy.rateLimit.enabled, "a rateLimit section turns limiting on unless it says otherwise")
         XCTAssertEqual(t.proxy.rateLimit.burst, 10)
@@ -96,7 +97,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             doc["edges"] = edges
             doc["origins"] = ["web": ["servers": [], "balance": "random"], "bad name!": ["servers": ["127.0.0.1:1"]]]
             doc["routes"] = [["hosts": [], "pathPrefix": "api", "pool": "nope", "deny": [[:]]]]
-            doc["proxy"] = ["limits": ["maxHeaderCount": 1], "requestIdHeader": "X Bad", "color": "red", "passThrough": "yes",
+            doc["proxy"] = ["limits": ["maxHeaderCount": 1, "sendTimeoutMs": 50], "requestIdHeader": "X Bad", "color": "red", "passThrough": "yes",
                             "compression": ["level": 10]]
         }
         let expected = [
@@ -112,6 +113,7 @@ final class EdgeTopologyDecodingTests: XCTestCase {
             "t.json: routes[0].deny[0]: a deny rule needs methods, path or header",
             "t.json: proxy.color: unknown field (allowed: accessLog, cache, compression, http2, limits, passThrough, rateLimit, requestIdHeader, resolver, threads, tunnels)",
             "t.json: proxy.limits.maxHeaderCount: 1 is out of range 8...10000",
+            "t.json: proxy.limits.sendTimeoutMs: 50 is out of range 100...3600000",
             "t.json: proxy.requestIdHeader: \"X Bad\" is not a header name",
             "t.json: proxy.passThrough: expected true or false",
             "t.json: proxy.compression.level: 10 is out of range 1...9",
