@@ -62,25 +62,55 @@ struct ExchangeTimes {
     var lastClientActivity: NIODeadline
     /// An absolute deadline (gRPC's `grpc-timeout`).
     var deadline: NIODeadline?
-    /// Since when the client has taken none of the answer (its connection or stream not writable); nil while it takes.
-    var clientBlockedSince: NIODeadline?
 
     init(now: NIODeadline = .now()) {
         start = now
         lastUpstreamActivity = now
         lastClientActivity = now
     }
+}
 
-    /// Notes whether the client can take bytes at `now` (writability is sampled at ticks and cleared whenever it comes
-    /// back); true when it has taken none for longer than `limitMs` (`limits.sendTimeoutMs`).
-    mutating func clientStalled(writable: Bool, now: NIODeadline, limitMs: Int) -> Bool {
-        guard !writable else {
-            clientBlockedSince = nil
-            return false
+/// A client connection's (or HTTP/2 stream's) two clocks: since when it has been idle between requests, and since
+/// when it has taken none of the answer queued for it (nginx's `send_timeout`), through an exchange and after it — a
+/// cache HIT is queued whole, and its client may take it long after the exchange ended.
+struct ClientClock {
+    var idleSince: NIODeadline
+    /// Since when bytes have waited for the client without any of them leaving; nil while none wait.
+    var blockedSince: NIODeadline?
+    /// The bytes waiting at the last look.
+    private var lastBuffered = 0
+
+    init(now: NIODeadline = .now()) {
+        idleSince = now
+    }
+
+    /// Looks at the client at `now` (at the ticks; the handler also clears `blockedSince` whenever writability comes
+    /// back): `buffered`, the bytes still waiting in the channel, where the channel tells (an HTTP/1.1 socket: a cache
+    /// HIT queued whole leaves bit by bit while the channel stays unwritable), else its writability (an HTTP/2
+    /// stream). True when the client has taken nothing for longer than `limitMs` (`limits.sendTimeoutMs`).
+    mutating func stalled(writable: Bool, buffered: Int?, now: NIODeadline, limitMs: Int) -> Bool {
+        if let buffered {
+            guard buffered > 0 else {
+                blockedSince = nil
+                lastBuffered = 0
+                return false
+            }
+            if blockedSince == nil || buffered < lastBuffered { blockedSince = now }  // some left: the clock starts again
+            lastBuffered = buffered
+        } else {
+            guard !writable else {
+                blockedSince = nil
+                return false
+            }
+            if blockedSince == nil { blockedSince = now }
         }
-        let since = clientBlockedSince ?? now
-        clientBlockedSince = since
-        return now - since > .milliseconds(Int64(limitMs))
+        return now - (blockedSince ?? now) > .milliseconds(Int64(limitMs))
+    }
+
+    /// The bytes still waiting in a client's socket channel (an HTTP/1.1 connection's; never ask an HTTP/2 stream's
+    /// channel: swift-nio-http2 stops the process on an option it does not know).
+    static func buffered(socket channel: any Channel) -> Int? {
+        try? channel.syncOptions?.getOption(.bufferedWritableBytes)
     }
 }
 

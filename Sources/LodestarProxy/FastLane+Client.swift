@@ -6,6 +6,7 @@ import Synchronization
 /// The HTTP/1.1 client side of the pass-through lane: the answer written as HTTP/1.1 bytes.
 extension FastLane: PassThroughClient {
     var clientWritable: Bool { context?.channel.isWritable ?? true }
+    var clientBuffered: Int? { context.flatMap { ClientClock.buffered(socket: $0.channel) } }
     var clientAttached: Bool { context != nil }
     var mayKeepAlive: Bool { !closing && !finishing && !shared.isDraining }
 

@@ -49,7 +49,8 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers from now on say `Connection: close` (shutdown or drain).
     var finishing = false
     var requestsServed = 0
-    var idleSince = NIODeadline.now()
+    /// Idle since, and not taking its answer since (the send timeout).
+    var clock = ClientClock()
     /// The time of the event being handled (read once per event, not per use).
     var now = NIODeadline.now()
     var firstByteAt: NIODeadline?
@@ -120,7 +121,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { exchange?.times.clientBlockedSince = nil }
+        if context.channel.isWritable { clock.blockedSince = nil }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()
     }
@@ -198,8 +199,8 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Ready for the next request: pipelined bytes go on, or the connection closes when the client is done sending.
     func becomeIdle(context: ChannelHandlerContext) {
-        idleSince = now
-        if let held = input, held.readableBytes > 0 { firstByteAt = idleSince }
+        clock.idleSince = now
+        if let held = input, held.readableBytes > 0 { firstByteAt = now }
         processInput(context: context)
         if inputClosed && exchange == nil { context.close(promise: nil) }
     }
@@ -215,6 +216,14 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
             closing = true
             return context.close(promise: nil)
         }
+        // The end of an answer still leaving: not idle, but bounded by the send timeout.
+        if clock.stalled(writable: context.channel.isWritable, buffered: ClientClock.buffered(socket: context.channel),
+                         now: now, limitMs: limits.sendTimeoutMs) {
+            shared.stats.timeouts.add(1, ordering: .relaxed)
+            closing = true
+            return context.close(promise: nil)
+        }
+        if clock.blockedSince != nil { return clock.idleSince = now }
         if let first = firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
@@ -222,7 +231,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
             }
         } else {
             let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs
-            if now - idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
+            if now - clock.idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
                 closing = true
                 context.close(promise: nil)
             }

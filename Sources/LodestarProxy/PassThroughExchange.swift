@@ -96,6 +96,10 @@ protocol PassThroughClient: RawUpstreamOwner {
     var exchange: FastExchange? { get set }
     /// The client can take more now (else the origin's reads are held).
     var clientWritable: Bool { get }
+    /// The bytes waiting for the client in its socket (HTTP/1.1); nil where the channel does not tell (an HTTP/2 stream).
+    var clientBuffered: Int? { get }
+    /// The client's idle and send-timeout clocks.
+    var clock: ClientClock { get set }
     /// The client is still there to be answered.
     var clientAttached: Bool { get }
     /// An answer may keep the client's connection (not shutting down or draining; always on an HTTP/2 stream).
@@ -189,7 +193,8 @@ extension PassThroughClient {
     /// ends, logged with the status already sent; true when the caller must close the client's connection or stream.
     func clientStalled() -> Bool {
         guard let ex = exchange,
-              ex.times.clientStalled(writable: clientWritable, now: now, limitMs: config.settings.limits.sendTimeoutMs) else {
+              clock.stalled(writable: clientWritable, buffered: clientBuffered, now: now,
+                            limitMs: config.settings.limits.sendTimeoutMs) else {
             return false
         }
         shared.stats.timeouts.add(1, ordering: .relaxed)

@@ -30,7 +30,7 @@ extension ProxyHandler {
     /// Ready for the next request: queued pipelined parts go on, reads resume (or the connection closes when the client
     /// has finished sending).
     func becomeIdle() {
-        idleSince = .now()
+        clock.idleSince = .now()
         tracker?.armed = true
         tracker?.firstByteAt = nil
         drainQueue()

@@ -16,7 +16,8 @@ extension ProxyHandler {
         let limits = config.settings.limits
         if let ex = exchange {
             // A client that takes none of the answer (nginx's send_timeout): the exchange ends, the connection or stream closes.
-            if ex.times.clientStalled(writable: context.channel.isWritable, now: now, limitMs: limits.sendTimeoutMs) {
+            if clock.stalled(writable: context.channel.isWritable, buffered: isHTTP2 ? nil : ClientClock.buffered(socket: context.channel),
+                            now: now, limitMs: limits.sendTimeoutMs) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
                 abortUpstream(ex)
                 exchange = nil
@@ -55,6 +56,14 @@ extension ProxyHandler {
             return
         }
         if isHTTP2 { return }  // the connection's own manager handles idle HTTP/2 connections
+        // An answer still leaving (a cache HIT is queued whole): not idle, but bounded by the send timeout.
+        if clock.stalled(writable: context.channel.isWritable, buffered: isHTTP2 ? nil : ClientClock.buffered(socket: context.channel),
+                            now: now, limitMs: limits.sendTimeoutMs) {
+            shared.stats.timeouts.add(1, ordering: .relaxed)
+            closing = true
+            return context.close(promise: nil)
+        }
+        if clock.blockedSince != nil { return clock.idleSince = now }
         if let first = tracker?.firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
@@ -63,7 +72,7 @@ extension ProxyHandler {
             }
         } else {
             let allowed = requestsServed == 0 ? limits.headerTimeoutMs : limits.keepAliveTimeoutMs
-            if now - idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
+            if now - clock.idleSince > .milliseconds(Int64(allowed)) || (shared.isDraining && requestsServed > 0) {
                 closing = true
                 context.close(promise: nil)
             }

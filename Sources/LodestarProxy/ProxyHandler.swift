@@ -33,7 +33,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var draining = false
     /// The client shut its sending side: close once every complete request read so far is answered.
     var inputClosed = false
-    var idleSince = NIODeadline.now()
+    /// Idle since, and not taking its answer since (the send timeout).
+    var clock = ClientClock()
     var requestsServed = 0
     var timer: RepeatedTask?
     var closing = false
@@ -155,7 +156,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             exchange?.times.lastUpstreamActivity = .now()
-            exchange?.times.clientBlockedSince = nil
+            clock.blockedSince = nil
         }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()

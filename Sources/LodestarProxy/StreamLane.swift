@@ -28,6 +28,8 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     var context: ChannelHandlerContext?
     var config: EdgeConfig { loop.state.config }
     var exchange: FastExchange?
+    /// Not taking its answer since (the send timeout).
+    var clock = ClientClock()
     var now = NIODeadline.now()
     /// END_STREAM went out (HEADERS of a bodiless answer, or the last DATA).
     private var ended = false
@@ -121,7 +123,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { exchange?.times.clientBlockedSince = nil }
+        if context.channel.isWritable { clock.blockedSince = nil }
         exchange?.upstream?.handler.holdReads = !context.channel.isWritable
         context.fireChannelWritabilityChanged()
     }
@@ -140,6 +142,7 @@ final class StreamLane: ChannelDuplexHandler, RemovableChannelHandler, PassThrou
     // MARK: The client side of the exchange
 
     var clientWritable: Bool { context?.channel.isWritable ?? true }
+    var clientBuffered: Int? { nil }  // a stream's channel does not tell: its writability does
     var clientAttached: Bool { context != nil }
     var mayKeepAlive: Bool { true }
 

@@ -299,30 +299,67 @@ final class EdgeLimitTests: EdgeTestCase {
         // with pauses of 1.5 s, so the edge's side stops being writable between bursts for longer, in all, than the
         // send timeout.
         for target in ["/bytes/10000000", "/expose/bytes/10000001"] {
-            let c = try EdgeConnection(port: edge.port, receiveBuffer: 4096)
-            try c.send("GET \(target) HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
-            var received = 0, bursts = 0, closed: EdgeCloseKind?
-            let t0 = Date()
-            while received < 10_000_000 && closed == nil && Date().timeIntervalSince(t0) < 60 {
-                var burst = 0
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                while burst < 2_500_000 && closed == nil {
-                    var pfd = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
-                    guard poll(&pfd, 1, 2000) > 0 else { break }
-                    let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
-                    if n <= 0 { closed = n == 0 ? .eof : .reset } else { burst += n }
-                }
-                received += burst
-                bursts += 1
-                if received < 10_000_000 { usleep(1_500_000) }
-            }
-            print(String(format: "HTTP/1.1 %@, a slow reader: %d bytes in %d bursts over %.1f s, %@", target, received, bursts,
-                         Date().timeIntervalSince(t0), closed.map { "closed (\($0))" } ?? "still open"))
-            XCTAssertGreaterThan(received, 10_000_000, "\(target): the whole answer reached the slow reader")
-            XCTAssertNil(closed, "\(target): the slow reader's connection was closed")
-            XCTAssertGreaterThan(Date().timeIntervalSince(t0), 3, "\(target): the reader was slow (longer than the send timeout)")
+            let r = try slowRead(port: edge.port, target: target, total: 10_000_000)
+            print("HTTP/1.1 \(target), a slow reader: \(r.summary)")
+            XCTAssertGreaterThan(r.received, 10_000_000, "\(target): the whole answer reached the slow reader")
+            XCTAssertNil(r.closed, "\(target): the slow reader's connection was closed")
+            XCTAssertGreaterThan(r.seconds, 3, "\(target): the reader was slow (longer than the send timeout)")
         }
         XCTAssertTrue(edge.isRunning, "the edge died")
         withExtendedLifetime(held) {}
+    }
+
+    /// A cache HIT is written whole at once: a slow reader still takes it for longer than the keep-alive timeout. The
+    /// connection is idle only once the answer has left (before, the keep-alive timeout counted from when the HIT was
+    /// queued and cut the download off); a client that stops taking it is still bounded by the send timeout.
+    func test_limits_aSlowReaderOfALargeCacheHitGetsAllOfIt() throws {
+        let origin = try startOrigin("o1")
+        let edge = try startEdge(pools: ["web": pool([origin])], routes: [route(extra: ["cache": ["enabled": true]])],
+                                 proxy: ["limits": ["keepAliveTimeoutMs": 1000, "sendTimeoutMs": 2500],
+                                         "cache": ["maxObjectBytes": 33554432]])
+        let target = "/cache/big?cc=max-age%3D600&n=10000000"
+        let miss = try EdgeHTTP.get(port: edge.port, target, timeout: 30)
+        XCTAssertEqual(miss.body.count, 10_000_000)
+        let r = try slowRead(port: edge.port, target: target, total: 10_000_000)
+        print("HTTP/1.1 cache HIT of 10 MB, a slow reader (keepAliveTimeoutMs 1000): \(r.summary)")
+        // (It may close once the kernel holds the rest of the answer and the keep-alive timeout passes: after the last byte.)
+        XCTAssertGreaterThan(r.received, 10_000_000, "the whole HIT reached the slow reader")
+        XCTAssertGreaterThan(r.seconds, 3, "the reader was slow (longer than the keep-alive timeout)")
+        // One that takes nothing of the HIT is closed by the send timeout.
+        let stalled = try EdgeConnection(port: edge.port, receiveBuffer: 4096)
+        try stalled.send("GET \(target) HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
+        let open = { (try edge.status()["stats"] as? [String: Any])?["connections"] as? Int ?? -1 }
+        let closed = eventually(timeout: 8) { (try? open()) ?? 99 == 0 }
+        print("HTTP/1.1 cache HIT of 10 MB, a client that reads nothing (sendTimeoutMs 2500): "
+              + (closed.map { String(format: "closed after %.1f s", $0) } ?? "open after 8 s"))
+        XCTAssertNotNil(closed, "a client that takes nothing of a HIT is closed by the send timeout")
+        withExtendedLifetime(stalled) {}
+    }
+
+    /// Reads `target`'s answer (`total` body bytes) 2.5 MB at a time with pauses of 1.5 s (10 MB is more than the
+    /// kernel buffers, so the edge's side stops being writable between bursts).
+    private func slowRead(port: UInt16, target: String, total: Int) throws
+        -> (received: Int, bursts: Int, closed: EdgeCloseKind?, seconds: Double, summary: String) {
+        let c = try EdgeConnection(port: port, receiveBuffer: 4096)
+        try c.send("GET \(target) HTTP/1.1\r\nHost: www.example.test\r\n\r\n")
+        var received = 0, bursts = 0, closed: EdgeCloseKind?
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let t0 = Date()
+        while received < total && closed == nil && Date().timeIntervalSince(t0) < 60 {
+            var burst = 0
+            while burst < 2_500_000 && closed == nil {
+                var pfd = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, 2000) > 0 else { break }
+                let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { closed = n == 0 ? .eof : .reset } else { burst += n }
+            }
+            received += burst
+            bursts += 1
+            if received < total { usleep(1_500_000) }
+        }
+        let seconds = Date().timeIntervalSince(t0)
+        let summary = String(format: "%d bytes in %d bursts over %.1f s, %@", received, bursts, seconds,
+                             closed.map { "closed (\($0))" } ?? "still open")
+        return (received, bursts, closed, seconds, summary)
     }
 }

@@ -216,16 +216,28 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertFalse(kept.isActive, "an idle keep-alive connection is closed at the timeout")
     }
 
-    /// The send timeout's clock: it runs only while the client cannot take bytes, and starts again when it can.
+    /// The send timeout's clock: by writability (an HTTP/2 stream), it runs only while the client cannot take bytes;
+    /// by the bytes waiting (an HTTP/1.1 socket), it starts again whenever some have left.
     func test_clientStallRunsOnlyWhileTheClientTakesNothing() {
         let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
-        var times = ExchangeTimes(now: t0)
-        XCTAssertFalse(times.clientStalled(writable: false, now: t0 + .seconds(10), limitMs: 2000), "the clock starts now")
-        XCTAssertFalse(times.clientStalled(writable: false, now: t0 + .seconds(12), limitMs: 2000), "2 s: not over yet")
-        XCTAssertFalse(times.clientStalled(writable: true, now: t0 + .seconds(13), limitMs: 2000), "it took bytes")
-        XCTAssertNil(times.clientBlockedSince)
-        XCTAssertFalse(times.clientStalled(writable: false, now: t0 + .seconds(14), limitMs: 2000))
-        XCTAssertTrue(times.clientStalled(writable: false, now: t0 + .milliseconds(16_001), limitMs: 2000), "over 2 s since 14")
+        var clock = ClientClock(now: t0)
+        func stalled(_ writable: Bool, _ seconds: Double, _ buffered: Int? = nil) -> Bool {
+            clock.stalled(writable: writable, buffered: buffered, now: t0 + .milliseconds(Int64(seconds * 1000)), limitMs: 2000)
+        }
+        XCTAssertFalse(stalled(false, 10), "the clock starts now")
+        XCTAssertFalse(stalled(false, 12), "2 s: not over yet")
+        XCTAssertFalse(stalled(true, 13), "it took bytes")
+        XCTAssertNil(clock.blockedSince)
+        XCTAssertFalse(stalled(false, 14))
+        XCTAssertTrue(stalled(false, 16.001), "over 2 s since 14")
+
+        clock = ClientClock(now: t0)
+        XCTAssertFalse(stalled(false, 20, 10_000_000), "10 MB wait")
+        XCTAssertFalse(stalled(false, 21.9, 7_000_000), "3 MB left: the clock starts again")
+        XCTAssertFalse(stalled(false, 23.5, 7_000_000))
+        XCTAssertTrue(stalled(false, 24, 7_000_000), "nothing left for over 2 s")
+        XCTAssertFalse(stalled(false, 25, 0), "nothing waits")
+        XCTAssertNil(clock.blockedSince)
     }
 
     // MARK: Tunnel
