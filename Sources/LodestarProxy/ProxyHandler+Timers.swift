@@ -55,14 +55,15 @@ extension ProxyHandler {
             }
             return
         }
-        if isHTTP2 { return }  // the connection's own manager handles idle HTTP/2 connections
-        // An answer still leaving (a cache HIT is queued whole): not idle, but bounded by the send timeout.
+        // An answer still leaving (a cache HIT is queued whole): not idle, but bounded by the send timeout (over HTTP/2
+        // by the stream's writability, which comes back as the client's window updates let frames leave).
         if clock.stalled(writable: context.channel.isWritable, buffered: isHTTP2 ? nil : ClientClock.buffered(socket: context.channel),
                             now: now, limitMs: limits.sendTimeoutMs) {
             shared.stats.timeouts.add(1, ordering: .relaxed)
             closing = true
             return context.close(promise: nil)
         }
+        if isHTTP2 { return }  // the connection's own manager handles idle HTTP/2 connections
         if clock.blockedSince != nil { return clock.idleSince = now }
         if let first = tracker?.firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {

@@ -311,12 +311,13 @@ final class EdgeLimitTests: EdgeTestCase {
 
     /// A cache HIT is written whole at once: a slow reader still takes it for longer than the keep-alive timeout. The
     /// connection is idle only once the answer has left (before, the keep-alive timeout counted from when the HIT was
-    /// queued and cut the download off); a client that stops taking it is still bounded by the send timeout.
+    /// queued and cut the download off); a client that stops taking it is still bounded by the send timeout — over
+    /// HTTP/1.1 and over h2c, where a slow reader also keeps it.
     func test_limits_aSlowReaderOfALargeCacheHitGetsAllOfIt() throws {
         let origin = try startOrigin("o1")
         let edge = try startEdge(pools: ["web": pool([origin])], routes: [route(extra: ["cache": ["enabled": true]])],
                                  proxy: ["limits": ["keepAliveTimeoutMs": 1000, "sendTimeoutMs": 2500],
-                                         "cache": ["maxObjectBytes": 33554432]])
+                                         "cache": ["maxObjectBytes": 33554432]]) { t in Self.acceptH2C(&t) }
         let target = "/cache/big?cc=max-age%3D600&n=10000000"
         let miss = try EdgeHTTP.get(port: edge.port, target, timeout: 30)
         XCTAssertEqual(miss.body.count, 10_000_000)
@@ -334,6 +335,24 @@ final class EdgeLimitTests: EdgeTestCase {
               + (closed.map { String(format: "closed after %.1f s", $0) } ?? "open after 8 s"))
         XCTAssertNotNil(closed, "a client that takes nothing of a HIT is closed by the send timeout")
         withExtendedLifetime(stalled) {}
+        // Over h2c: a stream that never opens its window has the HIT reset at the send timeout; curl limited to 2 MB/s
+        // (longer than the send timeout for the HIT; the stream's writability comes back with each window update) gets
+        // all of it.
+        let r2 = try runPythonJSON("h2_idle.py", ["\(edge.port)", "--wait", "8", "--no-ack", "--get", target], timeout: 20)
+        print("h2c cache HIT of 10 MB, a client that opens no window (sendTimeoutMs 2500): \(r2)")
+        XCTAssertNotNil(r2["reset_after"] as? Double, "h2c: the stalled HIT stream was not reset: \(r2)")
+        guard let curl = IntegrationEnvironment.which("curl") else { throw IntegrationError("curl not found") }
+        let c = try runCommand(curl, ["-sS", "--http2-prior-knowledge", "--limit-rate", "2M", "-o", "/dev/null",
+                                      "-w", "%{http_version} %{size_download} %{time_total}", "-H", "Host: www.example.test",
+                                      "http://127.0.0.1:\(edge.port)\(target)"], timeout: 60)
+        print("h2c cache HIT of 10 MB, curl --limit-rate 2M: \(c.stdout) \(c.stderr)")
+        let fields = c.stdout.split(separator: " ")
+        XCTAssertEqual(fields.count, 3, c.stdout + c.stderr)
+        if fields.count == 3 {
+            XCTAssertEqual(fields[0], "2")
+            XCTAssertEqual(fields[1], "10000000", "the slow h2 reader got the whole HIT")
+            XCTAssertGreaterThan(Double(fields[2]) ?? 0, 2.6, "slower than the send timeout")
+        }
     }
 
     /// Reads `target`'s answer (`total` body bytes) 2.5 MB at a time with pauses of 1.5 s (10 MB is more than the
