@@ -33,8 +33,9 @@ final class EdgeRobustnessTests: EdgeTestCase {
     /// After a complete answer on a connection left open: how long to wait for more (a pipelined second answer).
     static let settleTime: TimeInterval = 0.05
 
-    /// The edge's topology: compression on, rate limit off, small limits, a route with deny and header rules, and a
-    /// second listener that expects a PROXY protocol header.
+    /// The edge's topology: compression on, rate limit off, small limits, a route with deny and header rules, a first
+    /// listener that takes HTTP/1.1 and h2c told apart by the preface (as `make run`'s edges do: every input passes
+    /// the preface sniffer first), and a second listener that expects a PROXY protocol header.
     private func startFuzzEdge(origin: EdgeOrigin, environment: [String: String]) throws -> EdgeNode {
         let deny: [[String: Any]] = [["methods": ["TRACE"]], ["path": "/admin*"], ["header": "User-Agent", "value": "*sqlmap*"]]
         let main: [String: Any] = [
@@ -55,7 +56,7 @@ final class EdgeRobustnessTests: EdgeTestCase {
             pools: ["web": pool([origin], extra: ["passive": ["failures": 0], "responseTimeoutMs": 5000])],
             routes: [route(hosts: ["api.example.test"], pathPrefix: "/api", extra: api), route(extra: main)],
             proxy: ["compression": ["enabled": true, "minBytes": 256], "rateLimit": ["enabled": false], "limits": limits],
-            proxyProtocol: true, environment: environment)
+            proxyProtocol: true, environment: environment) { t in Self.acceptH2C(&t) }
     }
 
     /// Backtraces in the log (crashed thread only, fast symbolication) so a crash can be traced to a line.
