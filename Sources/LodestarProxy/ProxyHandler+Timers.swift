@@ -63,8 +63,17 @@ extension ProxyHandler {
             closing = true
             return context.close(promise: nil)
         }
-        if isHTTP2 { return }  // the connection's own manager handles idle HTTP/2 connections
         if clock.blockedSince != nil { return clock.idleSince = now }
+        if isHTTP2 {
+            // The answer has left and the stream is still here a while later: the client has not ended its request (a
+            // stream whose halves have both ended is gone). RFC 9113 §8.1 lets the server end it; left alone it waited
+            // for the client's END_STREAM for ever. (Idle HTTP/2 connections are their manager's.)
+            if now - clock.idleSince > Self.unendedRequestGrace {
+                closing = true
+                context.close(promise: nil)
+            }
+            return
+        }
         if let first = tracker?.firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {
                 shared.stats.timeouts.add(1, ordering: .relaxed)
@@ -79,6 +88,9 @@ extension ProxyHandler {
             }
         }
     }
+
+    /// How long an HTTP/2 stream whose answer has left may wait for the end of its request before it is reset.
+    static let unendedRequestGrace = TimeAmount.seconds(1)
 
     func finish(_ ex: Exchange, status: Int, note: String?) {
         shared.exchangeEnded(pool: ex.pool, route: ex.route, times: ex.times, status: status, bytesOut: ex.bytes.out,

@@ -102,6 +102,30 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         }
     }
 
+    /// A stream whose request never ends: a GET whose HEADERS do not end the stream is answered and reset a second after
+    /// its answer has left (RFC 9113 §8.1), a POST whose body stops is answered 408 at `bodyTimeoutMs` and reset, with
+    /// or without a content-length; once the clients have gone, no connection is left open. Before the fix the GET's
+    /// stream waited for the client's END_STREAM for ever, and the connection with it, even after the client had closed
+    /// its socket (the edge's stats still counted both connections open).
+    func test_aStreamWhoseRequestNeverEndsIsAnsweredAndReset() throws {
+        let (edge, _) = try startH2CEdge(proxy: ["limits": ["bodyTimeoutMs": 1000]])
+        let cases: [([String], ClosedRange<Double>)] = [
+            (["--get", "/bytes/10", "--unfinished"], 0.9...3),
+            (["--post", "/echo", "--length", "100"], 0.9...3),
+            (["--post", "/echo"], 0.9...3),
+        ]
+        for (args, expected) in cases {
+            let r = try runPythonJSON("h2_idle.py", ["\(edge.port)", "--wait", "5"] + args, timeout: 20)
+            print("h2 unfinished request \(args.joined(separator: " ")): \(r)")
+            XCTAssertNotNil(r["answered_after"] as? Double, "\(args): no answer: \(r)")
+            let reset = r["reset_after"] as? Double
+            XCTAssertNotNil(reset, "\(args): the stream was not reset within 5 s: \(r)")
+            if let reset { XCTAssertTrue(expected.contains(reset), "\(args): reset after \(reset) s, expected \(expected)") }
+        }
+        let open = { (try edge.status()["stats"] as? [String: Any])?["connections"] as? Int ?? -1 }
+        XCTAssertNotNil(eventually(timeout: 3) { (try? open()) == 0 }, "connections left open after the clients went: \((try? open()) ?? -1)")
+    }
+
     /// A TLS listener offers h2 and http/1.1 by ALPN: curl --http2 gets HTTP/2, --http1.1 gets HTTP/1.1.
     func test_tlsListenerNegotiatesH2ByALPN() throws {
         try makeCertificate(key: "a.key", cert: "a.pem", commonName: "a.example.test", san: "DNS:a.example.test")

@@ -3,7 +3,8 @@ never reopened): the connection preface and an empty SETTINGS, then it only read
 as a client does). Prints JSON: how many seconds passed before the edge closed the connection (null if it did not
 within --wait) or reset the stream of --get (it stops there), and whether a GOAWAY came.
 
-usage: h2_idle.py PORT [--tls SERVER_NAME CAFILE] [--wait SECONDS] [--no-ack] [--get PATH]
+usage: h2_idle.py PORT [--tls SERVER_NAME CAFILE] [--wait SECONDS] [--no-ack] [--get PATH [--unfinished]]
+                  [--post PATH [--length N]]
 """
 import argparse
 import json
@@ -25,14 +26,18 @@ def split_frame(buffer):
     return (buffer[3], buffer[4], buffer[9:9 + length]), buffer[9 + length:]
 
 
-def get_headers(path):
-    """A HEADERS frame on stream 1 ending it: GET http://www.example.test PATH, HPACK literals without indexing."""
+def get_headers(path, end_stream=True, method="GET", length=None):
+    """A HEADERS frame on stream 1 (ending it unless told not to): METHOD http://www.example.test PATH (with a
+    content-length when given), HPACK literals without indexing."""
     def literal(name, value):
         name, value = name.encode(), value.encode()
         return bytes([0, len(name)]) + name + bytes([len(value)]) + value
-    block = (literal(":method", "GET") + literal(":scheme", "http") + literal(":authority", "www.example.test")
+    block = (literal(":method", method) + literal(":scheme", "http") + literal(":authority", "www.example.test")
              + literal(":path", path))
-    return len(block).to_bytes(3, "big") + bytes([1, 5]) + (1).to_bytes(4, "big") + block
+    if length is not None:
+        block += literal("content-length", str(length))
+    flags = 5 if end_stream else 4  # END_HEADERS, and END_STREAM
+    return len(block).to_bytes(3, "big") + bytes([1, flags]) + (1).to_bytes(4, "big") + block
 
 
 def main():
@@ -42,6 +47,9 @@ def main():
     parser.add_argument("--wait", type=float, default=10)
     parser.add_argument("--no-ack", action="store_true", help="acknowledge nothing (a client that has gone quiet)")
     parser.add_argument("--get", metavar="PATH", help="open one stream: GET PATH (and never open its window)")
+    parser.add_argument("--unfinished", action="store_true", help="with --get: HEADERS without END_STREAM, then nothing")
+    parser.add_argument("--post", metavar="PATH", help="open one stream: POST PATH, 10 bytes of its body, then nothing")
+    parser.add_argument("--length", type=int, help="with --post: the content-length it declares")
     args = parser.parse_args()
     sock = socket.create_connection(("127.0.0.1", args.port), timeout=5)
     protocol = "h2c"
@@ -50,12 +58,18 @@ def main():
         context.set_alpn_protocols(["h2"])
         sock = context.wrap_socket(sock, server_hostname=args.tls[0])
         protocol = sock.selected_alpn_protocol()
-    sock.sendall(PREFACE + EMPTY_SETTINGS + (get_headers(args.get) if args.get else b""))
+    opening = b""
+    if args.get:
+        opening = get_headers(args.get, not args.unfinished)
+    elif args.post:
+        opening = get_headers(args.post, False, "POST", args.length) + bytes([0, 0, 10, 0, 0]) + (1).to_bytes(4, "big") + b"x" * 10
+    sock.sendall(PREFACE + EMPTY_SETTINGS + opening)
     start = time.monotonic()
     received = b""
     seen = []  # the types of the frames the edge sent
     closed_after = None
-    reset_after = None  # when the edge reset the stream --get opened
+    reset_after = None  # when the edge reset the stream --get or --post opened
+    answered_after = None  # when the edge's HEADERS for it came
     sock.settimeout(0.2)
     while time.monotonic() - start < args.wait:
         try:
@@ -78,6 +92,8 @@ def main():
             seen.append(kind)
             if kind == 3 and reset_after is None:
                 reset_after = time.monotonic() - start
+            if kind == 1 and answered_after is None:
+                answered_after = time.monotonic() - start
             if args.no_ack:
                 continue
             if kind == 4 and not flags & 1:
@@ -87,8 +103,8 @@ def main():
         if reset_after is not None:
             break
     goaway = 7 in seen
-    print(json.dumps({"protocol": protocol, "closed_after": closed_after, "reset_after": reset_after, "goaway": goaway,
-                      "frames": seen}))
+    print(json.dumps({"protocol": protocol, "closed_after": closed_after, "reset_after": reset_after,
+                      "answered_after": answered_after, "goaway": goaway, "frames": seen}))
 
 
 if __name__ == "__main__":
