@@ -211,18 +211,12 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, !closing else { return }
         now = .now()
         let limits = config.settings.limits
-        if exchange != nil {
-            guard clientStalled() else { return checkOriginTimeout() }
+        if clientStalled() {
             closing = true
             return context.close(promise: nil)
         }
-        // The end of an answer still leaving: not idle, but bounded by the send timeout.
-        if clock.stalled(writable: context.channel.isWritable, buffered: ClientClock.buffered(socket: context.channel),
-                         now: now, limitMs: limits.sendTimeoutMs) {
-            shared.stats.timeouts.add(1, ordering: .relaxed)
-            closing = true
-            return context.close(promise: nil)
-        }
+        if exchange != nil { return checkOriginTimeout() }
+        // The end of an answer still leaving is not idle.
         if clock.blockedSince != nil { return clock.idleSince = now }
         if let first = firstByteAt {
             if now - first > .milliseconds(Int64(limits.headerTimeoutMs)) {

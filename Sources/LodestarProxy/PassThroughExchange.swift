@@ -189,18 +189,18 @@ extension PassThroughClient {
         exchange = nil
     }
 
-    /// A client that has taken none of the answer for `limits.sendTimeoutMs` (`now` read by the caller): the exchange
-    /// ends, logged with the status already sent; true when the caller must close the client's connection or stream.
+    /// A client that has taken none of its answer for `limits.sendTimeoutMs` (`now` read by the caller), during the
+    /// exchange or after it: a timeout, and the exchange, if any, ends, logged with the status already sent; true when
+    /// the caller must close the client's connection or stream.
     func clientStalled() -> Bool {
-        guard let ex = exchange,
-              clock.stalled(writable: clientWritable, buffered: clientBuffered, now: now,
-                            limitMs: config.settings.limits.sendTimeoutMs) else {
-            return false
-        }
+        guard clock.stalled(writable: clientWritable, buffered: clientBuffered, now: now,
+                            limitMs: config.settings.limits.sendTimeoutMs) else { return false }
         shared.stats.timeouts.add(1, ordering: .relaxed)
-        abortUpstream(ex)
-        finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client send timeout")
-        exchange = nil
+        if let ex = exchange {
+            abortUpstream(ex)
+            finish(ex, status: ex.answer.status == 0 ? 499 : ex.answer.status, note: "client send timeout")
+            exchange = nil
+        }
         return true
     }
 

@@ -14,18 +14,21 @@ extension ProxyHandler {
         guard let context, !closing else { return }
         let now = NIODeadline.now()
         let limits = config.settings.limits
-        if let ex = exchange {
-            // A client that takes none of the answer (nginx's send_timeout): the exchange ends, the connection or stream closes.
-            if clock.stalled(writable: context.channel.isWritable, buffered: isHTTP2 ? nil : ClientClock.buffered(socket: context.channel),
-                            now: now, limitMs: limits.sendTimeoutMs) {
-                shared.stats.timeouts.add(1, ordering: .relaxed)
+        // A client that takes none of its answer (nginx's send_timeout), during the exchange or after it (a cache HIT
+        // is queued whole; over HTTP/2 the stream's writability comes back as window updates let frames leave): the
+        // exchange, if any, ends, and the connection or stream closes.
+        if clock.stalled(writable: context.channel.isWritable, buffered: isHTTP2 ? nil : ClientClock.buffered(socket: context.channel),
+                         now: now, limitMs: limits.sendTimeoutMs) {
+            shared.stats.timeouts.add(1, ordering: .relaxed)
+            if let ex = exchange {
                 abortUpstream(ex)
                 exchange = nil
                 finish(ex, status: ex.responseHead.map { Int($0.status.code) } ?? 499, note: "client send timeout")
-                closing = true
-                context.close(promise: nil)
-                return
             }
+            closing = true
+            return context.close(promise: nil)
+        }
+        if let ex = exchange {
             // A client that stopped sending its body (not one we stopped reading because the origin is slow to take it).
             if ex.sentUpstream, ex.upstream != nil, !ex.requestEnded, ex.framing != .none, !readPending,
                now - ex.times.lastClientActivity > .milliseconds(Int64(limits.bodyTimeoutMs)) {
@@ -55,14 +58,7 @@ extension ProxyHandler {
             }
             return
         }
-        // An answer still leaving (a cache HIT is queued whole): not idle, but bounded by the send timeout (over HTTP/2
-        // by the stream's writability, which comes back as the client's window updates let frames leave).
-        if clock.stalled(writable: context.channel.isWritable, buffered: isHTTP2 ? nil : ClientClock.buffered(socket: context.channel),
-                            now: now, limitMs: limits.sendTimeoutMs) {
-            shared.stats.timeouts.add(1, ordering: .relaxed)
-            closing = true
-            return context.close(promise: nil)
-        }
+        // An answer still leaving is not idle.
         if clock.blockedSince != nil { return clock.idleSince = now }
         if isHTTP2 {
             // The answer has left and the stream is still here a while later: the client has not ended its request (a
