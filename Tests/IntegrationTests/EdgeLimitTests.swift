@@ -267,10 +267,7 @@ final class EdgeLimitTests: EdgeTestCase {
     /// answer's buffers, for as long as the client liked: the origin timeout does not count while the edge itself holds
     /// the origin's reads back.
     func test_limits_aClientThatTakesNothingIsCutOffAtTheSendTimeout() throws {
-        try limitsClientThatTakesNothing(sendTimeoutMs: 2000, expectCutOff: true)
-    }
-
-    private func limitsClientThatTakesNothing(sendTimeoutMs: Int, expectCutOff: Bool) throws {
+        let sendTimeoutMs = 2000
         let origin = try startOrigin("o1")
         let edge = try startEdge(pools: ["web": pool([origin], extra: ["responseTimeoutMs": 1000])],
                                  routes: [route(pathPrefix: "/expose/", extra: ["cache": ["enabled": true]]), route()],
@@ -286,12 +283,12 @@ final class EdgeLimitTests: EdgeTestCase {
             let closed = eventually(timeout: 8) { (try? open()) ?? 99 <= before }
             print("HTTP/1.1 \(target), a client that reads nothing (sendTimeoutMs \(sendTimeoutMs)): "
                   + (closed.map { String(format: "closed after %.1f s", $0) } ?? "open after 8 s"))
-            XCTAssertEqual(closed != nil, expectCutOff, "\(target): closed \(closed.map { "after \($0) s" } ?? "never")")
+            XCTAssertNotNil(closed, "\(target): still open 8 s after its last read")
         }
         for target in ["/bytes/30000002", "/expose/bytes/30000003"] {
             let r = try runPythonJSON("h2_idle.py", ["\(edge.port)", "--wait", "8", "--no-ack", "--get", target], timeout: 20)
             print("h2c \(target), a client that opens no window (sendTimeoutMs \(sendTimeoutMs)): \(r)")
-            XCTAssertEqual(r["reset_after"] is Double, expectCutOff, "h2c \(target): \(r)")
+            XCTAssertNotNil(r["reset_after"] as? Double, "h2c \(target): the stream was not reset within 8 s: \(r)")
         }
         let stats = try edge.status()["stats"] as? [String: Any]
         XCTAssertEqual(stats?["pass_through"] as? Int, 2, "the lanes took /bytes/, the full path /expose/: \(stats ?? [:])")
