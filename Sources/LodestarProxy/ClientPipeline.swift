@@ -125,9 +125,10 @@ struct ClientPipeline: Sendable {
         try ops.addHandler(handler)
     }
 
-    /// HTTP/2: swift-nio-http2's connection handler (settings, flow control, HPACK, flood limits), the connection
-    /// manager (idle timeout, graceful GOAWAY on quiesce), and one child channel per stream that speaks
-    /// `HTTPServerRequestPart`s to a `ProxyHandler` of its own.
+    /// HTTP/2: swift-nio-http2's connection handler (settings, flow control, HPACK, flood limits), the connection's
+    /// pass-through lane (`ConnectionLane`: bodiless requests a lane takes, answered on the connection), the stream
+    /// multiplexer (one child channel per other stream, speaking `HTTPServerRequestPart`s to a `ProxyHandler` of its
+    /// own), and the connection manager (idle timeout, graceful GOAWAY on quiesce).
     func configureHTTP2(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
         let limits = http2
         let manager = NIOHTTP2ServerConnectionManagementHandler(
@@ -138,39 +139,44 @@ struct ClientPipeline: Sendable {
         shared.metrics.recordHTTP2Connection()
         // Responses of many streams finish in one loop tick (each from its own upstream connection): one write.
         try ops.addHandler(FlushCoalescer(), position: .first)
-        let pipeline = self
-        let boundInfo = NIOLoopBound(info, eventLoop: channel.eventLoop)
         // One timer for the connection's streams, ended with the connection.
-        let ticker = NIOLoopBound(StreamTicker(loop: channel.eventLoop), eventLoop: channel.eventLoop)
-        channel.closeFuture.whenComplete { _ in ticker.value.stop() }
+        let ticker = StreamTicker(loop: channel.eventLoop)
+        let stopTicker = NIOLoopBound(ticker, eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { _ in stopTicker.value.stop() }
+        try ops.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: h2Connection,
+                                           streamConfiguration: h2Stream))
+        // With `passThrough` off it takes no stream.
+        let lane = ConnectionLane(shared: shared, loop: state, info: info, compressing: compression.enabled,
+                                  ticker: ticker, takes: passThrough)
+        try ops.addHandler(lane)
+        try ops.addHandler(streamMultiplexer(channel, info: info, state: state, ticker: ticker, lane: lane))
+        // After the multiplexer: they read the connection's frames.
+        try ops.addHandler(HTTP2ConnectionBounds(grace: .milliseconds(Int64(limits.gracefulShutdownMs))))
+        try ops.addHandler(manager)
+        try ops.addHandler(HTTP2ConnectionGuard(shared: shared, ticker: ticker))
+    }
+
+    /// The multiplexer of the streams the lane leaves: each child is the full path, given the lane's verdict.
+    private func streamMultiplexer(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox,
+                                   ticker: StreamTicker, lane: ConnectionLane) -> HTTP2StreamMultiplexer {
+        let pipeline = self
+        let bound = NIOLoopBound((ticker: ticker, lane: lane, info: info), eventLoop: channel.eventLoop)
         // Stateless, so one serves every stream of the connection.
         let rewriter = NIOLoopBound(StreamFrameRewriter(requestIdHeader: state.state.config.settings.requestIdHeader),
                                     eventLoop: channel.eventLoop)
-        _ = try ops.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: h2Connection,
-            streamConfiguration: h2Stream, streamDelegate: manager.http2StreamDelegate,
-            position: .last
+        return HTTP2StreamMultiplexer(
+            mode: .server, channel: channel, targetWindowSize: h2Stream.targetWindowSize,
+            outboundBufferSizeHighWatermark: h2Stream.outboundBufferSizeHighWatermark,
+            outboundBufferSizeLowWatermark: h2Stream.outboundBufferSizeLowWatermark
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                // Named: a handler added without a name gets one made for it, an allocation per stream.
-                let sops = stream.pipeline.syncOperations
-                let info = boundInfo.value, streamTicker = ticker.value, frames = rewriter.value
-                guard pipeline.passThrough else {
-                    return try pipeline.configureFullStream(stream, info: info, state: state, ticker: streamTicker,
-                                                            rewriter: frames, verdict: nil)
-                }
-                // The lane alone (it writes the request id unindexed itself); the frame rewriter joins the full path.
-                try sops.addHandler(StreamLane(shared: pipeline.shared, loop: state, info: info,
-                                               compressing: pipeline.compression.enabled, ticker: streamTicker) { channel, verdict in
-                    try pipeline.configureFullStream(channel, info: info, state: state, ticker: streamTicker,
-                                                     rewriter: frames, verdict: verdict)
-                }, name: "lane")
+                let (ticker, lane, info) = bound.value
+                // The child of a HEADERS frame is made while the lane hands that frame on.
+                let verdict = lane.takeVerdict()
+                try pipeline.configureFullStream(stream, info: info, state: state, ticker: ticker,
+                                                 rewriter: rewriter.value, verdict: verdict)
             }
         }
-        // After the HTTP/2 handler: they read frames.
-        try ops.addHandler(HTTP2ConnectionBounds(grace: .milliseconds(Int64(limits.gracefulShutdownMs))))
-        try ops.addHandler(manager)
-        try ops.addHandler(HTTP2ConnectionGuard(shared: shared, ticker: ticker.value))
     }
 
     /// The full path of an HTTP/2 stream: the frame rewriter, swift-nio-http2's HTTP/1 codec, a `ProxyHandler`

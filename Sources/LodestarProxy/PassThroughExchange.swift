@@ -82,7 +82,7 @@ final class FastExchange {
 }
 
 /// The client side of a pass-through exchange: an HTTP/1.1 connection (`FastLane`) or an HTTP/2 stream
-/// (`StreamLane`). The upstream side — the `UpstreamExchange` machine on `RawConnection`s, the origin's response
+/// (`LaneStream`, answered by `ConnectionLane`). The upstream side — the `UpstreamExchange` machine on `RawConnection`s, the origin's response
 /// head read as bytes, health, metrics and the access log — is one implementation for both (the extension below);
 /// each client writes the answer in its own protocol.
 protocol PassThroughClient: RawUpstreamOwner {

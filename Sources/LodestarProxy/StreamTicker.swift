@@ -9,7 +9,7 @@ func clientTickInterval(_ limits: ProxyLimits) -> TimeAmount {
     return .milliseconds(Int64(max(50, min(1000, smallest / 4))))
 }
 
-/// A stream's handler with timeouts to check (`ProxyHandler`, `StreamLane`).
+/// A stream's handler with timeouts to check (`ProxyHandler`, `LaneStream`).
 protocol StreamTicking: AnyObject {
     func tick()
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LodestarEdge
 import LodestarTopology
 import Logging
 import NIOCore
@@ -176,23 +177,43 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
-    /// An HTTP/2 stream's pass-through lane (`StreamLane`) on an embedded stream channel: HEADERS in, the origin's
-    /// HTTP/1.1 bytes out and back, HEADERS and DATA frames (chunks decoded) to the client.
-    func test_aStreamGoesThroughAsFramesAndBytes() throws {
-        let r = try rig()
-        let stream = EmbeddedChannel(loop: r.client.embeddedEventLoop)
-        let ticker = StreamTicker(loop: stream.eventLoop)
+    /// An HTTP/2 connection's pass-through lane (`ConnectionLane`) on an embedded connection channel, as
+    /// `ClientPipeline.configureHTTP2` places it after swift-nio-http2's handler; behind it, a stand-in for the stream
+    /// multiplexer records the frames handed on and the verdict each stream's child would be given.
+    private func connectionLane(_ r: Rig, compressing: Bool) throws -> (EmbeddedChannel, HandedOn) {
+        let conn = EmbeddedChannel(loop: r.client.embeddedEventLoop)
         let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
         let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
-        let handedOver = Box<Bool>(false)
-        try stream.pipeline.syncOperations.addHandler(StreamLane(
-            shared: r.shared, loop: state, info: info, compressing: false, ticker: ticker) { _, _ in handedOver.value = true })
-        _ = try stream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
-        var request = HPACKHeaders()
-        for (n, v) in [(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/s?x=1"),
-                       ("accept", "*/*"), ("cookie", "a=b")] { request.add(name: n, value: v) }
-        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
-        XCTAssertFalse(handedOver.value)
+        let lane = ConnectionLane(shared: r.shared, loop: state, info: info, compressing: compressing,
+                                  ticker: StreamTicker(loop: conn.eventLoop))
+        let handedOn = HandedOn(lane: lane)
+        try conn.pipeline.syncOperations.addHandler(lane)
+        try conn.pipeline.syncOperations.addHandler(handedOn)
+        _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        return (conn, handedOn)
+    }
+
+    private func headers(_ fields: [(String, String)]) -> HPACKHeaders {
+        var h = HPACKHeaders()
+        for (n, v) in fields { h.add(name: n, value: v) }
+        return h
+    }
+
+    private func frames(_ conn: EmbeddedChannel) throws -> [HTTP2Frame] {
+        var out: [HTTP2Frame] = []
+        while let f = try conn.readOutbound(as: HTTP2Frame.self) { out.append(f) }
+        return out
+    }
+
+    /// A bodiless request goes through the connection's lane as frames and bytes: HEADERS in, the origin's HTTP/1.1
+    /// bytes out and back, HEADERS and DATA frames of the stream's id (chunks decoded) to the client; no child.
+    func test_aStreamGoesThroughTheConnectionLaneAsFramesAndBytes() throws {
+        let r = try rig()
+        let (conn, handedOn) = try connectionLane(r, compressing: false)
+        let request = headers([(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"),
+                               (":path", "/s?x=1"), ("accept", "*/*"), ("cookie", "a=b")])
+        try conn.writeInbound(HTTP2Frame(streamID: 3, payload: .headers(.init(headers: request, endStream: true))))
+        XCTAssertTrue(handedOn.frames.isEmpty, "the lane took it")
         let sent = lines(try text(r.origin))
         XCTAssertEqual(sent.first, "GET /s?x=1 HTTP/1.1")
         XCTAssertEqual(sent.dropFirst().first, "host: www.example.test", ":authority became Host, first")
@@ -201,9 +222,9 @@ final class FastLaneTests: XCTestCase {
         try r.origin.writeInbound(ByteBuffer(string:
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nX-Powered-By: php\r\n\r\n5\r\nhe"))
         try r.origin.writeInbound(ByteBuffer(string: "llo\r\n3;e=1\r\n, w\r\n0\r\n\r\n"))
-        var frames: [HTTP2Frame.FramePayload] = []
-        while let f = try stream.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(f) }
-        guard case .headers(let h)? = frames.first else { return XCTFail("no HEADERS: \(frames)") }
+        let out = try frames(conn)
+        XCTAssertEqual(Set(out.map(\.streamID)), [HTTP2StreamID(3)], "every frame on the request's stream")
+        guard case .headers(let h)? = out.first?.payload else { return XCTFail("no HEADERS: \(out)") }
         XCTAssertEqual(h.headers.first(name: ":status"), "200")
         XCTAssertEqual(h.headers.first(name: "content-type"), "text/plain")
         XCTAssertEqual(h.headers.first(name: "x-served-by"), "edge")
@@ -215,25 +236,63 @@ final class FastLaneTests: XCTestCase {
         XCTAssertEqual(rid.first?.indexable, .nonIndexable, "a value that differs on every answer stays out of HPACK's table")
         var body = ""
         var ended = false
-        for case .data(let d) in frames.dropFirst() {
+        for case .data(let d) in out.dropFirst().map(\.payload) {
             if case .byteBuffer(let b) = d.data { body += String(buffer: b) }
             ended = ended || d.endStream
         }
         XCTAssertEqual(body, "hello, w", "the chunks' data without their framing")
         XCTAssertTrue(ended, "END_STREAM at the end")
         XCTAssertNotNil(r.pool.takeRawIdle(server: 0), "the origin connection is kept")
+        _ = try? conn.finish()
+        _ = try? r.client.finish()
+    }
 
-        // A request with a body is the full path's: the lane hands the stream over.
-        let other = EmbeddedChannel(loop: r.client.embeddedEventLoop)
-        try other.pipeline.syncOperations.addHandler(StreamLane(
-            shared: r.shared, loop: state, info: info, compressing: false, ticker: ticker) { _, _ in handedOver.value = true })
-        var post = HPACKHeaders()
-        for (n, v) in [(":method", "POST"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/p")] {
-            post.add(name: n, value: v)
-        }
-        try other.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: post, endStream: false)))
-        XCTAssertTrue(handedOver.value)
-        XCTAssertNil(try? other.pipeline.syncOperations.handler(type: StreamLane.self), "the lane left the stream")
+    /// Streams the lane does not take go on to the multiplexer, with admission's verdict when the lane admitted the
+    /// request (so the full path does not admit it twice: a rate limit counts each request once), and so do the
+    /// frames of those streams; the connection's own frames pass untouched.
+    func test_theConnectionLaneHandsOnWhatItDoesNotTake() throws {
+        let r = try rig()
+        let (conn, handedOn) = try connectionLane(r, compressing: false)
+        let post = headers([(":method", "POST"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/p")])
+        try conn.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: post, endStream: false))))
+        try conn.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(ByteBuffer(string: "x")), endStream: false))))
+        let trailers = headers([("x-checksum", "1")])
+        try conn.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: trailers, endStream: true))))
+        let grpc = headers([(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/g"),
+                            ("content-type", "application/grpc")])
+        try conn.writeInbound(HTTP2Frame(streamID: 5, payload: .headers(.init(headers: grpc, endStream: true))))
+        let nowhere = headers([(":method", "GET"), (":scheme", "http"), (":authority", "other.test"), (":path", "/x")])
+        try conn.writeInbound(HTTP2Frame(streamID: 7, payload: .headers(.init(headers: nowhere, endStream: true))))
+        try conn.writeInbound(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: 9), ack: false)))
+        XCTAssertEqual(handedOn.frames.map { Int($0.streamID) }, [1, 1, 1, 5, 7, 0])
+        XCTAssertNil(handedOn.verdicts[0], "a request with a body was not admitted by the lane")
+        guard case .proceed? = handedOn.verdicts[3] else { return XCTFail("gRPC: admitted, not taken: \(handedOn.verdicts)") }
+        if case .proceed? = handedOn.verdicts[4] { XCTFail("no route: a rejection to carry out") }
+        XCTAssertNotNil(handedOn.verdicts[4])
+        XCTAssertNil(handedOn.lane.takeVerdict(), "a verdict is given once, to the stream being handed on")
+        XCTAssertTrue(try frames(conn).isEmpty, "the lane answered none of them")
+        XCTAssertEqual(try text(r.origin), "", "nothing went to the origin")
+        _ = try? conn.finish()
+        _ = try? r.client.finish()
+    }
+
+    /// A stream reset mid-answer (swift-nio-http2 reports it closed) ends its exchange: the origin connection,
+    /// with part of an answer still to come, is closed, not pooled; later frames of the stream stop at the lane.
+    func test_aStreamResetMidAnswerClosesItsOriginConnection() throws {
+        let r = try rig()
+        let (conn, handedOn) = try connectionLane(r, compressing: false)
+        let request = headers([(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/big")])
+        try conn.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: request, endStream: true))))
+        _ = try text(r.origin)
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nabc"))
+        XCTAssertEqual(try frames(conn).count, 2, "HEADERS and the first DATA")
+        try conn.writeInbound(HTTP2Frame(streamID: 1, payload: .rstStream(.cancel)))
+        conn.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 1, reason: .cancel))
+        XCTAssertFalse(r.origin.isActive, "the origin connection closed")
+        XCTAssertNil(r.pool.takeRawIdle(server: 0), "and not pooled")
+        XCTAssertTrue(handedOn.frames.isEmpty)
+        XCTAssertTrue(try frames(conn).isEmpty, "nothing more on the reset stream")
+        _ = try? conn.finish()
         _ = try? r.client.finish()
     }
 
@@ -297,37 +356,30 @@ final class FastLaneTests: XCTestCase {
     /// (the origin's body ended by its close).
     func test_aStreamsAnswerIsCompressedInTheLane() throws {
         let r = try rig()
-        let stream = EmbeddedChannel(loop: r.client.embeddedEventLoop)
-        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
-        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
-        try stream.pipeline.syncOperations.addHandler(StreamLane(
-            shared: r.shared, loop: state, info: info, compressing: true, ticker: StreamTicker(loop: stream.eventLoop)) { _, _ in
-                XCTFail("the lane takes it")
-            })
-        _ = try stream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
-        var request = HPACKHeaders()
-        for (n, v) in [(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/data.json"),
-                       ("accept-encoding", "gzip")] { request.add(name: n, value: v) }
-        try stream.writeInbound(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
+        let (conn, handedOn) = try connectionLane(r, compressing: true)
+        let request = headers([(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"),
+                               (":path", "/data.json"), ("accept-encoding", "gzip")])
+        try conn.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(.init(headers: request, endStream: true))))
+        XCTAssertTrue(handedOn.frames.isEmpty, "the lane takes it")
         _ = try text(r.origin)
         let json = "[" + Array(repeating: "{\"edge\":\"e1\"}", count: 300).joined(separator: ",") + "]"
         try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"))
         try r.origin.writeInbound(ByteBuffer(string: json))
         r.origin.pipeline.fireChannelInactive()
-        var frames: [HTTP2Frame.FramePayload] = []
-        while let f = try stream.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(f) }
-        guard case .headers(let h)? = frames.first else { return XCTFail("no HEADERS: \(frames)") }
+        let out = try frames(conn).map(\.payload)
+        guard case .headers(let h)? = out.first else { return XCTFail("no HEADERS: \(out)") }
         XCTAssertEqual(h.headers.first(name: "content-encoding"), "gzip")
         XCTAssertEqual(h.headers.first(name: "vary"), "Accept-Encoding")
         XCTAssertNil(h.headers.first(name: "content-length"))
         var wire: [UInt8] = []
         var ends = 0
-        for case .data(let d) in frames.dropFirst() {
+        for case .data(let d) in out.dropFirst() {
             if case .byteBuffer(let b) = d.data { wire += b.readableBytesView }
             if d.endStream { ends += 1 }
         }
         XCTAssertEqual(ends, 1, "one END_STREAM")
         XCTAssertEqual(String(decoding: try DeflaterTests.inflate(wire), as: UTF8.self), json)
+        _ = try? conn.finish()
         _ = try? r.client.finish()
     }
 
@@ -360,4 +412,21 @@ final class FastLaneTests: XCTestCase {
 private final class Box<T> {
     var value: T
     init(_ value: T) { self.value = value }
+}
+
+/// Stands in for the stream multiplexer behind a `ConnectionLane`: the frames handed on, and for each, the verdict
+/// the child of a HEADERS frame would be set up with (taken as the multiplexer's initializer takes it).
+private final class HandedOn: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    let lane: ConnectionLane
+    var frames: [HTTP2Frame] = []
+    var verdicts: [Admission.Verdict?] = []
+
+    init(lane: ConnectionLane) { self.lane = lane }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        frames.append(frame)
+        verdicts.append(lane.takeVerdict())
+    }
 }
