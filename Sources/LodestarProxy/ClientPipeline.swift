@@ -145,14 +145,16 @@ struct ClientPipeline: Sendable {
         channel.closeFuture.whenComplete { _ in stopTicker.value.stop() }
         try ops.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: h2Connection,
                                            streamConfiguration: h2Stream))
+        // The bounds see the manager's GOAWAY go out; the manager counts every stream from the events, before the
+        // lane keeps its own streams' events from the multiplexer.
+        try ops.addHandler(HTTP2ConnectionBounds(grace: .milliseconds(Int64(limits.gracefulShutdownMs))))
+        try ops.addHandler(manager)
         // With `passThrough` off it takes no stream.
         let lane = ConnectionLane(shared: shared, loop: state, info: info, compressing: compression.enabled,
                                   ticker: ticker, takes: passThrough)
         try ops.addHandler(lane)
         try ops.addHandler(streamMultiplexer(channel, info: info, state: state, ticker: ticker, lane: lane))
-        // After the multiplexer: they read the connection's frames.
-        try ops.addHandler(HTTP2ConnectionBounds(grace: .milliseconds(Int64(limits.gracefulShutdownMs))))
-        try ops.addHandler(manager)
+        // Last: connection errors and the client's half-close.
         try ops.addHandler(HTTP2ConnectionGuard(shared: shared, ticker: ticker))
     }
 

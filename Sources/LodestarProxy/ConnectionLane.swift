@@ -4,8 +4,8 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// The pass-through lane of an HTTP/2 connection, between swift-nio-http2's connection handler and its stream
-/// multiplexer. A request without a body (HEADERS with END_STREAM; GET, HEAD, DELETE or TRACE) that the HTTP/1.1 lane
+/// The pass-through lane of an HTTP/2 connection, between swift-nio-http2's connection handler (and the connection
+/// manager) and its stream multiplexer. A request without a body (HEADERS with END_STREAM; GET, HEAD, DELETE or TRACE) that the HTTP/1.1 lane
 /// would take is answered here, on the connection, by a `LaneStream` — no child channel, no stream pipeline: the
 /// stream's frames stop here and its answer is written as frames of its stream id. Every other stream goes on to the
 /// multiplexer, whose child channel sets up the full path (with admission's verdict when this lane admitted the
@@ -44,7 +44,23 @@ final class ConnectionLane: ChannelInboundHandler {
         self.ticker = ticker
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
+    private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
+    private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
+
+    /// The connection was active when this handler was added (HTTP/2 is set up after the preface or ALPN).
+    private var addedActive = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        addedActive = context.channel.isActive
+    }
+
+    /// The activation `HTTP2ConnectionBounds` replays for the connection manager stops here: the multiplexer behind,
+    /// added to an active connection, may already have activated a stream's child, and would activate it twice.
+    func channelActive(context: ChannelHandlerContext) {
+        if !addedActive { context.fireChannelActive() }
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         closeAll()
@@ -81,8 +97,21 @@ final class ConnectionLane: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let closed = event as? StreamClosedEvent, let stream = streams.removeValue(forKey: closed.streamID) {
-            stream.closed()
+        // The events of the lane's own streams end here (the connection manager, before this handler, has counted
+        // them); the multiplexer behind would only look each up and find nothing.
+        // (The event's type is compared first: a failing `as?` on `Any` is a slow dynamic cast, and most events fail.)
+        switch ObjectIdentifier(type(of: event)) {
+        case Self.closedEvent:
+            if let closed = event as? StreamClosedEvent, let stream = streams.removeValue(forKey: closed.streamID) {
+                return stream.closed()
+            }
+        case Self.windowEvent:
+            if let window = event as? NIOHTTP2WindowUpdatedEvent, window.streamID != .rootStream,
+               streams[window.streamID] != nil { return }
+        case Self.createdEvent:
+            if let created = event as? NIOHTTP2StreamCreatedEvent, streams[created.streamID] != nil { return }
+        default:
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }

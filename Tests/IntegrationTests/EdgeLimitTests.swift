@@ -302,6 +302,22 @@ final class EdgeLimitTests: EdgeTestCase {
             XCTAssertNil(r.closed, "\(target): the slow reader's connection was closed")
             XCTAssertGreaterThan(r.seconds, 3, "\(target): the reader was slow (longer than the send timeout)")
         }
+        // Over h2c, through the connection's lane: the stream's held DATA bytes hold the origin's reads and let them go
+        // again as the client's window updates let the frames leave; a reader slower than the send timeout gets it all.
+        guard let curl = IntegrationEnvironment.which("curl") else { throw IntegrationError("curl not found") }
+        let c = try runCommand(curl, ["-sS", "--http2-prior-knowledge", "--limit-rate", "2M", "-o", "/dev/null",
+                                      "-w", "%{http_version} %{size_download} %{time_total}", "-H", "Host: www.example.test",
+                                      "http://127.0.0.1:\(edge.port)/bytes/10000002"], timeout: 60)
+        print("h2c /bytes/10000002 through the lane, curl --limit-rate 2M: \(c.stdout) \(c.stderr)")
+        let fields = c.stdout.split(separator: " ")
+        XCTAssertEqual(fields.count, 3, c.stdout + c.stderr)
+        if fields.count == 3 {
+            XCTAssertEqual(fields[0], "2")
+            XCTAssertEqual(fields[1], "10000002", "the slow h2 reader got the whole answer")
+            XCTAssertGreaterThan(Double(fields[2]) ?? 0, 2.5, "slower than the send timeout")
+        }
+        let after = try edge.status()["stats"] as? [String: Any]
+        XCTAssertEqual(after?["pass_through"] as? Int, 4, "the lanes took every /bytes/ request: \(after ?? [:])")
         XCTAssertTrue(edge.isRunning, "the edge died")
         withExtendedLifetime(held) {}
     }

@@ -352,6 +352,33 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
+    /// HTTP/2 is set up on a connection already active, and `HTTP2ConnectionBounds` replays the activation for the
+    /// connection manager a turn later; the multiplexer behind the lane may by then have activated a stream's child (a
+    /// HEADERS frame in the same read as the preface), and a second activation stopped the process. The lane lets the
+    /// replay go no further; on a connection that becomes active after it was added, the activation passes.
+    func test_theConnectionLaneStopsTheReplayedActivation() throws {
+        let r = try rig()
+        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
+        for activeFirst in [true, false] {
+            let conn = EmbeddedChannel(loop: r.client.embeddedEventLoop)
+            if activeFirst { _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait() }
+            let activations = ActivationCounter()
+            try conn.pipeline.syncOperations.addHandler(ConnectionLane(shared: r.shared, loop: state, info: info,
+                                                                       compressing: false, ticker: StreamTicker(loop: conn.eventLoop)))
+            try conn.pipeline.syncOperations.addHandler(activations)
+            if activeFirst {
+                conn.pipeline.fireChannelActive()  // the replay
+                XCTAssertEqual(activations.count, 0, "the replayed activation went past the lane")
+            } else {
+                _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+                XCTAssertEqual(activations.count, 1, "the connection's own activation passes")
+            }
+            _ = try? conn.finish()
+        }
+        _ = try? r.client.finish()
+    }
+
     /// A stream asking for a coding: DATA frames of the compressed body, END_STREAM on the encoder's last bytes
     /// (the origin's body ended by its close).
     func test_aStreamsAnswerIsCompressedInTheLane() throws {
@@ -429,4 +456,11 @@ private final class HandedOn: ChannelInboundHandler {
         frames.append(frame)
         verdicts.append(lane.takeVerdict())
     }
+}
+
+private final class ActivationCounter: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    var count = 0
+
+    func channelActive(context: ChannelHandlerContext) { count += 1 }
 }
