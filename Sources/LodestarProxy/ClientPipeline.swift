@@ -137,8 +137,13 @@ struct ClientPipeline: Sendable {
                                  maxGraceTime: .milliseconds(Int64(limits.gracefulShutdownMs)), keepalive: nil))
         let ops = channel.pipeline.syncOperations
         shared.metrics.recordHTTP2Connection()
-        // Responses of many streams finish in one loop tick (each from its own upstream connection): one write.
-        try ops.addHandler(FlushCoalescer(), position: .first)
+        // Responses of many streams finish in one loop tick (each from its own upstream connection): one write (over
+        // TLS, one record: the frames are joined before the TLS handler).
+        if let tlsHandler = try? ops.handler(type: NIOSSLServerHandler.self) {
+            try ops.addHandler(TLSRecordCoalescer(), position: .after(tlsHandler))
+        } else {
+            try ops.addHandler(FlushCoalescer(), position: .first)
+        }
         // One timer for the connection's streams, ended with the connection.
         let ticker = StreamTicker(loop: channel.eventLoop)
         let stopTicker = NIOLoopBound(ticker, eventLoop: channel.eventLoop)

@@ -179,6 +179,42 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertEqual(counter.count, 1)
     }
 
+    /// Before the TLS handler: a tick's small writes reach it as one buffer at the end of the tick (one TLS record),
+    /// in order; a large write sends what was joined first and goes on as it is; every write's promise completes; a
+    /// close sends what waits.
+    func test_tlsRecordCoalescerJoinsATicksWritesInOrder() throws {
+        let channel = EmbeddedChannel(handler: TLSRecordCoalescer())
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
+        var done = 0
+        for part in ["HEADERS;", "DATA1;", "DATA2;"] {
+            let p = channel.eventLoop.makePromise(of: Void.self)
+            p.futureResult.whenSuccess { done += 1 }
+            channel.write(ByteBuffer(string: part), promise: p)
+            channel.flush()
+        }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "nothing leaves before the tick ends")
+        channel.embeddedEventLoop.run()
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "HEADERS;DATA1;DATA2;")
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer")
+        XCTAssertEqual(done, 3, "each joined write's promise completed")
+
+        let large = ByteBuffer(repeating: 0x61, count: TLSRecordCoalescer.recordBytes + 1)
+        channel.write(ByteBuffer(string: "small;"), promise: nil)
+        channel.write(large, promise: nil)
+        channel.write(ByteBuffer(string: "after;"), promise: nil)
+        channel.flush()
+        channel.embeddedEventLoop.run()
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "small;")
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self)?.readableBytes, large.readableBytes)
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "after;")
+
+        channel.write(ByteBuffer(string: "GOAWAY;"), promise: nil)
+        channel.flush()
+        _ = channel.close()
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }, "GOAWAY;",
+                       "sent before the close")
+    }
+
     /// The admin listeners' and sample origin's server: a connection must complete each request within the idle
     /// timeout of its start or of the previous answer's end — silent, slowloris and idle keep-alive alike are closed.
     func test_simpleServerClosesSilentSlowAndIdleConnections() throws {
