@@ -96,6 +96,10 @@ struct ClientPipeline: Sendable {
     /// HTTP/1.1: the pass-through lane (`FastLane`), which sets up the full lane behind itself when a request needs
     /// it; without it, the full lane at once.
     func configureHTTP1(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
+        // Over TLS an answer's head and body leave as one record, not one each.
+        if let tlsHandler = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
+            try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer(), position: .after(tlsHandler))
+        }
         guard passThrough else { return try configureFullHTTP1(channel, info: info, state: state, carry: nil) }
         let pipeline = self
         try channel.pipeline.syncOperations.addHandler(FastLane(
