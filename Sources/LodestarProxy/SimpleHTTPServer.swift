@@ -75,17 +75,32 @@ package enum SimpleHTTPServer {
                     try ops.addHandler(PrefaceSniffer(allowHTTP1: true) { channel, isHTTP2 in
                         PreambleGuard.lift(channel)
                         guard isHTTP2 else { return try http1(channel) }
-                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
-                            stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                                try http2Stream(stream)
-                            }
-                        }
+                        try configureHTTP2(channel, idleTimeout: idleTimeout, stream: http2Stream)
                     })
                 }
             }
         return try await bootstrap.bind(host: address.host.description, port: address.port).get()
+    }
+
+    /// HTTP/2 after the h2c preface: swift-nio-http2 with one child per stream (its HTTP/1 codec, then `stream`), and
+    /// the connection manager, so that a connection with no stream open for `idleTimeout` is closed (GOAWAY, then the
+    /// close a grace period later, acknowledged or not: `HTTP2ConnectionBounds`), as the edge's are.
+    static func configureHTTP2(_ channel: any Channel, idleTimeout: TimeAmount,
+                               stream: @escaping @Sendable (any Channel) throws -> Void) throws {
+        let grace = TimeAmount.seconds(5)
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: idleTimeout, maxAge: nil, maxGraceTime: grace, keepalive: nil))
+        let ops = channel.pipeline.syncOperations
+        _ = try ops.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
+                                           streamDelegate: manager.http2StreamDelegate, position: .last) { child in
+            child.eventLoop.makeCompletedFuture {
+                try child.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream(child)
+            }
+        }
+        try ops.addHandler(HTTP2ConnectionBounds(grace: grace))
+        try ops.addHandler(manager)
     }
 
     /// NIO's HTTP/1.1 server pipeline (with upgrades when given) and a `SimpleHTTPHandler`.

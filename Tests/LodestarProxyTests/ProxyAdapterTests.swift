@@ -250,6 +250,29 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertTrue(kept.isActive, "the timeout starts again after the answer")
         kept.embeddedEventLoop.advanceTime(by: .seconds(1))
         XCTAssertFalse(kept.isActive, "an idle keep-alive connection is closed at the timeout")
+
+        // h2c: a connection that opens no stream gets GOAWAY at the timeout and is closed after the grace period.
+        let h2 = EmbeddedChannel()
+        _ = try h2.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9000)).wait()
+        try SimpleHTTPServer.configureHTTP2(h2, idleTimeout: timeout) { _ in }
+        h2.embeddedEventLoop.run()
+        var preface = ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        preface.writeBytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  // an empty SETTINGS frame
+        try h2.writeInbound(preface)
+        var sent: [UInt8] = []
+        while let b = try h2.readOutbound(as: ByteBuffer.self) { sent += b.readableBytesView }
+        XCTAssertFalse(sent.isEmpty, "the server's SETTINGS")
+        h2.embeddedEventLoop.advanceTime(by: timeout - .milliseconds(1))
+        XCTAssertNil(try h2.readOutbound(as: ByteBuffer.self), "nothing before the timeout")
+        h2.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        var goaway = false
+        while let b = try h2.readOutbound(as: ByteBuffer.self) {
+            goaway = goaway || b.getInteger(at: b.readerIndex + 3, as: UInt8.self) == 7  // frame type GOAWAY
+        }
+        XCTAssertTrue(goaway, "GOAWAY at the idle timeout")
+        XCTAssertTrue(h2.isActive)
+        h2.embeddedEventLoop.advanceTime(by: .seconds(5))
+        XCTAssertFalse(h2.isActive, "closed after the grace period, though the client acknowledged nothing")
     }
 
     /// The send timeout's clock: by writability (an HTTP/2 stream), it runs only while the client cannot take bytes;
