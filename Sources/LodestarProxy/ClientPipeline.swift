@@ -160,7 +160,7 @@ struct ClientPipeline: Sendable {
         try ops.addHandler(manager)
         // With `passThrough` off it takes no stream.
         let lane = ConnectionLane(shared: shared, loop: state, info: info, compressing: compression.enabled,
-                                  ticker: ticker, takes: passThrough)
+                                  ticker: ticker, connectionWindow: limits.connectionWindowBytes, takes: passThrough)
         try ops.addHandler(lane)
         try ops.addHandler(streamMultiplexer(channel, info: info, state: state, ticker: ticker, lane: lane))
         // Last: connection errors and the client's half-close.

@@ -26,6 +26,9 @@ final class ConnectionLane: ChannelInboundHandler {
     let ticker: StreamTicker
     /// Streams are answered here (`proxy.passThrough`); else every one goes on to the multiplexer.
     let takes: Bool
+    /// The connection's inbound flow-control window kept open (`http2.connectionWindowBytes`): the multiplexer behind
+    /// would keep it at the streams' target.
+    let connectionWindow: Int
     private(set) var context: ChannelHandlerContext?
     /// The streams this lane answers, until swift-nio-http2 reports them closed.
     private var streams: [HTTP2StreamID: LaneStream] = [:]
@@ -35,8 +38,9 @@ final class ConnectionLane: ChannelInboundHandler {
     private var handingOver: Admission.Verdict?
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool, ticker: StreamTicker,
-         takes: Bool = true) {
+         connectionWindow: Int = 65535, takes: Bool = true) {
         self.takes = takes
+        self.connectionWindow = min(max(connectionWindow, 65535), Int(Int32.max))
         self.shared = shared
         self.loop = loop
         self.info = info
@@ -106,14 +110,35 @@ final class ConnectionLane: ChannelInboundHandler {
                 return stream.closed()
             }
         case Self.windowEvent:
-            if let window = event as? NIOHTTP2WindowUpdatedEvent, window.streamID != .rootStream,
-               streams[window.streamID] != nil { return }
+            guard let window = event as? NIOHTTP2WindowUpdatedEvent else { break }
+            if window.streamID == .rootStream {
+                if let size = window.inboundWindowSize { connectionWindowChanged(size, context: context) }
+                return
+            }
+            if streams[window.streamID] != nil { return }
         case Self.createdEvent:
             if let created = event as? NIOHTTP2StreamCreatedEvent, streams[created.streamID] != nil { return }
         default:
             break
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The connection's inbound window is now `size`: once it is down to half the target (or below zero, after a
+    /// SETTINGS change), a WINDOW_UPDATE brings it back to the target (swift-nio-http2's rule for its windows).
+    private func connectionWindowChanged(_ size: Int, context: ChannelHandlerContext) {
+        let increment: Int
+        if size >= connectionWindow {
+            return
+        } else if size >= 0 {
+            increment = connectionWindow - size
+            guard increment >= size else { return }
+        } else {
+            increment = min(connectionWindow - size, Int(Int32.max))
+        }
+        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream,
+                                                         payload: .windowUpdate(windowSizeIncrement: increment))),
+                              promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -304,18 +304,8 @@ final class EdgeLimitTests: EdgeTestCase {
         }
         // Over h2c, through the connection's lane: the stream's held DATA bytes hold the origin's reads and let them go
         // again as the client's window updates let the frames leave; a reader slower than the send timeout gets it all.
-        guard let curl = IntegrationEnvironment.which("curl") else { throw IntegrationError("curl not found") }
-        let c = try runCommand(curl, ["-sS", "--http2-prior-knowledge", "--limit-rate", "2M", "-o", "/dev/null",
-                                      "-w", "%{http_version} %{size_download} %{time_total}", "-H", "Host: www.example.test",
-                                      "http://127.0.0.1:\(edge.port)/bytes/10000002"], timeout: 60)
-        print("h2c /bytes/10000002 through the lane, curl --limit-rate 2M: \(c.stdout) \(c.stderr)")
-        let fields = c.stdout.split(separator: " ")
-        XCTAssertEqual(fields.count, 3, c.stdout + c.stderr)
-        if fields.count == 3 {
-            XCTAssertEqual(fields[0], "2")
-            XCTAssertEqual(fields[1], "10000002", "the slow h2 reader got the whole answer")
-            XCTAssertGreaterThan(Double(fields[2]) ?? 0, 2.5, "slower than the send timeout")
-        }
+        try slowH2Read(port: edge.port, target: "/bytes/10000002", bytes: 10_000_002, longerThan: 2.5,
+                       what: "h2c /bytes/10000002 through the lane")
         let after = try edge.status()["stats"] as? [String: Any]
         XCTAssertEqual(after?["pass_through"] as? Int, 4, "the lanes took every /bytes/ request: \(after ?? [:])")
         XCTAssertTrue(edge.isRunning, "the edge died")
@@ -354,18 +344,23 @@ final class EdgeLimitTests: EdgeTestCase {
         let r2 = try runPythonJSON("h2_idle.py", ["\(edge.port)", "--wait", "8", "--no-ack", "--get", target], timeout: 20)
         print("h2c cache HIT of 10 MB, a client that opens no window (sendTimeoutMs 2500): \(r2)")
         XCTAssertNotNil(r2["reset_after"] as? Double, "h2c: the stalled HIT stream was not reset: \(r2)")
+        try slowH2Read(port: edge.port, target: target, bytes: 10_000_000, longerThan: 2.6, what: "h2c cache HIT of 10 MB")
+    }
+
+    /// `curl --http2-prior-knowledge --limit-rate 2M` of `target`: it must get all `bytes` over HTTP/2 and take longer
+    /// than `longerThan` seconds (a send timeout it must outlast).
+    private func slowH2Read(port: UInt16, target: String, bytes: Int, longerThan: Double, what: String) throws {
         guard let curl = IntegrationEnvironment.which("curl") else { throw IntegrationError("curl not found") }
         let c = try runCommand(curl, ["-sS", "--http2-prior-knowledge", "--limit-rate", "2M", "-o", "/dev/null",
                                       "-w", "%{http_version} %{size_download} %{time_total}", "-H", "Host: www.example.test",
-                                      "http://127.0.0.1:\(edge.port)\(target)"], timeout: 60)
-        print("h2c cache HIT of 10 MB, curl --limit-rate 2M: \(c.stdout) \(c.stderr)")
+                                      "http://127.0.0.1:\(port)\(target)"], timeout: 60)
+        print("\(what), curl --limit-rate 2M: \(c.stdout) \(c.stderr)")
         let fields = c.stdout.split(separator: " ")
         XCTAssertEqual(fields.count, 3, c.stdout + c.stderr)
-        if fields.count == 3 {
-            XCTAssertEqual(fields[0], "2")
-            XCTAssertEqual(fields[1], "10000000", "the slow h2 reader got the whole HIT")
-            XCTAssertGreaterThan(Double(fields[2]) ?? 0, 2.6, "slower than the send timeout")
-        }
+        guard fields.count == 3 else { return }
+        XCTAssertEqual(fields[0], "2")
+        XCTAssertEqual(fields[1], "\(bytes)", "\(what): the slow h2 reader got the whole answer")
+        XCTAssertGreaterThan(Double(fields[2]) ?? 0, longerThan, "\(what): slower than the send timeout")
     }
 
     /// Reads `target`'s answer (`total` body bytes) 2.5 MB at a time with pauses of 1.5 s (10 MB is more than the

@@ -379,6 +379,37 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
+    /// The connection's inbound window is the lane's to keep at `http2.connectionWindowBytes` (the multiplexer
+    /// behind would keep it at the streams' target): down to half, a WINDOW_UPDATE on stream 0 brings it back; the
+    /// connection's window events go no further.
+    func test_theConnectionLaneKeepsTheConnectionWindowOpen() throws {
+        let r = try rig()
+        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
+        let conn = EmbeddedChannel(loop: r.client.embeddedEventLoop)
+        let events = EventRecorder()
+        try conn.pipeline.syncOperations.addHandler(ConnectionLane(
+            shared: r.shared, loop: state, info: info, compressing: false, ticker: StreamTicker(loop: conn.eventLoop),
+            connectionWindow: 4 << 20))
+        try conn.pipeline.syncOperations.addHandler(events)
+        _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        func window(_ size: Int) -> Int? {
+            conn.pipeline.fireUserInboundEventTriggered(
+                NIOHTTP2WindowUpdatedEvent(streamID: .rootStream, inboundWindowSize: size, outboundWindowSize: 65535))
+            guard let f = try? conn.readOutbound(as: HTTP2Frame.self) else { return nil }
+            XCTAssertEqual(f.streamID, .rootStream)
+            guard case .windowUpdate(let increment) = f.payload else { XCTFail("\(f)"); return nil }
+            return increment
+        }
+        XCTAssertEqual(window(65535 - 1000), (4 << 20) - 64535, "the first bytes open it to the target")
+        XCTAssertNil(window(3 << 20), "above half the target: nothing")
+        XCTAssertEqual(window(2 << 20), 2 << 20, "at half: back to the target")
+        XCTAssertEqual(window(-100), (4 << 20) + 100, "below zero after a SETTINGS change")
+        XCTAssertEqual(events.count, 0, "the connection's window events stop at the lane")
+        _ = try? conn.finish()
+        _ = try? r.client.finish()
+    }
+
     /// A stream asking for a coding: DATA frames of the compressed body, END_STREAM on the encoder's last bytes
     /// (the origin's body ended by its close).
     func test_aStreamsAnswerIsCompressedInTheLane() throws {
@@ -463,4 +494,11 @@ private final class ActivationCounter: ChannelInboundHandler {
     var count = 0
 
     func channelActive(context: ChannelHandlerContext) { count += 1 }
+}
+
+private final class EventRecorder: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    var count = 0
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) { count += 1 }
 }
