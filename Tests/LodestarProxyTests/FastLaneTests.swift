@@ -410,6 +410,37 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
+    /// Odd orders of frames and events leave the lane consistent: a close for a stream it never saw passes on, a
+    /// second HEADERS on a stream it took is not a second request, a second close is ignored, and the connection's
+    /// end ends every exchange in flight (their origin connections closed, not pooled half-read).
+    func test_theConnectionLaneTakesOddOrdersCalmly() throws {
+        let r = try rig()
+        let second = try idleOrigin(in: r.pool, loop: r.client.embeddedEventLoop)
+        let (conn, handedOn) = try connectionLane(r, compressing: false)
+        conn.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 9, reason: .cancel))
+        XCTAssertEqual(handedOn.events, 1, "a close for a stream the lane never saw goes on")
+        let get = headers([(":method", "GET"), (":scheme", "http"), (":authority", "www.example.test"), (":path", "/a")])
+        for id in [11, 13] {
+            try conn.writeInbound(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .headers(.init(headers: get, endStream: true))))
+        }
+        try conn.writeInbound(HTTP2Frame(streamID: 11, payload: .headers(.init(headers: get, endStream: true))))
+        XCTAssertTrue(handedOn.frames.isEmpty, "a second HEADERS on a taken stream stops at the lane")
+        XCTAssertEqual(r.shared.stats.passThrough.load(ordering: .relaxed), 2, "two requests, not three")
+        XCTAssertTrue(try text(r.origin).hasPrefix("GET /a"))
+        XCTAssertTrue(try text(second).hasPrefix("GET /a"))
+        try r.origin.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        XCTAssertFalse(try frames(conn).isEmpty, "stream 11 answered")
+        conn.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 11, reason: nil))
+        conn.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 11, reason: nil))
+        XCTAssertTrue(r.origin.isActive, "an answered stream's origin connection is kept")
+        try second.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart"))
+        conn.pipeline.fireChannelInactive()
+        XCTAssertFalse(second.isActive, "the half-read origin connection of stream 13 is closed with the connection")
+        XCTAssertEqual(handedOn.events, 2, "only the stranger's close and the repeated one (stream 11 forgotten by then) went on")
+        _ = try? conn.finish()
+        _ = try? r.client.finish()
+    }
+
     /// A stream asking for a coding: DATA frames of the compressed body, END_STREAM on the encoder's last bytes
     /// (the origin's body ended by its close).
     func test_aStreamsAnswerIsCompressedInTheLane() throws {
@@ -479,8 +510,11 @@ private final class HandedOn: ChannelInboundHandler {
     let lane: ConnectionLane
     var frames: [HTTP2Frame] = []
     var verdicts: [Admission.Verdict?] = []
+    var events = 0
 
     init(lane: ConnectionLane) { self.lane = lane }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) { events += 1 }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
