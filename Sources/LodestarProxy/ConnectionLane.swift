@@ -30,8 +30,9 @@ final class ConnectionLane: ChannelInboundHandler {
     /// would keep it at the streams' target.
     let connectionWindow: Int
     private(set) var context: ChannelHandlerContext?
-    /// The streams this lane answers, until swift-nio-http2 reports them closed.
-    private var streams: [HTTP2StreamID: LaneStream] = [:]
+    /// The streams this lane answers, until swift-nio-http2 reports them closed (a few at a time, at most the
+    /// connection's concurrent streams: a list searched in place costs less than hashing each id).
+    private var streams: [LaneStream] = []
     /// The highest stream id whose request HEADERS came by (a later HEADERS on a known stream is a trailer section).
     private var lastStream = HTTP2StreamID(0)
     /// Admission's verdict for the stream being handed to the multiplexer (its child is set up during the hand-over).
@@ -82,7 +83,7 @@ final class ConnectionLane: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         // Nothing but its request's HEADERS is expected on a stream this lane took (the request had END_STREAM);
         // a reset comes as `StreamClosedEvent`.
-        if streams[frame.streamID] != nil { return }
+        if stream(frame.streamID) != nil { return }
         guard takes, case .headers(let h) = frame.payload, frame.streamID > lastStream else {
             return context.fireChannelRead(data)
         }
@@ -91,7 +92,7 @@ final class ConnectionLane: ChannelInboundHandler {
         let stream = LaneStream(lane: self, id: frame.streamID)
         let id = frame.streamID
         let verdict = stream.start(request, http2: true, keepAlive: true, compressing: compressing) {
-            streams[id] = stream
+            streams.append(stream)
             ticker.join(stream, interval: clientTickInterval(loop.state.config.settings.limits))
         }
         guard let verdict else { return }
@@ -106,7 +107,10 @@ final class ConnectionLane: ChannelInboundHandler {
         // (The event's type is compared first: a failing `as?` on `Any` is a slow dynamic cast, and most events fail.)
         switch ObjectIdentifier(type(of: event)) {
         case Self.closedEvent:
-            if let closed = event as? StreamClosedEvent, let stream = streams.removeValue(forKey: closed.streamID) {
+            if let closed = event as? StreamClosedEvent, let i = streams.firstIndex(where: { $0.id == closed.streamID }) {
+                let stream = streams[i]
+                streams.swapAt(i, streams.count - 1)
+                streams.removeLast()
                 return stream.closed()
             }
         case Self.windowEvent:
@@ -115,9 +119,9 @@ final class ConnectionLane: ChannelInboundHandler {
                 if let size = window.inboundWindowSize { connectionWindowChanged(size, context: context) }
                 return
             }
-            if streams[window.streamID] != nil { return }
+            if stream(window.streamID) != nil { return }
         case Self.createdEvent:
-            if let created = event as? NIOHTTP2StreamCreatedEvent, streams[created.streamID] != nil { return }
+            if let created = event as? NIOHTTP2StreamCreatedEvent, stream(created.streamID) != nil { return }
         default:
             break
         }
@@ -141,6 +145,8 @@ final class ConnectionLane: ChannelInboundHandler {
                               promise: nil)
     }
 
+    private func stream(_ id: HTTP2StreamID) -> LaneStream? { streams.first { $0.id == id } }
+
     func channelInactive(context: ChannelHandlerContext) {
         closeAll()
         context.fireChannelInactive()
@@ -148,7 +154,7 @@ final class ConnectionLane: ChannelInboundHandler {
 
     /// The connection went: every stream's exchange ends as the client's departure.
     private func closeAll() {
-        let all = streams.values
+        let all = streams
         streams.removeAll()
         for stream in all { stream.closed() }
     }

@@ -21,7 +21,8 @@ protocol StreamTicking: AnyObject {
 /// event loop only; stopped when the connection closes.
 final class StreamTicker {
     private let loop: any EventLoop
-    private var members: [ObjectIdentifier: any StreamTicking] = [:]
+    /// A few at a time (a connection's streams in progress): a list searched in place costs less than hashing.
+    private var members: [any StreamTicking] = []
     private var task: RepeatedTask?
     private var stopped = false
 
@@ -30,7 +31,7 @@ final class StreamTicker {
     /// Adds a stream's handler; the first one starts the timer, ticking every `interval` from then on.
     func join(_ handler: any StreamTicking, interval: TimeAmount) {
         guard !stopped else { return }
-        members[ObjectIdentifier(handler)] = handler
+        if !members.contains(where: { $0 === handler }) { members.append(handler) }
         guard task == nil else { return }
         // Held weakly, so that the task does not keep a closed connection's ticker alive.
         let bound = NIOLoopBound(Weak(self), eventLoop: loop)
@@ -42,7 +43,10 @@ final class StreamTicker {
 
     /// Removes a stream's handler (its stream ended or failed).
     func leave(_ handler: any StreamTicking) {
-        members[ObjectIdentifier(handler)] = nil
+        if let i = members.firstIndex(where: { $0 === handler }) {
+            members.swapAt(i, members.count - 1)
+            members.removeLast()
+        }
         if members.isEmpty, let done = whenEmpty {
             whenEmpty = nil
             done()
@@ -63,6 +67,6 @@ final class StreamTicker {
     /// One tick for every member; a member that leaves during the tick (a timeout that ends its stream) is still
     /// ticked in this round, which its handler ignores once closing.
     private func fire() {
-        for handler in members.values { handler.tick() }
+        for handler in members { handler.tick() }
     }
 }
