@@ -48,7 +48,7 @@ public struct UpstreamExchange: Sendable {
 
     public private(set) var state: State = .idle
     /// Servers tried so far (the balancer skips them).
-    public private(set) var tried: [Int] = []
+    public private(set) var tried = ServerSet()
     public private(set) var attempts = 0
     /// The server of the latest attempt (kept after the exchange ends, for the log).
     public private(set) var lastServer: Int?
@@ -83,7 +83,7 @@ public struct UpstreamExchange: Sendable {
     }
 
     /// First event: `pick` chooses among available servers not in its argument (nil: none left).
-    public mutating func start(pick: ([Int]) -> Int?) -> Step {
+    public mutating func start(pick: (ServerSet) -> Int?) -> Step {
         guard case .idle = state else { return Step(action: .none) }
         return next(pick: pick, nothingPicked: { $0 == 0 ? .fail(status: 503, reason: "no healthy origin server", retryAfter: 5)
                                                       : .fail(status: 502, reason: "origin unreachable", retryAfter: nil) })
@@ -97,7 +97,7 @@ public struct UpstreamExchange: Sendable {
     }
 
     /// Connecting failed: counts against the server; tried again elsewhere when nothing was sent.
-    public mutating func connectFailed(timedOut: Bool, pick: ([Int]) -> Int?) -> Step {
+    public mutating func connectFailed(timedOut: Bool, pick: (ServerSet) -> Int?) -> Step {
         guard case .connecting(let s) = state else { return Step(action: .none) }
         var step: Step
         if idempotent && attempts <= retries {
@@ -114,11 +114,11 @@ public struct UpstreamExchange: Sendable {
     /// The connection closed before any response head. `bodyReplayable`: every body byte sent so far is still held
     /// by the adapter (a small body), so the request can be sent again whole.
     public mutating func closedBeforeResponse(reusedConnection: Bool, bodyReplayable: Bool = false,
-                                              pick: ([Int]) -> Int?) -> Step {
+                                              pick: (ServerSet) -> Int?) -> Step {
         guard case .sent(let s) = state else { return Step(action: .none) }
         let health: (Int, Bool)? = reusedConnection ? nil : (s, false)
         if idempotent && (!hasBody || bodyReplayable) && attempts <= retries + (reusedConnection ? 1 : 0) {
-            if reusedConnection { tried.removeAll { $0 == s } }
+            if reusedConnection { tried.remove(s) }
             var step = next(pick: pick) { _ in .fail(status: 502, reason: "origin closed the connection", retryAfter: nil) }
             step.health = health
             return step
@@ -174,7 +174,7 @@ public struct UpstreamExchange: Sendable {
     /// The client went away or the edge gave up: nothing more happens.
     public mutating func cancel() { state = .done }
 
-    private mutating func next(pick: ([Int]) -> Int?, nothingPicked: (Int) -> Action) -> Step {
+    private mutating func next(pick: (ServerSet) -> Int?, nothingPicked: (Int) -> Action) -> Step {
         guard let s = pick(tried) else {
             let action = nothingPicked(attempts)
             state = .done
@@ -185,5 +185,32 @@ public struct UpstreamExchange: Sendable {
         lastServer = s
         state = .connecting(s)
         return Step(action: .connect(server: s))
+    }
+}
+
+/// The servers an exchange has tried: the first one held inline, any more (retries) in a list. Nearly every exchange
+/// tries one server, and an array allocated its storage for that one on every request.
+public struct ServerSet: Equatable, ExpressibleByArrayLiteral, Sendable {
+    private var first: Int?
+    private var more: [Int] = []
+
+    public init() {}
+
+    public init(arrayLiteral elements: Int...) {
+        for e in elements { append(e) }
+    }
+
+    public var isEmpty: Bool { first == nil }
+
+    public func contains(_ server: Int) -> Bool { first == server || (!more.isEmpty && more.contains(server)) }
+
+    public mutating func append(_ server: Int) {
+        if first == nil { first = server } else { more.append(server) }
+    }
+
+    /// Forgets `server` (every entry of it).
+    public mutating func remove(_ server: Int) {
+        more.removeAll { $0 == server }
+        if first == server { first = more.isEmpty ? nil : more.removeFirst() }
     }
 }

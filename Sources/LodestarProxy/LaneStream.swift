@@ -106,7 +106,8 @@ final class LaneStream: PassThroughClient, StreamTicking {
     func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                            framing: ResponseFraming, keepAlive: Bool) {
         guard clientAttached else { return }
-        var sink = HPACKSink(requestIdHeader: config.requestIdHeader)
+        // The origin's fields and the rules' own (`Via`, the request id, a few set by the route).
+        var sink = HPACKSink(requestIdHeader: config.requestIdHeader, capacity: head.fields.count + 6)
         sink.headers.add(name: ":status", value: String(head.status))
         responseFields(head, b, ex, framing: framing, keepAlive: true, compressing: lane.compressing, into: &sink)
         let last = head.status >= 200 && framing == .none
@@ -206,7 +207,11 @@ struct HPACKSink: HeaderSink {
     /// The request id's name, lower case.
     let requestIdHeader: String
 
-    init(requestIdHeader: String) { self.requestIdHeader = requestIdHeader }
+    /// `capacity`: the fields expected (the list grows by reallocation otherwise, four times for a usual head).
+    init(requestIdHeader: String, capacity: Int = 0) {
+        self.requestIdHeader = requestIdHeader
+        if capacity > 0 { headers.reserveCapacity(capacity) }
+    }
 
     mutating func add(name: String, value: String) {
         let lower = name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name

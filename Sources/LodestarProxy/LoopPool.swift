@@ -94,9 +94,10 @@ final class LoopPool {
     }
 
     /// Chooses a server for a request, skipping unavailable ones and those in `exclude`; nil when none is left.
-    func pick(uri: String, now: UInt64, exclude: [Int]) -> Int? {
+    func pick(uri: String, now: UInt64, exclude: ServerSet) -> Int? {
         let health = runtime.health
-        let ok: (Int) -> Bool = { i in !exclude.contains(i) && health.isAvailable(i, now: now) }
+        // A local function, not a closure stored in a variable: passed down, it needs no context on the heap.
+        func ok(_ i: Int) -> Bool { !exclude.contains(i) && health.isAvailable(i, now: now) }
         switch runtime.pool.balance {
         case .roundRobin:
             return roundRobin.next(isAvailable: ok)

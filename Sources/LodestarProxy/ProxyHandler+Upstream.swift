@@ -26,7 +26,7 @@ extension ProxyHandler {
 
     /// Calls `body` with the pool's balancer as the machine's `pick` (available servers, not in `exclude`); passed
     /// down, not returned, so the closure needs no allocation.
-    func withPicker<R>(_ ex: Exchange, _ body: (([Int]) -> Int?) -> R) -> R {
+    func withPicker<R>(_ ex: Exchange, _ body: ((ServerSet) -> Int?) -> R) -> R {
         let now = NIODeadline.now().uptimeNanoseconds
         return body { exclude in ex.pool.pick(uri: ex.head.uri, now: now, exclude: exclude) }
     }

@@ -5,8 +5,28 @@ import XCTest
 /// nginx's proxy_next_upstream "error timeout": only while nothing of the request can have been acted on).
 final class UpstreamExchangeTests: XCTestCase {
     /// A balancer over `servers` available ones that returns the first not excluded.
-    private func picker(_ servers: Int) -> ([Int]) -> Int? {
+    private func picker(_ servers: Int) -> (ServerSet) -> Int? {
         { exclude in (0..<servers).first { !exclude.contains($0) } }
+    }
+
+    /// The tried servers: the first inline, retries after it; removing the first moves the next up; equal by content.
+    func test_serverSetKeepsWhatWasTriedInOrder() {
+        var set = ServerSet()
+        XCTAssertTrue(set.isEmpty)
+        XCTAssertFalse(set.contains(0))
+        set.append(2)
+        set.append(0)
+        set.append(5)
+        XCTAssertEqual(set, [2, 0, 5])
+        XCTAssertTrue(set.contains(0) && set.contains(2) && set.contains(5))
+        XCTAssertFalse(set.contains(1))
+        set.remove(2)
+        XCTAssertEqual(set, [0, 5], "the next one moves up")
+        XCTAssertFalse(set.contains(2))
+        set.remove(5)
+        set.remove(0)
+        XCTAssertTrue(set.isEmpty)
+        XCTAssertEqual(set, ServerSet())
     }
 
     func test_happyPath_connectSendRelayComplete() {
