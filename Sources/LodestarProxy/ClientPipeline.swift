@@ -59,6 +59,8 @@ struct ClientPipeline: Sendable {
         if listener.proxyProtocol { try ops.addHandler(ProxyProtocolHandler(info: info)) }
         if let tls {
             try ops.addHandler(NIOSSLServerHandler(context: tls))
+            // Whatever the protocol: a loop tick's writes reach the TLS handler as one record, not one per write.
+            try ops.addHandler(FlushCoalescer(joinsWrites: true))
             try ops.addHandler(TLSHandshakeCounter(metrics: shared.metrics))
             if listener.protocols.contains(.h2) {
                 let pipeline = self
@@ -96,10 +98,6 @@ struct ClientPipeline: Sendable {
     /// HTTP/1.1: the pass-through lane (`FastLane`), which sets up the full lane behind itself when a request needs
     /// it; without it, the full lane at once.
     func configureHTTP1(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
-        // Over TLS an answer's head and body leave as one record, not one each.
-        if let tlsHandler = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) {
-            try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer(), position: .after(tlsHandler))
-        }
         guard passThrough else { return try configureFullHTTP1(channel, info: info, state: state, carry: nil) }
         let pipeline = self
         try channel.pipeline.syncOperations.addHandler(FastLane(
@@ -142,12 +140,8 @@ struct ClientPipeline: Sendable {
         let ops = channel.pipeline.syncOperations
         shared.metrics.recordHTTP2Connection()
         // Responses of many streams finish in one loop tick (each from its own upstream connection): one write (over
-        // TLS, one record: the frames are joined before the TLS handler).
-        if let tlsHandler = try? ops.handler(type: NIOSSLServerHandler.self) {
-            try ops.addHandler(TLSRecordCoalescer(), position: .after(tlsHandler))
-        } else {
-            try ops.addHandler(FlushCoalescer(), position: .first)
-        }
+        // TLS the connection's own coalescer, after the TLS handler, does this and joins them into one record).
+        if tls == nil { try ops.addHandler(FlushCoalescer(), position: .first) }
         // One timer for the connection's streams, ended with the connection.
         let ticker = StreamTicker(loop: channel.eventLoop)
         let stopTicker = NIOLoopBound(ticker, eventLoop: channel.eventLoop)

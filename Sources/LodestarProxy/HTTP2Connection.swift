@@ -101,45 +101,26 @@ final class HTTP2ConnectionGuard: ChannelInboundHandler {
 /// Turns every flush of a loop tick into one: on a multiplexed connection each stream's response ends with a flush,
 /// and without this each would be its own write system call. Writes go on at once; the flush follows at the end of
 /// the tick.
-final class FlushCoalescer: ChannelOutboundHandler {
-    typealias OutboundIn = Any
-    private var pending = false
-
-    /// A close first sends what is waiting (a GOAWAY, the last frames).
-    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if pending {
-            pending = false
-            context.flush()
-        }
-        context.close(mode: mode, promise: promise)
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        guard !pending else { return }
-        pending = true
-        context.eventLoop.assumeIsolated().execute {
-            self.pending = false
-            context.flush()
-        }
-    }
-}
-
-/// The flush coalescer of an HTTP/2 connection over TLS, between swift-nio-http2 and the TLS handler: writes wait to
-/// the end of the loop tick, and the small ones are joined into one buffer, so that the TLS handler encrypts a
-/// tick's frames — the HEADERS and DATA of every stream answered in it — as one record (up to `recordBytes`) instead
-/// of a record per frame part. Per-record work (sealing, the 22-byte header and tag) was paid several times per
+///
+/// On a TLS connection it sits right after the TLS handler (every protocol) and also joins the tick's small writes
+/// (`joinsWrites`) into one buffer, so that the TLS handler encrypts them — over HTTP/2 the HEADERS and DATA of every
+/// stream answered in the tick, over HTTP/1.1 an answer's head and body — as one record (up to `recordBytes`)
+/// instead of a record per write. Per-record work (sealing, the 22-byte header and tag) was paid several times per
 /// answer; nginx fills its 16 KiB TLS buffer the same way. Order is kept: a large write first sends what is joined.
-final class TLSRecordCoalescer: ChannelOutboundHandler {
+final class FlushCoalescer: ChannelOutboundHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
     /// At most this much is joined (TLS's largest record is 16 KiB of plaintext).
     static let recordBytes = 16_384 - 512
+    private let joinsWrites: Bool
     private var joined: ByteBuffer?
     private var promises: [EventLoopPromise<Void>] = []
-    private var flushPending = false
+    private var pending = false
+
+    init(joinsWrites: Bool = false) { self.joinsWrites = joinsWrites }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .byteBuffer(var buffer) = unwrapOutboundIn(data),
+        guard joinsWrites, case .byteBuffer(var buffer) = unwrapOutboundIn(data),
               (joined?.readableBytes ?? 0) + buffer.readableBytes <= Self.recordBytes else {
             release(context: context)
             return context.write(data, promise: promise)
@@ -153,10 +134,10 @@ final class TLSRecordCoalescer: ChannelOutboundHandler {
     }
 
     func flush(context: ChannelHandlerContext) {
-        guard !flushPending else { return }
-        flushPending = true
+        guard !pending else { return }
+        pending = true
         context.eventLoop.assumeIsolated().execute {
-            self.flushPending = false
+            self.pending = false
             self.release(context: context)
             context.flush()
         }
@@ -164,8 +145,8 @@ final class TLSRecordCoalescer: ChannelOutboundHandler {
 
     /// A close first sends what is waiting (a GOAWAY, the last frames).
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if joined != nil || flushPending {
-            flushPending = false
+        if pending || joined != nil {
+            pending = false
             release(context: context)
             context.flush()
         }

@@ -182,8 +182,8 @@ final class ProxyAdapterTests: XCTestCase {
     /// Before the TLS handler: a tick's small writes reach it as one buffer at the end of the tick (one TLS record),
     /// in order; a large write sends what was joined first and goes on as it is; every write's promise completes; a
     /// close sends what waits.
-    func test_tlsRecordCoalescerJoinsATicksWritesInOrder() throws {
-        let channel = EmbeddedChannel(handler: TLSRecordCoalescer())
+    func test_flushCoalescerOverTLSJoinsATicksWritesInOrder() throws {
+        let channel = EmbeddedChannel(handler: FlushCoalescer(joinsWrites: true))
         _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8443)).wait()
         var done = 0
         for part in ["HEADERS;", "DATA1;", "DATA2;"] {
@@ -198,7 +198,7 @@ final class ProxyAdapterTests: XCTestCase {
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer")
         XCTAssertEqual(done, 3, "each joined write's promise completed")
 
-        let large = ByteBuffer(repeating: 0x61, count: TLSRecordCoalescer.recordBytes + 1)
+        let large = ByteBuffer(repeating: 0x61, count: FlushCoalescer.recordBytes + 1)
         channel.write(ByteBuffer(string: "small;"), promise: nil)
         channel.write(large, promise: nil)
         channel.write(ByteBuffer(string: "after;"), promise: nil)
