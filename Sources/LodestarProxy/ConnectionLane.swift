@@ -37,6 +37,11 @@ final class ConnectionLane: ChannelInboundHandler {
     private var lastStream = HTTP2StreamID(0)
     /// Admission's verdict for the stream being handed to the multiplexer (its child is set up during the hand-over).
     private var handingOver: Admission.Verdict?
+    /// The connection was active when this handler was added (HTTP/2 is set up after the preface or ALPN).
+    private var addedActive = false
+    private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
+    private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
+    private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool, ticker: StreamTicker,
          connectionWindow: Int = 65535, takes: Bool = true) {
@@ -48,13 +53,6 @@ final class ConnectionLane: ChannelInboundHandler {
         self.compressing = compressing
         self.ticker = ticker
     }
-
-    private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
-    private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
-    private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
-
-    /// The connection was active when this handler was added (HTTP/2 is set up after the preface or ALPN).
-    private var addedActive = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -90,7 +88,6 @@ final class ConnectionLane: ChannelInboundHandler {
         lastStream = frame.streamID
         guard h.endStream, let request = LaneStream.request(h.headers) else { return context.fireChannelRead(data) }
         let stream = LaneStream(lane: self, id: frame.streamID)
-        let id = frame.streamID
         let verdict = stream.start(request, http2: true, keepAlive: true, compressing: compressing) {
             streams.append(stream)
             ticker.join(stream, interval: clientTickInterval(loop.state.config.settings.limits))

@@ -182,15 +182,21 @@ final class FastLaneTests: XCTestCase {
     /// multiplexer records the frames handed on and the verdict each stream's child would be given.
     private func connectionLane(_ r: Rig, compressing: Bool) throws -> (EmbeddedChannel, HandedOn) {
         let conn = EmbeddedChannel(loop: r.client.embeddedEventLoop)
-        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
-        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
-        let lane = ConnectionLane(shared: r.shared, loop: state, info: info, compressing: compressing,
-                                  ticker: StreamTicker(loop: conn.eventLoop))
+        let lane = try makeLane(r, on: conn, compressing: compressing)
         let handedOn = HandedOn(lane: lane)
         try conn.pipeline.syncOperations.addHandler(lane)
         try conn.pipeline.syncOperations.addHandler(handedOn)
         _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
         return (conn, handedOn)
+    }
+
+    /// A lane for `conn`, on the rig's loop state (not added to a pipeline).
+    private func makeLane(_ r: Rig, on conn: EmbeddedChannel, compressing: Bool = false,
+                          connectionWindow: Int = 65535) throws -> ConnectionLane {
+        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
+        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
+        return ConnectionLane(shared: r.shared, loop: state, info: info, compressing: compressing,
+                              ticker: StreamTicker(loop: conn.eventLoop), connectionWindow: connectionWindow)
     }
 
     private func headers(_ fields: [(String, String)]) -> HPACKHeaders {
@@ -358,14 +364,11 @@ final class FastLaneTests: XCTestCase {
     /// replay go no further; on a connection that becomes active after it was added, the activation passes.
     func test_theConnectionLaneStopsTheReplayedActivation() throws {
         let r = try rig()
-        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
-        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
         for activeFirst in [true, false] {
             let conn = EmbeddedChannel(loop: r.client.embeddedEventLoop)
             if activeFirst { _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait() }
             let activations = ActivationCounter()
-            try conn.pipeline.syncOperations.addHandler(ConnectionLane(shared: r.shared, loop: state, info: info,
-                                                                       compressing: false, ticker: StreamTicker(loop: conn.eventLoop)))
+            try conn.pipeline.syncOperations.addHandler(try makeLane(r, on: conn))
             try conn.pipeline.syncOperations.addHandler(activations)
             if activeFirst {
                 conn.pipeline.fireChannelActive()  // the replay
@@ -384,13 +387,9 @@ final class FastLaneTests: XCTestCase {
     /// connection's window events go no further.
     func test_theConnectionLaneKeepsTheConnectionWindowOpen() throws {
         let r = try rig()
-        let state = try XCTUnwrap(try? r.client.pipeline.syncOperations.handler(type: FastLane.self)).loop
-        let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
         let conn = EmbeddedChannel(loop: r.client.embeddedEventLoop)
         let events = EventRecorder()
-        try conn.pipeline.syncOperations.addHandler(ConnectionLane(
-            shared: r.shared, loop: state, info: info, compressing: false, ticker: StreamTicker(loop: conn.eventLoop),
-            connectionWindow: 4 << 20))
+        try conn.pipeline.syncOperations.addHandler(try makeLane(r, on: conn, connectionWindow: 4 << 20))
         try conn.pipeline.syncOperations.addHandler(events)
         _ = try conn.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
         func window(_ size: Int) -> Int? {
