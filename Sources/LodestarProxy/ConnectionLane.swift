@@ -1,8 +1,10 @@
 import LodestarEdge
 import LodestarTopology
+import Logging
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import Synchronization
 
 /// The pass-through lane of an HTTP/2 connection, between swift-nio-http2's connection handler (and the connection
 /// manager) and its stream multiplexer. A request without a body (HEADERS with END_STREAM; GET, HEAD, DELETE or TRACE) that the HTTP/1.1 lane
@@ -39,13 +41,25 @@ final class ConnectionLane: ChannelInboundHandler {
     private var handingOver: Admission.Verdict?
     /// The connection was active when this handler was added (HTTP/2 is set up after the preface or ALPN).
     private var addedActive = false
+    /// Malformed header sections (each stream reset) within `floodWindow`, since `malformedSince`: past
+    /// `malformedLimit` the connection goes (GOAWAY ENHANCE_YOUR_CALM), as swift-nio-http2 ends one with too many
+    /// stream errors.
+    private let malformedLimit: Int
+    private let floodWindow: TimeAmount
+    private var malformed = 0
+    private var malformedSince = NIODeadline.uptimeNanoseconds(0)
+    /// The lane sent GOAWAY and is closing the connection: what still comes in is read and dropped.
+    private var closing = false
     private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
     private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
     private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool, ticker: StreamTicker,
-         connectionWindow: Int = 65535, takes: Bool = true) {
+         connectionWindow: Int = 65535, takes: Bool = true, malformedLimit: Int = 200,
+         floodWindow: TimeAmount = .seconds(10)) {
         self.takes = takes
+        self.malformedLimit = malformedLimit
+        self.floodWindow = floodWindow
         self.connectionWindow = min(max(connectionWindow, 65535), Int(Int32.max))
         self.shared = shared
         self.loop = loop
@@ -81,12 +95,18 @@ final class ConnectionLane: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         // Nothing but its request's HEADERS is expected on a stream this lane took (the request had END_STREAM);
         // a reset comes as `StreamClosedEvent`.
-        if stream(frame.streamID) != nil { return }
-        guard takes, case .headers(let h) = frame.payload, frame.streamID > lastStream else {
+        if closing || stream(frame.streamID) != nil { return }
+        guard case .headers(let h) = frame.payload else { return context.fireChannelRead(data) }
+        // Every header section a client sends is checked here, for the lane's streams and the multiplexer's alike
+        // (swift-nio-http2's own checks are off: `ClientPipeline.connectionConfiguration`).
+        let opens = frame.streamID > lastStream
+        if opens { lastStream = frame.streamID }
+        if let problem = Self.check(h.headers, opens ? .request : .trailers) {
+            return refuse(frame.streamID, problem, context: context)
+        }
+        guard takes, opens, h.endStream, let request = LaneStream.request(h.headers) else {
             return context.fireChannelRead(data)
         }
-        lastStream = frame.streamID
-        guard h.endStream, let request = LaneStream.request(h.headers) else { return context.fireChannelRead(data) }
         let stream = LaneStream(lane: self, id: frame.streamID)
         let verdict = stream.start(request, http2: true, keepAlive: true, compressing: compressing) {
             streams.append(stream)
@@ -96,6 +116,37 @@ final class ConnectionLane: ChannelInboundHandler {
         handingOver = verdict
         context.fireChannelRead(data)
         handingOver = nil
+    }
+
+    /// RFC 9113 §8.2–8.3 for a section as received (`HTTP2FieldCheck`): nil when well formed.
+    static func check(_ headers: HPACKHeaders, _ section: HTTP2FieldCheck.Section) -> HTTP2FieldCheck.Problem? {
+        var check = HTTP2FieldCheck(section)
+        for (name, value, _) in headers {
+            if let problem = check.check(name: name, value: value) { return problem }
+        }
+        return check.finish()
+    }
+
+    /// A malformed section: its stream is reset with PROTOCOL_ERROR (RFC 9113 §8.1.1), and a connection that keeps
+    /// sending them is closed.
+    private func refuse(_ id: HTTP2StreamID, _ problem: HTTP2FieldCheck.Problem, context: ChannelHandlerContext) {
+        shared.logger.debug("HTTP/2 stream reset", metadata: ["stream": "\(id)", "reason": "\(problem)"])
+        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.protocolError))),
+                              promise: nil)
+        let now = NIODeadline.now()
+        if now - malformedSince > floodWindow {
+            malformedSince = now
+            malformed = 0
+        }
+        malformed += 1
+        guard malformed > malformedLimit else { return }
+        shared.stats.protocolErrors.add(1, ordering: .relaxed)
+        shared.logger.notice("HTTP/2 connection closed", metadata: ["error": "malformed header sections"])
+        let away = HTTP2Frame(streamID: .rootStream,
+                              payload: .goAway(lastStreamID: lastStream, errorCode: .enhanceYourCalm, opaqueData: nil))
+        context.write(wrapOutboundOut(away), promise: nil)
+        closing = true
+        HTTP2ConnectionGuard.closeAfterGoaway(context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -76,8 +76,18 @@ final class HTTP2ConnectionGuard: ChannelInboundHandler {
         guard Self.endsConnection(error) else { return }
         shared.stats.protocolErrors.add(1, ordering: .relaxed)
         shared.logger.notice("HTTP/2 connection closed", metadata: ["error": "\(type(of: error))"])
+        Self.closeAfterGoaway(context)
+    }
+
+    /// Ends a connection whose GOAWAY has just been written, so that the client reads it: the sending side is shut
+    /// first (what waits goes out, then FIN) and the connection closes when the client closes its side, or `linger`
+    /// later. Closed at once while the client's frames still wait unread, the socket answers with RST, and the
+    /// client's TCP drops what it had received and not read yet: the GOAWAY among it (nginx's lingering close).
+    static func closeAfterGoaway(_ context: ChannelHandlerContext, linger: TimeAmount = .seconds(1)) {
         context.flush()
-        context.close(promise: nil)
+        context.close(mode: .output, promise: nil)
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: linger) { channel.close(promise: nil) }
     }
 
     /// Errors swift-nio-http2 raises only as connection errors (RFC 9113 §5.4.1).

@@ -158,7 +158,7 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         let (edge, _) = try startH2CEdge(proxy: ["accessLog": false])
         guard let pid = edge.pid, let rssBefore = EdgeTools.rssKiB(pid: pid) else { throw IntegrationError("no edge pid") }
         var peak = rssBefore
-        for attack in ["rapid-reset", "continuation", "settings", "ping", "hpack-bomb"] {
+        for attack in ["rapid-reset", "continuation", "settings", "ping", "hpack-bomb", "malformed"] {
             let r = try runPythonJSON("h2_attacks.py", ["\(edge.port)", "www.example.test", attack, "--seconds", "4"], timeout: 60)
             print("h2 attack \(attack): \(r)")
             let goaway = r["goaway"] as? Int
@@ -179,6 +179,26 @@ final class EdgeHTTP2Tests: EdgeTestCase {
         }
         print("edge RSS: \(rssBefore) KiB before, \(peak) KiB at most during the attacks")
         XCTAssertLessThan(peak - rssBefore, 64 * 1024, "RSS grew by more than 64 MiB")
+        XCTAssertTrue(edge.isRunning)
+    }
+
+    /// Header sections RFC 9113 §8.2–8.3 calls malformed reset their stream with PROTOCOL_ERROR, whether the lane
+    /// or the full path (a body) would take it; the connection goes on, and well-formed ones (`te: trailers`,
+    /// trailers after a body) are answered.
+    func test_malformedHeaderSectionsResetTheirStreamOnly() throws {
+        try requirePythonModules(["h2"])
+        let (edge, _) = try startH2CEdge(proxy: ["accessLog": false])
+        let r = try runPythonJSON("h2_malformed.py", ["\(edge.port)", "www.example.test"], timeout: 90)
+        print("h2 malformed: \(r)")
+        for name in ["upper-case-name", "connection", "transfer-encoding", "te-gzip", "cr-in-value", "nul-in-value",
+                     "space-in-path", "pseudo-after-regular", "missing-path", "repeated-method", "unknown-pseudo",
+                     "status-in-request", "empty-path", "body-upper-case-name", "pseudo-in-trailers"] {
+            XCTAssertEqual(r[name] as? String, "reset:1", "\(name): \(r)")
+        }
+        for name in ["te-trailers", "good-post-trailers", "after"] {
+            XCTAssertEqual(r[name] as? String, "status:200", "\(name): \(r)")
+        }
+        XCTAssertTrue(r["goaway"] is NSNull, "no GOAWAY: \(r)")
         XCTAssertTrue(edge.isRunning)
     }
 

