@@ -189,15 +189,26 @@ public struct Admission: Sendable {
         .reject(rejection(status, body, kind, close: close, linger: linger, retryAfter: retryAfter))
     }
 
-    /// `Host` without a port, lower case.
+    /// `Host` without a port, lower case (ASCII letters: a host name has no others).
     public static func hostWithoutPort(_ host: String) -> String {
-        var h = Substring(host)
-        if h.hasPrefix("[") {
-            if let close = h.firstIndex(of: "]") { h = h[h.startIndex...close] }
-        } else if let colon = h.utf8.lastIndex(of: UInt8(ascii: ":")) {
-            h = h[..<colon]
+        let original = host
+        var host = host
+        return host.withUTF8 { b -> String in
+            var end = b.count
+            if b.first == UInt8(ascii: "[") {
+                if let close = b.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+            } else if let colon = b.lastIndex(of: UInt8(ascii: ":")) {
+                end = colon
+            }
+            let part = UnsafeBufferPointer(rebasing: b[..<end])
+            guard part.contains(where: { $0 >= 65 && $0 <= 90 }) else {
+                return end == b.count ? original : String(decoding: part, as: UTF8.self)
+            }
+            return String(unsafeUninitializedCapacity: end) { out in
+                for (i, c) in part.enumerated() { out[i] = c >= 65 && c <= 90 ? c | 0x20 : c }
+                return end
+            }
         }
-        return h.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? h.lowercased() : String(h)
     }
 
     /// `http://authority/path?q` → (`authority`, `/path?q`) (RFC 9112 §3.2.2); nil for any other form.

@@ -105,13 +105,18 @@ public struct HTTP2FieldCheck: Sendable {
     }
 
     private static func pseudoKind(_ bytes: UnsafeBufferPointer<UInt8>) -> Pseudo? {
-        switch bytes.count {
-        case 5: return equals(bytes, ":path") ? .path : nil
-        case 7: return equals(bytes, ":method") ? .method : equals(bytes, ":scheme") ? .scheme : nil
-        case 9: return equals(bytes, ":protocol") ? .protocol : nil
-        case 10: return equals(bytes, ":authority") ? .authority : nil
+        // Told apart by length and second byte, then compared whole.
+        let kind: Pseudo
+        let text: StaticString
+        switch (bytes.count, bytes.count > 1 ? bytes[1] : 0) {
+        case (5, UInt8(ascii: "p")): (kind, text) = (.path, ":path")
+        case (7, UInt8(ascii: "m")): (kind, text) = (.method, ":method")
+        case (7, UInt8(ascii: "s")): (kind, text) = (.scheme, ":scheme")
+        case (9, UInt8(ascii: "p")): (kind, text) = (.protocol, ":protocol")
+        case (10, UInt8(ascii: "a")): (kind, text) = (.authority, ":authority")
         default: return nil
         }
+        return equals(bytes, text) ? kind : nil
     }
 
     /// `connection`, `proxy-connection`, `keep-alive`, `transfer-encoding`, `upgrade`; `te` but for `trailers`.

@@ -93,8 +93,23 @@ final class EdgeShared: Sendable {
 
     /// A new request id: a per-process random prefix and a counter.
     func makeRequestId() -> String {
-        let n = requestCounter.add(1, ordering: .relaxed).newValue
-        return idPrefix + "-" + String(n, radix: 16)
+        let n = UInt64(truncatingIfNeeded: requestCounter.add(1, ordering: .relaxed).newValue)
+        // prefix, "-", the counter in hex: written once (usually a small string: no allocation).
+        let digits = max(1, (64 - n.leadingZeroBitCount + 3) / 4)
+        var prefix = idPrefix
+        return prefix.withUTF8 { p in
+            String(unsafeUninitializedCapacity: p.count + 1 + digits) { out in
+                for (i, c) in p.enumerated() { out[i] = c }
+                out[p.count] = UInt8(ascii: "-")
+                var v = n
+                for i in stride(from: p.count + digits, to: p.count, by: -1) {
+                    let d = UInt8(truncatingIfNeeded: v & 15)
+                    out[i] = d < 10 ? 48 + d : 87 + d
+                    v >>= 4
+                }
+                return p.count + 1 + digits
+            }
+        }
     }
 
     /// One structured line per request.

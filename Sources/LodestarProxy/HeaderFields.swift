@@ -29,11 +29,23 @@ struct StringField: HeaderFieldRef {
     var kind: KnownHeader { KnownHeader(name) }
     func nameEquals(_ lower: String) -> Bool { HTTPText.nameEquals(name, lower) }
 
+    /// `name: value` CRLF, in one reservation of the buffer (four separate writes each checked its capacity).
     func write(into buffer: inout ByteBuffer) {
-        buffer.writeString(name)
-        buffer.writeInteger(0x3A20 as UInt16)  // ": "
-        buffer.writeString(value)
-        buffer.writeInteger(0x0D0A as UInt16)
+        var name = name, value = value
+        name.withUTF8 { n in
+            value.withUTF8 { v in
+                let total = n.count + v.count + 4
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+                    out.copyMemory(from: UnsafeRawBufferPointer(n))
+                    out[n.count] = UInt8(ascii: ":")
+                    out[n.count + 1] = UInt8(ascii: " ")
+                    UnsafeMutableRawBufferPointer(rebasing: out[(n.count + 2)...]).copyMemory(from: UnsafeRawBufferPointer(v))
+                    out[total - 2] = 13
+                    out[total - 1] = 10
+                    return total
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import LodestarEdge
 import LodestarTopology
+import Logging
 import NIOCore
 import NIOHTTP1
 import XCTest
@@ -157,6 +158,12 @@ final class ProxyRulesTests: XCTestCase {
         XCTAssertEqual(Admission.hostWithoutPort("WWW.Example.Test:8080"), "www.example.test")
         XCTAssertEqual(Admission.hostWithoutPort("[::1]:8080"), "[::1]")
         XCTAssertEqual(Admission.hostWithoutPort("plain"), "plain")
+        XCTAssertEqual(Admission.hostWithoutPort("Plain"), "plain")
+        XCTAssertEqual(Admission.hostWithoutPort("a.test:"), "a.test")
+        XCTAssertEqual(Admission.hostWithoutPort("[::1]"), "[::1]")
+        XCTAssertEqual(Admission.hostWithoutPort("[FE80::1]:443"), "[fe80::1]")
+        XCTAssertEqual(Admission.hostWithoutPort("A-Very-Long-Host-Name.Example.Test"), "a-very-long-host-name.example.test")
+        XCTAssertEqual(Admission.hostWithoutPort(""), "")
         XCTAssertTrue(EdgeServer.serverName("a.b.example.test", matchesAny: ["*.b.example.test"]))
         XCTAssertFalse(EdgeServer.serverName("x.a.b.example.test", matchesAny: ["*.b.example.test"]), "one label only")
         XCTAssertFalse(EdgeServer.serverName("b.example.test", matchesAny: ["*.b.example.test"]))
@@ -167,6 +174,26 @@ final class ProxyRulesTests: XCTestCase {
     }
 
     /// The one compression rule (the full path and the lanes): nothing, `Vary` alone, or compress.
+    /// Generated request ids: the edge's random prefix, "-", a counter in lower-case hex, one more each time.
+    func test_requestIdsArePrefixDashCounter() throws {
+        let t = try Topology.decode(Data(Self.topologyJSON.utf8), file: "t.json")
+        let shared = EdgeShared(config: try EdgeConfig(topology: t, edgeId: "e1"), logger: Logger(label: "test"))
+        var counters: [UInt64] = []
+        var prefixes: Set<Substring> = []
+        for _ in 0..<40 {
+            let id = shared.makeRequestId()
+            let parts = id.split(separator: "-")
+            XCTAssertEqual(parts.count, 2, id)
+            let hex: (UInt8) -> Bool = { c in (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || c == 45 }
+            XCTAssertTrue(id.utf8.allSatisfy(hex), id)
+            guard let prefix = parts.first, let counter = parts.last.flatMap({ UInt64($0, radix: 16) }) else { continue }
+            prefixes.insert(prefix)
+            counters.append(counter)
+        }
+        XCTAssertEqual(prefixes.count, 1)
+        XCTAssertEqual(counters, Array(1...40), "counts from 1, through 0x10 and 0x20 (more digits)")
+    }
+
     func test_gzipOnlyWhatIsWorthIt() {
         let settings = CompressionSettings(enabled: true, minBytes: 1024)
         func decide(_ type: String?, length: Int64? = nil, encoded: Bool = false, noTransform: Bool = false,
