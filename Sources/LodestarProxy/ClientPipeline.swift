@@ -128,15 +128,12 @@ struct ClientPipeline: Sendable {
     }
 
     /// HTTP/2: swift-nio-http2's connection handler (settings, flow control, HPACK, flood limits), the connection's
-    /// pass-through lane (`ConnectionLane`: bodiless requests a lane takes, answered on the connection), the stream
-    /// multiplexer (one child channel per other stream, speaking `HTTPServerRequestPart`s to a `ProxyHandler` of its
-    /// own), and the connection manager (idle timeout, graceful GOAWAY on quiesce).
+    /// pass-through lane (`ConnectionLane`: bodiless requests a lane takes, answered on the connection; the checks of
+    /// received header sections; the idle timeout and the graceful GOAWAY on quiesce, from every stream's events),
+    /// and the stream multiplexer (one child channel per other stream, speaking `HTTPServerRequestPart`s to a
+    /// `ProxyHandler` of its own).
     func configureHTTP2(_ channel: any Channel, info: ConnectionInfo, state: LoopStateBox) throws {
         let limits = http2
-        let manager = NIOHTTP2ServerConnectionManagementHandler(
-            eventLoop: channel.eventLoop,
-            configuration: .init(maxIdleTime: .milliseconds(Int64(limits.idleTimeoutMs)), maxAge: nil,
-                                 maxGraceTime: .milliseconds(Int64(limits.gracefulShutdownMs)), keepalive: nil))
         let ops = channel.pipeline.syncOperations
         shared.metrics.recordHTTP2Connection()
         // Responses of many streams finish in one loop tick (each from its own upstream connection): one write (over
@@ -148,15 +145,14 @@ struct ClientPipeline: Sendable {
         channel.closeFuture.whenComplete { _ in stopTicker.value.stop() }
         try ops.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: h2Connection,
                                            streamConfiguration: h2Stream))
-        // The bounds see the manager's GOAWAY go out; the manager counts every stream from the events, before the
-        // lane keeps its own streams' events from the multiplexer.
+        // The bounds see every GOAWAY go out (the grace period).
         try ops.addHandler(HTTP2ConnectionBounds(grace: .milliseconds(Int64(limits.gracefulShutdownMs))))
-        try ops.addHandler(manager)
         // With `passThrough` off it takes no stream.
         let lane = ConnectionLane(shared: shared, loop: state, info: info, compressing: compression.enabled,
                                   ticker: ticker, connectionWindow: limits.connectionWindowBytes, takes: passThrough,
                                   malformedLimit: limits.maxResetsPerWindow,
-                                  floodWindow: .milliseconds(Int64(limits.floodWindowMs)))
+                                  floodWindow: .milliseconds(Int64(limits.floodWindowMs)),
+                                  idleTimeout: .milliseconds(Int64(limits.idleTimeoutMs)))
         try ops.addHandler(lane)
         try ops.addHandler(streamMultiplexer(channel, info: info, state: state, ticker: ticker, lane: lane))
         // Last: connection errors and the client's half-close.

@@ -50,14 +50,23 @@ final class ConnectionLane: ChannelInboundHandler {
     private var malformedSince = NIODeadline.uptimeNanoseconds(0)
     /// The lane sent GOAWAY and is closing the connection: what still comes in is read and dropped.
     private var closing = false
+    /// Idle timeout and graceful GOAWAY, from every stream's events (`HTTP2Lifecycle`); nil idle: no idle close.
+    private var life = HTTP2Lifecycle()
+    private let idleTimeout: TimeAmount?
+    /// Since when no stream has been open (nil while one is). The timer is not moved at each change (a busy
+    /// connection's streams often all end in one tick): when it fires it looks, and waits again if need be.
+    private var idleSince: NIODeadline?
+    private var idleTimer: Scheduled<Void>?
     private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
     private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
     private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
+    private static let quiesceEvent = ObjectIdentifier(ChannelShouldQuiesceEvent.self)
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool, ticker: StreamTicker,
          connectionWindow: Int = 65535, takes: Bool = true, malformedLimit: Int = 200,
-         floodWindow: TimeAmount = .seconds(10)) {
+         floodWindow: TimeAmount = .seconds(10), idleTimeout: TimeAmount? = nil) {
         self.takes = takes
+        self.idleTimeout = idleTimeout
         self.malformedLimit = malformedLimit
         self.floodWindow = floodWindow
         self.connectionWindow = min(max(connectionWindow, 65535), Int(Int32.max))
@@ -71,15 +80,20 @@ final class ConnectionLane: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         addedActive = context.channel.isActive
+        if addedActive { apply(life.started()) }
     }
 
-    /// The activation `HTTP2ConnectionBounds` replays for the connection manager stops here: the multiplexer behind,
-    /// added to an active connection, may already have activated a stream's child, and would activate it twice.
+    /// An activation that comes after this handler was added to an active connection stops here: the multiplexer
+    /// behind may already have activated a stream's child, and would activate it twice (a `fatalError`).
     func channelActive(context: ChannelHandlerContext) {
-        if !addedActive { context.fireChannelActive() }
+        guard !addedActive else { return }
+        apply(life.started())
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         closeAll()
         self.context = nil
     }
@@ -150,12 +164,14 @@ final class ConnectionLane: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // The events of the lane's own streams end here (the connection manager, before this handler, has counted
-        // them); the multiplexer behind would only look each up and find nothing.
+        // Every stream's opening and close is counted here (idle timeout, graceful GOAWAY); the events of the lane's
+        // own streams end here, the multiplexer behind would only look each up and find nothing.
         // (The event's type is compared first: a failing `as?` on `Any` is a slow dynamic cast, and most events fail.)
         switch ObjectIdentifier(type(of: event)) {
         case Self.closedEvent:
-            if let closed = event as? StreamClosedEvent, let i = streams.firstIndex(where: { $0.id == closed.streamID }) {
+            guard let closed = event as? StreamClosedEvent else { break }
+            defer { apply(life.streamClosed(Int32(closed.streamID))) }
+            if let i = streams.firstIndex(where: { $0.id == closed.streamID }) {
                 let stream = streams[i]
                 streams.swapAt(i, streams.count - 1)
                 streams.removeLast()
@@ -169,11 +185,54 @@ final class ConnectionLane: ChannelInboundHandler {
             }
             if stream(window.streamID) != nil { return }
         case Self.createdEvent:
-            if let created = event as? NIOHTTP2StreamCreatedEvent, stream(created.streamID) != nil { return }
+            guard let created = event as? NIOHTTP2StreamCreatedEvent else { break }
+            apply(life.streamOpened(Int32(created.streamID)))
+            if stream(created.streamID) != nil { return }
+        case Self.quiesceEvent:
+            // Passed on as well: the multiplexer's streams hear of it.
+            apply(life.quiesce())
         default:
             break
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Carries out what the connection's lifecycle asks: the idle timer, GOAWAY, the close.
+    private func apply(_ action: HTTP2Lifecycle.Action) {
+        guard let context else { return }
+        switch action {
+        case .none:
+            return
+        case .armIdle:
+            guard let idleTimeout else { return }
+            idleSince = context.eventLoop.now
+            if idleTimer == nil { checkIdle(in: idleTimeout, context: context) }
+        case .disarmIdle:
+            idleSince = nil
+        case .goAway(let last, let close):
+            idleSince = nil
+            idleTimer?.cancel()
+            idleTimer = nil
+            // `HTTP2ConnectionBounds` starts the grace period as it goes by.
+            let away = HTTP2Frame(streamID: .rootStream,
+                                  payload: .goAway(lastStreamID: HTTP2StreamID(last), errorCode: .noError, opaqueData: nil))
+            context.writeAndFlush(wrapOutboundOut(away), promise: nil)
+            if close { HTTP2ConnectionGuard.closeAfterGoaway(context) }
+        case .close:
+            HTTP2ConnectionGuard.closeAfterGoaway(context)
+        }
+    }
+
+    /// In `delay`: still no stream open since `idleSince` for the idle timeout, the lifecycle's idle step; some
+    /// time left, another look then; a stream open, nothing (the next idle spell starts a timer again).
+    private func checkIdle(in delay: TimeAmount, context: ChannelHandlerContext) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            idleTimer = nil
+            guard let since = idleSince, let idleTimeout else { return }
+            let left = since + idleTimeout - context.eventLoop.now
+            if left > .zero { return checkIdle(in: left, context: context) }
+            apply(life.idleElapsed())
+        }
     }
 
     /// The connection's inbound window is now `size`: once it is down to half the target (or below zero, after a
@@ -196,6 +255,8 @@ final class ConnectionLane: ChannelInboundHandler {
     private func stream(_ id: HTTP2StreamID) -> LaneStream? { streams.first { $0.id == id } }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         closeAll()
         context.fireChannelInactive()
     }

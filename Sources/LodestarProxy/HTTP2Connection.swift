@@ -5,13 +5,9 @@ import NIOHPACK
 import NIOHTTP2
 import Synchronization
 
-/// Between swift-nio-http2's handler and its connection manager: what the manager leaves undone on this edge.
-///
-/// - It starts its idle timer on `channelActive`, which has gone by when HTTP/2 is set up after the preface or ALPN:
-///   this tells it once, as it is added. (Without it, a connection that never opened a stream was never closed.)
-/// - After its first GOAWAY it waits for the client's PING acknowledgement before its grace period starts: a client
-///   that acknowledges nothing kept its connection. This closes the connection `grace` after the first GOAWAY that
-///   goes out (idle timeout, drain, shutdown), whatever the client does.
+/// The grace period of an HTTP/2 connection: `grace` after the first GOAWAY that goes out (idle timeout, drain,
+/// shutdown, a flood), the connection closes, whatever its streams and its client do. (Its streams are given that
+/// long to finish; a client that never closes its side keeps nothing open.)
 final class HTTP2ConnectionBounds: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundIn = HTTP2Frame
@@ -20,16 +16,6 @@ final class HTTP2ConnectionBounds: ChannelDuplexHandler {
 
     init(grace: TimeAmount) {
         self.grace = grace
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }  // else the activation itself passes by
-        // Once the handlers after this one are in place (they are added in the same turn of the loop).
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.assumeIsolated().execute {
-            guard bound.value.channel.isActive else { return }
-            bound.value.fireChannelActive()
-        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -12,7 +12,7 @@ import XCTest
 
 /// The connection lane checks every header section a client sends (swift-nio-http2's own checks are off): a
 /// malformed one resets its stream with PROTOCOL_ERROR and goes no further; a connection that keeps sending them
-/// is closed with GOAWAY ENHANCE_YOUR_CALM.
+/// is closed with GOAWAY ENHANCE_YOUR_CALM. And it keeps the connection's idle timeout and graceful GOAWAY.
 final class ConnectionLaneCheckTests: XCTestCase {
     private final class Behind: ChannelInboundHandler {
         typealias InboundIn = HTTP2Frame
@@ -21,7 +21,7 @@ final class ConnectionLaneCheckTests: XCTestCase {
     }
 
     /// A lane (taking nothing: every well-formed stream goes on) on an embedded connection, a recorder behind it.
-    private func lane(limit: Int) throws -> (EmbeddedChannel, Behind) {
+    private func lane(limit: Int = 200, idle: TimeAmount? = nil) throws -> (EmbeddedChannel, Behind) {
         let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
         let config = try EdgeConfig(topology: t, edgeId: "e1")
         let shared = EdgeShared(config: config, logger: Logger(label: "test"))
@@ -29,7 +29,8 @@ final class ConnectionLaneCheckTests: XCTestCase {
         let box = LoopStateBox(LoopState(config: config, eventLoop: conn.eventLoop, cache: nil))
         let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
         let lane = ConnectionLane(shared: shared, loop: box, info: info, compressing: false,
-                                  ticker: StreamTicker(loop: conn.eventLoop), takes: false, malformedLimit: limit)
+                                  ticker: StreamTicker(loop: conn.eventLoop), takes: false, malformedLimit: limit,
+                                  idleTimeout: idle)
         let behind = Behind()
         try conn.pipeline.syncOperations.addHandler(lane)
         try conn.pipeline.syncOperations.addHandler(behind)
@@ -84,5 +85,66 @@ final class ConnectionLaneCheckTests: XCTestCase {
         XCTAssertTrue(try written(conn).isEmpty, "what comes after the GOAWAY is dropped")
         (conn.eventLoop as? EmbeddedEventLoop)?.advanceTime(by: .seconds(1))
         XCTAssertFalse(conn.isActive, "closed, at the latest a second after the GOAWAY")
+    }
+
+    private func goAway(_ frames: [HTTP2Frame]) -> (HTTP2StreamID, HTTP2ErrorCode)? {
+        for f in frames { if case .goAway(let last, let code, _) = f.payload { return (last, code) } }
+        return nil
+    }
+
+    private func event(_ conn: EmbeddedChannel, _ event: Any) {
+        conn.pipeline.fireUserInboundEventTriggered(event)
+    }
+
+    func test_anIdleConnectionGetsGoawayAndCloses() throws {
+        let (conn, _) = try lane(idle: .seconds(5))
+        let loop = try XCTUnwrap(conn.eventLoop as? EmbeddedEventLoop)
+        event(conn, NIOHTTP2StreamCreatedEvent(streamID: 1, localInitialWindowSize: nil, remoteInitialWindowSize: nil))
+        loop.advanceTime(by: .seconds(6))
+        XCTAssertNil(goAway(try written(conn)), "a stream is open")
+        event(conn, StreamClosedEvent(streamID: 1, reason: nil))
+        loop.advanceTime(by: .seconds(4))
+        XCTAssertNil(goAway(try written(conn)))
+        XCTAssertTrue(conn.isActive)
+        loop.advanceTime(by: .seconds(1))
+        let away = goAway(try written(conn))
+        XCTAssertEqual(away?.0, 1, "the last stream it took")
+        XCTAssertEqual(away?.1, .noError)
+        loop.advanceTime(by: .seconds(1))
+        XCTAssertFalse(conn.isActive)
+    }
+
+    /// The idle timer is not moved at each stream: one that fires early looks again when the idle spell ends.
+    func test_theIdleTimeCountsFromTheLastStreamsEnd() throws {
+        let (conn, _) = try lane(idle: .seconds(5))
+        let loop = try XCTUnwrap(conn.eventLoop as? EmbeddedEventLoop)
+        loop.advanceTime(by: .seconds(1))
+        event(conn, NIOHTTP2StreamCreatedEvent(streamID: 1, localInitialWindowSize: nil, remoteInitialWindowSize: nil))
+        loop.advanceTime(by: .seconds(1))
+        event(conn, StreamClosedEvent(streamID: 1, reason: nil))
+        loop.advanceTime(by: .seconds(4))
+        XCTAssertNil(goAway(try written(conn)), "6 s after the start, 4 s after the stream ended")
+        loop.advanceTime(by: .seconds(1))
+        XCTAssertNotNil(goAway(try written(conn)), "5 s after it ended")
+    }
+
+    func test_quiesceSendsGoawayAndClosesAfterTheLastStream() throws {
+        let (conn, _) = try lane(idle: .seconds(5))
+        let loop = try XCTUnwrap(conn.eventLoop as? EmbeddedEventLoop)
+        for id in [1, 3] {
+            event(conn, NIOHTTP2StreamCreatedEvent(streamID: HTTP2StreamID(id), localInitialWindowSize: nil,
+                                                   remoteInitialWindowSize: nil))
+        }
+        event(conn, ChannelShouldQuiesceEvent())
+        let away = goAway(try written(conn))
+        XCTAssertEqual(away?.0, 3)
+        XCTAssertEqual(away?.1, .noError)
+        event(conn, StreamClosedEvent(streamID: 1, reason: nil))
+        loop.advanceTime(by: .seconds(10))
+        XCTAssertTrue(conn.isActive, "stream 3 is still open (the grace period is HTTP2ConnectionBounds')")
+        event(conn, StreamClosedEvent(streamID: 3, reason: nil))
+        loop.advanceTime(by: .seconds(1))
+        XCTAssertFalse(conn.isActive, "closed after its last stream")
+        XCTAssertNil(goAway(try written(conn)), "one GOAWAY")
     }
 }
