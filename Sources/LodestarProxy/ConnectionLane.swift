@@ -6,16 +6,18 @@ import NIOHPACK
 import NIOHTTP2
 import Synchronization
 
-/// The pass-through lane of an HTTP/2 connection, between swift-nio-http2's connection handler (and the connection
-/// manager) and its stream multiplexer. A request without a body (HEADERS with END_STREAM; GET, HEAD, DELETE or TRACE) that the HTTP/1.1 lane
-/// would take is answered here, on the connection, by a `LaneStream` — no child channel, no stream pipeline: the
-/// stream's frames stop here and its answer is written as frames of its stream id. Every other stream goes on to the
-/// multiplexer, whose child channel sets up the full path (with admission's verdict when this lane admitted the
+/// The pass-through lane of an HTTP/2 connection, between swift-nio-http2's connection handler and its stream
+/// multiplexer. A request without a body (HEADERS with END_STREAM; GET, HEAD, DELETE or TRACE) that the HTTP/1.1
+/// lane would take is answered here, on the connection, by a `LaneStream` — no child channel, no stream pipeline:
+/// the stream's frames stop here and its answer is written as frames of its stream id. Every other stream goes on to
+/// the multiplexer, whose child channel sets up the full path (with admission's verdict when this lane admitted the
 /// request and stepped aside: `takeVerdict`).
 ///
+/// Every header section a client sends is checked here (`HTTP2FieldCheck`), and the connection's idle timeout and
+/// graceful GOAWAY are kept here from every stream's events (`HTTP2Lifecycle`).
+///
 /// A child channel per stream cost ~5 µs of a request's ~35 (`Benchmarks/h2floor.sh`: 13.3 µs against 8.3 for an
-/// HTTP/2 answer without one); flow control, HPACK, SETTINGS and the flood limits stay swift-nio-http2's, and the
-/// connection manager counts every stream from swift-nio-http2's stream events.
+/// HTTP/2 answer without one); flow control, HPACK, SETTINGS and the flood limits stay swift-nio-http2's.
 final class ConnectionLane: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame

@@ -63,7 +63,7 @@ extension ProxyHandler {
         if isHTTP2 {
             // The answer has left and the stream is still here a while later: the client has not ended its request (a
             // stream whose halves have both ended is gone). RFC 9113 §8.1 lets the server end it; left alone it waited
-            // for the client's END_STREAM for ever. (Idle HTTP/2 connections are their manager's.)
+            // for the client's END_STREAM for ever. (Idle HTTP/2 connections are their `ConnectionLane`'s.)
             if now - clock.idleSince > Self.unendedRequestGrace {
                 closing = true
                 context.close(promise: nil)

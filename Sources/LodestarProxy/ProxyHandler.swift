@@ -120,7 +120,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if event is ChannelShouldQuiesceEvent {
             // Shutdown or drain: an HTTP/1.1 connection idle between requests closes now; one that is busy, or new and
             // about to send its first request, is answered with `Connection: close`. An HTTP/2 stream finishes; its
-            // connection's manager sends GOAWAY.
+            // connection's lane sends GOAWAY.
             if !isHTTP2 {
                 if exchange == nil && queued.isEmpty && requestsServed > 0 && tracker?.firstByteAt == nil {
                     closing = true
