@@ -145,14 +145,13 @@ struct ClientPipeline: Sendable {
         channel.closeFuture.whenComplete { _ in stopTicker.value.stop() }
         try ops.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: h2Connection,
                                            streamConfiguration: h2Stream))
-        // The bounds see every GOAWAY go out (the grace period).
-        try ops.addHandler(HTTP2ConnectionBounds(grace: .milliseconds(Int64(limits.gracefulShutdownMs))))
         // With `passThrough` off it takes no stream.
         let lane = ConnectionLane(shared: shared, loop: state, info: info, compressing: compression.enabled,
                                   ticker: ticker, connectionWindow: limits.connectionWindowBytes, takes: passThrough,
                                   malformedLimit: limits.maxResetsPerWindow,
                                   floodWindow: .milliseconds(Int64(limits.floodWindowMs)),
-                                  idleTimeout: .milliseconds(Int64(limits.idleTimeoutMs)))
+                                  idleTimeout: .milliseconds(Int64(limits.idleTimeoutMs)),
+                                  grace: .milliseconds(Int64(limits.gracefulShutdownMs)))
         try ops.addHandler(lane)
         try ops.addHandler(streamMultiplexer(channel, info: info, state: state, ticker: ticker, lane: lane))
         // Last: connection errors and the client's half-close.

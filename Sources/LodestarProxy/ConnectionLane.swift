@@ -59,6 +59,10 @@ final class ConnectionLane: ChannelInboundHandler {
     /// connection's streams often all end in one tick): when it fires it looks, and waits again if need be.
     private var idleSince: NIODeadline?
     private var idleTimer: Scheduled<Void>?
+    /// After a graceful GOAWAY its streams have this long; then the connection closes, whatever they and the
+    /// client do (`http2.gracefulShutdownMs`).
+    private let grace: TimeAmount
+    private var graceTimer: Scheduled<Void>?
     private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
     private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
     private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
@@ -66,8 +70,9 @@ final class ConnectionLane: ChannelInboundHandler {
 
     init(shared: EdgeShared, loop: LoopStateBox, info: ConnectionInfo, compressing: Bool, ticker: StreamTicker,
          connectionWindow: Int = 65535, takes: Bool = true, malformedLimit: Int = 200,
-         floodWindow: TimeAmount = .seconds(10), idleTimeout: TimeAmount? = nil) {
+         floodWindow: TimeAmount = .seconds(10), idleTimeout: TimeAmount? = nil, grace: TimeAmount = .seconds(10)) {
         self.takes = takes
+        self.grace = grace
         self.idleTimeout = idleTimeout
         self.malformedLimit = malformedLimit
         self.floodWindow = floodWindow
@@ -96,6 +101,8 @@ final class ConnectionLane: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         idleTimer = nil
+        graceTimer?.cancel()
+        graceTimer = nil
         closeAll()
         self.context = nil
     }
@@ -215,11 +222,13 @@ final class ConnectionLane: ChannelInboundHandler {
             idleSince = nil
             idleTimer?.cancel()
             idleTimer = nil
-            // `HTTP2ConnectionBounds` starts the grace period as it goes by.
             let away = HTTP2Frame(streamID: .rootStream,
                                   payload: .goAway(lastStreamID: HTTP2StreamID(last), errorCode: .noError, opaqueData: nil))
             context.writeAndFlush(wrapOutboundOut(away), promise: nil)
-            if close { HTTP2ConnectionGuard.closeAfterGoaway(context) }
+            if close { return HTTP2ConnectionGuard.closeAfterGoaway(context) }
+            graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: grace) {
+                HTTP2ConnectionGuard.closeAfterGoaway(context)
+            }
         case .close:
             HTTP2ConnectionGuard.closeAfterGoaway(context)
         }
@@ -259,6 +268,8 @@ final class ConnectionLane: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         idleTimer = nil
+        graceTimer?.cancel()
+        graceTimer = nil
         closeAll()
         context.fireChannelInactive()
     }

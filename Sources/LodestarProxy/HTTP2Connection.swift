@@ -5,9 +5,14 @@ import NIOHPACK
 import NIOHTTP2
 import Synchronization
 
-/// The grace period of an HTTP/2 connection: `grace` after the first GOAWAY that goes out (idle timeout, drain,
-/// shutdown, a flood), the connection closes, whatever its streams and its client do. (Its streams are given that
-/// long to finish; a client that never closes its side keeps nothing open.)
+/// What swift-nio-http2's connection manager leaves undone, for the sample origin's HTTP/2 connections
+/// (`SimpleHTTPServer`; the edge keeps its connections' life in `ConnectionLane`):
+///
+/// - It starts its idle timer on `channelActive`, which has gone by when HTTP/2 is set up after the preface: this
+///   tells it once, as it is added. (Without it, a connection that never opened a stream was never closed.)
+/// - After its first GOAWAY it waits for the client's PING acknowledgement before its grace period starts: a client
+///   that acknowledges nothing kept its connection. This closes the connection `grace` after the first GOAWAY that
+///   goes out, whatever the client does.
 final class HTTP2ConnectionBounds: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundIn = HTTP2Frame
@@ -16,6 +21,16 @@ final class HTTP2ConnectionBounds: ChannelDuplexHandler {
 
     init(grace: TimeAmount) {
         self.grace = grace
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }  // else the activation itself passes by
+        // Once the handlers after this one are in place (they are added in the same turn of the loop).
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.assumeIsolated().execute {
+            guard bound.value.channel.isActive else { return }
+            bound.value.fireChannelActive()
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -21,7 +21,8 @@ final class ConnectionLaneCheckTests: XCTestCase {
     }
 
     /// A lane (taking nothing: every well-formed stream goes on) on an embedded connection, a recorder behind it.
-    private func lane(limit: Int = 200, idle: TimeAmount? = nil) throws -> (EmbeddedChannel, Behind) {
+    private func lane(limit: Int = 200, idle: TimeAmount? = nil, grace: TimeAmount = .seconds(30))
+        throws -> (EmbeddedChannel, Behind) {
         let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
         let config = try EdgeConfig(topology: t, edgeId: "e1")
         let shared = EdgeShared(config: config, logger: Logger(label: "test"))
@@ -30,7 +31,7 @@ final class ConnectionLaneCheckTests: XCTestCase {
         let info = ConnectionInfo(remote: try SocketAddress(ipAddress: "192.0.2.8", port: 40001), scheme: "http")
         let lane = ConnectionLane(shared: shared, loop: box, info: info, compressing: false,
                                   ticker: StreamTicker(loop: conn.eventLoop), takes: false, malformedLimit: limit,
-                                  idleTimeout: idle)
+                                  idleTimeout: idle, grace: grace)
         let behind = Behind()
         try conn.pipeline.syncOperations.addHandler(lane)
         try conn.pipeline.syncOperations.addHandler(behind)
@@ -141,10 +142,23 @@ final class ConnectionLaneCheckTests: XCTestCase {
         XCTAssertEqual(away?.1, .noError)
         event(conn, StreamClosedEvent(streamID: 1, reason: nil))
         loop.advanceTime(by: .seconds(10))
-        XCTAssertTrue(conn.isActive, "stream 3 is still open (the grace period is HTTP2ConnectionBounds')")
+        XCTAssertTrue(conn.isActive, "stream 3 is still open, within the grace period")
         event(conn, StreamClosedEvent(streamID: 3, reason: nil))
         loop.advanceTime(by: .seconds(1))
         XCTAssertFalse(conn.isActive, "closed after its last stream")
         XCTAssertNil(goAway(try written(conn)), "one GOAWAY")
+    }
+
+    /// The grace period after a graceful GOAWAY (`http2.gracefulShutdownMs`) ends the connection whatever its streams do.
+    func test_theGracePeriodEndsTheConnection() throws {
+        let (conn, _) = try lane(idle: .seconds(5), grace: .seconds(3))
+        let loop = try XCTUnwrap(conn.eventLoop as? EmbeddedEventLoop)
+        event(conn, NIOHTTP2StreamCreatedEvent(streamID: 1, localInitialWindowSize: nil, remoteInitialWindowSize: nil))
+        event(conn, ChannelShouldQuiesceEvent())
+        XCTAssertNotNil(goAway(try written(conn)))
+        loop.advanceTime(by: .seconds(2))
+        XCTAssertTrue(conn.isActive)
+        loop.advanceTime(by: .seconds(2))
+        XCTAssertFalse(conn.isActive, "closed at the end of the grace period (and its second of lingering)")
     }
 }

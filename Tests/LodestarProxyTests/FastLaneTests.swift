@@ -358,10 +358,11 @@ final class FastLaneTests: XCTestCase {
         _ = try? r.client.finish()
     }
 
-    /// HTTP/2 is set up on a connection already active, and `HTTP2ConnectionBounds` replays the activation for the
-    /// connection manager a turn later; the multiplexer behind the lane may by then have activated a stream's child (a
-    /// HEADERS frame in the same read as the preface), and a second activation stopped the process. The lane lets the
-    /// replay go no further; on a connection that becomes active after it was added, the activation passes.
+    /// HTTP/2 is set up on a connection already active; an activation fired after that (as `HTTP2ConnectionBounds`
+    /// replayed it for swift-nio-http2's connection manager, in the edge's pipeline until the eleventh session) could
+    /// reach the multiplexer behind the lane after it had activated a stream's child (a HEADERS frame in the same read
+    /// as the preface), and a second activation stopped the process. The lane lets such an activation go no further;
+    /// on a connection that becomes active after it was added, the activation passes.
     func test_theConnectionLaneStopsTheReplayedActivation() throws {
         let r = try rig()
         for activeFirst in [true, false] {
