@@ -10,11 +10,18 @@ protocol HeaderFieldRef {
     func nameEquals(_ lower: String) -> Bool
     var name: String { get }
     var value: String { get }
+    /// The name in lower case (HTTP/2's spelling).
+    var lowercasedName: String { get }
     /// Writes the field as an HTTP/1.1 line (`name: value` CRLF).
     func write(into buffer: inout ByteBuffer)
 }
 
 extension HeaderFieldRef {
+    var lowercasedName: String {
+        let name = name
+        return name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name
+    }
+
     func isListed(in lowerNames: [String]) -> Bool {
         for n in lowerNames where nameEquals(n) { return true }
         return false
@@ -69,6 +76,15 @@ struct WireField: HeaderFieldRef {
 
     var name: String { HTTP1Wire.string(bytes, field.name) }
     var value: String { HTTP1Wire.string(bytes, field.value) }
+
+    /// Made from the bytes in lower case at once (not a string, then its lower-cased copy).
+    var lowercasedName: String {
+        let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
+        return String(unsafeUninitializedCapacity: name.count) { out in
+            for (i, c) in name.enumerated() { out[i] = c >= 65 && c <= 90 ? c | 0x20 : c }
+            return name.count
+        }
+    }
 
     /// The line as it came (the name's spelling and the value's bytes kept).
     func write(into buffer: inout ByteBuffer) {

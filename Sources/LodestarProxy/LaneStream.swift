@@ -215,8 +215,12 @@ struct HPACKSink: HeaderSink {
 
     mutating func add(name: String, value: String) {
         let lower = name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name
-        headers.add(name: lower, value: value, indexing: lower == requestIdHeader ? .nonIndexable : .indexable)
+        add(lower: lower, value: value)
     }
 
-    mutating func copy<F: HeaderFieldRef>(_ field: F) { add(name: field.name, value: field.value) }
+    mutating func copy<F: HeaderFieldRef>(_ field: F) { add(lower: field.lowercasedName, value: field.value) }
+
+    private mutating func add(lower: String, value: String) {
+        headers.add(name: lower, value: value, indexing: lower == requestIdHeader ? .nonIndexable : .indexable)
+    }
 }

@@ -233,6 +233,8 @@ final class FastLaneTests: XCTestCase {
         guard case .headers(let h)? = out.first?.payload else { return XCTFail("no HEADERS: \(out)") }
         XCTAssertEqual(h.headers.first(name: ":status"), "200")
         XCTAssertEqual(h.headers.first(name: "content-type"), "text/plain")
+        XCTAssertTrue(h.headers.contains { $0.name == "content-type" }, "the origin's Content-Type in lower case")
+        XCTAssertTrue(h.headers.allSatisfy { $0.name == $0.name.lowercased() }, "\(h.headers)")
         XCTAssertEqual(h.headers.first(name: "x-served-by"), "edge")
         XCTAssertNil(h.headers.first(name: "transfer-encoding"), "no connection-specific field in HTTP/2")
         XCTAssertNil(h.headers.first(name: "x-powered-by"))
