@@ -43,26 +43,14 @@ final class ConnectionLane: ChannelInboundHandler {
     private var handingOver: Admission.Verdict?
     /// The connection was active when this handler was added (HTTP/2 is set up after the preface or ALPN).
     private var addedActive = false
-    /// Malformed header sections (each stream reset) within `floodWindow`, since `malformedSince`: past
-    /// `malformedLimit` the connection goes (GOAWAY ENHANCE_YOUR_CALM), as swift-nio-http2 ends one with too many
-    /// stream errors.
-    private let malformedLimit: Int
-    private let floodWindow: TimeAmount
-    private var malformed = 0
-    private var malformedSince = NIODeadline.uptimeNanoseconds(0)
+    /// Malformed header sections (each stream reset) within `http2.floodWindowMs`: past `http2.maxResetsPerWindow`
+    /// the connection goes (GOAWAY ENHANCE_YOUR_CALM), as swift-nio-http2 ends one with too many stream errors.
+    private var malformed: FloodCount
     /// The lane sent GOAWAY and is closing the connection: what still comes in is read and dropped.
     private var closing = false
-    /// Idle timeout and graceful GOAWAY, from every stream's events (`HTTP2Lifecycle`); nil idle: no idle close.
+    /// Idle timeout and graceful GOAWAY, from every stream's events (`HTTP2Lifecycle`), and their timers.
     private var life = HTTP2Lifecycle()
-    private let idleTimeout: TimeAmount?
-    /// Since when no stream has been open (nil while one is). The timer is not moved at each change (a busy
-    /// connection's streams often all end in one tick): when it fires it looks, and waits again if need be.
-    private var idleSince: NIODeadline?
-    private var idleTimer: Scheduled<Void>?
-    /// After a graceful GOAWAY its streams have this long; then the connection closes, whatever they and the
-    /// client do (`http2.gracefulShutdownMs`).
-    private let grace: TimeAmount
-    private var graceTimer: Scheduled<Void>?
+    private var timers: LifeTimers
     private static let closedEvent = ObjectIdentifier(StreamClosedEvent.self)
     private static let windowEvent = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
     private static let createdEvent = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
@@ -72,10 +60,8 @@ final class ConnectionLane: ChannelInboundHandler {
          connectionWindow: Int = 65535, takes: Bool = true, malformedLimit: Int = 200,
          floodWindow: TimeAmount = .seconds(10), idleTimeout: TimeAmount? = nil, grace: TimeAmount = .seconds(10)) {
         self.takes = takes
-        self.grace = grace
-        self.idleTimeout = idleTimeout
-        self.malformedLimit = malformedLimit
-        self.floodWindow = floodWindow
+        self.timers = LifeTimers(idleTimeout: idleTimeout, grace: grace)
+        self.malformed = FloodCount(limit: malformedLimit, window: floodWindow)
         self.connectionWindow = min(max(connectionWindow, 65535), Int(Int32.max))
         self.shared = shared
         self.loop = loop
@@ -99,10 +85,7 @@ final class ConnectionLane: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
-        graceTimer?.cancel()
-        graceTimer = nil
+        timers.cancel()
         closeAll()
         self.context = nil
     }
@@ -156,13 +139,7 @@ final class ConnectionLane: ChannelInboundHandler {
         shared.logger.debug("HTTP/2 stream reset", metadata: ["stream": "\(id)", "reason": "\(problem)"])
         context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.protocolError))),
                               promise: nil)
-        let now = NIODeadline.now()
-        if now - malformedSince > floodWindow {
-            malformedSince = now
-            malformed = 0
-        }
-        malformed += 1
-        guard malformed > malformedLimit else { return }
+        guard malformed.record(now: context.eventLoop.now) else { return }
         shared.stats.protocolErrors.add(1, ordering: .relaxed)
         shared.logger.notice("HTTP/2 connection closed", metadata: ["error": "malformed header sections"])
         let away = HTTP2Frame(streamID: .rootStream,
@@ -213,20 +190,18 @@ final class ConnectionLane: ChannelInboundHandler {
         case .none:
             return
         case .armIdle:
-            guard let idleTimeout else { return }
-            idleSince = context.eventLoop.now
-            if idleTimer == nil { checkIdle(in: idleTimeout, context: context) }
+            guard let idleTimeout = timers.idleTimeout else { return }
+            timers.idleSince = context.eventLoop.now
+            if timers.idle == nil { checkIdle(in: idleTimeout, context: context) }
         case .disarmIdle:
-            idleSince = nil
+            timers.idleSince = nil
         case .goAway(let last, let close):
-            idleSince = nil
-            idleTimer?.cancel()
-            idleTimer = nil
+            timers.cancel()
             let away = HTTP2Frame(streamID: .rootStream,
                                   payload: .goAway(lastStreamID: HTTP2StreamID(last), errorCode: .noError, opaqueData: nil))
             context.writeAndFlush(wrapOutboundOut(away), promise: nil)
             if close { return HTTP2ConnectionGuard.closeAfterGoaway(context) }
-            graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: grace) {
+            timers.grace = context.eventLoop.assumeIsolated().scheduleTask(in: timers.gracePeriod) {
                 HTTP2ConnectionGuard.closeAfterGoaway(context)
             }
         case .close:
@@ -237,9 +212,9 @@ final class ConnectionLane: ChannelInboundHandler {
     /// In `delay`: still no stream open since `idleSince` for the idle timeout, the lifecycle's idle step; some
     /// time left, another look then; a stream open, nothing (the next idle spell starts a timer again).
     private func checkIdle(in delay: TimeAmount, context: ChannelHandlerContext) {
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            idleTimer = nil
-            guard let since = idleSince, let idleTimeout else { return }
+        timers.idle = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            timers.idle = nil
+            guard let since = timers.idleSince, let idleTimeout = timers.idleTimeout else { return }
             let left = since + idleTimeout - context.eventLoop.now
             if left > .zero { return checkIdle(in: left, context: context) }
             apply(life.idleElapsed())
@@ -266,10 +241,7 @@ final class ConnectionLane: ChannelInboundHandler {
     private func stream(_ id: HTTP2StreamID) -> LaneStream? { streams.first { $0.id == id } }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
-        graceTimer?.cancel()
-        graceTimer = nil
+        timers.cancel()
         closeAll()
         context.fireChannelInactive()
     }
@@ -298,4 +270,52 @@ final class ConnectionLane: ChannelInboundHandler {
     var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
 
     var isActive: Bool { context?.channel.isActive ?? false }
+}
+
+/// A connection's idle and grace timers (`http2.idleTimeoutMs`, `http2.gracefulShutdownMs`).
+private struct LifeTimers {
+    /// nil: no idle close.
+    let idleTimeout: TimeAmount?
+    /// After a graceful GOAWAY its streams have this long; then the connection closes, whatever they and the client do.
+    let gracePeriod: TimeAmount
+    /// Since when no stream has been open (nil while one is). The idle timer is not moved at each change (a busy
+    /// connection's streams often all end in one tick): when it fires it looks, and waits again if need be.
+    var idleSince: NIODeadline?
+    var idle: Scheduled<Void>?
+    var grace: Scheduled<Void>?
+
+    init(idleTimeout: TimeAmount?, grace: TimeAmount) {
+        self.idleTimeout = idleTimeout
+        self.gracePeriod = grace
+    }
+
+    mutating func cancel() {
+        idleSince = nil
+        idle?.cancel()
+        idle = nil
+        grace?.cancel()
+        grace = nil
+    }
+}
+
+/// Events counted within a window that restarts when it has passed: true once more than `limit` fell in one.
+private struct FloodCount {
+    let limit: Int
+    let window: TimeAmount
+    private var count = 0
+    private var since = NIODeadline.uptimeNanoseconds(0)
+
+    init(limit: Int, window: TimeAmount) {
+        self.limit = limit
+        self.window = window
+    }
+
+    mutating func record(now: NIODeadline) -> Bool {
+        if now - since > window {
+            since = now
+            count = 0
+        }
+        count += 1
+        return count > limit
+    }
 }
