@@ -15,7 +15,7 @@ extension FastLane: PassThroughClient {
     func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                            framing: ResponseFraming, keepAlive: Bool) {
         guard let context else { return }
-        var wire = WireHead(allocator: context.channel.allocator, capacity: head.length + 128)
+        var wire = WireHead(loop: loop.state, capacity: head.length + 128)
         wire.statusLine(head.status)
         responseFields(head, b, ex, framing: framing, keepAlive: keepAlive, compressing: compressing, into: &wire)
         if framing == .chunked || framing == .close || ex.answer.deflater != nil {
@@ -23,6 +23,7 @@ extension FastLane: PassThroughClient {
         }
         wire.end()
         context.write(wrapOutboundOut(wire.buffer), promise: nil)
+        loop.state.keep(head: wire.buffer)
     }
 
     /// A length counted down, chunks relayed as they are (the scanner finds their end), a body ended by the origin's

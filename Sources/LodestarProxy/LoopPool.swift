@@ -349,6 +349,25 @@ final class LoopState {
     let cache: EdgeCache?
     /// `previous`: the loop's state being replaced; its pools whose runtime carries over (a pool the change did not
     /// touch) are kept with their connections.
+    /// The last head the lanes wrote (a request head for an origin, a response head for a client). Once NIO has
+    /// written it, its storage is this loop's alone again and the next head is written into it: the lanes' two heads
+    /// per request cost no allocation (four, each buffer being a storage object and its bytes). Until then the next
+    /// head gets a buffer of its own (copy on write); a large one is not kept.
+    private var spareHead = ByteBuffer()
+    static let spareHeadLimit = 8192
+
+    func headBuffer(capacity: Int) -> ByteBuffer {
+        var buffer = spareHead
+        spareHead = ByteBuffer()
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
+    }
+
+    /// `buffer` was handed to the channel: kept, to be written into again once the channel is done with it.
+    func keep(head buffer: ByteBuffer) {
+        if buffer.capacity <= Self.spareHeadLimit { spareHead = buffer }
+    }
+
     init(config: EdgeConfig, eventLoop: any EventLoop, cache: EdgeCache?, previous: LoopState? = nil) {
         self.config = config
         self.cache = cache

@@ -281,7 +281,7 @@ extension PassThroughClient {
         conn.uses += 1
         ex.upstream = conn
         ex.times.lastUpstreamActivity = now
-        var wire = WireHead(allocator: conn.channel.allocator, capacity: 512)
+        var wire = WireHead(loop: loop.state, capacity: 512)
         wire.requestLine(method: ex.method, target: ex.target)
         let facts = HeaderRewriter.RequestFacts(method: ex.method, viaHTTP2: ex.http2, client: info.clientText,
                                                 scheme: info.scheme, requestId: ex.requestId, framing: .none,
@@ -289,6 +289,7 @@ extension PassThroughClient {
         HeaderRewriter.upstreamFields(ex.fields.fieldRefs, facts, route: ex.route, config: config, into: &wire)
         wire.end()
         conn.channel.writeAndFlush(wire.buffer, promise: nil)
+        loop.state.keep(head: wire.buffer)
         conn.handler.holdReads = !clientWritable
     }
 

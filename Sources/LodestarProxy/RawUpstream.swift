@@ -99,6 +99,11 @@ struct WireHead: HeaderSink {
         buffer = allocator.buffer(capacity: capacity)
     }
 
+    /// Into the loop's spare head buffer (`LoopState.headBuffer`): no allocation when its last head has been written.
+    init(loop: LoopState, capacity: Int) {
+        buffer = loop.headBuffer(capacity: capacity)
+    }
+
     mutating func add(name: String, value: String) {
         StringField(name: name, value: value).write(into: &buffer)
     }
@@ -115,11 +120,29 @@ struct WireHead: HeaderSink {
 
     /// `HTTP/1.1 SP status SP reason CRLF` (the reason phrase SwiftNIO writes for the code).
     mutating func statusLine(_ status: Int) {
+        // The common ones whole (the number and the reason phrase were made into strings each time).
+        if let line = Self.commonStatusLine(status) {
+            buffer.writeStaticString(line)
+            return
+        }
         buffer.writeStaticString("HTTP/1.1 ")
         buffer.writeString(String(status))
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
         buffer.writeInteger(0x0D0A as UInt16)
+    }
+
+    static func commonStatusLine(_ status: Int) -> StaticString? {
+        switch status {
+        case 200: return "HTTP/1.1 200 OK\r\n"
+        case 204: return "HTTP/1.1 204 No Content\r\n"
+        case 206: return "HTTP/1.1 206 Partial Content\r\n"
+        case 301: return "HTTP/1.1 301 Moved Permanently\r\n"
+        case 302: return "HTTP/1.1 302 Found\r\n"
+        case 304: return "HTTP/1.1 304 Not Modified\r\n"
+        case 404: return "HTTP/1.1 404 Not Found\r\n"
+        default: return nil
+        }
     }
 
     /// The blank line that ends the head.

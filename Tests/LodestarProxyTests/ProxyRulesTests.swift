@@ -3,6 +3,7 @@ import LodestarEdge
 import LodestarTopology
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import XCTest
 
@@ -192,6 +193,44 @@ final class ProxyRulesTests: XCTestCase {
         }
         XCTAssertEqual(prefixes.count, 1)
         XCTAssertEqual(counters, Array(1...40), "counts from 1, through 0x10 and 0x20 (more digits)")
+    }
+
+    /// The common status lines written whole are the ones the general path writes.
+    func test_commonStatusLinesAreTheGeneralOnes() {
+        for status in [200, 204, 206, 301, 302, 304, 404] {
+            let line = WireHead.commonStatusLine(status).map { "\($0)" }
+            XCTAssertEqual(line, "HTTP/1.1 \(status) \(HTTPResponseStatus(statusCode: status).reasonPhrase)\r\n")
+        }
+        XCTAssertNil(WireHead.commonStatusLine(418))
+        var head = WireHead(allocator: ByteBufferAllocator(), capacity: 64)
+        head.statusLine(418)
+        XCTAssertEqual(String(buffer: head.buffer), "HTTP/1.1 418 I'm a teapot\r\n")
+    }
+
+    /// A loop's spare head buffer: its storage is written into again once nothing else holds it, never while
+    /// something does (a write still waiting in the channel keeps its bytes).
+    func test_theSpareHeadBufferIsReusedOnlyWhenFree() throws {
+        let t = try Topology.decode(Data(Self.topologyJSON.utf8), file: "t.json")
+        let state = LoopState(config: try EdgeConfig(topology: t, edgeId: "e1"), eventLoop: EmbeddedEventLoop(), cache: nil)
+        func address(_ b: ByteBuffer) -> UInt { b.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) } }
+        var first = WireHead(loop: state, capacity: 100)
+        first.statusLine(200)
+        state.keep(head: first.buffer)
+        let firstAddress = address(first.buffer)
+        first = WireHead(allocator: ByteBufferAllocator(), capacity: 1)  // the "channel" is done with it
+        var second = WireHead(loop: state, capacity: 100)
+        XCTAssertEqual(address(second.buffer), firstAddress, "the same storage, written into again")
+        XCTAssertEqual(second.buffer.readableBytes, 0)
+        second.statusLine(404)
+        let inFlight = second.buffer  // a write not done yet
+        state.keep(head: second.buffer)
+        var third = WireHead(loop: state, capacity: 100)
+        third.statusLine(304)
+        XCTAssertNotEqual(address(third.buffer), address(inFlight))
+        XCTAssertEqual(String(buffer: inFlight), "HTTP/1.1 404 Not Found\r\n", "the waiting write keeps its bytes")
+        state.keep(head: ByteBufferAllocator().buffer(capacity: LoopState.spareHeadLimit + 1))
+        XCTAssertLessThanOrEqual(WireHead(loop: state, capacity: 10).buffer.capacity, LoopState.spareHeadLimit,
+                                 "a large buffer is not kept")
     }
 
     func test_gzipOnlyWhatIsWorthIt() {
