@@ -93,6 +93,22 @@ struct WireField: HeaderFieldRef {
     }
 }
 
+/// A response's fields over the bytes they arrived in, as the rewriter reads them: a sequence of its own, where a
+/// lazy map's closure (holding the bytes) was boxed on the heap for every response.
+struct WireFields: Sequence {
+    let bytes: UnsafeRawBufferPointer
+    let fields: [HTTP1Wire.Field]
+
+    func makeIterator() -> Iterator { Iterator(bytes: bytes, inner: fields.makeIterator()) }
+
+    struct Iterator: IteratorProtocol {
+        let bytes: UnsafeRawBufferPointer
+        var inner: IndexingIterator<[HTTP1Wire.Field]>
+
+        mutating func next() -> WireField? { inner.next().map { WireField(bytes: bytes, field: $0) } }
+    }
+}
+
 extension HTTPHeaders {
     /// The fields as the rewriter reads them (no copy).
     var fieldRefs: LazyMapSequence<HTTPHeaders, StringField> { lazy.map { StringField(name: $0.name, value: $0.value) } }

@@ -49,7 +49,7 @@ extension PassThroughClient {
             rules.origin = ex.pool.runtime.labels[server]
             rules.publicBase = info.scheme + "://" + host
         }
-        let fields = head.fields.lazy.map { WireField(bytes: b, field: $0) }
+        let fields = WireFields(bytes: b, fields: head.fields)
         let lengthToDrop = hasLength && (reframed || ex.answer.deflater != nil || head.status < 200 || head.status == 204
                                          || (head.status == 304 && !ex.http2))
         if lengthToDrop {
