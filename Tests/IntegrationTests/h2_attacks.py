@@ -208,7 +208,11 @@ def attack(port, host, kind, seconds):
                 sent += 1
         bomb_stream = sid
     end_wait = time.monotonic() + 5
-    while time.monotonic() < end_wait and not reader.closed and not (kind == "hpack-bomb" and (reader.goaway is not None or reader.resets or reader.statuses)):
+    # Until the edge closes (a GOAWAY comes first: wait for the close behind it), or the bomb's stream was refused
+    # or answered on a connection that stays open.
+    while time.monotonic() < end_wait and not reader.closed:
+        if kind == "hpack-bomb" and reader.goaway is None and (reader.resets or reader.statuses):
+            break
         time.sleep(0.05)
     try:
         sock.close()
