@@ -347,8 +347,6 @@ final class LoopState {
     let pools: [LoopPool]
     /// The edge's shared cache (nil when no route caches).
     let cache: EdgeCache?
-    /// `previous`: the loop's state being replaced; its pools whose runtime carries over (a pool the change did not
-    /// touch) are kept with their connections.
     /// The last head the lanes wrote (a request head for an origin, a response head for a client). Once NIO has
     /// written it, its storage is this loop's alone again and the next head is written into it: the lanes' two heads
     /// per request cost no allocation (four, each buffer being a storage object and its bytes). Until then the next
@@ -368,6 +366,8 @@ final class LoopState {
         if buffer.capacity <= Self.spareHeadLimit { spareHead = buffer }
     }
 
+    /// `previous`: the loop's state being replaced; its pools whose runtime carries over (a pool the change did not
+    /// touch) are kept with their connections.
     init(config: EdgeConfig, eventLoop: any EventLoop, cache: EdgeCache?, previous: LoopState? = nil) {
         self.config = config
         self.cache = cache
