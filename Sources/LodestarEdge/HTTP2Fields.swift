@@ -67,7 +67,7 @@ public struct HTTP2FieldCheck: Sendable {
             regular = true
             guard Self.isLowerToken(bytes[...]) else { return .badName(String(decoding: bytes, as: UTF8.self)) }
             if let problem = Self.connectionSpecific(bytes, value: value) { return problem }
-            guard Self.isFieldValue(value) else { return .badValue(String(decoding: bytes, as: UTF8.self)) }
+            guard RequestFraming.isSafeValue(value) else { return .badValue(String(decoding: bytes, as: UTF8.self)) }
             return nil
         }
     }
@@ -139,20 +139,7 @@ public struct HTTP2FieldCheck: Sendable {
 
     /// RFC 9110's `tchar` without the upper-case letters (RFC 9113 §8.2.1), at least one.
     static func isLowerToken(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        guard !bytes.isEmpty else { return false }
-        for b in bytes {
-            switch b {
-            case 0x21, 0x23...0x27, 0x2a, 0x2b, 0x2d, 0x2e, 0x30...0x39, 0x5e...0x7a, 0x7c, 0x7e: continue
-            default: return false
-            }
-        }
-        return true
-    }
-
-    /// No NUL, CR or LF (RFC 9113 §8.2.1).
-    static func isFieldValue(_ value: String) -> Bool {
-        var value = value
-        return value.withUTF8 { bytes in !bytes.contains { $0 == 0 || $0 == 0x0a || $0 == 0x0d } }
+        !bytes.isEmpty && bytes.allSatisfy { RequestFraming.isTchar($0) && !($0 >= 65 && $0 <= 90) }
     }
 
     /// No control character, space or DEL: a pseudo-header becomes part of an HTTP/1.1 request line (`:path`) or
