@@ -204,10 +204,7 @@ public struct Admission: Sendable {
             guard part.contains(where: { $0 >= 65 && $0 <= 90 }) else {
                 return end == b.count ? original : String(decoding: part, as: UTF8.self)
             }
-            return String(unsafeUninitializedCapacity: end) { out in
-                for (i, c) in part.enumerated() { out[i] = c >= 65 && c <= 90 ? c | 0x20 : c }
-                return end
-            }
+            return HTTPText.lowercasedASCII(UnsafeRawBufferPointer(part))
         }
     }
 

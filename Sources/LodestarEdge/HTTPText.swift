@@ -14,6 +14,20 @@ public enum HTTPText {
         return true
     }
 
+    /// `text` with its upper-case letters in lower case: the same string when it has none (a field name already in
+    /// HTTP/2's spelling costs nothing).
+    public static func lowercased(_ text: String) -> String {
+        text.utf8.contains { $0 >= 65 && $0 <= 90 } ? text.lowercased() : text
+    }
+
+    /// The bytes as a string, ASCII `A`–`Z` in lower case: one string made, not a string and its lower-cased copy.
+    public static func lowercasedASCII(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count) { out in
+            for (i, c) in bytes.enumerated() { out[i] = asciiLower(c) }
+            return bytes.count
+        }
+    }
+
     /// A comma-separated field value (`Connection: keep-alive, close`) names `token` (lower case), in any case and
     /// spacing; the common one-token value without splitting.
     public static func listNames(_ value: String, _ token: String) -> Bool {

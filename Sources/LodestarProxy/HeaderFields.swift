@@ -17,10 +17,7 @@ protocol HeaderFieldRef {
 }
 
 extension HeaderFieldRef {
-    var lowercasedName: String {
-        let name = name
-        return name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name
-    }
+    var lowercasedName: String { HTTPText.lowercased(name) }
 
     func isListed(in lowerNames: [String]) -> Bool {
         for n in lowerNames where nameEquals(n) { return true }
@@ -78,13 +75,7 @@ struct WireField: HeaderFieldRef {
     var value: String { HTTP1Wire.string(bytes, field.value) }
 
     /// Made from the bytes in lower case at once (not a string, then its lower-cased copy).
-    var lowercasedName: String {
-        let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
-        return String(unsafeUninitializedCapacity: name.count) { out in
-            for (i, c) in name.enumerated() { out[i] = c >= 65 && c <= 90 ? c | 0x20 : c }
-            return name.count
-        }
-    }
+    var lowercasedName: String { HTTPText.lowercasedASCII(UnsafeRawBufferPointer(rebasing: bytes[field.name])) }
 
     /// The line as it came (the name's spelling and the value's bytes kept).
     func write(into buffer: inout ByteBuffer) {

@@ -213,10 +213,7 @@ struct HPACKSink: HeaderSink {
         if capacity > 0 { headers.reserveCapacity(capacity) }
     }
 
-    mutating func add(name: String, value: String) {
-        let lower = name.utf8.contains { $0 >= 65 && $0 <= 90 } ? name.lowercased() : name
-        add(lower: lower, value: value)
-    }
+    mutating func add(name: String, value: String) { add(lower: HTTPText.lowercased(name), value: value) }
 
     mutating func copy<F: HeaderFieldRef>(_ field: F) { add(lower: field.lowercasedName, value: field.value) }
 
