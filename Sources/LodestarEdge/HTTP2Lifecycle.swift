@@ -41,8 +41,7 @@ public struct HTTP2Lifecycle: Sendable {
     /// A stream ended (answered, reset, refused); one not known open changes nothing.
     public mutating func streamClosed(_ id: Int32) -> Action {
         guard let i = open.firstIndex(of: id) else { return .none }
-        open.swapAt(i, open.count - 1)
-        open.removeLast()
+        open.removeUnordered(at: i)
         guard open.isEmpty else { return .none }
         return goingAway ? .close : .armIdle
     }
@@ -59,5 +58,15 @@ public struct HTTP2Lifecycle: Sendable {
         guard !goingAway else { return .none }
         goingAway = true
         return .goAway(lastStreamID: lastStreamID, close: open.isEmpty)
+    }
+}
+
+extension Array {
+    /// Removes the element at `i` by moving the last one into its place (O(1); the order is not kept): for the short
+    /// lists of a connection's streams.
+    @discardableResult
+    public mutating func removeUnordered(at i: Int) -> Element {
+        swapAt(i, count - 1)
+        return removeLast()
     }
 }

@@ -158,10 +158,7 @@ final class ConnectionLane: ChannelInboundHandler {
             guard let closed = event as? StreamClosedEvent else { break }
             defer { apply(life.streamClosed(Int32(closed.streamID))) }
             if let i = streams.firstIndex(where: { $0.id == closed.streamID }) {
-                let stream = streams[i]
-                streams.swapAt(i, streams.count - 1)
-                streams.removeLast()
-                return stream.closed()
+                return streams.removeUnordered(at: i).closed()
             }
         case Self.windowEvent:
             guard let window = event as? NIOHTTP2WindowUpdatedEvent else { break }

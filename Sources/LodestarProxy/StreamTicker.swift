@@ -1,5 +1,6 @@
 import NIOCore
 
+import LodestarEdge
 import LodestarTopology
 
 /// How often a client connection's or stream's timeouts are checked: a quarter of the shortest of them, within
@@ -43,10 +44,7 @@ final class StreamTicker {
 
     /// Removes a stream's handler (its stream ended or failed).
     func leave(_ handler: any StreamTicking) {
-        if let i = members.firstIndex(where: { $0 === handler }) {
-            members.swapAt(i, members.count - 1)
-            members.removeLast()
-        }
+        if let i = members.firstIndex(where: { $0 === handler }) { members.removeUnordered(at: i) }
         if members.isEmpty, let done = whenEmpty {
             whenEmpty = nil
             done()
