@@ -260,20 +260,14 @@ public final class DNSServer: Sendable {
         return ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelInitializer { server in
+                server.eventLoop.makeCompletedFuture {
+                    try server.pipeline.syncOperations.addHandler(TCPAcceptAdmission(table: table, stats: stats))
+                }
+            }
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    stats.tcpConnections.add(1, ordering: .relaxed)
-                    channel.closeFuture.whenComplete { _ in
-                        stats.tcpConnections.subtract(1, ordering: .relaxed)
-                        table.remove(channel)
-                    }
-                    // Past the caps the longest-idle connections make room; the newcomer is served (RFC 7766 §6.2.3).
-                    let client = channel.remoteAddress.flatMap { IPAddress($0) } ?? .v4(0)
-                    for old in table.admit(channel, client: client) {
-                        stats.tcpRejected.add(1, ordering: .relaxed)
-                        old.close(promise: nil)
-                    }
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ByteToMessageHandler(LengthFieldBasedFrameDecoder(lengthFieldBitLength: .twoBytes)))
                     try sync.addHandler(LengthFieldPrepender(lengthFieldBitLength: .twoBytes))

@@ -99,3 +99,36 @@ final class TCPConnectionTable: Sendable {
         return e.channel
     }
 }
+
+/// On the TCP listener's own channel, before NIO hands an accepted connection to its event loop: enters it in the
+/// table in the order the kernel gave the connections, stamped with the time it was accepted, so that "longest idle"
+/// means what it says even when one event loop is slower to set its connections up than the other.
+final class TCPAcceptAdmission: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let table: TCPConnectionTable
+    private let stats: DNSServerStats
+
+    init(table: TCPConnectionTable, stats: DNSServerStats) {
+        self.table = table
+        self.stats = stats
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let channel = unwrapInboundIn(data)
+        let table = self.table, stats = self.stats
+        stats.tcpConnections.add(1, ordering: .relaxed)
+        channel.closeFuture.whenComplete { _ in
+            stats.tcpConnections.subtract(1, ordering: .relaxed)
+            table.remove(channel)
+        }
+        // Past the caps the longest-idle connections make room; the newcomer is served (RFC 7766 §6.2.3).
+        let client = channel.remoteAddress.flatMap { IPAddress($0) } ?? .v4(0)
+        for old in table.admit(channel, client: client) {
+            stats.tcpRejected.add(1, ordering: .relaxed)
+            old.close(promise: nil)
+        }
+        context.fireChannelRead(data)
+    }
+}

@@ -1,7 +1,9 @@
 @testable import LodestarDNSServer
 import LodestarTopology
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import XCTest
 
 /// The TCP connection table alone: who makes room for whom, and how the idle timeout shrinks as it fills.
@@ -46,5 +48,32 @@ final class TCPConnectionTableTests: XCTestCase {
         let expired = table.expired(now: at(5)).map(ObjectIdentifier.init)
         XCTAssertEqual(Set(expired), Set(channels.prefix(3).map(ObjectIdentifier.init)))
         XCTAssertEqual(table.count, 5)
+    }
+
+    /// The listener's own handler admits accepted connections in the order they come, passes each on, and closes the
+    /// longest idle to make room; a closed connection leaves the table and the open count.
+    func test_acceptAdmissionOnTheListenerClosesTheOldestAndPassesEachOn() throws {
+        let table = TCPConnectionTable(capacity: 3, idleTimeout: .seconds(10))
+        let stats = DNSServerStats()
+        let listener = EmbeddedChannel(handler: TCPAcceptAdmission(table: table, stats: stats))
+        let accepted = (0..<4).map { _ in EmbeddedChannel() }
+        let closed = NIOLockedValueBox<Set<Int>>([])
+        for (i, c) in accepted.enumerated() { c.closeFuture.whenComplete { _ in closed.withLockedValue { _ = $0.insert(i) } } }
+        for child in accepted {
+            try listener.writeInbound(child as any Channel)
+            let passed = try XCTUnwrap(listener.readInbound(as: (any Channel).self))
+            XCTAssertTrue(passed === child, "the accepted connection goes on to be set up")
+        }
+        XCTAssertEqual(stats.tcpRejected.load(ordering: .relaxed), 1)
+        for c in accepted { c.embeddedEventLoop.run() }  // an embedded channel completes its close future on its loop
+        XCTAssertEqual(closed.withLockedValue { $0 }, [0], "the first accepted made room")
+        XCTAssertEqual(table.count, 3)
+        XCTAssertEqual(stats.tcpConnections.load(ordering: .relaxed), 3)
+        accepted[2].close(promise: nil)
+        accepted[2].embeddedEventLoop.run()
+        XCTAssertEqual(closed.withLockedValue { $0 }, [0, 2])
+        XCTAssertEqual(table.count, 2)
+        XCTAssertEqual(stats.tcpConnections.load(ordering: .relaxed), 2)
+        XCTAssertTrue(try listener.finish().isClean)
     }
 }
