@@ -70,8 +70,9 @@ extension Authority {
         return engine?.secondHint(slot: plan.query.slot, client: plan.located, family: plan.query.family)
     }
 
-    /// Answers the most common queries — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID, and
-    /// a static name's records asked for in lower case (`FastStatic`, precompiled) — in place: the packet is read
+    /// Answers the most common queries — a GSLB service's A or AAAA over UDP, with or without EDNS, ECS and NSID, the
+    /// same for an alias of one (a CNAME to the service, asked in lower case), and a static name's records asked for
+    /// in lower case (`FastStatic`, precompiled) — in place: the packet is read
     /// without copying, the engine chooses from its compiled classes with health from `health`, and the response is
     /// written to `out`, byte for byte what `respond` would send. `out` may be the packet's own memory: nothing is
     /// written until the answer is known to fit, and nothing is read after. Returns nil for anything else (another name
@@ -101,16 +102,20 @@ extension Authority {
         // With DO and a signed zone: the RRSIGs of this RRset, kept per choice (made as the full path makes them).
         var signatures: [[UInt8]] = []
         if q.dnssecOK, let signer {
-            guard answers > 0, let sigs = signer.fastSignatures(slot: service.slot, v4: v4, ttl: ttl, picks: picks,
+            // An alias's CNAME would be signed too: the full path answers.
+            guard answers > 0, !service.isAlias, let sigs = signer.fastSignatures(slot: service.slot, v4: v4, ttl: ttl, picks: picks,
                                                                 records: { service.records(picks, v4: v4, ttl: ttl) })
             else { return nil }
             signatures = sigs
         }
-        let length = q.questionEnd + answers * (v4 ? 16 : 28) + signatures.reduce(0) { $0 + 12 + $1.count } + optLength(q)
-        guard answers > 0, answers + signatures.count <= 0xFFFF, fits(length, q, packet: packet, out: out) else { return nil }
+        let aliases = service.isAlias ? 1 : 0
+        let length = q.questionEnd + service.alias.count + answers * (v4 ? 16 : 28) + signatures.reduce(0) { $0 + 12 + $1.count }
+            + optLength(q)
+        guard answers > 0, aliases + answers + signatures.count <= 0xFFFF, fits(length, q, packet: packet, out: out) else { return nil }
         var w = FastWriter(out)
-        writeHeader(&w, packet, q, answers: UInt16(answers + signatures.count), additional: 0)
+        writeHeader(&w, packet, q, answers: UInt16(aliases + answers + signatures.count), additional: 0)
         let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
+        service.alias.withUnsafeBytes { w.bytes($0, 0, $0.count) }
         service.writeRecords(picks, v4: v4, ttl: ttl, into: &w)
         for rdata in signatures {
             w.u16(0xC00C)
@@ -204,7 +209,8 @@ extension Authority {
         i += 4
         var q: FastQuery
         if let service = fastServices.service(at: position) {
-            guard qtype == RRType.a || qtype == RRType.aaaa else { return nil }
+            // An alias's CNAME was encoded for the name in lower case, like a static name's answers.
+            guard qtype == RRType.a || qtype == RRType.aaaa, exact || !service.isAlias else { return nil }
             q = FastQuery(questionEnd: i, service: position, slot: service.slot, family: qtype == RRType.a ? .v4 : .v6)
         } else {
             // A static name's answer was precompiled for the name in lower case: other spellings take the full path.

@@ -3,7 +3,8 @@ import LodestarSelection
 import LodestarTopology
 
 /// A GSLB service the fast path answers: the name as lower-cased wire bytes, its engine slot and what the answer
-/// needs of its record (a class: a query holds one reference).
+/// needs of its record (a class: a query holds one reference). Or an alias of one: a name whose only record is a
+/// CNAME to a service's name, answered as the full path chases it — the CNAME, then the service's records.
 final class FastService: Sendable {
     let wire: [UInt8]
     let name: DNSName
@@ -15,11 +16,20 @@ final class FastService: Sendable {
     /// candidates); the same for IPv6 (two words an address). Flat, so writing an answer copies no edge.
     let v4: [UInt32], v4Bounds: [Int]
     let v6: [UInt64], v6Bounds: [Int]
+    /// An alias's CNAME record as the full path encodes it after the question (the name asked in lower case); empty for
+    /// a service.
+    let alias: [UInt8]
+    /// The owner of each address record: a pointer to the question's name, or for an alias to the CNAME's target.
+    let owner: UInt16
+
+    var isAlias: Bool { !alias.isEmpty }
 
     init(wire: [UInt8], name: DNSName, slot: Int, service: Service, engine: AnswerEngine) {
         self.wire = wire
         self.name = name
         self.slot = slot
+        alias = []
+        owner = 0xC00C
         answerCount = service.answerCount
         failClosed = service.failClosed
         ttl = service.ttlSeconds
@@ -37,6 +47,29 @@ final class FastService: Sendable {
         (self.v4, self.v4Bounds, self.v6, self.v6Bounds) = (v4, v4Bounds, v6, v6Bounds)
     }
 
+    /// `name`, whose only record is `cname` (to `target`'s name), as an alias of `target`; nil when the full path's
+    /// encoding of the chase is not the one `fastRespond` writes (the CNAME owned by the question, the target's
+    /// records by a pointer into the CNAME's RDATA).
+    init?(alias name: DNSName, cname: ResourceRecord, of target: FastService) {
+        guard case .cname(let spelled) = cname.rdata else { return nil }
+        // The full path's answer for an A question in lower case, with one address record, encoded as it encodes one.
+        let renamed = ResourceRecord(name: name, type: cname.type, rclass: cname.rclass, ttl: cname.ttl, rdata: cname.rdata)
+        let probe = ResourceRecord(name: spelled, type: RRType.a, rclass: RRClass.in, ttl: 0, rdata: .a(0))
+        let bytes = DNSMessage(questions: [DNSQuestion(name: name, type: RRType.a, qclass: RRClass.in)],
+                               answers: [renamed, probe]).encoded()
+        let questionEnd = 12 + name.wire.count + 4
+        guard bytes.count >= questionEnd + 12, bytes[questionEnd] == 0xC0, bytes[questionEnd + 1] == 0x0C else { return nil }
+        let end = questionEnd + 12 + (Int(bytes[questionEnd + 10]) << 8 | Int(bytes[questionEnd + 11]))
+        // What follows the CNAME is the probe: a two-byte owner pointer and 14 bytes of type, class, TTL and address.
+        guard bytes.count == end + 16, bytes[end] & 0xC0 == 0xC0 else { return nil }
+        wire = name.wire
+        self.name = name
+        alias = Array(bytes[questionEnd..<end])
+        owner = UInt16(bytes[end]) << 8 | UInt16(bytes[end + 1])
+        (slot, answerCount, failClosed, ttl) = (target.slot, target.answerCount, target.failClosed, target.ttl)
+        (v4, v4Bounds, v6, v6Bounds) = (target.v4, target.v4Bounds, target.v6, target.v6Bounds)
+    }
+
     /// The number of records the candidates `picks` give in an A (`v4`) or AAAA answer; nil for an index beyond them.
     /// (Methods of the service, so its arrays are read borrowed, with no reference counting on the way.)
     func recordCount(_ picks: [UInt16], v4: Bool) -> Int? {
@@ -51,7 +84,7 @@ final class FastService: Sendable {
     }
 
     /// Writes the A or AAAA records of the candidates `picks` (checked by `recordCount`), owner compressed to the
-    /// question's name.
+    /// question's name (an alias's: to its CNAME's target).
     func writeRecords(_ picks: [UInt16], v4: Bool, ttl: UInt32, into w: inout FastWriter) {
         let bounds = v4 ? v4Bounds : v6Bounds
         let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
@@ -60,7 +93,7 @@ final class FastService: Sendable {
             guard c + 1 < bounds.count else { continue }
             var k = bounds[c]
             while k < bounds[c + 1] {
-                w.u16(0xC00C)
+                w.u16(owner)
                 w.u16(rrType)
                 w.u16(RRClass.in)
                 w.u32(ttl)
@@ -100,7 +133,7 @@ final class FastService: Sendable {
 }
 
 /// The names the fast path may answer, found by a hash of the question name folded to lower case: GSLB services whose
-/// answer is the engine's alone (no other record at the name, no delegation above it), then static names
+/// answer is the engine's alone (no other record at the name, no delegation above it) and their aliases, then static names
 /// (`FastStatic`). A position below `serviceCount` is a service's, the rest a static name's.
 struct FastServiceTable: Sendable {
     /// The services, then the static names; a query refers to one by its position (a plain integer, so a read query
@@ -122,11 +155,15 @@ struct FastServiceTable: Sendable {
             byHash[hash] = entry
         }
         if let engine {
+            var byName: [DNSName: FastService] = [:]
             for (name, node) in nodes {
                 guard let service = node.service, node.rrsets.isEmpty, let slot = engine.slot(of: service.name),
                       Authority.delegation(covering: name, among: delegations, apex: apex) == nil else { continue }
-                add(name.wire, (FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine), nil))
+                let fast = FastService(wire: name.wire, name: name, slot: slot, service: service, engine: engine)
+                byName[name] = fast
+                add(name.wire, (fast, nil))
             }
+            for alias in Self.aliases(nodes, of: byName, delegations: delegations, apex: apex) { add(alias.wire, (alias, nil)) }
         }
         for s in FastStatic.compile(nodes: nodes, delegations: delegations, apex: apex) { add(s.wire, (nil, s)) }
         for h in collided { byHash[h] = nil }  // two names, one hash: both take the full path
@@ -145,6 +182,21 @@ struct FastServiceTable: Sendable {
             positions[k] = Int32(position)
         }
         (self.keys, self.positions) = (keys, positions)
+    }
+
+    /// The zone's aliases of fast services: names in the zone, under no delegation, whose only record is one CNAME to a
+    /// service's name.
+    private static func aliases(_ nodes: [DNSName: Authority.Node], of services: [DNSName: FastService],
+                                delegations: Set<DNSName>, apex: DNSName) -> [FastService] {
+        var out: [FastService] = []
+        for (name, node) in nodes where node.service == nil && node.rrsets.count == 1 {
+            guard let rrset = node.rrsets[RRType.cname], rrset.count == 1, case .cname(let target) = rrset[0].rdata,
+                  let service = services[target.lowercased], name.isSubdomain(of: apex),
+                  Authority.delegation(covering: name, among: delegations, apex: apex) == nil,
+                  let alias = FastService(alias: name, cname: rrset[0], of: service) else { continue }
+            out.append(alias)
+        }
+        return out
     }
 
     /// A hash of `p[start..<end]` folded to lower case (ASCII letters only, as DNS compares names), eight bytes at a

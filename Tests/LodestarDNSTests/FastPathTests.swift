@@ -90,7 +90,7 @@ final class FastPathTests: XCTestCase {
         var rng = FastRandom(seed: 0xFA57)
         var picks: [UInt16] = []
         var out = [UInt8](repeating: 0, count: 4096)
-        var fast = 0, same = 0, drawn = 0, declined = 0, statics = 0
+        var fast = 0, same = 0, drawn = 0, declined = 0, statics = 0, aliases = 0
         let states: [EdgeHealth] = [.healthy, .healthy, .healthy, .down, .suspect, .overloaded(shed: 0.5)]
         for round in 0..<400 {
             view.update(Dictionary(uniqueKeysWithValues: topology.edges.map { ($0.id, states[Int.random(in: 0..<states.count, using: &rng)]) }))
@@ -137,6 +137,7 @@ final class FastPathTests: XCTestCase {
                     continue
                 }
                 XCTAssertEqual(bytes, reference.bytes, label)
+                if authority.fastName(of: answer) == DNSName("api.example.test") { aliases += 1 }
                 if answer.isStatic {
                     statics += 1
                     XCTAssertNil(reference.decision, label)
@@ -147,8 +148,9 @@ final class FastPathTests: XCTestCase {
                 if bytes == reference.bytes { same += 1 }
             }
         }
-        print("FAST-PATH\(signer == nil ? "" : " (signing)") \(fast) answered by the fast path (\(same) byte-identical, \(drawn) drawn, \(statics) static), \(declined) declined")
+        print("FAST-PATH\(signer == nil ? "" : " (signing)") \(fast) answered by the fast path (\(same) byte-identical, \(drawn) drawn, \(statics) static, \(aliases) through the CNAME), \(declined) declined")
         XCTAssertGreaterThan(statics, 300, "static names should be answered by the fast path too")
+        XCTAssertGreaterThan(aliases, 50, "a CNAME to a service should be answered by the fast path too")
         XCTAssertGreaterThan(same, 1200, "the fast path answered too few queries for the comparison to mean much")
         XCTAssertGreaterThan(declined, 3000, "the generator should make many queries the fast path declines")
     }
@@ -229,11 +231,20 @@ final class FastStaticTests: XCTestCase {
         XCTAssertEqual(decoded.answers.count, 1)
         XCTAssertEqual(decoded.additional.map(\.type), [RRType.a, RRType.opt], "glue, then OPT")
         XCTAssertEqual(authority.fastName(of: try XCTUnwrap(mx)), DNSName("example.test"))
-        // Declined: another spelling, a type the name lacks, a CNAME, a name under a delegation, a TXT over 512 bytes
-        // without EDNS (the full path truncates it), and everything at a service but A/AAAA.
+        // A CNAME to a service asked in lower case: the CNAME, then the service's address record owned by its target.
+        let (alias, aliasBytes) = try answer(authority, "api.example.test", RRType.a, edns: true)
+        XCTAssertEqual(alias?.isStatic, false)
+        let chased = try DNSMessage(decoding: try XCTUnwrap(aliasBytes))
+        XCTAssertEqual(chased.answers.map(\.type), [RRType.cname, RRType.a])
+        XCTAssertEqual(chased.answers.last?.name, DNSName("www.example.test"))
+        XCTAssertEqual(authority.fastName(of: try XCTUnwrap(alias)), DNSName("api.example.test"))
+        // Declined: another spelling (of a static name or an alias), a type the name lacks, the CNAME itself, a name
+        // under a delegation, a TXT over 512 bytes without EDNS (the full path truncates it), and everything at a
+        // service but A/AAAA.
         XCTAssertNil(try answer(authority, "Example.Test", RRType.mx).0)
         XCTAssertNil(try answer(authority, "mail.example.test", RRType.aaaa).0)
-        XCTAssertNil(try answer(authority, "api.example.test", RRType.a).0)
+        XCTAssertNil(try answer(authority, "API.example.test", RRType.a).0)
+        XCTAssertNil(try answer(authority, "api.example.test", RRType.cname).0)
         XCTAssertNil(try answer(authority, "ns.sub.example.test", RRType.a).0)
         XCTAssertNil(try answer(authority, "big.example.test", RRType.txt).0)
         XCTAssertNotNil(try answer(authority, "big.example.test", RRType.txt, edns: true).0)
