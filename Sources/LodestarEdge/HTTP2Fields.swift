@@ -93,12 +93,11 @@ public struct HTTP2FieldCheck: Sendable {
     }
 
     private mutating func pseudo(name bytes: UnsafeBufferPointer<UInt8>, value: String) -> Problem? {
-        let text = String(decoding: bytes, as: UTF8.self)
         guard section == .request, !regular, let kind = Self.pseudoKind(bytes), !seen.contains(kind) else {
-            return .misplacedPseudoHeader(text)
+            return .misplacedPseudoHeader(String(decoding: bytes, as: UTF8.self))
         }
         seen.insert(kind)
-        guard Self.isPseudoValue(value) else { return .badValue(text) }
+        guard Self.isPseudoValue(value) else { return .badValue(String(decoding: bytes, as: UTF8.self)) }
         if kind == .method { isConnect = value == "CONNECT" }
         if kind == .path { emptyPath = value.isEmpty }
         return nil
