@@ -115,7 +115,7 @@ extension Authority {
         var w = FastWriter(out)
         writeHeader(&w, packet, q, answers: UInt16(aliases + answers + signatures.count), additional: 0)
         let rrType: UInt16 = v4 ? RRType.a : RRType.aaaa
-        service.alias.withUnsafeBytes { w.bytes($0, 0, $0.count) }
+        if service.isAlias { service.writeAlias(into: &w) }
         service.writeRecords(picks, v4: v4, ttl: ttl, into: &w)
         for rdata in signatures {
             w.u16(0xC00C)

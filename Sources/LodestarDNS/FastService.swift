@@ -83,6 +83,11 @@ final class FastService: Sendable {
         return records
     }
 
+    /// Writes an alias's CNAME record (nothing for a service).
+    func writeAlias(into w: inout FastWriter) {
+        alias.withUnsafeBytes { w.bytes($0, 0, $0.count) }
+    }
+
     /// Writes the A or AAAA records of the candidates `picks` (checked by `recordCount`), owner compressed to the
     /// question's name (an alias's: to its CNAME's target).
     func writeRecords(_ picks: [UInt16], v4: Bool, ttl: UInt32, into w: inout FastWriter) {
