@@ -107,12 +107,9 @@ final class ConnectionLane: ChannelInboundHandler {
         // (swift-nio-http2's own checks are off: `ClientPipeline.connectionConfiguration`).
         let opens = frame.streamID > lastStream
         if opens { lastStream = frame.streamID }
-        if let problem = Self.check(h.headers, opens ? .request : .trailers) {
-            return refuse(frame.streamID, problem, context: context)
-        }
-        guard takes, opens, h.endStream, let request = LaneStream.request(h.headers) else {
-            return context.fireChannelRead(data)
-        }
+        let (problem, request) = Self.read(h.headers, opens ? .request : .trailers, taking: takes && opens && h.endStream)
+        if let problem { return refuse(frame.streamID, problem, context: context) }
+        guard let request else { return context.fireChannelRead(data) }
         let stream = LaneStream(lane: self, id: frame.streamID)
         let verdict = stream.start(request, http2: true, keepAlive: true, compressing: compressing) {
             streams.append(stream)
@@ -124,13 +121,18 @@ final class ConnectionLane: ChannelInboundHandler {
         handingOver = nil
     }
 
-    /// RFC 9113 §8.2–8.3 for a section as received (`HTTP2FieldCheck`): nil when well formed.
-    static func check(_ headers: HPACKHeaders, _ section: HTTP2FieldCheck.Section) -> HTTP2FieldCheck.Problem? {
+    /// RFC 9113 §8.2–8.3 for a section as received (`HTTP2FieldCheck`): the problem when it is malformed; else, when
+    /// `taking` and the lane takes the request, the request, read in the same walk (`LaneStream.RequestReader`).
+    static func read(_ headers: HPACKHeaders, _ section: HTTP2FieldCheck.Section,
+                     taking: Bool) -> (problem: HTTP2FieldCheck.Problem?, request: HTTP1Wire.Request?) {
         var check = HTTP2FieldCheck(section)
+        var reader = taking ? LaneStream.RequestReader(capacity: headers.count) : nil
         for (name, value, _) in headers {
-            if let problem = check.check(name: name, value: value) { return problem }
+            if let problem = check.check(name: name, value: value) { return (problem, nil) }
+            reader?.add(name: name, value: value)
         }
-        return check.finish()
+        if let problem = check.finish() { return (problem, nil) }
+        return (nil, reader?.request())
     }
 
     /// A malformed section: its stream is reset with PROTOCOL_ERROR (RFC 9113 §8.1.1), and a connection that keeps

@@ -38,38 +38,48 @@ final class LaneStream: PassThroughClient, StreamTicking {
         self.id = id
     }
 
-    /// The request of a HEADERS block as the full path's codec makes it: `host` from `:authority` first when the
-    /// block has none, then the regular fields; nil when this lane does not take it (a method that gets framing
-    /// fields in HTTP/1.1, a target not in origin-form, a pseudo-header missing or repeated).
-    static func request(_ headers: HPACKHeaders) -> HTTP1Wire.Request? {
-        var method: String?, path: String?, authority: String?
-        var fields = AdmissionFields()
-        fields.reserveCapacity(headers.count)
-        var hasHost = false
-        for (name, value, _) in headers {
-            if name.utf8.first == UInt8(ascii: ":") {
-                switch name {
-                case ":method": guard method == nil else { return nil }; method = value
-                case ":path": guard path == nil else { return nil }; path = value
-                case ":authority": guard authority == nil else { return nil }; authority = value
-                case ":scheme": continue
-                default: return nil
-                }
-                continue
+    /// The request of a HEADERS block as the full path's codec makes it, read field by field as the lane checks them
+    /// (`ConnectionLane.read`): `host` from `:authority` first when the block has none, then the regular fields; nil
+    /// when this lane does not take it (a method that gets framing fields in HTTP/1.1, a target not in origin-form, a
+    /// pseudo-header missing or repeated).
+    struct RequestReader {
+        private var method: String?, path: String?, authority: String?
+        private var fields = AdmissionFields()
+        private var hasHost = false
+        private var declined = false
+
+        init(capacity: Int) { fields.reserveCapacity(capacity) }
+
+        /// The next field of the block, in the order received.
+        mutating func add(name: String, value: String) {
+            guard !declined else { return }
+            guard name.utf8.first == UInt8(ascii: ":") else {
+                if name == "host" { hasHost = true }
+                fields.append((name, value))
+                return
             }
-            if name == "host" { hasHost = true }
-            fields.append((name, value))
+            switch name {
+            case ":method": declined = method != nil; method = value
+            case ":path": declined = path != nil; path = value
+            case ":authority": declined = authority != nil; authority = value
+            case ":scheme": break
+            default: declined = true
+            }
         }
-        guard let method, let path, path.utf8.first == UInt8(ascii: "/") else { return nil }
-        switch method {
-        case "GET", "HEAD", "DELETE", "TRACE": break
-        default: return nil
+
+        /// The request, once every field was added (the reader's fields go into it).
+        mutating func request() -> HTTP1Wire.Request? {
+            guard !declined, let method, let path, path.utf8.first == UInt8(ascii: "/") else { return nil }
+            switch method {
+            case "GET", "HEAD", "DELETE", "TRACE": break
+            default: return nil
+            }
+            if !hasHost {
+                guard let authority else { return nil }
+                fields.insert(("host", authority), at: 0)
+            }
+            return HTTP1Wire.Request(method: method, target: path, fields: fields, length: 0)
         }
-        if !hasHost {
-            guard let authority else { return nil }
-            fields.insert(("host", authority), at: 0)
-        }
-        return HTTP1Wire.Request(method: method, target: path, fields: fields, length: 0)
     }
 
     /// The stream closed: a reset or the connection's end mid-exchange is the client's departure. A stream closes
