@@ -204,6 +204,7 @@ final class ConnectionLane: ChannelInboundHandler {
                 HTTP2ConnectionGuard.closeAfterGoaway(context)
             }
         case .close:
+            timers.cancel()  // the grace period's timer too: the last stream ended first
             HTTP2ConnectionGuard.closeAfterGoaway(context)
         }
     }
