@@ -72,9 +72,11 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let tick = clientTickInterval(config.settings.limits)
-        let bound = NIOLoopBound(Weak(self), eventLoop: context.eventLoop)
+        // Held strongly and cancelled when the handler leaves its pipeline (every close removes it), not through a
+        // weak reference: one would give the lane a side table, and every retain and release of it the slow path.
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in
-            bound.value.object?.tick()
+            bound.value.tick()
         }
     }
 

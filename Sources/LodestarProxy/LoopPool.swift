@@ -186,6 +186,8 @@ final class LoopPool {
             .flatMap { channel in Self.handshaken(channel, requireH2: false) }
             .flatMapThrowing { [self] channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: RawUpstreamHandler.self)
+                // Closed already: its handler would never hear of it, and would keep the connection it is given.
+                guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
                 let c = RawConnection(channel: channel, handler: handler, server: server, pool: self)
                 handler.connection = c
                 return c

@@ -246,8 +246,8 @@ extension PassThroughClient {
         let health = ex.pool.runtime.health
         health.begin(server)
         if let idle = ex.pool.takeRawIdle(server: server, now: now) { return attach(idle, ex) }
-        ex.pool.connectRaw(server: server).whenComplete { [weak self] result in
-            guard let self else { return }
+        // `self` held until the connect ends (it always does; a weak reference would slow every retain of the lane).
+        ex.pool.connectRaw(server: server).whenComplete { [self] result in
             self.now = .now()
             switch result {
             case .success(let conn):

@@ -15,7 +15,10 @@ final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    weak var connection: RawConnection?
+    /// Its connection: a strong reference (the connection holds this handler too), cleared when the channel goes
+    /// inactive or the handler leaves it. Not weak: a weak reference made every read load it through a side table,
+    /// and every retain and release of the objects so referenced take the slow path.
+    var connection: RawConnection?
     private var readPending = false
     /// Reads are held while the client cannot take more.
     var holdReads = false {
@@ -30,7 +33,10 @@ final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var failure: (any Error)?
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        connection = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if let owner = connection?.owner {
@@ -56,6 +62,7 @@ final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         connection?.closed(error: failure)
+        connection = nil
     }
 }
 
@@ -65,8 +72,10 @@ final class RawConnection {
     let handler: RawUpstreamHandler
     let server: Int
     unowned let pool: LoopPool
-    /// The exchange using the connection, nil while idle in the pool.
-    weak var owner: (any RawUpstreamOwner)?
+    /// The exchange using the connection, nil while idle in the pool. Strong (not weak, for the reason given at
+    /// `RawUpstreamHandler.connection`): set by the exchange that takes the connection, cleared when it gives it back
+    /// (`LoopPool.releaseRaw`), aborts it, or the connection closes (`closed`).
+    var owner: (any RawUpstreamOwner)?
     /// Until when the idle connection may be taken again.
     var idleUntil = NIODeadline.distantPast
     /// Requests sent on this connection (a failure on a reused connection may be retried).
@@ -84,6 +93,7 @@ final class RawConnection {
         guard !isClosed else { return }
         isClosed = true
         if let owner {
+            self.owner = nil
             owner.rawClosed(self, error: error)
         } else {
             pool.forgetRaw(self)
