@@ -71,7 +71,10 @@ final class RawConnection {
     let channel: any Channel
     let handler: RawUpstreamHandler
     let server: Int
-    unowned let pool: LoopPool
+    /// Strong: the handler keeps its connection until the channel is inactive, and a connection closing after its
+    /// pool was replaced (a reload, a changed origin address) still tells that pool. The pool holds only its idle
+    /// connections, and lets go of them as they are taken, expire or close (all of them when it retires).
+    let pool: LoopPool
     /// The exchange using the connection, nil while idle in the pool. Strong (not weak, for the reason given at
     /// `RawUpstreamHandler.connection`): set by the exchange that takes the connection, cleared when it gives it back
     /// (`LoopPool.releaseRaw`), aborts it, or the connection closes (`closed`).
