@@ -136,7 +136,7 @@ public struct Admission: Sendable {
             return reject(429, "rate limit exceeded\n", .rateLimited, close: hasBody, linger: hasBody, retryAfter: retry)
         }
         let hostValue = host.map(Self.hostWithoutPort) ?? ""
-        let path = r.target.firstIndex(of: "?").map { r.target[..<$0] } ?? r.target[...]
+        let path = r.target.utf8.firstIndex(of: UInt8(ascii: "?")).map { r.target[..<$0] } ?? r.target[...]
         guard let route = routes.lookup(host: hostValue, path: path), route < rules.count else {
             return reject(404, "no route for this host and path\n", .noRoute, close: hasBody, linger: hasBody)
         }

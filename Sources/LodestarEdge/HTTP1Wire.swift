@@ -184,8 +184,7 @@ public enum HTTP1Wire {
         guard targetStart < line.upperBound, b[targetStart] == UInt8(ascii: "/") else { return nil }
         i = targetStart
         while i < line.upperBound && b[i] > 32 && b[i] < 127 { i += 1 }
-        guard line.upperBound - i == 9, b[i] == 32 else { return nil }
-        for (k, c) in " HTTP/1.1".utf8.enumerated() where b[i + k] != c { return nil }
+        guard line.upperBound - i == 9, matches(b, at: i, " HTTP/1.1") else { return nil }
         return (text(b, line.lowerBound..<methodEnd), text(b, targetStart..<i))
     }
 
@@ -193,7 +192,7 @@ public enum HTTP1Wire {
     static func statusLine(_ b: UnsafeRawBufferPointer, _ line: Range<Int>) -> (Int, Int)? {
         let s = line.lowerBound
         guard line.count >= 12 else { return nil }
-        for (k, c) in "HTTP/1.".utf8.enumerated() where b[s + k] != c { return nil }
+        guard matches(b, at: s, "HTTP/1.") else { return nil }
         let minor = Int(b[s + 7]) - 48
         guard minor == 0 || minor == 1, b[s + 8] == 32 else { return nil }
         var status = 0
@@ -208,6 +207,14 @@ public enum HTTP1Wire {
             for j in (s + 13)..<line.upperBound where !isValueByte(b[j]) { return nil }
         }
         return (minor, status)
+    }
+
+    /// `b[at...]` starts with `literal` (the caller checked there are enough bytes).
+    @inline(__always)
+    static func matches(_ b: UnsafeRawBufferPointer, at start: Int, _ literal: StaticString) -> Bool {
+        let l = literal.utf8Start
+        for k in 0..<literal.utf8CodeUnitCount where b[start + k] != l[k] { return false }
+        return true
     }
 
     /// RFC 9110 §5.6.2 tchar (the framing checks' own rule).

@@ -7,6 +7,14 @@ public struct RouteTable: Sendable {
     struct Entry: Sendable {
         let index: Int
         let prefix: String
+        /// `prefix.utf8.count`.
+        let length: Int
+
+        init(index: Int, prefix: String) {
+            self.index = index
+            self.prefix = prefix
+            length = prefix.utf8.count
+        }
     }
 
     /// Routes per exact host name, longest prefix first (then file order).
@@ -40,7 +48,7 @@ public struct RouteTable: Sendable {
         }
         func ordered(_ list: [Entry]) -> [Entry] {
             list.sorted { a, b in
-                a.prefix.utf8.count != b.prefix.utf8.count ? a.prefix.utf8.count > b.prefix.utf8.count : a.index < b.index
+                a.length != b.length ? a.length > b.length : a.index < b.index
             }
         }
         self.exact = exact.mapValues(ordered)
@@ -59,11 +67,12 @@ public struct RouteTable: Sendable {
         var best: Entry?
         func consider(_ list: [Entry]?) {
             guard let list else { return }
-            // Longest prefix first: the first match in a list is that list's best.
+            // Longest prefix first: the first match in a list is that list's best. Prefixes compare as bytes (as
+            // nginx's locations do), not as Unicode characters.
             for e in list {
-                if let b = best, e.prefix.utf8.count < b.prefix.utf8.count { return }
-                if path.hasPrefix(e.prefix) {
-                    if let b = best, b.prefix.utf8.count == e.prefix.utf8.count, b.index < e.index { return }
+                if let b = best, e.length < b.length { return }
+                if e.length <= path.utf8.count && path.utf8.starts(with: e.prefix.utf8) {
+                    if let b = best, b.length == e.length, b.index < e.index { return }
                     best = e
                     return
                 }
