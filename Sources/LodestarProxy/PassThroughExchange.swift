@@ -288,7 +288,7 @@ extension PassThroughClient {
                                                 originHTTP2: false)
         HeaderRewriter.upstreamFields(ex.fields.fieldRefs, facts, route: ex.route, config: config, into: &wire)
         wire.end()
-        conn.channel.writeAndFlush(wire.buffer, promise: nil)
+        conn.handler.send(wire.buffer)
         loop.state.keep(head: wire.buffer)
         conn.handler.holdReads = !clientWritable
     }

@@ -9,24 +9,21 @@ protocol RawUpstreamOwner: AnyObject {
 }
 
 /// The last handler of a pass-through upstream channel (HTTP/1.1 as bytes, no codec): hands what it reads to the
-/// owner and lets the owner hold reads (backpressure from a slow client).
-final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// owner and lets the owner hold reads (backpressure from a slow client). Inbound only: NIO's read requests, one
+/// after every read, pass it by (reads are held by turning the channel's `autoRead` off instead).
+final class RawUpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Its connection: a strong reference (the connection holds this handler too), cleared when the channel goes
     /// inactive or the handler leaves it. Not weak: a weak reference made every read load it through a side table,
     /// and every retain and release of the objects so referenced take the slow path.
     var connection: RawConnection?
-    private var readPending = false
     /// Reads are held while the client cannot take more.
     var holdReads = false {
         didSet {
-            if !holdReads && readPending, let context {
-                readPending = false
-                context.read()
-            }
+            guard holdReads != oldValue, let context else { return }
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !holdReads)
         }
     }
     private(set) var context: ChannelHandlerContext?
@@ -51,8 +48,10 @@ final class RawUpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         connection?.owner?.rawReadComplete()
     }
 
-    func read(context: ChannelHandlerContext) {
-        if holdReads { readPending = true } else { context.read() }
+    /// Writes and flushes `bytes` from this handler's place (the last one: straight to the socket), not from the
+    /// pipeline's tail through `any Channel`, whose generic write casts the value at run time.
+    func send(_ bytes: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
