@@ -15,15 +15,31 @@ extension FastLane: PassThroughClient {
     func writeResponseHead(_ head: HTTP1Wire.Response, _ b: UnsafeRawBufferPointer, _ ex: FastExchange,
                            framing: ResponseFraming, keepAlive: Bool) {
         guard let context else { return }
-        var wire = WireHead(loop: loop.state, capacity: head.length + 128)
+        // A small counted body goes out in the head's buffer: one write for the whole answer (see `heldHead`).
+        var small = 0
+        if head.status >= 200, case .length(let n) = framing, n <= Self.bodyInHeadLimit { small = Int(n) }
+        var wire = WireHead(loop: loop.state, capacity: head.length + 128 + small)
         wire.statusLine(head.status)
         responseFields(head, b, ex, framing: framing, keepAlive: keepAlive, compressing: compressing, into: &wire)
         if framing == .chunked || framing == .close || ex.answer.deflater != nil {
             wire.add(name: "Transfer-Encoding", value: "chunked")
         }
         wire.end()
-        context.write(wrapOutboundOut(wire.buffer), promise: nil)
-        loop.state.keep(head: wire.buffer)
+        emitHeld(context)
+        if small > 0 && ex.answer.deflater == nil {
+            heldHead = wire.buffer
+        } else {
+            context.write(wrapOutboundOut(wire.buffer), promise: nil)
+            loop.state.keep(head: wire.buffer)
+        }
+    }
+
+    /// Writes the response head held for its body (`heldHead`), if any.
+    func emitHeld(_ context: ChannelHandlerContext) {
+        guard let head = heldHead else { return }
+        heldHead = nil
+        context.write(wrapOutboundOut(head), promise: nil)
+        loop.state.keep(head: head)
     }
 
     /// A length counted down, chunks relayed as they are (the scanner finds their end), a body ended by the origin's
@@ -45,6 +61,7 @@ extension FastLane: PassThroughClient {
             let before = ex.answer.scanner.dataBytes
             guard let used = bytes.withUnsafeReadableBytes({ ex.answer.scanner.scan($0) }) else { return nil }
             // Relayed with its framing; counted as the body it carries (as the full lane counts).
+            emitHeld(context)
             if used > 0, let body = bytes.readSlice(length: used) { context.write(wrapOutboundOut(body), promise: nil) }
             ex.bytesOut += ex.answer.scanner.dataBytes - before
             return ex.answer.scanner.isDone
@@ -59,6 +76,7 @@ extension FastLane: PassThroughClient {
     /// `body` as one chunk (none when it is empty: a zero-size chunk would end the body).
     private func chunk(_ body: ByteBuffer, context: ChannelHandlerContext) {
         guard body.readableBytes > 0 else { return }
+        emitHeld(context)
         var size = context.channel.allocator.buffer(capacity: 12)
         size.writeString(String(body.readableBytes, radix: 16))
         size.writeInteger(0x0D0A as UInt16)
@@ -71,10 +89,21 @@ extension FastLane: PassThroughClient {
 
     private func send(_ body: ByteBuffer, _ ex: FastExchange, context: ChannelHandlerContext) {
         ex.bytesOut += Int64(body.readableBytes)
-        context.write(wrapOutboundOut(body), promise: nil)
+        if heldHead != nil {
+            var body = body
+            heldHead?.writeBuffer(&body)
+            if ex.answer.remaining > 0 { emitHeld(context) }  // the rest comes in later reads
+        } else {
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
     }
 
-    func flushClient() { context?.flush() }
+    /// After the origin's reads of an answer still coming; an answer that ended was flushed by `endResponse`.
+    func flushClient() {
+        guard let context, exchange != nil else { return }
+        emitHeld(context)
+        context.flush()
+    }
 
     func responseEnded(_ ex: FastExchange) {
         guard let context else { return }
@@ -91,6 +120,7 @@ extension FastLane: PassThroughClient {
             } else {
                 last.writeStaticString("\r\n")
             }
+            emitHeld(context)
             context.write(wrapOutboundOut(last), promise: nil)
         }
         requestsServed += 1
@@ -104,12 +134,14 @@ extension FastLane: PassThroughClient {
     }
 
     func abortClient() {
+        heldHead = nil
         closing = true
         context?.close(promise: nil)
     }
 
     /// After a whole answer: the next request, or a close once the answer is written.
     func endResponse(keepAlive: Bool, context: ChannelHandlerContext) {
+        emitHeld(context)
         if keepAlive {
             context.flush()
             becomeIdle(context: context)
@@ -133,6 +165,7 @@ extension FastLane: PassThroughClient {
                                    connection: close ? "close" : nil, into: &wire)
         wire.end()
         if method != "HEAD" { wire.buffer.writeString(body) }
+        emitHeld(context)
         context.write(wrapOutboundOut(wire.buffer), promise: nil)
         shared.localAnswered(method: method, uri: target, status: status, client: info.clientText, start: start ?? .now(),
                              requestId: rid, note: nil, accessLog: config.settings.accessLog)

@@ -26,10 +26,12 @@ struct HandOver {
 /// Any other request makes the lane step aside for good, at a request boundary: it sets up the full lane (NIO's
 /// HTTP/1 codec, `ProxyHandler`) behind itself, hands it the bytes not yet answered and admission's verdict
 /// (`HandOver`), and leaves the pipeline. Edge-made answers of the full lane (refusals, 404s) are thus the same.
-final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
+///
+/// Inbound only: NIO's read request after every read passes it by; reads stop, while more than `maxHeldBytes` wait to
+/// be answered, by turning the channel's `autoRead` off.
+final class FastLane: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let shared: EdgeShared
@@ -43,7 +45,8 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes read and not yet answered (the head in progress, pipelined requests).
     var input: ByteBuffer?
     var exchange: FastExchange?
-    var readPending = false
+    /// `autoRead` is off: too many pipelined bytes wait.
+    var readsPaused = false
     var inputClosed = false
     var closing = false
     /// Answers from now on say `Connection: close` (shutdown or drain).
@@ -55,6 +58,11 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
     var now = NIODeadline.now()
     var firstByteAt: NIODeadline?
     var timer: RepeatedTask?
+    /// A response head with a small counted body to come (at most `bodyInHeadLimit` bytes): not written yet, so the
+    /// body's bytes follow it in the same buffer and the answer leaves in one write. Written before anything else
+    /// is, and before every flush.
+    var heldHead: ByteBuffer?
+    static let bodyInHeadLimit: Int64 = 4096
     /// Pipelined bytes held while a request is answered; reads stop past this.
     static let maxHeldBytes = 65536
 
@@ -93,10 +101,18 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange == nil && input == nil && firstByteAt == nil { firstByteAt = now }
         if input == nil { input = bytes } else { input?.writeBuffer(&bytes) }
         if exchange == nil { processInput(context: context) }
+        if !readsPaused && (input?.readableBytes ?? 0) > Self.maxHeldBytes { pauseReads(true, context) }
+    }
+
+    /// Turns reading off (too many bytes wait to be answered) or on again.
+    func pauseReads(_ pause: Bool, _ context: ChannelHandlerContext) {
+        readsPaused = pause
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !pause)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        heldHead = nil
         clientGone()
         context.fireChannelInactive()
     }
@@ -128,10 +144,6 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func read(context: ChannelHandlerContext) {
-        if (input?.readableBytes ?? 0) > Self.maxHeldBytes { readPending = true } else { context.read() }
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
@@ -151,10 +163,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         if input?.readableBytes == 0 { input = nil }
-        if readPending && (input?.readableBytes ?? 0) <= Self.maxHeldBytes {
-            readPending = false
-            context.read()
-        }
+        if readsPaused && (input?.readableBytes ?? 0) <= Self.maxHeldBytes { pauseReads(false, context) }
     }
 
     /// Admission, then the exchange; false when the request is not the lane's (it stepped aside).
@@ -192,10 +201,7 @@ final class FastLane: ChannelDuplexHandler, RemovableChannelHandler {
         if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
         context.fireChannelReadComplete()
         if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
-        if readPending {
-            readPending = false
-            context.read()
-        }
+        if readsPaused { pauseReads(false, context) }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 

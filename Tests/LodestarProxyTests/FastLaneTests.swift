@@ -14,7 +14,7 @@ import XCTest
 /// The pass-through lane (`FastLane`) driven through `EmbeddedChannel`s: a client connection and an origin
 /// connection on one embedded loop, bytes in and out, no sockets.
 final class FastLaneTests: XCTestCase {
-    private struct Rig {
+    struct Rig {
         let client: EmbeddedChannel
         let origin: EmbeddedChannel
         let pool: LoopPool
@@ -23,7 +23,7 @@ final class FastLaneTests: XCTestCase {
 
     /// A client connection set up as `ClientPipeline.configureHTTP1` does, and one idle origin connection in the
     /// "web" pool (the lane takes it instead of connecting).
-    private func rig() throws -> Rig {
+    func rig() throws -> Rig {
         let t = try Topology.decode(Data(ProxyRulesTests.topologyJSON.utf8), file: "t.json")
         let config = try EdgeConfig(topology: t, edgeId: "e1")
         let shared = EdgeShared(config: config, logger: Logger(label: "test"))
@@ -52,13 +52,13 @@ final class FastLaneTests: XCTestCase {
         return origin
     }
 
-    private func text(_ channel: EmbeddedChannel) throws -> String {
+    func text(_ channel: EmbeddedChannel) throws -> String {
         var out = ""
         while let b = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: b) }
         return out
     }
 
-    private func lines(_ head: String) -> [String] {
+    func lines(_ head: String) -> [String] {
         head.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
     }
 
