@@ -19,9 +19,13 @@ public struct AdmissionRequest {
     public var now: UInt64
     /// Upgraded connections open now (for the tunnel cap).
     public var openTunnels: Int
+    /// Every field name is a token and no value has a control byte other than tab: the reader already refused the
+    /// rest (`HTTP1Wire`'s strict form), so the framing checks need not walk them again.
+    public var fieldSyntaxChecked: Bool
 
     public init(method: String, target: String, isHTTP10: Bool, isHTTP2: Bool, fields: AdmissionFields, fieldCount: Int,
-                client: IPAddress?, now: UInt64, openTunnels: Int) {
+                client: IPAddress?, now: UInt64, openTunnels: Int, fieldSyntaxChecked: Bool = false) {
+        self.fieldSyntaxChecked = fieldSyntaxChecked
         self.method = method
         self.target = target
         self.isHTTP10 = isHTTP10
@@ -103,7 +107,7 @@ public struct Admission: Sendable {
         if r.method == "CONNECT" { return reject(405, "CONNECT is not served\n", .protocolError, close: true) }
         // One pass over the fields: framing first (a request whose body length is ambiguous cannot be answered and
         // then continued safely), the size of the header section, Host.
-        var checker = FramingChecker()
+        var checker = FramingChecker(syntaxChecked: r.fieldSyntaxChecked)
         var verdict: FramingVerdict?
         var headerBytes = 0
         var host: String?

@@ -106,13 +106,20 @@ public struct FramingChecker: Sendable {
     private var contentLength: Int64?
     private var sawContentLength = false
     private var sawTransferEncoding = false
+    private let syntaxChecked: Bool
 
-    public init() {}
+    /// `syntaxChecked`: the fields' names and values were checked by their reader already (see
+    /// `AdmissionRequest.fieldSyntaxChecked`).
+    public init(syntaxChecked: Bool = false) {
+        self.syntaxChecked = syntaxChecked
+    }
 
     /// Adds one field; returns the rejection as soon as the request is known to be bad.
     public mutating func add(name: String, value: String) -> FramingVerdict? {
-        guard RequestFraming.isToken(name) else { return .reject("invalid header field name") }
-        guard RequestFraming.isSafeValue(value) else { return .reject("CR, LF or NUL in a header field value") }
+        if !syntaxChecked {
+            guard RequestFraming.isToken(name) else { return .reject("invalid header field name") }
+            guard RequestFraming.isSafeValue(value) else { return .reject("CR, LF or NUL in a header field value") }
+        }
         if asciiCaseInsensitiveEquals(name, "content-length") {
             guard !sawContentLength else { return .reject("more than one Content-Length") }
             sawContentLength = true

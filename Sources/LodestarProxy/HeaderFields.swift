@@ -8,6 +8,8 @@ import NIOHTTP1
 protocol HeaderFieldRef {
     var kind: KnownHeader { get }
     func nameEquals(_ lower: String) -> Bool
+    /// The value is `lower` in any case (no string made for a field still in its bytes).
+    func valueEquals(_ lower: StaticString) -> Bool
     var name: String { get }
     var value: String { get }
     /// The name in lower case (HTTP/2's spelling).
@@ -32,6 +34,10 @@ struct StringField: HeaderFieldRef {
 
     var kind: KnownHeader { KnownHeader(name) }
     func nameEquals(_ lower: String) -> Bool { HTTPText.nameEquals(name, lower) }
+    func valueEquals(_ lower: StaticString) -> Bool {
+        var value = value
+        return value.withUTF8 { HTTP1Wire.bytes(UnsafeRawBufferPointer($0), 0..<$0.count, equal: lower) }
+    }
 
     /// `name: value` CRLF, in one reservation of the buffer (four separate writes each checked its capacity).
     func write(into buffer: inout ByteBuffer) {
@@ -70,6 +76,8 @@ struct WireField: HeaderFieldRef {
         }
         return true
     }
+
+    func valueEquals(_ lower: StaticString) -> Bool { HTTP1Wire.bytes(bytes, field.value, equal: lower) }
 
     var name: String { HTTP1Wire.string(bytes, field.name) }
     var value: String { HTTP1Wire.string(bytes, field.value) }

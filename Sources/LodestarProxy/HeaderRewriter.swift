@@ -29,8 +29,8 @@ enum HeaderRewriter {
     static func connectionTokens<Fields: Sequence>(_ headers: Fields) -> [String] where Fields.Element: HeaderFieldRef {
         var out = [String]()
         for field in headers where field.nameEquals("connection") {
+            if field.valueEquals("keep-alive") || field.valueEquals("close") { continue }  // the common case, no string
             let value = field.value
-            if nameEquals(value, "keep-alive") || nameEquals(value, "close") { continue }  // the common case, no allocation
             for token in value.split(separator: ",") {
                 let t = token.trimmingSpaces().lowercased()
                 if !t.isEmpty && t != "close" && t != "keep-alive" { out.append(t) }

@@ -139,7 +139,7 @@ extension PassThroughClient {
         let admission = AdmissionRequest(
             method: request.method, target: request.target, isHTTP10: false, isHTTP2: http2, fields: request.fields,
             fieldCount: request.fields.count, client: info.client, now: now.uptimeNanoseconds,
-            openTunnels: shared.openTunnels.load(ordering: .relaxed))
+            openTunnels: shared.openTunnels.load(ordering: .relaxed), fieldSyntaxChecked: !http2)
         let verdict = state.config.admission.admit(admission)
         guard case .proceed(let admitted) = verdict,
               let route = Self.takes(admitted, request, state) else { return verdict }
