@@ -423,7 +423,7 @@ if [ -n "$PEERS" ]; then
     for q in $PEERS; do
         for row in $RUN_ROWS; do
             [[ " $(row_proxies "$row") " == *" $q "* ]] || continue
-            echo "  ratio lodestar/$q CPU per request ($row) = $(ratio "$(agg median CPUQ "$row|lodestar")" "$(agg median CPUQ "$row|$q")")"
+            echo "  ratio lodestar/$q CPU per request ($row) = $(ratio "$(agg median CPUQ "$row|lodestar")" "$(agg median CPUQ "$row|$q")")$(paired CPUQ "$row" "$q")"
         done
     done
 fi

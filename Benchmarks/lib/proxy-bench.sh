@@ -415,4 +415,19 @@ agg() { # median|max|sum array-name key-prefix -> over rounds
         *) printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }' ;;
     esac
 }
+paired() { # array-name row peer -> ", round by round: a b c (paired median m)": lodestar/peer within each round
+    # (the two ran minutes apart, not half an hour: on a machine shared with others this moves less than the medians)
+    [ "$ROUNDS" -gt 1 ] || return 0
+    local -n arr=$1
+    local r a b out="" ratios=()
+    for r in $(seq 1 "$ROUNDS"); do
+        a=${arr[$2|lodestar|$r]:-}
+        b=${arr[$2|$3|$r]:-}
+        [ -n "$a" ] && [ -n "$b" ] && [ "$a" != n/a ] && [ "$b" != n/a ] || continue
+        ratios+=("$(ratio "$a" "$b")")
+    done
+    [ ${#ratios[@]} -gt 0 ] || return 0
+    out=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }')
+    echo ", round by round: ${ratios[*]} (paired median $out)"
+}
 fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.2f", v }'; }
