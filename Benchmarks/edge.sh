@@ -32,7 +32,8 @@
 #          Each run is preceded by a 2 s warm-up run (not reported) and starts a fresh proxy process, so
 #          its peak RSS (VmHWM) is that run's. All proxies use the same port and never run at once.
 # Report   per proxy and row: req/s, latency (ms; wrk: p50/p99; h2load: mean/max), errors, peak RSS
-#          (MiB; nginx: the worker), proxy CPU; then the side-by-side tables with the ratios
+#          (MiB; nginx: the worker), proxy CPU (with ROUNDS >= 2 each CPU ratio also round by round, with the
+#          paired median); then the side-by-side tables with the ratios
 #          lodestar/nginx and lodestar/haproxy, the HTTP/2 table, and PASS/MISS against the targets
 #          (HTTP/1.1: req/s >= 0.8x nginx, p99 <= 2x nginx; h2: req/s >= 0.8x nginx).
 #          The figures are printed whatever they are: missing a target is not a failure (exit 0).
