@@ -25,13 +25,20 @@ extension FastLane: PassThroughClient {
             wire.add(name: "Transfer-Encoding", value: "chunked")
         }
         wire.end()
-        emitHeld(context)
         if small > 0 && ex.answer.deflater == nil {
+            emitHeld(context)
             heldHead = wire.buffer
         } else {
-            context.write(wrapOutboundOut(wire.buffer), promise: nil)
+            write(wire.buffer, context)
             loop.state.keep(head: wire.buffer)
         }
+    }
+
+    /// Every write of the lane's answers: the head held for its body (`heldHead`) goes first, so the bytes leave in
+    /// order whatever writes next.
+    private func write(_ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
+        emitHeld(context)
+        context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Writes the response head held for its body (`heldHead`), if any.
@@ -61,8 +68,7 @@ extension FastLane: PassThroughClient {
             let before = ex.answer.scanner.dataBytes
             guard let used = bytes.withUnsafeReadableBytes({ ex.answer.scanner.scan($0) }) else { return nil }
             // Relayed with its framing; counted as the body it carries (as the full lane counts).
-            emitHeld(context)
-            if used > 0, let body = bytes.readSlice(length: used) { context.write(wrapOutboundOut(body), promise: nil) }
+            if used > 0, let body = bytes.readSlice(length: used) { write(body, context) }
             ex.bytesOut += ex.answer.scanner.dataBytes - before
             return ex.answer.scanner.isDone
         case .close:
@@ -76,15 +82,14 @@ extension FastLane: PassThroughClient {
     /// `body` as one chunk (none when it is empty: a zero-size chunk would end the body).
     private func chunk(_ body: ByteBuffer, context: ChannelHandlerContext) {
         guard body.readableBytes > 0 else { return }
-        emitHeld(context)
         var size = context.channel.allocator.buffer(capacity: 12)
         size.writeString(String(body.readableBytes, radix: 16))
         size.writeInteger(0x0D0A as UInt16)
-        context.write(wrapOutboundOut(size), promise: nil)
-        context.write(wrapOutboundOut(body), promise: nil)
+        write(size, context)
+        write(body, context)
         var crlf = context.channel.allocator.buffer(capacity: 2)
         crlf.writeInteger(0x0D0A as UInt16)
-        context.write(wrapOutboundOut(crlf), promise: nil)
+        write(crlf, context)
     }
 
     private func send(_ body: ByteBuffer, _ ex: FastExchange, context: ChannelHandlerContext) {
@@ -94,7 +99,7 @@ extension FastLane: PassThroughClient {
             heldHead?.writeBuffer(&body)
             if ex.answer.remaining > 0 { emitHeld(context) }  // the rest comes in later reads
         } else {
-            context.write(wrapOutboundOut(body), promise: nil)
+            write(body, context)
         }
     }
 
@@ -120,8 +125,7 @@ extension FastLane: PassThroughClient {
             } else {
                 last.writeStaticString("\r\n")
             }
-            emitHeld(context)
-            context.write(wrapOutboundOut(last), promise: nil)
+            write(last, context)
         }
         requestsServed += 1
         endResponse(keepAlive: ex.answer.keepAlive, context: context)
@@ -165,8 +169,7 @@ extension FastLane: PassThroughClient {
                                    connection: close ? "close" : nil, into: &wire)
         wire.end()
         if method != "HEAD" { wire.buffer.writeString(body) }
-        emitHeld(context)
-        context.write(wrapOutboundOut(wire.buffer), promise: nil)
+        write(wire.buffer, context)
         shared.localAnswered(method: method, uri: target, status: status, client: info.clientText, start: start ?? .now(),
                              requestId: rid, note: nil, accessLog: config.settings.accessLog)
         requestsServed += 1
