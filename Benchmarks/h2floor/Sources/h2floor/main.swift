@@ -4,6 +4,8 @@
 //   h1     raw bytes on NIO's channel, a canned HTTP/1.1 answer per "\r\n\r\n" (no HTTP codec);
 //   child  h2c with swift-nio-http2's inline multiplexer: a child channel per stream, as the edge's HTTP/2 runs;
 //   conn   h2c with no multiplexer: one connection-level handler answers every stream's HEADERS frame.
+// And two relays (Relay.swift; `h2floor relay|epoll PORT ORIGIN_PORT`): bytes relayed to an origin and back,
+// on SwiftNIO and on a hand-written epoll loop.
 // Used by Benchmarks/h2floor.sh; not part of the product.
 import NIOCore
 import NIOHPACK
@@ -90,8 +92,12 @@ final class BytesAnswer: ChannelInboundHandler {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count == 4, let port = Int(arguments[2]), let origin = Int(arguments[3]) {
+    if arguments[1] == "relay" { try runNIORelay(port: port, origin: origin) }
+    if arguments[1] == "epoll" { runEpollRelay(port: port, origin: origin) }
+}
 guard arguments.count == 3, ["h1", "child", "conn"].contains(arguments[1]), let port = Int(arguments[2]) else {
-    print("usage: h2floor h1|child|conn PORT")
+    print("usage: h2floor h1|child|conn PORT, or h2floor relay|epoll PORT ORIGIN_PORT")
     exit(2)
 }
 let mode = arguments[1]
