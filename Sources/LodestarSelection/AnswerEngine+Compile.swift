@@ -21,6 +21,7 @@ extension AnswerEngine {
         var areas4 = RangeTable<UInt32>(), areas6 = RangeTable<UInt128>()
         var networks = 0, ranges = 0
         var last4: UInt32?, last6: UInt32?
+        var classified = 0  // records every builder has classified
         try database.forEachNetwork(v4: true) { n in
             networks += 1
             if networks % 1_024 == 0 { database.releasePages() }
@@ -28,9 +29,10 @@ extension AnswerEngine {
             guard record != last4 else { return }  // the same record as the network before: the ranges go on
             last4 = record
             ranges += 1
+            if records.points.count > classified { classifyNew(&builders, &classified, records) }
             let start = UInt32(truncatingIfNeeded: n.start)
             areas4.append(start: start, value: record == noLocation ? record : records.area[Int(record)])
-            for i in builders.indices { builders[i].append4(start: start, record: record, records: records) }
+            for i in builders.indices { builders[i].append4(start: start, record: record) }
         }
         try database.forEachNetwork(v4: false) { n in
             networks += 1
@@ -39,8 +41,9 @@ extension AnswerEngine {
             guard record != last6 else { return }
             last6 = record
             ranges += 1
+            if records.points.count > classified { classifyNew(&builders, &classified, records) }
             areas6.append(start: n.start, value: record >= aliasBase ? record : records.area[Int(record)])
-            for i in builders.indices { builders[i].append6(start: n.start, record: record, records: records) }
+            for i in builders.indices { builders[i].append6(start: n.start, record: record) }
         }
         database.releasePages()
         records.releaseLookups()  // the walk is over: its lookup tables go before the ranges are copied to size
@@ -57,6 +60,16 @@ extension AnswerEngine {
                           serviceRanges: services.mapValues { $0.v4.count + $0.v6.count }, bytes: bytes)
         return AnswerEngine(locations: areas, v4: areas4, v6: areas6, services: services, stats: stats)
     }
+
+    /// Gives every builder the class of each record met since the last call (once per record and service, not per
+    /// range: the walk's per-range step then only reads the builders' own arrays).
+    private static func classifyNew(_ builders: inout [ServiceBuilder], _ classified: inout Int, _ records: RecordTable) {
+        while classified < records.points.count {
+            let point = Ranker.Prepared(records.points[classified])  // its trigonometry once for every service
+            for i in builders.indices { builders[i].classify(point) }
+            classified += 1
+        }
+    }
 }
 
 /// One service being compiled: its candidates and ranker, the class of each record met so far, and its tables.
@@ -65,7 +78,7 @@ struct ServiceBuilder {
     let regionsById: [String: Region]
     let candidates: [AnswerEngine.Candidate]
     var ranker: Ranker
-    /// Per record index: its class (filled as records are met).
+    /// Per record index: its class (filled as records are met, `classify`).
     var classOf: [UInt32] = []
     let unlocated: UInt32
     var v4 = RangeTable<UInt32>()
@@ -101,23 +114,24 @@ struct ServiceBuilder {
         self.ranker = ranker
     }
 
-    /// The class of a record (an IPv4 alias marker stays one).
-    mutating func classOf(_ record: UInt32, records: RecordTable) -> UInt32 {
+    /// Classifies the next record, at `point` (records are distinct points, or one point in several areas).
+    mutating func classify(_ point: Ranker.Prepared) {
+        classOf.append(ranker.classIndex(of: point))
+    }
+
+    /// The class of a classified record (an IPv4 alias marker stays one).
+    @inline(__always)
+    func value(of record: UInt32) -> UInt32 {
         if record >= AnswerEngine.aliasBase { return record == AnswerEngine.noLocation ? unlocated : record }
-        let i = Int(record)
-        while classOf.count <= i {
-            let p = records.points[classOf.count]
-            classOf.append(ranker.classIndex(latitude: p.latitude, longitude: p.longitude))
-        }
-        return classOf[i]
+        return classOf[Int(record)]
     }
 
-    mutating func append4(start: UInt32, record: UInt32, records: RecordTable) {
-        v4.append(start: start, value: classOf(record, records: records))
+    mutating func append4(start: UInt32, record: UInt32) {
+        v4.append(start: start, value: value(of: record))
     }
 
-    mutating func append6(start: UInt128, record: UInt32, records: RecordTable) {
-        v6.append(start: start, value: classOf(record, records: records))
+    mutating func append6(start: UInt128, record: UInt32) {
+        v6.append(start: start, value: value(of: record))
     }
 
     /// The tables with the overrides painted over (the first override in the list wins where they overlap: the
@@ -225,12 +239,14 @@ struct RecordTable {
 struct RegionPoint {
     let latitude: Double
     let longitude: Double
+    let cosLatitude: Double
     let x: Double, y: Double, z: Double
     var members: [UInt16] = []
 
     init(latitude: Double, longitude: Double) {
         self.latitude = latitude
         self.longitude = longitude
+        cosLatitude = GreatCircle.cosLatitude(latitude)
         (x, y, z) = Ranker.unit(latitude: latitude, longitude: longitude)
     }
 }
@@ -245,6 +261,9 @@ struct Ranker {
     private(set) var classes: [AnswerEngine.RankClass] = []
     private var interned: [AnswerEngine.RankClass: UInt32] = [:]
     private var byCoordinate: [Coordinate: UInt32] = [:]
+    /// `rank`'s working lists, kept between calls (a compile ranks every location once per service).
+    private var top: [(dot: Double, index: Int)] = []
+    private var near: [(km: Double, first: UInt16, index: Int)] = []
 
     struct Coordinate: Hashable {
         let latitude: Double
@@ -262,42 +281,71 @@ struct Ranker {
     }
 
     mutating func intern(_ c: AnswerEngine.RankClass) -> UInt32 {
-        if let known = interned[c] { return known }
+        // Most services have a handful of classes: comparing with each is cheaper than hashing the groups.
+        if classes.count <= Self.scanLimit {
+            if let i = classes.firstIndex(of: c) { return UInt32(i) }
+        } else if let known = interned[c] {
+            return known
+        }
         let index = UInt32(classes.count)
         classes.append(c)
         interned[c] = index
         return index
     }
 
+    /// Classes interned by comparison with each before the table is used.
+    static let scanLimit = 8
+
+    /// A point ready to be ranked by every service: its unit vector and the cosine of its latitude.
+    struct Prepared {
+        let latitude: Double
+        let longitude: Double
+        let cosLatitude: Double
+        let x: Double, y: Double, z: Double
+
+        init(_ c: Coordinate) {
+            latitude = c.latitude
+            longitude = c.longitude
+            cosLatitude = GreatCircle.cosLatitude(c.latitude)
+            (x, y, z) = Ranker.unit(latitude: c.latitude, longitude: c.longitude)
+        }
+    }
+
+    /// The class of a record's point (`ServiceBuilder` keeps it per record: no lookup by coordinate, whose table
+    /// would hold every point once per service).
+    mutating func classIndex(of point: Prepared) -> UInt32 {
+        intern(rank(point))
+    }
+
     mutating func classIndex(latitude: Double, longitude: Double) -> UInt32 {
         let key = Coordinate(latitude: latitude, longitude: longitude)
         if let known = byCoordinate[key] { return known }
-        let index = intern(rank(latitude: latitude, longitude: longitude))
+        let index = intern(rank(Prepared(key)))
         byCoordinate[key] = index
         return index
     }
 
     /// The class of one point.
-    func rank(latitude: Double, longitude: Double) -> AnswerEngine.RankClass {
+    mutating func rank(_ point: Prepared) -> AnswerEngine.RankClass {
         let limit = AnswerEngine.groupLimit
-        let (x, y, z) = Self.unit(latitude: latitude, longitude: longitude)
         var k = min(points.count, limit * 2 + 4)
         while true {
             // The k regions with the largest dot product (the nearest), then their exact distances.
-            var top = [(dot: Double, index: Int)]()
-            top.reserveCapacity(k + 1)
+            top.removeAll(keepingCapacity: true)
             for (i, p) in points.enumerated() {
-                let d = p.x * x + p.y * y + p.z * z
+                let d = p.x * point.x + p.y * point.y + p.z * point.z
                 guard top.count < k || d > top[top.count - 1].dot else { continue }
                 let at = top.firstIndex { $0.dot < d } ?? top.count
                 top.insert((d, i), at: at)
                 if top.count > k { top.removeLast() }
             }
-            var near = top.map { t -> (km: Double, first: UInt16, index: Int) in
+            near.removeAll(keepingCapacity: true)
+            for t in top {
                 let p = points[t.index]
-                let km = GreatCircle.distanceKm(latitude1: latitude, longitude1: longitude, latitude2: p.latitude,
-                                                longitude2: p.longitude).rounded()
-                return (km, p.members.first ?? 0, t.index)
+                let km = GreatCircle.distanceKm(latitude1: point.latitude, longitude1: point.longitude,
+                                                cosLatitude1: point.cosLatitude, latitude2: p.latitude,
+                                                longitude2: p.longitude, cosLatitude2: p.cosLatitude).rounded()
+                near.append((km, p.members.first ?? 0, t.index))
             }
             near.sort { $0.km != $1.km ? $0.km < $1.km : $0.first < $1.first }
             var groups = [[UInt16]]()
