@@ -177,9 +177,13 @@ struct HealthSource {
     let view: (any HealthView)?
     /// The snapshot's part for the service, by candidate index from its start (empty with a view).
     let snapshot: ArraySlice<EdgeHealth>
+    /// `view` is set (told apart without opening the optional existential on every candidate).
+    let isView: Bool
 
-    static func view(_ view: any HealthView) -> HealthSource { HealthSource(view: view, snapshot: []) }
-    static func snapshot(_ table: ArraySlice<EdgeHealth>) -> HealthSource { HealthSource(view: nil, snapshot: table) }
+    static func view(_ view: any HealthView) -> HealthSource { HealthSource(view: view, snapshot: [], isView: true) }
+    static func snapshot(_ table: ArraySlice<EdgeHealth>) -> HealthSource {
+        HealthSource(view: nil, snapshot: table, isView: false)
+    }
 }
 
 /// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
@@ -196,8 +200,8 @@ struct ClassWalk {
     let family: EdgeSelector.Family
     let health: HealthSource
     private var group = 0
-    /// The rest of a drawn group, next last.
-    private var queue: [Pick] = []
+    /// The members of the current group not drawn yet (those of the asked family).
+    private var remaining: [UInt16] = []
     private(set) var tiesDrawn = false
 
     init(compiled: AnswerEngine.CompiledService, rankClass: AnswerEngine.RankClass, family: EdgeSelector.Family, health: HealthSource) {
@@ -213,14 +217,38 @@ struct ClassWalk {
     }
 
     private func pick(_ i: UInt16) -> Pick {
-        if let view = health.view { return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id)) }
+        if health.isView, let view = health.view {
+            return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id))
+        }
         let s = health.snapshot
         return Pick(index: i, health: Int(i) < s.count ? s[s.startIndex + Int(i)] : .healthy)
     }
 
-    /// The next ranked candidate; nil at the end of the groups kept.
+    /// A uniform draw below `bound` (> 0), by Lemire's nearly divisionless method over `random.next()`. Not the
+    /// standard library's `Int.random(in:using:)`: the engine's entry points are generic over the generator and not
+    /// specialized across modules, and there its helpers looked up type metadata at every call (more than the rest
+    /// of a query's choice: a group of several equally near edges cost about 2.4 µs more per query than a single one).
+    @inline(__always)
+    static func draw<R: RandomNumberGenerator>(below bound: UInt64, _ random: inout R) -> UInt64 {
+        var m = random.next().multipliedFullWidth(by: bound)
+        if m.low < bound {
+            let threshold = (0 &- bound) % bound
+            while m.low < threshold { m = random.next().multipliedFullWidth(by: bound) }
+        }
+        return m.high
+    }
+
+    /// A uniform draw in [0, 1) with 53 random bits (see `draw(below:_:)` for why not `Double.random(in:using:)`).
+    @inline(__always)
+    static func unitInterval<R: RandomNumberGenerator>(_ random: inout R) -> Double {
+        Double(random.next() >> 11) * 0x1p-53
+    }
+
+    /// The next ranked candidate; nil at the end of the groups kept. The members of a group of several are drawn by
+    /// weight one at a time, as they are asked for (a draw without replacement, as
+    /// `EdgeSelector.orderByDistanceThenWeight` orders them all: the same distribution for those taken).
     mutating func next<R: RandomNumberGenerator>(random: inout R) -> Pick? {
-        if let queued = queue.popLast() { return queued }
+        if !remaining.isEmpty { return drawOne(&random) }
         while group < rankClass.groups.count {
             let members = rankClass.groups[group]
             group += 1
@@ -228,26 +256,25 @@ struct ClassWalk {
                 if fits(members[0]) { return pick(members[0]) }
                 continue
             }
-            var fitting = members.filter(fits)
-            if fitting.count > 1 { tiesDrawn = true }
-            // Weighted draw without replacement (as `EdgeSelector.orderByDistanceThenWeight`).
-            var drawn = [Pick]()
-            while !fitting.isEmpty {
-                let total = fitting.reduce(0) { $0 + compiled.candidates[Int($1)].edge.weight }
-                var r = Int.random(in: 0..<max(1, total), using: &random)
-                var at = 0
-                for (k, i) in fitting.enumerated() {
-                    let w = compiled.candidates[Int(i)].edge.weight
-                    if r < w { at = k; break }
-                    r -= w
-                }
-                drawn.append(pick(fitting.remove(at: at)))
-            }
-            guard !drawn.isEmpty else { continue }
-            queue = drawn.reversed()
-            return queue.popLast()
+            for m in members where fits(m) { remaining.append(m) }
+            if remaining.count > 1 { tiesDrawn = true }
+            if !remaining.isEmpty { return drawOne(&random) }
         }
         return nil
+    }
+
+    /// One of `remaining`, drawn by weight, and taken out of it.
+    private mutating func drawOne<R: RandomNumberGenerator>(_ random: inout R) -> Pick {
+        guard remaining.count > 1 else { return pick(remaining.removeLast()) }
+        let total = remaining.reduce(0) { $0 + compiled.candidates[Int($1)].edge.weight }
+        var r = Int(ClassWalk.draw(below: UInt64(max(1, total)), &random))
+        var at = 0
+        for (k, i) in remaining.enumerated() {
+            let w = compiled.candidates[Int(i)].edge.weight
+            if r < w { at = k; break }
+            r -= w
+        }
+        return pick(remaining.remove(at: at))
     }
 
     /// `EdgeSelector.select`'s choice over this class: the chosen candidates' indices replace `picks`' contents; nil
@@ -264,7 +291,7 @@ struct ClassWalk {
                 if lookahead == nil && picks.isEmpty && rankClass.truncated { return nil }
                 if lookahead != nil || !picks.isEmpty {
                     shedDraw = true
-                    if Double.random(in: 0..<1, using: &random) < shed { continue }
+                    if ClassWalk.unitInterval(&random) < shed { continue }
                 }
             }
             picks.append(current.index)
