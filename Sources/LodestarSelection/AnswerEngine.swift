@@ -172,18 +172,11 @@ public final class AnswerEngine: Sendable {
 
 /// Where a walk reads edge health: the live view (one call per candidate met), or a snapshot of the service's
 /// candidates taken once per health generation (`AnswerEngine.HealthSnapshot`), which costs one array read.
-struct HealthSource {
-    /// The live view, when there is no snapshot.
-    let view: (any HealthView)?
-    /// The snapshot's part for the service, by candidate index from its start (empty with a view).
-    let snapshot: ArraySlice<EdgeHealth>
-    /// `view` is set (told apart without opening the optional existential on every candidate).
-    let isView: Bool
-
-    static func view(_ view: any HealthView) -> HealthSource { HealthSource(view: view, snapshot: [], isView: true) }
-    static func snapshot(_ table: ArraySlice<EdgeHealth>) -> HealthSource {
-        HealthSource(view: nil, snapshot: table, isView: false)
-    }
+enum HealthSource {
+    /// The live view.
+    case view(any HealthView)
+    /// The snapshot's part for the service, by candidate index from its start.
+    case snapshot(ArraySlice<EdgeHealth>)
 }
 
 /// One query's walk over a class: candidates of the asked family in order, ties drawn by weight group by group, as
@@ -217,11 +210,12 @@ struct ClassWalk {
     }
 
     private func pick(_ i: UInt16) -> Pick {
-        if health.isView, let view = health.view {
+        switch health {
+        case .snapshot(let s):
+            return Pick(index: i, health: Int(i) < s.count ? s[s.startIndex + Int(i)] : .healthy)
+        case .view(let view):
             return Pick(index: i, health: view.health(ofEdge: compiled.candidates[Int(i)].edge.id))
         }
-        let s = health.snapshot
-        return Pick(index: i, health: Int(i) < s.count ? s[s.startIndex + Int(i)] : .healthy)
     }
 
     /// A uniform draw below `bound` (> 0), by Lemire's nearly divisionless method over `random.next()`. Not the
