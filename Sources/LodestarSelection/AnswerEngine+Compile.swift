@@ -237,17 +237,11 @@ struct RecordTable {
 
 /// A region of a service as the ranking sees it: its coordinates (and unit vector) and its candidates.
 struct RegionPoint {
-    let latitude: Double
-    let longitude: Double
-    let cosLatitude: Double
-    let x: Double, y: Double, z: Double
+    let point: Ranker.Prepared
     var members: [UInt16] = []
 
     init(latitude: Double, longitude: Double) {
-        self.latitude = latitude
-        self.longitude = longitude
-        cosLatitude = GreatCircle.cosLatitude(latitude)
-        (x, y, z) = Ranker.unit(latitude: latitude, longitude: longitude)
+        point = Ranker.Prepared(Ranker.Coordinate(latitude: latitude, longitude: longitude))
     }
 }
 
@@ -260,7 +254,6 @@ struct Ranker {
     let candidateCount: Int
     private(set) var classes: [AnswerEngine.RankClass] = []
     private var interned: [AnswerEngine.RankClass: UInt32] = [:]
-    private var byCoordinate: [Coordinate: UInt32] = [:]
     /// `rank`'s working lists, kept between calls (a compile ranks every location once per service).
     private var top: [(dot: Double, index: Int)] = []
     private var near: [(km: Double, first: UInt16, index: Int)] = []
@@ -309,6 +302,17 @@ struct Ranker {
             cosLatitude = GreatCircle.cosLatitude(c.latitude)
             (x, y, z) = Ranker.unit(latitude: c.latitude, longitude: c.longitude)
         }
+
+        /// Monotonic in the distance to `other` (larger is nearer).
+        @inline(__always)
+        func dot(_ other: Prepared) -> Double { other.x * x + other.y * y + other.z * z }
+
+        /// `GreatCircle.distanceKm` to `other`, with the cosines already taken.
+        @inline(__always)
+        func distanceKm(to other: Prepared) -> Double {
+            GreatCircle.distanceKm(latitude1: latitude, longitude1: longitude, cosLatitude1: cosLatitude,
+                                   latitude2: other.latitude, longitude2: other.longitude, cosLatitude2: other.cosLatitude)
+        }
     }
 
     /// The class of a record's point (`ServiceBuilder` keeps it per record: no lookup by coordinate, whose table
@@ -317,12 +321,9 @@ struct Ranker {
         intern(rank(point))
     }
 
+    /// The class of a region's point (a fallback region, an override's region).
     mutating func classIndex(latitude: Double, longitude: Double) -> UInt32 {
-        let key = Coordinate(latitude: latitude, longitude: longitude)
-        if let known = byCoordinate[key] { return known }
-        let index = intern(rank(Prepared(key)))
-        byCoordinate[key] = index
-        return index
+        classIndex(of: Prepared(Coordinate(latitude: latitude, longitude: longitude)))
     }
 
     /// The class of one point.
@@ -333,7 +334,7 @@ struct Ranker {
             // The k regions with the largest dot product (the nearest), then their exact distances.
             top.removeAll(keepingCapacity: true)
             for (i, p) in points.enumerated() {
-                let d = p.x * point.x + p.y * point.y + p.z * point.z
+                let d = p.point.dot(point)
                 guard top.count < k || d > top[top.count - 1].dot else { continue }
                 let at = top.firstIndex { $0.dot < d } ?? top.count
                 top.insert((d, i), at: at)
@@ -342,10 +343,7 @@ struct Ranker {
             near.removeAll(keepingCapacity: true)
             for t in top {
                 let p = points[t.index]
-                let km = GreatCircle.distanceKm(latitude1: point.latitude, longitude1: point.longitude,
-                                                cosLatitude1: point.cosLatitude, latitude2: p.latitude,
-                                                longitude2: p.longitude, cosLatitude2: p.cosLatitude).rounded()
-                near.append((km, p.members.first ?? 0, t.index))
+                near.append((point.distanceKm(to: p.point).rounded(), p.members.first ?? 0, t.index))
             }
             near.sort { $0.km != $1.km ? $0.km < $1.km : $0.first < $1.first }
             var groups = [[UInt16]]()
