@@ -672,9 +672,6 @@ agg() { # median|max  array-name  key-prefix -> over rounds
         printf '%s\n' "${vals[@]}" | median
     fi
 }
-median() { # numbers on stdin, one a line -> their median ("n/a" for none)
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 agree() { # kind server-a server-b [file-tag] -> "same total pct" from the helper's AGREE line
     local kind=$1 a=$2 b=$3 tag=${4:-} line
     case $kind in

@@ -182,3 +182,6 @@ untrack() {
     done
     PIDS=("${keep[@]+"${keep[@]}"}")
 }
+median() { # numbers on stdin, one a line -> their median ("n/a" for none)
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

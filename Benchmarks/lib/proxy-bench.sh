@@ -412,7 +412,7 @@ agg() { # median|max|sum array-name key-prefix -> over rounds
     case $how in
         max) printf '%s\n' "${vals[@]}" | sort -g | tail -n1 ;;
         sum) printf '%s\n' "${vals[@]}" | awk '{ s += $1 } END { print s }' ;;
-        *) printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }' ;;
+        *) printf '%s\n' "${vals[@]}" | median ;;
     esac
 }
 paired() { # array-name row peer -> ", round by round: a b c (paired median m)": lodestar/peer within each round
@@ -427,7 +427,7 @@ paired() { # array-name row peer -> ", round by round: a b c (paired median m)":
         ratios+=("$(ratio "$a" "$b")")
     done
     [ ${#ratios[@]} -gt 0 ] || return 0
-    out=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }')
+    out=$(printf '%s\n' "${ratios[@]}" | median | awk '{ printf "%.2f", $1 }')
     echo ", round by round: ${ratios[*]} (paired median $out)"
 }
 fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.2f", v }'; }
